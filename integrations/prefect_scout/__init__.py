@@ -1,0 +1,1 @@
+"""Prefect 3 plug-in for scout-persist: task results persist as Scout jobs."""

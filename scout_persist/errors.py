@@ -1,0 +1,51 @@
+"""One root for every error of scout-persist; each also inherits the builtin a caller already catches.
+
+Messages name the value, the rule and the fix, e.g.
+``job name '../x' escapes the jobs root 's3://b/var/jobs'; job names may not contain '..' path segments``.
+"""
+
+from __future__ import annotations
+
+
+class ScoutPersistError(Exception):
+    """Root of every error raised by scout-persist."""
+
+
+class UnsupportedValueError(ScoutPersistError, TypeError):
+    """A value has no Scout meaning (e.g. an object digest_str cannot render)."""
+
+
+class InvalidInputError(ScoutPersistError, ValueError):
+    """An input value or declaration breaks a Scout rule (type, required, select options)."""
+
+
+class UnsafePathError(ScoutPersistError, ValueError):
+    """A name or key would escape its root, or contains bytes no store can hold."""
+
+
+class JobNotFound(ScoutPersistError, FileNotFoundError):
+    """No job (result nor .info) at the given path."""
+
+
+class KeyNotFound(ScoutPersistError, FileNotFoundError):
+    """No stored entry under the given key."""
+
+
+class InfoFormatError(ScoutPersistError, ValueError):
+    """A .info file that is neither Scout JSON nor Ruby Marshal, or is truncated."""
+
+
+class CorruptPayloadError(ScoutPersistError, OSError):
+    """A stored payload fails its checksum, its codec or its serializer: never returned as data."""
+
+
+class UntrustedPayloadError(ScoutPersistError, PermissionError):
+    """A pickled payload lacks a valid HMAC under SCOUT_PERSIST_HMAC_KEY."""
+
+
+class StorageError(ScoutPersistError, OSError):
+    """A backend failed in a way that is not 'not found'; the cause is chained."""
+
+
+class LockTimeout(ScoutPersistError, TimeoutError):
+    """A lock could not be taken within the allowed time."""
