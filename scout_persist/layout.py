@@ -1,0 +1,198 @@
+"""Where Scout puts things: job keys, extensions, ``identify`` (§4.4), persist cache names (§9), clean names (§10.3)."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+from typing import Any, Iterable, Mapping
+
+from .digest import digest, md5_hex
+from .errors import UnsafePathError
+
+JOBS_DIR = "var/jobs"
+PERSIST_DIR = "var/cache/persistence"
+PKGDIR = "scout"
+
+# Ruby's Path.map_order without `current` (identify skips it), `workflow` (unset) and the install-specific
+# library maps; `default` is `user` again and changes nothing.
+DEFAULT_MAPS: tuple[tuple[str, str], ...] = (
+    ("user", "{HOME}/.{PKGDIR}/{TOPLEVEL}/{SUBPATH}"),
+    ("home", "{HOME}/{TOPLEVEL}/{PKGDIR}/{SUBPATH}"),
+    ("local", "/usr/local/{TOPLEVEL}/{PKGDIR}/{SUBPATH}"),
+    ("global", "/{TOPLEVEL}/{PKGDIR}/{SUBPATH}"),
+    ("usr", "/usr/{TOPLEVEL}/{PKGDIR}/{SUBPATH}"),
+    ("fast", "/fast/{TOPLEVEL}/{PKGDIR}/{SUBPATH}"),
+    ("cache", "/cache/{TOPLEVEL}/{PKGDIR}/{SUBPATH}"),
+    ("bulk", "/bulk/{TOPLEVEL}/{PKGDIR}/{SUBPATH}"),
+    ("tmp", "/tmp/{PKGDIR}/{TOPLEVEL}/{SUBPATH}"),
+)
+
+_TYPE_EXTENSIONS = {"tsv", "yaml", "marshal", "json"}
+_RUBY_SPACE = re.compile(r"[ \t\n\v\f\r]")
+SLASH_REPLACE = "\u00b7"
+MAX_FILE_LENGTH = 150
+
+
+def _map_regex(pattern: str) -> re.Pattern[str]:
+    """Ruby identify's regex: {TOPLEVEL} a segment, .{PKGDIR} a dotted segment, other /{X} optional segments."""
+    pieces: dict[str, str] = {}
+
+    def mark(piece: str) -> str:
+        key = f"\x00{len(pieces)}\x00"
+        pieces[key] = piece
+        return key
+
+    pat = pattern.replace("{TOPLEVEL}", mark("(?P<TOPLEVEL>[^/]+)"))
+    pat = re.sub(r"\.\{PKGDIR\}", lambda m: mark(r"\.(?P<PKGDIR>[^/]+)"), pat)
+    pat = re.sub(r"/\{([^}]+)\}", lambda m: mark(f"(?:/(?P<{m.group(1)}>[^/]+))?"), pat)
+    out = "".join(pieces.get(tok, re.escape(tok)) for tok in re.split(r"(\x00\d+\x00)", pat) if tok)
+    return re.compile("^" + out + r"(?:/(?P<REST>.+))?/?$")
+
+
+def identify(path: str | os.PathLike, home: str | None = None, maps: Iterable[tuple[str, str]] | None = None) -> str:
+    """Ruby ``Resource.identify``: the logical path of ``path`` (``var/jobs/W/t/name``), or the path itself.
+
+    Unlocated paths come back unchanged; a path under no map keeps its absolute form with ``$HOME`` as ``~``.
+    """
+    p = os.fspath(path)
+    if not (p.startswith("/") or p.startswith("~/") or p.startswith("./")):
+        return p
+    home = os.environ.get("HOME", "") if home is None else home
+    home = home.rstrip("/") if home not in ("", "/") else home
+    if p.startswith("/"):
+        p = posixpath.normpath(p)
+        if p.startswith("//"):
+            p = "/" + p.lstrip("/")
+    if os.path.isdir(p) and not p.endswith("/"):
+        p += "/"
+    choices: list[str] = []
+    for _name, pattern in DEFAULT_MAPS if maps is None else maps:
+        pattern = pattern.replace("{HOME}", home, 1)
+        if "{" not in pattern:
+            continue
+        m = _map_regex(pattern).match(p)
+        if not m:
+            continue
+        groups = m.groupdict()
+        if "PKGDIR" in groups and groups["PKGDIR"] != PKGDIR:
+            continue
+        choices.append("/".join(groups[g] for g in ("TOPLEVEL", "SUBPATH", "PATH", "REST") if groups.get(g) is not None))
+    identified = min(choices, key=len) if choices else p
+    if home:
+        identified = re.sub("^" + re.escape(home) + "(/|$)", lambda m: "~" + m.group(1), identified, count=1)
+    return identified
+
+
+def extension_for(type: str | None, extension: str | None = None, dep_basename: str | None = None) -> str | None:
+    """§1.3: a declared extension wins; json/yaml/marshal/tsv name themselves; ``dep_task`` aliases copy their dep's."""
+    if extension == "dep_task":
+        return alias_extension(dep_basename) if dep_basename is not None else None
+    if extension:
+        return str(extension)
+    t = str(type) if type is not None else "binary"
+    return t if t in _TYPE_EXTENSIONS else None
+
+
+def alias_extension(dep_basename: str) -> str | None:
+    """The extension an alias task takes from its last dependency's basename (Ruby's crash when parts run out fixed)."""
+    if "." not in dep_basename:
+        return None
+    parts = dep_basename.split(".")
+    while parts and parts[-1] == "":  # Ruby's split drops trailing empty fields
+        parts.pop()
+    if not parts:
+        return None
+    ext = [parts.pop()]
+    while parts and len(parts[-1]) <= 4:
+        ext.append(parts.pop())
+    return ".".join(reversed(ext))
+
+
+def job_key(workflow: str, task: str, name: str, extension: str | None = None) -> str:
+    """``var/jobs/<Workflow>/<task>/<name>[.<ext>]``, a store key."""
+    key = f"{JOBS_DIR}/{workflow}/{task}/{name}"
+    return f"{key}.{extension}" if extension else key
+
+
+def check_job_name(name: str, root: str = JOBS_DIR) -> str:
+    """Refuse a job name that would leave its task directory; return it unchanged otherwise.
+
+    Ruby accepts ``..`` segments; we refuse them on purpose (docs/identity.md).
+    """
+    problem = None
+    if name == "":
+        problem = "job names may not be empty"
+    elif "\0" in name:
+        problem = "job names may not contain NUL characters"
+    elif name.startswith("/"):
+        problem = "job names may not be absolute paths"
+    elif ".." in name.split("/"):
+        problem = "job names may not contain '..' path segments"
+    if problem:
+        raise UnsafePathError(
+            f"job name {name!r} escapes the jobs root {root!r}; {problem}; "
+            "pick an id without them (e.g. replace '..' by '__' and drop a leading '/')"
+        )
+    return name
+
+
+def _shorten(f: str) -> str:
+    if len(f) > MAX_FILE_LENGTH + 10:
+        f = f[: MAX_FILE_LENGTH + 1] + md5_hex(f[MAX_FILE_LENGTH + 1 :])
+    return f
+
+
+def mangle(s: str) -> str:
+    """§9.3: drop ``.gz``/``.bgz``, whitespace to ``_``, ``/`` to ``·``, cut over 160 characters."""
+    base = re.sub(r"\.b?gz$", "", s)
+    return _shorten(_RUBY_SPACE.sub("_", base).replace("/", SLASH_REPLACE))
+
+
+def persistence_path(
+    name: str,
+    prefix: str | None = None,
+    key: str | None = None,
+    filters: Mapping[Any, Any] | None = None,
+    other: Any = None,
+    other_options: Mapping[Any, Any] | None = None,
+    dir: str | None = PERSIST_DIR,
+    **options: Any,
+) -> str:
+    """Ruby ``Persist.persistence_path`` (§9.1): ``<dir>/<file name>``, or the bare file name when ``dir`` is None.
+
+    ``filters`` counts as Ruby's ``other_filters`` (it is hashed into the name and into the ``:md5`` tail);
+    ``other_X=`` keywords become key ``X`` of the other options; ``other=`` stays key ``other``; ``unnamed`` and
+    every other option (type, persist flags...) leave the name alone.
+    """
+    collected: dict[Any, Any] = dict(other_options or {})
+    if filters is not None:
+        collected["filters"] = filters
+    if other is not None:
+        collected["other"] = other
+    for k, v in options.items():
+        m = re.search(r"other_(.*)", k)
+        if m:
+            collected[m.group(1)] = v
+    collected.pop("unnamed", None)
+
+    base = re.sub(r"\.b?gz$", "", str(name))
+    if prefix is not None:
+        base = f"{prefix}:{base}"
+    if key is not None:
+        base += f"[{key}]"
+    for k, v in (collected.get("filters") or {}).items():
+        base += f"&F[{k}={digest(v)}]"
+    f = _shorten(_RUBY_SPACE.sub("_", base).replace("/", SLASH_REPLACE))
+    if collected:
+        f += ":" + digest(collected)
+    return f if dir is None else f"{dir.rstrip('/')}/{f}"
+
+
+_CLEAN_RE = re.compile(r"(.+?)(?:_[a-z0-9]{32})?(?:\..*)?$")
+
+
+def clean_name(basename: str) -> str:
+    """§10.3: the id of a re-read job, cut at the hash and at the first dot after the first character."""
+    m = _CLEAN_RE.match(basename)
+    return m.group(1) if m else basename
