@@ -38,6 +38,15 @@ class Symbol(str):
         return f"Symbol({str.__repr__(self)})"
 
 
+class ScoutPath(str):
+    """A Ruby Path value (a ``:file``/``:path``/``asfile`` input): always digests as a path (§4.3), never as text."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"ScoutPath({str.__repr__(self)})"
+
+
 class Step:
     """A reference to a job by its path: digests as ``Step: identify(path)`` (§4.4)."""
 
@@ -177,6 +186,8 @@ def digest_str(obj: Any, *, cwd: str | None = None, home: str | None = None) -> 
         return "Step: " + identify(os.fspath(step_path), home=home)
     if isinstance(obj, Symbol):
         return str(obj)
+    if isinstance(obj, ScoutPath):
+        return path_digest(str(obj), cwd, home)
     if isinstance(obj, str):
         if names_existing_path(obj, cwd):
             return path_digest(obj, cwd, home)

@@ -196,3 +196,44 @@ def clean_name(basename: str) -> str:
     """§10.3: the id of a re-read job, cut at the hash and at the first dot after the first character."""
     m = _CLEAN_RE.match(basename)
     return m.group(1) if m else basename
+
+
+_FIND_MAPS: tuple[str, ...] = (
+    "{PWD}/{TOPLEVEL}/{SUBPATH}",
+    "{HOME}/.{PKGDIR}/{TOPLEVEL}/{SUBPATH}",
+    "{HOME}/{TOPLEVEL}/{PKGDIR}/{SUBPATH}",
+    "/usr/local/{TOPLEVEL}/{PKGDIR}/{SUBPATH}",
+    "/{TOPLEVEL}/{PKGDIR}/{SUBPATH}",
+    "/usr/{TOPLEVEL}/{PKGDIR}/{SUBPATH}",
+    "/fast/{TOPLEVEL}/{PKGDIR}/{SUBPATH}",
+    "/cache/{TOPLEVEL}/{PKGDIR}/{SUBPATH}",
+    "/bulk/{TOPLEVEL}/{PKGDIR}/{SUBPATH}",
+)
+
+
+def _follow(pattern: str, path: str, cwd: str, home: str) -> str:
+    toplevel, _, subpath = path.partition("/")
+    out = (
+        pattern.replace("{PKGDIR}", PKGDIR, 1)
+        .replace("{HOME}", home, 1)
+        .replace("{PWD}", cwd, 1)
+        .replace("{TOPLEVEL}", toplevel, 1)
+        .replace("{SUBPATH}", subpath, 1)
+    )
+    return out[:-1] if not subpath and out.endswith("/") else out
+
+
+def find(path: str, cwd: str | None = None, home: str | None = None) -> str:
+    """Ruby ``Path#find`` (§1.1): a located path as is; a logical one through the maps (current dir first).
+
+    The first candidate that exists (or has a ``.gz``/``.bgz``/``.zip`` sibling) wins; else the ``user`` map.
+    """
+    if path.startswith("/") or path.startswith("~/") or path.startswith("./"):
+        return path
+    cwd = cwd or os.getcwd()
+    home = os.environ.get("HOME", "") if home is None else home.rstrip("/")
+    candidates = [_follow(m, path, cwd, home) for m in _FIND_MAPS]
+    for c in candidates:
+        if any(os.path.exists(c + sfx) for sfx in ("", ".gz", ".bgz", ".zip")):
+            return c
+    return candidates[1]
