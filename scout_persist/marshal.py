@@ -1,0 +1,142 @@
+"""Ruby Marshal 4.8 values as Python values, through the ``rubymarshal`` library.
+
+Reading: Symbols become :class:`scout_persist.digest.Symbol`, encoded Strings ``str``, binary Strings ``bytes``,
+Hashes ``dict`` (a Hash with a default value keeps the pairs), exceptions :class:`RubyException`; any other object
+stays a ``rubymarshal`` object.  Writing: the reverse for the values Scout stores (results of type ``marshal`` and the
+``exception`` blob of a ``.info``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .digest import Symbol
+from .errors import CorruptPayloadError, UnsupportedValueError
+
+MAGIC = b"\x04\x08"
+_INTERNAL_IVARS = {"cause"}
+
+
+@dataclass
+class RubyException:
+    """A decoded Ruby exception: its class name, message and backtrace (plus any other instance variables)."""
+
+    ruby_class: str
+    message: str
+    backtrace: list[str] = field(default_factory=list)
+    ivars: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def python_class(self) -> str | None:
+        """The Python class name when scout-persist wrote the exception for a Python error."""
+        return self.ivars.get("@python_class")
+
+
+def is_marshal(data: bytes) -> bool:
+    return data[:2] == MAGIC
+
+
+def loads(data: bytes, where: str = "") -> Any:
+    """Decode Ruby Marshal bytes; CorruptPayloadError naming ``where`` when they are not Marshal 4.8."""
+    from rubymarshal.reader import loads as rm_loads
+
+    if not is_marshal(data):
+        raise CorruptPayloadError(
+            f"{where or 'payload'} is not Ruby Marshal 4.8 (starts {data[:2]!r}, expected b'\\x04\\x08'); "
+            "it was written by something else or is damaged"
+        )
+    try:
+        return to_python(rm_loads(data))
+    except RecursionError as exc:
+        raise CorruptPayloadError(f"{where or 'payload'}: Ruby Marshal nests too deeply to decode") from exc
+    except Exception as exc:  # rubymarshal raises bare ValueError/IndexError/struct.error on damage
+        raise CorruptPayloadError(
+            f"{where or 'payload'} is not a readable Ruby Marshal dump ({type(exc).__name__}: {exc}); "
+            "the file is truncated or was not written by Ruby"
+        ) from exc
+
+
+def to_python(obj: Any, _seen: dict[int, Any] | None = None) -> Any:
+    """Map ``rubymarshal`` objects onto the Python stand-ins for Ruby values used across scout-persist."""
+    from rubymarshal.classes import RubyObject, RubyString
+    from rubymarshal.classes import Symbol as RMSymbol
+
+    seen = {} if _seen is None else _seen
+    if id(obj) in seen:
+        return seen[id(obj)]
+    if isinstance(obj, RMSymbol):
+        return Symbol(obj.name)
+    if isinstance(obj, RubyString):
+        return str(obj.text)
+    if isinstance(obj, (str, bytes, int, float, bool)) or obj is None:
+        return obj
+    if isinstance(obj, list):
+        out: list[Any] = []
+        seen[id(obj)] = out
+        out.extend(to_python(x, seen) for x in obj)
+        return out
+    if isinstance(obj, dict):
+        d: dict[Any, Any] = {}
+        seen[id(obj)] = d
+        for k, v in obj.items():
+            d[to_python(k, seen)] = to_python(v, seen)
+        return d
+    if isinstance(obj, RubyObject) and isinstance(obj.attributes, dict) and "mesg" in obj.attributes:
+        attrs = {k: to_python(v, seen) for k, v in obj.attributes.items()}
+        mesg = attrs.pop("mesg", None)
+        bt = attrs.pop("bt", None) or []
+        attrs.pop("bt_locations", None)
+        return RubyException(str(obj.ruby_class_name), "" if mesg is None else str(mesg), list(bt), attrs)
+    return obj
+
+
+def dumps(value: Any) -> bytes:
+    """Ruby Marshal 4.8 of a Python value (str -> UTF-8 String, bytes -> binary String, Symbol -> Symbol, ...)."""
+    from rubymarshal.writer import writes
+
+    try:
+        return writes(_to_ruby(value))
+    except (ValueError, TypeError) as exc:
+        raise UnsupportedValueError(
+            f"cannot write {type(value).__name__} value {value!r:.80} as Ruby Marshal ({exc}); Marshal holds "
+            "str, bytes, int, float, bool, None, Symbol, list and dict; use the 'pickle' serializer for others"
+        ) from exc
+
+
+def _to_ruby(value: Any) -> Any:
+    from rubymarshal.classes import Symbol as RMSymbol
+
+    if isinstance(value, Symbol):
+        return RMSymbol(str(value))
+    if isinstance(value, tuple):
+        return [_to_ruby(v) for v in value]
+    if isinstance(value, list):
+        return [_to_ruby(v) for v in value]
+    if isinstance(value, dict):
+        return {_to_ruby(k): _to_ruby(v) for k, v in value.items()}
+    if isinstance(value, RubyException):
+        return _exception_object(value)
+    if isinstance(value, str) and type(value) is not str:
+        return str(value)
+    return value
+
+
+def _exception_object(exc: RubyException):
+    from rubymarshal.classes import RubyObject, RubyString
+
+    bt = [RubyString(line, {"E": True}) for line in exc.backtrace]
+    attrs: dict[str, Any] = {"mesg": RubyString(exc.message, {"E": True}), "bt": bt}
+    # Ruby 3.1 dumps bt_locations as a link to the very same backtrace array.
+    attrs["bt_locations"] = bt
+    for k, v in exc.ivars.items():
+        # Ruby-internal ivars (``cause``) have no '@'; user ivars always do.
+        attrs[k if k.startswith("@") or k in _INTERNAL_IVARS else "@" + k] = _to_ruby(v)
+    return RubyObject(exc.ruby_class, attrs)
+
+
+def dump_exception(exc: RubyException) -> bytes:
+    """Marshal bytes of an exception shaped as Ruby 3.1 dumps one (mesg, bt, bt_locations)."""
+    from rubymarshal.writer import writes
+
+    return writes(_exception_object(exc))
