@@ -1,0 +1,52 @@
+"""The ``scout-persist`` command line: info, prov, write_info, ls, clean, gc, verify.
+
+Every command takes a local path or an fsspec URL and honours ``SCOUT_PERSIST_URL``. Nothing heavy is imported at
+start (no prefect; matplotlib and s3fs only when a command needs them) so ``scout-persist info`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from ..errors import ScoutPersistError
+
+COMMANDS = ("info", "prov", "write_info", "ls", "clean", "verify")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from importlib import import_module
+
+    parser = argparse.ArgumentParser(
+        prog="scout-persist",
+        description="Inspect and maintain Scout job stores (local paths or fsspec URLs; root from $SCOUT_PERSIST_URL).",
+    )
+    parser.add_argument("--nocolor", "--no-color", action="store_true", help="never colour the output")
+    parser.add_argument("--color", action="store_true", help="colour the output even when not writing to a terminal")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMANDS:
+        import_module(f".{name}", __name__).add_parser(sub)
+    return parser
+
+
+def _hoist_global_flags(argv: list[str]) -> list[str]:
+    """Accept ``--nocolor``/``--color`` anywhere on the line, as Ruby's ``scout`` does."""
+    flags = [a for a in argv if a in ("--nocolor", "--no-color", "--color")]
+    rest = [a for a in argv if a not in ("--nocolor", "--no-color", "--color")]
+    return flags + rest
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit status (0 ok, 1 a check failed, 2 usage or data error)."""
+    argv = _hoist_global_flags(list(sys.argv[1:] if argv is None else argv))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except ScoutPersistError as exc:
+        sys.stderr.write(f"scout-persist {args.command}: {exc}\n")
+        return 2
+    except BrokenPipeError:  # `scout-persist ls | head`
+        return 0

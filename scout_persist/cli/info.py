@@ -1,0 +1,73 @@
+"""``scout-persist info JOB``: Ruby's ``scout workflow info`` (key = fingerprint per .info key), -i, -ri, --json, --why."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import JobNotFound
+from .fingerprint import color, fingerprint
+from .jobs import load_info, own_inputs, recursive_inputs
+from .output import emit, emit_json, use_color, warn
+from .target import resolve_job
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("info", help="show the .info of a job as Ruby's `scout workflow info` does")
+    p.add_argument("job", help="job path, fsspec URL, or key under $SCOUT_PERSIST_URL (W/task/name)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("-i", "--inputs", action="store_true", help="print the task's own inputs, name = value")
+    g.add_argument("-ri", "--recursive_inputs", "--recursive-inputs", action="store_true", dest="recursive_inputs",
+                   help="print the inputs of the job and all its dependencies")
+    g.add_argument("--json", action="store_true", help="print the .info as JSON")
+    g.add_argument("--why", action="store_true",
+                   help="say whether and why the job would rerun (given inputs, newer dependencies, signature)")
+    p.add_argument("-s", "--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="with --why: an input value to compare with the recorded one (repeatable)")
+    p.add_argument("--root", help="store root for keys (default $SCOUT_PERSIST_URL or ~/.scout)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    ref = resolve_job(args.job, args.root)
+    info = load_info(ref)
+    if info is None:
+        raise JobNotFound(
+            f"no job at {ref.display!r}: {ref.info_key.rsplit('/', 1)[-1]!r} does not exist; "
+            "give the path of a job result (without .info), e.g. ~/.scout/var/jobs/Baking/bake_muffin_tray/Default"
+        )
+    title = "magenta" if use_color(args) else None
+    if args.json:
+        emit_json(info)
+        return 0
+    if args.why:
+        from .why import explain
+
+        reasons = explain(ref, info, args.set)
+        for line in reasons:
+            emit(line)
+        return 1 if reasons and not reasons[0].startswith("up to date") else 0
+    if args.inputs:
+        pairs = own_inputs(info).items()
+    elif args.recursive_inputs:
+        pairs = recursive_inputs(ref).items()
+    else:
+        pairs = ((k, v) for k, v in info.items() if k != "exception")
+    for key, value in pairs:
+        if value is None and not (args.inputs or args.recursive_inputs):
+            continue
+        emit(f"{color(title, str(key))} = {fingerprint(value)}")
+    if not (args.inputs or args.recursive_inputs) and info.get("status") == "error":
+        _report_exception(ref, info)
+    return 0
+
+
+def _report_exception(ref, info: dict) -> None:
+    """Ruby logs the backtrace and ``Class: message`` on stderr for an errored job; the exit code stays 0."""
+    messages = info.get("messages") or []
+    backtrace = info.get("backtrace") or []
+    if backtrace:
+        warn("BACKTRACE:")
+        for line in reversed(backtrace):
+            warn(str(line))
+    if messages:
+        warn(str(messages[-1]))

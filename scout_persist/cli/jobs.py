@@ -1,0 +1,80 @@
+"""What the CLI reads of a job: its ``.info``, whether the result exists, its mtime, its dependencies.
+
+Reading goes through ``scout_persist.info.read_info`` (Ruby JSON, Marshal fallback, ``noinfo`` on garbage); the
+derived statuses (``missing``, ``noinfo``, ``notfound``, ``unsync``) are Ruby ``prov``'s.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ..errors import KeyNotFound
+from .target import JobRef, dependency_ref
+
+
+def load_info(ref: JobRef) -> dict | None:
+    """The decoded ``.info`` of ``ref``; None when there is no info file."""
+    if not ref.store.exists(ref.info_key):
+        return None
+    try:
+        from ..info import read_info
+    except ImportError:  # pragma: no cover - info.py is part of the package
+        try:
+            return json.loads(ref.store.get(ref.info_key) or b"{}")
+        except (KeyNotFound, ValueError):
+            return {"status": "noinfo"}
+    return read_info(ref.store, ref.info_key)
+
+
+def result_exists(ref: JobRef) -> bool:
+    return ref.store.exists(ref.key)
+
+
+def mtime(ref: JobRef) -> float | None:
+    try:
+        return ref.store.mtime(ref.key)
+    except (KeyNotFound, OSError):
+        return None
+
+
+def derived_status(info: dict | None, exists: bool) -> str:
+    """Ruby ``prov``'s status: the info status, or ``missing``/``noinfo``/``notfound``/``unsync``."""
+    status = str((info or {}).get("status") or "missing")
+    if status == "missing" and exists:
+        status = "noinfo"
+    if status == "done" and not exists:
+        status = "unsync"
+    if status == "noinfo" and not exists:
+        status = "notfound"
+    return status
+
+
+def dependency_refs(ref: JobRef, info: dict | None) -> list[JobRef]:
+    """The direct dependencies recorded in ``info``, relocated onto the store of ``ref``."""
+    deps = (info or {}).get("dependencies") or []
+    return [dependency_ref(ref, d) for d in deps]
+
+
+def own_inputs(info: dict | None) -> dict:
+    """``input_names`` paired with ``inputs`` (Ruby's named inputs of a re-read job)."""
+    info = info or {}
+    names = info.get("input_names") or []
+    values = info.get("inputs")
+    if isinstance(values, dict):  # rbbt-era info: inputs already a map
+        return dict(values)
+    values = values or []
+    return {str(n): (values[i] if i < len(values) else None) for i, n in enumerate(names)}
+
+
+def recursive_inputs(ref: JobRef, _seen: frozenset = frozenset()) -> dict:
+    """Ruby ``Step#recursive_inputs``: each dependency's inputs first, the job's own values winning."""
+    info = load_info(ref)
+    acc = own_inputs(info)
+    if ref.display in _seen:
+        return acc
+    seen = _seen | {ref.display}
+    for dep in dependency_refs(ref, info):
+        merged = recursive_inputs(dep, seen)
+        merged.update(acc)
+        acc = merged
+    return acc

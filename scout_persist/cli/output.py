@@ -1,0 +1,29 @@
+"""Where CLI output goes and whether it is coloured (a terminal, unless --nocolor; always with --color)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+
+def use_color(args) -> bool:
+    """Colour when writing to a terminal, like Ruby Scout; ``--nocolor`` / ``NO_COLOR`` turn it off, ``--color`` on."""
+    if getattr(args, "color", False):
+        return True
+    if getattr(args, "nocolor", False) or os.environ.get("NO_COLOR"):
+        return False
+    return sys.stdout.isatty()
+
+
+def emit(line: str = "") -> None:
+    sys.stdout.write(line + "\n")
+
+
+def emit_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def warn(msg: str) -> None:
+    sys.stderr.write(msg + "\n")

@@ -1,0 +1,127 @@
+"""Turn a command-line JOB or ROOT argument (local path, fsspec URL or key under SCOUT_PERSIST_URL) into a store + key."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from dataclasses import dataclass
+
+from ..errors import JobNotFound
+from ..store import Store, default_url
+
+JOBS_MARK = "/var/jobs/"
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """A job addressed by the store root it lives in and its key (``var/jobs/W/t/name``)."""
+
+    store: Store
+    key: str
+
+    @property
+    def display(self) -> str:
+        """The path printed by the CLI: absolute for local stores, the full URL otherwise."""
+        if self.store.is_local:
+            return self.store.path(self.key)
+        return f"{self.store.url}/{self.key}"
+
+    @property
+    def info_key(self) -> str:
+        return self.key + ".info"
+
+    @property
+    def files_key(self) -> str:
+        return self.key + ".files"
+
+    def sibling(self, key: str) -> "JobRef":
+        return JobRef(self.store, key)
+
+
+_STORES: dict[tuple[str, tuple], Store] = {}
+
+
+def store_for(url: str | None, **storage_options) -> Store:
+    """One Store per root URL and options, so a long listing does not re-create file systems."""
+    url = url or default_url()
+    cache_key = (url, tuple(sorted(storage_options.items())))
+    if cache_key not in _STORES:
+        _STORES[cache_key] = Store(url, **storage_options)
+    return _STORES[cache_key]
+
+
+def _strip(arg: str) -> str:
+    arg = arg.rstrip("/")
+    for suffix in (".info", ".files"):
+        if arg.endswith(suffix) and len(arg) > len(suffix):
+            return arg[: -len(suffix)]
+    return arg
+
+
+def _split(location: str) -> tuple[str, str]:
+    """(root, key) of an absolute path or URL: root is what precedes ``/var/jobs/``, else the parent folder."""
+    i = location.rfind(JOBS_MARK)
+    if i >= 0:
+        return location[:i] or "/", location[i + 1 :]
+    return posixpath.dirname(location) or "/", posixpath.basename(location)
+
+
+def resolve_job(arg: str, root: str | None = None, strip_suffix: bool = True) -> JobRef:
+    """Address of the job named by ``arg``.
+
+    ``arg`` is a local path, an fsspec URL (``s3://bucket/x/var/jobs/W/t/name``) or, when it names no local file, a
+    key relative to ``root`` (default ``$SCOUT_PERSIST_URL`` or ``~/.scout``): ``var/jobs/W/t/name`` or ``W/t/name``.
+    A trailing ``.info`` or ``.files`` is removed (Ruby's ``prov`` does so; its ``info`` prints nothing instead).
+    """
+    if not arg:
+        raise JobNotFound("empty job argument; give a job path such as ~/.scout/var/jobs/Baking/bake_muffin_tray/Default")
+    if strip_suffix:
+        arg = _strip(arg)
+    if "://" in arg:
+        base, key = _split(arg)
+        return JobRef(store_for(base), key)
+    expanded = os.path.expanduser(arg)
+    looks_local = expanded.startswith(("/", "./", "../")) or any(
+        os.path.lexists(expanded + sfx) for sfx in ("", ".info")
+    )
+    if looks_local:
+        base, key = _split(os.path.abspath(expanded))
+        return JobRef(store_for(base), key)
+    key = arg.lstrip("/")
+    if not key.startswith("var/"):
+        key = "var/jobs/" + key
+    return JobRef(store_for(root), key)
+
+
+def resolve_root(arg: str | None) -> Store:
+    """The store of a ROOT argument (a Scout root such as ``~/.scout`` or ``s3://bucket/scout``), else the default."""
+    if arg and "://" not in arg:
+        arg = os.path.abspath(os.path.expanduser(arg))
+    return store_for(arg)
+
+
+def dependency_ref(parent: JobRef, dep_path: str) -> JobRef:
+    """The job a ``dependencies`` entry of ``parent`` names, relocated onto ``parent``'s store.
+
+    Ruby stores absolute paths of the machine that ran the job; their ``var/jobs/...`` tail is looked up under the
+    root the parent was opened from first, then the absolute path itself (local files only).
+    """
+    if isinstance(dep_path, (list, tuple)):  # legacy [task, name, path] triple
+        dep_path = dep_path[-1]
+    dep_path = str(dep_path)
+    if "://" in dep_path:
+        base, key = _split(dep_path)
+        return JobRef(store_for(base), key)
+    i = dep_path.rfind(JOBS_MARK)
+    if i >= 0:
+        local = parent.sibling(dep_path[i + 1 :])
+        store = parent.store
+        if store.exists(local.key) or store.exists(local.info_key) or not os.path.isabs(dep_path):
+            return local
+    if os.path.isabs(dep_path) and (os.path.lexists(dep_path) or os.path.lexists(dep_path + ".info")):
+        base, key = _split(dep_path)
+        return JobRef(store_for(base), key)
+    if i >= 0:
+        return parent.sibling(dep_path[i + 1 :])
+    base, key = _split(dep_path)
+    return JobRef(store_for(base), key)
