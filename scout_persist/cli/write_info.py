@@ -1,4 +1,87 @@
+"""``scout-persist write_info JOB KEY VALUE``: Ruby's ``scout workflow write_info`` (SCOUT_FORMAT §11.4).
+
+The value is stored as the command-line string; ``DELETE`` or ``nil`` stores null and implies ``-f``. A key is
+written only when absent, or with ``-f``: a new key is appended, an existing scalar replaced and moved to the end,
+an existing list gets the value appended. ``-r`` does the same on every recursive dependency written on the same
+host (``-p``: and by the same pid, compared as numbers). Each ``.info`` is rewritten atomically.
+"""
+
 from __future__ import annotations
 
-def add_parser(sub):
-    pass
+import argparse
+
+from ..errors import JobNotFound
+from ..info import InfoFile
+from .jobs import dependency_refs, load_info
+from .output import warn
+from .target import JobRef, resolve_job
+
+DELETE_WORDS = ("DELETE", "nil")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("write_info", aliases=["write-info"], help="add, update or remove a key of a job's .info")
+    p.add_argument("job", help="job path, fsspec URL, or key under $SCOUT_PERSIST_URL")
+    p.add_argument("key")
+    p.add_argument("value", help="stored as a string; DELETE or nil stores null (and implies -f)")
+    p.add_argument("-f", "--force", action="store_true", help="overwrite a key that is already present")
+    p.add_argument("-r", "--recursive", action="store_true",
+                   help="also write every recursive dependency created on the same host")
+    p.add_argument("-p", "--check_pid", "--check-pid", dest="check_pid", action="store_true",
+                   help="with -r: only dependencies written by the same pid")
+    p.add_argument("--root", help="store root for keys (default $SCOUT_PERSIST_URL or ~/.scout)")
+    p.set_defaults(run=run)
+
+
+def write(ref: JobRef, key: str, value, force: bool) -> bool:
+    """Apply Ruby's rule to one job; True when its .info changed."""
+    info = InfoFile(ref.store, ref.info_key)
+    if not force and key in info.data:
+        return False
+    info.merge(key, value)
+    return True
+
+
+def recursive_dependencies(ref: JobRef) -> list[JobRef]:
+    """Every job ``ref`` depends on, directly or not, each once, in discovery order."""
+    out: list[JobRef] = []
+    seen = {ref.display}
+    todo = [ref]
+    while todo:
+        current = todo.pop(0)
+        for dep in dependency_refs(current, load_info(current)):
+            if dep.display not in seen:
+                seen.add(dep.display)
+                out.append(dep)
+                todo.append(dep)
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    ref = resolve_job(args.job, args.root)
+    if not ref.store.exists(ref.info_key):
+        raise JobNotFound(
+            f"no .info for job {ref.display!r}; write_info only edits existing jobs "
+            "(give the job result path, without .info)"
+        )
+    value = args.value
+    force = args.force
+    if value in DELETE_WORDS:
+        value, force = None, True
+    write(ref, args.key, value, force)
+    if not args.recursive:
+        return 0
+    own = load_info(ref) or {}
+    for dep in recursive_dependencies(ref):
+        dep_info = load_info(dep)
+        if dep_info is None:
+            continue
+        if dep_info.get("pid_hostname") != own.get("pid_hostname"):
+            continue
+        if args.check_pid and str(dep_info.get("pid")) != str(own.get("pid")):
+            continue
+        try:
+            write(dep, args.key, value, force)
+        except Exception as exc:  # Ruby warns and goes on with the other dependencies
+            warn(f"could not set info {args.key!r} for {dep.display}: {exc}")
+    return 0
