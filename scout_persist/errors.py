@@ -49,3 +49,7 @@ class StorageError(ScoutPersistError, OSError):
 
 class LockTimeout(ScoutPersistError, TimeoutError):
     """A lock could not be taken within the allowed time."""
+
+
+class JobFailed(ScoutPersistError, RuntimeError):
+    """A job ended in status error (or aborted): it has no result to load; ``.exception`` says why."""
