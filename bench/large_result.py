@@ -1,0 +1,164 @@
+"""Large result: persist + load of one big array-like value, side by side.
+
+The data: a ``numpy.int64`` array of SIZE_MB MiB holding ``(i // 64) % 50_000`` plus a small repeating
+ramp, i.e. sorted-ish integer codes such as a genomic position index or a sparse count table: very
+compressible, but not trivially (it is not all zeros).
+
+Every system runs in fresh child processes (one to persist, one to load, as a user's two runs would),
+so that start-up state, page cache effects and peak memory are comparable:
+
+- ``floor``:   ``pickle.dump(protocol=5)`` to a file, then ``pickle.load``; the fastest any
+               pickle-based store can be on this disk.
+- ``joblib``:  ``joblib.Memory(...).cache`` on a function returning the array (default options).
+- ``prefect``: a Prefect task with ``persist_result=True`` and ``cache_policy=INPUTS + TASK_SOURCE``
+               (the default policy never reuses across runs), default local storage and serializer.
+- ``scout``:   the same task declared with ``prefect_scout.scout_task`` (our storage, serializer,
+               cache policy).
+
+Peak memory is the child's peak RSS growth during the operation (``ru_maxrss`` after minus before),
+with the array already in memory before persisting.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SYSTEMS = ("floor", "joblib", "prefect", "scout")
+
+
+def make_data(size_mb: int):
+    import numpy as np
+
+    n = size_mb * 1024 * 1024 // 8
+    data = np.arange(n, dtype=np.int64)
+    data //= 64
+    data %= 50_000
+    data += np.arange(n, dtype=np.int64) % 7  # a ramp so blocks are not identical
+    return data
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _dir_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+# -- child side -------------------------------------------------------------------------------
+_DATA = None  # the value every system persists; built before timing starts
+
+
+def produce(size_mb: int):
+    """The 'task body': returns the prepared array (None if called when a cache hit was expected)."""
+    return _DATA
+
+
+def _prefect_flow(system: str):
+    from prefect import flow, task
+    from prefect.cache_policies import INPUTS, TASK_SOURCE
+
+    if system == "scout":
+        from prefect_scout import scout_task
+
+        step = scout_task(workflow="Bench", name="large_result")(produce)
+    else:
+        step = task(persist_result=True, cache_policy=INPUTS + TASK_SOURCE, name="large_result")(produce)
+
+    @flow(name="Bench", persist_result=False)
+    def bench_flow(size: int):
+        return int(step(size).sum())
+
+    def warm():
+        return 1
+
+    flow(name="warm")(warm)()  # start the ephemeral API before timing
+    return bench_flow
+
+
+def child(system: str, phase: str, workdir: str, size_mb: int) -> dict:
+    global _DATA
+    work = Path(workdir)
+    if phase == "persist":
+        _DATA = make_data(size_mb)
+    if system in ("prefect", "scout"):
+        bench_flow = _prefect_flow(system)
+        run = lambda: bench_flow(size_mb)  # noqa: E731
+    elif system == "floor":
+        import pickle
+
+        def run():
+            target = work / "floor.pkl"
+            if phase == "persist":
+                with open(target, "wb") as fh:
+                    pickle.dump(_DATA, fh, protocol=5)
+                return int(_DATA.sum())
+            with open(target, "rb") as fh:
+                return int(pickle.load(fh).sum())
+    elif system == "joblib":
+        import joblib
+
+        cached = joblib.Memory(work / "joblib", verbose=0).cache(produce)
+        run = lambda: int(cached(size_mb).sum())  # noqa: E731
+    else:
+        raise SystemExit(f"unknown system {system!r}; expected one of {SYSTEMS}")
+    before = _peak_mb()
+    t = time.perf_counter()
+    checksum = run()
+    seconds = time.perf_counter() - t
+    return {"seconds": seconds, "peak_mb": _peak_mb() - before, "checksum": checksum}
+
+
+# -- parent side ------------------------------------------------------------------------------
+def _run_child(system: str, phase: str, workdir: Path, size_mb: int, env: dict) -> dict:
+    cmd = [sys.executable, __file__, "--child", system, phase, str(workdir), str(size_mb)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{system} {phase} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run(size_mb: int = 200, systems=SYSTEMS) -> dict:
+    """Persist and load with every system; returns {system: {persist_s, load_s, bytes, peak_*}}."""
+    results = {}
+    for system in systems:
+        with tempfile.TemporaryDirectory(prefix=f"bench-{system}-") as tmp:
+            work = Path(tmp)
+            env = dict(os.environ)
+            env.update(
+                PREFECT_HOME=str(work / "prefect-home"),
+                PREFECT_RESULTS_LOCAL_STORAGE_PATH=str(work / "prefect-storage"),
+                PREFECT_LOGGING_LEVEL="WARNING",
+                PREFECT_SERVER_ANALYTICS_ENABLED="false",
+                SCOUT_PERSIST_URL=str(work / "scout"),
+            )
+            env.pop("PREFECT_API_URL", None)
+            persist = _run_child(system, "persist", work, size_mb, env)
+            load = _run_child(system, "load", work, size_mb, env)
+            if persist["checksum"] != load["checksum"]:
+                raise RuntimeError(f"{system}: loaded data differs from persisted data")
+            stored = [p for p in (work / "floor.pkl", work / "joblib", work / "prefect-storage", work / "scout")
+                      if p.exists()]
+            results[system] = {
+                "persist_s": persist["seconds"],
+                "load_s": load["seconds"],
+                "bytes": sum(p.stat().st_size if p.is_file() else _dir_bytes(p) for p in stored),
+                "peak_persist_mb": persist["peak_mb"],
+                "peak_load_mb": load["peak_mb"],
+            }
+    return results
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--child"]:
+        print(json.dumps(child(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))))
+    else:
+        size = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+        print(json.dumps(run(size, systems=sys.argv[2:] or SYSTEMS), indent=2))
