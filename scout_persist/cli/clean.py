@@ -1,4 +1,130 @@
+"""``scout-persist clean`` and ``gc``: remove failed or old jobs, keep a store under a size limit.
+
+Both keep every job reachable from a pinned job (``--pin JOB``, repeatable) or from a registry alias, never touch a
+job that is still running, and print what they remove; ``--dry-run`` prints without removing. A job is removed as
+a whole: ``.info`` first (so no reader sees a done job without its result), then the result and ``.files/``.
+"""
+
 from __future__ import annotations
 
-def add_parser(sub):
-    pass
+import argparse
+import time
+
+from ..errors import InvalidInputError
+from .jobs import dependency_refs, load_info
+from .output import emit, warn
+from .scan import JobEntry
+from .selection import add_selection_options, human_size, parse_size, select
+from .target import resolve_job
+
+# statuses of jobs that may still be written to: never removed
+RUNNING = frozenset({"waiting", "queue", "setup", "start", "streaming", "dependencies"})
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("clean", help="remove error/aborted jobs, or jobs older than N days (try --dry-run first)")
+    add_selection_options(p)
+    _common(p)
+    p.set_defaults(run=run_clean)
+
+    g = sub.add_parser("gc", help="remove the least recently modified jobs until the store fits a size limit")
+    add_selection_options(g)
+    g.add_argument("--max-size", dest="max_size", required=True, metavar="SIZE",
+                   help="keep the selected jobs under SIZE in total (e.g. 500M, 20G)")
+    _common(g)
+    g.set_defaults(run=run_gc)
+
+
+def _common(p) -> None:
+    p.add_argument("-n", "--dry-run", dest="dry_run", action="store_true", help="print what would go, remove nothing")
+    p.add_argument("--pin", action="append", default=[], metavar="JOB",
+                   help="keep this job and everything it depends on (repeatable)")
+    p.add_argument("--no-registry", dest="no_registry", action="store_true",
+                   help="do not protect jobs published in the artifact registry")
+
+
+def reachable(refs) -> set[str]:
+    """Display paths of ``refs`` and of every job they depend on."""
+    keep: set[str] = set()
+    todo = list(refs)
+    while todo:
+        ref = todo.pop()
+        if ref.display in keep:
+            continue
+        keep.add(ref.display)
+        todo.extend(dependency_refs(ref, load_info(ref)))
+    return keep
+
+
+def registry_refs(store) -> list:
+    """Jobs that registry aliases point to (scout_persist.registry), when the store has a registry."""
+    try:
+        from .. import registry
+    except ImportError:
+        return []
+    finder = getattr(registry, "aliased_job_keys", None)
+    if finder is None:
+        return []
+    from .target import JobRef
+
+    return [JobRef(store, key) for key in finder(store)]
+
+
+def protected(args, store) -> set[str]:
+    pins = [resolve_job(p, args.root) for p in args.pin]
+    for ref in pins:
+        if not (ref.store.exists(ref.info_key) or ref.store.exists(ref.key)):
+            raise InvalidInputError(f"pinned job {ref.display!r} does not exist; give an existing job path to --pin")
+    if not args.no_registry:
+        pins += registry_refs(store)
+    return reachable(pins)
+
+
+def remove(job: JobEntry) -> None:
+    store = job.store
+    store.delete(job.key + ".info")
+    if job.result is not None:
+        store.delete(job.key, recursive=job.result.is_dir)
+    if job.files is not None:
+        store.delete(job.key + ".files", recursive=True)
+
+
+def _apply(args, victims: list[JobEntry], verb: str) -> int:
+    freed = 0
+    for job in victims:
+        size = job.size
+        freed += size
+        emit(f"{'would remove' if args.dry_run else 'removed'}  {job.status:<8} {human_size(size):>7}  "
+             f"{job.workflow}/{job.task}/{job.name}")
+        if not args.dry_run:
+            remove(job)
+    warn(f"{verb}: {len(victims)} jobs, {human_size(freed)}{' (dry run: nothing removed)' if args.dry_run else ''}")
+    return 0
+
+
+def run_clean(args: argparse.Namespace) -> int:
+    if args.status is None and not args.older_than:
+        args.status = "error,aborted"
+    store, jobs = select(args, "clean")
+    keep = protected(args, store)
+    victims = [j for j in jobs if j.ref.display not in keep and j.status not in RUNNING]
+    return _apply(args, victims, "clean")
+
+
+def run_gc(args: argparse.Namespace) -> int:
+    limit = parse_size(args.max_size)
+    store, jobs = select(args, "gc")
+    keep = protected(args, store)
+    total = sum(j.size for j in jobs)
+    victims = []
+    # oldest first; failed jobs go before finished ones of the same age
+    for job in sorted(jobs, key=lambda j: (j.mtime or 0.0, j.status == "done")):
+        if total <= limit:
+            break
+        if job.ref.display in keep or job.status in RUNNING:
+            continue
+        victims.append(job)
+        total -= job.size
+    if total > limit:
+        warn(f"gc: {human_size(total)} remain above the limit {human_size(limit)}: the rest is pinned or running")
+    return _apply(args, victims, "gc")

@@ -1,0 +1,87 @@
+"""Options shared by ls, clean, gc and verify: which jobs (workflow/task globs, status, age) and how to show sizes."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+
+from ..errors import InvalidInputError
+from .progress import Progress
+from .scan import JobEntry, scan
+from .target import resolve_root
+
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def parse_size(text: str) -> int:
+    """``500M``, ``1.5G``, ``2048``, ``10GB`` -> bytes (powers of 1024)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgtb]?)(?:i?b)?\s*", str(text).lower())
+    if not m:
+        raise InvalidInputError(
+            f"size {text!r} is not a number of bytes with an optional unit; write e.g. 2048, 500M, 1.5G or 2T"
+        )
+    return int(float(m.group(1)) * _UNITS[m.group(2)])
+
+
+def parse_days(text: str) -> float:
+    """A number of days (``7``, ``0.5``) or ``<n>h`` / ``<n>m`` / ``<n>s`` -> days."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([dhms]?)\s*", str(text).lower())
+    if not m:
+        raise InvalidInputError(f"age {text!r} is not a duration; write days (7, 0.5) or 12h, 30m, 45s")
+    value = float(m.group(1))
+    return value / {"": 1, "d": 1, "h": 24, "m": 1440, "s": 86400}[m.group(2)]
+
+
+def human_size(n: int) -> str:
+    for unit in ("B", "K", "M", "G", "T"):
+        if n < 1024 or unit == "T":
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
+        n /= 1024
+    return f"{n}B"
+
+
+def human_age(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    for unit, span in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= span:
+            return f"{seconds / span:.0f}{unit}"
+    return f"{max(seconds, 0):.0f}s"
+
+
+def add_selection_options(p, default_status: str | None = None) -> None:
+    p.add_argument("root", nargs="?", help="Scout root (path or fsspec URL); default $SCOUT_PERSIST_URL or ~/.scout")
+    p.add_argument("-w", "--workflow", default="*", help="workflow name or glob")
+    p.add_argument("-t", "--task", default="*", help="task name or glob")
+    p.add_argument("-s", "--status", default=default_status,
+                   help="comma-separated statuses (done, error, aborted, start, missing, unsync, ...)")
+    p.add_argument("--older-than", dest="older_than", metavar="DAYS", help="only jobs last modified more than DAYS ago")
+    p.add_argument("--newer-than", dest="newer_than", metavar="DAYS", help="only jobs modified within DAYS")
+    p.add_argument("--progress", action="store_true", help="show a progress bar on stderr even when not a terminal")
+    p.add_argument("--no-progress", dest="no_progress", action="store_true", help="never show a progress bar")
+
+
+def select(args, label: str) -> tuple[object, list[JobEntry]]:
+    """(store, matching jobs) for the selection options of ``args``; reads .info only for a status filter."""
+    store = resolve_root(args.root)
+    statuses = {s for s in (args.status or "").split(",") if s}
+    older = parse_days(args.older_than) * 86400 if args.older_than else None
+    newer = parse_days(args.newer_than) * 86400 if args.newer_than else None
+    now = time.time()
+    show = (args.progress or sys.stderr.isatty()) and not args.no_progress
+    bar = Progress(0, label, enabled=show)
+    out = []
+    try:
+        for job in scan(store, args.workflow, args.task, progress=bar):
+            age = None if job.mtime is None else now - job.mtime
+            if older is not None and (age is None or age <= older):
+                continue
+            if newer is not None and (age is None or age > newer):
+                continue
+            if statuses and job.status not in statuses:
+                continue
+            out.append(job)
+    finally:
+        bar.close()
+    return store, out
