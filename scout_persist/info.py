@@ -8,6 +8,7 @@ Reading follows Ruby (SCOUT_FORMAT.md §6.1): JSON first, then Marshal; a file n
 from __future__ import annotations
 
 import base64
+import errno
 import json
 import os
 import socket
@@ -74,6 +75,10 @@ def read_info(store, key: str, strict: bool = False) -> dict:
         data = store.get(key)
     except KeyNotFound:
         return {}
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:  # no file system can hold it, so it does not exist (Ruby alike)
+            return {}
+        raise
     return loads_info(data, store.path(key), strict)
 
 

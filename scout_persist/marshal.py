@@ -32,6 +32,11 @@ class RubyException:
         """The Python class name when scout-persist wrote the exception for a Python error."""
         return self.ivars.get("@python_class")
 
+    @property
+    def class_name(self) -> str:
+        """The class to show: the Python class for errors written by scout-persist, else the Ruby class."""
+        return self.python_class or self.ruby_class
+
 
 def is_marshal(data: bytes) -> bool:
     return data[:2] == MAGIC

@@ -1,0 +1,584 @@
+"""A Scout job on disk (legacy Ruby or ours): info, result, files, dependencies; and :class:`JobWriter` for new ones.
+
+A job is addressed inside a :class:`~scout_persist.store.Store` by its key ``var/jobs/<W>/<task>/<name>[.ext]``.
+``Job(path_or_url)`` finds the store root as the part of the path before ``/var/jobs/``.  Absolute paths stored in
+``.info`` (dependencies, path inputs, ``file`` results) are *relocated*: their ``var/jobs/...`` tail (or the tail after
+``/.scout/``) is mapped onto the root the job was opened from, so a tree copied to another machine or bucket still
+resolves.  Nothing here writes outside the store root.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from typing import Any, Callable, Iterable, Mapping
+
+from .errors import (
+    CorruptPayloadError,
+    InfoFormatError,
+    JobFailed,
+    JobNotFound,
+    KeyNotFound,
+    UnsafePathError,
+)
+from .info import NOINFO, InfoFile, decode_exception, read_info
+from .layout import JOBS_DIR
+from .layout import clean_name as _clean_name
+from .marshal import RubyException
+from .store import Store, check_key
+
+_JOBS_MARK = "/" + JOBS_DIR + "/"
+_ROOT_MARK = "/.scout/"
+_COMPRESSED = (".gz", ".bgz")
+_PAYLOAD_RECORD_KEYS = ("serializer", "pickle_protocol", "codec", "level", "size", "stored_size", "checksum", "hmac")
+
+
+def split_job_path(path: str) -> tuple[str, str]:
+    """``(root, key)`` of an absolute job path or URL path: the root is everything before ``/var/jobs/``."""
+    i = path.rfind(_JOBS_MARK)
+    if i < 0:
+        if path.startswith(JOBS_DIR + "/"):
+            return "", path
+        raise JobNotFound(
+            f"{path!r} is not under a Scout jobs directory (no '/{JOBS_DIR}/' segment); open jobs as "
+            "<root>/var/jobs/<Workflow>/<task>/<name>, or use Job.at(store, key)"
+        )
+    return path[:i] or "/", path[i + 1 :]
+
+
+class Job:
+    """A job on disk.  ``Job("/home/u/.scout/var/jobs/W/t/name")``, ``Job("s3://b/root/var/jobs/W/t/n", anon=False)``.
+
+    ``path_map`` adds prefix rewrites for absolute paths outside the Scout root (e.g. the input files of another
+    machine: ``{"/home/scout/data": "/data"}``).  ``strict=True`` makes :attr:`info` raise on an unreadable
+    ``.info`` instead of reporting status ``noinfo`` as Ruby does.
+    """
+
+    def __init__(
+        self,
+        path_or_url: str | os.PathLike,
+        *,
+        path_map: Mapping[str, str] | None = None,
+        strict: bool = False,
+        **storage_options: Any,
+    ) -> None:
+        text = os.fspath(path_or_url)
+        for suffix in (".info", ".files"):
+            if text.endswith(suffix):
+                text = text[: -len(suffix)]
+        if "://" in text:
+            protocol, _, rest = text.partition("://")
+            root, key = split_job_path("/" + rest.lstrip("/")) if not rest.startswith(JOBS_DIR) else ("", rest)
+            root_url = f"{protocol}://{root.lstrip('/')}" if root not in ("", "/") else f"{protocol}://"
+        else:
+            text = os.path.abspath(os.path.expanduser(text))
+            root, key = split_job_path(text)
+            root_url = root
+        self._init(Store(root_url, **storage_options), key, path_map, strict)
+
+    def _init(self, store: Store, key: str, path_map: Mapping[str, str] | None, strict: bool) -> None:
+        raw = key.rstrip("/")
+        if ".." in raw.split("/"):
+            raise UnsafePathError(
+                f"job path {raw!r} escapes the store root {store.url!r}; job paths may not contain '..' segments"
+            )
+        self.store = store
+        self.key = check_key(raw, store.url)
+        if not self.key:
+            raise UnsafePathError(f"empty job key in store {store.url!r}; give var/jobs/<Workflow>/<task>/<name>")
+        self.path_map = dict(path_map or {})
+        self.strict = strict
+        self.external = False
+        self._info: dict | None = None
+
+    @classmethod
+    def at(cls, store: Store, key: str, *, path_map: Mapping[str, str] | None = None, strict: bool = False) -> "Job":
+        """The job stored under ``key`` (``var/jobs/W/t/name``) in ``store``."""
+        job = cls.__new__(cls)
+        job._init(store, key, path_map, strict)
+        return job
+
+    @classmethod
+    def _external(cls, path: str, parent: "Job") -> "Job":
+        """A dependency outside the Scout root (a plain file overriding a dependency): read-only, no info."""
+        job = cls.__new__(cls)
+        d, base = os.path.split(path)
+        job._init(Store(d or "."), base, parent.path_map, parent.strict)
+        job.external = True
+        return job
+
+    def __repr__(self) -> str:
+        return f"Job({self.path!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Job) and other.path == self.path
+
+    def __hash__(self) -> int:
+        return hash(self.path)
+
+    # -- addressing -------------------------------------------------------------------------
+    def location(self, key: str) -> str:
+        """Where ``key`` of this job's store is: an absolute local path or a URL."""
+        key = check_key(key, self.store.url)
+        return f"{self.store.url.rstrip('/')}/{key}" if key else self.store.url
+
+    @property
+    def path(self) -> str:
+        return self.location(self.key)
+
+    @property
+    def info_key(self) -> str:
+        return self.key + ".info"
+
+    @property
+    def files_key(self) -> str:
+        return self.key + ".files"
+
+    @property
+    def name(self) -> str:
+        return posixpath.basename(self.key)
+
+    def _segment(self, i: int) -> str | None:
+        parts = self.key.split("/")
+        return parts[i] if len(parts) >= -i else None
+
+    @property
+    def workflow(self) -> str | None:
+        return self.info.get("workflow") or (None if self.external else self._segment(-3))
+
+    @property
+    def task_name(self) -> str | None:
+        return self.info.get("task_name") or (None if self.external else self._segment(-2))
+
+    @property
+    def clean_name(self) -> str:
+        """Info ``clean_name`` if present, else the basename cut at the hash and the first dot (§10.3)."""
+        return self.info.get("clean_name") or _clean_name(self.name)
+
+    # -- info -------------------------------------------------------------------------------
+    @property
+    def info(self) -> dict:
+        """The ``.info`` as a dict (``{}`` when absent; ``{"status": "noinfo"}`` when unreadable, unless strict)."""
+        if self._info is None:
+            self._info = read_info(self.store, self.info_key, strict=self.strict)
+        return self._info
+
+    def read_info(self, strict: bool = True) -> dict:
+        """Re-read the ``.info``; strictly by default (InfoFormatError naming the file when unreadable)."""
+        self._info = read_info(self.store, self.info_key, strict=strict)
+        return self._info
+
+    @property
+    def status(self) -> str:
+        """Info status as a string; ``""`` without an info file, ``noinfo`` when it cannot be read."""
+        return str(self.info.get("status") or "")
+
+    @property
+    def type(self) -> str | None:
+        return self.info.get("type")
+
+    @property
+    def done(self) -> bool:
+        """Ruby's definition: the result file exists."""
+        return self._result_key() is not None
+
+    def _result_key(self) -> str | None:
+        if self.store.exists(self.key) and not self.store.isdir(self.key):
+            return self.key
+        for suffix in _COMPRESSED:
+            if self.store.exists(self.key + suffix):
+                return self.key + suffix
+        return None
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        """The task's own inputs, name -> value as Ruby gives them; absolute paths relocated onto this root."""
+        info = self.info
+        names = info.get("input_names") or []
+        values = info.get("inputs") or []
+        if isinstance(values, dict):  # rbbt-era: already a map
+            return {str(k): self._relocate_value(v) for k, v in values.items()}
+        return {str(n): self._relocate_value(v) for n, v in zip(names, values)}
+
+    @property
+    def provided_inputs(self) -> dict[str, Any]:
+        return {str(k): self._relocate_value(v) for k, v in (self.info.get("provided_inputs") or {}).items()}
+
+    @property
+    def dependencies(self) -> list["Job"]:
+        """The direct dependencies, relocated; a plain-file dependency outside the root is an ``external`` Job."""
+        out = []
+        for entry in self.info.get("dependencies") or []:
+            if isinstance(entry, (list, tuple)):  # rbbt-era [task, name, path]
+                entry = entry[-1]
+            out.append(self._dependency(str(entry)))
+        return out
+
+    def _dependency(self, path: str) -> "Job":
+        key = self.relocate_key(path)
+        if key is not None:
+            return Job.at(self.store, key, path_map=self.path_map, strict=self.strict)
+        mapped = self._mapped(path)
+        if "://" in mapped:
+            return Job(mapped)
+        return Job._external(mapped, self)
+
+    # -- relocation -------------------------------------------------------------------------
+    def relocate_key(self, path: str) -> str | None:
+        """The key in this job's store that an absolute Scout path stands for, or None when it is not Scout's.
+
+        Raises UnsafePathError when the tail would leave the root ('..' segments)."""
+        if not isinstance(path, str) or not path:
+            return None
+        if path.startswith(JOBS_DIR + "/"):
+            tail = path
+        else:
+            i = path.rfind(_JOBS_MARK)
+            j = path.find(_ROOT_MARK)
+            if i >= 0:
+                tail = path[i + 1 :]
+            elif j >= 0:
+                tail = path[j + len(_ROOT_MARK) :]
+            else:
+                return None
+        if ".." in tail.split("/"):
+            raise UnsafePathError(
+                f"path {path!r} stored in {self.location(self.info_key)!r} escapes the Scout root "
+                f"{self.store.url!r} ('..' segments); refusing to follow it"
+            )
+        return check_key(tail, self.store.url)
+
+    def _mapped(self, path: str) -> str:
+        for old in sorted(self.path_map, key=len, reverse=True):
+            if path == old or path.startswith(old.rstrip("/") + "/"):
+                return self.path_map[old].rstrip("/") + path[len(old.rstrip("/")) :]
+        return path
+
+    def relocate(self, path: str) -> str:
+        """An absolute path from ``.info`` or a result, mapped onto this root (or ``path_map``); else unchanged."""
+        mapped = self._mapped(path)
+        if mapped != path:
+            return mapped
+        key = self.relocate_key(path)
+        return self.location(key) if key is not None else path
+
+    def _relocate_value(self, v: Any) -> Any:
+        if isinstance(v, str) and v.startswith("/"):
+            try:
+                return self.relocate(v)
+            except UnsafePathError:
+                return v
+        if isinstance(v, list):
+            return [self._relocate_value(x) for x in v]
+        if isinstance(v, dict):
+            return {k: self._relocate_value(x) for k, x in v.items()}
+        return v
+
+    # -- files ------------------------------------------------------------------------------
+    def files(self) -> list[str]:
+        """Relative names of every file under ``<job>.files/``, sorted; UnsafePathError on a symlink loop."""
+        if self.store.is_local:
+            return self._local_files()
+        prefix = self.files_key + "/"
+        return [k[len(prefix) :] for k in self.store.list(self.files_key)]
+
+    def _local_files(self) -> list[str]:
+        base = self.store.path(self.files_key)
+        if not os.path.isdir(base):
+            return []
+        out: list[str] = []
+        for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
+            for name in list(dirnames) + filenames:
+                full = os.path.join(dirpath, name)
+                if os.path.islink(full):
+                    try:
+                        target = os.path.realpath(full, strict=True)
+                    except OSError as exc:
+                        raise UnsafePathError(
+                            f"{full!r} in the files directory of job {self.path!r} is a broken or looping symlink "
+                            f"({exc.strerror or exc}); remove or fix the link"
+                        ) from exc
+                    if os.path.isdir(target):
+                        continue  # not followed: listing stays inside the files directory
+                if name in filenames or os.path.islink(full):
+                    out.append(os.path.relpath(full, base).replace(os.sep, "/"))
+        return sorted(out)
+
+    def file(self, name: str) -> str:
+        """The location of ``<job>.files/<name>`` (need not exist); never outside this job's files directory."""
+        rel = check_key(name, self.location(self.files_key))
+        if not rel:
+            raise UnsafePathError(f"empty file name for the files directory of job {self.path!r}")
+        key = f"{self.files_key}/{rel}"
+        if self.store.is_local:
+            full = self.store.path(key)
+            root = os.path.realpath(self.store.root)
+            try:
+                real = os.path.realpath(full, strict=os.path.lexists(full))
+            except OSError as exc:
+                raise UnsafePathError(f"{full!r} of job {self.path!r} is a looping symlink ({exc})") from exc
+            if real != root and not real.startswith(root.rstrip("/") + "/"):
+                raise UnsafePathError(
+                    f"{full!r} of job {self.path!r} resolves to {real!r}, outside the store root {root!r}; "
+                    "files of a job must stay inside the root"
+                )
+        return self.location(key)
+
+    def read_file(self, name: str) -> bytes:
+        """The bytes of ``<job>.files/<name>``."""
+        self.file(name)
+        return self.store.get(f"{self.files_key}/{check_key(name)}")
+
+    # -- results ----------------------------------------------------------------------------
+    @property
+    def exception(self) -> RubyException | None:
+        """The stored exception (class, message, backtrace), or None; CorruptPayloadError when it is not Scout's."""
+        info = self.info
+        blob = info.get("exception")
+        if blob is None:
+            return None
+        where = self.location(self.info_key)
+        if isinstance(blob, dict):  # rbbt-era: a map of class, message, backtrace
+            return RubyException(
+                str(blob.get("class") or "Exception"), str(blob.get("message") or ""), list(blob.get("backtrace") or [])
+            )
+        if not isinstance(blob, str):
+            raise CorruptPayloadError(f"{where}: 'exception' is a {type(blob).__name__}, not Base64 text")
+        exc = decode_exception(blob, where)
+        if not exc.backtrace and info.get("backtrace"):
+            exc.backtrace = list(info["backtrace"])
+        return exc
+
+    def payload_record(self) -> dict | None:
+        """Serializer, codec, sizes and checksum recorded for a Python-serialized result, or None."""
+        info = self.info
+        if info.get("serializer") is None:
+            return None
+        return {k: info[k] for k in _PAYLOAD_RECORD_KEYS if k in info}
+
+    def load(self, type: str | None = None) -> Any:
+        """The result as a Python value by the job's type (or ``type``).
+
+        A job that ended in error raises JobFailed; a ``done`` job without a result file (a task returning
+        nothing) returns None; no info and no result raises JobNotFound.
+        """
+        from . import serializers
+
+        info = self.info
+        status = self.status
+        result = self._result_key()
+        if result is None:
+            if status in ("error", "aborted"):
+                exc = None
+                try:
+                    exc = self.exception
+                except CorruptPayloadError:
+                    pass
+                what = f"{exc.class_name}: {exc.message}" if exc else (info.get("messages") or ["no exception"])[-1]
+                raise JobFailed(f"job {self.path!r} ended in status {status!r} ({what}); it has no result")
+            if status == "done":
+                return None
+            raise JobNotFound(
+                f"job {self.path!r} has no result file (status {status or 'missing'!r}); run it first"
+            )
+        if status == NOINFO and type is None:
+            raise InfoFormatError(
+                f"the .info of job {self.path!r} is unreadable, so its result type is unknown; "
+                "pass load(type=...) or rewrite the .info"
+            )
+        if type is None and not info:
+            raise InfoFormatError(
+                f"job {self.path!r} has a result but no .info, so its type is unknown; pass load(type=...)"
+            )
+        the_type = type or info.get("type") or "binary"
+        try:
+            data = self.store.get(result)
+        except KeyNotFound as exc:
+            raise JobNotFound(f"result of job {self.path!r} disappeared while loading") from exc
+        return serializers.load(
+            data,
+            the_type,
+            path=self.location(result),
+            relocate=self.relocate,
+            record=self.payload_record(),
+        )
+
+
+class JobWriter:
+    """Writes a job Ruby can read: setup -> start -> save(payload) -> done, or error(exc).
+
+    >>> w = JobWriter(store, "var/jobs/Wf/task/Default", workflow="Wf", task="task", type="json")
+    >>> w.setup(inputs=[], input_names=[]); w.start(); w.save({"a": 1}); w.done()
+
+    The payload is written atomically before ``done`` is recorded, so a ``done`` info always has its result.
+    ``key_or_spec`` may be a :class:`~scout_persist.workflow.JobSpec`, which supplies workflow, task, type, inputs
+    and dependencies.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        key_or_spec: Any,
+        *,
+        workflow: str | None = None,
+        task: str | None = None,
+        type: str | None = None,
+    ) -> None:
+        self.store = store
+        self.spec = None if isinstance(key_or_spec, str) else key_or_spec
+        key = key_or_spec if isinstance(key_or_spec, str) else key_or_spec.key
+        if ".." in key.split("/"):
+            raise UnsafePathError(f"job key {key!r} escapes the store root {store.url!r}; '..' segments are refused")
+        self.key = check_key(key, store.url)
+        parts = self.key.split("/")
+        self.workflow = workflow or getattr(self.spec, "workflow", None) or (parts[-3] if len(parts) >= 3 else "")
+        self.task = task or getattr(self.spec, "task", None) or (parts[-2] if len(parts) >= 2 else "")
+        self.type = type or getattr(self.spec, "type", None) or "binary"
+        self.info = InfoFile(store, self.key + ".info")
+        self.job = Job.at(store, self.key)
+        self._saved: dict | None = None
+        self._set_up = False
+
+    def __repr__(self) -> str:
+        return f"JobWriter({self.store.url!r}, {self.key!r})"
+
+    def location(self, key: str) -> str:
+        return self.job.location(key)
+
+    def _ruby_value(self, v: Any) -> Any:
+        """Values as Ruby stores them in .info: Steps as absolute paths, Symbols and paths as strings."""
+        if hasattr(v, "scout_step_path"):
+            key = getattr(v, "key", None) or v.scout_step_path
+            return self.location(key) if not str(key).startswith("/") and "://" not in str(key) else str(key)
+        if isinstance(v, Job):
+            return v.path
+        if isinstance(v, os.PathLike):
+            return os.fspath(v)
+        if isinstance(v, (list, tuple)):
+            return [self._ruby_value(x) for x in v]
+        if isinstance(v, dict):
+            return {str(k): self._ruby_value(x) for k, x in v.items()}
+        return v
+
+    def _dep_path(self, d: Any) -> str:
+        if isinstance(d, Job):
+            return d.path
+        key = getattr(d, "key", None) or getattr(d, "scout_step_path", None) or os.fspath(d)
+        key = str(key)
+        return self.location(key) if key.startswith(JOBS_DIR + "/") else key
+
+    def setup(
+        self,
+        *,
+        inputs: Iterable[Any] | None = None,
+        input_names: Iterable[str] | None = None,
+        provided_inputs: Mapping[str, Any] | None = None,
+        non_default_inputs: Iterable[str] | None = None,
+        dependencies: Iterable[Any] | None = None,
+        type: str | None = None,
+        **info: Any,
+    ) -> "JobWriter":
+        """Reset the ``.info`` (status ``setup``); values default to those of the JobSpec, if one was given."""
+        spec = self.spec
+        if type:
+            self.type = type
+        if inputs is None:
+            inputs = getattr(spec, "inputs", None) or []
+        if input_names is None:
+            input_names = getattr(spec, "input_names", None) or []
+        if provided_inputs is None:
+            provided_inputs = getattr(spec, "provided_inputs", None) or {}
+        if non_default_inputs is None:
+            non_default_inputs = getattr(spec, "non_default_inputs", None) or []
+        if dependencies is None:
+            dependencies = getattr(spec, "dependencies", None) or []
+        self.info.setup(
+            task_name=self.task,
+            workflow=self.workflow,
+            type=self.type,
+            inputs=self._ruby_value(list(inputs)),
+            input_names=list(input_names),
+            provided_inputs=self._ruby_value(dict(provided_inputs)),
+            non_default_inputs=list(non_default_inputs),
+            dependencies=[self._dep_path(d) for d in dependencies],
+            **info,
+        )
+        self._set_up = True
+        return self
+
+    def start(self) -> "JobWriter":
+        self.info.start()
+        return self
+
+    def message(self, msg: str) -> None:
+        self.info.message(msg)
+
+    def log(self, status: str, msg: str | None = None) -> None:
+        self.info.log(status, msg)
+
+    def set_info(self, key: str, value: Any) -> None:
+        """A custom info key (appended the first time, Ruby's ``set_info``)."""
+        self.info.merge(key, self._ruby_value(value))
+
+    def save(self, value: Any, type: str | None = None, *, compression: str | None = None) -> dict:
+        """Write the result atomically.  Scout types give Ruby's bytes; ``type="pickle"`` (or a value with no
+        Scout type and no declared type) uses the Python serializer, recorded in ``.info`` on ``done``."""
+        from . import serializers
+
+        t = type or self.type
+        if t == serializers.PICKLE or (type is None and t == "binary" and serializers.python_value_needs_pickle(value)
+                                       and not isinstance(value, (bytes, bytearray, memoryview))):
+            data, record = serializers.dump_pickle_with_record(value, compression)
+            self._saved = record
+        else:
+            data = serializers.dump(value, t)
+            self._saved = {}
+        self.store.put(self.key, data)
+        return dict(self._saved)
+
+    def write_file(self, name: str, data: bytes) -> str:
+        """Write ``<job>.files/<name>`` atomically; returns its location."""
+        rel = check_key(name, self.location(self.key + ".files"))
+        if not rel:
+            raise UnsafePathError(f"empty file name for the files directory of job {self.key!r}")
+        self.store.put(f"{self.key}.files/{rel}", bytes(data))
+        return self.location(f"{self.key}.files/{rel}")
+
+    def file(self, name: str) -> str:
+        """The location of ``<job>.files/<name>`` (for a task that writes it itself); folders are created."""
+        rel = check_key(name, self.location(self.key + ".files"))
+        loc = self.location(f"{self.key}.files/{rel}")
+        if self.store.is_local:
+            os.makedirs(os.path.dirname(loc), exist_ok=True)
+        return loc
+
+    def done(self, **extra: Any) -> Job:
+        """Record success (after :meth:`save`); a Python-serialized payload's record goes into the info."""
+        if self._saved:
+            self.info.update({k: v for k, v in self._saved.items()})
+            if self.info.get("type") != "binary":
+                self.info.set("type", "binary")
+        self.info.done(**{k: self._ruby_value(v) for k, v in extra.items()})
+        return Job.at(self.store, self.key)
+
+    def error(self, exc: BaseException, *, recoverable: bool = True) -> None:
+        """Record failure: any partial result is removed, only ``.info`` remains (Ruby's behaviour)."""
+        self.store.delete(self.key)
+        self.info.error(exc, recoverable=recoverable)
+
+    def run(self, fn: Callable[..., Any], *args: Any, type: str | None = None, **kwargs: Any) -> Any:
+        """setup (if not done) -> start -> ``fn(*args, **kwargs)`` -> save -> done; error(exc) and re-raise on failure.
+
+        A function returning None leaves no result file (Ruby's ``done`` without a result)."""
+        if not self._set_up:
+            self.setup()
+        self.start()
+        try:
+            value = fn(*args, **kwargs)
+            if value is not None:
+                self.save(value, type)
+        except BaseException as exc:
+            self.error(exc)
+            raise
+        self.done()
+        return value
