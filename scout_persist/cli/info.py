@@ -23,6 +23,7 @@ def add_parser(sub) -> None:
                    help="say whether and why the job would rerun (given inputs, newer dependencies, signature)")
     p.add_argument("-s", "--set", action="append", default=[], metavar="NAME=VALUE",
                    help="with --why: an input value to compare with the recorded one (repeatable)")
+    p.add_argument("--task-version", dest="task_version", help="with --why: the task version= to compare")
     p.add_argument("--root", help="store root for keys (default $SCOUT_PERSIST_URL or ~/.scout)")
     p.set_defaults(run=run)
 
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if args.why:
         from .why import explain
 
-        reasons = explain(ref, info, args.set)
+        reasons = explain(ref, info, args.set, args.task_version)
         for line in reasons:
             emit(line)
         return 1 if reasons and not reasons[0].startswith("up to date") else 0

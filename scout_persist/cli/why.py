@@ -1,0 +1,141 @@
+"""``info --why``: would this job run again, and which component changed?
+
+Checks, in order: the job's status; given inputs (``-s name=value``) against the recorded ones; the strong signature
+the Prefect plug-in keeps in ``.info`` under ``prefect.signature`` (components ``inputs``, ``dependencies``,
+``source``, ``version``; see docs/prefect.md) recomputed for the inputs and dependencies; and Ruby's freshness rule
+(a recursive dependency without a result, or with a result newer than the job's).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from ..digest import digest_str
+from ..errors import InvalidInputError, UnsupportedValueError
+from ..layout import JOBS_DIR
+from .fingerprint import fingerprint
+from .jobs import dependency_refs, derived_status, load_info, mtime, own_inputs, recursive_inputs, result_exists
+from .target import JobRef
+
+TRUE_WORDS = {"true", "t", "yes", "y", "1", "on"}
+
+
+def parse_assignments(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise InvalidInputError(f"input {pair!r} is not NAME=VALUE; write e.g. -s n=5 or -s list=a,b,c")
+        out[name] = value
+    return out
+
+
+def coerce_like(text: str, recorded):
+    """The command-line string as a value of the recorded value's type (bool, int, float, list, str)."""
+    try:
+        if isinstance(recorded, bool):
+            return text.strip().lower() in TRUE_WORDS
+        if isinstance(recorded, int):
+            return int(text)
+        if isinstance(recorded, float):
+            return float(text)
+    except ValueError as exc:
+        raise InvalidInputError(
+            f"value {text!r} is not a {type(recorded).__name__} like the recorded {recorded!r}; give a number"
+        ) from exc
+    if isinstance(recorded, list):
+        return [s for s in text.replace("\n", ",").split(",")] if text else []
+    return text
+
+
+def _value_digest(value) -> str:
+    try:
+        return digest_str(value)
+    except UnsupportedValueError:
+        return repr(value)
+
+
+def signature_inputs(names: list[str], values: dict) -> str:
+    """The ``inputs`` component as the plug-in computes it: md5 of ``name=digest_str(value)`` lines."""
+    lines = "\n".join(f"{n}={_value_digest(values.get(n))}" for n in names)
+    return hashlib.md5(lines.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _sig_digest(sig: dict) -> str:
+    return hashlib.md5(repr(sorted(sig.items())).encode()).hexdigest()
+
+
+def signature_dependencies(ref: JobRef, info: dict) -> str | None:
+    """The ``dependencies`` component recomputed from the dependencies' own signatures (None if unknown)."""
+    parts = []
+    for dep in dependency_refs(ref, info):
+        dep_info = load_info(dep) or {}
+        sig = (dep_info.get("prefect") or {}).get("signature") or {}
+        parts.append(f"{dep.key}={_sig_digest(sig) if sig else 'legacy'}")
+    if any(not p.startswith(JOBS_DIR) for p in parts):
+        return None
+    return hashlib.md5("\n".join(parts).encode("utf-8")).hexdigest()
+
+
+def _stale_dependencies(ref: JobRef, info: dict) -> list[str]:
+    """Ruby's rule: a recursive dependency with an info and no result, or a result newer than the job's."""
+    out, seen = [], set()
+    job_mtime = mtime(ref)
+    todo = dependency_refs(ref, info)
+    while todo:
+        dep = todo.pop(0)
+        if dep.display in seen:
+            continue
+        seen.add(dep.display)
+        dep_info = load_info(dep)
+        if dep_info is None:
+            continue
+        exists = result_exists(dep)
+        status = derived_status(dep_info, exists)
+        if not exists:
+            out.append(f"dependency {dep.display} has no result (status {status!r}): it runs again, then this job")
+        elif job_mtime is not None and (mtime(dep) or 0) > job_mtime:
+            out.append(f"dependency {dep.display} is newer than this job's result: Ruby Scout recomputes the job")
+        todo.extend(dependency_refs(dep, dep_info))
+    return out
+
+
+def explain(ref: JobRef, info: dict, assignments: list[str], version: str | None = None) -> list[str]:
+    """Lines saying why the job would rerun; a single ``up to date`` line when nothing would."""
+    given = parse_assignments(assignments)
+    reasons: list[str] = []
+    status = derived_status(info, result_exists(ref))
+    if status != "done":
+        reasons.append(f"status is {status!r}, not 'done': the job runs again")
+    own = own_inputs(info)
+    known = recursive_inputs(ref) if given else {}
+    new_values = dict(own)
+    for name, text in given.items():
+        if name not in known:
+            raise InvalidInputError(
+                f"input {name!r} is not an input of {ref.display} or its dependencies; known: {', '.join(known) or 'none'}"
+            )
+        recorded = known[name]
+        value = coerce_like(text, recorded)
+        if name in own:
+            new_values[name] = value
+        if _value_digest(value) != _value_digest(recorded):
+            where = "" if name in own else " (an input of a dependency)"
+            reasons.append(f"input {name!r} changed{where}: recorded {fingerprint(recorded)}, given {fingerprint(value)}")
+    signature = (info.get("prefect") or {}).get("signature") or {}
+    if signature:
+        names = list(info.get("input_names") or [])
+        baseline = signature_inputs(names, own)
+        if given and baseline == signature.get("inputs"):
+            if signature_inputs(names, new_values) != signature["inputs"]:
+                reasons.append("signature component 'inputs' changes with the given inputs")
+        deps_now = signature_dependencies(ref, info)
+        if deps_now is not None and "dependencies" in signature and deps_now != signature["dependencies"]:
+            reasons.append("signature component 'dependencies' changed: a dependency was recomputed with other inputs, "
+                           "source or version")
+        if version is not None and str(signature.get("version", "")) != version:
+            reasons.append(f"signature component 'version' changed: recorded {signature.get('version')!r}, given {version!r}")
+    reasons.extend(_stale_dependencies(ref, info))
+    if not reasons:
+        return ["up to date: status done, inputs and dependencies unchanged"]
+    return ["rerun: " + r for r in reasons]
