@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 from typing import Any, Callable, Iterable, Mapping
 
 from .errors import (
@@ -22,13 +23,14 @@ from .errors import (
     UnsafePathError,
 )
 from .info import NOINFO, InfoFile, decode_exception, read_info
-from .layout import JOBS_DIR
+from .layout import JOBS_DIR, extension_for
 from .layout import clean_name as _clean_name
 from .marshal import RubyException
 from .store import Store, check_key
 
 _JOBS_MARK = "/" + JOBS_DIR + "/"
 _ROOT_MARK = "/.scout/"
+_HASHED = re.compile(r"^(.+?)_[0-9a-f]{32}(?:\..*)?$", re.S)
 _COMPRESSED = (".gz", ".bgz")
 _PAYLOAD_RECORD_KEYS = ("serializer", "pickle_protocol", "codec", "level", "size", "stored_size", "checksum", "hmac")
 
@@ -68,8 +70,11 @@ class Job:
                 text = text[: -len(suffix)]
         if "://" in text:
             protocol, _, rest = text.partition("://")
-            root, key = split_job_path("/" + rest.lstrip("/")) if not rest.startswith(JOBS_DIR) else ("", rest)
-            root_url = f"{protocol}://{root.lstrip('/')}" if root not in ("", "/") else f"{protocol}://"
+            if rest.startswith(JOBS_DIR + "/"):
+                root_url, key = f"{protocol}://", rest
+            else:
+                root, key = split_job_path(rest)
+                root_url = f"{protocol}://{root}"
         else:
             text = os.path.abspath(os.path.expanduser(text))
             root, key = split_job_path(text)
@@ -136,6 +141,12 @@ class Job:
 
     @property
     def name(self) -> str:
+        """The job name: the key after ``var/jobs/<W>/<task>/`` (an id with '/' spans folders), else the basename."""
+        info = self.info if not self.external else {}
+        w, t = info.get("workflow"), info.get("task_name")
+        head = f"{JOBS_DIR}/{w}/{t}/"
+        if w and t and self.key.startswith(head):
+            return self.key[len(head):]
         return posixpath.basename(self.key)
 
     def _segment(self, i: int) -> str | None:
@@ -152,8 +163,18 @@ class Job:
 
     @property
     def clean_name(self) -> str:
-        """Info ``clean_name`` if present, else the basename cut at the hash and the first dot (§10.3)."""
-        return self.info.get("clean_name") or _clean_name(self.name)
+        """The job id: info ``clean_name`` if present; else the name before its ``_<md5>`` hash; else the name
+        without its type extension; else Ruby's re-read rule (cut at the first dot, §10.3 quirk 28)."""
+        if self.info.get("clean_name"):
+            return str(self.info["clean_name"])
+        name = self.name
+        m = _HASHED.match(name)
+        if m:
+            return m.group(1)
+        ext = extension_for(self.info.get("type")) if self.info.get("type") else None
+        if ext and name.endswith("." + ext) and len(name) > len(ext) + 1:
+            return name[: -len(ext) - 1]
+        return _clean_name(name)
 
     # -- info -------------------------------------------------------------------------------
     @property
