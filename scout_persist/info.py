@@ -11,6 +11,7 @@ import base64
 import errno
 import json
 import os
+import re
 import socket
 import time
 import traceback
@@ -29,6 +30,7 @@ SETUP_KEYS = (
     "non_default_inputs", "inputs", "input_names", "type", "dependencies",
 )
 MAX_INFO_ARRAY = 100
+_TRUNCATED = re.compile(r"TRUNCATED only 100 out of \d+ shown")
 # rbbt-util (legacy) statuses and time keys, mapped onto Scout's
 _LEGACY_STATUS = {"started": "start"}
 
@@ -113,6 +115,8 @@ def truncate_array(values: list) -> list:
     """Arrays of more than 100 items in ``inputs``/``provided_inputs``: first 70, "...", last 30, a note."""
     if not isinstance(values, list) or len(values) <= MAX_INFO_ARRAY:
         return values
+    if len(values) == MAX_INFO_ARRAY + 2 and _TRUNCATED.fullmatch(str(values[-1])) and values[70] == "...":
+        return values  # already truncated (an info value copied over): keep it as is
     return [*values[:70], "...", *values[-30:], f"TRUNCATED only {MAX_INFO_ARRAY} out of {len(values)} shown"]
 
 

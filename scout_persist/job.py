@@ -542,13 +542,21 @@ class JobWriter:
         self.info.merge(key, self._ruby_value(value))
 
     def save(self, value: Any, type: str | None = None, *, compression: str | None = None) -> dict:
-        """Write the result atomically.  Scout types give Ruby's bytes; ``type="pickle"`` (or a value with no
-        Scout type and no declared type) uses the Python serializer, recorded in ``.info`` on ``done``."""
+        """Write the result atomically.  Scout types give Ruby's bytes; ``type="pickle"``, or a value other than
+        bytes/str for a ``binary`` (default) job, uses the Python serializer, recorded in ``.info`` on ``done``.
+        A readable stream is stored raw.  Returns the payload record (empty for Scout types)."""
         from . import serializers
 
         t = type or self.type
-        if t == serializers.PICKLE or (type is None and t == "binary" and serializers.python_value_needs_pickle(value)
-                                       and not isinstance(value, (bytes, bytearray, memoryview))):
+        if hasattr(value, "read") and not isinstance(value, (bytes, str)):
+            # a returned stream is stored raw, whatever the type (Ruby §7.3)
+            with self.store.writer(self.key) as fh:
+                while chunk := value.read(1 << 20):
+                    fh.write(chunk if isinstance(chunk, bytes) else chunk.encode("utf-8"))
+            self._saved = {}
+            return {}
+        # binary (the default type) holds bytes and text the Ruby way; any other value needs the Python serializer
+        if t == serializers.PICKLE or (t == "binary" and not isinstance(value, (bytes, bytearray, memoryview, str))):
             data, record = serializers.dump_pickle_with_record(value, compression)
             self._saved = record
         else:

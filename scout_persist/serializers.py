@@ -13,7 +13,6 @@ in a self-describing envelope with an optional HMAC-SHA256.  Trust rule: when ``
 
 from __future__ import annotations
 
-import datetime as _dt
 import gzip
 import hashlib
 import hmac
@@ -490,8 +489,3 @@ def load_pickle(
         return pickle.loads(raw)  # noqa: S301 (trust rule above)
     except Exception as exc:
         raise CorruptPayloadError(f"{where}: the pickle does not load ({type(exc).__name__}: {exc})") from exc
-
-
-def python_value_needs_pickle(value: Any) -> bool:
-    """Whether ``value`` has no faithful Scout type (so the writer picks ``pickle``)."""
-    return not isinstance(value, (str, int, float, bool, type(None), list, dict, tuple, _dt.datetime))
