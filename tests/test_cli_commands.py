@@ -340,3 +340,34 @@ def test_console_script_runs(root):
     exe = os.path.join(os.path.dirname(sys.executable), "scout-persist")
     proc = subprocess.run([exe, "prov", "--nocolor", str(root / CHAIN)], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.count("\n") == 3
+
+
+def test_verify_job_written_by_jobwriter(tmp_path, capsys):
+    """The record JobWriter keeps for a pickled result is what verify checks."""
+    from scout_persist.job import JobWriter
+    from scout_persist.store import Store
+
+    store = Store(str(tmp_path))
+    key = "var/jobs/Py/task/Default"
+    w = JobWriter(store, key, workflow="Py", task="task")
+    w.setup(inputs=[], input_names=[])
+    w.start()
+    w.save({"a": [1, 2, 3]}, type="pickle")
+    w.done()
+    rc, out, _ = run(capsys, "verify", str(tmp_path), "--json")
+    report = json.loads(out)
+    assert rc == 0 and report["checked"] == 1 and report["results"][0]["status"] == "ok"
+    data = bytearray((tmp_path / key).read_bytes())
+    data[-1] ^= 0xFF
+    (tmp_path / key).write_bytes(bytes(data))
+    rc, out, _ = run(capsys, "verify", str(tmp_path / key))
+    assert rc == 1 and out.startswith("MISMATCH") and "Py/task/Default" in out
+
+
+def test_prov_refuses_dependency_escaping_the_root(root, capsys):
+    info_path = root / f"{CHAIN}.info"
+    info = json.loads(info_path.read_bytes())
+    info["dependencies"] = ["/x/var/jobs/../../../etc/passwd"]
+    info_path.write_bytes(dumps_info(info))
+    rc, _, err = run(capsys, "prov", str(root / CHAIN))
+    assert rc == 2 and "escapes" in err

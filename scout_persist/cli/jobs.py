@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from ..errors import KeyNotFound
-from .target import JobRef, dependency_ref
+from .target import JobRef
 
 
 def load_info(ref: JobRef) -> dict | None:
@@ -50,9 +50,12 @@ def derived_status(info: dict | None, exists: bool) -> str:
 
 
 def dependency_refs(ref: JobRef, info: dict | None) -> list[JobRef]:
-    """The direct dependencies recorded in ``info``, relocated onto the store of ``ref``."""
-    deps = (info or {}).get("dependencies") or []
-    return [dependency_ref(ref, d) for d in deps]
+    """The direct dependencies recorded in ``info``, relocated onto the store of ``ref`` by ``Job.dependencies``."""
+    if not (info or {}).get("dependencies"):
+        return []
+    from ..job import Job
+
+    return [JobRef(dep.store, dep.key) for dep in Job.at(ref.store, ref.key).dependencies]
 
 
 def own_inputs(info: dict | None) -> dict:

@@ -98,30 +98,3 @@ def resolve_root(arg: str | None) -> Store:
     if arg and "://" not in arg:
         arg = os.path.abspath(os.path.expanduser(arg))
     return store_for(arg)
-
-
-def dependency_ref(parent: JobRef, dep_path: str) -> JobRef:
-    """The job a ``dependencies`` entry of ``parent`` names, relocated onto ``parent``'s store.
-
-    Ruby stores absolute paths of the machine that ran the job; their ``var/jobs/...`` tail is looked up under the
-    root the parent was opened from first, then the absolute path itself (local files only).
-    """
-    if isinstance(dep_path, (list, tuple)):  # legacy [task, name, path] triple
-        dep_path = dep_path[-1]
-    dep_path = str(dep_path)
-    if "://" in dep_path:
-        base, key = _split(dep_path)
-        return JobRef(store_for(base), key)
-    i = dep_path.rfind(JOBS_MARK)
-    if i >= 0:
-        local = parent.sibling(dep_path[i + 1 :])
-        store = parent.store
-        if store.exists(local.key) or store.exists(local.info_key) or not os.path.isabs(dep_path):
-            return local
-    if os.path.isabs(dep_path) and (os.path.lexists(dep_path) or os.path.lexists(dep_path + ".info")):
-        base, key = _split(dep_path)
-        return JobRef(store_for(base), key)
-    if i >= 0:
-        return parent.sibling(dep_path[i + 1 :])
-    base, key = _split(dep_path)
-    return JobRef(store_for(base), key)
