@@ -13,9 +13,12 @@ from typing import Sequence
 from ..errors import ScoutPersistError
 
 COMMANDS = ("info", "prov", "write_info", "ls", "clean", "verify")
+# command word -> the module that defines it (only that module is imported for a normal run)
+MODULE_OF = {"info": "info", "prov": "prov", "write_info": "write_info", "write-info": "write_info",
+             "ls": "ls", "clean": "clean", "gc": "clean", "verify": "verify"}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     from importlib import import_module
 
     parser = argparse.ArgumentParser(
@@ -26,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--color", action="store_true", help="colour the output even when not writing to a terminal")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMANDS:
+    modules = [MODULE_OF[command]] if command in MODULE_OF else COMMANDS
+    for name in modules:
         import_module(f".{name}", __name__).add_parser(sub)
     return parser
 
@@ -41,7 +45,8 @@ def _hoist_global_flags(argv: list[str]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit status (0 ok, 1 a check failed, 2 usage or data error)."""
     argv = _hoist_global_flags(list(sys.argv[1:] if argv is None else argv))
-    parser = build_parser()
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)

@@ -6,7 +6,7 @@ derived statuses (``missing``, ``noinfo``, ``notfound``, ``unsync``) are Ruby ``
 
 from __future__ import annotations
 
-import json
+import os
 
 from ..errors import KeyNotFound
 from .target import JobRef
@@ -14,23 +14,33 @@ from .target import JobRef
 
 def load_info(ref: JobRef) -> dict | None:
     """The decoded ``.info`` of ``ref``; None when there is no info file."""
+    from ..info import loads_info, read_info
+
+    if ref.is_local:  # straight to the file: no fsspec import for a local `info`
+        path = ref.local_path(ref.info_key)
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+        return loads_info(data, path)
     if not ref.store.exists(ref.info_key):
         return None
-    try:
-        from ..info import read_info
-    except ImportError:  # pragma: no cover - info.py is part of the package
-        try:
-            return json.loads(ref.store.get(ref.info_key) or b"{}")
-        except (KeyNotFound, ValueError):
-            return {"status": "noinfo"}
     return read_info(ref.store, ref.info_key)
 
 
 def result_exists(ref: JobRef) -> bool:
+    if ref.is_local:
+        return os.path.lexists(ref.local_path())
     return ref.store.exists(ref.key)
 
 
 def mtime(ref: JobRef) -> float | None:
+    if ref.is_local:
+        try:
+            return os.stat(ref.local_path()).st_mtime
+        except OSError:
+            return None
     try:
         return ref.store.mtime(ref.key)
     except (KeyNotFound, OSError):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import posixpath
-from dataclasses import dataclass
 
 from ..errors import JobNotFound
 from ..store import Store, default_url
@@ -12,19 +11,43 @@ from ..store import Store, default_url
 JOBS_MARK = "/var/jobs/"
 
 
-@dataclass(frozen=True)
 class JobRef:
-    """A job addressed by the store root it lives in and its key (``var/jobs/W/t/name``)."""
+    """A job addressed by its root (local folder or URL, or an open Store) and its key (``var/jobs/W/t/name``).
 
-    store: Store
-    key: str
+    The Store (and with it fsspec) is created only when something needs it: reading a local job's ``.info`` goes
+    straight to the file, which keeps ``scout-persist info`` fast.
+    """
+
+    __slots__ = ("root", "key", "_store")
+
+    def __init__(self, root: "str | Store", key: str):
+        if isinstance(root, str):
+            self.root, self._store = root, None
+        else:
+            self.root, self._store = root.url, root
+        self.key = key
+
+    def __repr__(self) -> str:
+        return f"JobRef({self.root!r}, {self.key!r})"
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = store_for(self.root)
+        return self._store
+
+    @property
+    def is_local(self) -> bool:
+        return "://" not in self.root
+
+    def local_path(self, key: str | None = None) -> str:
+        """Absolute file name of ``key`` (default: the result) for a local job."""
+        return self.root.rstrip("/") + "/" + (self.key if key is None else key)
 
     @property
     def display(self) -> str:
         """The path printed by the CLI: absolute for local stores, the full URL otherwise."""
-        if self.store.is_local:
-            return self.store.path(self.key)
-        return f"{self.store.url}/{self.key}"
+        return self.root.rstrip("/") + "/" + self.key
 
     @property
     def info_key(self) -> str:
@@ -35,7 +58,7 @@ class JobRef:
         return self.key + ".files"
 
     def sibling(self, key: str) -> "JobRef":
-        return JobRef(self.store, key)
+        return JobRef(self._store or self.root, key)
 
 
 _STORES: dict[tuple[str, tuple], Store] = {}
@@ -79,14 +102,14 @@ def resolve_job(arg: str, root: str | None = None, strip_suffix: bool = True) ->
         arg = _strip(arg)
     if "://" in arg:
         base, key = _split(arg)
-        return JobRef(store_for(base), key)
+        return JobRef(base, key)
     expanded = os.path.expanduser(arg)
     looks_local = expanded.startswith(("/", "./", "../")) or any(
         os.path.lexists(expanded + sfx) for sfx in ("", ".info")
     )
     if looks_local:
         base, key = _split(os.path.abspath(expanded))
-        return JobRef(store_for(base), key)
+        return JobRef(base, key)
     key = arg.lstrip("/")
     if not key.startswith("var/"):
         key = "var/jobs/" + key
