@@ -42,15 +42,17 @@ class JobEntry:
     files: Entry | None = None
     _info: dict | None = field(default=None, repr=False)
     _size: int | None = field(default=None, repr=False)
+    mtime: float | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        # the latest of result and .info: a job is as old as its last write
+        r = self.result.mtime if self.result is not None else None
+        i = self.info_entry.mtime if self.info_entry is not None else None
+        self.mtime = i if r is None else (r if i is None else max(r, i))
 
     @property
     def ref(self) -> JobRef:
         return JobRef(self.store, self.key)
-
-    @property
-    def mtime(self) -> float | None:
-        times = [e.mtime for e in (self.result, self.info_entry) if e and e.mtime is not None]
-        return max(times) if times else None
 
     @property
     def info(self) -> dict:
