@@ -346,3 +346,33 @@ def test_dead_temporaries_of_this_host_are_swept(store):
     assert lock.acquire(0)
     lock.release()
     assert not os.path.exists(dead) and os.path.exists(mine)
+
+
+# -- S3 (real HTTP endpoint) ----------------------------------------------------------------------------------
+def test_s3_lock_excludes_and_breaks_an_ended_lease(s3_url):
+    store = Store(s3_url)
+    first = Lock(store, KEY, lease=5.0, refresh=0.5)
+    assert first.acquire(timeout=0)
+    assert not Lock(store, KEY).acquire(timeout=0.3)
+    first.release()
+    assert not store.exists(KEY)
+    store.put(KEY, f"host: other-host.example\npid: 1\nppid: 0\nexpires: {time.time() - 1}\n".encode())
+    lock = Lock(store, KEY)
+    assert lock.acquire(timeout=0)
+    assert parse_lock(store.get(KEY))["host"] == hostname()
+    lock.release()
+
+
+def test_s3_processes_contend_one_enters_at_a_time(s3_url, tmp_path):
+    log, counter = tmp_path / "log", tmp_path / "counter"
+    counter.write_text("0")
+    n, rounds = 3, 4
+    start = time.time() + 2.0
+    procs = [run_py(CONTEND, s3_url, KEY, log, counter, rounds, start) for _ in range(n)]
+    for p in procs:
+        assert p.wait(timeout=180) == 0
+    assert int(counter.read_text()) == n * rounds
+    lines = log.read_text().splitlines()
+    for enter, leave in zip(lines[::2], lines[1::2]):
+        assert enter.startswith("enter ") and leave == "exit " + enter.split()[1]
+    assert not Store(s3_url).exists(KEY)
