@@ -371,3 +371,33 @@ def test_prov_refuses_dependency_escaping_the_root(root, capsys):
     info_path.write_bytes(dumps_info(info))
     rc, _, err = run(capsys, "prov", str(root / CHAIN))
     assert rc == 2 and "escapes" in err
+
+
+def test_colour_and_progress_on_a_terminal(root):
+    """On a real terminal (a pty) info is coloured as Ruby's and ls draws its bar, without any flag."""
+    import pty
+
+    exe = os.path.join(os.path.dirname(sys.executable), "scout-persist")
+
+    def on_tty(*argv) -> bytes:
+        leader, follower = pty.openpty()
+        proc = subprocess.Popen([exe, *argv], stdout=follower, stderr=follower, stdin=subprocess.DEVNULL)
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                data = os.read(leader, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        proc.wait(timeout=60)
+        os.close(leader)
+        return b"".join(chunks)
+
+    out = on_tty("info", str(root / BLUEBERRY))
+    assert b"\x1b[35mstatus\x1b[0m = 'done'" in out
+    assert b"\x1b[35m" not in on_tty("info", "--nocolor", str(root / BLUEBERRY))
+    out = on_tty("ls", str(root), "-w", "Baking")
+    assert b"ls [" in out and b"16 jobs" in out
