@@ -401,3 +401,22 @@ def test_colour_and_progress_on_a_terminal(root):
     assert b"\x1b[35m" not in on_tty("info", "--nocolor", str(root / BLUEBERRY))
     out = on_tty("ls", str(root), "-w", "Baking")
     assert b"ls [" in out and b"16 jobs" in out
+
+
+def test_ls_on_a_folder_without_jobs_is_an_error(tmp_path, capsys):
+    rc, out, err = run(capsys, "ls", str(tmp_path / "typo"))
+    assert rc == 2 and out == "" and "var/jobs" in err and "SCOUT_PERSIST_URL" in err
+    rc, _, err = run(capsys, "clean", str(tmp_path))
+    assert rc == 2
+
+
+def test_truncated_info_reads_as_noinfo_like_ruby(root, capsys):
+    info_path = root / "var/jobs/Baking/whisk_eggs/Normal muffin.info"
+    info_path.write_bytes(info_path.read_bytes()[:40])
+    rc, out, _ = run(capsys, "info", "--nocolor", str(root / "var/jobs/Baking/whisk_eggs/Normal muffin"))
+    assert rc == 0 and out == "status = 'noinfo'\n"
+    rc, out, _ = run(capsys, "prov", "--nocolor", str(root / "var/jobs/Baking/bake_muffin_tray/Normal muffin"))
+    assert out.splitlines()[0].startswith("  noinfo Baking whisk_eggs ")
+    (root / "var/jobs/Baking/whisk_eggs/Normal muffin").unlink()
+    rc, out, _ = run(capsys, "prov", "--nocolor", str(root / "var/jobs/Baking/bake_muffin_tray/Normal muffin"))
+    assert out.splitlines()[0].startswith("  notfound Baking whisk_eggs ")

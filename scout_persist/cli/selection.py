@@ -6,7 +6,8 @@ import re
 import sys
 import time
 
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, JobNotFound
+from ..layout import JOBS_DIR
 from .progress import Progress
 from .scan import JobEntry, scan
 from .target import resolve_root
@@ -65,6 +66,11 @@ def add_selection_options(p, default_status: str | None = None) -> None:
 def select(args, label: str) -> tuple[object, list[JobEntry]]:
     """(store, matching jobs) for the selection options of ``args``; reads .info only for a status filter."""
     store = resolve_root(args.root)
+    if not store.isdir(JOBS_DIR):
+        raise JobNotFound(
+            f"no Scout jobs folder {JOBS_DIR!r} under {store.url!r}; give a Scout root such as ~/.scout or "
+            "s3://bucket/scout (the folder that holds var/jobs), or set SCOUT_PERSIST_URL"
+        )
     statuses = {s for s in (args.status or "").split(",") if s}
     older = parse_days(args.older_than) * 86400 if args.older_than else None
     newer = parse_days(args.newer_than) * 86400 if args.newer_than else None
