@@ -1,1 +1,28 @@
-"""Prefect 3 plug-in for scout-persist: task results persist as Scout jobs."""
+"""Prefect 3 plug-in for scout-persist: task results persist as Scout jobs.
+
+``from prefect_scout import scout_task, job_name`` (see docs/prefect.md).  Importing this package registers the
+storage blocks and the ``scout-persist`` serializer type with Prefect.
+"""
+
+from __future__ import annotations
+
+from .cache_policy import ScoutCachePolicy, ScoutKeyError, ScoutSpec, job_name
+from .locking import ScoutLockManager
+from .serializer import ScoutSerializer
+from .storage import CacheMiss, ScoutInfoStorage, ScoutStorage
+from .task import JobName, ScoutTask, scout_task
+
+__all__ = [
+    "CacheMiss",
+    "JobName",
+    "ScoutCachePolicy",
+    "ScoutInfoStorage",
+    "ScoutKeyError",
+    "ScoutLockManager",
+    "ScoutSerializer",
+    "ScoutSpec",
+    "ScoutStorage",
+    "ScoutTask",
+    "job_name",
+    "scout_task",
+]

@@ -1,0 +1,315 @@
+"""The Scout cache policy: the cache key of a task run is its Ruby-exact job path, plus a strong signature.
+
+Key: ``<Workflow>/<task>/<id>[_<md5>][.ext]`` computed by :func:`scout_persist.workflow.job_identity` as Ruby would
+for the same declaration: arguments fed by upstream task runs are dependencies (``Step: var/jobs/...``), the other
+arguments are inputs (types from annotations, defaults from the signature), the provided inputs are the flow run's
+parameters plus the values this call binds, ``job_name(...)`` (or a ``JobName`` argument) sets the id.
+
+Signature (kept in ``.info`` under ``prefect``): every input by value, the dependencies' signatures, the task's
+source and ``version=``; arguments in ``ignore`` take part in neither.  A stored job whose signature differs is a
+miss, and the new ``.info`` names the parts that changed.
+
+Prefect swallows errors raised here and then silently runs without caching; so every failure is logged at ERROR and
+recorded, and the scout task wrapper raises it as the task's own failure (see :mod:`prefect_scout.task`).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import inspect
+import logging
+import pickle
+import typing
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import Any, Mapping
+
+from prefect.cache_policies import CachePolicy
+from prefect.context import FlowRunContext, TaskRunContext
+
+from scout_persist.digest import digest_str
+from scout_persist.errors import InvalidInputError, ScoutPersistError, UnsupportedValueError
+from scout_persist.info import read_info
+from scout_persist.layout import JOBS_DIR
+from scout_persist.workflow import Input, job_identity
+
+from . import runs, settings
+from .serializer import info_type
+
+logger = logging.getLogger("prefect_scout")
+
+JOBNAME_MARK = "scout:jobname"
+_current_job_name: contextvars.ContextVar[str | None] = contextvars.ContextVar("scout_job_name", default=None)
+
+
+class ScoutKeyError(ScoutPersistError, ValueError):
+    """The Scout job key of a task run could not be computed; the task fails instead of running uncached."""
+
+
+@dataclass(frozen=True)
+class ScoutSpec:
+    """What ``scout_task`` declares about a task (None: take it from the flow / function)."""
+
+    workflow: str | None = None
+    name: str | None = None
+    type: str | None = None
+    extension: str | None = None
+    version: str | None = None
+    ignore: tuple[str, ...] = ()
+    types: Mapping[str, str] | None = None
+    url: str | None = None
+
+
+@dataclass
+class ScoutCachePolicy(CachePolicy):
+    """Cache key = Scout job path; pair it with :class:`ScoutInfoStorage` as ``key_storage``."""
+
+    spec: ScoutSpec = field(default_factory=ScoutSpec)
+
+    def compute_key(
+        self,
+        task_ctx: TaskRunContext,
+        inputs: dict[str, Any],
+        flow_parameters: dict[str, Any],
+        **kwargs: Any,
+    ) -> str | None:
+        run_id = task_ctx.task_run.id if task_ctx and task_ctx.task_run else None
+        try:
+            plan = plan_run(task_ctx, inputs, flow_parameters, self.spec)
+        except BaseException as exc:
+            logger.error("scout-persist: cannot compute the Scout job key of task run %s: %s", run_id, exc)
+            runs.remember(run_id, exc)
+            raise
+        runs.remember(run_id, plan)
+        return plan.cache_key
+
+
+# ------------------------------------------------------------------------------------------------ job name
+
+
+class job_name:
+    """``with job_name("Blueberry muffin"): ...`` sets the Scout job id of the scout tasks called inside."""
+
+    def __init__(self, name: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise InvalidInputError(f"job_name({name!r}): a job name is a non-empty str, e.g. job_name('Default')")
+        self.name = name
+        self._token: contextvars.Token | None = None
+
+    def __enter__(self) -> "job_name":
+        self._token = _current_job_name.set(self.name)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._token is not None:
+            _current_job_name.reset(self._token)
+            self._token = None
+
+
+def current_job_name() -> str | None:
+    return _current_job_name.get()
+
+
+# ---------------------------------------------------------------------------------------------- planning
+
+_SIMPLE_TYPES = {bool: "boolean", int: "integer", float: "float", str: "string", list: "array", tuple: "array",
+                 dict: "hash"}
+_NAMED_TYPES = {"bool": "boolean", "int": "integer", "float": "float", "str": "string", "list": "array",
+                "dict": "hash", "list[str]": "array", "list[int]": "integer_array", "list[float]": "float_array",
+                "Path": "file", "pathlib.Path": "file", "JobName": "string"}
+
+
+def _hints(fn: Any) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(fn, include_extras=True)
+    except Exception:
+        return dict(getattr(fn, "__annotations__", {}) or {})
+
+
+def _is_jobname(hint: Any) -> bool:
+    if isinstance(hint, str):
+        return hint.replace(" ", "") in ("JobName", "prefect_scout.JobName")
+    return JOBNAME_MARK in getattr(hint, "__metadata__", ())
+
+
+def scout_type_of(hint: Any) -> str:
+    """The Scout input type for a parameter annotation (``string`` when unknown)."""
+    if hint is inspect.Parameter.empty or hint is None:
+        return "string"
+    if isinstance(hint, str):
+        text = hint.replace(" ", "").replace("Optional[", "").rstrip("]") if hint.startswith("Optional[") else hint
+        text = text.split("|")[0] if "|" in text else text
+        return _NAMED_TYPES.get(text, "string")
+    if getattr(hint, "__metadata__", None) is not None:
+        hint = typing.get_args(hint)[0]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    origin = typing.get_origin(hint)
+    if origin is typing.Union or (origin is not None and type(hint).__name__ == "UnionType"):
+        return scout_type_of(args[0]) if args else "string"
+    if origin in (list, tuple):
+        inner = _SIMPLE_TYPES.get(args[0]) if args else None
+        return f"{inner}_array" if inner in ("integer", "float", "boolean") else "array"
+    if origin is dict:
+        return "hash"
+    if isinstance(hint, type) and issubclass(hint, PurePath):
+        return "file"
+    return _SIMPLE_TYPES.get(hint, "string")
+
+
+def _upstream(task_ctx: TaskRunContext) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for name, sources in (task_ctx.task_run.task_inputs or {}).items():
+        ids = [str(s.id) for s in sources if getattr(s, "input_type", None) == "task_run"]
+        if ids:
+            found[name] = ids
+    return found
+
+
+def _dependency(run_id: str, url: str | None) -> tuple[str, list[str], str]:
+    """``(job key, non-default input names, signature digest)`` of the upstream task run ``run_id``."""
+    plan = runs.for_run(run_id)
+    if isinstance(plan, runs.RunPlan):
+        return plan.job_key, list(plan.identity.non_default_inputs), _sig_digest(plan.signature)
+    key = _key_from_api(run_id)
+    info = read_info(settings.store_for(url), key + ".info")
+    sig = (info.get("prefect") or {}).get("signature") or {}
+    return key, list(info.get("non_default_inputs") or []), _sig_digest(sig) if sig else "legacy"
+
+
+def _key_from_api(run_id: str) -> str:
+    """The job key of an upstream task run planned in another process, from its persisted result record."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        task_run = client.read_task_run(run_id)
+    data = getattr(task_run.state, "data", None) if task_run.state else None
+    storage_key = data.get("storage_key") if isinstance(data, dict) else getattr(data, "storage_key", None)
+    if not storage_key:
+        raise ScoutKeyError(
+            f"upstream task run {run_id} ({task_run.name}) has no persisted Scout job: its result cannot be a Scout "
+            "dependency. Make the upstream task a scout_task (or persist it with the scout storage)"
+        )
+    return f"{JOBS_DIR}/{storage_key}"
+
+
+def _value_digest(value: Any) -> str:
+    try:
+        return digest_str(value)
+    except UnsupportedValueError:
+        try:
+            return "py:" + hashlib.md5(pickle.dumps(value, protocol=5)).hexdigest()
+        except Exception as exc:
+            raise ScoutKeyError(
+                f"input value of type {type(value).__name__} can neither be digested as a Scout value nor pickled "
+                f"({exc}); add the argument to ignore=(...) or pass a picklable value"
+            ) from exc
+
+
+def _identity_value(value: Any) -> Any:
+    """A value job_identity can digest: Scout values as they are, anything else as a content token."""
+    try:
+        digest_str(value)
+        return value
+    except UnsupportedValueError:
+        return f"<{type(value).__name__} {_value_digest(value)}>"
+
+
+def _source_digest(fn: Any) -> str:
+    try:
+        text = inspect.getsource(fn)
+    except (OSError, TypeError):
+        code = getattr(fn, "__code__", None)
+        text = repr(code.co_code) if code is not None else repr(fn)
+    return hashlib.md5(text.encode("utf-8")).hexdigest()
+
+
+def _sig_digest(signature: Mapping[str, str]) -> str:
+    return hashlib.md5(repr(sorted(signature.items())).encode()).hexdigest()
+
+
+def plan_run(
+    task_ctx: TaskRunContext,
+    inputs: Mapping[str, Any],
+    flow_parameters: Mapping[str, Any],
+    spec: ScoutSpec,
+) -> runs.RunPlan:
+    """Compute the job, identity and signature of one task run (pure apart from dependency look-ups)."""
+    task = task_ctx.task
+    fn = getattr(task.fn, "__wrapped__", task.fn)
+    flow_ctx = FlowRunContext.get()
+    workflow = spec.workflow or (flow_ctx.flow.name if flow_ctx and flow_ctx.flow else None)
+    if not workflow:
+        raise ScoutKeyError(
+            f"task {task.name!r} runs outside a flow and declares no workflow; use @scout_task(workflow='Name') "
+            "or call it inside a @flow (the flow's name is the Scout workflow)"
+        )
+    task_name = spec.name or fn.__name__
+    ignore = set(spec.ignore)
+    upstream = _upstream(task_ctx)
+    hints = _hints(fn)
+    declared: list[Input] = []
+    own: dict[str, Any] = {}
+    dep_keys: list[str] = []
+    dep_nd: list[str] = []
+    dep_sigs: list[str] = []
+    by_value: list[str] = []
+    for pname, param in inspect.signature(fn).parameters.items():
+        if pname in ignore or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        if pname in upstream:
+            for run_id in upstream[pname]:
+                key, nd, sig = _dependency(run_id, spec.url)
+                dep_keys.append(key)
+                dep_nd.extend(nd)
+                dep_sigs.append(f"{key}={sig}")
+            continue
+        hint = hints.get(pname, param.annotation)
+        stype = (spec.types or {}).get(pname) or scout_type_of(hint)
+        default = None if param.default is inspect.Parameter.empty else param.default
+        declared.append(Input(pname, stype, _identity_value(default), jobname=_is_jobname(hint)))
+        value = inputs.get(pname, default)
+        if value is not None:
+            own[pname] = _identity_value(value)
+        by_value.append(f"{pname}={_value_digest(value)}")
+    provided = {k: _identity_value(v) for k, v in (flow_parameters or {}).items() if v is not None and k not in ignore}
+    for inp in declared:
+        provided.pop(inp.name, None)
+    provided.update(own)
+    job_id = getattr(task, "_scout_job_name", None) or current_job_name()
+    try:
+        ident = job_identity(
+            workflow, task_name, declared, provided, dep_keys, id=job_id, extension=spec.extension,
+            type=spec.type, dependency_non_default_inputs=dep_nd,
+        )
+    except ScoutPersistError:
+        raise
+    except Exception as exc:  # a bug or an odd value: still fail loudly, with the context
+        raise ScoutKeyError(f"Scout job identity of {workflow}#{task_name} failed: {type(exc).__name__}: {exc}") from exc
+    signature = {
+        "inputs": hashlib.md5("\n".join(by_value).encode("utf-8", "surrogateescape")).hexdigest(),
+        "dependencies": hashlib.md5("\n".join(dep_sigs).encode("utf-8")).hexdigest(),
+        "source": _source_digest(fn),
+        "version": str(spec.version or ""),
+    }
+    cache_key = ident.key[len(JOBS_DIR) + 1:]
+    flow_run_id = str(flow_ctx.flow_run.id) if flow_ctx and flow_ctx.flow_run else None
+    from .serializer import ScoutSerializer
+
+    return runs.RunPlan(
+        cache_key=cache_key,
+        job_key=ident.key,
+        workflow=workflow,
+        task=task_name,
+        scout_type=info_type(ScoutSerializer(scout_type=spec.type)),
+        identity=ident,
+        dependencies=dep_keys,
+        signature=signature,
+        url=spec.url,
+        task_run_id=str(task_ctx.task_run.id),
+        flow_run_id=flow_run_id,
+    )
+
+
+__all__ = ["ScoutCachePolicy", "ScoutKeyError", "ScoutSpec", "current_job_name", "job_name", "plan_run",
+           "scout_type_of"]

@@ -1,0 +1,52 @@
+"""The Scout ``.info`` lifecycle of a scout task run: setup -> start (wrapper), done (storage), error (wrapper)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scout_persist.info import InfoFile
+from scout_persist.store import Store
+
+from . import runs, settings
+
+
+def absolute(store: Store, key: str) -> str:
+    """How ``.info`` names another job: its absolute path (local roots) or its URL (object stores)."""
+    return store.path(key) if store.is_local else f"{store.url}/{key}"
+
+
+def start(plan: runs.RunPlan) -> InfoFile:
+    """Reset the job's ``.info`` to ``setup`` (Ruby's keys and order), drop a stale result, then ``start``."""
+    store = settings.store_for(plan.url)
+    store.delete(plan.job_key)  # a stale or partial result of an earlier run must not survive this one
+    ident = plan.identity
+    info = InfoFile(store, plan.job_key)
+    info.setup(
+        task_name=plan.task,
+        workflow=plan.workflow,
+        type=plan.scout_type,
+        inputs=ident.inputs,
+        input_names=ident.input_names,
+        provided_inputs=ident.provided_inputs,
+        non_default_inputs=ident.non_default_inputs,
+        dependencies=[absolute(store, k) for k in plan.dependencies],
+    )
+    info.start()
+    plan.info = info
+    return info
+
+
+def done(plan: runs.RunPlan, prefect_record: dict[str, Any]) -> None:
+    """The payload is stored: record Prefect's metadata and the signature, then ``status=done`` (commit point)."""
+    info = plan.info if plan.info is not None else start(plan)
+    extra: dict[str, Any] = dict(plan.payload or {})
+    extra["prefect"] = prefect_record
+    info.done(**extra)
+
+
+def fail(plan: runs.RunPlan, exc: BaseException) -> None:
+    """The task raised: remove any partial result; ``.info`` gets ``error`` with class, message and backtrace."""
+    store = settings.store_for(plan.url)
+    info = plan.info if plan.info is not None else start(plan)
+    store.delete(plan.job_key)
+    info.error(exc)

@@ -1,0 +1,62 @@
+"""What the plug-in knows about the scout task runs of this process: their job, signature and ``.info`` writer.
+
+The cache policy plans a run (job key, Scout identity, strong signature); the task wrapper writes ``setup`` and
+``start``; the storages write the payload and then ``done``.  All of them meet here, keyed by task run id and by
+cache key.  Entries are small (no payloads) and live as long as the process.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from scout_persist.workflow import JobIdentity
+
+_guard = threading.Lock()
+_by_run: dict[str, "RunPlan | BaseException"] = {}
+_by_key: dict[str, "RunPlan"] = {}
+
+
+@dataclass
+class RunPlan:
+    """One planned scout task run: where its job lives and what must match for a cached job to count."""
+
+    cache_key: str  # <Workflow>/<task>/<name>[.ext], Prefect's cache and storage key
+    job_key: str  # var/jobs/<cache_key>, the store key of the result file
+    workflow: str
+    task: str
+    scout_type: str  # written as .info "type"
+    identity: JobIdentity
+    dependencies: list[str]  # job keys of the direct dependencies, in order
+    signature: dict[str, str]
+    url: str | None = None  # store root (None: $SCOUT_PERSIST_URL in this process)
+    task_run_id: str | None = None
+    flow_run_id: str | None = None
+    info: Any = None  # the InfoFile of the run once the wrapper started it
+    changed: list[str] = field(default_factory=list)  # signature parts that differed from the stored job
+    payload: dict | None = None  # size/checksum record of the payload this run wrote
+
+
+def remember(run_id: Any, plan: "RunPlan | BaseException") -> None:
+    with _guard:
+        _by_run[str(run_id)] = plan
+        if isinstance(plan, RunPlan):
+            _by_key[plan.cache_key] = plan
+
+
+def for_run(run_id: Any) -> "RunPlan | BaseException | None":
+    with _guard:
+        return _by_run.get(str(run_id))
+
+
+def for_key(cache_key: str) -> "RunPlan | None":
+    with _guard:
+        return _by_key.get(cache_key)
+
+
+def forget_all() -> None:
+    """Drop every entry (tests)."""
+    with _guard:
+        _by_run.clear()
+        _by_key.clear()

@@ -1,0 +1,189 @@
+"""``@scout_task``: a Prefect task whose result persists as a Scout job, with no block to save by hand.
+
+The decorator wires the Scout pieces together: :class:`ScoutCachePolicy` (key = job path, SERIALIZABLE isolation,
+:class:`ScoutLockManager`, :class:`ScoutInfoStorage` as key storage), :class:`ScoutSerializer` for the declared Scout
+``type``, and :class:`ScoutStorage` as result storage.  The storage block is saved under a deterministic name the
+first time a scout task is called in a process (Prefect wants saved result storage), then reused.
+
+The function is wrapped so that ``.info`` follows Scout's lifecycle: ``setup`` and ``start`` before the body runs,
+``error`` (class, message, backtrace) when it raises; ``done`` is written by the storage once the payload is stored.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import hashlib
+import inspect
+import threading
+from typing import Annotated, Any, Callable, Iterable, Mapping
+
+from prefect import Task
+
+from scout_persist.errors import ScoutPersistError
+
+from . import lifecycle, runs
+from .cache_policy import JOBNAME_MARK, ScoutCachePolicy, ScoutKeyError, ScoutSpec, current_job_name
+from .locking import ScoutLockManager
+from .serializer import ScoutSerializer
+from .storage import ScoutInfoStorage, ScoutStorage
+
+JobName = Annotated[str | None, JOBNAME_MARK]
+"""Annotate a parameter ``JobName`` to make it Scout's ``jobname: true`` input (its value names the job)."""
+
+_saved: dict[str | None, ScoutStorage] = {}
+_save_guard = threading.Lock()
+
+
+def block_name(url: str | None) -> str:
+    """Deterministic block document name for a root (``scout-env`` follows $SCOUT_PERSIST_URL per process)."""
+    return "scout-env" if url is None else "scout-" + hashlib.md5(url.encode()).hexdigest()[:16]
+
+
+def saved_storage(url: str | None = None) -> ScoutStorage:
+    """The result storage block for ``url``, saved once per process under :func:`block_name`."""
+    with _save_guard:
+        block = _saved.get(url)
+        if block is None:
+            block = ScoutStorage(url=url)
+            block.save(block_name(url), overwrite=True)
+            _saved[url] = block
+        return block
+
+
+def _current_plan(fn_name: str) -> runs.RunPlan:
+    from prefect.context import TaskRunContext
+
+    ctx = TaskRunContext.get()
+    plan = runs.for_run(ctx.task_run.id) if ctx and ctx.task_run else None
+    if isinstance(plan, BaseException):
+        raise ScoutKeyError(
+            f"scout task {fn_name!r}: its Scout job key could not be computed, so its result would not persist "
+            f"as a Scout job ({type(plan).__name__}: {plan})"
+        ) from plan
+    if plan is None:
+        raise ScoutKeyError(
+            f"scout task {fn_name!r} ran without a Scout job key: its cache policy was replaced or removed "
+            "(do not pass cache_policy=, cache_key_fn= or result_storage_key= to a scout task)"
+        )
+    return plan
+
+
+def _wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def run_async(*args: Any, **kwargs: Any) -> Any:
+            plan = _current_plan(fn.__name__)
+            lifecycle.start(plan)
+            try:
+                return await fn(*args, **kwargs)
+            except BaseException as exc:
+                lifecycle.fail(plan, exc)
+                raise
+
+        return run_async
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        plan = _current_plan(fn.__name__)
+        lifecycle.start(plan)
+        try:
+            return fn(*args, **kwargs)
+        except BaseException as exc:
+            lifecycle.fail(plan, exc)
+            raise
+
+    return run
+
+
+class ScoutTask(Task):
+    """A Prefect task that knows its Scout root and carries the ``job_name`` in force when it was called."""
+
+    scout_url: str | None = None
+
+    def _prepared(self) -> "ScoutTask":
+        if self.result_storage is None:
+            self.result_storage = saved_storage(self.scout_url)
+        name = current_job_name()
+        if name is None or getattr(self, "_scout_job_name", None) == name:
+            return self
+        bound = copy.copy(self)
+        bound._scout_job_name = name  # travels with the task to thread, process and Dask workers
+        return bound
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return Task.__call__(self._prepared(), *args, **kwargs)
+
+    def submit(self, *args: Any, **kwargs: Any) -> Any:
+        return Task.submit(self._prepared(), *args, **kwargs)
+
+    def map(self, *args: Any, **kwargs: Any) -> Any:
+        return Task.map(self._prepared(), *args, **kwargs)
+
+    def with_options(self, **kwargs: Any) -> "ScoutTask":
+        for forbidden in ("cache_policy", "cache_key_fn", "result_storage_key", "result_serializer"):
+            if forbidden in kwargs:
+                raise ScoutPersistError(
+                    f"scout task {self.name!r}: with_options({forbidden}=...) would break its Scout job key or "
+                    "bytes; declare type=, extension=, version= in @scout_task instead"
+                )
+        new = super().with_options(**kwargs)
+        new.scout_url = self.scout_url
+        return new
+
+
+def scout_task(
+    fn: Callable[..., Any] | None = None,
+    *,
+    workflow: str | None = None,
+    name: str | None = None,
+    type: str | None = None,
+    extension: str | None = None,
+    version: str | None = None,
+    ignore: Iterable[str] = (),
+    types: Mapping[str, str] | None = None,
+    url: str | None = None,
+    lock_lease: float = 30.0,
+    **task_options: Any,
+) -> Any:
+    """Turn ``fn`` into a Prefect task whose result persists as a Scout job.
+
+    ``workflow`` defaults to the flow's name, ``name`` (Scout task name) to the function's; ``type`` is the Scout
+    result type (None: any Python value, stored as zstd pickle); ``extension`` as Ruby's ``extension:``;
+    ``version`` bumps the signature; ``ignore`` lists arguments that change neither key nor signature; ``types``
+    overrides Scout input types inferred from annotations; ``url`` pins the store root (None:
+    ``$SCOUT_PERSIST_URL`` in the process that runs the task).  Other keywords go to ``prefect.task``.
+    """
+    if fn is None:
+        return functools.partial(
+            scout_task, workflow=workflow, name=name, type=type, extension=extension, version=version,
+            ignore=ignore, types=types, url=url, lock_lease=lock_lease, **task_options,
+        )
+    for forbidden in ("cache_policy", "cache_key_fn", "result_storage_key", "result_serializer", "result_storage"):
+        if forbidden in task_options:
+            raise ScoutPersistError(
+                f"@scout_task got {forbidden}=: a scout task sets its own (its key is the Scout job path); "
+                "use a plain @task if you need another policy"
+            )
+    spec = ScoutSpec(workflow=workflow, name=name, type=type, extension=extension, version=version,
+                     ignore=tuple(ignore), types=dict(types) if types else None, url=url)
+    policy = ScoutCachePolicy(
+        spec=spec,
+        key_storage=ScoutInfoStorage(url=url),
+        isolation_level="SERIALIZABLE",
+        lock_manager=ScoutLockManager(url=url, lease=lock_lease, refresh=min(2.0, lock_lease / 3)),
+    )
+    task_options.setdefault("name", name or fn.__name__)
+    task = ScoutTask(
+        fn=_wrap(fn),
+        cache_policy=policy,
+        result_serializer=ScoutSerializer(scout_type=type),
+        persist_result=True,
+        **task_options,
+    )
+    task.scout_url = url
+    return task
+
+
+__all__ = ["JobName", "ScoutTask", "block_name", "saved_storage", "scout_task"]
