@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) docs/examples/baking.py
+	$(PY) docs/examples/baking_flow.py
 
 test: $(STAMP)
 	$(PY) -m pytest -q
