@@ -267,39 +267,7 @@ class Lock:
         return ("\n".join(lines) + "\n").encode("utf-8")
 
     def _create(self, raw: bytes, key: str | None = None) -> bool:
-        key = self.key if key is None else key
-        if self.store.is_local:
-            return self._link_create(key, raw)
-        if "memory" in _protocols(self.store):
-            with _MEMORY_GUARD:
-                return self.store.create(key, raw)
-        return self.store.create(key, raw)
-
-    def _link_create(self, key: str, raw: bytes) -> bool:
-        """Ruby lockfile's protocol: a complete temporary file hard-linked to the lock name."""
-        path = self.store.path(key)
-        folder = os.path.dirname(path)
-        os.makedirs(folder, exist_ok=True)
-        now = time.time()
-        program = os.path.basename(sys.argv[0] or "python") or "python"
-        tmp = os.path.join(
-            folder,
-            f".{self.host}_{os.getpid()}_{program}_{int(now)}_{int(now * 1e6) % 1000000}_{random.randrange(1 << 30)}.lck",
-        )
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(raw)
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                return False
-            return os.stat(tmp).st_ino == os.stat(path).st_ino
-        finally:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
+        return create_exclusive(self.store, self.key if key is None else key, raw, self.host)
 
     def _sweep_temporaries(self) -> None:
         """Delete ``.<host>_<pid>_*.lck`` temporaries left next to the lock by dead processes of this host."""
@@ -388,6 +356,46 @@ class Lock:
                     self._raw = raw
                 except OSError:
                     continue
+
+
+def create_exclusive(store: Store, key: str, data: bytes, host: str | None = None) -> bool:
+    """Store ``data`` under ``key`` only if absent, never showing a partial entry; True when this call created it.
+
+    Local file systems: a complete temporary file hard-linked to the name (Ruby lockfile's protocol, so
+    readers never see an empty entry, unlike ``O_EXCL``); memory://: guarded between threads; others: the
+    store's exclusive create (S3 conditional put).
+    """
+    if store.is_local:
+        return _link_create(store, key, data, hostname() if host is None else host)
+    if "memory" in _protocols(store):
+        with _MEMORY_GUARD:
+            return store.create(key, data)
+    return store.create(key, data)
+
+
+def _link_create(store: Store, key: str, data: bytes, host: str) -> bool:
+    path = store.path(key)
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    now = time.time()
+    program = os.path.basename(sys.argv[0] or "python") or "python"
+    tmp = os.path.join(
+        folder, f".{host}_{os.getpid()}_{program}_{int(now)}_{int(now * 1e6) % 1000000}_{random.randrange(1 << 30)}.lck"
+    )
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        return os.stat(tmp).st_ino == os.stat(path).st_ino
+    finally:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
 
 
 def _protocols(store: Store) -> tuple[str, ...]:
