@@ -30,3 +30,47 @@ def relocated_jobs(tmp_path) -> Path:
     root = tmp_path / "elsewhere" / ".scout"
     shutil.copytree(RUBY_FIXTURES / "scout-jobs", root, symlinks=True)
     return root
+
+
+# -- S3: a real HTTP endpoint (moto server on 127.0.0.1, port 0) --------------------------------------
+@pytest.fixture(scope="session")
+def s3_server():
+    """The session's moto S3 server (tests/s3_server.py): ``.url``, ``.reset()``, ``.create_bucket()``, ``.env()``."""
+    from s3_server import S3Server
+
+    server = S3Server().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(s3_server) -> str:
+    """URL of the session's S3 endpoint, e.g. ``http://127.0.0.1:41234``."""
+    return s3_server.url
+
+
+@pytest.fixture
+def s3_url(s3_server, monkeypatch) -> str:
+    """A fresh bucket on an emptied server; returns ``"s3://<bucket>/root"``.
+
+    Configuration goes through fsspec's own environment convention, exactly as a user would do it:
+    ``FSSPEC_S3_ENDPOINT_URL``, ``FSSPEC_S3_KEY``, ``FSSPEC_S3_SECRET`` (plus ``AWS_*`` credentials and region)
+    are set for the test, so ``Store(s3_url)`` needs no storage_options and child processes inherit them.
+    fsspec reads these variables once, at import, so the fixture also patches ``fsspec.config.conf``.
+    """
+    import fsspec.config
+
+    s3_server.reset()
+    for name, value in s3_server.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setitem(
+        fsspec.config.conf,
+        "s3",
+        {
+            **fsspec.config.conf.get("s3", {}),
+            "endpoint_url": s3_server.url,
+            "key": s3_server.env()["FSSPEC_S3_KEY"],
+            "secret": s3_server.env()["FSSPEC_S3_SECRET"],
+        },
+    )
+    return f"s3://{s3_server.create_bucket()}/root"
