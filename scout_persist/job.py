@@ -524,6 +524,9 @@ class JobWriter:
             dependencies=[self._dep_path(d) for d in dependencies],
             **info,
         )
+        # A rerun: Ruby cleans the old result so "result exists" keeps meaning "done". The info is reset
+        # first, so a reader never sees status done without its result.
+        self.store.delete(self.key)
         self._set_up = True
         return self
 
@@ -583,11 +586,11 @@ class JobWriter:
 
     def done(self, **extra: Any) -> Job:
         """Record success (after :meth:`save`); a Python-serialized payload's record goes into the info."""
-        if self._saved:
-            self.info.update({k: v for k, v in self._saved.items()})
-            if self.info.get("type") != "binary":
-                self.info.set("type", "binary")
-        self.info.done(**{k: self._ruby_value(v) for k, v in extra.items()})
+        record = dict(self._saved or {})
+        if record and self.info.get("type") != "binary":
+            # Ruby must see an opaque byte string: same write as done (one PUT on object stores)
+            self.info.data["type"] = "binary"
+        self.info.done(**record, **{k: self._ruby_value(v) for k, v in extra.items()})
         return Job.at(self.store, self.key)
 
     def error(self, exc: BaseException, *, recoverable: bool = True) -> None:

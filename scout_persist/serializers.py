@@ -279,7 +279,8 @@ def load(
         type = "json"
     where = path or "<bytes>"
     data = decompress_by_name(bytes(data), path)
-    if record and record.get("serializer") == PICKLE or type == PICKLE:
+    # Our pickles say what they are: an envelope read without its .info record (e.g. mid-rerun) still decodes
+    if (record and record.get("serializer") == PICKLE) or type == PICKLE or (type == "binary" and is_pickle(data)):
         return load_pickle(data, where, record=record, hmac_key=hmac_key)
     if type == "binary":
         return data

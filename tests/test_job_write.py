@@ -257,3 +257,15 @@ def test_job_on_s3(s3_url):
     assert job.files() == ["f.txt"]
     (dep,) = job.dependencies
     assert dep.path == f"{s3_url}/var/jobs/W/base/Default" and dep.load() == {"n": 1}
+
+
+def test_rerun_removes_the_old_result_after_resetting_the_info(tmp_path):
+    store = Store(str(tmp_path))
+    key = "var/jobs/W/t/Default"
+    JobWriter(store, key, type="integer").run(lambda: 1)
+    w = JobWriter(store, key, type="integer")
+    w.setup()
+    job = Job.at(store, key)
+    assert job.status == "setup" and not job.done  # Ruby: a job without result is not done
+    w.run(lambda: 2)
+    assert Job.at(store, key).load() == 2

@@ -213,3 +213,11 @@ def test_damaged_pickles(monkeypatch):
         S.load(b"\x80\x05K\x01.", "pickle")
     with pytest.raises(UnsupportedValueError, match="cannot be pickled"):
         S.dump(lambda: 1, "pickle")
+
+
+def test_a_pickle_envelope_is_recognised_without_its_record(monkeypatch):
+    """A binary job re-read between a rerun's setup and done has no record in its info: the envelope still says pickle."""
+    monkeypatch.delenv(S.HMAC_ENV, raising=False)
+    data = S.dump(VALUE, "pickle")
+    assert S.load(data, "binary") == VALUE
+    assert S.load(b"SCOUTPY but not ours\n", "binary") == b"SCOUTPY but not ours\n"
