@@ -16,6 +16,14 @@ from prefect import flow
 from prefect_scout import job_name, scout_task
 
 
+def _note(task: str) -> None:
+    """Append the task name to $BAKING_BODY_LOG when set: lets tests count the task bodies that really ran."""
+    log = os.environ.get("BAKING_BODY_LOG")
+    if log:
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(task + "\n")
+
+
 def pantry(item: str) -> str:
     """Ruby's ``Pantry.<item>.produce`` returns the resource path ``share/pantry/<item>``."""
     return f"share/pantry/{item}"
@@ -23,11 +31,13 @@ def pantry(item: str) -> str:
 
 @scout_task(type="string")
 def whisk_eggs() -> str:
+    _note("whisk_eggs")
     return f"Whisking eggs from {pantry('eggs')}"
 
 
 @scout_task(type="string")
 def prepare_batter(whisked_eggs: str, add_bluberries: bool | None = None) -> str:
+    _note("prepare_batter")
     batter = f"Mixing base ({whisked_eggs}) with mixer ({pantry('flour')})"
     if add_bluberries:
         batter = f"Mixing base ({batter}) with mixer ({pantry('blueberries')})"
@@ -36,6 +46,7 @@ def prepare_batter(whisked_eggs: str, add_bluberries: bool | None = None) -> str
 
 @scout_task(type="string")
 def bake_muffin_tray(batter: str) -> str:
+    _note("bake_muffin_tray")
     return f"Baking batter ({batter})"
 
 
