@@ -42,9 +42,65 @@ def is_marshal(data: bytes) -> bool:
     return data[:2] == MAGIC
 
 
+def _reader_class():
+    """rubymarshal's Reader plus what Scout data holds and it lacks: Hash with default (``}``), Hash/Array
+    subclasses such as IndiferentHash (``C``) and Structs (``S``)."""
+    from rubymarshal.classes import RubyObject
+    from rubymarshal.reader import Reader
+
+    class ScoutReader(Reader):
+        def read(self, in_ivar=False):
+            token = self.fd.read(1)
+            if token == b"}":
+                index = len(self.objects)
+                self.objects.append(None)
+                result: dict = {}
+                self.objects[index] = result
+                for _ in range(self.read_long()):
+                    key = self.ensure_hashable(self.read())
+                    result[key] = self.read()
+                self.read()  # the default value: Python dicts have none, the pairs are the data
+            elif token == b"C":
+                self.read()  # the subclass name (IndiferentHash, ...): the value is its Hash/Array/String
+                return self.read(in_ivar=in_ivar)
+            elif token == b"S":
+                index = len(self.objects)
+                self.objects.append(None)
+                name = self.read()
+                members = {}
+                for _ in range(self.read_long()):
+                    member = self.read()
+                    members[getattr(member, "name", str(member))] = self.read()
+                result = RubyObject(getattr(name, "name", str(name)), members)
+                self.objects[index] = result
+            else:
+                if token:
+                    self.fd.seek(-1, 1)
+                return super().read(in_ivar=in_ivar)
+            if in_ivar:
+                self.read_attributes()
+            return result
+
+    return ScoutReader
+
+
+_READER = None
+
+
+def _rm_loads(data: bytes) -> Any:
+    import io
+
+    global _READER
+    _READER = _READER or _reader_class()
+    reader = _READER(io.BytesIO(data))
+    if reader.fd.read(2) != MAGIC:
+        raise ValueError("bad Marshal version")
+    return reader.read()
+
+
 def loads(data: bytes, where: str = "") -> Any:
     """Decode Ruby Marshal bytes; CorruptPayloadError naming ``where`` when they are not Marshal 4.8."""
-    from rubymarshal.reader import loads as rm_loads
+    rm_loads = _rm_loads
 
     if not is_marshal(data):
         raise CorruptPayloadError(

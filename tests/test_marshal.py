@@ -70,3 +70,21 @@ def test_deep_nesting_is_refused_cleanly():
 def test_unsupported_values():
     with pytest.raises(UnsupportedValueError, match="Marshal"):
         M.dumps({1, 2})
+
+
+@pytest.mark.parametrize(
+    "data, value",
+    [
+        (b"\x04\x08}\x06:\x06ai\x06i\x00", {Symbol("a"): 1}),  # Hash.new(0).merge(a: 1): pairs kept
+        (b"\x04\x08C:\x13IndiferentHash{\x06I\"\x06a\x06:\x06ETi\x06", {"a": 1}),  # a Hash subclass (rbbt infos)
+        (b"\x04\x08[\x07}\x00i\x00@\x06", [{}, {}]),  # a link back to a Hash with default
+        (b"\x04\x08[\x07\"\x08abcI\"\x06x\x06:\x06EF", [b"abc", "x"]),  # binary vs US-ASCII strings
+    ],
+)
+def test_ruby_shapes_rubymarshal_lacks(data, value):
+    assert M.loads(data) == value
+
+
+def test_struct_is_kept_as_an_object():
+    obj = M.loads(b"\x04\x08S:\x08Foo\x06:\x06ai\x07")
+    assert obj.ruby_class_name == "Foo" and obj.attributes == {"a": 2}
