@@ -77,12 +77,15 @@ def parse_ref(spec: str) -> tuple[str, str]:
         raise InvalidInputError(
             f"artifact reference {spec!r} is malformed: write 'name', 'name:v<N>' or 'name:<alias>' (one ':')"
         )
-    check_artifact_name(name)
     ref = ref or LATEST
-    if not _VERSION.match(ref) and ref != LATEST:
-        if re.match(r"^v\d+$", ref):
-            raise InvalidInputError(f"artifact reference {spec!r}: version {ref!r} has leading zeros; write 'v{int(ref[1:])}'")
-        check_alias(ref)
+    try:
+        check_artifact_name(name)
+        if not _VERSION.match(ref) and ref != LATEST:
+            if re.match(r"^v\d+$", ref):
+                raise InvalidInputError(f"version {ref!r} has leading zeros; write 'v{int(ref[1:])}'")
+            check_alias(ref)
+    except (InvalidInputError, UnsafePathError) as exc:
+        raise type(exc)(f"artifact reference {spec!r}: {exc}") from exc
     return name, ref
 
 
