@@ -217,7 +217,10 @@ def _identity_value(value: Any) -> Any:
 
 def _source_digest(fn: Any) -> str:
     try:
-        text = inspect.getsource(fn)
+        lines = inspect.getsource(fn).splitlines()
+        while lines and not lines[0].lstrip().startswith(("def ", "async def ")):
+            lines.pop(0)  # decorators (and their version=) are not the source
+        text = "\n".join(lines)
     except (OSError, TypeError):
         code = getattr(fn, "__code__", None)
         text = repr(code.co_code) if code is not None else repr(fn)

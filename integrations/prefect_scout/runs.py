@@ -35,7 +35,8 @@ class RunPlan:
     flow_run_id: str | None = None
     info: Any = None  # the InfoFile of the run once the wrapper started it
     changed: list[str] = field(default_factory=list)  # signature parts that differed from the stored job
-    payload: dict | None = None  # size/checksum record of the payload this run wrote
+    payload: dict | None = None  # pickle record (codec, sizes, checksum) of the payload this run wrote
+    stored_size: int | None = None  # bytes of the result file this run wrote
 
 
 def remember(run_id: Any, plan: "RunPlan | BaseException") -> None:

@@ -111,6 +111,9 @@ class ScoutStorage(_ScoutBlock):
     def _write(self, path: str, content: bytes) -> str:
         key = job_key(path)
         self._store().put(key, bytes(content))
+        plan = _current_plan(str(path))
+        if plan is not None:
+            plan.stored_size = len(content)
         return key
 
 
@@ -135,7 +138,7 @@ class ScoutInfoStorage(_ScoutBlock):
             size = store.size(key)
         except KeyNotFound:
             raise CacheMiss(f"job {key!r} is done but its result file is missing: recompute") from None
-        expected = info.get("stored_size")
+        expected = info.get("stored_size", record.get("stored_size"))
         if expected is not None and expected != size:
             raise CacheMiss(f"job {key!r} result holds {size} bytes, its .info says {expected}: damaged, recompute")
         plan = _current_plan(str(path))
@@ -169,6 +172,8 @@ class ScoutInfoStorage(_ScoutBlock):
             )
         meta = json.loads(content)
         record: dict[str, Any] = {"metadata": meta, "signature": plan.signature}
+        if plan.stored_size is not None:
+            record["stored_size"] = plan.stored_size
         if plan.changed:
             record["recomputed_because"] = list(plan.changed)
         if plan.task_run_id:
