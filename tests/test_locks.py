@@ -376,3 +376,25 @@ def test_s3_processes_contend_one_enters_at_a_time(s3_url, tmp_path):
     for enter, leave in zip(lines[::2], lines[1::2]):
         assert enter.startswith("enter ") and leave == "exit " + enter.split()[1]
     assert not Store(s3_url).exists(KEY)
+
+
+def test_live_holder_on_this_host_is_never_broken_even_past_its_lease(store):
+    holder = Lock(store, KEY, lease=0.5, refresh=0.1)
+    assert holder.acquire(0)
+    holder._stop_refresher()  # a long computation that starves its refresher
+    assert not Lock(store, KEY, lease=0.5, refresh=0.1).acquire(timeout=1.5)  # pid alive here: honoured
+    holder.release()
+    assert not store.exists(KEY)
+
+
+def test_a_breaker_that_died_does_not_block_breaking(store):
+    stale = f"host: {hostname()}\npid: {dead_pid()}\nppid: 1\ntime: {ruby_lock_time()}\n".encode()
+    store.put(KEY, stale)
+    import hashlib
+
+    marker = f"{KEY}.break.{hashlib.md5(stale).hexdigest()}"
+    store.put(marker, f"host: {hostname()}\npid: {dead_pid()}\nppid: 1\n".encode())  # its breaker was killed
+    lock = Lock(store, KEY)
+    assert lock.acquire(timeout=5)
+    assert not store.exists(marker)
+    lock.release()
