@@ -78,8 +78,11 @@ def read_info(store, key: str, strict: bool = False) -> dict:
     except KeyNotFound:
         return {}
     except OSError as exc:
-        if exc.errno == errno.ENAMETOOLONG:  # no file system can hold it, so it does not exist (Ruby alike)
-            return {}
+        cause: BaseException | None = exc
+        while cause is not None:  # the store may wrap the OSError in a StorageError
+            if getattr(cause, "errno", None) == errno.ENAMETOOLONG:
+                return {}  # no file system can hold such a name, so the file does not exist (as in Ruby)
+            cause = cause.__cause__
         raise
     return loads_info(data, store.path(key), strict)
 

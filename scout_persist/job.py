@@ -377,7 +377,7 @@ class Job:
             return None
         return {k: info[k] for k in _PAYLOAD_RECORD_KEYS if k in info}
 
-    def load(self, type: str | None = None) -> Any:
+    def load(self, type: str | None = None, _retrying: bool = False) -> Any:
         """The result as a Python value by the job's type (or ``type``).
 
         A job that ended in error raises JobFailed; a ``done`` job without a result file (a task returning
@@ -416,13 +416,17 @@ class Job:
             data = self.store.get(result)
         except KeyNotFound as exc:
             raise JobNotFound(f"result of job {self.path!r} disappeared while loading") from exc
-        return serializers.load(
-            data,
-            the_type,
-            path=self.location(result),
-            relocate=self.relocate,
-            record=self.payload_record(),
-        )
+        try:
+            return serializers.load(
+                data, the_type, path=self.location(result), relocate=self.relocate, record=self.payload_record()
+            )
+        except CorruptPayloadError:
+            # A writer may have replaced the result (and then its info) since our info was read: retry once
+            # with the current info; a payload that fails its own, current record is corrupt.
+            before = self._info
+            if _retrying or self.read_info(strict=self.strict) == before:
+                raise
+            return self.load(type, _retrying=True)
 
 
 class JobWriter:
@@ -524,9 +528,8 @@ class JobWriter:
             dependencies=[self._dep_path(d) for d in dependencies],
             **info,
         )
-        # A rerun: Ruby cleans the old result so "result exists" keeps meaning "done". The info is reset
-        # first, so a reader never sees status done without its result.
-        self.store.delete(self.key)
+        # A rerun keeps the previous result readable until save() replaces it atomically: a reader that saw
+        # the old 'done' info always finds a complete result.
         self._set_up = True
         return self
 

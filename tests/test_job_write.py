@@ -10,7 +10,7 @@ import pytest
 
 from scout_persist import serializers
 from scout_persist.digest import Symbol
-from scout_persist.errors import JobFailed, UnsafePathError
+from scout_persist.errors import CorruptPayloadError, JobFailed, UnsafePathError
 from scout_persist.info import dumps_info
 from scout_persist.job import Job, JobWriter
 from scout_persist.store import Store
@@ -259,13 +259,31 @@ def test_job_on_s3(s3_url):
     assert dep.path == f"{s3_url}/var/jobs/W/base/Default" and dep.load() == {"n": 1}
 
 
-def test_rerun_removes_the_old_result_after_resetting_the_info(tmp_path):
+def test_rerun_keeps_the_old_result_until_the_new_one_is_saved(tmp_path):
     store = Store(str(tmp_path))
     key = "var/jobs/W/t/Default"
     JobWriter(store, key, type="integer").run(lambda: 1)
+    reader = Job.at(store, key)
+    assert reader.status == "done"  # a reader's snapshot of the info
     w = JobWriter(store, key, type="integer")
     w.setup()
-    job = Job.at(store, key)
-    assert job.status == "setup" and not job.done  # Ruby: a job without result is not done
+    assert reader.load() == 1  # still a complete result
+    assert Job.at(store, key).status == "setup"
     w.run(lambda: 2)
     assert Job.at(store, key).load() == 2
+
+
+def test_a_reader_with_a_stale_record_retries_with_the_current_info(tmp_path):
+    store = Store(str(tmp_path))
+    key = "var/jobs/W/t/Default"
+    JobWriter(store, key).run(lambda: {"v": 1})
+    reader = Job.at(store, key)
+    assert reader.info["serializer"] == "pickle"  # snapshot with the first record
+    JobWriter(store, key).run(lambda: {"v": 2, "longer": "x" * 100})
+    assert reader.load() == {"v": 2, "longer": "x" * 100}
+    # a payload damaged under a current record stays an error
+    data = bytearray(store.get(key))
+    data[-3] ^= 0xFF
+    store.put(key, bytes(data))
+    with pytest.raises(CorruptPayloadError):
+        Job.at(store, key).load()
