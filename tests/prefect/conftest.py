@@ -50,10 +50,6 @@ def body_log(tmp_path, monkeypatch) -> Path:
     return log
 
 
-def ran(log: Path) -> list[str]:
-    return log.read_text().split() if log.exists() else []
-
-
 @pytest.fixture(scope="session")
 def baking_module():
     spec = importlib.util.spec_from_file_location("baking_flow_example", EXAMPLE)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import ran  # tests/prefect/conftest.py
+from scout_prefect_helpers import ran
 
 from scout_persist import Job
 from scout_persist.info import SETUP_KEYS
