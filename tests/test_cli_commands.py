@@ -420,3 +420,18 @@ def test_truncated_info_reads_as_noinfo_like_ruby(root, capsys):
     (root / "var/jobs/Baking/whisk_eggs/Normal muffin").unlink()
     rc, out, _ = run(capsys, "prov", "--nocolor", str(root / "var/jobs/Baking/bake_muffin_tray/Normal muffin"))
     assert out.splitlines()[0].startswith("  notfound Baking whisk_eggs ")
+
+
+def test_clean_keeps_jobs_published_in_the_registry(root, capsys):
+    from scout_persist.job import Job
+    from scout_persist.registry import Registry
+
+    Registry(str(root)).log_job("blueberry", Job(str(root / BLUEBERRY)), aliases=["paper"])
+    rc, out, _ = run(capsys, "clean", str(root), "--older-than", "1", "-w", "Baking", "--dry-run")
+    assert rc == 0 and "Blueberry muffin" not in out and "Normal muffin" in out
+    rc, out, _ = run(capsys, "clean", str(root), "--older-than", "1", "-w", "Baking", "--no-registry", "--dry-run")
+    assert out.count("Blueberry muffin") == 3  # the job and its two dependencies
+    run(capsys, "gc", str(root), "--max-size", "0", "-w", "Baking")
+    left = {j for j in _jobs(root) if j.startswith("Baking/")}
+    assert left == {BLUEBERRY[len("var/jobs/"):], "Baking/prepare_batter/Blueberry muffin_d49308d8c17791326011a6198cb598c2",
+                    "Baking/whisk_eggs/Blueberry muffin"}

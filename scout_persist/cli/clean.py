@@ -15,7 +15,7 @@ from .jobs import dependency_refs, load_info
 from .output import emit, warn
 from .scan import JobEntry
 from .selection import add_selection_options, human_size, parse_size, select
-from .target import resolve_job
+from .target import JobRef, resolve_job
 
 # statuses of jobs that may still be written to: never removed
 RUNNING = frozenset({"waiting", "queue", "setup", "start", "streaming", "dependencies"})
@@ -57,17 +57,26 @@ def reachable(refs) -> set[str]:
 
 
 def registry_refs(store) -> list:
-    """Jobs that registry aliases point to (scout_persist.registry), when the store has a registry."""
-    try:
-        from .. import registry
-    except ImportError:
-        return []
-    finder = getattr(registry, "aliased_job_keys", None)
-    if finder is None:
-        return []
-    from .target import JobRef
+    """Jobs published in the artifact registry of ``store`` (``artifacts/``) under any alias, ``latest`` included.
 
-    return [JobRef(store, key) for key in finder(store)]
+    A version records its job in ``metadata["scout_job"]`` (``key``, ``path``); the job is looked up in this store
+    by its key, else at its recorded path.
+    """
+    from ..registry import Registry
+
+    registry = Registry(store)
+    if not store.isdir(registry.prefix):
+        return []
+    refs = []
+    for name in registry.artifacts():
+        for version in sorted(set(registry.aliases(name).values())):
+            job = (registry.resolve(f"{name}:{version}").metadata or {}).get("scout_job") or {}
+            key, path = job.get("key"), job.get("path")
+            if key and (store.exists(key) or store.exists(key + ".info")):
+                refs.append(JobRef(store, key))
+            elif path:
+                refs.append(resolve_job(path))
+    return refs
 
 
 def protected(args, store) -> set[str]:
