@@ -249,12 +249,14 @@ def test_why_signature_components(root, capsys):
     path = root / f"{CHAIN}.info"
     info = json.loads(path.read_bytes())
     info["prefect"] = {"signature": {"inputs": signature_inputs(info["input_names"], {"factor": 3}),
-                                     "dependencies": "0" * 32, "source": "s", "version": "1"}}
+                                     "dependencies": "0" * 32, "source": "s", "version": "1"},
+                        "recomputed_because": ["source"]}
     path.write_bytes(dumps_info(info))
     rc, out, _ = run(capsys, "info", "--why", str(root / CHAIN), "-s", "factor=4", "--task-version", "2")
     assert "signature component 'inputs' changes" in out
     assert "signature component 'dependencies' changed" in out
     assert "signature component 'version' changed: recorded '1', given '2'" in out
+    assert out.splitlines()[-1] == "note: the last run recomputed this job because its source changed"
 
 
 def test_why_unknown_input_is_an_error(root, capsys):

@@ -3,7 +3,8 @@
 Checks, in order: the job's status; given inputs (``-s name=value``) against the recorded ones; the strong signature
 the Prefect plug-in keeps in ``.info`` under ``prefect.signature`` (components ``inputs``, ``dependencies``,
 ``source``, ``version``; see docs/prefect.md) recomputed for the inputs and dependencies; and Ruby's freshness rule
-(a recursive dependency without a result, or with a result newer than the job's).
+(a recursive dependency without a result, or with a result newer than the job's). The components the plug-in found
+changed when it last recomputed the job (``prefect.recomputed_because``) are shown as a note.
 """
 
 from __future__ import annotations
@@ -136,6 +137,10 @@ def explain(ref: JobRef, info: dict, assignments: list[str], version: str | None
         if version is not None and str(signature.get("version", "")) != version:
             reasons.append(f"signature component 'version' changed: recorded {signature.get('version')!r}, given {version!r}")
     reasons.extend(_stale_dependencies(ref, info))
+    notes = []
+    previous = (info.get("prefect") or {}).get("recomputed_because")
+    if previous:
+        notes.append(f"note: the last run recomputed this job because its {', '.join(map(str, previous))} changed")
     if not reasons:
-        return ["up to date: status done, inputs and dependencies unchanged"]
-    return ["rerun: " + r for r in reasons]
+        return ["up to date: status done, inputs and dependencies unchanged", *notes]
+    return ["rerun: " + r for r in reasons] + notes
