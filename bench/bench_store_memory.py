@@ -18,7 +18,7 @@ Memory is the child's peak resident set size (Linux ``VmHWM``, reset after set-u
 worker threads allocate in C where tracemalloc does not look. The target is extra / SIZE < 0.5.
 
 The payload is tab-separated text rows (ids, words, numbers) from a seeded generator: compressible like
-real tables (about 3-4x with zstd:3), not a run of zeros.
+real tables (about 2.8x with zstd:3), not a run of zeros.
 """
 
 from __future__ import annotations
