@@ -28,7 +28,7 @@ from typing import Any, Mapping
 from prefect.cache_policies import CachePolicy
 from prefect.context import FlowRunContext, TaskRunContext
 
-from scout_persist.digest import digest_str
+from scout_persist.digest import Step, digest_str
 from scout_persist.errors import InvalidInputError, ScoutPersistError, UnsupportedValueError
 from scout_persist.info import read_info
 from scout_persist.layout import JOBS_DIR
@@ -59,6 +59,7 @@ class ScoutSpec:
     ignore: tuple[str, ...] = ()
     types: Mapping[str, str] | None = None
     url: str | None = None
+    step_inputs: tuple[str, ...] = ()  # arguments whose upstream job is an input value (Ruby ``data: :base``)
 
 
 @dataclass
@@ -260,6 +261,19 @@ def plan_run(
     for pname, param in inspect.signature(fn).parameters.items():
         if pname in ignore or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
+        hint = hints.get(pname, param.annotation)
+        if pname in upstream and pname in spec.step_inputs:
+            if len(upstream[pname]) != 1:
+                raise ScoutKeyError(
+                    f"step input {pname!r} of {workflow}#{task_name} receives {len(upstream[pname])} upstream "
+                    "results; a step input takes exactly one task result"
+                )
+            key, _nd, sig = _dependency(upstream[pname][0], spec.url)
+            stype = (spec.types or {}).get(pname) or scout_type_of(hint)
+            declared.append(Input(pname, stype, None))
+            own[pname] = Step(key)
+            by_value.append(f"{pname}=Step:{key}={sig}")
+            continue
         if pname in upstream:
             for run_id in upstream[pname]:
                 key, nd, sig = _dependency(run_id, spec.url)
@@ -267,7 +281,6 @@ def plan_run(
                 dep_nd.extend(nd)
                 dep_sigs.append(f"{key}={sig}")
             continue
-        hint = hints.get(pname, param.annotation)
         stype = (spec.types or {}).get(pname) or scout_type_of(hint)
         default = None if param.default is inspect.Parameter.empty else param.default
         declared.append(Input(pname, stype, _identity_value(default), jobname=_is_jobname(hint)))

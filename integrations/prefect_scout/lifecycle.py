@@ -15,6 +15,18 @@ def absolute(store: Store, key: str) -> str:
     return store.path(key) if store.is_local else f"{store.url}/{key}"
 
 
+def _info_value(store: Store, value: Any) -> Any:
+    """Values as Ruby writes them in ``.info``: a Step as its job's absolute path, containers element-wise."""
+    step = getattr(value, "scout_step_path", None)
+    if step is not None:
+        return absolute(store, step)
+    if isinstance(value, list):
+        return [_info_value(store, v) for v in value]
+    if isinstance(value, dict):
+        return {k: _info_value(store, v) for k, v in value.items()}
+    return value
+
+
 def start(plan: runs.RunPlan) -> InfoFile:
     """Reset the job's ``.info`` to ``setup`` (Ruby's keys and order), drop a stale result, then ``start``."""
     store = settings.store_for(plan.url)
@@ -25,9 +37,9 @@ def start(plan: runs.RunPlan) -> InfoFile:
         task_name=plan.task,
         workflow=plan.workflow,
         type=plan.scout_type,
-        inputs=ident.inputs,
+        inputs=_info_value(store, list(ident.inputs)),
         input_names=ident.input_names,
-        provided_inputs=ident.provided_inputs,
+        provided_inputs=_info_value(store, dict(ident.provided_inputs)),
         non_default_inputs=ident.non_default_inputs,
         dependencies=[absolute(store, k) for k in plan.dependencies],
     )

@@ -144,6 +144,7 @@ def scout_task(
     ignore: Iterable[str] = (),
     types: Mapping[str, str] | None = None,
     url: str | None = None,
+    step_inputs: Iterable[str] = (),
     lock_lease: float = 30.0,
     **task_options: Any,
 ) -> Any:
@@ -153,12 +154,14 @@ def scout_task(
     result type (None: any Python value, stored as zstd pickle); ``extension`` as Ruby's ``extension:``;
     ``version`` bumps the signature; ``ignore`` lists arguments that change neither key nor signature; ``types``
     overrides Scout input types inferred from annotations; ``url`` pins the store root (None:
-    ``$SCOUT_PERSIST_URL`` in the process that runs the task).  Other keywords go to ``prefect.task``.
+    ``$SCOUT_PERSIST_URL`` in the process that runs the task); ``step_inputs`` names arguments whose upstream
+    task result is a Scout *input* holding that job (Ruby's ``dep :consume, data: :base``) instead of a
+    dependency.  Other keywords go to ``prefect.task``.
     """
     if fn is None:
         return functools.partial(
             scout_task, workflow=workflow, name=name, type=type, extension=extension, version=version,
-            ignore=ignore, types=types, url=url, lock_lease=lock_lease, **task_options,
+            ignore=ignore, types=types, url=url, step_inputs=step_inputs, lock_lease=lock_lease, **task_options,
         )
     for forbidden in ("cache_policy", "cache_key_fn", "result_storage_key", "result_serializer", "result_storage"):
         if forbidden in task_options:
@@ -167,7 +170,8 @@ def scout_task(
                 "use a plain @task if you need another policy"
             )
     spec = ScoutSpec(workflow=workflow, name=name, type=type, extension=extension, version=version,
-                     ignore=tuple(ignore), types=dict(types) if types else None, url=url)
+                     ignore=tuple(ignore), types=dict(types) if types else None, url=url,
+                     step_inputs=tuple(step_inputs))
     policy = ScoutCachePolicy(
         spec=spec,
         key_storage=ScoutInfoStorage(url=url),

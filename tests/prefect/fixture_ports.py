@@ -218,6 +218,16 @@ def alias_base(base: int) -> int:
     return base
 
 
+@scout_task(type="integer", step_inputs=("data",), **DC)
+def consume(data: int | None = None) -> int:
+    return data
+
+
+@scout_task(type="integer", **DC)
+def input_from_dep(base: int, consume: int) -> int:
+    return consume
+
+
 @scout_task(type="string", **DC)
 def maybe_fail(fail: bool = False) -> str:
     if fail:
@@ -260,6 +270,9 @@ def _dep_cases(task: str, p: dict[str, Any], jid: str | None) -> Any:
         return chain.submit(plus_one.submit(base.submit(**n)), **extra)
     if task == "alias_base":
         return alias_base.submit(base.submit(**n))
+    if task == "input_from_dep":
+        b = base.submit(**n)
+        return input_from_dep.submit(b, consume.submit(data=b))
     if task == "canfail_dep":
         return canfail_dep.submit(allow_failure(maybe_fail.submit(fail=True)))
     raise KeyError(task)
