@@ -8,7 +8,6 @@ a whole: ``.info`` first (so no reader sees a done job without its result), then
 from __future__ import annotations
 
 import argparse
-import time
 
 from ..errors import InvalidInputError
 from .jobs import dependency_refs, load_info
