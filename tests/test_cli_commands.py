@@ -437,3 +437,17 @@ def test_clean_keeps_jobs_published_in_the_registry(root, capsys):
     left = {j for j in _jobs(root) if j.startswith("Baking/")}
     assert left == {BLUEBERRY[len("var/jobs/"):], "Baking/prepare_batter/Blueberry muffin_d49308d8c17791326011a6198cb598c2",
                     "Baking/whisk_eggs/Blueberry muffin"}
+
+
+def test_clean_skips_a_job_whose_lock_is_held(root, capsys):
+    from scout_persist.locks import Lock, lock_key_for
+    from scout_persist.store import Store
+
+    store = Store(str(root))
+    key = "var/jobs/ReturnCases/ret_error/Default"
+    with Lock(store, lock_key_for(store.path(key))):
+        rc, out, err = run(capsys, "clean", str(root))
+    assert rc == 0 and "skipped ReturnCases/ret_error/Default: locked by" in err
+    assert (root / f"{key}.info").exists()
+    assert out.count("removed") == len(ERRORS) - 1
+    assert not list((root / "tmp/persist_locks").glob("*.lock"))  # our own locks are released

@@ -2,7 +2,8 @@
 
 Both keep every job reachable from a pinned job (``--pin JOB``, repeatable) or from a registry alias, never touch a
 job that is still running, and print what they remove; ``--dry-run`` prints without removing. A job is removed as
-a whole: ``.info`` first (so no reader sees a done job without its result), then the result and ``.files/``.
+a whole, under the lock its writers take (skipped when held): ``.info`` first (so no reader sees a done job without
+its result), then the result and ``.files/``.
 """
 
 from __future__ import annotations
@@ -88,25 +89,48 @@ def protected(args, store) -> set[str]:
     return reachable(pins)
 
 
-def remove(job: JobEntry) -> None:
-    store = job.store
-    store.delete(job.key + ".info")
-    if job.result is not None:
-        store.delete(job.key, recursive=job.result.is_dir)
-    if job.files is not None:
-        store.delete(job.key + ".files", recursive=True)
+def job_lock(job: JobEntry):
+    """The lock a writer of this job holds (the Prefect plug-in's and Ruby's key for the job's path)."""
+    from ..locks import Lock, lock_key_for
+
+    return Lock(job.store, lock_key_for(job.store.path(job.key)))
+
+
+def remove(job: JobEntry) -> bool:
+    """Remove the job unless a writer holds its lock or it started running since the scan; True when removed."""
+    from ..locks import describe_holder
+
+    lock = job_lock(job)
+    if not lock.acquire(timeout=0):
+        warn(f"skipped {job.workflow}/{job.task}/{job.name}: locked by {describe_holder(lock.last_holder)}")
+        return False
+    try:
+        info = load_info(job.ref) if job.info_entry is not None else None
+        if info is not None and str(info.get("status")) in RUNNING:
+            warn(f"skipped {job.workflow}/{job.task}/{job.name}: it is running now (status {info.get('status')!r})")
+            return False
+        store = job.store
+        store.delete(job.key + ".info")
+        if job.result is not None:
+            store.delete(job.key, recursive=job.result.is_dir)
+        if job.files is not None:
+            store.delete(job.key + ".files", recursive=True)
+        return True
+    finally:
+        lock.release()
 
 
 def _apply(args, victims: list[JobEntry], verb: str) -> int:
-    freed = 0
+    freed = count = 0
     for job in victims:
         size = job.size
+        if not args.dry_run and not remove(job):
+            continue
         freed += size
+        count += 1
         emit(f"{'would remove' if args.dry_run else 'removed'}  {job.status:<8} {human_size(size):>7}  "
              f"{job.workflow}/{job.task}/{job.name}")
-        if not args.dry_run:
-            remove(job)
-    warn(f"{verb}: {len(victims)} jobs, {human_size(freed)}{' (dry run: nothing removed)' if args.dry_run else ''}")
+    warn(f"{verb}: {count} jobs, {human_size(freed)}{' (dry run: nothing removed)' if args.dry_run else ''}")
     return 0
 
 
