@@ -370,7 +370,15 @@ def create_exclusive(store: Store, key: str, data: bytes, host: str | None = Non
     if "memory" in _protocols(store):
         with _MEMORY_GUARD:
             return store.create(key, data)
-    return store.create(key, data)
+    try:
+        return store.create(key, data)
+    except FileExistsError:
+        return False
+    except OSError:
+        # S3 answers 409 (not 412) when another conditional write of the key is in flight: that writer wins
+        if store.exists(key):
+            return False
+        raise
 
 
 def _link_create(store: Store, key: str, data: bytes, host: str) -> bool:
