@@ -11,12 +11,13 @@ import json
 import os
 import shlex
 import shutil
+from pathlib import Path
 
 import pytest
 
-from conftest import RUBY_FIXTURES
 from scout_persist.cli import main
 
+RUBY_FIXTURES = Path(__file__).resolve().parent / "data" / "ruby-scout"  # read-only ground truth
 CLI = RUBY_FIXTURES / "cli"
 MANIFEST = json.loads((RUBY_FIXTURES / "manifest.json").read_text())
 RUBY_ROOT = MANIFEST["original_prefix"]  # /home/scout/.scout/

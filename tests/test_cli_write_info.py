@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import shlex
+from pathlib import Path
 
 import pytest
 
-from conftest import RUBY_FIXTURES
 from scout_persist.cli import main
 from scout_persist.info import dumps_info
 
+RUBY_FIXTURES = Path(__file__).resolve().parent / "data" / "ruby-scout"  # read-only ground truth
 CLI = RUBY_FIXTURES / "cli"
 JOB = "var/jobs/Baking/bake_muffin_tray/write info muffin"
 DEPS = ("var/jobs/Baking/prepare_batter/write info muffin", "var/jobs/Baking/whisk_eggs/write info muffin")
