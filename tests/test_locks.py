@@ -398,3 +398,16 @@ def test_a_breaker_that_died_does_not_block_breaking(store):
     assert lock.acquire(timeout=5)
     assert not store.exists(marker)
     lock.release()
+
+
+def test_s3_sigkilled_holder_is_recovered(s3_url):
+    store = Store(s3_url)
+    holder = run_py(HOLD, s3_url, KEY)
+    assert holder.stdout.readline().strip() == "held"
+    assert not Lock(store, KEY).acquire(timeout=0.3)
+    holder.kill()
+    holder.wait()
+    lock = Lock(store, KEY)
+    assert lock.acquire(timeout=10)  # 30 s lease: only the dead pid explains this
+    assert parse_lock(store.get(KEY))["pid"] == str(os.getpid())
+    lock.release()
