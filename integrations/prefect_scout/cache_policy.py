@@ -251,6 +251,7 @@ def plan_run(
     task_name = spec.name or fn.__name__
     ignore = set(spec.ignore)
     upstream = _upstream(task_ctx)
+    upstream.update(getattr(task, "_scout_upstream", None) or {})  # ordered, and survives process pools
     hints = _hints(fn)
     declared: list[Input] = []
     own: dict[str, Any] = {}

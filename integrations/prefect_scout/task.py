@@ -97,26 +97,72 @@ def _wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
+_CALL_OPTIONS = ("return_state", "wait_for")
+
+
+def _upstream_ids(value: Any, depth: int = 0) -> list[str]:
+    """Task run ids feeding ``value``, in order: futures, and results Prefect linked to their task run."""
+    from prefect.futures import PrefectFuture
+    from prefect.utilities.engine import get_state_for_result
+
+    if isinstance(value, PrefectFuture):
+        return [str(value.task_run_id)]
+    found: list[str] = []
+    if depth < 3 and isinstance(value, (list, tuple, set, frozenset)):
+        for item in value:
+            found += _upstream_ids(item, depth + 1)
+    elif depth < 3 and isinstance(value, dict):
+        for item in value.values():
+            found += _upstream_ids(item, depth + 1)
+    if found:
+        return found
+    linked = get_state_for_result(value)
+    if linked is not None:
+        state, run_type = linked
+        if getattr(run_type, "value", run_type) == "task_run" and state.state_details.task_run_id:
+            return [str(state.state_details.task_run_id)]
+    return []
+
+
+def upstream_runs(fn: Callable[..., Any], args: tuple, kwargs: dict) -> dict[str, list[str]]:
+    """``{argument: [task run ids]}`` for the arguments of one call that come from upstream task runs."""
+    call_kwargs = {k: v for k, v in kwargs.items() if k not in _CALL_OPTIONS}
+    try:
+        bound = inspect.signature(fn).bind_partial(*args, **call_kwargs)
+    except TypeError:
+        return {}  # Prefect reports the bad call itself
+    found: dict[str, list[str]] = {}
+    for name, value in bound.arguments.items():
+        ids = _upstream_ids(value)
+        if ids:
+            found[name] = ids
+    return found
+
+
 class ScoutTask(Task):
     """A Prefect task that knows its Scout root and carries the ``job_name`` in force when it was called."""
 
     scout_url: str | None = None
 
-    def _prepared(self) -> "ScoutTask":
+    def _prepared(self, args: tuple = (), kwargs: dict | None = None, upstream: bool = False) -> "ScoutTask":
+        """This task bound to the call: the job name in force and which arguments come from which task runs.
+
+        Both travel with the task object to thread, process and Dask workers (a process pool resolves futures
+        to plain values before the worker creates the task run, losing Prefect's own record of upstreams).
+        """
         if self.result_storage is None:
             self.result_storage = saved_storage(self.scout_url)
-        name = current_job_name()
-        if name is None or getattr(self, "_scout_job_name", None) == name:
-            return self
         bound = copy.copy(self)
-        bound._scout_job_name = name  # travels with the task to thread, process and Dask workers
+        bound._scout_job_name = current_job_name()
+        if upstream:
+            bound._scout_upstream = upstream_runs(self.fn, args, kwargs or {})
         return bound
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return Task.__call__(self._prepared(), *args, **kwargs)
+        return Task.__call__(self._prepared(args, kwargs, upstream=True), *args, **kwargs)
 
     def submit(self, *args: Any, **kwargs: Any) -> Any:
-        return Task.submit(self._prepared(), *args, **kwargs)
+        return Task.submit(self._prepared(args, kwargs, upstream=True), *args, **kwargs)
 
     def map(self, *args: Any, **kwargs: Any) -> Any:
         return Task.map(self._prepared(), *args, **kwargs)
