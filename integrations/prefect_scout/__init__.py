@@ -10,7 +10,7 @@ from .cache_policy import ScoutCachePolicy, ScoutKeyError, ScoutSpec, job_name
 from .locking import ScoutLockManager
 from .serializer import ScoutSerializer
 from .storage import CacheMiss, ScoutInfoStorage, ScoutStorage
-from .task import JobName, ScoutTask, scout_task
+from .task import JobName, ScoutTask, fixed, scout_task
 
 __all__ = [
     "CacheMiss",
@@ -23,6 +23,7 @@ __all__ = [
     "ScoutSpec",
     "ScoutStorage",
     "ScoutTask",
+    "fixed",
     "job_name",
     "scout_task",
 ]

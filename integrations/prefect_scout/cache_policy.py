@@ -171,11 +171,15 @@ def _dependency(run_id: str, url: str | None) -> tuple[str, list[str], str]:
     """``(job key, non-default input names, signature digest)`` of the upstream task run ``run_id``."""
     plan = runs.for_run(run_id)
     if isinstance(plan, runs.RunPlan):
-        return plan.job_key, list(plan.identity.non_default_inputs), _sig_digest(plan.signature)
+        inherited = [n for n in plan.identity.non_default_inputs if n not in plan.fixed]
+        return plan.job_key, inherited, _sig_digest(plan.signature)
     key = _key_from_api(run_id)
     info = read_info(settings.store_for(url), key + ".info")
-    sig = (info.get("prefect") or {}).get("signature") or {}
-    return key, list(info.get("non_default_inputs") or []), _sig_digest(sig) if sig else "legacy"
+    record = info.get("prefect") or {}
+    sig = record.get("signature") or {}
+    fixed_names = set(record.get("fixed_inputs") or ())
+    inherited = [n for n in info.get("non_default_inputs") or [] if n not in fixed_names]
+    return key, inherited, _sig_digest(sig) if sig else "legacy"
 
 
 def _key_from_api(run_id: str) -> str:
@@ -325,6 +329,7 @@ def plan_run(
         url=spec.url,
         task_run_id=str(task_ctx.task_run.id),
         flow_run_id=flow_run_id,
+        fixed=tuple(getattr(task, "_scout_fixed", ()) or ()),
     )
 
 

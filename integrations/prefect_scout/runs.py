@@ -37,6 +37,7 @@ class RunPlan:
     changed: list[str] = field(default_factory=list)  # signature parts that differed from the stored job
     payload: dict | None = None  # pickle record (codec, sizes, checksum) of the payload this run wrote
     stored_size: int | None = None  # bytes of the result file this run wrote
+    fixed: tuple[str, ...] = ()  # inputs fixed by the caller (prefect_scout.fixed): not inherited by dependents
 
 
 def remember(run_id: Any, plan: "RunPlan | BaseException") -> None:

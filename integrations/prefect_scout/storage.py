@@ -176,6 +176,8 @@ class ScoutInfoStorage(_ScoutBlock):
             record["stored_size"] = plan.stored_size
         if plan.changed:
             record["recomputed_because"] = list(plan.changed)
+        if plan.fixed:
+            record["fixed_inputs"] = list(plan.fixed)
         if plan.task_run_id:
             record["task_run_id"] = plan.task_run_id
         if plan.flow_run_id:

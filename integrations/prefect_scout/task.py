@@ -100,6 +100,39 @@ def _wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
 _CALL_OPTIONS = ("return_state", "wait_for")
 
 
+class fixed:
+    """``base.submit(n=fixed(10))``: a value fixed by the dependency declaration (Ruby ``dep :base, n: 10``).
+
+    The dependency hashes it as usual, but its name is not inherited by the jobs that depend on it, as Ruby drops
+    names a ``dep`` declaration fixes from the parent's non-default inputs.
+    """
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"fixed({self.value!r})"
+
+
+def _unfix(args: tuple, kwargs: dict, fn: Callable[..., Any]) -> tuple[tuple, dict, set[str]]:
+    names: set[str] = set()
+    params = [p for p in inspect.signature(fn).parameters]
+    new_args = []
+    for i, a in enumerate(args):
+        if isinstance(a, fixed):
+            if i < len(params):
+                names.add(params[i])
+            a = a.value
+        new_args.append(a)
+    new_kwargs = {}
+    for k, v in kwargs.items():
+        if isinstance(v, fixed):
+            names.add(k)
+            v = v.value
+        new_kwargs[k] = v
+    return tuple(new_args), new_kwargs, names
+
+
 def _upstream_ids(value: Any, depth: int = 0) -> list[str]:
     """Task run ids feeding ``value``, in order: futures, and results Prefect linked to their task run."""
     from prefect.futures import PrefectFuture
@@ -158,11 +191,19 @@ class ScoutTask(Task):
             bound._scout_upstream = upstream_runs(self.fn, args, kwargs or {})
         return bound
 
+    def _bind_call(self, args: tuple, kwargs: dict) -> tuple["ScoutTask", tuple, dict]:
+        args, kwargs, fixed_names = _unfix(args, kwargs, self.fn)
+        bound = self._prepared(args, kwargs, upstream=True)
+        bound._scout_fixed = tuple(sorted(fixed_names))
+        return bound, args, kwargs
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return Task.__call__(self._prepared(args, kwargs, upstream=True), *args, **kwargs)
+        bound, args, kwargs = self._bind_call(args, kwargs)
+        return Task.__call__(bound, *args, **kwargs)
 
     def submit(self, *args: Any, **kwargs: Any) -> Any:
-        return Task.submit(self._prepared(args, kwargs, upstream=True), *args, **kwargs)
+        bound, args, kwargs = self._bind_call(args, kwargs)
+        return Task.submit(bound, *args, **kwargs)
 
     def map(self, *args: Any, **kwargs: Any) -> Any:
         return Task.map(self._prepared(), *args, **kwargs)
@@ -236,4 +277,4 @@ def scout_task(
     return task
 
 
-__all__ = ["JobName", "ScoutTask", "block_name", "saved_storage", "scout_task"]
+__all__ = ["JobName", "ScoutTask", "block_name", "fixed", "saved_storage", "scout_task"]

@@ -15,7 +15,7 @@ from typing import Any
 from prefect import flow
 from prefect.utilities.annotations import allow_failure
 
-from prefect_scout import JobName, job_name, scout_task
+from prefect_scout import JobName, fixed, job_name, scout_task
 from scout_persist.digest import Symbol
 from scout_persist.serializers import TSV
 
@@ -252,9 +252,9 @@ def _dep_cases(task: str, p: dict[str, Any], jid: str | None) -> Any:
     if task == "plus_one":
         return plus_one.submit(base.submit(**n))
     if task == "fixed_dep":
-        return fixed_dep.submit(base.submit(n=10))
+        return fixed_dep.submit(base.submit(n=fixed(10)))
     if task == "two_bases":
-        return two_bases.submit(base.submit(n=3), base.submit(n=4))
+        return two_bases.submit(base.submit(n=fixed(3)), base.submit(n=fixed(4)))
     if task == "named_dep":
         with job_name("fixed_name"):
             b = base.submit(**n)
@@ -262,7 +262,7 @@ def _dep_cases(task: str, p: dict[str, Any], jid: str | None) -> Any:
     if task == "block_dep":
         return block_dep.submit(base.submit(n=_to_i(p.get("n")) + 100))
     if task == "multi_block_dep":
-        return multi_block_dep.submit([base.submit(n=5), base.submit(n=6)])
+        return multi_block_dep.submit([base.submit(n=5), base.submit(n=6)])  # block results are not fixed
     if task == "cross_wf":
         return cross_wf.submit(whisk_eggs.submit())
     if task == "chain":
@@ -272,9 +272,9 @@ def _dep_cases(task: str, p: dict[str, Any], jid: str | None) -> Any:
         return alias_base.submit(base.submit(**n))
     if task == "input_from_dep":
         b = base.submit(**n)
-        return input_from_dep.submit(b, consume.submit(data=b))
+        return input_from_dep.submit(b, consume.submit(data=fixed(b)))
     if task == "canfail_dep":
-        return canfail_dep.submit(allow_failure(maybe_fail.submit(fail=True)))
+        return canfail_dep.submit(allow_failure(maybe_fail.submit(fail=fixed(True))))
     raise KeyError(task)
 
 

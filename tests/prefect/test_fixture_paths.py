@@ -25,7 +25,6 @@ INEXPRESSIBLE = {
     "dep_override_step": "Workflow#task overrides (DepCases#base => path) have no Prefect equivalent",
     "dep_override_step_object": "Workflow#task overrides (DepCases#base => Step) have no Prefect equivalent",
     "dep_override_file": "Workflow#task overrides (DepCases#base => file) have no Prefect equivalent",
-    "dep_fixed_with_n": "a dep's fixed input (n: 10) cannot be told from a passed-through one in Prefect",
     "dep_failing": "Prefect never runs a task whose upstream failed, so the parent job is never named",
     "name_unicode_too_long": "a 150-character CJK name exceeds 255 bytes: no file system here can hold the job",
 }
