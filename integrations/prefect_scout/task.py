@@ -216,6 +216,7 @@ class ScoutTask(Task):
                     "bytes; declare type=, extension=, version= in @scout_task instead"
                 )
         new = super().with_options(**kwargs)
+        new.__class__ = type(self)  # Prefect rebuilds a plain Task; keep the Scout call-time binding
         new.scout_url = self.scout_url
         return new
 

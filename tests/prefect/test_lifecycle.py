@@ -200,3 +200,17 @@ def test_blocks_accept_sync_and_async_calls(scout_root):
     assert (scout_root / "var/jobs/W/t/y").read_bytes() == b"def"
     with pytest.raises(Exception):
         ScoutInfoStorage().read_path("W/t/x", _sync=True)  # a result without .info is never a hit
+
+
+@flow(name="Lifecycle")
+def options_flow(n: int = 2):
+    with job_name("renamed"):
+        return counted.with_options(retries=1, tags=["x"])(n)
+
+
+def test_with_options_keeps_scout_behaviour(scout_root, log):
+    assert options_flow(4) == 40
+    (result,) = [p.name for p in (scout_root / "var/jobs/Lifecycle/counted").iterdir() if not p.name.endswith(".info")]
+    assert result.startswith("renamed_")  # job_name still applies to a task rebuilt by with_options
+    with pytest.raises(Exception, match="would break its Scout job key"):
+        counted.with_options(cache_policy=None)
