@@ -1,0 +1,51 @@
+"""Plug-in pieces without flows: registration, serializer decoding rules, annotation types, job_name checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from prefect_scout import JobName, ScoutSerializer, job_name
+from prefect_scout.cache_policy import current_job_name, scout_type_of
+from scout_persist.errors import CorruptPayloadError, InvalidInputError
+
+
+def test_collection_entry_point_registers_blocks_and_serializer():
+    from prefect._internal.result_records import ResultRecordMetadata
+    from prefect.blocks.core import Block
+    from prefect.plugins import load_prefect_collections
+
+    assert "prefect_scout" in load_prefect_collections()
+    assert Block.get_block_class_from_key("scout-persist-storage").__name__ == "ScoutStorage"
+    assert Block.get_block_class_from_key("scout-persist-info").__name__ == "ScoutInfoStorage"
+    meta = ResultRecordMetadata.load_bytes(json.dumps(
+        {"storage_key": "W/t/x", "serializer": {"type": "scout-persist", "scout_type": "integer"}}).encode())
+    assert isinstance(meta.serializer, ScoutSerializer) and meta.serializer.loads(b"42") == 42
+
+
+def test_serializer_scout_bytes_and_lost_fields():
+    assert ScoutSerializer(scout_type="json").dumps({"a": 1.0e-07}) == b'{"a":1.0e-07}'
+    assert ScoutSerializer(scout_type="array").loads(b"a\nb\n") == ["a", "b"]
+    blob = ScoutSerializer().dumps({"x": {1, 2}})
+    assert ScoutSerializer().loads(blob) == {"x": {1, 2}}  # a pickle decodes without any field
+    with pytest.raises(CorruptPayloadError, match="without its Scout type"):
+        ScoutSerializer().loads(b"Whisking eggs")  # Scout bytes need their type: refused, never guessed
+
+
+def test_annotation_types():
+    assert [scout_type_of(h) for h in (bool, int, float, str, list, dict, Path, list[int], int | None)] == \
+        ["boolean", "integer", "float", "string", "array", "hash", "file", "integer_array", "integer"]
+    assert scout_type_of(JobName) == "string" and scout_type_of("bool") == "boolean"
+
+
+def test_job_name_context_and_bad_names():
+    assert current_job_name() is None
+    with job_name("outer"):
+        with job_name("inner"):
+            assert current_job_name() == "inner"
+        assert current_job_name() == "outer"
+    assert current_job_name() is None
+    with pytest.raises(InvalidInputError):
+        job_name("")
