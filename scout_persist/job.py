@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Mapping
 
 from .errors import (
@@ -20,6 +21,8 @@ from .errors import (
     JobFailed,
     JobNotFound,
     KeyNotFound,
+    ScoutPersistError,
+    StorageError,
     UnsafePathError,
 )
 from .info import NOINFO, InfoFile, decode_exception, read_info
@@ -556,9 +559,10 @@ class JobWriter:
         t = type or self.type
         if hasattr(value, "read") and not isinstance(value, (bytes, str)):
             # a returned stream is stored raw, whatever the type (Ruby §7.3)
-            with self.store.writer(self.key) as fh:
-                while chunk := value.read(1 << 20):
-                    fh.write(chunk if isinstance(chunk, bytes) else chunk.encode("utf-8"))
+            with self._writing():
+                with self.store.writer(self.key) as fh:
+                    while chunk := value.read(1 << 20):
+                        fh.write(chunk if isinstance(chunk, bytes) else chunk.encode("utf-8"))
             self._saved = {}
             return {}
         # binary (the default type) holds bytes and text the Ruby way; any other value needs the Python serializer
@@ -568,8 +572,22 @@ class JobWriter:
         else:
             data = serializers.dump(value, t)
             self._saved = {}
-        self.store.put(self.key, data)
+        with self._writing():
+            self.store.put(self.key, data)
         return dict(self._saved)
+
+    @contextmanager
+    def _writing(self):
+        """Backend failures (disk full, quota, network) name the job; the previous result, if any, is kept."""
+        try:
+            yield
+        except ScoutPersistError:
+            raise
+        except OSError as exc:
+            raise StorageError(
+                f"writing the result of job {self.location(self.key)!r} failed ({exc}); nothing was published "
+                "and any previous result is kept; free space or fix the store, then rerun"
+            ) from exc
 
     def write_file(self, name: str, data: bytes) -> str:
         """Write ``<job>.files/<name>`` atomically; returns its location."""

@@ -287,3 +287,24 @@ def test_a_reader_with_a_stale_record_retries_with_the_current_info(tmp_path):
     store.put(key, bytes(data))
     with pytest.raises(CorruptPayloadError):
         Job.at(store, key).load()
+
+
+def test_a_failed_payload_write_names_the_job_and_keeps_the_old_result(tmp_path, monkeypatch):
+    from scout_persist.errors import StorageError
+
+    store = Store(str(tmp_path))
+    key = "var/jobs/W/t/Default"
+    JobWriter(store, key, type="text").run(lambda: "old")
+    w = JobWriter(store, key, type="text")
+    w.setup()
+    w.start()
+
+    def full_disk(*_a, **_k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store, "put", full_disk)
+    with pytest.raises(StorageError, match=r"W/t/Default.*No space left"):
+        w.save("new")
+    monkeypatch.undo()
+    job = Job.at(store, key)
+    assert job.status == "start" and job.load() == "old"
