@@ -54,6 +54,7 @@ def done(plan: runs.RunPlan, prefect_record: dict[str, Any]) -> None:
     extra: dict[str, Any] = dict(plan.payload or {})
     extra["prefect"] = prefect_record
     info.done(**extra)
+    runs.settle(plan)
 
 
 def fail(plan: runs.RunPlan, exc: BaseException) -> None:
@@ -62,3 +63,4 @@ def fail(plan: runs.RunPlan, exc: BaseException) -> None:
     info = plan.info if plan.info is not None else start(plan)
     store.delete(plan.job_key)
     info.error(exc)
+    runs.settle(plan)

@@ -8,14 +8,17 @@ cache key.  Entries are small (no payloads) and live as long as the process.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from scout_persist.workflow import JobIdentity
 
+MAX_ENTRIES = 50_000  # a long-lived worker must not grow without bound
+
 _guard = threading.Lock()
-_by_run: dict[str, "RunPlan | BaseException"] = {}
-_by_key: dict[str, "RunPlan"] = {}
+_by_run: "OrderedDict[str, RunPlan | BaseException]" = OrderedDict()
+_by_key: "OrderedDict[str, RunPlan]" = OrderedDict()
 
 
 @dataclass
@@ -43,8 +46,19 @@ class RunPlan:
 def remember(run_id: Any, plan: "RunPlan | BaseException") -> None:
     with _guard:
         _by_run[str(run_id)] = plan
+        _by_run.move_to_end(str(run_id))
         if isinstance(plan, RunPlan):
             _by_key[plan.cache_key] = plan
+            _by_key.move_to_end(plan.cache_key)
+        for table in (_by_run, _by_key):
+            while len(table) > MAX_ENTRIES:
+                table.popitem(last=False)
+
+
+def settle(plan: "RunPlan") -> None:
+    """The run ended: keep what dependents need (key, names, signature), drop input values and the writer."""
+    plan.info = None
+    plan.identity = replace(plan.identity, inputs=[], provided_inputs={})
 
 
 def for_run(run_id: Any) -> "RunPlan | BaseException | None":
