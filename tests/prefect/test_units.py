@@ -49,3 +49,23 @@ def test_job_name_context_and_bad_names():
     assert current_job_name() is None
     with pytest.raises(InvalidInputError):
         job_name("")
+
+
+def test_scout_task_wiring_cannot_persist_silently_nowhere():
+    """Guards against Prefect's silent non-persistence: binary serializer without key storage, no lock manager."""
+    from prefect_scout import ScoutCachePolicy, ScoutInfoStorage, ScoutLockManager, scout_task
+    from scout_persist.errors import ScoutPersistError
+
+    @scout_task(type="string", workflow="W")
+    def t(x: str = "a") -> str:
+        return x
+
+    policy = t.cache_policy
+    assert isinstance(policy, ScoutCachePolicy)
+    assert isinstance(policy.key_storage, ScoutInfoStorage)  # split layout: payload raw, metadata in .info
+    assert isinstance(policy.lock_manager, ScoutLockManager) and policy.isolation_level == "SERIALIZABLE"
+    assert t.persist_result is True and isinstance(t.result_serializer, ScoutSerializer)
+    assert t.result_storage_key is None  # it would bypass the Scout key
+    for bad in ("cache_policy", "result_storage_key", "result_serializer", "result_storage", "cache_key_fn"):
+        with pytest.raises(ScoutPersistError):
+            scout_task(lambda: 1, **{bad: None})
