@@ -32,6 +32,7 @@ from scout_persist.digest import Step, digest_str
 from scout_persist.errors import InvalidInputError, ScoutPersistError, UnsupportedValueError
 from scout_persist.info import read_info
 from scout_persist.layout import JOBS_DIR
+from scout_persist.store import check_key
 from scout_persist.workflow import Input, job_identity
 
 from . import runs, settings
@@ -167,14 +168,23 @@ def _upstream(task_ctx: TaskRunContext) -> dict[str, list[str]]:
     return found
 
 
-def _dependency(run_id: str, url: str | None) -> tuple[str, list[str], str]:
-    """``(job key, non-default input names, signature digest)`` of the upstream task run ``run_id``."""
+def _dependency(run_id: str, url: str | None) -> tuple[str, list[str], str] | None:
+    """``(job key, non-default input names, signature digest)`` of the upstream task run ``run_id``.
+
+    None when that run is not a Scout job (a plain Prefect task): its value is then an ordinary input.
+    """
     plan = runs.for_run(run_id)
     if isinstance(plan, runs.RunPlan):
         inherited = [n for n in plan.identity.non_default_inputs if n not in plan.fixed]
         return plan.job_key, inherited, _sig_digest(plan.signature)
+    if isinstance(plan, BaseException):
+        raise ScoutKeyError(f"upstream task run {run_id} has no Scout job key ({plan})") from plan
     key = _key_from_api(run_id)
+    if key is None:
+        return None
     info = read_info(settings.store_for(url), key + ".info")
+    if not info or not info.get("workflow"):
+        return None
     record = info.get("prefect") or {}
     sig = record.get("signature") or {}
     fixed_names = set(record.get("fixed_inputs") or ())
@@ -182,7 +192,7 @@ def _dependency(run_id: str, url: str | None) -> tuple[str, list[str], str]:
     return key, inherited, _sig_digest(sig) if sig else "legacy"
 
 
-def _key_from_api(run_id: str) -> str:
+def _key_from_api(run_id: str) -> str | None:
     """The job key of an upstream task run planned in another process, from its persisted result record."""
     from prefect.client.orchestration import get_client
 
@@ -190,12 +200,14 @@ def _key_from_api(run_id: str) -> str:
         task_run = client.read_task_run(run_id)
     data = getattr(task_run.state, "data", None) if task_run.state else None
     storage_key = data.get("storage_key") if isinstance(data, dict) else getattr(data, "storage_key", None)
-    if not storage_key:
-        raise ScoutKeyError(
-            f"upstream task run {run_id} ({task_run.name}) has no persisted Scout job: its result cannot be a Scout "
-            "dependency. Make the upstream task a scout_task (or persist it with the scout storage)"
-        )
-    return f"{JOBS_DIR}/{storage_key}"
+    serializer = data.get("serializer") if isinstance(data, dict) else getattr(data, "serializer", None)
+    kind = serializer.get("type") if isinstance(serializer, dict) else getattr(serializer, "type", None)
+    if not storage_key or kind != "scout-persist":
+        return None
+    try:
+        return f"{JOBS_DIR}/{check_key(str(storage_key))}"
+    except ScoutPersistError:
+        return None
 
 
 def _value_digest(value: Any) -> str:
@@ -273,19 +285,26 @@ def plan_run(
                     f"step input {pname!r} of {workflow}#{task_name} receives {len(upstream[pname])} upstream "
                     "results; a step input takes exactly one task result"
                 )
-            key, _nd, sig = _dependency(upstream[pname][0], spec.url)
+            dep = _dependency(upstream[pname][0], spec.url)
+            if dep is None:
+                raise ScoutKeyError(
+                    f"step input {pname!r} of {workflow}#{task_name} is fed by a task that is not a scout task; "
+                    "a step input holds a Scout job"
+                )
+            key, _nd, sig = dep
             stype = (spec.types or {}).get(pname) or scout_type_of(hint)
             declared.append(Input(pname, stype, None))
             own[pname] = Step(key)
             by_value.append(f"{pname}=Step:{key}={sig}")
             continue
-        if pname in upstream:
-            for run_id in upstream[pname]:
-                key, nd, sig = _dependency(run_id, spec.url)
+        found = [_dependency(run_id, spec.url) for run_id in upstream.get(pname, ())]
+        if found and all(f is not None for f in found):
+            for key, nd, sig in found:  # type: ignore[misc]
                 dep_keys.append(key)
                 dep_nd.extend(nd)
                 dep_sigs.append(f"{key}={sig}")
             continue
+        # not fed by Scout jobs (a plain Prefect task, or a literal): an input, hashed by value
         stype = (spec.types or {}).get(pname) or scout_type_of(hint)
         default = None if param.default is inspect.Parameter.empty else param.default
         declared.append(Input(pname, stype, _identity_value(default), jobname=_is_jobname(hint)))

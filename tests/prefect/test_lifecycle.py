@@ -214,3 +214,26 @@ def test_with_options_keeps_scout_behaviour(scout_root, log):
     assert result.startswith("renamed_")  # job_name still applies to a task rebuilt by with_options
     with pytest.raises(Exception, match="would break its Scout job key"):
         counted.with_options(cache_policy=None)
+
+
+from prefect import task  # noqa: E402
+
+
+@task
+def plain_source(k: int) -> int:
+    return k * 100
+
+
+@flow(name="Lifecycle")
+def mixed_flow(k: int = 1):
+    return counted.submit(plain_source.submit(k)).result()
+
+
+def test_plain_task_upstream_is_an_input_by_value(scout_root, log):
+    assert mixed_flow(1) == 1000
+    assert mixed_flow(2) == 2000  # another upstream value: another job, not a stale hit
+    assert mixed_flow(1) == 1000
+    assert log() == ["counted", "counted"]
+    infos = sorted((scout_root / "var/jobs/Lifecycle/counted").glob("*.info"))
+    assert len(infos) == 2
+    assert sorted(json.loads(p.read_text())["inputs"] for p in infos) == [[100], [200]]
