@@ -9,13 +9,12 @@ from __future__ import annotations
 import os
 
 from ..errors import KeyNotFound
+from ..info import loads_info, read_info
 from .target import JobRef
 
 
 def load_info(ref: JobRef) -> dict | None:
     """The decoded ``.info`` of ``ref``; None when there is no info file."""
-    from ..info import loads_info, read_info
-
     if ref.is_local:  # straight to the file: no fsspec import for a local `info`
         path = ref.local_path(ref.info_key)
         try:
