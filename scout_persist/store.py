@@ -493,21 +493,38 @@ def _is_backend_error(exc: BaseException) -> bool:
 
 
 _TRANSIENT_WORDS = (
-    "500", "502", "503", "504", "InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout",
+    "500", "502", "503", "504", "InternalError", "Internal Server Error", "ServiceUnavailable",
+    "Service Unavailable", "Bad Gateway", "Gateway Timeout", "SlowDown", "RequestTimeout",
     "Connection reset", "connection was closed", "Server disconnected", "timed out",
 )
+# s3fs maps S3's 500 InternalError to EREMOTEIO and 503 SlowDown/ServiceUnavailable to EBUSY.
+_TRANSIENT_ERRNOS = {
+    getattr(errno, "EREMOTEIO", errno.EIO), errno.EBUSY, errno.ECONNRESET, errno.ETIMEDOUT, errno.EPIPE,
+}
 
 
 def _is_transient(exc: BaseException) -> bool:
     """A 5xx reply, a dropped connection or a timeout: worth another try. Not-found/exists/denied are not."""
     if isinstance(exc, (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError)):
         return False
-    if isinstance(exc, (ConnectionError, TimeoutError)):
-        return True
-    text = f"{type(exc).__name__} {exc}"
-    if any(word in text for word in _TRANSIENT_WORDS):
-        return True
-    return isinstance(exc, OSError) and exc.errno in (errno.ECONNRESET, errno.ETIMEDOUT, errno.EPIPE)
+    seen: BaseException | None = exc
+    for _ in range(5):  # the error and the causes s3fs chains to it (botocore's ClientError)
+        if seen is None:
+            break
+        if isinstance(seen, (ConnectionError, TimeoutError)):
+            return True
+        response = getattr(seen, "response", None)
+        if isinstance(response, dict):
+            status = response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+            if status >= 500:
+                return True
+        if isinstance(seen, OSError) and seen.errno in _TRANSIENT_ERRNOS:
+            return True
+        text = f"{type(seen).__name__} {seen}"
+        if any(word in text for word in _TRANSIENT_WORDS):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _protocols(fs) -> tuple[str, ...]:
