@@ -168,11 +168,13 @@ def _upstream(task_ctx: TaskRunContext) -> dict[str, list[str]]:
     return found
 
 
-def _dependency(run_id: str, url: str | None) -> tuple[str, list[str], str] | None:
+def _dependency(run_id: str, url: str | None, plain: Any = ()) -> tuple[str, list[str], str] | None:
     """``(job key, non-default input names, signature digest)`` of the upstream task run ``run_id``.
 
     None when that run is not a Scout job (a plain Prefect task): its value is then an ordinary input.
     """
+    if run_id in plain:
+        return None
     plan = runs.for_run(run_id)
     if isinstance(plan, runs.RunPlan):
         inherited = [n for n in plan.identity.non_default_inputs if n not in plan.fixed]
@@ -192,13 +194,34 @@ def _dependency(run_id: str, url: str | None) -> tuple[str, list[str], str] | No
     return key, inherited, _sig_digest(sig) if sig else "legacy"
 
 
-def _key_from_api(run_id: str) -> str | None:
-    """The job key of an upstream task run planned in another process, from its persisted result record."""
-    from prefect.client.orchestration import get_client
+def _key_from_api(run_id: str, wait: float = 30.0) -> str | None:
+    """The job key of an upstream task run planned in another process, from its persisted result record.
 
+    The upstream run has finished, but the API may not have ingested its last state yet: wait up to ``wait``
+    seconds for a final state.  None when the run is not a Scout job.
+    """
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    deadline = time.monotonic() + wait
     with get_client(sync_client=True) as client:
-        task_run = client.read_task_run(run_id)
-    data = getattr(task_run.state, "data", None) if task_run.state else None
+        while True:
+            try:
+                task_run = client.read_task_run(run_id)
+            except ObjectNotFound:
+                task_run = None
+            state = task_run.state if task_run is not None else None
+            if state is not None and state.is_final():
+                break
+            if time.monotonic() > deadline:
+                raise ScoutKeyError(
+                    f"upstream task run {run_id} has no final state in the Prefect API after {wait:.0f}s, so its "
+                    "Scout job is unknown; check that workers share one API (PREFECT_API_URL)"
+                )
+            time.sleep(0.1)
+    data = state.data
     storage_key = data.get("storage_key") if isinstance(data, dict) else getattr(data, "storage_key", None)
     serializer = data.get("serializer") if isinstance(data, dict) else getattr(data, "serializer", None)
     kind = serializer.get("type") if isinstance(serializer, dict) else getattr(serializer, "type", None)
@@ -268,6 +291,7 @@ def plan_run(
     ignore = set(spec.ignore)
     upstream = _upstream(task_ctx)
     upstream.update(getattr(task, "_scout_upstream", None) or {})  # ordered, and survives process pools
+    plain = set(getattr(task, "_scout_plain", ()) or ())
     hints = _hints(fn)
     declared: list[Input] = []
     own: dict[str, Any] = {}
@@ -285,7 +309,7 @@ def plan_run(
                     f"step input {pname!r} of {workflow}#{task_name} receives {len(upstream[pname])} upstream "
                     "results; a step input takes exactly one task result"
                 )
-            dep = _dependency(upstream[pname][0], spec.url)
+            dep = _dependency(upstream[pname][0], spec.url, plain)
             if dep is None:
                 raise ScoutKeyError(
                     f"step input {pname!r} of {workflow}#{task_name} is fed by a task that is not a scout task; "
@@ -297,7 +321,7 @@ def plan_run(
             own[pname] = Step(key)
             by_value.append(f"{pname}=Step:{key}={sig}")
             continue
-        found = [_dependency(run_id, spec.url) for run_id in upstream.get(pname, ())]
+        found = [_dependency(run_id, spec.url, plain) for run_id in upstream.get(pname, ())]
         if found and all(f is not None for f in found):
             for key, nd, sig in found:  # type: ignore[misc]
                 dep_keys.append(key)

@@ -55,6 +55,23 @@ def remember(run_id: Any, plan: "RunPlan | BaseException") -> None:
                 table.popitem(last=False)
 
 
+_scout_runs: "OrderedDict[str, None]" = OrderedDict()
+
+
+def mark_scout(run_id: Any) -> None:
+    """Remember that task run ``run_id`` was submitted by a scout task of this process."""
+    with _guard:
+        _scout_runs[str(run_id)] = None
+        while len(_scout_runs) > MAX_ENTRIES:
+            _scout_runs.popitem(last=False)
+
+
+def is_scout(run_id: Any) -> bool:
+    """Whether this process knows ``run_id`` as a scout task run (submitted or planned here)."""
+    with _guard:
+        return str(run_id) in _scout_runs or isinstance(_by_run.get(str(run_id)), RunPlan)
+
+
 def settle(plan: "RunPlan") -> None:
     """The run ended: keep what dependents need (key, names, signature), drop input values and the writer."""
     plan.info = None

@@ -188,7 +188,10 @@ class ScoutTask(Task):
         bound = copy.copy(self)
         bound._scout_job_name = current_job_name()
         if upstream:
-            bound._scout_upstream = upstream_runs(self.fn, args, kwargs or {})
+            found = upstream_runs(self.fn, args, kwargs or {})
+            bound._scout_upstream = found
+            # which upstream runs are plain Prefect tasks: their values are inputs, no need to ask the API
+            bound._scout_plain = tuple(i for ids in found.values() for i in ids if not runs.is_scout(i))
         return bound
 
     def _bind_call(self, args: tuple, kwargs: dict) -> tuple["ScoutTask", tuple, dict]:
@@ -203,10 +206,15 @@ class ScoutTask(Task):
 
     def submit(self, *args: Any, **kwargs: Any) -> Any:
         bound, args, kwargs = self._bind_call(args, kwargs)
-        return Task.submit(bound, *args, **kwargs)
+        future = Task.submit(bound, *args, **kwargs)
+        runs.mark_scout(future.task_run_id)
+        return future
 
     def map(self, *args: Any, **kwargs: Any) -> Any:
-        return Task.map(self._prepared(), *args, **kwargs)
+        futures = Task.map(self._prepared(), *args, **kwargs)
+        for future in futures:
+            runs.mark_scout(future.task_run_id)
+        return futures
 
     def with_options(self, **kwargs: Any) -> "ScoutTask":
         for forbidden in ("cache_policy", "cache_key_fn", "result_storage_key", "result_serializer"):
