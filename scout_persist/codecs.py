@@ -67,7 +67,12 @@ def parse_spec(spec: str | None = None) -> tuple[str, int | None]:
 
 def detect(head: bytes) -> str:
     """The codec of a payload from its first bytes: ``"zstd"``, ``"gzip"`` or ``"none"``."""
-    if head[:4] == ZSTD_MAGIC:
+    if len(head) >= 2 and ZSTD_MAGIC.startswith(head[:4]):
+        # Two or three bytes of the magic are a zstd payload cut short (no text or pickle starts "(\xb5").
+        return "zstd"
+    if len(head) >= 4 and sum(a == b for a, b in zip(head[:4], ZSTD_MAGIC)) == 3:
+        # One damaged magic byte: still zstd (the frame walker reports it). Neither UTF-8 text nor pickle
+        # can hold three of "\x28\xb5\x2f\xfd" in place.
         return "zstd"
     if head[:2] == GZIP_MAGIC:
         return "gzip"
@@ -368,6 +373,8 @@ class _ZstdFrames:
                 self._expect("descriptor", 1)
             elif field[1:] == b"\x2a\x4d\x18" and field[0] & 0xF0 == 0x50:
                 self._expect("skippable", 4)
+            elif not self.frames:
+                raise _corrupt(self.where, "zstd magic bytes are damaged")
             else:
                 raise _corrupt(self.where, "bytes after a zstd frame are not another frame")
         elif self.state == "skippable":

@@ -200,3 +200,53 @@ def test_compress_stream_empty_input():
     record = codecs.compress_stream(io.BytesIO(b""), dst, "zstd:3")
     assert record["size"] == 0
     assert codecs.decompress(dst.getvalue(), "E", record) == b""
+
+
+# -- properties ------------------------------------------------------------------------------
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.binary(max_size=4000), level=st.integers(1, 19), cut=st.floats(0, 1, exclude_max=True))
+def test_any_zstd_payload_roundtrips_and_any_truncation_is_detected(data, level, cut):
+    stored, record = codecs.compress_with_record(data, f"zstd:{level}")
+    assert codecs.decompress(stored, "H", record) == data
+    assert read_stream(stored, "H", record) == data
+    bad = stored[: max(2, int(len(stored) * cut))]
+    with pytest.raises(CorruptPayloadError):
+        codecs.decompress(bad, "H")
+    with pytest.raises(CorruptPayloadError):
+        read_stream(bad, "H")
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.binary(min_size=1, max_size=4000), position=st.floats(0, 1, exclude_max=True),
+       bit=st.integers(0, 7))
+def test_any_flipped_bit_never_returns_wrong_data(data, position, bit):
+    stored, record = codecs.compress_with_record(data, "zstd:3")
+    i = int(len(stored) * position)
+    bad = stored[:i] + bytes([stored[i] ^ (1 << bit)]) + stored[i + 1:]
+    # With the record every flip is caught; without it the codec must either refuse or return the truth.
+    with pytest.raises(CorruptPayloadError):
+        codecs.decompress(bad, "H", record)
+    with pytest.raises(CorruptPayloadError):
+        read_stream(bad, "H", record)
+    try:
+        assert read_stream(bad, "H") == data
+    except CorruptPayloadError:
+        pass
+    try:
+        assert codecs.decompress(bad, "H") == data
+    except CorruptPayloadError:
+        pass
+
+
+def test_short_truncation_and_empty_file_need_the_record():
+    stored, record = codecs.compress_with_record(PAYLOAD, "zstd:3")
+    for cut in (2, 3):
+        with pytest.raises(CorruptPayloadError, match="truncated"):
+            codecs.decompress(stored[:cut], "T")
+    # An empty file is a valid empty plain payload on its own; the record says otherwise.
+    assert codecs.decompress(b"", "T") == b""
+    with pytest.raises(CorruptPayloadError, match="record says"):
+        codecs.decompress(b"", "T", record)
