@@ -120,6 +120,7 @@ def _child(size_mb: int, url: str, spec: str, mode: str) -> dict:
     store = Store(url)
     key = "var/jobs/Bench/large/Default"
     base = _base_block()  # the generator's seed data is not overhead of the store
+    store.exists(key)  # connect once (botocore loads its service models): set-up, not per-payload memory
     base_rss = _rss_mb()
     _reset_peak()
     expected = hashlib.sha256()
@@ -188,18 +189,57 @@ def _child(size_mb: int, url: str, spec: str, mode: str) -> dict:
     }
 
 
-def _run_child(size_mb: int, url: str, spec: str, mode: str) -> dict:
+def _run_child(size_mb: int, url: str, spec: str, mode: str, env: dict | None = None) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--child", mode, "--size-mb", str(size_mb), "--url", url,
            "--spec", spec]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+_MOTO_LAUNCHER = r"""
+import sys, time
+from moto.server import ThreadedMotoServer
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+server.start()
+print(server.get_host_and_port()[1], flush=True)
+sys.stdin.read()  # run until the benchmark closes our stdin
+"""
+
+
+def _start_moto() -> tuple[subprocess.Popen, str, dict]:
+    """A moto S3 server in its own process (its memory is not the store's), a bucket, and the env for it."""
+    import boto3
+
+    proc = subprocess.Popen([sys.executable, "-c", _MOTO_LAUNCHER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    endpoint = f"http://127.0.0.1:{int(proc.stdout.readline())}"
+    env = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
+           "FSSPEC_S3_ENDPOINT_URL": endpoint, "FSSPEC_S3_KEY": "bench", "FSSPEC_S3_SECRET": "bench"}
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench",
+                 aws_secret_access_key="bench").create_bucket(Bucket="bench")
+    return proc, "s3://bench/store", env
+
+
 def run(size_mb: int = 1024, url: str | None = None, spec: str = "zstd:3") -> dict:
-    """Measure both modes; returns {"size_mb", "ratio" (worst mode), "target", "bytes": {...}, "stream": {...}}."""
-    with tempfile.TemporaryDirectory(prefix="scout-bench-store-") as tmp:
-        target_url = url or os.path.join(tmp, "store")
-        results = {mode: _run_child(size_mb, target_url, spec, mode) for mode in ("bytes", "stream")}
+    """Measure both modes; returns {"size_mb", "ratio" (worst mode), "target", "bytes": {...}, "stream": {...}}.
+
+    ``url``: a store URL, None for a temporary local folder, or ``"moto"`` for S3 through s3fs against a
+    moto server started for the run.
+    """
+    moto = None
+    env = None
+    try:
+        if url == "moto":
+            moto, url, extra_env = _start_moto()
+            env = {**os.environ, **extra_env}
+        with tempfile.TemporaryDirectory(prefix="scout-bench-store-") as tmp:
+            target_url = url or os.path.join(tmp, "store")
+            results = {mode: _run_child(size_mb, target_url, spec, mode, env) for mode in ("bytes", "stream")}
+    finally:
+        if moto is not None:
+            moto.stdin.close()
+            moto.terminate()
+            moto.wait(timeout=30)
     worst = max(r["ratio"] for r in results.values())
     return {"size_mb": size_mb, "ratio": worst, "target": TARGET, "ok": worst < TARGET, **results}
 
@@ -207,7 +247,7 @@ def run(size_mb: int = 1024, url: str | None = None, spec: str = "zstd:3") -> di
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mb", type=int, default=1024)
-    parser.add_argument("--url", default=None, help="store URL (default: a temporary local folder)")
+    parser.add_argument("--url", default=None, help="store URL (default: a temporary local folder; 'moto': S3 on a local moto server)")
     parser.add_argument("--spec", default="zstd:3", help="compression spec, e.g. zstd:3, zstd:19, none")
     parser.add_argument("--child", choices=("bytes", "stream"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
