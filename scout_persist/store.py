@@ -271,9 +271,13 @@ class Store:
                 # memory:// hands every reader the same shared buffer; give each its own position.
                 return io.BytesIO(self.fs.cat_file(path))
             self._forget(path)
-            if self.fs.isdir(path):
+            fh = self._retry(lambda: self.fs.open(path, "rb"))
+            # s3fs opens a folder prefix as an empty file; its details (already fetched) tell.
+            details = getattr(fh, "details", None)
+            if isinstance(details, dict) and details.get("type") == "directory":
+                fh.close()
                 raise IsADirectoryError(errno.EISDIR, "is a folder", path)
-            return self._retry(lambda: self.fs.open(path, "rb"))
+            return fh
 
     @contextmanager
     def writer(self, key: str) -> Iterator[IO[bytes]]:

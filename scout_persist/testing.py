@@ -72,6 +72,8 @@ class StoreConformance:
         store.put("folder/inside", b"x")
         with pytest.raises(KeyNotFound, match="folder"):
             store.get("folder")
+        with pytest.raises(KeyNotFound, match="folder"):
+            store.open("folder")
 
     def test_put_below_an_entry_is_a_storage_error_and_keeps_the_entry(self, store: Store):
         store.put("entry", b"keep me")
