@@ -332,6 +332,8 @@ class Store:
                 f"{action} {self.where(key)!r} failed: a parent of {key!r} is an entry, not a folder; "
                 "choose a key that does not nest under an existing entry"
             )
+        if isinstance(exc, FileNotFoundError) and action in ("writing", "creating"):
+            return StorageError(f"{action} {self.where(key)!r} failed: its folder is missing on the backend ({exc})")
         if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
             return KeyNotFound(f"no entry {key!r} in store {self.url!r} ({action} {self.where(key)!r})")
         if isinstance(exc, IsADirectoryError):
@@ -361,6 +363,12 @@ class Store:
     def _makedirs(self, path: str) -> None:
         if self.is_local or self.kind == "memory":
             self.fs.makedirs(path, exist_ok=True)
+        elif self.kind == "other":
+            # Backends with real folders (sftp, hdfs, dir::) need them; object stores ignore the call.
+            try:
+                self.fs.makedirs(path, exist_ok=True)
+            except NotImplementedError:
+                pass
 
 
 # -- writers, one per kind of backend ------------------------------------------------------

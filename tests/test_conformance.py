@@ -25,6 +25,19 @@ class TestMemoryStore(StoreConformance):
         store.delete("", recursive=True)
 
 
+class TestGenericBackendStore(StoreConformance):
+    """A backend the store has no special case for (fsspec's dir:// over local files): temp key + move,
+    fsspec's "xb" exclusive create."""
+
+    @pytest.fixture
+    def store(self, tmp_path) -> Store:
+        import fsspec
+
+        store = Store("dir://root", path=str(tmp_path), fs=fsspec.filesystem("file"))
+        assert store.kind == "other"
+        return store
+
+
 @pytest.mark.s3
 class TestS3Store(StoreConformance):
     @pytest.fixture
