@@ -336,6 +336,8 @@ class Store:
             return StorageError(f"{action} {self.where(key)!r} failed: its folder is missing on the backend ({exc})")
         if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
             return KeyNotFound(f"no entry {key!r} in store {self.url!r} ({action} {self.where(key)!r})")
+        if isinstance(exc, IsADirectoryError) and action in ("writing", "creating"):
+            return StorageError(f"{action} {self.where(key)!r} failed: {key!r} is a folder; delete it first")
         if isinstance(exc, IsADirectoryError):
             return KeyNotFound(f"{key!r} in store {self.url!r} is a folder, not an entry; name a file below it")
         if _is_backend_error(exc):

@@ -91,6 +91,13 @@ class StoreConformance:
                 assert store.get("entry/child") == b"x"
         assert store.get("entry") == b"keep me"
 
+    def test_put_over_a_folder_is_refused_and_keeps_the_folder(self, store: Store):
+        store.put("f/inside", b"x")
+        if store.kind in ("local", "memory"):
+            with pytest.raises(StorageError, match="folder"):
+                store.put("f", b"y")
+        assert store.get("f/inside") == b"x"
+
     def test_unicode_and_space_keys(self, store: Store):
         key = "var/jobs/W/t/Blueberry muffin ñ·x"
         store.put(key, b"v")
