@@ -38,11 +38,22 @@ class CacheMiss(ScoutPersistError, LookupError):
     """A stored job exists but cannot serve as a cached result (not done, damaged, or another signature)."""
 
 
+class NotAScoutKey(ScoutPersistError, ValueError):
+    """A storage key that is not a Scout job path."""
+
+
 def job_key(key: str) -> str:
-    """The store key of the result file of cache key ``key`` (``Baking/whisk_eggs/Default``)."""
+    """The store key of the result file of cache key ``key`` (``Baking/whisk_eggs/Default``).
+
+    Anything that is not ``<Workflow>/<task>/<name>`` is refused: Prefect also writes records under random keys
+    (the exception of a failed run), and those must not litter ``var/jobs`` (the ``.info`` keeps the error).
+    """
     key = check_key(str(key))
-    if not key:
-        raise CacheMiss("empty cache key: a Scout job key is <Workflow>/<task>/<name>")
+    if key.count("/") < 2:
+        raise NotAScoutKey(
+            f"{key!r} is not a Scout job key (<Workflow>/<task>/<name>); the scout storage keeps only task results "
+            "at their job path (a failed run's exception is in the job's .info)"
+        )
     return f"{JOBS_DIR}/{key}"
 
 
@@ -186,4 +197,4 @@ class ScoutInfoStorage(_ScoutBlock):
         return plan.job_key + ".info"
 
 
-__all__ = ["CacheMiss", "ScoutInfoStorage", "ScoutStorage", "job_key"]
+__all__ = ["CacheMiss", "NotAScoutKey", "ScoutInfoStorage", "ScoutStorage", "job_key"]

@@ -81,6 +81,8 @@ def test_error_job_then_retry(scout_root, log, tmp_path, monkeypatch):
     assert exc.message == "planned failure for x=5"
     assert any("test_lifecycle.py" in line and "fragile" in line for line in exc.backtrace)
     assert job.info["messages"][-1] == "ValueError: planned failure for x=5"
+    # Prefect's record of the failed run's exception (random key) never lands in var/jobs
+    assert [p.name for p in (scout_root / "var/jobs").iterdir()] == ["Lifecycle"]
     assert list(job.info)[-4:] == ["exception", "end", "backtrace", "messages"]
     flag.unlink()
     assert fragile_flow(5) == "ok 5"  # the error job is retried, not reused
@@ -200,6 +202,8 @@ def test_blocks_accept_sync_and_async_calls(scout_root):
     assert (scout_root / "var/jobs/W/t/y").read_bytes() == b"def"
     with pytest.raises(Exception):
         ScoutInfoStorage().read_path("W/t/x", _sync=True)  # a result without .info is never a hit
+    with pytest.raises(ValueError, match="not a Scout job key"):
+        storage.write_path("0123456789abcdef", b"exception record", _sync=True)
 
 
 @flow(name="Lifecycle")
