@@ -255,7 +255,21 @@ def _identity_value(value: Any) -> Any:
         return f"<{type(value).__name__} {_value_digest(value)}>"
 
 
+_source_cache: dict[Any, str] = {}
+
+
 def _source_digest(fn: Any) -> str:
+    """md5 of the function's source without decorators; cached per code object (a redefinition is a new one)."""
+    code = getattr(fn, "__code__", None)
+    if code is not None and code in _source_cache:
+        return _source_cache[code]
+    digest = _compute_source_digest(fn)
+    if code is not None:
+        _source_cache[code] = digest
+    return digest
+
+
+def _compute_source_digest(fn: Any) -> str:
     try:
         lines = inspect.getsource(fn).splitlines()
         while lines and not lines[0].lstrip().startswith(("def ", "async def ")):
