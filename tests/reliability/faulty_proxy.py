@@ -29,6 +29,7 @@ class FaultyProxy:
         self._failures: list[int] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
+        self._connections: set[socket.socket] = set()
 
     @property
     def url(self) -> str:
@@ -37,6 +38,11 @@ class FaultyProxy:
     def fail_next(self, n: int, status: int = 500) -> None:
         with self._lock:
             self._failures.extend([status] * n)
+
+    def heal(self) -> None:
+        """Forget the failures still queued."""
+        with self._lock:
+            self._failures.clear()
 
     def _take_failure(self) -> int | None:
         with self._lock:
@@ -54,6 +60,16 @@ class FaultyProxy:
 
             def log_message(self, *args) -> None:  # keep test output clean
                 pass
+
+            def setup(self) -> None:
+                super().setup()
+                with proxy._lock:
+                    proxy._connections.add(self.connection)
+
+            def finish(self) -> None:
+                super().finish()
+                with proxy._lock:
+                    proxy._connections.discard(self.connection)
 
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -97,6 +113,13 @@ class FaultyProxy:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        with self._lock:  # a stopped endpoint also drops its open keep-alive connections
+            for conn in self._connections:
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self._connections.clear()
 
     def refuses_connections(self) -> bool:
         with socket.socket() as s:
