@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 
-TESTS = Path(__file__).resolve().parent
-RUBY_FIXTURES = TESTS / "data" / "ruby-scout"
-SHARED_FIXTURES = TESTS.parent.parent / "shared" / "fixtures"
+from ruby_data import RUBY_FIXTURES
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import pytest
 from scout_persist.digest import Step, Symbol, md5_hex
 from scout_persist.errors import InvalidInputError
 from scout_persist.layout import persistence_path
-from conftest import RUBY_FIXTURES
+from ruby_data import RUBY_FIXTURES
 from fixture_workflows import WORKFLOWS
 
 MANIFEST = json.loads((RUBY_FIXTURES / "manifest.json").read_text())

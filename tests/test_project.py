@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import RUBY_FIXTURES, SHARED_FIXTURES
+from ruby_data import RUBY_FIXTURES, SHARED_FIXTURES
 
 
 def _tree(root):
