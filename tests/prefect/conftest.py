@@ -14,22 +14,6 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "baking_fl
 RUBY_JOBS = Path(__file__).resolve().parents[1] / "data" / "ruby-scout" / "scout-jobs"
 
 
-def pytest_collect_file(file_path, parent):
-    """Give the module name ``conftest`` back to tests/conftest.py once this folder is being collected.
-
-    Without __init__.py files both conftest modules are imported as ``conftest``; test modules elsewhere do
-    ``from conftest import RUBY_FIXTURES`` and must get the root one.  Fixtures are unaffected (pytest keeps its
-    own reference to each conftest module).
-    """
-    mod = sys.modules.get("conftest")
-    if mod is not None and Path(getattr(mod, "__file__", "") or "").resolve() == Path(__file__).resolve():
-        spec = importlib.util.spec_from_file_location("conftest", Path(__file__).resolve().parents[1] / "conftest.py")
-        root = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(root)
-        sys.modules["conftest"] = root
-    return None
-
-
 def pytest_collection_modifyitems(items):
     here = Path(__file__).resolve().parent
     for item in items:
