@@ -26,6 +26,7 @@ class FaultyProxy:
         self.port = 0
         self.requests = 0
         self.injected = 0
+        self.log: list[str] = []  # "METHOD /path?query" of every request, in order
         self._failures: list[int] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -44,9 +45,10 @@ class FaultyProxy:
         with self._lock:
             self._failures.clear()
 
-    def _take_failure(self) -> int | None:
+    def _take_failure(self, line: str = "") -> int | None:
         with self._lock:
             self.requests += 1
+            self.log.append(line)
             if self._failures:
                 self.injected += 1
                 return self._failures.pop(0)
@@ -74,7 +76,7 @@ class FaultyProxy:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
-                status = proxy._take_failure()
+                status = proxy._take_failure(f"{self.command} {self.path}")
                 if status is not None:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/xml")
@@ -91,7 +93,9 @@ class FaultyProxy:
                 for k, v in resp.getheaders():
                     if k.lower() not in ("transfer-encoding", "connection", "content-length"):
                         self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
+                # A HEAD answer has no body but keeps the object's length (clients read sizes from it).
+                length = resp.getheader("Content-Length") if self.command == "HEAD" else None
+                self.send_header("Content-Length", length or str(len(data)))
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)

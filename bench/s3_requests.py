@@ -1,0 +1,70 @@
+"""S3 requests per save and per cache hit of one scout task, counted (not timed) at the HTTP level.
+
+A moto S3 server runs on 127.0.0.1; a counting proxy sits in front of it (the one the reliability tests use
+to inject faults). A flow with one scout task runs twice in this process: the first run saves, the second
+hits the cache. Every request the plug-in makes in each run is counted and listed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parents[1] / "tests"
+
+
+def run() -> dict:
+    sys.path[:0] = [str(TESTS), str(TESTS / "reliability")]
+    from faulty_proxy import FaultyProxy
+    from s3_server import S3Server
+
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = S3Server().start()
+    proxy = FaultyProxy(server.url).start()
+    bucket = server.create_bucket()
+    tmp = tempfile.mkdtemp(prefix="bench-s3-")
+    os.environ.update(server.env())
+    os.environ.update(
+        FSSPEC_S3_ENDPOINT_URL=proxy.url,
+        SCOUT_PERSIST_URL=f"s3://{bucket}/root",
+        PREFECT_HOME=f"{tmp}/prefect-home",
+        PREFECT_LOGGING_LEVEL="WARNING",
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+    )
+    os.environ.pop("PREFECT_API_URL", None)
+    import fsspec.config
+
+    fsspec.config.set_conf_env(fsspec.config.conf)
+
+    from prefect import flow
+    from prefect_scout import scout_task
+
+    @scout_task(workflow="Bench", type="integer")
+    def answer(x: int = 41) -> int:
+        return x + 1
+
+    @flow(name="Bench", persist_result=False)
+    def one_task() -> int:
+        return answer()
+
+    def warm():
+        return 1
+
+    flow(name="warm")(warm)()
+    counts = {}
+    for phase in ("save", "hit"):
+        start = len(proxy.log)
+        assert one_task() == 42
+        counts[phase] = proxy.log[start:]
+    proxy.stop()
+    server.stop()
+    return {phase: {"requests": len(lines), "detail": lines} for phase, lines in counts.items()}
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(), indent=2))
