@@ -14,6 +14,10 @@ so that start-up state, page cache effects and peak memory are comparable:
                (the default policy never reuses across runs), default local storage and serializer.
 - ``scout``:   the same task declared with ``prefect_scout.scout_task`` (our storage, serializer,
                cache policy).
+- ``orchestration``: the same flow with persistence off; its time is what Prefect costs with no
+               persistence at all, subtracted to compare persistence layers with the floor.
+
+Flow heartbeats are off in every Prefect child (as in the test suite): they add ~1 s per flow run.
 
 Peak memory is the child's peak RSS growth during the operation (``ru_maxrss`` after minus before),
 with the array already in memory before persisting.
@@ -30,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-SYSTEMS = ("floor", "joblib", "prefect", "scout")
+SYSTEMS = ("floor", "joblib", "orchestration", "prefect", "scout")
 
 
 def make_data(size_mb: int):
@@ -69,6 +73,10 @@ def _prefect_flow(system: str):
         from prefect_scout import scout_task
 
         step = scout_task(workflow="Bench", name="large_result")(produce)
+    elif system == "orchestration":
+        from prefect.cache_policies import NO_CACHE
+
+        step = task(persist_result=False, cache_policy=NO_CACHE, name="large_result")(produce)
     else:
         step = task(persist_result=True, cache_policy=INPUTS + TASK_SOURCE, name="large_result")(produce)
 
@@ -86,9 +94,9 @@ def _prefect_flow(system: str):
 def child(system: str, phase: str, workdir: str, size_mb: int) -> dict:
     global _DATA
     work = Path(workdir)
-    if phase == "persist":
+    if phase == "persist" or system == "orchestration":
         _DATA = make_data(size_mb)
-    if system in ("prefect", "scout"):
+    if system in ("orchestration", "prefect", "scout"):
         bench_flow = _prefect_flow(system)
         run = lambda: bench_flow(size_mb)  # noqa: E731
     elif system == "floor":
@@ -109,11 +117,22 @@ def child(system: str, phase: str, workdir: str, size_mb: int) -> dict:
         run = lambda: int(cached(size_mb).sum())  # noqa: E731
     else:
         raise SystemExit(f"unknown system {system!r}; expected one of {SYSTEMS}")
-    before = _peak_mb()
-    t = time.perf_counter()
-    checksum = run()
-    seconds = time.perf_counter() - t
+    with _heartbeats_off():
+        before = _peak_mb()
+        t = time.perf_counter()
+        checksum = run()
+        seconds = time.perf_counter() - t
     return {"seconds": seconds, "peak_mb": _peak_mb() - before, "checksum": checksum}
+
+
+def _heartbeats_off():
+    if "prefect" not in sys.modules:  # floor and joblib: nothing to switch off, and no prefect import
+        import contextlib
+
+        return contextlib.nullcontext()
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    return temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
 
 
 # -- parent side ------------------------------------------------------------------------------
@@ -137,6 +156,7 @@ def run(size_mb: int = 200, systems=SYSTEMS) -> dict:
                 PREFECT_RESULTS_LOCAL_STORAGE_PATH=str(work / "prefect-storage"),
                 PREFECT_LOGGING_LEVEL="WARNING",
                 PREFECT_SERVER_ANALYTICS_ENABLED="false",
+                PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120",  # 2 busy cores start it slowly
                 SCOUT_PERSIST_URL=str(work / "scout"),
             )
             env.pop("PREFECT_API_URL", None)

@@ -35,6 +35,7 @@ def run() -> dict:
         PREFECT_HOME=f"{tmp}/prefect-home",
         PREFECT_LOGGING_LEVEL="WARNING",
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120",
     )
     os.environ.pop("PREFECT_API_URL", None)
     import fsspec.config
