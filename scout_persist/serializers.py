@@ -26,11 +26,11 @@ from typing import Any, Callable
 
 from .digest import ScoutPath, Symbol
 from .errors import CorruptPayloadError, UnsupportedValueError, UntrustedPayloadError
+from . import rubytext
 from .rubyjson import dumps as json_dumps
+from .rubytext import RUBY_WS, split_lines
 from .rubyjson import ruby_float
 
-TRUE_STRINGS = frozenset("true True TRUE t T 1 yes Yes YES y Y ON on".split())
-_RUBY_WS = " \t\n\v\f\r\0"
 SCALAR_TYPES = ("string", "select", "folder", "text", "integer", "float", "boolean", "file", "path")
 KNOWN_TYPES = (*SCALAR_TYPES, "array", "json", "serializer", "yaml", "marshal", "binary", "tsv", "file_array", "pickle")
 
@@ -203,51 +203,12 @@ def fix_utf8(data: bytes) -> str:
     return data.decode("utf-8", errors="ignore")
 
 
-def ruby_to_i(s: str) -> int:
-    m = re.match(r"[ \t\n\v\f\r]*([+-]?\d+(?:_\d+)*)", s)
-    return int(m.group(1).replace("_", "")) if m else 0
-
-
-def ruby_to_f(s: str) -> float:
-    m = re.match(
-        r"[ \t\n\v\f\r]*([+-]?(?:\d+(?:_\d+)*(?:\.\d+(?:_\d+)*)?|\.\d+(?:_\d+)*)(?:[eE][+-]?\d+(?:_\d+)*)?)", s
-    )
-    if not m:
-        return 0.0
-    text = m.group(1).replace("_", "")
-    if text.lstrip("+-").startswith("."):
-        text = text.replace(".", "0.", 1)
-    return float(text)
-
-
-def split_lines(s: str) -> list[str]:
-    """Ruby ``split("\\n")``: trailing empty fields dropped."""
-    parts = s.split("\n")
-    while parts and parts[-1] == "":
-        parts.pop()
-    return parts
-
-
 def deserialize(text: str, type: str) -> Any:
     """Ruby ``Persist.deserialize`` of text already read."""
-    if type in ("text", "stream"):
-        return text
-    if type in ("string", "select", "folder", "file"):
-        return text.strip(_RUBY_WS)
-    if type == "path":
-        return ScoutPath(text.strip(_RUBY_WS))
-    if type == "integer":
-        return ruby_to_i(text)
-    if type == "float":
-        return ruby_to_f(text)
-    if type == "boolean":
-        return text.strip(_RUBY_WS) in TRUE_STRINGS
-    if type == "array":
-        return split_lines(text)
-    m = re.fullmatch(r"(.*)_array", type)
-    if m:
-        return [deserialize(x, m.group(1)) for x in split_lines(text)]
-    raise UnsupportedValueError(f"Scout type {type!r} is unknown; known types: {', '.join(KNOWN_TYPES)}")
+    try:
+        return rubytext.deserialize(text, type)
+    except LookupError:
+        raise UnsupportedValueError(f"Scout type {type!r} is unknown; known types: {', '.join(KNOWN_TYPES)}") from None
 
 
 def decompress_by_name(data: bytes, path: str | None) -> bytes:
@@ -302,7 +263,7 @@ def load(
         return load_tsv(text)
     relocate = relocate or (lambda p: p)
     if type == "path":
-        return ScoutPath(path) if path else ScoutPath(text.strip(_RUBY_WS))
+        return ScoutPath(path) if path else ScoutPath(text.strip(RUBY_WS))
     if type == "file":
         return _resolve_file(text, path, relocate)
     if type == "file_array":

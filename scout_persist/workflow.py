@@ -23,13 +23,13 @@ from .digest import (
     ruby_join,
     sanitize_filename,
 )
+from . import rubytext
 from .errors import InvalidInputError
+from .rubytext import split_lines
 from .layout import JOBS_DIR, check_job_name, extension_for, find, identify, job_key
 
 DEFAULT_NAME = "Default"
-TRUE_STRINGS = frozenset("true True TRUE t T 1 yes Yes YES y Y ON on".split())
 _NO_LOAD_TYPES = {"path", "file", "folder", "binary", "tsv"}
-_RUBY_WS = " \t\n\v\f\r\0"
 
 
 # --------------------------------------------------------------------------------------------- declarations
@@ -167,72 +167,30 @@ def same_as_default(value: Any, default: Any) -> bool:
     return False
 
 
-_INT_RE = re.compile(r"[ \t\n\v\f\r]*([+-]?\d+(?:_\d+)*)")
-_FLOAT_RE = re.compile(
-    r"[ \t\n\v\f\r]*([+-]?(?:\d+(?:_\d+)*(?:\.\d+(?:_\d+)*)?|\.\d+(?:_\d+)*)(?:[eE][+-]?\d+(?:_\d+)*)?)"
-)
-
-
-def ruby_to_i(s: str) -> int:
-    """Ruby ``String#to_i``: leading whitespace, sign, digits with single ``_`` between them; 0 without digits."""
-    m = _INT_RE.match(s)
-    return int(m.group(1).replace("_", "")) if m else 0
-
-
-def ruby_to_f(s: str) -> float:
-    """Ruby ``String#to_f``: lenient, ``"1e-7"`` -> 1e-07, ``"abc"`` -> 0.0."""
-    m = _FLOAT_RE.match(s)
-    if not m:
-        return 0.0
-    text = m.group(1).replace("_", "")
-    if text.startswith((".", "+.", "-.")):
-        text = text.replace(".", "0.", 1)
-    return float(text)
-
-
-def ruby_split_lines(s: str) -> list[str]:
-    """Ruby ``split("\\n")``: trailing empty fields dropped, ``""`` -> ``[]``."""
-    parts = s.split("\n")
-    while parts and parts[-1] == "":
-        parts.pop()
-    return parts
-
-
 def deserialize(text: str, type: str, input_name: str = "?") -> Any:
     """Ruby ``Persist.deserialize`` for input Strings (§5.1 table)."""
-    if type in ("text", "stream", "", None):
-        return text
-    if type in ("string", "file", "select", "folder"):
-        return text.strip(_RUBY_WS)
-    if type == "path":
-        return ScoutPath(text.strip(_RUBY_WS))
-    if type == "integer":
-        return ruby_to_i(text)
-    if type == "float":
-        return ruby_to_f(text)
-    if type == "boolean":
-        return text.strip(_RUBY_WS) in TRUE_STRINGS
-    if type == "array":
-        return ruby_split_lines(text)
-    if type == "json":
+
+    def json_input(t: str) -> Any:
         try:
-            return json.loads(text)
+            return json.loads(t)
         except ValueError as exc:
             raise InvalidInputError(
-                f"input {input_name!r} of type json got {text!r}, which is not JSON ({exc}); pass a JSON text or "
+                f"input {input_name!r} of type json got {t!r}, which is not JSON ({exc}); pass a JSON text or "
                 "the decoded value"
             ) from exc
-    if type == "yaml":
+
+    def yaml_input(t: str) -> Any:
         import yaml
 
-        return yaml.safe_load(text)
-    m = re.search(r"(.*)_array", type)
-    if m:
-        return [deserialize(c, m.group(1), input_name) for c in ruby_split_lines(text)]
-    raise InvalidInputError(
-        f"input {input_name!r} got the string {text!r} but Scout cannot parse a string as type {type!r} "
-        f"(Ruby: 'Persist does not know :{type}'); pass an already-built value (e.g. a dict for :hash)"
-    )
+        return yaml.safe_load(t)
+
+    try:
+        return rubytext.deserialize(text, type, {"json": json_input, "yaml": yaml_input})
+    except LookupError:
+        raise InvalidInputError(
+            f"input {input_name!r} got the string {text!r} but Scout cannot parse a string as type {type!r} "
+            f"(Ruby: 'Persist does not know :{type}'); pass an already-built value (e.g. a dict for :hash)"
+        ) from None
 
 
 def _load_file(path: str, type: str, input_name: str) -> Any:
@@ -247,7 +205,7 @@ def _load_file(path: str, type: str, input_name: str) -> Any:
             return yaml.safe_load(fh)
     if type == "file_array":
         with open(path, encoding="utf-8") as fh:
-            lines = ruby_split_lines(fh.read())
+            lines = split_lines(fh.read())
         d = os.path.dirname(path)
         return [d + f[1:] if f.startswith("./") else f for f in lines]
     if type in ("marshal", "serializer"):

@@ -4,7 +4,8 @@ import pytest
 
 from scout_persist.digest import Symbol
 from scout_persist.errors import InvalidInputError, UnsafePathError
-from scout_persist.workflow import Input, Workflow, job_identity, ruby_eq, ruby_to_f, ruby_to_i
+from scout_persist.rubytext import ruby_to_f, ruby_to_i
+from scout_persist.workflow import Input, Workflow, job_identity, ruby_eq
 
 
 def test_ruby_parsing_and_equality():
