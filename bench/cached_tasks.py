@@ -12,12 +12,13 @@ run appends to a counter file, so a run that was not fully cached is reported, n
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from child_env import child_env
 
 SYSTEMS = ("prefect", "scout")
 
@@ -61,16 +62,7 @@ def run(n_tasks: int = 500, systems=SYSTEMS) -> dict:
         with tempfile.TemporaryDirectory(prefix=f"bench-cached-{system}-") as tmp:
             work = Path(tmp)
             counter = work / "bodies"
-            env = dict(os.environ)
-            env.update(
-                PREFECT_HOME=str(work / "prefect-home"),
-                PREFECT_RESULTS_LOCAL_STORAGE_PATH=str(work / "prefect-storage"),
-                PREFECT_LOGGING_LEVEL="WARNING",
-                PREFECT_SERVER_ANALYTICS_ENABLED="false",
-                PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120",  # 2 busy cores start it slowly
-                SCOUT_PERSIST_URL=str(work / "scout"),
-            )
-            env.pop("PREFECT_API_URL", None)
+            env = child_env(work)
             out = []
             for _ in range(2):
                 cmd = [sys.executable, __file__, "--child", system, str(n_tasks), str(counter)]

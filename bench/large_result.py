@@ -26,13 +26,14 @@ with the array already in memory before persisting.
 from __future__ import annotations
 
 import json
-import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from child_env import child_env
 
 SYSTEMS = ("floor", "joblib", "orchestration", "prefect", "scout")
 
@@ -150,16 +151,7 @@ def run(size_mb: int = 200, systems=SYSTEMS) -> dict:
     for system in systems:
         with tempfile.TemporaryDirectory(prefix=f"bench-{system}-") as tmp:
             work = Path(tmp)
-            env = dict(os.environ)
-            env.update(
-                PREFECT_HOME=str(work / "prefect-home"),
-                PREFECT_RESULTS_LOCAL_STORAGE_PATH=str(work / "prefect-storage"),
-                PREFECT_LOGGING_LEVEL="WARNING",
-                PREFECT_SERVER_ANALYTICS_ENABLED="false",
-                PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120",  # 2 busy cores start it slowly
-                SCOUT_PERSIST_URL=str(work / "scout"),
-            )
-            env.pop("PREFECT_API_URL", None)
+            env = child_env(work)
             persist = _run_child(system, "persist", work, size_mb, env)
             load = _run_child(system, "load", work, size_mb, env)
             if persist["checksum"] != load["checksum"]:
