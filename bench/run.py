@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_cli_startup  # noqa: E402
 import bench_store_memory  # noqa: E402
 import cached_tasks  # noqa: E402
+import hit_cost  # noqa: E402
 import large_result  # noqa: E402
 import s3_requests  # noqa: E402
 
@@ -55,6 +56,8 @@ def rows(raw: dict) -> list[tuple[str, str, float | None, str, str]]:
     many = raw["cached_tasks"]
     add(f"{raw['tasks']} cached tasks: cached run wall time", "Prefect default",
         many["scout"]["cached_s"] / many["prefect"]["cached_s"], 1.0)
+    add("our layer alone: time per cache hit", "ms (metadata + payload read)", raw["hit_cost"]["ms_per_hit"], None,
+        "{:.3f}")
     s3 = raw["s3_requests"]
     add("S3 requests per cache hit", "count", s3["hit"]["requests"], 2, "{:.0f}")
     add("S3 requests per save", "count", s3["save"]["requests"], 3, "{:.0f}")
@@ -99,6 +102,7 @@ def main(argv=None) -> int:
     steps = [
         ("large_result", lambda: large_result.run(args.size_mb)),
         ("cached_tasks", lambda: cached_tasks.run(args.tasks)),
+        ("hit_cost", lambda: hit_cost.run(args.tasks)),
         ("s3_requests", s3_requests.run),
         ("cli", bench_cli_startup.run),
         ("store", lambda: bench_store_memory.run(args.store_mb)),
