@@ -138,6 +138,49 @@ def decompress(data: bytes, where: str = "", record: dict | None = None) -> byte
     return plain
 
 
+def compress_parts(parts: list, spec: str | None = None) -> tuple[bytes, dict]:
+    """Compress buffers back to back as one payload (zero-copy for memoryviews); returns ``(payload, record)``."""
+    codec, level = parse_spec(spec)
+    size = sum(memoryview(p).nbytes for p in parts)
+    if codec == "none":
+        stored = b"".join(parts)
+    else:
+        cobj = _compressor(level, size).compressobj(size=size)
+        stored = b"".join([*(cobj.compress(p) for p in parts), cobj.flush()])
+    return stored, {"codec": codec, "level": level, "size": size, "stored_size": len(stored)}
+
+
+def decompress_into(payload, size: int, where: str = "") -> memoryview:
+    """Decode ``payload`` (zstd or plain) into one new writable buffer of exactly ``size`` bytes.
+
+    A payload that decodes to another size, or whose zstd content checksum fails, raises CorruptPayloadError.
+    """
+    out = bytearray(size)
+    view = memoryview(out)
+    if detect(bytes(payload[:4])) == "none":
+        if len(payload) != size:
+            raise _corrupt(where, f"holds {len(payload)} bytes where {size} were recorded")
+        view[:] = payload
+        return view
+    import zstandard
+
+    filled = 0
+    try:
+        with zstandard.ZstdDecompressor().stream_reader(payload, closefd=False) as reader:
+            while filled < size:
+                n = reader.readinto(view[filled:])
+                if not n:
+                    break
+                filled += n
+            extra = reader.read(1)  # reaching the frame end verifies zstd's content checksum
+    except zstandard.ZstdError as exc:
+        raise _corrupt(where, f"zstd frame is damaged ({exc})") from exc
+    if filled != size or extra:
+        raise _corrupt(where, f"decodes to {'more than ' if extra else ''}{filled} bytes where {size} were recorded; "
+                              "truncated or damaged")
+    return view
+
+
 def _zstd_decode_all(data: bytes, where: str) -> bytes:
     import zstandard
 

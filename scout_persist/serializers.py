@@ -21,6 +21,7 @@ import os
 import pathlib
 import pickle
 import re
+import struct
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -35,7 +36,12 @@ SCALAR_TYPES = ("string", "select", "folder", "text", "integer", "float", "boole
 KNOWN_TYPES = (*SCALAR_TYPES, "array", "json", "serializer", "yaml", "marshal", "binary", "tsv", "file_array", "pickle")
 
 PICKLE = "pickle"
-PICKLE_MAGIC = b"SCOUTPY\x01"  # 8 bytes; then 1 byte HMAC length (0 or 32), the HMAC, the codec payload
+# 8 bytes; then 1 byte HMAC length (0 or 32), the HMAC, the body.  Body of version 2 (written now): the part table
+# (<I count, then <Q length of each part) and one codec payload holding the parts back to back: the pickle stream,
+# then its out-of-band buffers (array data, never copied into the pickle).  Version 1 (read only): the codec payload
+# of the whole pickle.
+PICKLE_MAGIC = b"SCOUTPY\x02"
+PICKLE_MAGIC_V1 = b"SCOUTPY\x01"
 HMAC_ENV = "SCOUT_PERSIST_HMAC_KEY"
 
 
@@ -374,27 +380,48 @@ def _key_bytes(key: bytes | str | None) -> bytes | None:
     return key.encode("utf-8") if isinstance(key, str) else bytes(key)
 
 
-def dump_pickle_with_record(value: Any, spec: str | None = None, hmac_key: bytes | str | None = None) -> tuple[bytes, dict]:
-    """``(stored bytes, record)``: pickle protocol 5, compressed per ``spec``, HMAC'd when a key is known."""
-    from .codecs import compress_with_record
+def _pickle_parts(value: Any) -> list[memoryview]:
+    """The pickle stream and its out-of-band buffers (zero-copy views of contiguous array data)."""
+    buffers: list[memoryview] = []
+
+    def out_of_band(buf: pickle.PickleBuffer) -> bool:
+        try:
+            buffers.append(buf.raw())
+        except BufferError:  # not contiguous: let pickle copy it in-band
+            return True
+        return False
 
     try:
-        raw = pickle.dumps(value, protocol=5)
+        head = pickle.dumps(value, protocol=5, buffer_callback=out_of_band)
     except (pickle.PicklingError, TypeError, AttributeError) as exc:
         raise UnsupportedValueError(
             f"{value.__class__.__name__} value cannot be pickled ({exc}); return a picklable value "
             "(module-level classes, no open files, locks or lambdas)"
         ) from exc
-    body, crec = compress_with_record(raw, spec)
+    return [memoryview(head), *buffers]
+
+
+def dump_pickle_with_record(value: Any, spec: str | None = None, hmac_key: bytes | str | None = None) -> tuple[bytes, dict]:
+    """``(stored bytes, record)``: pickle protocol 5 with out-of-band buffers, compressed per ``spec``, HMAC'd
+    when a key is known.  Array data goes from the value to the compressor without an intermediate copy."""
+    from .codecs import compress_parts
+
+    parts = _pickle_parts(value)
+    table = struct.pack(f"<I{len(parts)}Q", len(parts), *(p.nbytes for p in parts))
+    payload, crec = compress_parts(parts, spec)
     key = _key_bytes(hmac_key)
-    mac = hmac.new(key, body, hashlib.sha256).digest() if key else b""
-    stored = PICKLE_MAGIC + bytes([len(mac)]) + mac + body
+    mac = b""
+    if key:
+        signer = hmac.new(key, table, hashlib.sha256)
+        signer.update(payload)
+        mac = signer.digest()
+    stored = b"".join((PICKLE_MAGIC, bytes([len(mac)]), mac, table, payload))
     record = {
         "serializer": PICKLE,
         "pickle_protocol": 5,
         "codec": crec["codec"],
         "level": crec["level"],
-        "size": len(raw),
+        "size": crec["size"],
         "stored_size": len(stored),
         "checksum": "sha256:" + hashlib.sha256(stored).hexdigest(),
         "hmac": bool(mac),
@@ -407,7 +434,7 @@ def dump_pickle(value: Any, spec: str | None = None, hmac_key: bytes | str | Non
 
 
 def is_pickle(data: bytes) -> bool:
-    return data[: len(PICKLE_MAGIC)] == PICKLE_MAGIC
+    return data[: len(PICKLE_MAGIC)] in (PICKLE_MAGIC, PICKLE_MAGIC_V1)
 
 
 def load_pickle(
@@ -431,7 +458,8 @@ def load_pickle(
         )
     n = data[len(PICKLE_MAGIC)]
     start = len(PICKLE_MAGIC) + 1
-    mac, body = data[start : start + n], data[start + n :]
+    view = memoryview(data)  # slices below are views: no copy of a large payload
+    mac, body = bytes(view[start : start + n]), view[start + n :]
     if n not in (0, 32) or len(mac) != n:
         raise CorruptPayloadError(f"{where}: damaged pickle envelope (HMAC length {n})")
     key = _key_bytes(hmac_key)
@@ -446,8 +474,30 @@ def load_pickle(
                 f"{where} has an HMAC that does not verify under ${HMAC_ENV}: written with another key or altered; "
                 "refusing to unpickle"
             )
-    raw = decompress(body, where)
+    if data[: len(PICKLE_MAGIC)] == PICKLE_MAGIC_V1:
+        head, buffers = decompress(body, where), []
+    else:
+        head, buffers = _unpack_parts(body, where)
     try:
-        return pickle.loads(raw)  # noqa: S301 (trust rule above)
+        return pickle.loads(head, buffers=buffers)  # noqa: S301 (trust rule above)
     except Exception as exc:
         raise CorruptPayloadError(f"{where}: the pickle does not load ({type(exc).__name__}: {exc})") from exc
+
+
+def _unpack_parts(body: memoryview, where: str) -> tuple[memoryview, list[memoryview]]:
+    """Decompress a version-2 body into one writable buffer; views of it are the pickle and its buffers."""
+    from .codecs import decompress_into
+
+    try:
+        (count,) = struct.unpack_from("<I", body)
+        lengths = struct.unpack_from(f"<{count}Q", body, 4)
+    except struct.error as exc:
+        raise CorruptPayloadError(f"{where}: damaged pickle part table ({exc})") from exc
+    if count == 0 or count > len(body):
+        raise CorruptPayloadError(f"{where}: damaged pickle part table ({count} parts)")
+    plain = decompress_into(body[4 + 8 * count :], sum(lengths), where)
+    views, offset = [], 0
+    for n in lengths:
+        views.append(plain[offset : offset + n])
+        offset += n
+    return views[0], views[1:]

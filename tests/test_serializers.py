@@ -221,3 +221,38 @@ def test_a_pickle_envelope_is_recognised_without_its_record(monkeypatch):
     data = S.dump(VALUE, "pickle")
     assert S.load(data, "binary") == VALUE
     assert S.load(b"SCOUTPY but not ours\n", "binary") == b"SCOUTPY but not ours\n"
+
+
+# -- pickle layout version 2: out-of-band buffers -----------------------------------------------------
+def test_arrays_travel_out_of_band_and_load_writable():
+    import numpy as np
+    a = np.arange(300_000, dtype=np.int64) % 1000
+    data, record = S.dump_pickle_with_record(a, "zstd:3")
+    assert data.startswith(S.PICKLE_MAGIC) and record["size"] >= a.nbytes
+    b = S.load_pickle(data, "var/jobs/W/t/arr", record)
+    assert np.array_equal(a, b) and b.flags.writeable
+    strided = S.load_pickle(S.dump_pickle(a[::3], "none"), "strided")  # not contiguous: pickled in-band
+    assert np.array_equal(strided, a[::3])
+
+
+def test_version_1_pickles_still_load():
+    import pickle
+
+    from scout_persist.codecs import compress
+
+    body = compress(pickle.dumps({"legacy": True}, protocol=5), "zstd:3")
+    assert S.load_pickle(S.PICKLE_MAGIC_V1 + bytes([0]) + body, "old") == {"legacy": True}
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "table"])
+def test_damaged_version_2_payload_is_detected_without_a_record(damage):
+    data = bytearray(S.dump_pickle(list(range(50_000)), "zstd:3"))
+    if damage == "truncate":
+        data = data[:-40]
+    elif damage == "flip":
+        data[-30] ^= 0x10
+    else:
+        data[len(S.PICKLE_MAGIC) + 1 + 4] ^= 0x01  # a part length in the table
+    with pytest.raises(CorruptPayloadError) as err:
+        S.load_pickle(bytes(data), "var/jobs/W/t/damaged")
+    assert "var/jobs/W/t/damaged" in str(err.value)
