@@ -167,6 +167,7 @@ class Lock:
         self._token: str | None = None
         self._raw: bytes | None = None
         self._lost = False
+        self._renewed = 0.0  # time.monotonic() of our last successful write of the entry
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._state = threading.Lock()
@@ -200,8 +201,9 @@ class Lock:
         while True:
             token = uuid.uuid4().hex
             raw = self._content(token)
+            renewed = time.monotonic()
             if self._create(raw):
-                self._token, self._raw, self._lost = token, raw, False
+                self._token, self._raw, self._lost, self._renewed = token, raw, False, renewed
                 self._start_refresher()
                 return True
             seen = self._read()
@@ -228,6 +230,11 @@ class Lock:
             self._token = self._raw = None
         self._stop_refresher()
         if token is None or self._lost:
+            return
+        if time.monotonic() - self._renewed < self.lease / 2:
+            # Our lease (renewed less than half a lease ago, the margin covers clock skew between hosts) has not
+            # run out and our pid is alive: nobody may have broken the entry, so it is still ours. One delete.
+            self.store.delete(self.key)
             return
         seen = self._read()
         if seen is not None and parse_lock(seen[0]).get("token") == token:
@@ -351,9 +358,10 @@ class Lock:
                 if stop.is_set() or self._token != token:
                     return
                 raw = self._content(token)
+                renewed = time.monotonic()
                 try:
                     self.store.put(self.key, raw)
-                    self._raw = raw
+                    self._raw, self._renewed = raw, renewed
                 except OSError:
                     continue
 

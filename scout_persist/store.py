@@ -125,6 +125,9 @@ class Store:
             if self.is_local:
                 with open(path, "rb") as fh:
                     return fh.read()
+            if self.kind == "s3":
+                # One GET: s3fs would otherwise HEAD first to decide on a concurrent ranged download.
+                return self._retry(lambda: self.fs.cat_file(path, max_concurrency=1))
             return self._retry(lambda: self.fs.cat_file(path))
 
     def put(self, key: str, data: bytes) -> None:
