@@ -22,6 +22,7 @@ from typing import Any, Callable, Mapping, Sequence
 from .digest import ScoutPath, Step
 from .errors import InvalidInputError
 from .layout import find
+from .rubytext import RUBY_WS
 from .workflow import Input, JobSpec, Workflow, format_input
 
 # (shortcut, long name, takes a value), in Ruby's registration order: `scout` first, then `scout workflow task`.
@@ -250,6 +251,17 @@ def _load_input_file(filename: str, inp: Input, cwd: str | None, home: str | Non
         return Step(find(text, cwd=cwd, home=home))
     if inp.type == "file" or inp.opts_out_of_loading:
         return filename
+    if inp.type == "path":
+        return ScoutPath(filename)  # Ruby Persist.load(f, :path) is the file itself as a path
+    if inp.type in ("folder", "binary"):
+        with open(filename, encoding="utf-8", errors="surrogateescape") as fh:
+            text = fh.read()
+        return text.strip(RUBY_WS) if inp.type == "folder" else text
+    if inp.type == "tsv":
+        raise InvalidInputError(
+            f"saved input {filename!r} is a :tsv input; loading a TSV object from saved inputs is not supported; "
+            f"pass --{inp.name} with the file path instead"
+        )
     return format_input(filename, inp, cwd)
 
 

@@ -162,6 +162,11 @@ def test_load_inputs_special_files(tmp_path):
     assert got["p"] == "some/where" and isinstance(got["p"], ScoutPath)
     (d / "nums").write_text("7\n8\n")
     assert load_inputs(InputCases, "int_array_task", str(d))["nums"] == [7, 8]
+    (d / "dir").write_text("  /data/dir\n")
+    assert load_inputs(InputCases, "dir_task", str(d))["dir"] == "/data/dir"
+    (d / "p").write_text("ignored\n")
+    (d / "p.as_path").unlink()
+    assert load_inputs(InputCases, "path_task", str(d))["p"] == ScoutPath(str(d / "p"))
     (d / "n.as_step").write_text("/abs/var/jobs/DepCases/base/Default\n")
     assert load_inputs(DepCases, "base", str(d))["n"] == Step("/abs/var/jobs/DepCases/base/Default")
 
@@ -189,6 +194,14 @@ def test_unknown_workflow_and_task(tmp_path):
 def test_bad_override_deps(tmp_path):
     with pytest.raises(InvalidInputError, match=r"-od 'base=/x' is not 'Workflow#task=<path>'"):
         parse("DepCases", "plus_one", "-od", "base=/x", cwd=tmp_path)
+
+
+def test_load_inputs_refuses_a_saved_tsv(tmp_path):
+    wf = Workflow("TaskArgsTsv")
+    wf.task("t", "string", [Input("table", "tsv")])
+    (tmp_path / "table").write_text("#: a\n")
+    with pytest.raises(InvalidInputError, match="--table"):
+        load_inputs(wf, "t", str(tmp_path))
 
 
 def test_load_inputs_needs_a_directory(tmp_path):
