@@ -63,7 +63,14 @@ def test_sigkill_midway_then_resume(tmp_path):
             assert child.poll() is None, "the flow ended before it could be killed"
             assert time.monotonic() < deadline, "the flow never reached 8 task bodies"
             time.sleep(0.02)
-        time.sleep(0.1)  # let the next link start its body (it sleeps 0.2 s before writing its line)
+        # kill while the next link is inside its body (status start; the body sleeps 0.2 s before its line)
+        def in_body() -> bool:
+            logged = set(log.read_text().split())
+            return any(i["status"] == "start" and _body_of(i) not in logged for i in _statuses(root).values())
+
+        while not in_body():
+            assert time.monotonic() < deadline, "no job ever reached status start"
+            time.sleep(0.01)
         child.send_signal(signal.SIGKILL)
         child.wait(10)
     finally:
@@ -78,8 +85,9 @@ def test_sigkill_midway_then_resume(tmp_path):
     at_kill = _statuses(root)
     done_at_kill = {k for k, info in at_kill.items() if info["status"] == "done"}
     running = {k: info for k, info in at_kill.items() if info["status"] == "start"}
-    assert len(running) == 1, {k: i["status"] for k, i in at_kill.items()}
-    (running_key, running_info), = running.items()
+    in_flight = {k: i for k, i in running.items() if _body_of(i) not in finished_at_kill}
+    assert len(in_flight) == 1, {k: i["status"] for k, i in at_kill.items()}
+    (running_key, running_info), = in_flight.items()
     assert running_info["pid"] == child.pid and not _pid_alive(child.pid)
     assert len(done_at_kill) >= 5
     for key in done_at_kill:
@@ -103,6 +111,7 @@ def test_sigkill_midway_then_resume(tmp_path):
     # killed before its result was stored
     reran = [b for b in finished_at_kill if counts[b] > 1]
     assert len(reran) <= 1 and all(counts[b] == 2 for b in reran)
+    assert not {b for b in reran} & {_body_of(at_kill[k]) for k in done_at_kill}
     after = _statuses(root)
     assert len(after) == flows_for_ops.N_TASKS
     assert all(info["status"] == "done" for info in after.values())
