@@ -30,6 +30,7 @@ def _info_value(store: Store, value: Any) -> Any:
 def start(plan: runs.RunPlan) -> InfoFile:
     """Reset the job's ``.info`` to ``setup`` (Ruby's keys and order), drop a stale result, then ``start``."""
     store = settings.store_for(plan.url)
+    runs.forget_reads(plan)
     store.delete(plan.job_key)  # a stale or partial result of an earlier run must not survive this one
     ident = plan.identity
     info = InfoFile(store, plan.job_key)

@@ -41,6 +41,12 @@ class RunPlan:
     payload: dict | None = None  # pickle record (codec, sizes, checksum) of the payload this run wrote
     stored_size: int | None = None  # bytes of the result file this run wrote
     fixed: tuple[str, ...] = ()  # inputs fixed by the caller (prefect_scout.fixed): not inherited by dependents
+    # A cache hit reads each object once: the lock manager's lock-free check keeps the .info bytes it read, the
+    # metadata reads (Prefect's exists() then read()) reuse them, and the payload fetched for the size check is
+    # handed to the result read.  Writing the job drops both.
+    info_raw: bytes | None = None
+    payload_raw: bytes | None = None
+    lock_pass: Any = None  # (lock manager, holder) when the lock was granted without a lock file (committed job)
 
 
 def remember(run_id: Any, plan: "RunPlan | BaseException") -> None:
@@ -72,8 +78,38 @@ def is_scout(run_id: Any) -> bool:
         return str(run_id) in _scout_runs or isinstance(_by_run.get(str(run_id)), RunPlan)
 
 
+MAX_PREFETCHED = 8  # payloads fetched by a hit check and not yet taken by the result read
+_prefetched: "OrderedDict[int, RunPlan]" = OrderedDict()
+
+
+def hold_payload(plan: "RunPlan", data: bytes) -> None:
+    """Keep ``data`` on ``plan`` for the result read; only the newest few are kept (a check without a read)."""
+    with _guard:
+        plan.payload_raw = data
+        _prefetched[id(plan)] = plan
+        _prefetched.move_to_end(id(plan))
+        while len(_prefetched) > MAX_PREFETCHED:
+            _, old = _prefetched.popitem(last=False)
+            old.payload_raw = None
+
+
+def take_payload(plan: "RunPlan") -> bytes | None:
+    """The payload a hit check fetched for ``plan`` (once), or None."""
+    with _guard:
+        data, plan.payload_raw = plan.payload_raw, None
+        _prefetched.pop(id(plan), None)
+        return data
+
+
+def forget_reads(plan: "RunPlan") -> None:
+    """The job is being written: what this run read of it no longer holds."""
+    plan.info_raw = None
+    take_payload(plan)
+
+
 def settle(plan: "RunPlan") -> None:
     """The run ended: keep what dependents need (key, names, signature), drop input values and the writer."""
+    forget_reads(plan)
     plan.info = None
     plan.identity = replace(plan.identity, inputs=[], provided_inputs={})
 
@@ -93,3 +129,6 @@ def forget_all() -> None:
     with _guard:
         _by_run.clear()
         _by_key.clear()
+        for plan in _prefetched.values():
+            plan.payload_raw = None
+        _prefetched.clear()

@@ -6,7 +6,8 @@ Two blocks share one root (``url``; None means ``$SCOUT_PERSIST_URL`` read in th
 * :class:`ScoutInfoStorage` (the cache policy's ``key_storage``): ``<key>`` -> ``<root>/var/jobs/<key>.info``.
   Reading returns Prefect's metadata record only for a usable job: status ``done``, result file present with the
   recorded size, same strong signature.  Anything else raises, which Prefect's ``exists()`` turns into a miss
-  (recompute) instead of a failed task.  A hit never reads the payload: one ``.info`` read and one stat.
+  (recompute) instead of a failed task.  Local stores check the size with a stat; object stores fetch the result
+  file once (its length is the check) and hand those bytes to the result read, so a hit on S3 is two GETs.
   Writing nests Prefect's metadata under the ``prefect`` key and sets ``status=done`` (the commit point).
 
 Both accept Prefect's ``_sync`` keyword on ``read_path``/``write_path`` and offer ``aread_path``/``awrite_path``.
@@ -23,7 +24,7 @@ from prefect.filesystems import WritableFileSystem
 from pydantic import Field
 
 from scout_persist.errors import KeyNotFound, ScoutPersistError
-from scout_persist.info import hostname, read_info
+from scout_persist.info import hostname, loads_info, read_info
 from scout_persist.layout import JOBS_DIR
 from scout_persist.locks import pid_alive
 from scout_persist.store import Store, check_key
@@ -55,6 +56,15 @@ def job_key(key: str) -> str:
             "at their job path (a failed run's exception is in the job's .info)"
         )
     return f"{JOBS_DIR}/{key}"
+
+
+def changed_parts(info: dict, plan: runs.RunPlan) -> list[str]:
+    """The parts of ``plan``'s signature that the job of ``info`` was computed with differently (none recorded: [])."""
+    record = info.get(PREFECT_KEY) if isinstance(info.get(PREFECT_KEY), dict) else {}
+    stored_sig = record.get("signature")
+    if not isinstance(stored_sig, dict):
+        return []
+    return [part for part, value in plan.signature.items() if stored_sig.get(part) != value]
 
 
 def _in_event_loop() -> bool:
@@ -117,12 +127,18 @@ class ScoutStorage(_ScoutBlock):
     _description: ClassVar[str] = "Task results as Ruby Scout jobs (var/jobs layout) on any fsspec URL."
 
     def _read(self, path: str) -> bytes:
+        plan = _current_plan(str(path))
+        fetched = runs.take_payload(plan) if plan is not None else None
+        if fetched is not None:
+            return fetched  # the metadata check of this run already fetched it
         return self._store().get(job_key(path))
 
     def _write(self, path: str, content: bytes) -> str:
         key = job_key(path)
-        self._store().put(key, bytes(content))
         plan = _current_plan(str(path))
+        if plan is not None:
+            runs.forget_reads(plan)
+        self._store().put(key, bytes(content))
         if plan is not None:
             plan.stored_size = len(content)
         return key
@@ -138,33 +154,60 @@ class ScoutInfoStorage(_ScoutBlock):
     def _read(self, path: str) -> bytes:
         store = self._store()
         key = job_key(path)
-        info = read_info(store, key + ".info")
+        plan = _current_plan(str(path))
+        try:
+            return self._check(store, key, str(path), plan)
+        except (CacheMiss, KeyNotFound):
+            if plan is None or plan.lock_pass is None:
+                raise
+        # The lock was granted without a lock file because the .info said done, yet the job is not usable (its
+        # result file is missing or damaged): take the real lock now, then look again (another holder may fix it).
+        runs.forget_reads(plan)
+        manager, holder = plan.lock_pass
+        manager.take_real_lock(str(path), holder)
+        return self._check(store, key, str(path), plan)
+
+    def _check(self, store: Store, key: str, path: str, plan: runs.RunPlan | None) -> bytes:
+        if plan is not None and plan.info_raw is not None:
+            info = loads_info(plan.info_raw, store.path(key + ".info"))
+        else:
+            info = read_info(store, key + ".info")
         if not info:
             raise KeyNotFound(f"no job {key!r} in {store.url!r}")
         status = info.get("status")
         if status != "done":
             raise CacheMiss(f"job {key!r} is {self._describe(status, info)}: recompute")
         record = info.get(PREFECT_KEY) if isinstance(info.get(PREFECT_KEY), dict) else {}
-        try:
-            size = store.size(key)
-        except KeyNotFound:
-            raise CacheMiss(f"job {key!r} is done but its result file is missing: recompute") from None
-        expected = info.get("stored_size", record.get("stored_size"))
-        if expected is not None and expected != size:
-            raise CacheMiss(f"job {key!r} result holds {size} bytes, its .info says {expected}: damaged, recompute")
-        plan = _current_plan(str(path))
-        stored_sig = record.get("signature")
-        if plan is not None and isinstance(stored_sig, dict):
-            changed = [part for part, value in plan.signature.items() if stored_sig.get(part) != value]
+        if plan is not None:
+            changed = changed_parts(info, plan)
             if changed:
                 plan.changed = changed
                 raise CacheMiss(f"job {key!r} was computed with another {', '.join(changed)}: recompute")
+        expected = info.get("stored_size", record.get("stored_size"))
+        size = self._stored_size(store, key, plan)
+        if expected is not None and expected != size:
+            if plan is not None:
+                runs.take_payload(plan)
+            raise CacheMiss(f"job {key!r} result holds {size} bytes, its .info says {expected}: damaged, recompute")
         meta = dict(record.get("metadata") or {})
-        meta["storage_key"] = str(path)
+        meta["storage_key"] = path
         meta["expiration"] = None
         meta["serializer"] = {"type": SERIALIZER_TYPE, "scout_type": scout_type_from_info(info)}
         meta.setdefault("storage_block_id", None)
         return json.dumps(meta).encode()
+
+    @staticmethod
+    def _stored_size(store: Store, key: str, plan: runs.RunPlan | None) -> int:
+        """Bytes of the result file.  Object stores: fetch it (one GET, kept for the result read) instead of a
+        HEAD now and a GET right after; local stores: a stat."""
+        try:
+            if store.is_local or plan is None:
+                return store.size(key)
+            if plan.payload_raw is None:
+                runs.hold_payload(plan, store.get(key))
+            return len(plan.payload_raw or b"")
+        except KeyNotFound:
+            raise CacheMiss(f"job {key!r} is done but its result file is missing: recompute") from None
 
     @staticmethod
     def _describe(status: Any, info: dict) -> str:

@@ -1,0 +1,78 @@
+"""S3 requests of a scout task, counted by a proxy in front of moto: a hit is two GETs and takes no lock file;
+a hit whose result file vanished falls back to the real lock and recomputes once."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import fsspec.config
+import pytest
+from prefect import flow
+
+from prefect_scout import scout_task
+from scout_persist.store import Store
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reliability"))
+from faulty_proxy import FaultyProxy  # noqa: E402
+
+pytestmark = pytest.mark.s3
+
+
+@scout_task(workflow="Requests", type="integer")
+def plus_one(x: int = 41) -> int:
+    with open(os.environ["BODY_LOG"], "a") as fh:
+        fh.write("ran\n")
+    return x + 1
+
+
+@flow(name="Requests", persist_result=False)
+def one_task(x: int) -> int:
+    return plus_one(x)
+
+
+@pytest.fixture
+def proxied_root(s3_url, s3_endpoint, tmp_path, monkeypatch):
+    """SCOUT_PERSIST_URL on a fresh bucket, every plug-in request going through a counting proxy."""
+    proxy = FaultyProxy(s3_endpoint).start()
+    monkeypatch.setitem(fsspec.config.conf, "s3", {**fsspec.config.conf["s3"], "endpoint_url": proxy.url})
+    monkeypatch.setenv("SCOUT_PERSIST_URL", s3_url)
+    monkeypatch.setenv("BODY_LOG", str(tmp_path / "bodies.log"))
+    yield s3_url, proxy
+    proxy.stop()
+
+
+def _run(proxy: FaultyProxy, x: int, log: Path) -> list[str]:
+    start = len(proxy.log)
+    assert one_task(x) == x + 1
+    return proxy.log[start:]
+
+
+def test_hit_is_two_gets_and_takes_no_lock(proxied_root, tmp_path):
+    url, proxy = proxied_root
+    log = Path(os.environ["BODY_LOG"])
+    saved = _run(proxy, 1, log)
+    assert any(line.startswith("PUT ") and "persist_locks" in line for line in saved)  # a miss takes the lock
+    assert len(saved) <= 9, saved
+    hit = _run(proxy, 1, log)
+    assert [line.split(" ")[0] for line in hit] == ["GET", "GET"], hit
+    assert hit[0].split("?")[0].endswith(".info") and "persist_locks" not in "".join(hit)
+    assert log.read_text().splitlines() == ["ran"]
+    store = Store(url)
+    assert not [k for k in store.list("tmp/persist_locks")]
+
+
+def test_done_job_without_result_file_recomputes_under_the_lock(proxied_root, tmp_path):
+    url, proxy = proxied_root
+    log = Path(os.environ["BODY_LOG"])
+    _run(proxy, 2, log)
+    store = Store(url)
+    [result] = [k for k in store.list("var/jobs/Requests") if not k.endswith(".info")]
+    store.delete(result)  # .info still says done
+    again = _run(proxy, 2, log)
+    assert log.read_text().splitlines() == ["ran", "ran"]
+    assert any(line.startswith("PUT ") and "persist_locks" in line for line in again)  # fell back to the lock
+    assert store.get(result) == b"3"
+    assert not [k for k in store.list("tmp/persist_locks")]
+    assert [line.split(" ")[0] for line in _run(proxy, 2, log)] == ["GET", "GET"]
