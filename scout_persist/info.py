@@ -260,8 +260,10 @@ class InfoFile:
         pid: int | None = None,
         pid_hostname: str | None = None,
         issued: str | None = None,
+        save: bool = True,
     ) -> None:
-        """Reset the info to the §6.4 setup keys (status ``setup``)."""
+        """Reset the info to the §6.4 setup keys (status ``setup``); ``save=False`` leaves the write to the next
+        lifecycle step (``start`` right after: one write of the same final content)."""
         self._t_issued = time.time()
         self._t_start = None
         self._in_run = True
@@ -279,7 +281,8 @@ class InfoFile:
             "type": str(type),
             "dependencies": [str(d) for d in dependencies],
         }
-        self.save()
+        if save:
+            self.save()
 
     def start(self) -> None:
         """Dependencies are done: append ``start`` and set status ``start``."""

@@ -211,3 +211,18 @@ def test_inputs_over_100_items_are_truncated_in_the_info(tmp_path):
     info = read_info(store, "var/jobs/W/t/x.info")
     assert info["inputs"][1][-1] == "TRUNCATED only 100 out of 150 shown"
     assert info["provided_inputs"]["l"][70] == "..."
+
+
+def test_setup_without_save_then_start_is_one_write_of_the_same_content(tmp_path):
+    store = Store(str(tmp_path))
+    args = dict(task_name="t", workflow="W", type="integer", inputs=[1], input_names=["x"], issued="2024-01-01")
+    two = InfoFile(store, "var/jobs/W/t/two")
+    two.setup(**args)
+    two.start()
+    one = InfoFile(store, "var/jobs/W/t/one")
+    one.setup(**args, save=False)
+    assert not store.exists("var/jobs/W/t/one.info")  # nothing written until start
+    one.start()
+    first, second = json.loads(store.get("var/jobs/W/t/one.info")), json.loads(store.get("var/jobs/W/t/two.info"))
+    assert first["status"] == "start" and list(first) == list(second)
+    assert {k: v for k, v in first.items() if k != "start"} == {k: v for k, v in second.items() if k != "start"}

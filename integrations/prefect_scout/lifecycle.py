@@ -28,10 +28,12 @@ def _info_value(store: Store, value: Any) -> Any:
 
 
 def start(plan: runs.RunPlan) -> InfoFile:
-    """Reset the job's ``.info`` to ``setup`` (Ruby's keys and order), drop a stale result, then ``start``."""
+    """Reset the job's ``.info`` to ``setup`` (Ruby's keys and order) then ``start``, one write; drop a stale result."""
     store = settings.store_for(plan.url)
+    absent = plan.job_absent
     runs.forget_reads(plan)
-    store.delete(plan.job_key)  # a stale or partial result of an earlier run must not survive this one
+    if not absent:  # our writers put .info before the result, so no .info (read under the lock) means no result
+        store.delete(plan.job_key)  # a stale or partial result of an earlier run must not survive this one
     ident = plan.identity
     info = InfoFile(store, plan.job_key)
     info.setup(
@@ -43,8 +45,9 @@ def start(plan: runs.RunPlan) -> InfoFile:
         provided_inputs=_info_value(store, dict(ident.provided_inputs)),
         non_default_inputs=ident.non_default_inputs,
         dependencies=[absolute(store, k) for k in plan.dependencies],
+        save=False,
     )
-    info.start()
+    info.start()  # one write: setup's keys with status start (only the final status matters to readers)
     plan.info = info
     return info
 

@@ -46,6 +46,7 @@ class RunPlan:
     # handed to the result read.  Writing the job drops both.
     info_raw: bytes | None = None
     payload_raw: bytes | None = None
+    job_absent: bool = False  # the last .info read of this run found no job: no stale result file to delete
     lock_pass: Any = None  # (lock manager, holder) when the lock was granted without a lock file (committed job)
 
 
@@ -104,6 +105,7 @@ def take_payload(plan: "RunPlan") -> bytes | None:
 def forget_reads(plan: "RunPlan") -> None:
     """The job is being written: what this run read of it no longer holds."""
     plan.info_raw = None
+    plan.job_absent = False
     take_payload(plan)
 
 

@@ -172,6 +172,8 @@ class ScoutInfoStorage(_ScoutBlock):
             info = loads_info(plan.info_raw, store.path(key + ".info"))
         else:
             info = read_info(store, key + ".info")
+            if plan is not None:
+                plan.job_absent = not info
         if not info:
             raise KeyNotFound(f"no job {key!r} in {store.url!r}")
         status = info.get("status")
