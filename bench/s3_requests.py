@@ -17,7 +17,7 @@ TESTS = Path(__file__).resolve().parents[1] / "tests"
 
 
 def run() -> dict:
-    sys.path[:0] = [str(TESTS), str(TESTS / "reliability")]
+    sys.path[:0] = [str(TESTS)]
     from faulty_proxy import FaultyProxy
     from s3_server import S3Server
 

@@ -11,6 +11,7 @@ import threading
 import time
 
 import pytest
+from faulty_proxy import FaultyProxy
 
 from scout_persist import store as store_module
 from scout_persist.errors import KeyNotFound, StorageError
@@ -243,84 +244,24 @@ def test_retry_recovers_from_transient_errors_with_backoff(monkeypatch):
 
 
 # -- transient S3 failures over real HTTP ------------------------------------------------------
-class FaultyProxy:
-    """A loopback HTTP proxy in front of the S3 server that answers the first ``failures`` object requests
-    with ``500 InternalError``, as a struggling S3 does."""
-
-    def __init__(self, upstream: str, failures: int):
-        import http.client
-        import http.server
-        import urllib.parse
-
-        upstream_host = urllib.parse.urlsplit(upstream).netloc
-        self.failures = failures
-        self.injected = 0
-        proxy = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # answers "Expect: 100-continue" and keeps connections alive
-
-            def _handle(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                is_object = self.path.count("/") >= 2 and "moto-api" not in self.path
-                if is_object and proxy.injected < proxy.failures:
-                    proxy.injected += 1
-                    payload = b"<Error><Code>InternalError</Code><Message>injected 500</Message></Error>"
-                    self.send_response(500)
-                    self.send_header("Content-Type", "application/xml")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                    return
-                conn = http.client.HTTPConnection(upstream_host, timeout=30)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("content-length", "expect")}
-                conn.request(self.command, self.path, body=body, headers=headers)
-                reply = conn.getresponse()
-                data = reply.read()
-                self.send_response(reply.status)
-                for name, value in reply.getheaders():
-                    if name.lower() not in ("content-length", "transfer-encoding", "connection", "date", "server"):
-                        self.send_header(name, value)
-                length = reply.getheader("Content-Length") if self.command == "HEAD" else None
-                self.send_header("Content-Length", length or str(len(data)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
-                conn.close()
-
-            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _handle
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> "FaultyProxy":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.mark.s3
 def test_s3_put_and_get_survive_injected_500s(s3_url, s3_server, monkeypatch):
     monkeypatch.setattr(store_module, "RETRY_BASE_DELAY", 0.01)
     env = s3_server.env()
-    with FaultyProxy(s3_server.url, failures=2) as proxy:
+    proxy = FaultyProxy(s3_server.url).start()
+    try:
         # botocore's own retries off: the store's retry is what must absorb the failures.
         store = Store(s3_url, endpoint_url=proxy.url, key=env["FSSPEC_S3_KEY"], secret=env["FSSPEC_S3_SECRET"],
                       config_kwargs={"retries": {"max_attempts": 1}}, skip_instance_cache=True)
+        proxy.fail_next(2)
         store.put("flaky/value", b"made it")
         assert proxy.injected == 2
-        proxy.injected = 0
+        proxy.fail_next(2)
         assert store.get("flaky/value") == b"made it"
-        assert proxy.injected == 2
-        proxy.injected, proxy.failures = 0, 100
+        assert proxy.injected == 4
+        proxy.fail_next(100)
         with pytest.raises(StorageError, match="flaky/value"):
             store.get("flaky/value")
-        assert proxy.injected >= store_module.RETRIES  # every store attempt reached the server (s3fs adds its own)
+        assert proxy.injected - 4 >= store_module.RETRIES  # every store attempt reached the server (s3fs adds its own)
+    finally:
+        proxy.stop()

@@ -85,7 +85,7 @@ class FaultyProxy:
                     self.wfile.write(_ERROR_BODY)
                     return
                 conn = http.client.HTTPConnection(*proxy.upstream, timeout=30)
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "expect")}
                 conn.request(self.command, self.path, body=body, headers=headers)
                 resp = conn.getresponse()
                 data = resp.read()
