@@ -90,6 +90,32 @@ def _checksum(digest) -> str:
     return f"{CHECKSUM_ALGORITHM}:{digest.hexdigest()}"
 
 
+def checksum(data) -> str:
+    """``"<algorithm>:<hex>"`` of the stored bytes ``data`` (bytes or a buffer; not copied)."""
+    return _checksum(hashlib.sha256(data))
+
+
+class checksum_hasher:
+    """Incremental :func:`checksum` for data written in pieces: ``update(chunk)`` then ``checksum()``."""
+
+    def __init__(self) -> None:
+        self._h = hashlib.sha256()
+
+    def update(self, data) -> None:
+        self._h.update(data)
+
+    def checksum(self) -> str:
+        return _checksum(self._h)
+
+
+def checksum_matches(expected: str, data) -> bool:
+    """Whether ``data`` has the recorded checksum ``expected``; an unknown algorithm never matches."""
+    algorithm, _, value = str(expected).partition(":")
+    if algorithm != CHECKSUM_ALGORITHM or not value:
+        return False
+    return hashlib.sha256(data).hexdigest() == value
+
+
 # -- whole payloads ---------------------------------------------------------------
 def compress(data: bytes, spec: str | None = None) -> bytes:
     """``data`` encoded by ``spec`` (zstd frame with content checksum, or unchanged for ``none``)."""

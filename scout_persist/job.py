@@ -13,7 +13,7 @@ import os
 import posixpath
 import re
 from contextlib import contextmanager
-from typing import Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from .errors import (
     CorruptPayloadError,
@@ -25,17 +25,20 @@ from .errors import (
     StorageError,
     UnsafePathError,
 )
-from .info import NOINFO, InfoFile, decode_exception, read_info
+from .info import NOINFO, InfoFile, decode_exception, loads_info, read_info
 from .layout import JOBS_DIR, extension_for
 from .layout import clean_name as _clean_name
 from .marshal import RubyException
 from .store import Store, check_key
 
+if TYPE_CHECKING:
+    from .payload import Encoded
+
 _JOBS_MARK = "/" + JOBS_DIR + "/"
 _ROOT_MARK = "/.scout/"
 _HASHED = re.compile(r"^(.+?)_[0-9a-f]{32}(?:\..*)?$", re.S)
 _COMPRESSED = (".gz", ".bgz")
-_PAYLOAD_RECORD_KEYS = ("serializer", "pickle_protocol", "codec", "level", "size", "stored_size", "checksum", "hmac")
+_UNREAD = object()
 
 
 def split_job_path(path: str) -> tuple[str, str]:
@@ -374,32 +377,36 @@ class Job:
         return exc
 
     def payload_record(self) -> dict | None:
-        """Serializer, codec, sizes and checksum recorded for a Python-serialized result, or None."""
-        info = self.info
-        if info.get("serializer") is None:
-            return None
-        return {k: info[k] for k in _PAYLOAD_RECORD_KEYS if k in info}
+        """How the result was stored (format, codec, sizes, checksum), from ``.info``; None for Ruby's jobs."""
+        from .payload import record_of
+
+        return record_of(self.info)
 
     def load(self, type: str | None = None, _retrying: bool = False) -> Any:
-        """The result as a Python value by the job's type (or ``type``).
+        """The result as a Python value by the job's record or type (or ``type``).
 
-        A job that ended in error raises JobFailed; a ``done`` job without a result file (a task returning
-        nothing) returns None; no info and no result raises JobNotFound.
+        Results we wrote are verified against the size and checksum in ``.info`` before they are decoded
+        (CorruptPayloadError when they do not match); Ruby's results load by Ruby's rules.  A job that ended in
+        error raises JobFailed; a job still running (or interrupted) raises JobNotFound; a ``done`` job without a
+        result file (a task returning nothing) returns None; no info and no result raises JobNotFound.
         """
-        from . import serializers
+        from . import payload
 
         info = self.info
         status = self.status
+        record = self.payload_record()
+        if status == "done" and record is not None and record.get("format") == "none":
+            return None
         result = self._result_key()
+        if status in ("error", "aborted"):
+            exc = None
+            try:
+                exc = self.exception
+            except CorruptPayloadError:
+                pass
+            what = f"{exc.class_name}: {exc.message}" if exc else (info.get("messages") or ["no exception"])[-1]
+            raise JobFailed(f"job {self.path!r} ended in status {status!r} ({what}); it has no result")
         if result is None:
-            if status in ("error", "aborted"):
-                exc = None
-                try:
-                    exc = self.exception
-                except CorruptPayloadError:
-                    pass
-                what = f"{exc.class_name}: {exc.message}" if exc else (info.get("messages") or ["no exception"])[-1]
-                raise JobFailed(f"job {self.path!r} ended in status {status!r} ({what}); it has no result")
             if status == "done":
                 return None
             raise JobNotFound(
@@ -414,14 +421,23 @@ class Job:
             raise InfoFormatError(
                 f"job {self.path!r} has a result but no .info, so its type is unknown; pass load(type=...)"
             )
-        the_type = type or info.get("type") or "binary"
+        if info and status not in ("done", NOINFO):
+            raise JobNotFound(
+                f"job {self.path!r} is in status {status!r}, not 'done': its result file is from an earlier run or "
+                "not complete; wait for the job to finish, or rerun it"
+            )
         try:
             data = self.store.get(result)
         except KeyNotFound as exc:
             raise JobNotFound(f"result of job {self.path!r} disappeared while loading") from exc
+        location = self.location(result)
         try:
-            return serializers.load(
-                data, the_type, path=self.location(result), relocate=self.relocate, record=self.payload_record()
+            if type is not None and record is not None:
+                payload.verify(data, record, location)
+                record = None  # verified; decode by the type asked for
+            return payload.decode(
+                data, record, key=self.key, scout_type=type or info.get("type") or "binary", location=location,
+                relocate=self.relocate,
             )
         except CorruptPayloadError:
             # A writer may have replaced the result (and then its info) since our info was read: retry once
@@ -451,6 +467,7 @@ class JobWriter:
         workflow: str | None = None,
         task: str | None = None,
         type: str | None = None,
+        previous_info: bytes | None | object = _UNREAD,
     ) -> None:
         self.store = store
         self.spec = None if isinstance(key_or_spec, str) else key_or_spec
@@ -464,8 +481,12 @@ class JobWriter:
         self.type = type or getattr(self.spec, "type", None) or "binary"
         self.info = InfoFile(store, self.key + ".info")
         self.job = Job.at(store, self.key)
-        self._saved: dict | None = None
+        self._encoded: Encoded | None = None
         self._set_up = False
+        self._restored = False
+        # The .info bytes before this run (None: no job), read under the caller's lock; a failed rewrite puts the
+        # committed job back as it was.  _UNREAD: read them at setup.
+        self._previous = previous_info
 
     def __repr__(self) -> str:
         return f"JobWriter({self.store.url!r}, {self.key!r})"
@@ -504,10 +525,19 @@ class JobWriter:
         non_default_inputs: Iterable[str] | None = None,
         dependencies: Iterable[Any] | None = None,
         type: str | None = None,
+        save: bool = True,
         **info: Any,
     ) -> "JobWriter":
-        """Reset the ``.info`` (status ``setup``); values default to those of the JobSpec, if one was given."""
+        """Reset the ``.info`` (status ``setup``); values default to those of the JobSpec, if one was given.
+
+        ``save=False`` leaves the write to :meth:`start` (one write of the same final content, see :meth:`begin`).
+        """
         spec = self.spec
+        if self._previous is _UNREAD:
+            try:
+                self._previous = self.store.get(self.info.key)
+            except KeyNotFound:
+                self._previous = None
         if type:
             self.type = type
         if inputs is None:
@@ -529,16 +559,22 @@ class JobWriter:
             provided_inputs=self._ruby_value(dict(provided_inputs)),
             non_default_inputs=list(non_default_inputs),
             dependencies=[self._dep_path(d) for d in dependencies],
+            save=save,
             **info,
         )
-        # A rerun keeps the previous result readable until save() replaces it atomically: a reader that saw
-        # the old 'done' info always finds a complete result.
+        # A rerun keeps the previous result file until save() replaces it atomically; a failed save puts the
+        # previous .info back, so a committed job is never lost to a failed rewrite.
         self._set_up = True
         return self
 
     def start(self) -> "JobWriter":
         self.info.start()
         return self
+
+    def begin(self, **setup: Any) -> "JobWriter":
+        """:meth:`setup` then :meth:`start` in one ``.info`` write (only the final status matters to readers)."""
+        self.setup(save=False, **setup)
+        return self.start()
 
     def message(self, msg: str) -> None:
         self.info.message(msg)
@@ -550,44 +586,89 @@ class JobWriter:
         """A custom info key (appended the first time, Ruby's ``set_info``)."""
         self.info.merge(key, self._ruby_value(value))
 
-    def save(self, value: Any, type: str | None = None, *, compression: str | None = None) -> dict:
-        """Write the result atomically.  Scout types give Ruby's bytes; ``type="pickle"``, or a value other than
-        bytes/str for a ``binary`` (default) job, uses the Python serializer, recorded in ``.info`` on ``done``.
-        A readable stream is stored raw.  Returns the payload record (empty for Scout types)."""
-        from . import serializers
+    def save(
+        self,
+        value: Any,
+        type: str | None = None,
+        *,
+        compression: str | None = None,
+        hmac_key: bytes | str | None = None,
+    ) -> dict:
+        """Write the result atomically (see :mod:`scout_persist.payload`) and return its record.
+
+        Scout types give Ruby's bytes; ``type="pickle"``, or a value other than bytes/str for a ``binary`` (default)
+        job, uses the Python serializer (``.info`` type ``binary``).  A readable stream is stored raw.  None stores
+        no result file (Ruby's ``done`` without a result).  The record goes into ``.info`` on :meth:`done`; the value
+        a later load gives back is :attr:`value`.  A value the type cannot hold raises UnsupportedValueError before
+        anything is written; a failed write keeps the previous result and puts its ``.info`` back.
+        """
+        from . import payload
 
         t = type or self.type
         if hasattr(value, "read") and not isinstance(value, (bytes, str)):
-            # a returned stream is stored raw, whatever the type (Ruby §7.3)
-            with self._writing():
-                with self.store.writer(self.key) as fh:
-                    while chunk := value.read(1 << 20):
-                        fh.write(chunk if isinstance(chunk, bytes) else chunk.encode("utf-8"))
-            self._saved = {}
-            return {}
+            self._encoded = self._save_stream(value, t)
+            return dict(self._encoded.record)
         # binary (the default type) holds bytes and text the Ruby way; any other value needs the Python serializer
-        if t == serializers.PICKLE or (t == "binary" and not isinstance(value, (bytes, bytearray, memoryview, str))):
-            data, record = serializers.dump_pickle_with_record(value, compression)
-            self._saved = record
-        else:
-            data = serializers.dump(value, t)
-            self._saved = {}
+        if t == "binary" and not isinstance(value, (bytes, bytearray, memoryview, str)) and value is not None:
+            t = payload.PICKLE
+        encoded = payload.encode(
+            value, None if payload.is_pickled(t) else t, key=self.key, compression=compression, hmac_key=hmac_key,
+            location=self.location(self.key),
+        )
+        if encoded.data is not None:
+            with self._writing():
+                self.store.put(self.key, encoded.data)
+        self._encoded = encoded
+        return dict(encoded.record)
+
+    @property
+    def value(self) -> Any:
+        """The saved value as a load of the stored bytes returns it (hand this on, not the original)."""
+        return None if self._encoded is None else self._encoded.value
+
+    def _save_stream(self, stream: Any, scout_type: str) -> "Encoded":
+        """A returned stream is stored raw, whatever the type (Ruby §7.3); checksummed while it is written."""
+        from . import payload
+        from .codecs import checksum_hasher
+
+        hasher, size = checksum_hasher(), 0
         with self._writing():
-            self.store.put(self.key, data)
-        return dict(self._saved)
+            with self.store.writer(self.key) as fh:
+                while chunk := stream.read(1 << 20):
+                    chunk = chunk if isinstance(chunk, bytes) else chunk.encode("utf-8")
+                    hasher.update(chunk)
+                    size += len(chunk)
+                    fh.write(chunk)
+        record = {"format": "scout", "type": payload.info_type(scout_type), "stored_size": size,
+                  "checksum": hasher.checksum()}
+        return payload.Encoded(b"", record, None)
 
     @contextmanager
     def _writing(self):
-        """Backend failures (disk full, quota, network) name the job; the previous result, if any, is kept."""
+        """A failed write (disk full, quota, network) names the job and keeps the committed job as it was."""
         try:
             yield
         except ScoutPersistError:
+            self._put_back()
             raise
         except OSError as exc:
+            kept = self._put_back()
             raise StorageError(
-                f"writing the result of job {self.location(self.key)!r} failed ({exc}); nothing was published "
-                "and any previous result is kept; free space or fix the store, then rerun"
+                f"writing the result of job {self.location(self.key)!r} failed ({exc}); nothing was published; "
+                f"{kept}; free space or fix the store, then rerun"
             ) from exc
+
+    def _put_back(self) -> str:
+        """Restore the ``.info`` of the job committed before this run; say truthfully what remains."""
+        previous = self._previous if isinstance(self._previous, bytes) else None
+        if previous is None or loads_info(previous, self.info.key).get("status") != "done":
+            return "no previous result existed" if previous is None else "the previous (unfinished) job is gone"
+        try:
+            self.store.put(self.info.key, previous)
+        except OSError as exc:
+            return f"the previous result file is kept, but restoring its .info failed too ({exc})"
+        self._restored = True
+        return "the previous result and its .info were kept"
 
     def write_file(self, name: str, data: bytes) -> str:
         """Write ``<job>.files/<name>`` atomically; returns its location."""
@@ -606,32 +687,44 @@ class JobWriter:
         return loc
 
     def done(self, **extra: Any) -> Job:
-        """Record success (after :meth:`save`); a Python-serialized payload's record goes into the info."""
-        record = dict(self._saved or {})
-        if record and self.info.get("type") != "binary":
-            # Ruby must see an opaque byte string: same write as done (one PUT on object stores)
-            self.info.data["type"] = "binary"
-        self.info.done(**record, **{k: self._ruby_value(v) for k, v in extra.items()})
+        """Record success (after :meth:`save`): the payload record goes into ``.info`` with ``status=done``.
+
+        Without a saved result (None, or nothing saved) a stale result file of an earlier run is removed first.
+        """
+        from . import payload
+
+        encoded = self._encoded
+        if encoded is None or encoded.data is None:
+            self.store.delete(self.key)
+        fields: dict[str, Any] = {}
+        if encoded is not None:
+            fields[payload.RECORD_KEY] = dict(encoded.record)
+            if encoded.record.get("format") == payload.PICKLE and self.info.get("type") != "binary":
+                # Ruby must see an opaque byte string: same write as done (one PUT on object stores)
+                self.info.data["type"] = "binary"
+        self.info.done(**fields, **{k: self._ruby_value(v) for k, v in extra.items()})
         return Job.at(self.store, self.key)
 
     def error(self, exc: BaseException, *, recoverable: bool = True) -> None:
-        """Record failure: any partial result is removed, only ``.info`` remains (Ruby's behaviour)."""
+        """Record failure: any result is removed, only ``.info`` remains (Ruby's behaviour).  After a failed save
+        that put the previous job back, nothing changes (that job stays as it was)."""
+        if self._restored:
+            return
         self.store.delete(self.key)
         self.info.error(exc, recoverable=recoverable)
 
     def run(self, fn: Callable[..., Any], *args: Any, type: str | None = None, **kwargs: Any) -> Any:
         """setup (if not done) -> start -> ``fn(*args, **kwargs)`` -> save -> done; error(exc) and re-raise on failure.
 
-        A function returning None leaves no result file (Ruby's ``done`` without a result)."""
+        A function returning None leaves no result file (Ruby's ``done`` without a result).  Returns the value as
+        a load of the stored result gives it back."""
         if not self._set_up:
             self.setup()
         self.start()
         try:
-            value = fn(*args, **kwargs)
-            if value is not None:
-                self.save(value, type)
+            self.save(fn(*args, **kwargs), type)
+            self.done()
         except BaseException as exc:
             self.error(exc)
             raise
-        self.done()
-        return value
+        return self.value

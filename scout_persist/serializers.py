@@ -234,21 +234,23 @@ def load(
     relocate: Callable[[str], str] | None = None,
     record: dict | None = None,
     hmac_key: bytes | str | None = None,
+    bind: str | None = None,
 ) -> Any:
     """The value of a result of ``type`` from its stored bytes.
 
     ``path`` is the result's location (a ``path`` result loads as it, ``./`` in ``file`` results resolves
     against its folder, a ``.gz`` name is decompressed); ``relocate`` maps stale absolute paths stored inside
-    ``file``/``file_array`` results onto the current root; ``record`` (from ``.info``) verifies a pickle payload.
+    ``file``/``file_array`` results onto the current root; ``record`` (from ``.info``) verifies a pickle payload;
+    ``bind`` is the store key a pickle's HMAC is bound to.  ``binary`` bytes are returned raw, never unpickled.
     """
     type = "binary" if type in (None, "") else str(type)
     if type == "serializer":
         type = "json"
     where = path or "<bytes>"
     data = decompress_by_name(bytes(data), path)
-    # Our pickles say what they are: an envelope read without its .info record (e.g. mid-rerun) still decodes
-    if (record and record.get("serializer") == PICKLE) or type == PICKLE or (type == "binary" and is_pickle(data)):
-        return load_pickle(data, where, record=record, hmac_key=hmac_key)
+    # Only the record or an explicit type says "pickle": stored bytes never decide that they get unpickled.
+    if (record and record.get("serializer") == PICKLE) or type == PICKLE:
+        return load_pickle(data, where, record=record, hmac_key=hmac_key, bind=bind)
     if type == "binary":
         return data
     if type == "marshal":
@@ -401,9 +403,14 @@ def _pickle_parts(value: Any) -> list[memoryview]:
     return [memoryview(head), *buffers]
 
 
-def dump_pickle_with_record(value: Any, spec: str | None = None, hmac_key: bytes | str | None = None) -> tuple[bytes, dict]:
+def dump_pickle_with_record(
+    value: Any, spec: str | None = None, hmac_key: bytes | str | None = None, bind: str | None = None
+) -> tuple[bytes, dict]:
     """``(stored bytes, record)``: pickle protocol 5 with out-of-band buffers, compressed per ``spec``, HMAC'd
-    when a key is known.  Array data goes from the value to the compressor without an intermediate copy."""
+    when a key is known.  Array data goes from the value to the compressor without an intermediate copy.
+
+    ``bind`` (the store key of the entry, e.g. the job's key) is covered by the HMAC with the payload, so a signed
+    payload copied to another entry does not verify there."""
     from .codecs import compress_parts
 
     parts = _pickle_parts(value)
@@ -412,7 +419,7 @@ def dump_pickle_with_record(value: Any, spec: str | None = None, hmac_key: bytes
     key = _key_bytes(hmac_key)
     mac = b""
     if key:
-        signer = hmac.new(key, table, hashlib.sha256)
+        signer = hmac.new(key, _bound(bind) + table, hashlib.sha256)
         signer.update(payload)
         mac = signer.digest()
     stored = b"".join((PICKLE_MAGIC, bytes([len(mac)]), mac, table, payload))
@@ -429,8 +436,13 @@ def dump_pickle_with_record(value: Any, spec: str | None = None, hmac_key: bytes
     return stored, record
 
 
-def dump_pickle(value: Any, spec: str | None = None, hmac_key: bytes | str | None = None) -> bytes:
-    return dump_pickle_with_record(value, spec, hmac_key)[0]
+def dump_pickle(value: Any, spec: str | None = None, hmac_key: bytes | str | None = None, bind: str | None = None) -> bytes:
+    return dump_pickle_with_record(value, spec, hmac_key, bind)[0]
+
+
+def _bound(bind: str | None) -> bytes:
+    """What the HMAC covers before the payload: the entry's key (nothing for unbound, older payloads)."""
+    return b"" if bind is None else b"scout-persist entry\0" + bind.encode("utf-8", "surrogatepass") + b"\0"
 
 
 def is_pickle(data: bytes) -> bool:
@@ -438,9 +450,11 @@ def is_pickle(data: bytes) -> bool:
 
 
 def load_pickle(
-    data: bytes, where: str = "", record: dict | None = None, hmac_key: bytes | str | None = None
+    data: bytes, where: str = "", record: dict | None = None, hmac_key: bytes | str | None = None,
+    bind: str | None = None,
 ) -> Any:
-    """Unpickle a payload of :func:`dump_pickle` after checking record, envelope and (when a key is set) HMAC."""
+    """Unpickle a payload of :func:`dump_pickle` after checking record, envelope and (when a key is set) HMAC,
+    which must have been made for the same ``bind`` key."""
     from .codecs import decompress
 
     where = where or "<pickle payload>"
@@ -469,10 +483,13 @@ def load_pickle(
                 f"{where} carries no HMAC but ${HMAC_ENV} is set: with a key, every pickle must be signed with it; "
                 "refusing to unpickle. Rewrite the entry with the key set, or unset the key if you trust the store"
             )
-        if not hmac.compare_digest(mac, hmac.new(key, body, hashlib.sha256).digest()):
+        verifier = hmac.new(key, _bound(bind), hashlib.sha256)
+        verifier.update(body)
+        if not hmac.compare_digest(mac, verifier.digest()):
             raise UntrustedPayloadError(
-                f"{where} has an HMAC that does not verify under ${HMAC_ENV}: written with another key or altered; "
-                "refusing to unpickle"
+                f"{where} has an HMAC that does not verify under ${HMAC_ENV} for this entry"
+                f"{'' if bind is None else f' ({bind!r})'}: written with another key, for another entry, or "
+                "altered; refusing to unpickle"
             )
     if data[: len(PICKLE_MAGIC)] == PICKLE_MAGIC_V1:
         head, buffers = decompress(body, where), []

@@ -215,12 +215,15 @@ def test_damaged_pickles(monkeypatch):
         S.dump(lambda: 1, "pickle")
 
 
-def test_a_pickle_envelope_is_recognised_without_its_record(monkeypatch):
-    """A binary job re-read between a rerun's setup and done has no record in its info: the envelope still says pickle."""
+def test_binary_bytes_are_never_unpickled_whatever_they_start_with(monkeypatch):
+    """Bytes cached from anywhere (a download) may carry our envelope: type binary returns them raw; only a record
+    (or an explicit type pickle) unpickles."""
     monkeypatch.delenv(S.HMAC_ENV, raising=False)
     data = S.dump(VALUE, "pickle")
-    assert S.load(data, "binary") == VALUE
+    assert S.load(data, "binary") == data
+    assert S.load(data, None) == data
     assert S.load(b"SCOUTPY but not ours\n", "binary") == b"SCOUTPY but not ours\n"
+    assert S.load(data, "pickle") == VALUE
 
 
 # -- pickle layout version 2: out-of-band buffers -----------------------------------------------------

@@ -1,0 +1,222 @@
+"""A job's result as stored: value -> (bytes, record) and back, under the round-trip contract.
+
+The *record* travels in the job's ``.info`` under ``payload`` and says how the bytes were written, so reading
+follows the record and never guesses from the bytes::
+
+    {"format": "scout", "type": "json", "stored_size": 42, "checksum": "sha256:..."}
+    {"format": "pickle", "codec": "zstd", "level": 3, "size": ..., "stored_size": ..., "checksum": ..., "hmac": true}
+    {"format": "none"}                      # the task returned None: no result file, as Ruby does for nil
+
+Contract: :func:`encode` returns, besides the bytes, the value a later :func:`decode` of them gives back; callers
+hand *that* value on, so a first run and every cached run see equal values of the same type.  Lossless changes of
+representation are accepted (a tuple stored as a JSON array comes back as a list, ``str`` stored as ``binary`` as
+``bytes``, an ``int`` stored as ``float`` as a float); a value the declared Scout type cannot hold exactly is
+refused with :class:`UnsupportedValueError` naming the type and the fix.  :func:`decode` verifies the stored size
+and checksum first: damaged or replaced bytes raise :class:`CorruptPayloadError`, never decode to a wrong value.
+Only a record that says ``pickle`` (or a caller that explicitly asks for ``pickle``) ever unpickles.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pathlib
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from . import serializers
+from .codecs import checksum, checksum_matches
+from .digest import Symbol
+from .errors import CorruptPayloadError, UnsupportedValueError
+
+RECORD_KEY = "payload"
+PICKLE = serializers.PICKLE
+FORMATS = ("scout", "pickle", "none")
+# .info keys of the record of jobs written before the record had its own key
+_LEGACY_PICKLE_KEYS = ("pickle_protocol", "codec", "level", "size", "stored_size", "checksum", "hmac")
+
+
+@dataclass
+class Encoded:
+    """``data`` to store (None: no result file), its ``record``, and the ``value`` a decode gives back."""
+
+    data: bytes | None
+    record: dict
+    value: Any
+
+
+def is_pickled(scout_type: str | None) -> bool:
+    """Whether a declared type means "any Python value" (stored as a pickle): None, ``""`` or ``pickle``."""
+    return scout_type in (None, "", PICKLE)
+
+
+def info_type(scout_type: str | None) -> str:
+    """The ``type`` written to ``.info``: the Scout type, or ``binary`` (opaque to Ruby) for pickled values."""
+    if is_pickled(scout_type):
+        return "binary"
+    return "json" if scout_type == "serializer" else str(scout_type)
+
+
+def encode(
+    value: Any,
+    scout_type: str | None = None,
+    *,
+    key: str,
+    compression: str | None = None,
+    hmac_key: bytes | str | None = None,
+    location: str | None = None,
+) -> Encoded:
+    """Bytes and record for ``value`` as a result of ``scout_type`` (None: a pickle) of the job stored at ``key``.
+
+    ``key`` binds a pickle's HMAC to its job; ``location`` is where the result will live (``path``/``file``
+    results load relative to it).  Raises UnsupportedValueError for a value the type cannot hold exactly.
+    """
+    if value is None:
+        return Encoded(None, {"format": "none"}, None)
+    if is_pickled(scout_type):
+        data, prec = serializers.dump_pickle_with_record(value, compression, hmac_key, bind=key)
+        record = {"format": PICKLE, **{k: v for k, v in prec.items() if k != "serializer"}}
+        return Encoded(data, record, value)
+    stype = info_type(scout_type)
+    data = serializers.dump(value, stype)
+    record: dict[str, Any] = {"format": "scout", "type": stype, "stored_size": len(data), "checksum": checksum(data)}
+    if stype == "binary" and not _ends_with_newline(value):
+        record["newline"] = True  # Ruby appends a newline to binary results; it is not part of the value
+    back = _decode_scout(data, record, location, None)
+    problem = _contract_problem(value, back, stype)
+    if problem:
+        raise UnsupportedValueError(problem)
+    return Encoded(data, record, back)
+
+
+def decode(
+    data: bytes | None,
+    record: Mapping[str, Any] | None,
+    *,
+    key: str,
+    scout_type: str | None = None,
+    location: str | None = None,
+    relocate: Callable[[str], str] | None = None,
+    hmac_key: bytes | str | None = None,
+) -> Any:
+    """The value of a stored result.  With a ``record`` (jobs we wrote): size and checksum verified, then decoded
+    as the record says.  Without one (Ruby's jobs): Ruby's rules for ``scout_type``; never unpickled."""
+    where = location or key
+    if record is None:
+        if data is None:
+            raise CorruptPayloadError(f"{where}: no result bytes to decode")
+        return serializers.load(data, scout_type or "binary", path=location, relocate=relocate)
+    fmt = record.get("format")
+    if fmt == "none":
+        return None
+    if data is None:
+        raise CorruptPayloadError(f"{where}: the record says {fmt!r} but there is no result file")
+    verify(data, record, where)
+    if fmt == PICKLE:
+        return serializers.load_pickle(data, where, hmac_key=hmac_key, bind=key)
+    if fmt == "scout":
+        return _decode_scout(data, record, location, relocate)
+    raise CorruptPayloadError(
+        f"{where}: payload format {fmt!r} is unknown to this version of scout-persist (known: {', '.join(FORMATS)}); "
+        "upgrade scout-persist to read it"
+    )
+
+
+def verify(data: bytes, record: Mapping[str, Any], where: str) -> None:
+    """CorruptPayloadError unless ``data`` has the size and checksum ``record`` gives."""
+    expected_size = record.get("stored_size")
+    if expected_size is not None and expected_size != len(data):
+        raise CorruptPayloadError(
+            f"{where} holds {len(data)} bytes but its .info says {expected_size}: truncated, damaged or replaced"
+        )
+    expected = record.get("checksum")
+    if not expected:
+        raise CorruptPayloadError(f"{where}: its .info records no checksum for the result; it cannot be verified")
+    if not checksum_matches(str(expected), data):
+        raise CorruptPayloadError(
+            f"{where} does not match the checksum in its .info ({expected}): damaged, tampered or replaced"
+        )
+
+
+def record_of(info: Mapping[str, Any]) -> dict | None:
+    """The payload record in a job's ``.info`` (None for jobs without one, such as Ruby's)."""
+    record = info.get(RECORD_KEY)
+    if isinstance(record, Mapping) and record.get("format"):
+        return dict(record)
+    if info.get("serializer") == PICKLE:  # written before the record had its own key
+        return {"format": PICKLE, **{k: info[k] for k in _LEGACY_PICKLE_KEYS if k in info}}
+    return None
+
+
+def _decode_scout(data: bytes, record: Mapping[str, Any], location: str | None, relocate: Any) -> Any:
+    stype = str(record.get("type") or "binary")
+    value = serializers.load(data, stype, path=location, relocate=relocate)
+    if stype == "binary" and record.get("newline") and value.endswith(b"\n"):
+        value = value[:-1]
+    return value
+
+
+def _ends_with_newline(value: Any) -> bool:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value[-1:]) == b"\n"
+    return str(value).endswith("\n")
+
+
+# ------------------------------------------------------------------------------------------------- contract
+def _contract_problem(value: Any, back: Any, stype: str) -> str | None:
+    if stype == "path":
+        return None  # Ruby loads a path result as the result file's own path, whatever it holds (documented)
+    if _same(value, back):
+        return None
+    shown = f"{type(value).__name__} {value!r:.80}"
+    fix = _FIXES.get(stype.split("_array")[0] if stype.endswith("_array") else stype, "declare type=None (any Python "
+                                                                                         "value, stored as a pickle)")
+    return (f"a {shown} cannot be stored as Scout type {stype!r} without change: a cache hit would give "
+            f"{type(back).__name__} {back!r:.80}; {fix}")
+
+
+_FIXES = {
+    "string": "return a str without surrounding whitespace, or declare type='text' (kept as is) or type=None",
+    "select": "return a str without surrounding whitespace, or declare type='text' or type=None",
+    "folder": "return a str without surrounding whitespace, or declare type='text' or type=None",
+    "text": "return a str, or declare type=None (any Python value)",
+    "integer": "return an int, or declare type=None (any Python value)",
+    "float": "return a float, or declare type=None (any Python value)",
+    "boolean": "return a bool, or declare type=None (any Python value)",
+    "array": "return a list of str without newlines (the last one non-empty), or declare type='json' or type=None",
+    "json": "return JSON data (dict with str keys, list, str, int, float, bool, None), or declare type=None",
+    "yaml": "return YAML-safe data, or declare type=None",
+    "marshal": "return a value Ruby Marshal holds, or declare type=None",
+    "binary": "return bytes, or declare type=None (any Python value)",
+    "tsv": "return a scout_persist.serializers.TSV, or declare type=None",
+    "file": "return the path of an existing file, or declare type='text' to store the path as text",
+}
+
+
+def _same(a: Any, b: Any) -> bool:
+    """``a`` as a stored value of its type would come back as ``b``: equal, with lossless representation changes."""
+    if isinstance(a, (bytes, bytearray, memoryview)) and isinstance(b, bytes):
+        return bytes(a) == b
+    if isinstance(a, str) and isinstance(b, bytes):
+        return a.encode("utf-8", "surrogateescape") == b
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, int) and isinstance(b, float):
+        return float(a) == b and int(b) == a
+    if isinstance(a, (Symbol, pathlib.PurePath)) and type(b) is str:
+        return os.fspath(a) == b if isinstance(a, pathlib.PurePath) else str(a) == b
+    if isinstance(a, (list, tuple)) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        if len(a) != len(b):
+            return False
+        key_types = {k: type(k) for k in b}
+        return all(k in b and type(k) is key_types[k] and _same(v, b[k]) for k, v in a.items())
+    if type(a).__module__.split(".")[0] == "numpy" and hasattr(a, "item") and getattr(a, "shape", None) == ():
+        return _same(a.item(), b)
+    return type(a) is type(b) and a == b
+
+
+__all__ = ["Encoded", "RECORD_KEY", "decode", "encode", "info_type", "is_pickled", "record_of", "verify"]

@@ -1,0 +1,469 @@
+"""The strong signature of a job: what must match for a stored result to count as this computation's result.
+
+One algorithm, used by the Prefect plug-in (cache hits) and by ``scout-persist info --why`` alike.  A signature is a
+small JSON map kept in the job's ``.info`` under ``signature``::
+
+    {"signature_version": 2, "inputs": {"n": "<hex>", ...}, "dependencies": "<hex>", "code": "<hex>", "version": ""}
+
+* ``inputs``: one digest per input, by value (:func:`value_digest`), never by a per-process pickle or ``repr``;
+* ``dependencies``: the direct dependencies by job key and by the *content* of their results (the checksum recorded
+  in their ``.info``), so a dependency recomputed to other bytes invalidates its dependents;
+* ``code``: the task's code identity (:func:`code_identity`), equal in every runner;
+* ``version``: the task's ``version=``.
+
+A change of hashing bumps :data:`SIGNATURE_VERSION`; a stored signature of another version is a miss.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import functools
+import hashlib
+import inspect
+import os
+import pathlib
+import threading
+import types
+from typing import Any, Iterable, Mapping, Sequence
+
+from .errors import UnsupportedValueError
+
+SIGNATURE_VERSION = 2
+PARTS = ("inputs", "dependencies", "code", "version")
+# Files up to this size are digested whole; larger ones by size, mtime and three sampled blocks.
+FILE_FULL_DIGEST_MAX = 64 << 20
+_SAMPLE = 1 << 20
+MAX_DEPTH = 64
+
+DIGESTIBLE = (
+    "None, bool, int, float, complex, str, bytes, list, tuple, dict, set, frozenset, dataclass instances, enums, "
+    "pathlib paths, numpy arrays and scalars, pandas Series/DataFrame/Index, or an object with a "
+    "__scout_digest__() method"
+)
+
+
+def _hasher() -> "hashlib._Hash":
+    return hashlib.blake2b(digest_size=16)
+
+
+# ----------------------------------------------------------------------------------------------------- values
+class _Feeder:
+    """Feeds a canonical, tagged, length-prefixed encoding of a value into a hash."""
+
+    def __init__(self, h: "hashlib._Hash", where: str) -> None:
+        self.h = h
+        self.where = where
+        self._active: set[int] = set()
+
+    def token(self, tag: bytes, payload: bytes = b"") -> None:
+        self.h.update(tag + str(len(payload)).encode() + b":" + payload)
+
+    def sub_digest(self, value: Any, depth: int) -> bytes:
+        sub = _Feeder(_hasher(), self.where)
+        sub._active = self._active
+        sub.feed(value, depth)
+        return sub.h.digest()
+
+    def feed(self, value: Any, depth: int = 0) -> None:
+        if depth > MAX_DEPTH:
+            raise UnsupportedValueError(f"{self.where}: value nested deeper than {MAX_DEPTH} levels; flatten it")
+        if value is None:
+            return self.token(b"N")
+        if value is True or value is False:
+            return self.token(b"B", b"1" if value else b"0")
+        hook = getattr(type(value), "__scout_digest__", None)
+        if hook is not None:
+            self.token(b"H", _qualname(type(value)).encode())
+            return self.feed(hook(value), depth + 1)
+        if isinstance(value, enum.Enum):
+            self.token(b"E", f"{_qualname(type(value))}.{value.name}".encode())
+            return self.feed(value.value, depth + 1)
+        if isinstance(value, int):
+            return self.token(b"i", str(int(value)).encode())
+        if isinstance(value, float):
+            return self.token(b"f", float(value).hex().encode())
+        if isinstance(value, complex):
+            return self.token(b"c", f"{value.real.hex()},{value.imag.hex()}".encode())
+        if isinstance(value, str):
+            tag = b"y" if type(value).__name__ == "Symbol" else b"s"
+            return self.token(tag, value.encode("utf-8", "surrogatepass"))
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            view = memoryview(value).cast("B") if isinstance(value, memoryview) else value
+            self.h.update(b"b" + str(len(view)).encode() + b":")
+            self.h.update(view)
+            return None
+        if isinstance(value, pathlib.PurePath):
+            return self._path(value)
+        step = getattr(value, "scout_step_path", None)
+        if step is not None:
+            return self.token(b"S", str(step).encode("utf-8", "surrogatepass"))
+        module = type(value).__module__.split(".")[0]
+        if module == "numpy":
+            return self._numpy(value, depth)
+        if module == "pandas":
+            return self._pandas(value, depth)
+        if isinstance(value, (list, tuple, dict, set, frozenset)) or dataclasses.is_dataclass(value):
+            return self._container(value, depth)
+        raise UnsupportedValueError(
+            f"{self.where}: a {_qualname(type(value))} value cannot be digested deterministically (its pickle or "
+            f"repr may differ between processes); add the argument to ignore=(...), give the class a "
+            f"__scout_digest__(self) method returning a str or bytes that identifies its content, or pass one of: "
+            f"{DIGESTIBLE}"
+        )
+
+    def _container(self, value: Any, depth: int) -> None:
+        marker = id(value)
+        if marker in self._active:
+            raise UnsupportedValueError(f"{self.where}: the value contains itself (a reference cycle); break the cycle")
+        self._active.add(marker)
+        try:
+            if isinstance(value, list):
+                self.token(b"[", str(len(value)).encode())
+                for item in value:
+                    self.feed(item, depth + 1)
+            elif isinstance(value, tuple):
+                self.token(b"(", f"{_qualname(type(value))}:{len(value)}".encode())
+                for item in value:
+                    self.feed(item, depth + 1)
+            elif isinstance(value, dict):
+                pairs = sorted(self.sub_digest(k, depth + 1) + self.sub_digest(v, depth + 1) for k, v in value.items())
+                self.token(b"{", b"".join(pairs))
+            elif isinstance(value, (set, frozenset)):
+                tag = b"<" if isinstance(value, set) else b">"
+                self.token(tag, b"".join(sorted(self.sub_digest(item, depth + 1) for item in value)))
+            else:  # a dataclass instance
+                self.token(b"D", _qualname(type(value)).encode())
+                for f in dataclasses.fields(value):
+                    self.token(b"F", f.name.encode())
+                    self.feed(getattr(value, f.name), depth + 1)
+        finally:
+            self._active.discard(marker)
+
+    def _path(self, path: pathlib.PurePath) -> None:
+        self.token(b"P", os.fspath(path).encode("utf-8", "surrogateescape"))
+        if isinstance(path, pathlib.Path):
+            self.token(b"C", file_content_digest(path).encode())
+
+    def _numpy(self, value: Any, depth: int) -> None:
+        import numpy as np
+
+        if isinstance(value, np.generic):
+            return self.feed(value.item(), depth + 1) if value.dtype.kind != "V" else self._numpy(np.asarray(value), depth)
+        if not isinstance(value, np.ndarray):
+            raise UnsupportedValueError(f"{self.where}: numpy {type(value).__name__} values are not digestible; "
+                                        "pass an ndarray")
+        self.token(b"A", f"{value.dtype.str}|{value.dtype.descr!r}|{value.shape}".encode())
+        if value.dtype.hasobject:
+            for item in value.ravel(order="C").tolist():
+                self.feed(item, depth + 1)
+            return None
+        data = np.ascontiguousarray(value)
+        self.h.update(memoryview(data).cast("B"))
+        return None
+
+    def _pandas(self, value: Any, depth: int) -> None:
+        import pandas as pd
+
+        if isinstance(value, pd.DataFrame):
+            self.token(b"T", b"DataFrame")
+            self.feed([str(c) for c in value.columns], depth + 1)
+            self.feed([str(t) for t in value.dtypes], depth + 1)
+            self._pandas(value.index, depth + 1)
+            for column in range(value.shape[1]):
+                self._pandas(value.iloc[:, column], depth + 1)
+            return None
+        if isinstance(value, pd.Series):
+            self.token(b"T", f"Series|{value.dtype}|{value.name!r}".encode())
+            self._pandas(value.index, depth + 1)
+            return self._pandas_values(value, depth)
+        if isinstance(value, pd.Index):
+            self.token(b"T", f"{type(value).__name__}|{value.dtype}|{value.names!r}".encode())
+            return self._pandas_values(value, depth)
+        raise UnsupportedValueError(f"{self.where}: pandas {type(value).__name__} values are not digestible; pass a "
+                                    "DataFrame, Series or Index")
+
+    def _pandas_values(self, value: Any, depth: int) -> None:
+        import pandas as pd
+
+        try:
+            hashed = pd.util.hash_pandas_object(value, index=False).to_numpy()
+        except TypeError:  # unhashable cells (lists, dicts): digest them one by one
+            return self.feed(list(value), depth + 1)
+        self.h.update(memoryview(hashed).cast("B"))
+        return None
+
+
+def _qualname(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def value_digest(value: Any, where: str = "value") -> str:
+    """A deterministic digest of ``value`` by content: equal in every process, for every run.
+
+    ``where`` names the value in errors (``"input 'n' of Baking#bake"``).  Sets and dicts digest independently of
+    their iteration order; tuples and lists differ; numpy arrays and pandas objects digest by dtype, shape and data;
+    an existing ``pathlib.Path`` by its name and its file's content.  Values that cannot be digested this way raise
+    :class:`UnsupportedValueError` naming ``where``, the type and the fixes.
+    """
+    feeder = _Feeder(_hasher(), where)
+    feeder.feed(value)
+    return feeder.h.hexdigest()
+
+
+def file_content_digest(path: str | os.PathLike) -> str:
+    """A digest of a file's content (whole up to 64 MiB; larger: size, mtime and three sampled blocks);
+    ``dir`` for a folder, ``missing`` when nothing is there."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "missing"
+    if not os.path.isfile(path):
+        return "dir" if os.path.isdir(path) else "special"
+    h = _hasher()
+    with open(path, "rb") as fh:
+        if st.st_size <= FILE_FULL_DIGEST_MAX:
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+        else:
+            h.update(f"{st.st_size}|{st.st_mtime_ns}".encode())
+            for offset in (0, st.st_size // 2, max(st.st_size - _SAMPLE, 0)):
+                fh.seek(offset)
+                h.update(fh.read(_SAMPLE))
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------------------------------------------ code identity
+_code_cache: dict[tuple[int, int], tuple[Any, Any, str]] = {}
+_code_guard = threading.Lock()
+MAX_CODE_CACHE = 4096
+_SIMPLE_CONSTANTS = (type(None), bool, int, float, complex, str, bytes)
+
+
+def code_identity(fn: Any) -> str:
+    """What the task's code is, the same in the flow process, a thread, a process pool and a Dask worker.
+
+    Built from the code objects that run, never from the source file on disk (which may have been edited since
+    the code was loaded, and is not there on every worker): bytecode, constants (nested code recursively), names,
+    default values, closure values, and — recursively — the functions and classes of the task's own module that it
+    refers to, and that module's simple constants (numbers, strings, tuples of them).  Docstrings, comments, line
+    numbers and the file's location do not count.  Changing a module global at run time is seen by the next process.
+    """
+    target = inspect.unwrap(fn) if callable(fn) else fn
+    code = getattr(target, "__code__", None)
+    glob = getattr(target, "__globals__", None)
+    key = (id(code), id(glob))
+    with _code_guard:
+        hit = _code_cache.get(key)
+    if hit is not None and hit[0] is code and hit[1] is glob:
+        return hit[2]
+    h = _hasher()
+    _CodeFeeder(h).function(target)
+    digest = h.hexdigest()
+    if code is not None:
+        with _code_guard:
+            if len(_code_cache) >= MAX_CODE_CACHE:
+                _code_cache.clear()
+            _code_cache[key] = (code, glob, digest)
+    return digest
+
+
+class _CodeFeeder:
+    def __init__(self, h: "hashlib._Hash") -> None:
+        self.h = h
+        self.seen: set[int] = set()
+
+    def put(self, tag: str, payload: bytes | str = b"") -> None:
+        data = payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else payload
+        self.h.update(tag.encode() + str(len(data)).encode() + b":" + data)
+
+    def value(self, tag: str, value: Any) -> None:
+        """A default, closure or constant value: by content when digestible, else by its type only."""
+        if callable(value) and not isinstance(value, type) and getattr(value, "__code__", None) is not None:
+            return self.function(value)
+        try:
+            self.put(tag, value_digest(value))
+        except UnsupportedValueError:
+            self.put(tag + "t", _qualname(type(value)))
+        return None
+
+    def function(self, fn: Any) -> None:
+        if isinstance(fn, functools.partial):
+            self.put("partial")
+            self.function(fn.func)
+            for arg in fn.args:
+                self.value("pa", arg)
+            for name in sorted(fn.keywords):
+                self.put("pk", name)
+                self.value("pv", fn.keywords[name])
+            return
+        if isinstance(fn, (types.MethodType, staticmethod, classmethod)):
+            return self.function(fn.__func__)
+        fn = inspect.unwrap(fn)
+        code = getattr(fn, "__code__", None)
+        if code is None:
+            call = getattr(type(fn), "__call__", None)
+            if call is not None and getattr(call, "__code__", None) is not None:
+                self.put("callable", _qualname(type(fn)))
+                return self.function(call)
+            self.put("opaque", _qualname(type(fn)))
+            return
+        if id(fn) in self.seen:
+            self.put("again", fn.__qualname__)
+            return
+        self.seen.add(id(fn))
+        self.code(code, doc=fn.__doc__)
+        for default in fn.__defaults__ or ():
+            self.value("d", default)
+        for name, default in sorted((fn.__kwdefaults__ or {}).items()):
+            self.put("kd", name)
+            self.value("kv", default)
+        for cell in fn.__closure__ or ():
+            try:
+                content = cell.cell_contents
+            except ValueError:  # an empty cell (not yet assigned)
+                self.put("empty-cell")
+                continue
+            self.value("cl", content)
+        self.globals_of(fn, code)
+
+    def code(self, code: types.CodeType, doc: Any = None) -> None:
+        self.put("code", code.co_code)
+        self.put("flags", str(code.co_flags))
+        self.put("args", f"{code.co_argcount},{code.co_posonlyargcount},{code.co_kwonlyargcount}")
+        self.put("names", "\0".join(code.co_names))
+        self.put("vars", "\0".join(code.co_varnames))
+        self.put("free", "\0".join(code.co_freevars))
+        self.put("cell", "\0".join(code.co_cellvars))
+        consts = list(code.co_consts)
+        if consts and doc is not None and consts[0] == doc:
+            consts = consts[1:]  # the docstring: documentation, not behaviour
+        for const in consts:
+            if isinstance(const, types.CodeType):
+                self.code(const)
+            else:
+                self.put("const", value_digest(const))
+
+    def globals_of(self, fn: Any, code: types.CodeType) -> None:
+        module = getattr(fn, "__module__", None)
+        glob = getattr(fn, "__globals__", None) or {}
+        for name in sorted(set(_all_names(code))):
+            if name not in glob:
+                continue
+            value = glob[name]
+            if isinstance(value, types.FunctionType) and value.__module__ == module:
+                self.put("g", name)
+                self.function(value)
+            elif isinstance(value, type) and value.__module__ == module:
+                self.put("gc", name)
+                self.klass(value)
+            elif _is_simple_constant(value):
+                self.put("gk", name)
+                self.put("gv", value_digest(value))
+
+    def klass(self, cls: type) -> None:
+        if id(cls) in self.seen:
+            self.put("again", cls.__qualname__)
+            return
+        self.seen.add(id(cls))
+        self.put("bases", ",".join(_qualname(b) for b in cls.__bases__))
+        for name, member in sorted(vars(cls).items()):
+            if isinstance(member, (types.FunctionType, staticmethod, classmethod)):
+                self.put("m", name)
+                self.function(member)
+            elif isinstance(member, property):
+                for accessor in (member.fget, member.fset, member.fdel):
+                    if accessor is not None:
+                        self.put("p", name)
+                        self.function(accessor)
+            elif _is_simple_constant(member) and not name.startswith("__"):
+                self.put("ca", name)
+                self.put("cv", value_digest(member))
+
+
+def _all_names(code: types.CodeType) -> Iterable[str]:
+    yield from code.co_names
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _all_names(const)
+
+
+def _is_simple_constant(value: Any, depth: int = 0) -> bool:
+    if isinstance(value, _SIMPLE_CONSTANTS):
+        return True
+    if isinstance(value, (tuple, frozenset)) and depth < 4:
+        return all(_is_simple_constant(v, depth + 1) for v in value)
+    return False
+
+
+# ----------------------------------------------------------------------------------------------- signatures
+def dependency_token(key: str, info: Mapping[str, Any] | None) -> str:
+    """How a dependency enters its dependents' signature: its job key and the checksum of its result bytes.
+
+    Jobs without a recorded checksum (Ruby's own) count by their ``end`` time, so a Ruby rerun of them is seen.
+    """
+    from .payload import record_of
+
+    record = record_of(info or {}) if info else None
+    if record is not None:
+        content = record.get("checksum") or record.get("format") or "none"
+    else:
+        content = "legacy:" + str((info or {}).get("end") or "")
+    return f"{key}={content}"
+
+
+def compute(
+    inputs: Mapping[str, Any],
+    dependencies: Sequence[str],
+    code: str,
+    version: Any = None,
+    where: str = "task",
+) -> dict[str, Any]:
+    """The signature of one computation: ``inputs`` by value (name -> value), ``dependencies`` as
+    :func:`dependency_token` strings in order, the task's :func:`code_identity` and its ``version``."""
+    deps = _hasher()
+    for token in dependencies:
+        deps.update(token.encode("utf-8", "surrogatepass") + b"\n")
+    return {
+        "signature_version": SIGNATURE_VERSION,
+        "inputs": {name: value_digest(value, f"input {name!r} of {where}") for name, value in inputs.items()},
+        "dependencies": deps.hexdigest(),
+        "code": code,
+        "version": "" if version is None else str(version),
+    }
+
+
+def changed_parts(stored: Mapping[str, Any] | None, current: Mapping[str, Any]) -> list[str]:
+    """The parts of ``current`` that ``stored`` differs in; ``["signature_version"]`` when it was computed by
+    another algorithm (or is missing or malformed)."""
+    if not isinstance(stored, Mapping) or stored.get("signature_version") != current.get("signature_version"):
+        return ["signature_version"]
+    return [part for part in PARTS if stored.get(part) != current.get(part)]
+
+
+def changed_inputs(stored: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """Names of the inputs whose digests differ between two signatures of the same version."""
+    a, b = stored.get("inputs") or {}, current.get("inputs") or {}
+    return sorted(n for n in set(a) | set(b) if a.get(n) != b.get(n))
+
+
+def stored_signature(info: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The signature recorded in a job's ``.info`` (None for jobs that carry none, e.g. Ruby's)."""
+    sig = info.get("signature")
+    if isinstance(sig, Mapping):
+        return sig
+    legacy = (info.get("prefect") or {}).get("signature") if isinstance(info.get("prefect"), Mapping) else None
+    return legacy if isinstance(legacy, Mapping) else None
+
+
+__all__ = [
+    "SIGNATURE_VERSION",
+    "changed_inputs",
+    "changed_parts",
+    "code_identity",
+    "compute",
+    "dependency_token",
+    "file_content_digest",
+    "stored_signature",
+    "value_digest",
+]
