@@ -83,10 +83,8 @@ def encode(
     if stype == "binary" and not _ends_with_newline(value):
         record["newline"] = True  # Ruby appends a newline to binary results; it is not part of the value
     back = _decode_scout(data, record, location, None)
-    problem = _contract_problem(value, back, stype)
-    if problem:
-        raise UnsupportedValueError(problem)
-    return Encoded(data, record, back)
+    require_roundtrip(value, back, stype)
+    return Encoded(data, record, handed(value, back))
 
 
 def decode(
@@ -163,9 +161,29 @@ def _ends_with_newline(value: Any) -> bool:
 
 
 # ------------------------------------------------------------------------------------------------- contract
+def handed(value: Any, back: Any) -> Any:
+    """The value to hand on: the original when it already equals its load (no copy), else the load."""
+    try:
+        if type(value) is type(back) and value == back:
+            return value
+    except Exception:  # an __eq__ that refuses (numpy arrays): the load is the safe answer
+        pass
+    return back
+
+
+def require_roundtrip(value: Any, back: Any, stype: str) -> None:
+    """UnsupportedValueError unless ``back`` (the load of ``value`` stored as ``stype``) is ``value`` up to a
+    lossless change of representation.  A ``path`` result always loads as the result file's own path (Ruby)."""
+    problem = None if stype == "path" else _contract_problem(value, back, stype)
+    if problem:
+        raise UnsupportedValueError(problem)
+
+
 def _contract_problem(value: Any, back: Any, stype: str) -> str | None:
-    if stype == "path":
-        return None  # Ruby loads a path result as the result file's own path, whatever it holds (documented)
+    if isinstance(back, bytes) and isinstance(value, (bytes, bytearray, memoryview, str)) and stype == "binary":
+        raw = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else bytes(value)
+        if back == raw or back == raw + b"\n":  # the newline Ruby appends to binary results
+            return None
     if _same(value, back):
         return None
     shown = f"{type(value).__name__} {value!r:.80}"
@@ -219,4 +237,5 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-__all__ = ["Encoded", "RECORD_KEY", "decode", "encode", "info_type", "is_pickled", "record_of", "verify"]
+__all__ = ["Encoded", "RECORD_KEY", "decode", "encode", "info_type", "is_pickled", "handed", "record_of", "require_roundtrip",
+           "verify"]

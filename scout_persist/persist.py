@@ -116,17 +116,29 @@ def _needs_update(loc: Location, update: Any) -> bool:
     )
 
 
+def _where(loc: Location) -> str:
+    return loc.store.path(loc.key) if loc.store.is_local else loc.url
+
+
 def _load(loc: Location, type: str | None) -> Any:
     from . import serializers
 
-    where = loc.store.path(loc.key) if loc.store.is_local else loc.url
-    return serializers.load(loc.store.get(loc.key), type, path=where)
+    # A pickle's HMAC (when a key is set) is bound to the entry it was written for.
+    return serializers.load(loc.store.get(loc.key), type, path=_where(loc), bind=loc.key)
 
 
-def _dump(value: Any, type: str | None) -> bytes:
-    from . import serializers
+def _stored(value: Any, type: str | None, loc: Location) -> tuple[bytes, Any]:
+    """``(bytes, value)``: what to store for ``value`` and the value a later load of it gives back, which the first
+    call returns too (a value the type cannot hold is refused)."""
+    from . import payload, serializers
 
-    return serializers.dump(value, type)
+    if type == serializers.PICKLE:
+        return serializers.dump_pickle(value, bind=loc.key), value
+    data = serializers.dump(value, type)
+    stype = "binary" if type in (None, "") else str(type)
+    back = serializers.load(data, stype, path=_where(loc))
+    payload.require_roundtrip(value, back, "json" if stype == "serializer" else stype)
+    return data, payload.handed(value, back)
 
 
 def _run(
@@ -168,7 +180,8 @@ def _run(
             raise
         if value is None:
             return loc.url if no_load else None
-        loc.store.put(loc.key, _dump(value, type))
+        data, value = _stored(value, type, loc)
+        loc.store.put(loc.key, data)
         return loc.url if no_load else value
     finally:
         if guard is not None:
