@@ -38,7 +38,7 @@ _JOBS_MARK = "/" + JOBS_DIR + "/"
 _ROOT_MARK = "/.scout/"
 _HASHED = re.compile(r"^(.+?)_[0-9a-f]{32}(?:\..*)?$", re.S)
 _COMPRESSED = (".gz", ".bgz")
-_UNREAD = object()
+READ_AT_SETUP = object()  # JobWriter(previous_info=...) default: read the previous .info at setup
 
 
 def split_job_path(path: str) -> tuple[str, str]:
@@ -467,7 +467,7 @@ class JobWriter:
         workflow: str | None = None,
         task: str | None = None,
         type: str | None = None,
-        previous_info: bytes | None | object = _UNREAD,
+        previous_info: bytes | None | object = READ_AT_SETUP,
     ) -> None:
         self.store = store
         self.spec = None if isinstance(key_or_spec, str) else key_or_spec
@@ -485,7 +485,7 @@ class JobWriter:
         self._set_up = False
         self._restored = False
         # The .info bytes before this run (None: no job), read under the caller's lock; a failed rewrite puts the
-        # committed job back as it was.  _UNREAD: read them at setup.
+        # committed job back as it was.  READ_AT_SETUP: read them at setup.
         self._previous = previous_info
 
     def __repr__(self) -> str:
@@ -533,7 +533,7 @@ class JobWriter:
         ``save=False`` leaves the write to :meth:`start` (one write of the same final content, see :meth:`begin`).
         """
         spec = self.spec
-        if self._previous is _UNREAD:
+        if self._previous is READ_AT_SETUP:
             try:
                 self._previous = self.store.get(self.info.key)
             except KeyNotFound:

@@ -7,9 +7,10 @@ storage blocks and the ``scout-persist`` serializer type with Prefect.
 from __future__ import annotations
 
 from .cache_policy import ScoutCachePolicy, ScoutKeyError, ScoutSpec, job_name
+from .hits import CacheMiss
 from .locking import ScoutLockManager
 from .serializer import ScoutSerializer
-from .storage import CacheMiss, ScoutInfoStorage, ScoutStorage
+from .storage import ScoutInfoStorage, ScoutStorage
 from .task import JobName, ScoutTask, fixed, scout_task
 
 __all__ = [

@@ -5,9 +5,10 @@ for the same declaration: arguments fed by upstream task runs are dependencies (
 arguments are inputs (types from annotations, defaults from the signature), the provided inputs are the flow run's
 parameters plus the values this call binds, ``job_name(...)`` (or a ``JobName`` argument) sets the id.
 
-Signature (kept in ``.info`` under ``prefect``): every input by value, the dependencies' signatures, the task's
-source and ``version=``; arguments in ``ignore`` take part in neither.  A stored job whose signature differs is a
-miss, and the new ``.info`` names the parts that changed.
+Signature (:mod:`scout_persist.signature`, kept in ``.info`` under ``signature``): every input by value, the
+dependencies by the content of their results, the task's code identity and ``version=``; arguments in ``ignore``
+take part in neither.  A stored job whose signature differs is a miss, and the new ``.info`` names the parts that
+changed.
 
 Prefect swallows errors raised here and then silently runs without caching; so every failure is logged at ERROR and
 recorded, and the scout task wrapper raises it as the task's own failure (see :mod:`prefect_scout.task`).
@@ -16,10 +17,8 @@ recorded, and the scout task wrapper raises it as the task's own failure (see :m
 from __future__ import annotations
 
 import contextvars
-import hashlib
 import inspect
 import logging
-import pickle
 import typing
 from dataclasses import dataclass, field
 from pathlib import PurePath
@@ -28,6 +27,7 @@ from typing import Any, Mapping
 from prefect.cache_policies import CachePolicy
 from prefect.context import FlowRunContext, TaskRunContext
 
+from scout_persist import signature
 from scout_persist.digest import Step, digest_str
 from scout_persist.errors import InvalidInputError, ScoutPersistError, UnsupportedValueError
 from scout_persist.info import read_info
@@ -35,8 +35,7 @@ from scout_persist.layout import JOBS_DIR
 from scout_persist.store import check_key
 from scout_persist.workflow import Input, job_identity
 
-from . import runs, settings
-from .serializer import info_type
+from . import plans, settings
 
 logger = logging.getLogger("prefect_scout")
 
@@ -81,9 +80,9 @@ class ScoutCachePolicy(CachePolicy):
             plan = plan_run(task_ctx, inputs, flow_parameters, self.spec)
         except BaseException as exc:
             logger.error("scout-persist: cannot compute the Scout job key of task run %s: %s", run_id, exc)
-            runs.remember(run_id, exc)
+            plans.remember(run_id, exc)
             raise
-        runs.remember(run_id, plan)
+        plans.remember(run_id, plan)
         return plan.cache_key
 
 
@@ -169,16 +168,19 @@ def _upstream(task_ctx: TaskRunContext) -> dict[str, list[str]]:
 
 
 def _dependency(run_id: str, url: str | None, plain: Any = ()) -> tuple[str, list[str], str] | None:
-    """``(job key, non-default input names, signature digest)`` of the upstream task run ``run_id``.
+    """``(job key, non-default input names, signature token)`` of the upstream task run ``run_id``.
 
     None when that run is not a Scout job (a plain Prefect task): its value is then an ordinary input.
     """
     if run_id in plain:
         return None
-    plan = runs.for_run(run_id)
-    if isinstance(plan, runs.RunPlan):
+    plan = plans.for_run(run_id)
+    if isinstance(plan, plans.RunPlan):
         inherited = [n for n in plan.identity.non_default_inputs if n not in plan.fixed]
-        return plan.job_key, inherited, _sig_digest(plan.signature)
+        token = plan.token or signature.dependency_token(
+            plan.job_key, read_info(settings.store_for(url), plan.job_key + ".info")
+        )
+        return plan.job_key, inherited, token
     if isinstance(plan, BaseException):
         raise ScoutKeyError(f"upstream task run {run_id} has no Scout job key ({plan})") from plan
     key = _key_from_api(run_id)
@@ -188,10 +190,9 @@ def _dependency(run_id: str, url: str | None, plain: Any = ()) -> tuple[str, lis
     if not info or not info.get("workflow"):
         return None
     record = info.get("prefect") or {}
-    sig = record.get("signature") or {}
     fixed_names = set(record.get("fixed_inputs") or ())
     inherited = [n for n in info.get("non_default_inputs") or [] if n not in fixed_names]
-    return key, inherited, _sig_digest(sig) if sig else "legacy"
+    return key, inherited, signature.dependency_token(key, info)
 
 
 def _key_from_api(run_id: str, wait: float = 30.0) -> str | None:
@@ -233,56 +234,29 @@ def _key_from_api(run_id: str, wait: float = 30.0) -> str | None:
         return None
 
 
-def _value_digest(value: Any) -> str:
-    try:
-        return digest_str(value)
-    except UnsupportedValueError:
-        try:
-            return "py:" + hashlib.md5(pickle.dumps(value, protocol=5)).hexdigest()
-        except Exception as exc:
-            raise ScoutKeyError(
-                f"input value of type {type(value).__name__} can neither be digested as a Scout value nor pickled "
-                f"({exc}); add the argument to ignore=(...) or pass a picklable value"
-            ) from exc
-
-
-def _identity_value(value: Any) -> Any:
+def _identity_value(value: Any, where: str) -> Any:
     """A value job_identity can digest: Scout values as they are, anything else as a content token."""
     try:
         digest_str(value)
         return value
     except UnsupportedValueError:
-        return f"<{type(value).__name__} {_value_digest(value)}>"
+        return f"<{type(value).__name__} {_value_digest(value, where)}>"
 
 
-_source_cache: dict[Any, str] = {}
-
-
-def _source_digest(fn: Any) -> str:
-    """md5 of the function's source without decorators; cached per code object (a redefinition is a new one)."""
-    code = getattr(fn, "__code__", None)
-    if code is not None and code in _source_cache:
-        return _source_cache[code]
-    digest = _compute_source_digest(fn)
-    if code is not None:
-        _source_cache[code] = digest
-    return digest
-
-
-def _compute_source_digest(fn: Any) -> str:
+def _provided_value(value: Any) -> Any:
+    """A flow parameter among the provided inputs: digested like an input when it can be; else a constant token
+    (a parameter this task does not take as an input must not make it fail; one it takes is digested as its own)."""
     try:
-        lines = inspect.getsource(fn).splitlines()
-        while lines and not lines[0].lstrip().startswith(("def ", "async def ")):
-            lines.pop(0)  # decorators (and their version=) are not the source
-        text = "\n".join(lines)
-    except (OSError, TypeError):
-        code = getattr(fn, "__code__", None)
-        text = repr(code.co_code) if code is not None else repr(fn)
-    return hashlib.md5(text.encode("utf-8")).hexdigest()
+        return _identity_value(value, "flow parameter")
+    except ScoutKeyError:
+        return f"<{type(value).__name__}>"
 
 
-def _sig_digest(signature: Mapping[str, str]) -> str:
-    return hashlib.md5(repr(sorted(signature.items())).encode()).hexdigest()
+def _value_digest(value: Any, where: str) -> str:
+    try:
+        return signature.value_digest(value, where)
+    except UnsupportedValueError as exc:
+        raise ScoutKeyError(str(exc)) from None
 
 
 def plan_run(
@@ -290,7 +264,7 @@ def plan_run(
     inputs: Mapping[str, Any],
     flow_parameters: Mapping[str, Any],
     spec: ScoutSpec,
-) -> runs.RunPlan:
+) -> plans.RunPlan:
     """Compute the job, identity and signature of one task run (pure apart from dependency look-ups)."""
     task = task_ctx.task
     fn = getattr(task.fn, "__wrapped__", task.fn)
@@ -311,8 +285,8 @@ def plan_run(
     own: dict[str, Any] = {}
     dep_keys: list[str] = []
     dep_nd: list[str] = []
-    dep_sigs: list[str] = []
-    by_value: list[str] = []
+    dep_tokens: list[str] = []
+    by_value: dict[str, Any] = {}
     for pname, param in inspect.signature(fn).parameters.items():
         if pname in ignore or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
@@ -329,28 +303,31 @@ def plan_run(
                     f"step input {pname!r} of {workflow}#{task_name} is fed by a task that is not a scout task; "
                     "a step input holds a Scout job"
                 )
-            key, _nd, sig = dep
+            key, _nd, token = dep
             stype = (spec.types or {}).get(pname) or scout_type_of(hint)
             declared.append(Input(pname, stype, None))
             own[pname] = Step(key)
-            by_value.append(f"{pname}=Step:{key}={sig}")
+            by_value[pname] = f"Step:{token}"
             continue
         found = [_dependency(run_id, spec.url, plain) for run_id in upstream.get(pname, ())]
         if found and all(f is not None for f in found):
-            for key, nd, sig in found:  # type: ignore[misc]
+            for key, nd, token in found:  # type: ignore[misc]
                 dep_keys.append(key)
                 dep_nd.extend(nd)
-                dep_sigs.append(f"{key}={sig}")
+                dep_tokens.append(token)
             continue
         # not fed by Scout jobs (a plain Prefect task, or a literal): an input, hashed by value
+        where = f"input {pname!r} of scout task {workflow}#{task_name}"
         stype = (spec.types or {}).get(pname) or scout_type_of(hint)
         default = None if param.default is inspect.Parameter.empty else param.default
-        declared.append(Input(pname, stype, _identity_value(default), jobname=_is_jobname(hint)))
+        declared.append(Input(pname, stype, _identity_value(default, where), jobname=_is_jobname(hint)))
         value = inputs.get(pname, default)
         if value is not None:
-            own[pname] = _identity_value(value)
-        by_value.append(f"{pname}={_value_digest(value)}")
-    provided = {k: _identity_value(v) for k, v in (flow_parameters or {}).items() if v is not None and k not in ignore}
+            own[pname] = _identity_value(value, where)
+        by_value[pname] = value
+    provided = {
+        k: _provided_value(v) for k, v in (flow_parameters or {}).items() if v is not None and k not in ignore
+    }
     for inp in declared:
         provided.pop(inp.name, None)
     provided.update(own)
@@ -364,29 +341,27 @@ def plan_run(
         raise
     except Exception as exc:  # a bug or an odd value: still fail loudly, with the context
         raise ScoutKeyError(f"Scout job identity of {workflow}#{task_name} failed: {type(exc).__name__}: {exc}") from exc
-    signature = {
-        "inputs": hashlib.md5("\n".join(by_value).encode("utf-8", "surrogateescape")).hexdigest(),
-        "dependencies": hashlib.md5("\n".join(dep_sigs).encode("utf-8")).hexdigest(),
-        "source": _source_digest(fn),
-        "version": str(spec.version or ""),
-    }
+    try:
+        sig = signature.compute(by_value, dep_tokens, signature.code_identity(fn), spec.version,
+                                where=f"scout task {workflow}#{task_name}")
+    except UnsupportedValueError as exc:
+        raise ScoutKeyError(str(exc)) from None
     cache_key = ident.key[len(JOBS_DIR) + 1:]
     flow_run_id = str(flow_ctx.flow_run.id) if flow_ctx and flow_ctx.flow_run else None
-    from .serializer import ScoutSerializer
-
-    return runs.RunPlan(
+    return plans.RunPlan(
         cache_key=cache_key,
         job_key=ident.key,
         workflow=workflow,
         task=task_name,
-        scout_type=info_type(ScoutSerializer(scout_type=spec.type)),
+        declared_type=spec.type,
         identity=ident,
         dependencies=dep_keys,
-        signature=signature,
+        signature=sig,
         url=spec.url,
         task_run_id=str(task_ctx.task_run.id),
         flow_run_id=flow_run_id,
         fixed=tuple(getattr(task, "_scout_fixed", ()) or ()),
+        expiration=getattr(task, "cache_expiration", None),
     )
 
 

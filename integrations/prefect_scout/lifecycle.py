@@ -1,70 +1,109 @@
-"""The Scout ``.info`` lifecycle of a scout task run: setup -> start (wrapper), done (storage), error (wrapper)."""
+"""A scout task run's job lifecycle, through the core's one writer (:class:`scout_persist.job.JobWriter`).
+
+``start`` (``.info`` reset with Ruby's keys, status ``start``, one write) -> the task body -> ``save`` (the result,
+atomically, after the round-trip contract of :mod:`scout_persist.payload`) -> ``done`` (the commit point) | ``error``.
+It all runs inside Prefect's transaction, under the job lock, before Prefect persists anything; so a value that cannot
+be stored, a bad setting or a storage failure fails the task run (Prefect's retries apply) and leaves the job in
+``error`` (or, when a rewrite could not store its result, the previously committed job as it was).  The value handed
+to downstream tasks is the value a cache hit would give them.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import datetime as _dt
+from typing import Any, Callable
 
-from scout_persist.info import InfoFile
-from scout_persist.store import Store
+from scout_persist.errors import ScoutPersistError
+from scout_persist.job import READ_AT_SETUP, JobWriter
+from scout_persist.signature import dependency_token
 
-from . import runs, settings
-
-
-def absolute(store: Store, key: str) -> str:
-    """How ``.info`` names another job: its absolute path (local roots) or its URL (object stores)."""
-    return store.path(key) if store.is_local else f"{store.url}/{key}"
-
-
-def _info_value(store: Store, value: Any) -> Any:
-    """Values as Ruby writes them in ``.info``: a Step as its job's absolute path, containers element-wise."""
-    step = getattr(value, "scout_step_path", None)
-    if step is not None:
-        return absolute(store, step)
-    if isinstance(value, list):
-        return [_info_value(store, v) for v in value]
-    if isinstance(value, dict):
-        return {k: _info_value(store, v) for k, v in value.items()}
-    return value
+from . import plans, settings
+from .hits import PREFECT_KEY
 
 
-def start(plan: runs.RunPlan) -> InfoFile:
-    """Reset the job's ``.info`` to ``setup`` (Ruby's keys and order) then ``start``, one write; drop a stale result."""
+def start(plan: plans.RunPlan) -> JobWriter:
+    """A writer for the plan's job, its ``.info`` reset to ``start`` (the previous result stays until committed)."""
     store = settings.store_for(plan.url)
-    absent = plan.job_absent
-    runs.forget_reads(plan)
-    if not absent:  # our writers put .info before the result, so no .info (read under the lock) means no result
-        store.delete(plan.job_key)  # a stale or partial result of an earlier run must not survive this one
+    previous: Any = plan.info_raw if plan.info_raw is not None else (None if plan.job_absent else READ_AT_SETUP)
+    plans.forget_reads(plan)
+    writer = JobWriter(store, plan.job_key, workflow=plan.workflow, task=plan.task,
+                       type=_info_type(plan), previous_info=previous)
     ident = plan.identity
-    info = InfoFile(store, plan.job_key)
-    info.setup(
-        task_name=plan.task,
-        workflow=plan.workflow,
-        type=plan.scout_type,
-        inputs=_info_value(store, list(ident.inputs)),
+    writer.begin(
+        inputs=list(ident.inputs),
         input_names=ident.input_names,
-        provided_inputs=_info_value(store, dict(ident.provided_inputs)),
+        provided_inputs=dict(ident.provided_inputs),
         non_default_inputs=ident.non_default_inputs,
-        dependencies=[absolute(store, k) for k in plan.dependencies],
-        save=False,
+        dependencies=[writer.location(k) for k in plan.dependencies],
     )
-    info.start()  # one write: setup's keys with status start (only the final status matters to readers)
-    plan.info = info
-    return info
+    return writer
 
 
-def done(plan: runs.RunPlan, prefect_record: dict[str, Any]) -> None:
-    """The payload is stored: record Prefect's metadata and the signature, then ``status=done`` (commit point)."""
-    info = plan.info if plan.info is not None else start(plan)
-    extra: dict[str, Any] = dict(plan.payload or {})
-    extra["prefect"] = prefect_record
-    info.done(**extra)
-    runs.settle(plan)
+def finish(plan: plans.RunPlan, writer: JobWriter, value: Any) -> Any:
+    """Store ``value`` and commit the job; returns the value a cache hit would return.  Raises (after recording the
+    failure) when the value cannot be stored."""
+    try:
+        writer.save(value, "pickle" if plan.declared_type in (None, "", "pickle") else plan.declared_type,
+                    compression=settings.compression())
+        writer.done(signature=plan.signature, **{PREFECT_KEY: _prefect_record(plan)})
+    except BaseException as exc:
+        writer.error(exc)
+        plans.settle(plan)
+        if isinstance(exc, ScoutPersistError):
+            raise type(exc)(
+                f"scout task {plan.workflow}#{plan.task}: its {type(value).__name__} result was not stored as job "
+                f"{writer.location(plan.job_key)!r}: {exc}"
+            ) from exc
+        raise
+    plan.stored = True
+    plan.token = dependency_token(plan.job_key, writer.info.data)
+    plans.settle(plan)
+    return writer.value
 
 
-def fail(plan: runs.RunPlan, exc: BaseException) -> None:
-    """The task raised: remove any partial result; ``.info`` gets ``error`` with class, message and backtrace."""
-    store = settings.store_for(plan.url)
-    info = plan.info if plan.info is not None else start(plan)
-    store.delete(plan.job_key)
-    info.error(exc)
-    runs.settle(plan)
+def fail(plan: plans.RunPlan, writer: JobWriter, exc: BaseException) -> None:
+    """The body raised: ``.info`` gets ``error`` (class, message, backtrace); the result file is removed."""
+    writer.error(exc)
+    plans.settle(plan)
+
+
+def run(plan: plans.RunPlan, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+    writer = start(plan)
+    try:
+        value = fn(*args, **kwargs)
+    except BaseException as exc:
+        fail(plan, writer, exc)
+        raise
+    return finish(plan, writer, value)
+
+
+async def arun(plan: plans.RunPlan, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+    writer = await asyncio.to_thread(start, plan)
+    try:
+        value = await fn(*args, **kwargs)
+    except BaseException as exc:
+        await asyncio.to_thread(fail, plan, writer, exc)
+        raise
+    return await asyncio.to_thread(finish, plan, writer, value)
+
+
+def _info_type(plan: plans.RunPlan) -> str:
+    from scout_persist.payload import info_type
+
+    return info_type(plan.declared_type)
+
+
+def _prefect_record(plan: plans.RunPlan) -> dict[str, Any]:
+    record: dict[str, Any] = {}
+    if plan.changed:
+        record["recomputed_because"] = list(plan.changed)
+    if plan.fixed:
+        record["fixed_inputs"] = list(plan.fixed)
+    if plan.task_run_id:
+        record["task_run_id"] = plan.task_run_id
+    if plan.flow_run_id:
+        record["flow_run_id"] = plan.flow_run_id
+    if plan.expiration is not None:
+        record["expires"] = (_dt.datetime.now(_dt.timezone.utc) + plan.expiration).isoformat()
+    return record

@@ -17,9 +17,10 @@ import time
 from scout_persist.errors import InfoFormatError, KeyNotFound, LockTimeout
 from scout_persist.info import loads_info
 from scout_persist.locks import Lock, lock_key_for, parse_lock, stale_reason
+from scout_persist.signature import stored_signature
 
-from . import runs, settings
-from .storage import PREFECT_KEY, _current_plan, changed_parts, job_key
+from . import hits, plans, settings
+from .storage import job_key
 
 # Held locks of this process, shared by every manager instance (Prefect copies policies and result stores).
 _HELD: dict[tuple[str | None, str], tuple[str, Lock | None]] = {}  # None: granted without a lock file
@@ -49,7 +50,7 @@ class ScoutLockManager:
             mine = _HELD.get((self.url, key))
         if mine is not None and mine[0] == holder and (mine[1] is None or mine[1].held):
             return True
-        plan = _current_plan(key)
+        plan = plans.current(key)
         if plan is not None and self._committed(key, plan):
             # Nothing to protect: the job is done with this run's signature and a done job is never rewritten
             # for the same signature, so the run only reads it.  No lock file; release is a no-op.
@@ -68,9 +69,9 @@ class ScoutLockManager:
             _HELD[(self.url, key)] = (holder, lock)
         return True
 
-    def _committed(self, key: str, plan: runs.RunPlan) -> bool:
-        """Whether the job of ``key`` is done with ``plan``'s signature: ONE read of its ``.info`` (kept on the
-        plan for the metadata reads of this run).  Any doubt (absent, unreadable, other store) says no."""
+    def _committed(self, key: str, plan: plans.RunPlan) -> bool:
+        """Whether the job of ``key`` looks done with ``plan``'s signature: ONE read of its ``.info`` (kept on the
+        plan for the hit check of this run, which still verifies the result).  Any doubt says no."""
         if settings.root_url(plan.url) != settings.root_url(self.url):
             return False
         store = settings.store_for(self.url)
@@ -80,11 +81,10 @@ class ScoutLockManager:
             info = loads_info(raw, store.path(info_key))
         except (KeyNotFound, InfoFormatError):
             return False
-        if info.get("status") != "done" or changed_parts(info, plan):
-            return False
-        record = info.get(PREFECT_KEY)
-        if not isinstance(record, dict) or not isinstance(record.get("signature"), dict):
+        if stored_signature(info) is None:
             return False  # not written by this plug-in: let the full check decide under the lock
+        if hits.why_not_usable(info, plan) is not None:
+            return False
         plan.info_raw = raw
         return True
 
@@ -95,7 +95,7 @@ class ScoutLockManager:
                 f"scout job lock of {key!r} in {settings.root_url(self.url)!r} not acquired within "
                 f"{self.acquire_timeout}s: another run holds it; raise acquire_timeout or stop that run"
             )
-        plan = _current_plan(key)
+        plan = plans.current(key)
         if plan is not None:
             plan.lock_pass = None
 

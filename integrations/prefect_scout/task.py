@@ -1,12 +1,13 @@
 """``@scout_task``: a Prefect task whose result persists as a Scout job, with no block to save by hand.
 
 The decorator wires the Scout pieces together: :class:`ScoutCachePolicy` (key = job path, SERIALIZABLE isolation,
-:class:`ScoutLockManager`, :class:`ScoutInfoStorage` as key storage), :class:`ScoutSerializer` for the declared Scout
-``type``, and :class:`ScoutStorage` as result storage.  The storage block is saved under a deterministic name the
-first time a scout task is called in a process (Prefect wants saved result storage), then reused.
+:class:`ScoutLockManager`, :class:`ScoutInfoStorage` as key storage), :class:`ScoutSerializer`, and
+:class:`ScoutStorage` as result storage.  The storage block is saved under a deterministic name the first time a
+scout task is called in a process (Prefect wants saved result storage), then reused.
 
-The function is wrapped so that ``.info`` follows Scout's lifecycle: ``setup`` and ``start`` before the body runs,
-``error`` (class, message, backtrace) when it raises; ``done`` is written by the storage once the payload is stored.
+The function is wrapped so that the job follows Scout's lifecycle (:mod:`prefect_scout.lifecycle`): ``start``
+before the body runs, then the result stored and ``done``, or ``error`` (class, message, backtrace) when it raises.
+Calling a scout task checks that no other function of this process claims the same workflow/task.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from prefect import Task
 
 from scout_persist.errors import ScoutPersistError
 
-from . import lifecycle, runs
+from . import lifecycle, plans, settings
 from .cache_policy import JOBNAME_MARK, ScoutCachePolicy, ScoutKeyError, ScoutSpec, current_job_name
 from .locking import ScoutLockManager
 from .serializer import ScoutSerializer
@@ -51,11 +52,11 @@ def saved_storage(url: str | None = None) -> ScoutStorage:
         return block
 
 
-def _current_plan(fn_name: str) -> runs.RunPlan:
+def _current_plan(fn_name: str) -> plans.RunPlan:
     from prefect.context import TaskRunContext
 
     ctx = TaskRunContext.get()
-    plan = runs.for_run(ctx.task_run.id) if ctx and ctx.task_run else None
+    plan = plans.for_run(ctx.task_run.id) if ctx and ctx.task_run else None
     if isinstance(plan, BaseException):
         raise ScoutKeyError(
             f"scout task {fn_name!r}: its Scout job key could not be computed, so its result would not persist "
@@ -74,27 +75,34 @@ def _wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
 
         @functools.wraps(fn)
         async def run_async(*args: Any, **kwargs: Any) -> Any:
-            plan = _current_plan(fn.__name__)
-            lifecycle.start(plan)
-            try:
-                return await fn(*args, **kwargs)
-            except BaseException as exc:
-                lifecycle.fail(plan, exc)
-                raise
+            return await lifecycle.arun(_current_plan(fn.__name__), fn, args, kwargs)
 
         return run_async
 
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
-        plan = _current_plan(fn.__name__)
-        lifecycle.start(plan)
-        try:
-            return fn(*args, **kwargs)
-        except BaseException as exc:
-            lifecycle.fail(plan, exc)
-            raise
+        return lifecycle.run(_current_plan(fn.__name__), fn, args, kwargs)
 
     return run
+
+
+_claims: dict[tuple[str, str, str], tuple[str, Any]] = {}
+_claims_guard = threading.Lock()
+
+
+def claim(root: str, workflow: str, task: str, fn: Callable[..., Any]) -> None:
+    """Refuse a second, different function resolving to the same workflow/task on the same store in this process:
+    the two would share one job and overwrite each other's result on every run."""
+    fn = inspect.unwrap(fn)
+    who = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+    with _claims_guard:
+        first = _claims.setdefault((root, workflow, task), (who, fn))
+    if first[0] != who:
+        raise ScoutKeyError(
+            f"scout task {workflow}#{task}: two different functions resolve to it, {first[0]} and {who}; they would "
+            f"share the jobs under var/jobs/{workflow}/{task}/ and overwrite each other's results. Give one of them "
+            f"its own Scout task name: @scout_task(name='...')"
+        )
 
 
 _CALL_OPTIONS = ("return_state", "wait_for")
@@ -191,10 +199,21 @@ class ScoutTask(Task):
             found = upstream_runs(self.fn, args, kwargs or {})
             bound._scout_upstream = found
             # which upstream runs are plain Prefect tasks: their values are inputs, no need to ask the API
-            bound._scout_plain = tuple(i for ids in found.values() for i in ids if not runs.is_scout(i))
+            bound._scout_plain = tuple(i for ids in found.values() for i in ids if not plans.is_scout(i))
         return bound
 
+    def _claim(self) -> None:
+        from prefect.context import FlowRunContext
+
+        spec: ScoutSpec = self.cache_policy.spec
+        flow_ctx = FlowRunContext.get()
+        workflow = spec.workflow or (flow_ctx.flow.name if flow_ctx and flow_ctx.flow else None)
+        if workflow:
+            fn = inspect.unwrap(self.fn)
+            claim(settings.root_url(spec.url), workflow, spec.name or fn.__name__, fn)
+
     def _bind_call(self, args: tuple, kwargs: dict) -> tuple["ScoutTask", tuple, dict]:
+        self._claim()
         args, kwargs, fixed_names = _unfix(args, kwargs, self.fn)
         bound = self._prepared(args, kwargs, upstream=True)
         bound._scout_fixed = tuple(sorted(fixed_names))
@@ -207,13 +226,14 @@ class ScoutTask(Task):
     def submit(self, *args: Any, **kwargs: Any) -> Any:
         bound, args, kwargs = self._bind_call(args, kwargs)
         future = Task.submit(bound, *args, **kwargs)
-        runs.mark_scout(future.task_run_id)
+        plans.mark_scout(future.task_run_id)
         return future
 
     def map(self, *args: Any, **kwargs: Any) -> Any:
+        self._claim()
         futures = Task.map(self._prepared(), *args, **kwargs)
         for future in futures:
-            runs.mark_scout(future.task_run_id)
+            plans.mark_scout(future.task_run_id)
         return futures
 
     def with_options(self, **kwargs: Any) -> "ScoutTask":

@@ -79,4 +79,4 @@ def test_job_reads_back_through_core(scout_root, body_log, baking_module):
     assert job.status == "done"
     assert job.load() == CASES["baking_blueberry"]["loaded_result"]
     assert [d.task_name for d in job.dependencies] == ["prepare_batter"]
-    assert job.inputs == {} and job.info["prefect"]["signature"]["version"] == ""
+    assert job.inputs == {} and job.info["signature"]["version"] == ""

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from prefect_scout import runs
+from prefect_scout import plans as runs
 
 RUBY = Path(__file__).resolve().parents[1] / "data" / "ruby-scout"
 MANIFEST = json.loads((RUBY / "manifest.json").read_text())

@@ -126,10 +126,11 @@ def test_damaged_result_is_a_miss_not_a_failure(scout_root, log):
     meta = ScoutInfoStorage()
     cache_key = key[len("var/jobs/"):]
     assert json.loads(meta.read_path(cache_key, _sync=True))["serializer"]["scout_type"] == "integer"
-    (scout_root / key).write_bytes(b"99")  # same size, other bytes: a hit check never reads the payload
-    json.loads(meta.read_path(cache_key, _sync=True))
+    (scout_root / key).write_bytes(b"99")  # same size, other bytes: the checksum tells
+    with pytest.raises(CacheMiss, match="checksum"):
+        meta.read_path(cache_key, _sync=True)
     (scout_root / key).write_bytes(b"7")  # truncated: the recorded size no longer matches
-    with pytest.raises(CacheMiss, match="damaged"):
+    with pytest.raises(CacheMiss, match="holds 1 bytes"):
         meta.read_path(cache_key, _sync=True)
     assert counted_flow(7) == 70
     assert log() == ["counted", "counted"]
@@ -142,7 +143,7 @@ def test_version_bump_recomputes_and_says_why(scout_root, log):
     assert log() == ["counted", "counted"]
     info = json.loads((scout_root / (key + ".info")).read_text())
     assert info["prefect"]["recomputed_because"] == ["version"]
-    assert info["prefect"]["signature"]["version"] == "2"
+    assert info["signature"]["version"] == "2"
 
 
 def test_python_values_pickle_and_ignored_arguments(scout_root, log):
@@ -152,7 +153,7 @@ def test_python_values_pickle_and_ignored_arguments(scout_root, log):
     assert log() == ["python_value"]
     (path,) = [p for p in (scout_root / "var/jobs/Lifecycle/python_value").iterdir() if not p.name.endswith(".info")]
     job = Job(str(path))
-    assert job.info["type"] == "binary" and job.info["serializer"] == "pickle"
+    assert job.info["type"] == "binary" and job.info["payload"]["format"] == "pickle"
     assert job.load() == first
 
 
@@ -193,17 +194,29 @@ def test_key_errors_fail_the_task_loudly(scout_root, log, tmp_path, monkeypatch)
 
 
 def test_blocks_accept_sync_and_async_calls(scout_root):
-    storage = ScoutStorage()
+    from scout_persist.errors import KeyNotFound, ScoutPersistError
+    from scout_persist.job import JobWriter
+    from scout_persist.store import Store
+
+    storage, meta = ScoutStorage(), ScoutInfoStorage()
     assert storage._resolve_path("W/t/x") == storage._resolve_path(storage._resolve_path("W/t/x"))
-    assert storage.write_path("W/t/x", b"abc", _sync=True) == "var/jobs/W/t/x"
+    JobWriter(Store(str(scout_root)), "var/jobs/W/t/x", type="text").run(lambda: "abc")
+    record = json.loads(meta.read_path("W/t/x", _sync=True))
+    assert record["storage_key"] == "W/t/x" and record["serializer"]["scout_type"] == "text"
     assert storage.read_path("W/t/x", _sync=True) == b"abc"
     assert asyncio.run(storage.aread_path("W/t/x")) == b"abc"
-    asyncio.run(storage.awrite_path("W/t/y", b"def"))
-    assert (scout_root / "var/jobs/W/t/y").read_bytes() == b"def"
-    with pytest.raises(Exception):
-        ScoutInfoStorage().read_path("W/t/x", _sync=True)  # a result without .info is never a hit
-    with pytest.raises(ValueError, match="not a Scout job key"):
-        storage.write_path("0123456789abcdef", b"exception record", _sync=True)
+    assert json.loads(asyncio.run(meta.aread_path("W/t/x")))["storage_key"] == "W/t/x"
+    # Writes through the blocks store nothing: the scout task wrapper commits jobs itself.
+    for write in (lambda: storage.write_path("W/t/y", b"def", _sync=True),
+                  lambda: asyncio.run(storage.awrite_path("W/t/y", b"def"))):
+        with pytest.raises(ScoutPersistError, match="no scout task run of this process committed"):
+            write()
+    assert not (scout_root / "var/jobs/W/t/y").exists()
+    with pytest.raises(KeyNotFound):
+        meta.read_path("W/t/y", _sync=True)  # a result without .info is never a hit
+    # Prefect's record of a failed run (a random key) is quietly not kept: the job's .info has the exception
+    assert storage.write_path("0123456789abcdef", b"exception record", _sync=True) == "0123456789abcdef"
+    assert not any(p.name == "0123456789abcdef" for p in scout_root.rglob("*"))
 
 
 @flow(name="Lifecycle")
