@@ -78,7 +78,12 @@ def encode(
         record = {"format": PICKLE, **{k: v for k, v in prec.items() if k != "serializer"}}
         return Encoded(data, record, value)
     stype = info_type(scout_type)
-    data = serializers.dump(value, stype)
+    try:
+        data = serializers.dump(value, stype)
+    except UnsupportedValueError as exc:
+        raise UnsupportedValueError(
+            f"a {type(value).__name__} cannot be stored as Scout type {stype!r}: {exc}; {_fix(stype)}"
+        ) from exc
     record: dict[str, Any] = {"format": "scout", "type": stype, "stored_size": len(data), "checksum": checksum(data)}
     if stype == "binary" and not _ends_with_newline(value):
         record["newline"] = True  # Ruby appends a newline to binary results; it is not part of the value
@@ -107,17 +112,17 @@ def decode(
     fmt = record.get("format")
     if fmt == "none":
         return None
+    if fmt not in FORMATS:
+        raise CorruptPayloadError(
+            f"{where}: payload format {fmt!r} is unknown to this version of scout-persist (known: "
+            f"{', '.join(FORMATS)}); upgrade scout-persist to read it"
+        )
     if data is None:
         raise CorruptPayloadError(f"{where}: the record says {fmt!r} but there is no result file")
     verify(data, record, where)
     if fmt == PICKLE:
         return serializers.load_pickle(data, where, hmac_key=hmac_key, bind=key)
-    if fmt == "scout":
-        return _decode_scout(data, record, location, relocate)
-    raise CorruptPayloadError(
-        f"{where}: payload format {fmt!r} is unknown to this version of scout-persist (known: {', '.join(FORMATS)}); "
-        "upgrade scout-persist to read it"
-    )
+    return _decode_scout(data, record, location, relocate)
 
 
 def verify(data: bytes, record: Mapping[str, Any], where: str) -> None:
@@ -187,10 +192,14 @@ def _contract_problem(value: Any, back: Any, stype: str) -> str | None:
     if _same(value, back):
         return None
     shown = f"{type(value).__name__} {value!r:.80}"
-    fix = _FIXES.get(stype.split("_array")[0] if stype.endswith("_array") else stype, "declare type=None (any Python "
-                                                                                         "value, stored as a pickle)")
     return (f"a {shown} cannot be stored as Scout type {stype!r} without change: a cache hit would give "
-            f"{type(back).__name__} {back!r:.80}; {fix}")
+            f"{type(back).__name__} {back!r:.80}; {_fix(stype)}")
+
+
+def _fix(stype: str) -> str:
+    if stype.endswith("_array"):
+        return f"return a list of {stype[:-len('_array')]} values, or declare type='json' or type=None"
+    return _FIXES.get(stype, "declare type=None (any Python value, stored as a pickle)")
 
 
 _FIXES = {

@@ -251,16 +251,20 @@ def code_identity(fn: Any) -> str:
     """
     target = inspect.unwrap(fn) if callable(fn) else fn
     code = getattr(target, "__code__", None)
+    # Functions sharing code and module differ only by defaults and closure values: those are not cached.
+    cacheable = code is not None and not getattr(target, "__closure__", None) and not target.__defaults__ \
+        and not target.__kwdefaults__
     glob = getattr(target, "__globals__", None)
     key = (id(code), id(glob))
-    with _code_guard:
-        hit = _code_cache.get(key)
-    if hit is not None and hit[0] is code and hit[1] is glob:
-        return hit[2]
+    if cacheable:
+        with _code_guard:
+            hit = _code_cache.get(key)
+        if hit is not None and hit[0] is code and hit[1] is glob:
+            return hit[2]
     h = _hasher()
     _CodeFeeder(h).function(target)
     digest = h.hexdigest()
-    if code is not None:
+    if cacheable:
         with _code_guard:
             if len(_code_cache) >= MAX_CODE_CACHE:
                 _code_cache.clear()
@@ -312,7 +316,7 @@ class _CodeFeeder:
             self.put("again", fn.__qualname__)
             return
         self.seen.add(id(fn))
-        self.code(code, doc=fn.__doc__)
+        self.code(code, function_doc=(fn.__doc__,))
         for default in fn.__defaults__ or ():
             self.value("d", default)
         for name, default in sorted((fn.__kwdefaults__ or {}).items()):
@@ -327,7 +331,7 @@ class _CodeFeeder:
             self.value("cl", content)
         self.globals_of(fn, code)
 
-    def code(self, code: types.CodeType, doc: Any = None) -> None:
+    def code(self, code: types.CodeType, function_doc: tuple = ()) -> None:
         self.put("code", code.co_code)
         self.put("flags", str(code.co_flags))
         self.put("args", f"{code.co_argcount},{code.co_posonlyargcount},{code.co_kwonlyargcount}")
@@ -336,8 +340,8 @@ class _CodeFeeder:
         self.put("free", "\0".join(code.co_freevars))
         self.put("cell", "\0".join(code.co_cellvars))
         consts = list(code.co_consts)
-        if consts and doc is not None and consts[0] == doc:
-            consts = consts[1:]  # the docstring: documentation, not behaviour
+        if function_doc and consts and consts[0] == function_doc[0]:
+            consts = consts[1:]  # a function's docstring slot (None without one): documentation, not behaviour
         for const in consts:
             if isinstance(const, types.CodeType):
                 self.code(const)
@@ -421,16 +425,21 @@ def compute(
 ) -> dict[str, Any]:
     """The signature of one computation: ``inputs`` by value (name -> value), ``dependencies`` as
     :func:`dependency_token` strings in order, the task's :func:`code_identity` and its ``version``."""
-    deps = _hasher()
-    for token in dependencies:
-        deps.update(token.encode("utf-8", "surrogatepass") + b"\n")
     return {
         "signature_version": SIGNATURE_VERSION,
         "inputs": {name: value_digest(value, f"input {name!r} of {where}") for name, value in inputs.items()},
-        "dependencies": deps.hexdigest(),
+        "dependencies": dependencies_digest(dependencies),
         "code": code,
         "version": "" if version is None else str(version),
     }
+
+
+def dependencies_digest(tokens: Sequence[str]) -> str:
+    """The ``dependencies`` part of a signature from the :func:`dependency_token` of each direct dependency."""
+    h = _hasher()
+    for token in tokens:
+        h.update(token.encode("utf-8", "surrogatepass") + b"\n")
+    return h.hexdigest()
 
 
 def changed_parts(stored: Mapping[str, Any] | None, current: Mapping[str, Any]) -> list[str]:
@@ -462,6 +471,7 @@ __all__ = [
     "changed_parts",
     "code_identity",
     "compute",
+    "dependencies_digest",
     "dependency_token",
     "file_content_digest",
     "stored_signature",

@@ -1,19 +1,17 @@
 """``info --why``: would this job run again, and which component changed?
 
 Checks, in order: the job's status; given inputs (``-s name=value``) against the recorded ones; the strong signature
-the Prefect plug-in keeps in ``.info`` under ``prefect.signature`` (components ``inputs``, ``dependencies``,
-``source``, ``version``; see docs/prefect.md) recomputed for the inputs and dependencies; and Ruby's freshness rule
-(a recursive dependency without a result, or with a result newer than the job's). The components the plug-in found
-changed when it last recomputed the job (``prefect.recomputed_because``) are shown as a note.
+(:mod:`scout_persist.signature`, the same code the Prefect plug-in uses) recorded in ``.info`` under ``signature``:
+the per-input digests against the given values, the ``dependencies`` part recomputed from the dependencies' own
+``.info``, and ``version``; and Ruby's freshness rule (a recursive dependency without a result, or with a result
+newer than the job's).  The parts the plug-in found changed when it last recomputed the job
+(``prefect.recomputed_because``) are shown as a note.
 """
 
 from __future__ import annotations
 
-import hashlib
-
-from ..digest import digest_str
+from .. import signature as sig
 from ..errors import InvalidInputError, UnsupportedValueError
-from ..layout import JOBS_DIR
 from .fingerprint import fingerprint
 from .jobs import dependency_refs, derived_status, load_info, mtime, own_inputs, recursive_inputs, result_exists
 from .target import JobRef
@@ -51,31 +49,14 @@ def coerce_like(text: str, recorded):
 
 def _value_digest(value) -> str:
     try:
-        return digest_str(value)
+        return sig.value_digest(value)
     except UnsupportedValueError:
-        return repr(value)
+        return f"<{type(value).__name__}>"
 
 
-def signature_inputs(names: list[str], values: dict) -> str:
-    """The ``inputs`` component as the plug-in computes it: md5 of ``name=digest_str(value)`` lines."""
-    lines = "\n".join(f"{n}={_value_digest(values.get(n))}" for n in names)
-    return hashlib.md5(lines.encode("utf-8", "surrogateescape")).hexdigest()
-
-
-def _sig_digest(sig: dict) -> str:
-    return hashlib.md5(repr(sorted(sig.items())).encode()).hexdigest()
-
-
-def signature_dependencies(ref: JobRef, info: dict) -> str | None:
-    """The ``dependencies`` component recomputed from the dependencies' own signatures (None if unknown)."""
-    parts = []
-    for dep in dependency_refs(ref, info):
-        dep_info = load_info(dep) or {}
-        sig = (dep_info.get("prefect") or {}).get("signature") or {}
-        parts.append(f"{dep.key}={_sig_digest(sig) if sig else 'legacy'}")
-    if any(not p.startswith(JOBS_DIR) for p in parts):
-        return None
-    return hashlib.md5("\n".join(parts).encode("utf-8")).hexdigest()
+def signature_dependencies(ref: JobRef, info: dict) -> str:
+    """The ``dependencies`` part recomputed from the dependencies' current ``.info`` (their result checksums)."""
+    return sig.dependencies_digest([sig.dependency_token(dep.key, load_info(dep)) for dep in dependency_refs(ref, info)])
 
 
 def _stale_dependencies(ref: JobRef, info: dict) -> list[str]:
@@ -110,7 +91,6 @@ def explain(ref: JobRef, info: dict, assignments: list[str], version: str | None
         reasons.append(f"status is {status!r}, not 'done': the job runs again")
     own = own_inputs(info)
     known = recursive_inputs(ref) if given else {}
-    new_values = dict(own)
     for name, text in given.items():
         if name not in known:
             raise InvalidInputError(
@@ -118,24 +98,22 @@ def explain(ref: JobRef, info: dict, assignments: list[str], version: str | None
             )
         recorded = known[name]
         value = coerce_like(text, recorded)
-        if name in own:
-            new_values[name] = value
         if _value_digest(value) != _value_digest(recorded):
             where = "" if name in own else " (an input of a dependency)"
             reasons.append(f"input {name!r} changed{where}: recorded {fingerprint(recorded)}, given {fingerprint(value)}")
-    signature = (info.get("prefect") or {}).get("signature") or {}
-    if signature:
-        names = list(info.get("input_names") or [])
-        baseline = signature_inputs(names, own)
-        if given and baseline == signature.get("inputs"):
-            if signature_inputs(names, new_values) != signature["inputs"]:
-                reasons.append("signature component 'inputs' changes with the given inputs")
-        deps_now = signature_dependencies(ref, info)
-        if deps_now is not None and "dependencies" in signature and deps_now != signature["dependencies"]:
-            reasons.append("signature component 'dependencies' changed: a dependency was recomputed with other inputs, "
-                           "source or version")
-        if version is not None and str(signature.get("version", "")) != version:
-            reasons.append(f"signature component 'version' changed: recorded {signature.get('version')!r}, given {version!r}")
+    stored = sig.stored_signature(info)
+    if stored is not None and stored.get("signature_version") != sig.SIGNATURE_VERSION:
+        reasons.append(f"its signature was computed by another version of scout-persist "
+                       f"({stored.get('signature_version', 1)!r}, now {sig.SIGNATURE_VERSION}): the plug-in recomputes it")
+    elif stored is not None:
+        digests = stored.get("inputs") if isinstance(stored.get("inputs"), dict) else {}
+        changed = [n for n in given if n in digests and _value_digest(coerce_like(given[n], known[n])) != digests[n]]
+        if changed:
+            reasons.append(f"signature component 'inputs' changes with the given inputs ({', '.join(changed)})")
+        if "dependencies" in stored and signature_dependencies(ref, info) != stored["dependencies"]:
+            reasons.append("signature component 'dependencies' changed: a dependency was recomputed to other bytes")
+        if version is not None and str(stored.get("version", "")) != version:
+            reasons.append(f"signature component 'version' changed: recorded {stored.get('version')!r}, given {version!r}")
     reasons.extend(_stale_dependencies(ref, info))
     notes = []
     previous = (info.get("prefect") or {}).get("recomputed_because")
