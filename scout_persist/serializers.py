@@ -449,23 +449,10 @@ def is_pickle(data: bytes) -> bool:
     return data[: len(PICKLE_MAGIC)] in (PICKLE_MAGIC, PICKLE_MAGIC_V1)
 
 
-def load_pickle(
-    data: bytes, where: str = "", record: dict | None = None, hmac_key: bytes | str | None = None,
-    bind: str | None = None,
-) -> Any:
-    """Unpickle a payload of :func:`dump_pickle` after checking record, envelope and (when a key is set) HMAC,
-    which must have been made for the same ``bind`` key."""
-    from .codecs import decompress
-
-    where = where or "<pickle payload>"
-    if record:
-        if record.get("stored_size") not in (None, len(data)):
-            raise CorruptPayloadError(
-                f"{where} holds {len(data)} bytes but its .info says {record['stored_size']}; truncated or replaced"
-            )
-        expected = record.get("checksum")
-        if expected and expected != "sha256:" + hashlib.sha256(data).hexdigest():
-            raise CorruptPayloadError(f"{where} does not match the checksum in its .info ({expected}); not loaded")
+def check_pickle_hmac(data: bytes, where: str = "", hmac_key: bytes | str | None = None,
+                      bind: str | None = None) -> memoryview:
+    """The envelope's body after checking its HMAC (when a key is set), without unpickling anything;
+    UntrustedPayloadError when the payload is unsigned or signed with another key or for another entry."""
     if not is_pickle(data) or len(data) < len(PICKLE_MAGIC) + 1:
         raise CorruptPayloadError(
             f"{where} is not a scout-persist pickle (no {PICKLE_MAGIC!r} header); it was written by something else"
@@ -491,6 +478,27 @@ def load_pickle(
                 f"{'' if bind is None else f' ({bind!r})'}: written with another key, for another entry, or "
                 "altered; refusing to unpickle"
             )
+    return body
+
+
+def load_pickle(
+    data: bytes, where: str = "", record: dict | None = None, hmac_key: bytes | str | None = None,
+    bind: str | None = None,
+) -> Any:
+    """Unpickle a payload of :func:`dump_pickle` after checking record, envelope and (when a key is set) HMAC,
+    which must have been made for the same ``bind`` key."""
+    from .codecs import decompress
+
+    where = where or "<pickle payload>"
+    if record:
+        if record.get("stored_size") not in (None, len(data)):
+            raise CorruptPayloadError(
+                f"{where} holds {len(data)} bytes but its .info says {record['stored_size']}; truncated or replaced"
+            )
+        expected = record.get("checksum")
+        if expected and expected != "sha256:" + hashlib.sha256(data).hexdigest():
+            raise CorruptPayloadError(f"{where} does not match the checksum in its .info ({expected}); not loaded")
+    body = check_pickle_hmac(data, where, hmac_key, bind)
     if data[: len(PICKLE_MAGIC)] == PICKLE_MAGIC_V1:
         head, buffers = decompress(body, where), []
     else:

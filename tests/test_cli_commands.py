@@ -244,19 +244,26 @@ def test_why_newer_dependency_and_error_status(root, capsys):
 
 
 def test_why_signature_components(root, capsys):
-    from scout_persist.cli.why import signature_inputs
+    """--why reads the signature with the core's own algorithm (the plug-in's): per-input digests, dependencies by
+    the content of their results, version; an older algorithm is named."""
+    from scout_persist import signature as sig
 
     path = root / f"{CHAIN}.info"
     info = json.loads(path.read_bytes())
-    info["prefect"] = {"signature": {"inputs": signature_inputs(info["input_names"], {"factor": 3}),
-                                     "dependencies": "0" * 32, "source": "s", "version": "1"},
-                        "recomputed_because": ["source"]}
+    info["signature"] = sig.compute({"factor": 3}, ["var/jobs/other/x=sha256:00"], "code", "1")
+    info["prefect"] = {"recomputed_because": ["code"]}
     path.write_bytes(dumps_info(info))
+    rc, out, _ = run(capsys, "info", "--why", str(root / CHAIN), "-s", "factor=3", "--task-version", "1")
+    assert "signature component 'inputs'" not in out  # the same value digests the same as the plug-in's
     rc, out, _ = run(capsys, "info", "--why", str(root / CHAIN), "-s", "factor=4", "--task-version", "2")
-    assert "signature component 'inputs' changes" in out
+    assert "signature component 'inputs' changes with the given inputs (factor)" in out
     assert "signature component 'dependencies' changed" in out
     assert "signature component 'version' changed: recorded '1', given '2'" in out
-    assert out.splitlines()[-1] == "note: the last run recomputed this job because its source changed"
+    assert out.splitlines()[-1] == "note: the last run recomputed this job because its code changed"
+    info["signature"] = {"inputs": "md5", "source": "s", "version": "1"}  # written by an older plug-in
+    path.write_bytes(dumps_info(info))
+    rc, out, _ = run(capsys, "info", "--why", str(root / CHAIN))
+    assert rc == 1 and "computed by another version of scout-persist" in out
 
 
 def test_why_unknown_input_is_an_error(root, capsys):

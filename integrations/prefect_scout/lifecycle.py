@@ -44,8 +44,8 @@ def finish(plan: plans.RunPlan, writer: JobWriter, value: Any) -> Any:
     """Store ``value`` and commit the job; returns the value a cache hit would return.  Raises (after recording the
     failure) when the value cannot be stored."""
     try:
-        writer.save(value, "pickle" if plan.declared_type in (None, "", "pickle") else plan.declared_type,
-                    compression=settings.compression())
+        # compression=None: the codec reads $SCOUT_PERSIST_COMPRESSION itself and names it when it is wrong
+        writer.save(value, "pickle" if plan.declared_type in (None, "", "pickle") else plan.declared_type)
         writer.done(signature=plan.signature, **{PREFECT_KEY: _prefect_record(plan)})
     except BaseException as exc:
         writer.error(exc)

@@ -20,7 +20,7 @@ from scout_persist.locks import Lock, lock_key_for, parse_lock, stale_reason
 from scout_persist.signature import stored_signature
 
 from . import hits, plans, settings
-from .storage import job_key
+from .storage import NotAScoutKey, job_key
 
 # Held locks of this process, shared by every manager instance (Prefect copies policies and result stores).
 _HELD: dict[tuple[str | None, str], tuple[str, Lock | None]] = {}  # None: granted without a lock file
@@ -112,7 +112,10 @@ class ScoutLockManager:
         with _GUARD:
             if (self.url, key) in _HELD:
                 return True
-        lock = self._lock(key)
+        try:
+            lock = self._lock(key)
+        except NotAScoutKey:
+            return False  # Prefect's record of a failed run: no Scout job, no lock
         store = lock.store
         try:
             raw = store.get(lock.key)

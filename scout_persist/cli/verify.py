@@ -1,18 +1,22 @@
 """``scout-persist verify [JOB_OR_ROOT]``: recompute the checksums recorded in ``.info`` and report mismatches.
 
-A record is any map in the ``.info`` (top level or nested) holding ``checksum`` = ``"<algorithm>:<hex>"`` (the
-record ``scout_persist.codecs`` returns: codec, level, size, stored_size, checksum). It describes the job's result,
-or the file named by its ``file`` entry under the job's ``.files/``. The checksum covers the bytes as stored.
-Jobs without a record (every job Ruby wrote) are counted as unverified, not as failures.
+A record is any map in the ``.info`` (top level or nested, e.g. ``payload``) holding ``checksum`` =
+``"<algorithm>:<hex>"``. It describes the job's result, or the file named by its ``file`` entry under the job's
+``.files/``. The checksum covers the bytes as stored. Jobs without a record (every job Ruby wrote) are counted as
+unverified, not as failures.
+
+``--unsigned`` lists the pickled results that would not load under ``$SCOUT_PERSIST_HMAC_KEY`` (unsigned, or signed
+with another key or for another job): a cache recomputes them; nothing is unpickled to tell.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 from typing import Iterator
 
-from ..errors import InvalidInputError, KeyNotFound
+from .. import payload, serializers
+from ..codecs import checksum_matches
+from ..errors import CorruptPayloadError, KeyNotFound, UntrustedPayloadError
 from .jobs import load_info
 from .output import emit, emit_json, warn
 from .selection import add_selection_options, select
@@ -35,40 +39,23 @@ def records(info, path: tuple = ()) -> Iterator[tuple[tuple, dict]]:
                 yield from records(v, path + (i,))
 
 
-def _hash(ref: JobRef, key: str, algorithm: str) -> tuple[str, int]:
-    try:
-        h = hashlib.new(algorithm)
-    except ValueError as exc:
-        raise InvalidInputError(
-            f"checksum algorithm {algorithm!r} recorded in {ref.info_key!r} is unknown to hashlib; expected sha256"
-        ) from exc
-    size = 0
-    with ref.store.open(key, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            h.update(chunk)
-            size += len(chunk)
-    return h.hexdigest(), size
-
-
 def verify_job(ref: JobRef) -> list[dict]:
     """One result per checksum record of ``ref``: status ``ok``, ``mismatch``, ``size`` or ``missing``."""
     info = load_info(ref) or {}
     out = []
     for where, rec in records(info):
-        algorithm, _, expected = rec["checksum"].partition(":")
         name = rec.get("file")
         key = f"{ref.files_key}/{name}" if isinstance(name, str) and name else ref.key
         row = {"job": ref.display, "record": ".".join(map(str, where)) or "(top)", "file": key.rsplit("/", 1)[-1],
                "expected": rec["checksum"]}
         try:
-            actual, size = _hash(ref, key, algorithm)
+            data = ref.store.get(key)
         except KeyNotFound:
             out.append({**row, "status": "missing"})
             continue
-        row["actual"] = f"{algorithm}:{actual}"
-        if actual != expected:
+        if not checksum_matches(rec["checksum"], data):
             row["status"] = "mismatch"
-        elif rec.get("stored_size") not in (None, size):
+        elif rec.get("stored_size") not in (None, len(data)):
             row["status"] = "size"
         else:
             row["status"] = "ok"
@@ -76,10 +63,30 @@ def verify_job(ref: JobRef) -> list[dict]:
     return out
 
 
+def unsigned_job(ref: JobRef) -> dict | None:
+    """A row when ``ref``'s result is a pickle that does not verify under the current HMAC key, else None."""
+    info = load_info(ref) or {}
+    record = payload.record_of(info)
+    if record is None or record.get("format") != payload.PICKLE:
+        return None
+    row = {"job": ref.display, "status": "unsigned"}
+    if serializers.hmac_key_from_env() is None:
+        return None if record.get("hmac") else row
+    try:
+        serializers.check_pickle_hmac(ref.store.get(ref.key), ref.display, bind=ref.key)
+    except KeyNotFound:
+        return None
+    except (UntrustedPayloadError, CorruptPayloadError) as exc:
+        return {**row, "reason": str(exc)}
+    return None
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("verify", help="recompute the checksums recorded in .info files and report mismatches")
     add_selection_options(p)
     p.add_argument("--json", action="store_true", help="print every check as JSON")
+    p.add_argument("--unsigned", action="store_true",
+                   help="list pickled results that do not verify under $SCOUT_PERSIST_HMAC_KEY (recomputed by caches)")
     p.set_defaults(run=run)
 
 
@@ -93,6 +100,8 @@ def _single_job(arg: str | None) -> JobRef | None:
 def run(args: argparse.Namespace) -> int:
     job = _single_job(args.root)
     refs = [job] if job else [j.ref for j in select(args, "verify")[1]]
+    if args.unsigned:
+        return _run_unsigned(args, refs)
     results, unverified = [], 0
     for ref in refs:
         rows = verify_job(ref)
@@ -107,3 +116,16 @@ def run(args: argparse.Namespace) -> int:
                  + (f" got {r['actual']}" if "actual" in r else ""))
         warn(f"verify: {len(results)} checksums, {len(bad)} failed; {unverified} of {len(refs)} jobs carry no checksum")
     return 1 if bad else 0
+
+
+def _run_unsigned(args: argparse.Namespace, refs: list[JobRef]) -> int:
+    rows = [row for row in map(unsigned_job, refs) if row is not None]
+    if args.json:
+        emit_json({"checked": len(refs), "unsigned": len(rows), "results": rows})
+    else:
+        for row in rows:
+            emit(f"UNSIGNED {row['job']}" + (f" ({row['reason']})" if "reason" in row else ""))
+        key = "set" if serializers.hmac_key_from_env() else "not set"
+        warn(f"verify --unsigned: {len(rows)} of {len(refs)} jobs hold pickles that do not verify "
+             f"(${serializers.HMAC_ENV} is {key}); caches recompute them")
+    return 1 if rows else 0

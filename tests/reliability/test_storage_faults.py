@@ -101,6 +101,7 @@ def test_disk_full_keeps_the_previous_result(tmp_path):
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 3, proc.stderr
     assert "big" in proc.stdout  # the error names the job's file
+    assert "previous result and its .info were kept" in proc.stdout
     job = Job.at(Store(str(root)), "var/jobs/W/t/big")
-    assert job.status == "start"  # not done: nothing half-written is ever served
+    assert job.status == "done" and job.load() == {"small": True}  # the committed job, as it was
     assert not [p for p in root.rglob("*") if ".tmp" in p.name], "a temporary file was left behind"
