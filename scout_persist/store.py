@@ -1,7 +1,12 @@
 """One store over any fsspec URL: a handful of primitives, keys relative to a root.
 
 Keys are '/'-separated paths relative to the store root (``var/jobs/Baking/whisk_eggs/Default``).
-A key may never escape the root: absolute keys, '..' segments and NUL bytes are refused.
+A key may never escape the root: absolute keys, '..' segments and NUL bytes are refused. On local disks no write
+(put, writer, create, delete, and the lock files of ``locks.py``) lands outside the root through a symlink either:
+the folder of the target, with its symlinks resolved, must stay inside the real path of the root. The root itself
+is the user's choice and may be a symlink (it is resolved once per Store); links *below* it are the hazard, e.g. a
+``var/jobs/<Workflow>`` link that would send whole jobs elsewhere. Only the components below the root are looked
+at (one ``lstat`` each), and the full ``realpath`` is taken only when one of them is a link.
 
 Writes are atomic on every backend: a local file is written under a temporary name in the same folder and
 renamed; an object appears on an object store only when its single put (or multipart upload) completes.
@@ -16,6 +21,7 @@ import io
 import os
 import posixpath
 import random
+import stat
 import threading
 import time
 import uuid
@@ -79,6 +85,9 @@ class Store:
                 "(e.g. pip install 'scout-persist[s3]' for s3://)"
             ) from exc
         self.root = root.rstrip("/")
+        # Local writes must stay inside the real path of this folder (kept by child stores: their writes too).
+        self._boundary = self.root
+        self._real_boundary: str | None = None
         protocols = _protocols(self.fs)
         self.is_local = "file" in protocols
         self.kind = (
@@ -112,6 +121,46 @@ class Store:
         sub.root = self.path(key)
         sub.url = f"{self.url}/{check_key(key)}"
         return sub
+
+    def write_path(self, key: str, action: str = "writing") -> str:
+        """The backend path of ``key`` for a write; on local disks UnsafePathError when its folder resolves
+        (through symlinks below the root) outside the real path of the store root."""
+        path = self.path(key)
+        if self.is_local:
+            self._check_inside(posixpath.dirname(path), key, action)
+        return path
+
+    def _check_inside(self, folder: str, key: str, action: str) -> None:
+        boundary = self._boundary.rstrip("/")
+        if folder != boundary and not folder.startswith(boundary + "/"):
+            raise UnsafePathError(f"{action} {self.where(key)!r} refused: {folder!r} is not below the store root")
+        current = boundary
+        for part in filter(None, folder[len(boundary):].split("/")):
+            current = f"{current}/{part}"
+            try:
+                mode = os.lstat(current).st_mode
+            except (FileNotFoundError, NotADirectoryError):
+                return  # the rest does not exist yet: the write creates real folders below here
+            if stat.S_ISLNK(mode):
+                break  # a link below the root: judge where the whole folder really is
+        else:
+            return
+        real = os.path.realpath(folder)
+        root = self._real_root()
+        if real != root and not real.startswith(root.rstrip("/") + "/"):
+            raise UnsafePathError(
+                f"{action} {self.where(key)!r} refused: its folder {folder!r} resolves through the symlink "
+                f"{current!r} to {real!r}, outside the store root {root!r}; links below the store root may not lead "
+                "out of it: link the root itself instead (or point SCOUT_PERSIST_URL at the real folder)"
+            )
+
+    def _real_root(self) -> str:
+        real = self._real_boundary
+        if real is None:
+            real = os.path.realpath(self._boundary or "/")
+            if os.path.isdir(real):  # cache once the root exists (a root created later may still become a link)
+                self._real_boundary = real
+        return real
 
     def where(self, key: str) -> str:
         """``key`` as a full URL, for messages."""
@@ -150,7 +199,7 @@ class Store:
         hard links are unsupported; memory: check-and-set under a lock; S3: a conditional PUT
         (``If-None-Match: *``). Not retried: a lost reply would make a retry report someone else's entry.
         """
-        path = self.path(key)
+        path = self.write_path(key, "creating")
         with self._translate(key, "creating"):
             self._makedirs(posixpath.dirname(path))
             if self.is_local:
@@ -197,12 +246,15 @@ class Store:
 
     def delete(self, key: str, recursive: bool = False) -> None:
         """Remove ``key`` (a folder too when ``recursive``); absent keys are ignored."""
-        path = self.path(key)
         if not check_key(key) and not recursive:
             raise UnsafePathError(f"deleting the root of store {self.url!r} needs recursive=True")
+        path = self.write_path(key, "deleting") if check_key(key) else self.path(key)
         with self._translate(key, "deleting"):
             try:
-                if self.is_local and not recursive and os.path.isdir(path) and not os.path.islink(path):
+                if self.is_local and os.path.islink(path):
+                    os.unlink(path)  # the link itself, never what it points at
+                    return
+                if self.is_local and not recursive and os.path.isdir(path):
                     raise IsADirectoryError(errno.EISDIR, "is a folder", path)
                 self.fs.rm(path, recursive=recursive)
             except FileNotFoundError:
@@ -289,7 +341,7 @@ class Store:
         If the block raises, nothing is published and the old value (if any) stays. Memory use is bounded
         on every backend except memory:// (which holds the value in memory anyway).
         """
-        path = self.path(key)
+        path = self.write_path(key)
         with self._translate(key, "writing"):
             self._makedirs(posixpath.dirname(path))
         if self.is_local:
