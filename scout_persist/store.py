@@ -16,8 +16,10 @@ else, each naming the store URL and key, with the backend's exception chained.
 
 from __future__ import annotations
 
+import datetime
 import errno
 import io
+import logging
 import os
 import posixpath
 import random
@@ -26,6 +28,7 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import IO, Callable, Iterator, TypeVar
 
 from .errors import KeyNotFound, ScoutPersistError, StorageError, UnsafePathError
@@ -36,11 +39,26 @@ TEMP_PREFIX = ".tmp_mv."
 # Object-store writes smaller than this are buffered and sent as one PUT; larger ones stream as a
 # multipart upload that is completed only when the writer's block ends without error.
 SINGLE_PUT_MAX = 8 << 20
+# Store.put sends a value already in memory as one PUT up to this size (where s3fs would switch to multipart).
+PUT_MULTIPART_MIN = 100 << 20
 RETRIES = 4
 RETRY_BASE_DELAY = 0.1
 
 T = TypeVar("T")
 _MEMORY_CREATE = threading.Lock()
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An incomplete multipart upload: its store ``key``, the backend's ``upload_id``, when it was begun
+    (``initiated``) and when it last received a part (``last_active``, ``initiated`` when it has none); epoch
+    seconds by the backend's clock, None when unknown."""
+
+    key: str
+    upload_id: str
+    initiated: float | None
+    last_active: float | None
 
 
 def default_url() -> str:
@@ -182,13 +200,15 @@ class Store:
     def put(self, key: str, data: bytes) -> None:
         """Store ``data`` atomically: readers see the old value or the whole new one."""
         path = self.path(key)
-        if self.kind in ("memory", "s3"):
+        if self.kind == "memory" or (self.kind == "s3" and len(data) < PUT_MULTIPART_MIN):
             with self._translate(key, "writing"):
                 self._makedirs(posixpath.dirname(path))
-                # memory: the value is assigned whole; S3: one PUT (or a multipart upload, complete or nothing).
+                # memory: the value is assigned whole; S3: one PUT.
                 self._retry(lambda: self.fs.pipe_file(path, bytes(data)))
                 self._forget(path)
             return
+        # Local files, and S3 values too large for one PUT: the writer's multipart upload is aborted on every
+        # failure path (s3fs's own multipart pipe_file aborts on Exception only, not on KeyboardInterrupt/SystemExit).
         with self.writer(key) as fh:
             fh.write(data)
 
@@ -367,6 +387,79 @@ class Store:
         finally:
             self._forget(path)
 
+    # -- multipart uploads ----------------------------------------------------
+    def incomplete_uploads(self, older_than: float = 0.0) -> list[Upload]:
+        """Multipart uploads under this store's root, never completed nor aborted (e.g. their writer was killed
+        with -9), idle for more than ``older_than`` seconds; least recently active first.
+
+        Idle means since the upload's last part (else since it was begun), by the backend's clock compared with
+        ours: a writer still sending parts is never idle, and a clock that is off shifts ages by its error, so keep
+        ``older_than`` well above the longest pause of a live writer (hours). StorageError on stores without
+        multipart uploads. (moto's server reports every upload as begun in 2010; part times still give real ages.)
+        """
+        bucket, prefix = self._multipart_scope("listing incomplete uploads of")
+        now = time.time()
+        found: list[Upload] = []
+        markers: dict[str, str] = {}
+        with self._translate("", "listing incomplete uploads of"):
+            while True:
+                page = self._retry(lambda: self.fs.call_s3(
+                    "list_multipart_uploads", Bucket=bucket, Prefix=prefix, **markers))
+                for u in page.get("Uploads") or []:
+                    initiated = _epoch(u.get("Initiated"))
+                    if older_than > 0 and initiated is not None and now - initiated < older_than:
+                        continue  # begun too recently to be idle that long: no need to list its parts
+                    last = self._last_part_time(bucket, u["Key"], u["UploadId"])
+                    active = max(t for t in (initiated, last) if t is not None) if (initiated or last) else None
+                    if older_than > 0 and (active is None or now - active < older_than):
+                        continue
+                    found.append(Upload(u["Key"][len(prefix):], u["UploadId"], initiated, active))
+                if not page.get("IsTruncated"):
+                    break
+                markers = {"KeyMarker": page.get("NextKeyMarker", ""),
+                           "UploadIdMarker": page.get("NextUploadIdMarker", "")}
+        return sorted(found, key=lambda u: (u.last_active or 0.0, u.key))
+
+    def _last_part_time(self, bucket: str, key: str, upload_id: str) -> float | None:
+        newest: float | None = None
+        marker = 0
+        while True:
+            try:
+                page = self._retry(lambda: self.fs.call_s3(
+                    "list_parts", Bucket=bucket, Key=key, UploadId=upload_id, PartNumberMarker=marker))
+            except FileNotFoundError:  # completed or aborted since the listing
+                return newest
+            for part in page.get("Parts") or []:
+                t = _epoch(part.get("LastModified"))
+                if t is not None and (newest is None or t > newest):
+                    newest = t
+            if not page.get("IsTruncated"):
+                return newest
+            marker = int(page.get("NextPartNumberMarker") or 0)
+
+    def abort_upload(self, upload: Upload) -> bool:
+        """Abort an incomplete multipart upload (its parts are freed); False when it is already gone."""
+        bucket, prefix = self._multipart_scope("aborting an upload in")
+        key = check_key(upload.key, self.url)
+        try:
+            with self._translate(key, "aborting the multipart upload of"):
+                self._retry(lambda: self.fs.call_s3(
+                    "abort_multipart_upload", Bucket=bucket, Key=prefix + key, UploadId=upload.upload_id))
+        except FileNotFoundError:  # NoSuchUpload: completed or aborted meanwhile
+            return False
+        return True
+
+    def _multipart_scope(self, action: str) -> tuple[str, str]:
+        """(bucket, key prefix of the root) of an S3 store; StorageError elsewhere."""
+        if self.kind != "s3":
+            raise StorageError(
+                f"{action} store {self.url!r}: a {self.kind} store has no multipart uploads (only s3:// stores "
+                "stream large writes as multipart uploads that a killed writer can leave behind); nothing to list "
+                "or abort here"
+            )
+        bucket, key, _ = self.fs.split_path(self.root)
+        return bucket, (key.rstrip("/") + "/" if key else "")
+
     # -- boundary helpers ---------------------------------------------------
     @contextmanager
     def _translate(self, key: str, action: str) -> Iterator[None]:
@@ -519,15 +612,33 @@ class _ObjectWriter(io.RawIOBase):
                 raise
 
     def _abort(self) -> None:
+        """Abort the multipart upload (its parts never become an object). Called while another exception is on
+        its way: a failing abort is logged, naming the upload and the command that cleans it, and does not
+        replace that exception."""
         upload, self.upload = self.upload, None
-        if upload is not None:
-            try:
-                upload.discard()  # abort the multipart upload: its parts never become an object
-            finally:
-                upload.closed = True  # nothing left to flush when the file object is collected
+        if upload is None:
+            return
+        mpu = getattr(upload, "mpu", None)
+        upload_id = mpu.get("UploadId") if isinstance(mpu, dict) else None
+        try:
+            upload.discard()
+        except BaseException as exc:  # noqa: BLE001 - also a second Ctrl-C: the first one is the one to report
+            log.warning(
+                "could not abort the multipart upload %s of %s (%s: %s); its parts stay billed until aborted: run "
+                "'scout-persist gc --uploads %s --dry-run', then without --dry-run",
+                upload_id or "(id unknown)", self.store.where(self.key), type(exc).__name__, exc, self.store.url,
+            )
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            upload.closed = True  # nothing left to flush when the file object is collected
 
 
 # -- helpers ---------------------------------------------------------------------------------
+def _epoch(value) -> float | None:
+    return value.timestamp() if isinstance(value, datetime.datetime) else None
+
+
 def _create_local(path: str, data: bytes) -> bool:
     tmp = _temp_name(path)
     with open(tmp, "wb") as fh:
