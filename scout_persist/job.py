@@ -671,7 +671,10 @@ class JobWriter:
         return "the previous result and its .info were kept"
 
     def write_file(self, name: str, data: bytes) -> str:
-        """Write ``<job>.files/<name>`` atomically; returns its location."""
+        """Write ``<job>.files/<name>`` atomically; returns its location.
+
+        The reader's rule holds: UnsafePathError when the name, or a symlinked folder on its way, leads outside the
+        store root (the store checks the folder; a link at the name itself is replaced, never written through)."""
         rel = check_key(name, self.location(self.key + ".files"))
         if not rel:
             raise UnsafePathError(f"empty file name for the files directory of job {self.key!r}")
@@ -679,11 +682,26 @@ class JobWriter:
         return self.location(f"{self.key}.files/{rel}")
 
     def file(self, name: str) -> str:
-        """The location of ``<job>.files/<name>`` (for a task that writes it itself); folders are created."""
+        """The location of ``<job>.files/<name>`` (for a task that writes it itself); folders are created.
+
+        UnsafePathError, before any folder is made, when it resolves outside the store root: the reader's rule
+        (:meth:`Job.file`), applied to the whole path since the task will open it, a link at the name included
+        (also a dangling one: the task would create its target)."""
         rel = check_key(name, self.location(self.key + ".files"))
-        loc = self.location(f"{self.key}.files/{rel}")
+        if not rel:
+            raise UnsafePathError(f"empty file name for the files directory of job {self.key!r}")
+        key = f"{self.key}.files/{rel}"
+        loc = self.location(key)
         if self.store.is_local:
-            os.makedirs(os.path.dirname(loc), exist_ok=True)
+            full = self.store.path(key)
+            root = os.path.realpath(self.store.root)
+            real = os.path.realpath(full)  # not strict: a dangling link resolves to the file it would create
+            if real != root and not real.startswith(root.rstrip("/") + "/"):
+                raise UnsafePathError(
+                    f"{full!r} of job {self.location(self.key)!r} resolves to {real!r}, outside the store root "
+                    f"{root!r}; files of a job must stay inside the root: remove the link or name another file"
+                )
+            os.makedirs(os.path.dirname(full), exist_ok=True)
         return loc
 
     def done(self, **extra: Any) -> Job:

@@ -390,7 +390,7 @@ def create_exclusive(store: Store, key: str, data: bytes, host: str | None = Non
 
 
 def _link_create(store: Store, key: str, data: bytes, host: str) -> bool:
-    path = store.path(key)
+    path = store.write_path(key, "creating")  # never through a symlink leading out of the store root
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
     now = time.time()

@@ -9,6 +9,16 @@ Layout under the registry prefix (default ``artifacts/`` of the store root)::
 Logging uploads the blobs first, then publishes the manifest with an exclusive create of ``v<N>.json``: the
 create both allocates the number and commits the version, so concurrent loggers never share a number and
 a reader never sees a version whose files are missing. ``latest`` is always the highest version.
+
+Publishing is idempotent: each manifest carries a fresh random ``token``; when a create reports "already exists"
+(or fails ambiguously, e.g. S3 applied the PUT but the reply was a 500 or a dropped connection), the entry is read
+and a manifest holding our own token is our success, so a retried publish yields one version, not two. Content
+identical to the latest version (same files, type and metadata) returns that version instead of a new one, unless
+``force=True``. A removed version leaves a ``v<N>.removed`` marker so its number is never given again.
+
+File names in a manifest are clean relative '/'-paths; one that could escape (``../x``, absolute, NUL, ``\\``)
+fails :meth:`Registry.verify`, and :meth:`ArtifactVersion.download` refuses it, and any symlink inside the
+destination that leads out of it, before writing anything there.
 """
 
 from __future__ import annotations
@@ -17,14 +27,24 @@ import datetime
 import hashlib
 import json
 import os
+import random
 import re
 import socket
+import time
+import uuid
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Iterable, Iterator, Mapping
 
-from .errors import CorruptPayloadError, InvalidInputError, KeyNotFound, UnsafePathError
+from .errors import (
+    CorruptPayloadError,
+    InvalidInputError,
+    KeyNotFound,
+    ScoutPersistError,
+    StorageError,
+    UnsafePathError,
+)
 from .locks import create_exclusive
-from .store import Store, check_key
+from .store import RETRIES, RETRY_BASE_DELAY, Store, _is_transient, check_key
 
 MANIFEST_FORMAT = "scout-persist-artifact/1"
 BLOB_DIR = "_blobs/sha256"
@@ -34,6 +54,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
 _VERSION = re.compile(r"^v(0|[1-9][0-9]*)$")
 _VERSION_FILE = re.compile(r"^v(0|[1-9][0-9]*)\.json$")
+_REMOVED_FILE = re.compile(r"^v(0|[1-9][0-9]*)\.removed$")
 
 
 # -- names ------------------------------------------------------------------------------------------------------
@@ -87,6 +108,33 @@ def parse_ref(spec: str) -> tuple[str, str]:
     except (InvalidInputError, UnsafePathError) as exc:
         raise type(exc)(f"artifact reference {spec!r}: {exc}") from exc
     return name, ref
+
+
+def _file_name_problem(name: Any) -> tuple[type[ScoutPersistError], str] | None:
+    """Why ``name`` cannot name a file of an artifact (error class, reason), or None when it is a clean relative path."""
+    if not isinstance(name, str) or not name:
+        return InvalidInputError, "it is not a non-empty str"
+    if "\x00" in name:
+        return UnsafePathError, "it contains a NUL byte"
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        return UnsafePathError, "it is absolute; file names are relative to the artifact"
+    if "\\" in name:
+        return UnsafePathError, "it contains '\\', a path separator on Windows; use '/' between folders"
+    parts = name.split("/")
+    if ".." in parts:
+        return UnsafePathError, "it has '..' segments and would escape the download folder"
+    if any(p in ("", ".") for p in parts):
+        return InvalidInputError, "it has empty or '.' segments; write a clean relative path such as 'data/x.csv'"
+    return None
+
+
+def check_file_name(name: Any, where: str = "") -> str:
+    """Return ``name`` if it is a clean relative '/'-path inside an artifact, else raise saying why and what to use."""
+    problem = _file_name_problem(name)
+    if problem is not None:
+        cls, reason = problem
+        raise cls(f"artifact file name {name!r}{' ' + where if where else ''} is refused: {reason}")
+    return name
 
 
 # -- sources ------------------------------------------------------------------------------------------------------
@@ -179,12 +227,7 @@ def collect_sources(files: Any) -> list[Source]:
         )
     names: set[str] = set()
     for s in sources:
-        try:
-            ok = check_key(s.name) == s.name and s.name != ""
-        except UnsafePathError as exc:
-            raise UnsafePathError(f"artifact file name {s.name!r} from {s.where!r}: {exc}") from exc
-        if not ok:
-            raise InvalidInputError(f"artifact file name {s.name!r} is not a clean relative path (e.g. 'data/x.csv')")
+        check_file_name(s.name, f"(from {s.where!r})")
         if s.name in names:
             raise InvalidInputError(f"artifact file name {s.name!r} appears twice; rename one of the sources")
         names.add(s.name)
@@ -275,22 +318,57 @@ class ArtifactVersion:
         return data
 
     def download(self, dest: str | os.PathLike) -> str:
-        """Write every file under ``dest`` with its artifact name, verifying each; returns ``dest``."""
+        """Write every file under ``dest`` with its artifact name, verifying each; returns ``dest``.
+
+        Nothing lands outside ``dest``: every name is checked before the first write (UnsafePathError for
+        ``../x``, absolute names, NUL), and a folder that resolves through a symlink inside ``dest`` to somewhere
+        else is refused. ``dest`` itself may be a link (it is the caller's choice). Each file is written under a
+        fresh temporary name and renamed, so a link planted at a file's name is replaced, never written through."""
+        import tempfile
+
         dest = os.path.abspath(os.fspath(dest))
-        for e in self.manifest["files"]:
-            target = os.path.join(dest, *e["name"].split("/"))
-            os.makedirs(os.path.dirname(target), exist_ok=True)
+        entries = self.manifest["files"]
+        for e in entries:
+            check_file_name(e.get("name") if isinstance(e, dict) else e, f"in the manifest of artifact {self.ref}")
+        real_dest = os.path.realpath(dest)
+
+        def folder_of(e: dict) -> str:
+            folder = os.path.join(dest, *e["name"].split("/")[:-1])
+            real = os.path.realpath(folder)  # folders still missing resolve as far as they exist
+            if real != real_dest and not real.startswith(real_dest.rstrip(os.sep) + os.sep):
+                raise UnsafePathError(
+                    f"downloading {e['name']!r} of artifact {self.ref} refused: {folder!r} resolves through a "
+                    f"symlink to {real!r}, outside the destination {real_dest!r}; links inside the destination may "
+                    "not lead out of it: remove the link or download into an empty folder"
+                )
+            return folder
+
+        for e in entries:  # all before the first write; again just before each (the folder may have changed)
+            folder_of(e)
+        os.makedirs(dest, exist_ok=True)
+        for e in entries:
+            folder = folder_of(e)
+            os.makedirs(folder, exist_ok=True)
+            target = os.path.join(folder, e["name"].split("/")[-1])
             h, n = hashlib.sha256(), 0
-            tmp = target + ".download-tmp"
-            with self.registry.store.open(self.registry.blob_key(e["sha256"])) as src, open(tmp, "wb") as out:
-                while chunk := src.read(CHUNK):
-                    h.update(chunk)
-                    n += len(chunk)
-                    out.write(chunk)
-            if n != e["size"] or h.hexdigest() != e["sha256"]:
-                os.unlink(tmp)
-                raise CorruptPayloadError(f"file {e['name']!r} of artifact {self.ref} does not match its manifest")
-            os.replace(tmp, target)
+            fd, tmp = tempfile.mkstemp(prefix=".download-", dir=folder)
+            try:
+                with self.registry.store.open(self.registry.blob_key(e["sha256"])) as src, os.fdopen(fd, "wb") as out:
+                    while chunk := src.read(CHUNK):
+                        h.update(chunk)
+                        n += len(chunk)
+                        out.write(chunk)
+                if n != e["size"] or h.hexdigest() != e["sha256"]:
+                    raise CorruptPayloadError(
+                        f"file {e['name']!r} of artifact {self.ref} does not match its manifest; not written"
+                    )
+                os.replace(tmp, target)
+            except BaseException:
+                try:
+                    os.unlink(tmp)
+                except FileNotFoundError:
+                    pass
+                raise
         return dest
 
     def verify(self) -> Verification:
@@ -337,8 +415,7 @@ class Registry:
 
     def versions(self, name: str) -> list[str]:
         """``["v0", "v1", ...]`` in numeric order."""
-        found = [m.group(1) for n in self._ls(f"{self._dir(name)}/versions") if (m := _VERSION_FILE.match(n))]
-        return [f"v{n}" for n in sorted(int(x) for x in found)]
+        return self._listing(name)[0]
 
     def aliases(self, name: str) -> dict[str, str]:
         """Alias → version, including ``latest`` (the highest version) when there is one."""
@@ -362,8 +439,13 @@ class Registry:
         aliases: Iterable[str] = (),
         metadata: Mapping[str, Any] | None = None,
         type: str | None = None,
+        *,
+        force: bool = False,
     ) -> ArtifactVersion:
-        """Publish a new version of ``name`` holding ``files_or_job``; returns it (``.version`` is ``v<N>``)."""
+        """Publish a new version of ``name`` holding ``files_or_job``; returns it (``.version`` is ``v<N>``).
+
+        When the files (names and bytes), ``type`` and ``metadata`` equal those of the latest version, that version
+        is returned (with ``aliases`` applied to it) and nothing new is published, unless ``force=True``."""
         check_artifact_name(name)
         aliases = [aliases] if isinstance(aliases, str) else list(aliases)
         for a in aliases:
@@ -374,12 +456,25 @@ class Registry:
             meta.setdefault("scout_job", job_metadata(files_or_job))
             type = type or "scout-job"
         try:
-            json.dumps(meta)
+            meta = json.loads(json.dumps(meta))  # as a reader will see it (tuples become lists...)
         except (TypeError, ValueError) as exc:
             raise InvalidInputError(f"artifact metadata for {name!r} must be JSON-serialisable: {exc}") from exc
-        entries = [self._upload(s) for s in collect_sources(files_or_job)]
-        entries.sort(key=lambda e: e["name"])
-        number = self._next_number(name)
+        sources = collect_sources(files_or_job)
+        hashed = [(s, *self._hash(s)) for s in sources]
+        entries = sorted(({"name": s.name, "size": size, "sha256": sha} for s, sha, size in hashed),
+                         key=lambda e: e["name"])
+        digest = files_digest(entries)
+        for s, sha, size in hashed:
+            self._store_blob(s, sha, size)  # a HEAD each when the content is already there
+        token = uuid.uuid4().hex
+        # One listing gives both the latest (to compare with) and the number to create: any version published
+        # after it makes our create meet that version, which is then compared in turn.
+        versions, number = self._listing(name)
+        if not force and versions:
+            same = self._same_as(name, versions[-1], digest, type, meta)
+            if same is not None:
+                self._apply_aliases(name, aliases, same.version)
+                return same
         while True:
             version = f"v{number}"
             manifest = {
@@ -389,52 +484,134 @@ class Registry:
                 "type": type,
                 "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
                 "created_by": {"host": socket.gethostname(), "pid": os.getpid()},
+                "token": token,  # tells our own publish from another logger's when a reply was lost
                 "metadata": meta,
                 "files": entries,
-                "digest": files_digest(entries),
+                "digest": digest,
             }
             data = json.dumps(manifest, indent=1, sort_keys=False).encode("utf-8")
-            if create_exclusive(self.store, self._manifest_key(name, version), data):
+            try:
+                seen = self._publish(self._manifest_key(name, version), data, token)
+            except OSError as exc:
+                raise StorageError(
+                    f"publishing artifact {name}:{version} failed ({exc}); it may or may not have landed: log it "
+                    "again (the same content then returns the version if it did)"
+                ) from exc
+            if seen is None:
                 break
-            number = max(number + 1, self._next_number(name))
+            if not force and _same_content(seen, digest, type, meta):
+                # another logger published the same content at this number meanwhile: that is our version too
+                self._apply_aliases(name, aliases, version)
+                return ArtifactVersion(self, name, version, seen)
+            versions, after = self._listing(name)
+            if not force and after > number + 1 and versions:
+                same = self._same_as(name, versions[-1], digest, type, meta)  # more were published: the newest
+                if same is not None:
+                    self._apply_aliases(name, aliases, same.version)
+                    return same
+            number = max(number + 1, after)
+        self._apply_aliases(name, aliases, version)
+        return ArtifactVersion(self, name, version, manifest)
+
+    def _publish(self, key: str, data: bytes, token: str) -> dict | None:
+        """Create manifest ``key`` exclusively; None when it is ours (created now, or earlier by this very publish
+        whose reply was lost), else the manifest another logger holds there."""
+        for attempt in range(RETRIES):
+            try:
+                created = create_exclusive(self.store, key, data)
+            except OSError as exc:
+                # ambiguous: the write may have been applied. The next attempt's create, or the read of what it
+                # finds, decides; the token makes that safe.
+                if attempt == RETRIES - 1 or not _is_transient(exc):
+                    raise
+                time.sleep(RETRY_BASE_DELAY * (2**attempt) * (0.5 + random.random()))
+                continue
+            if created:
+                return None
+            try:
+                seen = self._read_json(key)
+            except (KeyNotFound, CorruptPayloadError):
+                return {}  # removed since, or unreadable: not a version we can call ours; take the next number
+            return None if seen.get("token") == token else seen
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _same_as(self, name: str, version: str, digest: str, type: str | None, meta: dict) -> ArtifactVersion | None:
+        """Version ``version`` when it holds this content, else None."""
+        try:
+            found = self.resolve(f"{name}:{version}")
+        except (KeyNotFound, CorruptPayloadError):
+            return None  # removed or unreadable meanwhile: publish anew
+        return found if _same_content(found.manifest, digest, type, meta) else None
+
+    def _apply_aliases(self, name: str, aliases: Iterable[str], version: str) -> None:
         for a in aliases:
             if a != LATEST:
                 self.set_alias(name, a, version)
-        return ArtifactVersion(self, name, version, manifest)
 
-    def log_job(self, name: str, job: Any, aliases: Iterable[str] = (), metadata: Mapping[str, Any] | None = None):
-        """Publish a Scout job (result, ``.info``, ``.files/``) whose metadata records its path and signature."""
+    def log_job(self, name: str, job: Any, aliases: Iterable[str] = (), metadata: Mapping[str, Any] | None = None,
+                *, force: bool = False) -> ArtifactVersion:
+        """Publish a done Scout job (result, ``.info``, ``.files/``; a Job, a JobWriter or a job path) whose metadata
+        records its path and signature. Logging the same job again returns its version unless ``force=True``."""
         from .job import Job
 
         if not _is_job(job):
-            job = Job(job)
+            job = Job.at(job.store, job.key) if hasattr(job, "store") and hasattr(job, "key") else Job(job)
         if job.status != "done":
             raise InvalidInputError(
                 f"job {job.path!r} has status {job.status!r}; only done jobs can be published as artifacts "
                 "(run it to completion first)"
             )
-        return self.log_artifact(name, job, aliases=aliases, metadata=metadata)
+        return self.log_artifact(name, job, aliases=aliases, metadata=metadata, force=force)
 
-    def _next_number(self, name: str) -> int:
-        versions = self.versions(name)
-        return int(versions[-1][1:]) + 1 if versions else 0
+    def _listing(self, name: str) -> tuple[list[str], int]:
+        """(versions in numeric order, the next free number): removed numbers are never given again."""
+        names = self._ls(f"{self._dir(name)}/versions")
+        live = sorted(int(m.group(1)) for n in names if (m := _VERSION_FILE.match(n)))
+        removed = [int(m.group(1)) for n in names if (m := _REMOVED_FILE.match(n))]
+        return [f"v{n}" for n in live], max(live + removed, default=-1) + 1
 
-    def _upload(self, source: Source) -> dict:
+    def _hash(self, source: Source) -> tuple[str, int]:
         with source.open() as fh:
-            sha, size = _hash_stream(fh)
+            return _hash_stream(fh)
+
+    def _store_blob(self, source: Source, sha: str, size: int) -> None:
         key = self.blob_key(sha)
-        if not (self.store.exists(key) and self.store.size(key) == size):
-            h = hashlib.sha256()
-            with source.open() as fh, self.store.writer(key) as out:
-                while chunk := fh.read(CHUNK):
-                    h.update(chunk)
-                    out.write(chunk)
-            if h.hexdigest() != sha:
-                self.store.delete(key)
-                raise InvalidInputError(
-                    f"{source.where!r} changed while it was being logged; log it again once it is stable"
-                )
-        return {"name": source.name, "size": size, "sha256": sha}
+        if self.store.exists(key) and self.store.size(key) == size:
+            return  # content-addressed: already there
+        h = hashlib.sha256()
+        with source.open() as fh, self.store.writer(key) as out:
+            while chunk := fh.read(CHUNK):
+                h.update(chunk)
+                out.write(chunk)
+        if h.hexdigest() != sha:
+            self.store.delete(key)
+            raise InvalidInputError(
+                f"{source.where!r} changed while it was being logged; log it again once it is stable"
+            )
+
+    def remove_version(self, name: str, version: str, *, delete_aliases: bool = False) -> None:
+        """Remove version ``vN`` of ``name``; its number is never given again. Refused while user aliases point at
+        it unless ``delete_aliases=True``. Content blobs stay (shared with other versions, content-addressed)."""
+        if not isinstance(version, str) or not _VERSION.match(version):
+            raise InvalidInputError(
+                f"artifact version {version!r} is not a version number; remove one version at a time: 'v3' "
+                "(resolve an alias first, e.g. with 'scout-persist artifacts show NAME:ALIAS')"
+            )
+        av = self.resolve(f"{name}:{version}")
+        pointing = sorted(a for a, v in self.aliases(name).items() if v == version and a != LATEST)
+        if pointing and not delete_aliases:
+            raise InvalidInputError(
+                f"artifact {av.ref} still has the aliases {', '.join(pointing)}; move them to another version "
+                f"first (scout-persist artifacts alias {name}:vN ALIAS) or remove them with the version "
+                "(delete_aliases=True, --delete-aliases)"
+            )
+        # The marker first: a logger that no longer sees vN.json must already see vN.removed, or it could reuse N.
+        marker = {"version": version, "removed": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+                  "by": {"host": socket.gethostname(), "pid": os.getpid()}, "digest": av.digest}
+        self.store.put(f"{self._dir(name)}/versions/{version}.removed", json.dumps(marker).encode("utf-8"))
+        self.store.delete(self._manifest_key(name, version))
+        for a in pointing:
+            self.remove_alias(name, a)
 
     def set_alias(self, name: str, alias: str, version: str) -> None:
         """Point ``alias`` at ``version`` (moving it if it pointed elsewhere)."""
@@ -481,7 +658,8 @@ class Registry:
             manifest = self._read_json(self._manifest_key(name, version))
         except KeyNotFound as exc:
             known = ", ".join(self.versions(name)) or "none"
-            raise KeyNotFound(f"artifact {name!r} has no version {version!r}; its versions: {known}") from exc
+            gone = " (it was removed)" if self.store.exists(f"{self._dir(name)}/versions/{version}.removed") else ""
+            raise KeyNotFound(f"artifact {name!r} has no version {version!r}{gone}; its versions: {known}") from exc
         for k in ("files", "digest", "version"):
             if k not in manifest:
                 raise CorruptPayloadError(f"manifest of {name}:{version} lacks {k!r}; it was not written by this registry")
@@ -496,9 +674,25 @@ class Registry:
         m = av.manifest
         if m.get("version") != av.version or m.get("artifact") != av.name:
             result.problems.append(f"manifest says {m.get('artifact')}:{m.get('version')}")
-        if files_digest(m["files"]) != m["digest"]:
+        entries = m["files"] if isinstance(m["files"], list) else []
+        if not isinstance(m["files"], list):
+            result.problems.append("manifest 'files' is not a list")
+        names: set[str] = set()
+        usable = []
+        for e in entries:
+            if not isinstance(e, dict) or not isinstance(e.get("size"), int) or "sha256" not in e:
+                result.problems.append(f"malformed file entry {e!r}: needs name, size and sha256")
+                continue
+            problem = _file_name_problem(e.get("name"))
+            if problem is not None:
+                result.problems.append(f"file name {e.get('name')!r} is unsafe: {problem[1]}")
+            elif e["name"] in names:
+                result.problems.append(f"file name {e['name']!r} appears twice")
+            names.add(str(e.get("name")))
+            usable.append(e)
+        if len(usable) == len(entries) and files_digest(entries) != m["digest"]:
             result.problems.append("manifest digest does not match its file list")
-        for e in m["files"]:
+        for e in usable:
             result.checked += 1
             try:
                 with self.store.open(self.blob_key(e["sha256"])) as fh:
@@ -506,11 +700,20 @@ class Registry:
             except KeyNotFound:
                 result.problems.append(f"{e['name']}: content missing")
                 continue
+            except CorruptPayloadError as exc:  # a sha256 that is not a digest
+                result.problems.append(f"{e['name']!r}: {exc}")
+                continue
             if size != e["size"]:
                 result.problems.append(f"{e['name']}: {size} bytes, manifest says {e['size']}")
             elif sha != e["sha256"]:
                 result.problems.append(f"{e['name']}: sha256 differs from the manifest")
         return result
+
+
+def _same_content(manifest: Mapping[str, Any], digest: str, type: str | None, meta: dict) -> bool:
+    """Whether a published manifest holds the same files, type and metadata (creation time and token aside)."""
+    return (manifest.get("digest") == digest and manifest.get("type") == type
+            and (manifest.get("metadata") or {}) == meta)
 
 
 def job_metadata(job: Any) -> dict:
@@ -541,9 +744,24 @@ def _registry(store: Store | str | None, prefix: str) -> Registry:
 
 
 def log_artifact(name: str, files_or_job: Any, aliases: Iterable[str] = (), metadata: Mapping[str, Any] | None = None,
-                 type: str | None = None, *, store: Store | str | None = None, prefix: str = "artifacts") -> ArtifactVersion:
+                 type: str | None = None, *, force: bool = False, store: Store | str | None = None,
+                 prefix: str = "artifacts") -> ArtifactVersion:
     """:meth:`Registry.log_artifact` on ``store`` (default ``$SCOUT_PERSIST_URL``)."""
-    return _registry(store, prefix).log_artifact(name, files_or_job, aliases=aliases, metadata=metadata, type=type)
+    return _registry(store, prefix).log_artifact(name, files_or_job, aliases=aliases, metadata=metadata, type=type,
+                                                 force=force)
+
+
+def log_job(name: str, job: Any, aliases: Iterable[str] = (), metadata: Mapping[str, Any] | None = None, *,
+            force: bool = False, store: Store | str | None = None, prefix: str = "artifacts") -> ArtifactVersion:
+    """Publish a done job (a Job, a JobWriter or a job path) as a version of ``name``, in one call.
+
+    The registry is the job's own store unless ``store`` is given; logging the same job again returns its version."""
+    from .job import Job
+
+    if not _is_job(job):
+        job = Job.at(job.store, job.key) if hasattr(job, "store") and hasattr(job, "key") else Job(job)
+    return _registry(store if store is not None else job.store, prefix).log_job(
+        name, job, aliases=aliases, metadata=metadata, force=force)
 
 
 def use_artifact(spec: str, *, store: Store | str | None = None, prefix: str = "artifacts") -> ArtifactVersion:

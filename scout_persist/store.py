@@ -1,7 +1,12 @@
 """One store over any fsspec URL: a handful of primitives, keys relative to a root.
 
 Keys are '/'-separated paths relative to the store root (``var/jobs/Baking/whisk_eggs/Default``).
-A key may never escape the root: absolute keys, '..' segments and NUL bytes are refused.
+A key may never escape the root: absolute keys, '..' segments and NUL bytes are refused. On local disks no write
+(put, writer, create, delete, and the lock files of ``locks.py``) lands outside the root through a symlink either:
+the folder of the target, with its symlinks resolved, must stay inside the real path of the root. The root itself
+is the user's choice and may be a symlink (it is resolved once per Store); links *below* it are the hazard, e.g. a
+``var/jobs/<Workflow>`` link that would send whole jobs elsewhere. Only the components below the root are looked
+at (one ``lstat`` each), and the full ``realpath`` is taken only when one of them is a link.
 
 Writes are atomic on every backend: a local file is written under a temporary name in the same folder and
 renamed; an object appears on an object store only when its single put (or multipart upload) completes.
@@ -11,15 +16,19 @@ else, each naming the store URL and key, with the backend's exception chained.
 
 from __future__ import annotations
 
+import datetime
 import errno
 import io
+import logging
 import os
 import posixpath
 import random
+import stat
 import threading
 import time
 import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import IO, Callable, Iterator, TypeVar
 
 from .errors import KeyNotFound, ScoutPersistError, StorageError, UnsafePathError
@@ -30,11 +39,26 @@ TEMP_PREFIX = ".tmp_mv."
 # Object-store writes smaller than this are buffered and sent as one PUT; larger ones stream as a
 # multipart upload that is completed only when the writer's block ends without error.
 SINGLE_PUT_MAX = 8 << 20
+# Store.put sends a value already in memory as one PUT up to this size (where s3fs would switch to multipart).
+PUT_MULTIPART_MIN = 100 << 20
 RETRIES = 4
 RETRY_BASE_DELAY = 0.1
 
 T = TypeVar("T")
 _MEMORY_CREATE = threading.Lock()
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An incomplete multipart upload: its store ``key``, the backend's ``upload_id``, when it was begun
+    (``initiated``) and when it last received a part (``last_active``, ``initiated`` when it has none); epoch
+    seconds by the backend's clock, None when unknown."""
+
+    key: str
+    upload_id: str
+    initiated: float | None
+    last_active: float | None
 
 
 def default_url() -> str:
@@ -79,6 +103,9 @@ class Store:
                 "(e.g. pip install 'scout-persist[s3]' for s3://)"
             ) from exc
         self.root = root.rstrip("/")
+        # Local writes must stay inside the real path of this folder (kept by child stores: their writes too).
+        self._boundary = self.root
+        self._real_boundary: str | None = None
         protocols = _protocols(self.fs)
         self.is_local = "file" in protocols
         self.kind = (
@@ -113,6 +140,46 @@ class Store:
         sub.url = f"{self.url}/{check_key(key)}"
         return sub
 
+    def write_path(self, key: str, action: str = "writing") -> str:
+        """The backend path of ``key`` for a write; on local disks UnsafePathError when its folder resolves
+        (through symlinks below the root) outside the real path of the store root."""
+        path = self.path(key)
+        if self.is_local:
+            self._check_inside(posixpath.dirname(path), key, action)
+        return path
+
+    def _check_inside(self, folder: str, key: str, action: str) -> None:
+        boundary = self._boundary.rstrip("/")
+        if folder != boundary and not folder.startswith(boundary + "/"):
+            raise UnsafePathError(f"{action} {self.where(key)!r} refused: {folder!r} is not below the store root")
+        current = boundary
+        for part in filter(None, folder[len(boundary):].split("/")):
+            current = f"{current}/{part}"
+            try:
+                mode = os.lstat(current).st_mode
+            except (FileNotFoundError, NotADirectoryError):
+                return  # the rest does not exist yet: the write creates real folders below here
+            if stat.S_ISLNK(mode):
+                break  # a link below the root: judge where the whole folder really is
+        else:
+            return
+        real = os.path.realpath(folder)
+        root = self._real_root()
+        if real != root and not real.startswith(root.rstrip("/") + "/"):
+            raise UnsafePathError(
+                f"{action} {self.where(key)!r} refused: its folder {folder!r} resolves through the symlink "
+                f"{current!r} to {real!r}, outside the store root {root!r}; links below the store root may not lead "
+                "out of it: link the root itself instead (or point SCOUT_PERSIST_URL at the real folder)"
+            )
+
+    def _real_root(self) -> str:
+        real = self._real_boundary
+        if real is None:
+            real = os.path.realpath(self._boundary or "/")
+            if os.path.isdir(real):  # cache once the root exists (a root created later may still become a link)
+                self._real_boundary = real
+        return real
+
     def where(self, key: str) -> str:
         """``key`` as a full URL, for messages."""
         return f"{self.url}/{check_key(key, self.url)}" if key else self.url
@@ -133,13 +200,15 @@ class Store:
     def put(self, key: str, data: bytes) -> None:
         """Store ``data`` atomically: readers see the old value or the whole new one."""
         path = self.path(key)
-        if self.kind in ("memory", "s3"):
+        if self.kind == "memory" or (self.kind == "s3" and len(data) < PUT_MULTIPART_MIN):
             with self._translate(key, "writing"):
                 self._makedirs(posixpath.dirname(path))
-                # memory: the value is assigned whole; S3: one PUT (or a multipart upload, complete or nothing).
+                # memory: the value is assigned whole; S3: one PUT.
                 self._retry(lambda: self.fs.pipe_file(path, bytes(data)))
                 self._forget(path)
             return
+        # Local files, and S3 values too large for one PUT: the writer's multipart upload is aborted on every
+        # failure path (s3fs's own multipart pipe_file aborts on Exception only, not on KeyboardInterrupt/SystemExit).
         with self.writer(key) as fh:
             fh.write(data)
 
@@ -150,7 +219,7 @@ class Store:
         hard links are unsupported; memory: check-and-set under a lock; S3: a conditional PUT
         (``If-None-Match: *``). Not retried: a lost reply would make a retry report someone else's entry.
         """
-        path = self.path(key)
+        path = self.write_path(key, "creating")
         with self._translate(key, "creating"):
             self._makedirs(posixpath.dirname(path))
             if self.is_local:
@@ -197,12 +266,15 @@ class Store:
 
     def delete(self, key: str, recursive: bool = False) -> None:
         """Remove ``key`` (a folder too when ``recursive``); absent keys are ignored."""
-        path = self.path(key)
         if not check_key(key) and not recursive:
             raise UnsafePathError(f"deleting the root of store {self.url!r} needs recursive=True")
+        path = self.write_path(key, "deleting") if check_key(key) else self.path(key)
         with self._translate(key, "deleting"):
             try:
-                if self.is_local and not recursive and os.path.isdir(path) and not os.path.islink(path):
+                if self.is_local and os.path.islink(path):
+                    os.unlink(path)  # the link itself, never what it points at
+                    return
+                if self.is_local and not recursive and os.path.isdir(path):
                     raise IsADirectoryError(errno.EISDIR, "is a folder", path)
                 self.fs.rm(path, recursive=recursive)
             except FileNotFoundError:
@@ -289,7 +361,7 @@ class Store:
         If the block raises, nothing is published and the old value (if any) stays. Memory use is bounded
         on every backend except memory:// (which holds the value in memory anyway).
         """
-        path = self.path(key)
+        path = self.write_path(key)
         with self._translate(key, "writing"):
             self._makedirs(posixpath.dirname(path))
         if self.is_local:
@@ -314,6 +386,79 @@ class Store:
             raise translated from exc
         finally:
             self._forget(path)
+
+    # -- multipart uploads ----------------------------------------------------
+    def incomplete_uploads(self, older_than: float = 0.0) -> list[Upload]:
+        """Multipart uploads under this store's root, never completed nor aborted (e.g. their writer was killed
+        with -9), idle for more than ``older_than`` seconds; least recently active first.
+
+        Idle means since the upload's last part (else since it was begun), by the backend's clock compared with
+        ours: a writer still sending parts is never idle, and a clock that is off shifts ages by its error, so keep
+        ``older_than`` well above the longest pause of a live writer (hours). StorageError on stores without
+        multipart uploads. (moto's server reports every upload as begun in 2010; part times still give real ages.)
+        """
+        bucket, prefix = self._multipart_scope("listing incomplete uploads of")
+        now = time.time()
+        found: list[Upload] = []
+        markers: dict[str, str] = {}
+        with self._translate("", "listing incomplete uploads of"):
+            while True:
+                page = self._retry(lambda: self.fs.call_s3(
+                    "list_multipart_uploads", Bucket=bucket, Prefix=prefix, **markers))
+                for u in page.get("Uploads") or []:
+                    initiated = _epoch(u.get("Initiated"))
+                    if older_than > 0 and initiated is not None and now - initiated < older_than:
+                        continue  # begun too recently to be idle that long: no need to list its parts
+                    last = self._last_part_time(bucket, u["Key"], u["UploadId"])
+                    active = max(t for t in (initiated, last) if t is not None) if (initiated or last) else None
+                    if older_than > 0 and (active is None or now - active < older_than):
+                        continue
+                    found.append(Upload(u["Key"][len(prefix):], u["UploadId"], initiated, active))
+                if not page.get("IsTruncated"):
+                    break
+                markers = {"KeyMarker": page.get("NextKeyMarker", ""),
+                           "UploadIdMarker": page.get("NextUploadIdMarker", "")}
+        return sorted(found, key=lambda u: (u.last_active or 0.0, u.key))
+
+    def _last_part_time(self, bucket: str, key: str, upload_id: str) -> float | None:
+        newest: float | None = None
+        marker = 0
+        while True:
+            try:
+                page = self._retry(lambda: self.fs.call_s3(
+                    "list_parts", Bucket=bucket, Key=key, UploadId=upload_id, PartNumberMarker=marker))
+            except FileNotFoundError:  # completed or aborted since the listing
+                return newest
+            for part in page.get("Parts") or []:
+                t = _epoch(part.get("LastModified"))
+                if t is not None and (newest is None or t > newest):
+                    newest = t
+            if not page.get("IsTruncated"):
+                return newest
+            marker = int(page.get("NextPartNumberMarker") or 0)
+
+    def abort_upload(self, upload: Upload) -> bool:
+        """Abort an incomplete multipart upload (its parts are freed); False when it is already gone."""
+        bucket, prefix = self._multipart_scope("aborting an upload in")
+        key = check_key(upload.key, self.url)
+        try:
+            with self._translate(key, "aborting the multipart upload of"):
+                self._retry(lambda: self.fs.call_s3(
+                    "abort_multipart_upload", Bucket=bucket, Key=prefix + key, UploadId=upload.upload_id))
+        except FileNotFoundError:  # NoSuchUpload: completed or aborted meanwhile
+            return False
+        return True
+
+    def _multipart_scope(self, action: str) -> tuple[str, str]:
+        """(bucket, key prefix of the root) of an S3 store; StorageError elsewhere."""
+        if self.kind != "s3":
+            raise StorageError(
+                f"{action} store {self.url!r}: a {self.kind} store has no multipart uploads (only s3:// stores "
+                "stream large writes as multipart uploads that a killed writer can leave behind); nothing to list "
+                "or abort here"
+            )
+        bucket, key, _ = self.fs.split_path(self.root)
+        return bucket, (key.rstrip("/") + "/" if key else "")
 
     # -- boundary helpers ---------------------------------------------------
     @contextmanager
@@ -467,15 +612,33 @@ class _ObjectWriter(io.RawIOBase):
                 raise
 
     def _abort(self) -> None:
+        """Abort the multipart upload (its parts never become an object). Called while another exception is on
+        its way: a failing abort is logged, naming the upload and the command that cleans it, and does not
+        replace that exception."""
         upload, self.upload = self.upload, None
-        if upload is not None:
-            try:
-                upload.discard()  # abort the multipart upload: its parts never become an object
-            finally:
-                upload.closed = True  # nothing left to flush when the file object is collected
+        if upload is None:
+            return
+        mpu = getattr(upload, "mpu", None)
+        upload_id = mpu.get("UploadId") if isinstance(mpu, dict) else None
+        try:
+            upload.discard()
+        except BaseException as exc:  # noqa: BLE001 - also a second Ctrl-C: the first one is the one to report
+            log.warning(
+                "could not abort the multipart upload %s of %s (%s: %s); its parts stay billed until aborted: run "
+                "'scout-persist gc --uploads %s --dry-run', then without --dry-run",
+                upload_id or "(id unknown)", self.store.where(self.key), type(exc).__name__, exc, self.store.url,
+            )
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            upload.closed = True  # nothing left to flush when the file object is collected
 
 
 # -- helpers ---------------------------------------------------------------------------------
+def _epoch(value) -> float | None:
+    return value.timestamp() if isinstance(value, datetime.datetime) else None
+
+
 def _create_local(path: str, data: bytes) -> bool:
     tmp = _temp_name(path)
     with open(tmp, "wb") as fh:

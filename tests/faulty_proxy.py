@@ -3,20 +3,55 @@
 ``fail_next(n, status=500)`` answers the next ``n`` requests with an S3-style error instead of forwarding
 them; ``stop()`` closes the listening socket (clients get "connection refused", as from an endpoint that
 went down) and ``start()`` binds the same port again. Everything else is forwarded unchanged.
+
+``add_rule(action, method=..., path=..., times=...)`` injects a fault on matching requests only (method, and a
+regular expression searched in the unquoted ``/bucket/key?query``). Actions:
+
+- ``fail``: answer ``status`` without forwarding (the request never reaches S3);
+- ``fail_after_apply``: forward, then answer ``status`` instead of S3's reply (S3 applied it, the client sees an
+  error: an ambiguous success);
+- ``drop``: close the connection without forwarding or answering;
+- ``drop_after_apply``: forward, then close the connection without answering (applied, reply lost).
+
+``rule.hits`` counts the requests a rule acted on; ``times=None`` acts on every match.
 """
 
 from __future__ import annotations
 
 import http.client
+import re
 import socket
 import threading
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 _ERROR_BODY = (
     b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code>'
     b"<Message>injected by the test proxy</Message></Error>"
 )
+
+
+ACTIONS = ("fail", "fail_after_apply", "drop", "drop_after_apply")
+
+
+@dataclass
+class Rule:
+    """One injected fault: which requests it matches, what it does, how often (``times=None``: always)."""
+
+    action: str
+    method: str | None = None
+    path: "re.Pattern[str] | None" = None
+    times: int | None = 1
+    status: int = 500
+    hits: int = 0
+
+    def matches(self, method: str, target: str) -> bool:
+        if self.times is not None and self.hits >= self.times:
+            return False
+        if self.method is not None and method.upper() != self.method.upper():
+            return False
+        return self.path is None or self.path.search(unquote(target)) is not None
 
 
 class FaultyProxy:
@@ -28,6 +63,7 @@ class FaultyProxy:
         self.injected = 0
         self.log: list[str] = []  # "METHOD /path?query" of every request, in order
         self._failures: list[int] = []
+        self.rules: list[Rule] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._connections: set[socket.socket] = set()
@@ -40,10 +76,30 @@ class FaultyProxy:
         with self._lock:
             self._failures.extend([status] * n)
 
+    def add_rule(self, action: str, *, method: str | None = None, path: str | None = None, times: int | None = 1,
+                 status: int = 500) -> Rule:
+        """Inject ``action`` (one of ACTIONS) on requests with ``method`` whose target matches ``path`` (a regex)."""
+        if action not in ACTIONS:
+            raise ValueError(f"proxy action {action!r}: use one of {', '.join(ACTIONS)}")
+        rule = Rule(action, method, re.compile(path) if path is not None else None, times, status)
+        with self._lock:
+            self.rules.append(rule)
+        return rule
+
     def heal(self) -> None:
-        """Forget the failures still queued."""
+        """Forget the failures still queued and every rule."""
         with self._lock:
             self._failures.clear()
+            self.rules.clear()
+
+    def _take_rule(self, method: str, target: str) -> Rule | None:
+        with self._lock:
+            for rule in self.rules:
+                if rule.matches(method, target):
+                    rule.hits += 1
+                    self.injected += 1
+                    return rule
+        return None
 
     def _take_failure(self, line: str = "") -> int | None:
         with self._lock:
@@ -77,18 +133,27 @@ class FaultyProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 status = proxy._take_failure(f"{self.command} {self.path}")
+                rule = proxy._take_rule(self.command, self.path) if status is None else None
+                if rule is not None and rule.action == "fail":
+                    status = rule.status
                 if status is not None:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/xml")
-                    self.send_header("Content-Length", str(len(_ERROR_BODY)))
-                    self.end_headers()
-                    self.wfile.write(_ERROR_BODY)
+                    self._error(status)
+                    return
+                if rule is not None and rule.action == "drop":
+                    self._drop()
                     return
                 conn = http.client.HTTPConnection(*proxy.upstream, timeout=30)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "expect")}
                 conn.request(self.command, self.path, body=body, headers=headers)
                 resp = conn.getresponse()
                 data = resp.read()
+                conn.close()
+                if rule is not None and rule.action == "fail_after_apply":
+                    self._error(rule.status)
+                    return
+                if rule is not None and rule.action == "drop_after_apply":
+                    self._drop()
+                    return
                 self.send_response(resp.status)
                 for k, v in resp.getheaders():
                     if k.lower() not in ("transfer-encoding", "connection", "content-length"):
@@ -99,7 +164,21 @@ class FaultyProxy:
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)
-                conn.close()
+
+            def _error(self, status: int) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(len(_ERROR_BODY)))
+                self.end_headers()
+                self.wfile.write(_ERROR_BODY)
+
+            def _drop(self) -> None:
+                """Close the connection without a reply: the client sees it dropped mid-request."""
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 

@@ -310,3 +310,144 @@ def test_two_processes_log_twenty_each(reg):
 def test_two_processes_log_twenty_each_on_s3(s3_url):
     reg = Registry(s3_url)
     _check_forty(reg, _two_loggers(s3_url, 20), 20)
+
+
+# -- unsafe manifests and downloads (#12 item 5) ----------------------------------------------------------------------
+def _rename_entry(reg: Registry, spec: str, old: str, new) -> None:
+    """Rewrite one file name in a published manifest, digest included, so only the name can be at fault."""
+    av = reg.use_artifact(spec)
+    m = dict(av.manifest)
+    m["files"] = [dict(e, name=new) if e["name"] == old else e for e in m["files"]]
+    m["digest"] = files_digest(m["files"])
+    reg.store.put(f"{reg.prefix}/{av.name}/versions/{av.version}.json", json.dumps(m).encode())
+
+
+@pytest.mark.parametrize("bad", ["../../escaped.txt", "/etc/escaped.txt", "a\x00b.txt", "..\\..\\escaped.txt",
+                                 "sub/../../escaped.txt", "C:/escaped.txt"])
+def test_a_traversing_manifest_name_fails_verify_and_download_writes_nothing(reg, tmp_path, bad):
+    reg.log_artifact("d", {"ok.txt": b"fine", "evil.txt": b"payload"})
+    _rename_entry(reg, "d:v0", "evil.txt", bad)
+    report = reg.verify("d:v0")
+    assert not report.ok
+    assert any(repr(bad) in p and "unsafe" in p for p in report.problems), report.problems
+    dest = tmp_path / "dl" / "inner"
+    with pytest.raises(UnsafePathError) as err:
+        reg.use_artifact("d:v0").download(dest)
+    assert repr(bad) in str(err.value) and "d:v0" in str(err.value)
+    assert not (tmp_path / "dl").exists()  # checked before anything was written, ok.txt included
+    assert not [p for p in tmp_path.rglob("escaped*")]
+
+
+def test_download_does_not_follow_a_symlink_out_of_the_destination(reg, src, tmp_path):
+    reg.log_artifact("d", src)
+    dest, outside = tmp_path / "dest", tmp_path / "outside"
+    dest.mkdir()
+    outside.mkdir()
+    os.symlink(outside, dest / "sub")
+    with pytest.raises(UnsafePathError) as err:
+        reg.use_artifact("d:v0").download(dest)
+    text = str(err.value)
+    assert "sub/b.bin" in text and str(outside) in text and "outside the destination" in text
+    assert list(outside.iterdir()) == []
+    # a link planted at a file's own name is replaced by the download, never written through
+    os.unlink(dest / "sub")
+    os.symlink(outside / "target.txt", dest / "a.txt")
+    reg.use_artifact("d:v0").download(dest)
+    assert not (dest / "a.txt").is_symlink() and (dest / "a.txt").read_text() == "alpha\n"
+    assert list(outside.iterdir()) == []
+    # the destination itself may be a link: the caller chose it
+    os.symlink(outside, tmp_path / "dest-link")
+    reg.use_artifact("d:v0").download(tmp_path / "dest-link")
+    assert (outside / "sub" / "b.bin").read_bytes() == bytes(range(256))
+
+
+def test_verify_reports_malformed_and_duplicate_entries(reg):
+    reg.log_artifact("d", {"a": b"1", "b": b"2"})
+    _rename_entry(reg, "d:v0", "b", "a")
+    assert any("appears twice" in p for p in reg.verify("d:v0").problems)
+    key = f"{reg.prefix}/d/versions/v0.json"
+    m = json.loads(reg.store.get(key))
+    m["files"].append({"name": "c"})
+    reg.store.put(key, json.dumps(m).encode())
+    assert any("malformed file entry" in p for p in reg.verify("d:v0").problems)
+
+
+# -- same content, one version (#17 item 7) --------------------------------------------------------------------------
+def test_logging_the_same_content_returns_the_latest_version(reg, src):
+    v0 = reg.log_artifact("d", src, metadata={"rows": 2})
+    again = reg.log_artifact("d", src, metadata={"rows": 2}, aliases=["best"])
+    assert again.version == "v0" and again.manifest == v0.manifest and reg.versions("d") == ["v0"]
+    assert reg.aliases("d") == {"best": "v0", "latest": "v0"}  # aliases still apply to the returned version
+    assert reg.log_artifact("d", src, metadata={"rows": 2}, force=True).version == "v1"
+    assert reg.log_artifact("d", src, metadata={"rows": 3}).version == "v2"  # other metadata: a new version
+    assert reg.log_artifact("d", src, metadata={"rows": 3}, type="dataset").version == "v3"  # other type too
+    (src / "a.txt").write_text("changed\n")
+    assert reg.log_artifact("d", src, metadata={"rows": 3}, type="dataset").version == "v4"
+    (src / "a.txt").write_text("alpha\n")  # back to v0's content: only the *latest* is compared
+    assert reg.log_artifact("d", src, metadata={"rows": 2}).version == "v5"
+    assert reg.versions("d") == [f"v{i}" for i in range(6)]
+
+
+SAME_LOGGER = r"""
+import sys, time
+from scout_persist.registry import Registry
+url, start = sys.argv[1:3]
+reg = Registry(url)
+while time.time() < float(start):
+    time.sleep(0.002)
+print(reg.log_artifact("same", {"model.bin": b"identical bytes"}, metadata={"k": 1}).version, flush=True)
+"""
+
+
+def test_processes_logging_identical_content_at_once_share_one_version(reg):
+    start = time.time() + 2.0
+    procs = [subprocess.Popen([PY, "-c", SAME_LOGGER, reg.store.url, str(start)], stdout=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    outs = [p.communicate(timeout=120)[0].split() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0]
+    assert outs == [["v0"]] * 3 and reg.versions("same") == ["v0"]
+
+
+def test_log_job_in_one_call_from_core_code(tmp_path):
+    from scout_persist.registry import log_job
+
+    store = Store(str(tmp_path / "root"))
+    writer = JobWriter(store, "var/jobs/Baking/bake/Default", type="json")
+    writer.run(lambda: {"muffins": 12})
+    v = log_job("muffins", writer, aliases=["production"])  # a JobWriter, a Job or a path
+    assert v.ref == "muffins:v0" and v.metadata["scout_job"]["task"] == "bake"
+    reg = Registry(store)  # the job's own store is the default registry
+    assert json.loads(reg.use_artifact("muffins:production").read("Default")) == {"muffins": 12}
+    assert log_job("muffins", str(tmp_path / "root/var/jobs/Baking/bake/Default")).version == "v0"  # same job
+    assert log_job("muffins", Job.at(store, writer.key), force=True).version == "v1"
+    writer.run(lambda: {"muffins": 24})  # the job recomputed with another value: a new version
+    assert log_job("muffins", writer).version == "v2"
+    unfinished = JobWriter(store, "var/jobs/Baking/bake/Half", type="json")
+    unfinished.setup()
+    unfinished.start()
+    with pytest.raises(InvalidInputError) as err:
+        log_job("half", unfinished)
+    assert "status 'start'" in str(err.value) and "Half" in str(err.value)
+
+
+# -- removing versions ------------------------------------------------------------------------------------------------------------
+def test_remove_a_version_never_reuses_its_number(reg):
+    for i in range(3):
+        reg.log_artifact("m", {"w": str(i).encode()})
+    reg.set_alias("m", "production", "v1")
+    with pytest.raises(InvalidInputError) as err:
+        reg.remove_version("m", "v1")
+    assert "production" in str(err.value) and "--delete-aliases" in str(err.value)
+    reg.remove_version("m", "v2")
+    assert reg.versions("m") == ["v0", "v1"] and reg.aliases("m")["latest"] == "v1"
+    with pytest.raises(KeyNotFound) as err:
+        reg.use_artifact("m:v2")
+    assert "it was removed" in str(err.value) and "v0, v1" in str(err.value)
+    assert reg.log_artifact("m", {"w": b"new"}).version == "v3"  # v2 is never given again
+    reg.remove_version("m", "v1", delete_aliases=True)
+    assert reg.versions("m") == ["v0", "v3"] and "production" not in reg.aliases("m")
+    with pytest.raises(InvalidInputError) as err:
+        reg.remove_version("m", "latest")
+    assert "'latest'" in str(err.value)
+    with pytest.raises(KeyNotFound):
+        reg.remove_version("m", "v9")

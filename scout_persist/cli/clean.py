@@ -16,6 +16,7 @@ from .output import emit, warn
 from .scan import JobEntry
 from .selection import add_selection_options, human_size, parse_size, select
 from .target import JobRef, resolve_job
+from .uploads import add_option as add_uploads_option, run_gc_uploads
 
 # statuses of jobs that may still be written to: never removed
 RUNNING = frozenset({"waiting", "queue", "setup", "start", "streaming", "dependencies"})
@@ -29,8 +30,9 @@ def add_parser(sub) -> None:
 
     g = sub.add_parser("gc", help="remove the least recently modified jobs until the store fits a size limit")
     add_selection_options(g)
-    g.add_argument("--max-size", dest="max_size", required=True, metavar="SIZE",
-                   help="keep the selected jobs under SIZE in total (e.g. 500M, 20G)")
+    g.add_argument("--max-size", dest="max_size", metavar="SIZE",
+                   help="keep the selected jobs under SIZE in total (e.g. 500M, 20G); required unless --uploads")
+    add_uploads_option(g)
     _common(g)
     g.set_defaults(run=run_gc)
 
@@ -144,6 +146,11 @@ def run_clean(args: argparse.Namespace) -> int:
 
 
 def run_gc(args: argparse.Namespace) -> int:
+    if args.uploads:
+        return run_gc_uploads(args)
+    if not args.max_size:
+        raise InvalidInputError("gc needs --max-size SIZE (e.g. 20G) to remove jobs, or --uploads to abort "
+                                "incomplete multipart uploads")
     limit = parse_size(args.max_size)
     store, jobs = select(args, "gc")
     keep = protected(args, store)
