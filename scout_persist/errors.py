@@ -51,5 +51,10 @@ class LockTimeout(ScoutPersistError, TimeoutError):
     """A lock could not be taken within the allowed time."""
 
 
+class LeaseLost(ScoutPersistError, RuntimeError):
+    """This process's lock or lease was taken over (it was paused or cut off past its lease): its commit is refused,
+    so the newer holder's work stands."""
+
+
 class JobFailed(ScoutPersistError, RuntimeError):
     """A job ended in status error (or aborted): it has no result to load; ``.exception`` says why."""

@@ -1,38 +1,48 @@
-"""A lease lock over any store: Scout's lock file content, exclusive create, stale-lock recovery.
+"""A lease lock over any store: Scout's lock file content, idempotent exclusive create, leases judged safely.
 
 The lock is one entry (``tmp/persist_locks/<mangled>.lock`` for Scout's own locks) created exclusively:
-a hard link of a complete temporary file on local file systems (the protocol of Ruby's vendored
-``lockfile``, so Ruby and Python processes exclude each other), the store's ``create`` elsewhere (S3
-conditional put). Its content is Ruby's ``host/pid/ppid/time`` lines plus ``lease``, ``expires`` and a
-random ``token`` that tells holders apart. While held, a thread rewrites the entry every ``refresh``
-seconds with a new expiry (which also refreshes the mtime Ruby looks at).
+Ruby lockfile's hard-link protocol on local file systems (so Ruby and Python processes exclude each other), a
+conditional PUT (``If-None-Match: *``) on object stores, which recognises its own entry after a lost reply.
+Its content is Ruby's ``host/pid/ppid/time`` lines plus who holds it — ``boot_id``, ``pidns`` and the process
+``start`` time, so a pid reused after a restart is not taken for the holder — its ``lease`` and a random ``token``.
+While held, a thread renews it every ``refresh`` seconds: a touch of the file locally (never a rewrite, so a
+renewal can not put back a lock someone else took), a conditional PUT (``If-Match`` on the version it last wrote)
+on object stores, which tells the holder the moment it lost the lock.
 
-An entry is stale when its pid is dead on this host, or, for other hosts, when its lease has expired
-(entries without ``expires``, e.g. Ruby's, when their mtime is older than the lease: Ruby's rule).
-A stale entry is broken by exclusively creating ``<key>.break.<digest of the content seen>``, then deleting
-the entry only if it still holds that content and is still stale, so two breakers never both delete it.
+When is an entry stale?  Never by comparing a wall clock stamp written by one host with another host's clock:
+
+* same machine (host, boot id and pid namespace equal): stale when its process is dead or was replaced (another
+  start time); a live, running holder is never broken, however long it runs (Ruby's rule);
+* otherwise: when it has not been renewed for a whole lease, by the store's own clock (S3's ``Date`` minus
+  ``Last-Modified``; locally the mtime of a probe file), or by the waiter's own monotonic clock since it first saw
+  the entry in this state.
+
+A stale entry is broken by a conditional delete of exactly the version seen (object stores), or by exclusively
+creating ``<key>.break.<digest of the content seen>`` and deleting the entry only if it still holds that content.
+A holder that was stopped past its lease finds out on its next renewal or :meth:`Lock.check`; callers check
+before they commit (fencing).
 """
 
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import os
 import random
 import socket
-import sys
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
-from .errors import InvalidInputError, KeyNotFound, LockTimeout
+from .errors import InvalidInputError, KeyNotFound, LeaseLost, LockTimeout
 from .layout import mangle
-from .store import Store, check_key
+from .store import ABSENT, Conflict, Store, check_key
 
 LOCK_DIR = "tmp/persist_locks"
 MAX_NAME_BYTES = 255
-_MEMORY_GUARD = threading.Lock()  # memory:// checks then creates; make that atomic between threads
 
 
 def hostname() -> str:
@@ -74,6 +84,61 @@ def parse_lock(raw: bytes) -> dict[str, str]:
     return out
 
 
+# ------------------------------------------------------------------------------------------- process identity
+@functools.lru_cache(maxsize=1)
+def _boot_id() -> str:
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as fh:
+            return fh.read().strip()
+    except OSError:
+        return ""
+
+
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
+def _proc_stat(pid: int) -> tuple[str, str] | None:
+    """``(state, start time in clock ticks)`` of ``pid`` from /proc, None when there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return fields[0].decode(), fields[19].decode()
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a process is across restarts: host, boot, pid namespace, pid and the process's start time."""
+
+    host: str
+    boot_id: str
+    pidns: str
+    pid: int
+    start: str
+
+    @classmethod
+    def current(cls) -> "Identity":
+        pid = os.getpid()
+        stat = _proc_stat(pid)
+        return cls(hostname(), _boot_id(), _pid_namespace(), pid, stat[1] if stat else "")
+
+    @classmethod
+    def of(cls, info: dict[str, str]) -> "Identity | None":
+        pid = info.get("pid", "")
+        if not pid.isdigit():
+            return None
+        return cls(info.get("host", ""), info.get("boot_id", ""), info.get("pidns", ""), int(pid),
+                   info.get("start", ""))
+
+    def lines(self) -> list[str]:
+        return [f"boot_id: {self.boot_id}", f"pidns: {self.pidns}", f"start: {self.start}"]
+
+
 def pid_alive(pid: int) -> bool:
     """Whether ``pid`` runs on this host (zombies, i.e. killed but not yet reaped, count as dead)."""
     if pid <= 0:
@@ -84,12 +149,61 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+    stat = _proc_stat(pid)
+    return stat is None or stat[0] not in ("Z", "X")
+
+
+def holder_state(info: dict[str, str], me: Identity | None = None) -> str:
+    """What this machine can tell of the holder of a lock entry: ``alive`` (running), ``stopped`` (SIGSTOP),
+    ``dead`` (gone, or its pid now belongs to another process), or ``unknown`` (another machine, or another pid
+    namespace, where only the lease can tell)."""
+    me = me or Identity.current()
+    holder = Identity.of(info)
+    if holder is None or holder.host != me.host:
+        return "unknown"
+    if holder.boot_id or holder.pidns:  # ours: judge by the full identity
+        if holder.boot_id != me.boot_id:
+            return "dead"  # the machine rebooted since: no process of that boot runs
+        if holder.pidns != me.pidns:
+            return "unknown"  # another container on this machine: its pids are not ours to look at
+    if not pid_alive(holder.pid):
+        return "dead"
+    stat = _proc_stat(holder.pid)
+    if holder.start and stat is not None and stat[1] != holder.start:
+        return "dead"  # the pid was reused by another process
+    if stat is not None and stat[0] in ("T", "t"):
+        return "stopped"
+    return "alive"
+
+
+def stale_reason(
+    info: dict[str, str], lease: float, age: float | None = None, unchanged_for: float | None = None,
+    me: Identity | None = None,
+) -> str | None:
+    """Why a lock entry is stale, or None when it must be honoured.
+
+    ``age``: seconds since its last renewal by the store's own clock (None: unknown); ``unchanged_for``: seconds
+    the caller has itself watched it unchanged (its monotonic clock).  No wall clock of any host is compared.
+    """
+    state = holder_state(info, me)
+    if state == "dead":
+        return f"its process (pid {info.get('pid')}) is gone from {info.get('host')}"
+    if state == "alive":
+        return None
+    lease = _lease_of(info, lease)
+    if age is not None and age > lease:
+        return f"it was last renewed {age:.1f}s ago by the store's clock (lease {lease:g}s)"
+    if unchanged_for is not None and unchanged_for > lease:
+        return f"it has not been renewed for {unchanged_for:.1f}s (lease {lease:g}s)"
+    return None
+
+
+def _lease_of(info: dict[str, str], default: float) -> float:
     try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            state = fh.read().rsplit(b")", 1)[1].split()[0]
-        return state not in (b"Z", b"X")
-    except (OSError, IndexError):
-        return True
+        value = float(info.get("lease", ""))
+    except ValueError:
+        return default
+    return value if value > 0 else default
 
 
 def describe_holder(info: dict[str, str] | None) -> str:
@@ -97,46 +211,34 @@ def describe_holder(info: dict[str, str] | None) -> str:
     if not info:
         return "an unknown holder (the entry is empty or unreadable)"
     text = f"host {info.get('host', '?')} pid {info.get('pid', '?')} since {info.get('time', '?')}"
-    if "expires" in info:
-        try:
-            left = float(info["expires"]) - time.time()
-            text += f" (lease ends in {left:.1f}s)" if left >= 0 else f" (lease ended {-left:.1f}s ago)"
-        except ValueError:
-            pass
+    if info.get("lease"):
+        text += f" (lease {info['lease']}s)"
     if info.get("owner"):
         text += f", owner {info['owner']}"
     return text
 
 
-def stale_reason(info: dict[str, str], mtime: float | None, lease: float, host: str | None = None) -> str | None:
-    """Why a lock entry is stale, or None when it must be honoured.
+# ------------------------------------------------------------------------------------------------------- lock
+class _Watch:
+    """Tracks how long the waiter has seen an entry unchanged, by the waiter's own monotonic clock."""
 
-    Same host: stale iff its pid is dead (a live holder is never broken, however long it runs).
-    Other hosts: stale iff its ``expires`` has passed; entries without one (Ruby's) when older than ``lease``.
-    """
-    host = hostname() if host is None else host
-    pid = info.get("pid", "")
-    if info.get("host") == host and pid.isdigit():
-        return None if pid_alive(int(pid)) else f"pid {pid} is dead on this host ({host})"
-    now = time.time()
-    if "expires" in info:
-        try:
-            expires = float(info["expires"])
-        except ValueError:
-            expires = None
-        if expires is not None:
-            return f"its lease ended {now - expires:.1f}s ago" if now > expires else None
-    if mtime is not None and now - mtime > lease:
-        return f"it was last refreshed {now - mtime:.1f}s ago (lease {lease}s)"
-    return None
+    def __init__(self) -> None:
+        self.state: Any = None
+        self.since = 0.0
+
+    def unchanged_for(self, state: Any) -> float:
+        now = time.monotonic()
+        if state != self.state:
+            self.state, self.since = state, now
+        return now - self.since
 
 
 class Lock:
     """A lease lock on ``key`` of ``store``; use as ``with Lock(store, key): ...`` or acquire/release.
 
-    ``lease``: seconds another host waits after the last refresh before breaking the lock;
-    ``refresh``: seconds between refreshes while held; ``timeout``: how long ``with`` waits before
-    raising LockTimeout (None waits for ever); ``owner``: an optional label stored in the entry.
+    ``lease``: seconds a holder may go without renewing before another may break the lock; ``refresh``: seconds
+    between renewals while held; ``timeout``: how long ``with`` waits before raising LockTimeout (None waits for
+    ever); ``owner``: an optional label stored in the entry.
     """
 
     def __init__(
@@ -150,7 +252,7 @@ class Lock:
     ) -> None:
         if not (lease > 0 and refresh > 0 and refresh < lease):
             raise InvalidInputError(
-                f"lock lease={lease!r}, refresh={refresh!r}: need 0 < refresh < lease so a live holder refreshes "
+                f"lock lease={lease!r}, refresh={refresh!r}: need 0 < refresh < lease so a live holder renews "
                 "before its lease ends (e.g. lease=30.0, refresh=2.0)"
             )
         if timeout is not None and timeout < 0:
@@ -163,11 +265,10 @@ class Lock:
         self.refresh = float(refresh)
         self.timeout = timeout
         self.owner = owner
-        self.host = hostname()
+        self.host = hostname()  # tests set another name to play a holder on another machine
         self._token: str | None = None
-        self._raw: bytes | None = None
+        self._version: str | None = None  # what we last wrote (object stores: the ETag; local: inode)
         self._lost = False
-        self._renewed = 0.0  # time.monotonic() of our last successful write of the entry
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._state = threading.Lock()
@@ -179,13 +280,17 @@ class Lock:
     # -- public API -----------------------------------------------------------
     @property
     def held(self) -> bool:
-        """True while this object holds the lock (False once released or found broken by someone else)."""
+        """True while this object holds the lock (False once released or found taken by someone else)."""
         return self._token is not None and not self._lost
 
     @property
     def lost(self) -> bool:
         """True when the entry stopped being ours while we believed we held it."""
         return self._lost
+
+    @property
+    def token(self) -> str | None:
+        return self._token
 
     def acquire(self, timeout: float | None = None, poll: float = 0.05) -> bool:
         """Take the lock; wait up to ``timeout`` seconds (None: for ever, 0: one try). True when taken."""
@@ -197,22 +302,26 @@ class Lock:
             return True
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = poll
+        watch = _Watch()
         self._sweep_temporaries()
         while True:
             token = uuid.uuid4().hex
             raw = self._content(token)
-            renewed = time.monotonic()
-            if self._create(raw):
-                self._token, self._raw, self._lost, self._renewed = token, raw, False, renewed
-                self._start_refresher()
+            created, version = self._create(raw)
+            if created:
+                self._won(token, version)
                 return True
             seen = self._read()
             if seen is None:
                 continue  # released between our create and our read: try again at once
-            raw_seen, mtime = seen
-            info = parse_lock(raw_seen)
+            info = parse_lock(seen.data)
             self.last_holder = info
-            if stale_reason(info, mtime, self.lease, self.host) and self._break(raw_seen):
+            if info.get("token") == token:  # our own create landed although its reply was lost
+                self._won(token, seen.version)
+                return True
+            unchanged = watch.unchanged_for((seen.data, seen.version))
+            reason = stale_reason(info, self.lease, seen.age, unchanged, self._me())
+            if reason and self._break(seen):
                 continue  # we removed the stale entry: try again at once
             if deadline is not None:
                 left = deadline - time.monotonic()
@@ -223,34 +332,47 @@ class Lock:
                 time.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 1.5, max(poll, 0.25))
 
+    def check(self) -> None:
+        """Raise :class:`LeaseLost` unless the entry is still ours (call before committing: fencing)."""
+        if self._token is None:
+            raise LeaseLost(f"lock {self.key!r} in {self.store.url!r} is not held by this process")
+        seen = self._read()
+        if self._lost or seen is None or parse_lock(seen.data).get("token") != self._token:
+            with self._state:
+                self._lost = True
+            holder = describe_holder(parse_lock(seen.data)) if seen is not None else "nobody"
+            raise LeaseLost(
+                f"lock {self.key!r} in {self.store.url!r} was taken over while this process held it (now held by "
+                f"{holder}): this process was paused or cut off past its lease of {self.lease:g}s; refusing to "
+                "commit over the new holder's work"
+            )
+
     def release(self) -> None:
         """Give the lock back; deletes the entry only if it is still ours. Calling it twice is harmless."""
         with self._state:
-            token, raw = self._token, self._raw
-            self._token = self._raw = None
+            token, version = self._token, self._version
+            self._token = self._version = None
         self._stop_refresher()
         if token is None or self._lost:
             return
-        if time.monotonic() - self._renewed < self.lease / 2:
-            # Our lease (renewed less than half a lease ago, the margin covers clock skew between hosts) has not
-            # run out and our pid is alive: nobody may have broken the entry, so it is still ours. One delete.
-            self.store.delete(self.key)
+        if self.store.conditional_writes and version is not None:
+            self.store.delete_if(self.key, version)  # never someone else's entry
             return
         seen = self._read()
-        if seen is not None and parse_lock(seen[0]).get("token") == token:
+        if seen is not None and parse_lock(seen.data).get("token") == token:
             self.store.delete(self.key)
 
     def holder(self) -> dict[str, str] | None:
         """The parsed entry of whoever holds the lock now, or None when it is free."""
         seen = self._read()
-        return None if seen is None else parse_lock(seen[0])
+        return None if seen is None else parse_lock(seen.data)
 
     def __enter__(self) -> "Lock":
         if not self.acquire(self.timeout):
             raise LockTimeout(
                 f"lock {self.key!r} in {self.store.url!r} not acquired within {self.timeout}s: held by "
-                f"{describe_holder(self.last_holder)}; wait longer (timeout=), or stop that holder: a dead pid on "
-                f"its host or an ended lease makes the lock stale and it is then broken automatically"
+                f"{describe_holder(self.last_holder)}; wait longer (timeout=), or stop that holder: a dead holder, "
+                f"or one that stops renewing for its lease, is then broken automatically"
             )
         return self
 
@@ -258,23 +380,45 @@ class Lock:
         self.release()
 
     # -- internals ------------------------------------------------------------
-    def _content(self, token: str, now: float | None = None) -> bytes:
-        now = time.time() if now is None else now
+    def _me(self) -> Identity:
+        me = Identity.current()
+        return me if self.host == me.host else Identity(self.host, me.boot_id, me.pidns, me.pid, me.start)
+
+    def _content(self, token: str, seq: int = 0) -> bytes:
+        me = self._me()
         lines = [
             f"host: {self.host}",
-            f"pid: {os.getpid()}",
+            f"pid: {me.pid}",
             f"ppid: {os.getppid()}",
-            f"time: {ruby_lock_time(now)}",
-            f"lease: {self.lease}",
-            f"expires: {now + self.lease:.6f}",
+            f"time: {ruby_lock_time()}",
+            f"lease: {self.lease:g}",
+            *me.lines(),
             f"token: {token}",
+            f"seq: {seq}",
         ]
         if self.owner:
             lines.append(f"owner: {' '.join(str(self.owner).split())}")
         return ("\n".join(lines) + "\n").encode("utf-8")
 
-    def _create(self, raw: bytes, key: str | None = None) -> bool:
-        return create_exclusive(self.store, self.key if key is None else key, raw, self.host)
+    def _create(self, raw: bytes) -> tuple[bool, str | None]:
+        """Exclusive create; object stores also return the version written (renewals and release need it)."""
+        if not self.store.conditional_writes:
+            return self.store.create(self.key, raw), None
+        try:
+            return True, self.store.put_if(self.key, raw, ABSENT)
+        except Conflict:
+            return False, None
+
+    def _won(self, token: str, version: str | None) -> None:
+        with self._state:
+            self._token, self._version, self._lost = token, version, False
+        self._start_refresher()
+
+    def _read(self, key: str | None = None):
+        try:
+            return self.store.get_versioned(self.key if key is None else key)
+        except (KeyNotFound, FileNotFoundError):
+            return None
 
     def _sweep_temporaries(self) -> None:
         """Delete ``.<host>_<pid>_*.lck`` temporaries left next to the lock by dead processes of this host."""
@@ -296,28 +440,17 @@ class Lock:
                 except FileNotFoundError:
                     pass
 
-    def _read(self, key: str | None = None) -> tuple[bytes, float | None] | None:
-        key = self.key if key is None else key
-        try:
-            raw = self.store.get(key)
-            mtime = self.store.mtime(key)
-        except KeyNotFound:
-            return None
-        except FileNotFoundError:
-            return None
-        return raw, mtime
-
-    def _break(self, raw_seen: bytes) -> bool:
-        """Delete the stale entry we saw, unless another breaker got there first. True when we deleted it."""
-        marker = f"{self.key}.break.{hashlib.md5(raw_seen).hexdigest()}"
-        if not self._create(self._content(uuid.uuid4().hex), marker):
+    def _break(self, seen) -> bool:
+        """Delete the stale entry we saw, unless it changed or another breaker got there first. True when we did."""
+        if self.store.conditional_writes:
+            return self.store.delete_if(self.key, seen.version)
+        marker = f"{self.key}.break.{hashlib.md5(seen.data).hexdigest()}"
+        if not self.store.create(marker, self._content(uuid.uuid4().hex)):
             self._break_stale_marker(marker)
             return False
         try:
-            seen = self._read()
-            if seen is None or seen[0] != raw_seen:
-                return False
-            if not stale_reason(parse_lock(seen[0]), seen[1], self.lease, self.host):
+            now = self._read()
+            if now is None or now.data != seen.data:
                 return False
             self.store.delete(self.key)
             return True
@@ -327,7 +460,7 @@ class Lock:
     def _break_stale_marker(self, marker: str) -> None:
         """A breaker that died between creating and deleting its marker would block breaking for ever."""
         seen = self._read(marker)
-        if seen is not None and stale_reason(parse_lock(seen[0]), seen[1], self.lease, self.host):
+        if seen is not None and stale_reason(parse_lock(seen.data), self.lease, seen.age, None, self._me()):
             self.store.delete(marker)
 
     def _start_refresher(self) -> None:
@@ -344,76 +477,35 @@ class Lock:
             thread.join()
 
     def _refresh_loop(self, stop: threading.Event, token: str) -> None:
+        seq = 0
         while not stop.wait(self.refresh):
-            try:
-                seen = self._read()
-            except OSError:
-                continue  # a transient backend error: the next tick retries, the lease covers the gap
-            if seen is None or parse_lock(seen[0]).get("token") != token:
-                with self._state:
-                    if self._token == token:
-                        self._lost = True
-                return
             with self._state:
                 if stop.is_set() or self._token != token:
                     return
-                raw = self._content(token)
-                renewed = time.monotonic()
+                seq += 1
                 try:
-                    self.store.put(self.key, raw)
-                    self._raw, self._renewed = raw, renewed
+                    still_ours = self._renew(token, seq)
                 except OSError:
-                    continue
+                    continue  # a transient backend error: the next tick retries, the lease covers the gap
+                if not still_ours:
+                    self._lost = True
+                    return
 
-
-def create_exclusive(store: Store, key: str, data: bytes, host: str | None = None) -> bool:
-    """Store ``data`` under ``key`` only if absent, never showing a partial entry; True when this call created it.
-
-    Local file systems: a complete temporary file hard-linked to the name (Ruby lockfile's protocol, so
-    readers never see an empty entry, unlike ``O_EXCL``); memory://: guarded between threads; others: the
-    store's exclusive create (S3 conditional put).
-    """
-    if store.is_local:
-        return _link_create(store, key, data, hostname() if host is None else host)
-    if "memory" in _protocols(store):
-        with _MEMORY_GUARD:
-            return store.create(key, data)
-    try:
-        return store.create(key, data)
-    except FileExistsError:
-        return False
-    except OSError:
-        # S3 answers 409 (not 412) when another conditional write of the key is in flight: that writer wins
-        if store.exists(key):
+    def _renew(self, token: str, seq: int) -> bool:
+        """One renewal; False when the entry is no longer ours.  Never puts back an entry someone else took."""
+        if self.store.conditional_writes:
+            if self._version is None:
+                return False
+            try:
+                self._version = self.store.put_if(self.key, self._content(token, seq), self._version)
+            except Conflict:
+                return False
+            return True
+        seen = self._read()
+        if seen is None or parse_lock(seen.data).get("token") != token:
             return False
-        raise
-
-
-def _link_create(store: Store, key: str, data: bytes, host: str) -> bool:
-    path = store.write_path(key, "creating")  # never through a symlink leading out of the store root
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    now = time.time()
-    program = os.path.basename(sys.argv[0] or "python") or "python"
-    tmp = os.path.join(
-        folder, f".{host}_{os.getpid()}_{program}_{int(now)}_{int(now * 1e6) % 1000000}_{random.randrange(1 << 30)}.lck"
-    )
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return False
-        return os.stat(tmp).st_ino == os.stat(path).st_ino
-    finally:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-
-
-def _protocols(store: Store) -> tuple[str, ...]:
-    proto = store.fs.protocol
-    return (proto,) if isinstance(proto, str) else tuple(proto)
+        if self.store.is_local:
+            os.utime(self.store.path(self.key))  # a touch renews the file that is there, whoever's it is now
+            return True
+        self.store.put(self.key, self._content(token, seq))  # no atomic conditional write on this backend
+        return True

@@ -22,7 +22,7 @@ import re
 import time
 from typing import Any, Callable, MutableMapping
 
-from .errors import CorruptPayloadError, InvalidInputError, UnsafePathError
+from .errors import CorruptPayloadError, InvalidInputError, LeaseLost, UnsafePathError
 from .layout import PERSIST_DIR, persistence_path
 from .locks import Lock, lock_key_for
 from .store import Store, check_key
@@ -159,7 +159,8 @@ def _run(
             return _load(loc, type)
         except CorruptPayloadError as exc:
             log.warning("persist entry %s does not load (%s); recomputing it", loc.url, exc)
-    guard = Lock(loc.lock_store, loc.lock_key, lease=lease, timeout=lock_timeout) if lock else None
+    guard = Lock(loc.lock_store, loc.lock_key, lease=lease, refresh=min(2.0, lease / 3),
+                 timeout=lock_timeout) if lock else None
     if guard is not None:
         guard.__enter__()
     try:
@@ -181,11 +182,24 @@ def _run(
         if value is None:
             return loc.url if no_load else None
         data, value = _stored(value, type, loc)
+        if guard is not None:
+            _fence(guard, loc)
         loc.store.put(loc.key, data)
         return loc.url if no_load else value
     finally:
         if guard is not None:
             guard.release()
+
+
+def _fence(guard: Lock, loc: Location) -> None:
+    """Refuse to commit when our lock was taken over while we computed (we were paused past its lease): the newer
+    holder's entry stands."""
+    try:
+        guard.check()
+    except LeaseLost:
+        log.error("persist entry %s: this process lost its lock while computing; its value is not stored over the "
+                  "newer holder's", loc.url)
+        raise
 
 
 def _memory(fn: Callable[[], Any], loc: Location, update: Any, repo: MutableMapping[str, Any] | None) -> Any:

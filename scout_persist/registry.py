@@ -43,7 +43,6 @@ from .errors import (
     StorageError,
     UnsafePathError,
 )
-from .locks import create_exclusive
 from .store import RETRIES, RETRY_BASE_DELAY, Store, _is_transient, check_key
 
 MANIFEST_FORMAT = "scout-persist-artifact/1"
@@ -518,7 +517,7 @@ class Registry:
         whose reply was lost), else the manifest another logger holds there."""
         for attempt in range(RETRIES):
             try:
-                created = create_exclusive(self.store, key, data)
+                created = self.store.create(key, data)
             except OSError as exc:
                 # ambiguous: the write may have been applied. The next attempt's create, or the read of what it
                 # finds, decides; the token makes that safe.

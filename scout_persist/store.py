@@ -61,6 +61,23 @@ class Upload:
     last_active: float | None
 
 
+ABSENT = None  # put_if(..., expect=ABSENT): the entry must not exist
+
+
+class Conflict(ScoutPersistError, FileExistsError):
+    """A conditional write or delete found the entry changed (or present / absent) since it was read."""
+
+
+@dataclass(frozen=True)
+class Versioned:
+    """An entry's ``data``, its ``version`` (what :meth:`Store.put_if` expects), and its age in seconds by the
+    store's own clock when the store tells it (S3: its ``Date`` reply header minus ``Last-Modified``)."""
+
+    data: bytes
+    version: str
+    age: float | None
+
+
 def default_url() -> str:
     """The store root: ``SCOUT_PERSIST_URL`` or Scout's own user root ``~/.scout``."""
     return os.environ.get("SCOUT_PERSIST_URL") or DEFAULT_URL
@@ -216,26 +233,23 @@ class Store:
         """Exclusive create: store ``data`` only if ``key`` is absent; True when this call created it.
 
         Local: a complete temporary file hard-linked to the name (never a partial entry), O_EXCL where
-        hard links are unsupported; memory: check-and-set under a lock; S3: a conditional PUT
-        (``If-None-Match: *``). Not retried: a lost reply would make a retry report someone else's entry.
+        hard links are unsupported; memory and S3: :meth:`put_if` with the entry required absent
+        (``If-None-Match: *``), which tells a lost reply of our own create from someone else's entry.
         """
+        if self.conditional_writes:
+            try:
+                self.put_if(key, data, ABSENT)
+            except Conflict:
+                return False
+            return True
         path = self.write_path(key, "creating")
         with self._translate(key, "creating"):
             self._makedirs(posixpath.dirname(path))
             if self.is_local:
                 return _create_local(path, bytes(data))
-            if self.kind == "memory":
-                with _MEMORY_CREATE:
-                    if self.fs.exists(path):
-                        return False
-                    self.fs.pipe_file(path, bytes(data))
-                    return True
             try:
-                if self.kind == "s3":
-                    self.fs.pipe_file(path, bytes(data), mode="create")
-                else:
-                    with self.fs.open(path, "xb") as fh:
-                        fh.write(data)
+                with self.fs.open(path, "xb") as fh:
+                    fh.write(data)
             except FileExistsError:
                 return False
             except (NotImplementedError, ValueError) as exc:
@@ -246,6 +260,101 @@ class Store:
             finally:
                 self._forget(path)
             return True
+
+    # -- conditional writes (object stores): the tools of leases and fencing ---------------------------------
+    @property
+    def conditional_writes(self) -> bool:
+        """Whether :meth:`put_if` / :meth:`delete_if` are atomic here (S3's If-Match / If-None-Match; memory://)."""
+        return self.kind in ("s3", "memory")
+
+    def get_versioned(self, key: str) -> Versioned:
+        """The value of ``key`` with its version (S3: the ETag) and, when the store says, its age by the store's
+        own clock; one request.  KeyNotFound when absent."""
+        path = self.path(key)
+        with self._translate(key, "reading"):
+            if self.kind == "s3":
+                return self._retry(lambda: _s3_get_versioned(self.fs, path))
+            data = self.get(key)
+            if not self.is_local:
+                return Versioned(data, _content_version(data), None)
+            st = os.stat(path)
+            return Versioned(data, f"{st.st_ino}-{st.st_mtime_ns}-{st.st_size}", local_clock_age(path))
+
+    def put_if(self, key: str, data: bytes, expect: str | None) -> str:
+        """Store ``data`` only if ``key`` still has version ``expect`` (:data:`ABSENT`: only if it is absent);
+        returns the new version, raises :class:`Conflict` when the precondition does not hold.
+
+        Idempotent under ambiguous replies: after a 5xx or a dropped connection the entry is read back, and
+        finding our own bytes there counts as success (``data`` should hold something unique, e.g. a token).
+        """
+        self._need_conditional("conditional write of")
+        path = self.write_path(key)
+        data = bytes(data)
+        with self._translate(key, "writing"):
+            if self.kind == "memory":
+                with _MEMORY_CREATE:
+                    current = self.fs.cat_file(path) if self.fs.exists(path) else None
+                    if (current is None) != (expect is ABSENT) or (
+                            current is not None and _content_version(current) != expect):
+                        raise Conflict(self._conflict_message(key, expect))
+                    self._makedirs(posixpath.dirname(path))
+                    self.fs.pipe_file(path, data)
+                    return _content_version(data)
+            for attempt in range(RETRIES):
+                try:
+                    return _s3_put_if(self.fs, path, data, expect)
+                except OSError as exc:
+                    refused = _precondition_failed(exc)
+                    if not refused and not _is_transient(exc) and _status(exc) != 409:
+                        raise
+                    # A lost reply, or a client-side retry of a write that had landed (it then meets its own
+                    # entry and is refused): our bytes there mean the write is ours.
+                    try:
+                        seen = self.get_versioned(key)
+                    except KeyNotFound:
+                        seen = None
+                    if seen is not None and seen.data == data:
+                        return seen.version
+                    if refused or (seen is None) != (expect is ABSENT) or (
+                            seen is not None and seen.version != expect):
+                        raise Conflict(self._conflict_message(key, expect)) from exc
+                    if attempt == RETRIES - 1:
+                        raise
+                    time.sleep(RETRY_BASE_DELAY * (2**attempt) * (0.5 + random.random()))
+            raise AssertionError("unreachable")
+
+    def delete_if(self, key: str, version: str) -> bool:
+        """Delete ``key`` only if it still has ``version``; False when it changed or is gone."""
+        self._need_conditional("conditional delete of")
+        path = self.write_path(key, "deleting")
+        with self._translate(key, "deleting"):
+            if self.kind == "memory":
+                with _MEMORY_CREATE:
+                    if not self.fs.exists(path) or _content_version(self.fs.cat_file(path)) != version:
+                        return False
+                    self.fs.rm(path)
+                    return True
+            bucket, obj, _ = self.fs.split_path(path)
+            try:
+                self._retry(lambda: self.fs.call_s3("delete_object", Bucket=bucket, Key=obj, IfMatch=version))
+            except OSError as exc:
+                if _precondition_failed(exc):
+                    return False  # changed since, or gone (maybe by our own delete whose reply was lost)
+                raise
+            finally:
+                self._forget(path)
+            return True
+
+    def _need_conditional(self, action: str) -> None:
+        if not self.conditional_writes:
+            raise StorageError(
+                f"{action} store {self.url!r}: a {self.kind} store has no atomic conditional writes; leases there "
+                "use lock files instead"
+            )
+
+    def _conflict_message(self, key: str, expect: str | None) -> str:
+        wanted = "absent" if expect is ABSENT else f"at version {expect}"
+        return f"{self.where(key)!r} is no longer {wanted}: another writer changed it first"
 
     def exists(self, key: str) -> bool:
         """Whether an entry or folder exists at ``key`` (never reads a payload)."""
@@ -635,34 +744,130 @@ class _ObjectWriter(io.RawIOBase):
 
 
 # -- helpers ---------------------------------------------------------------------------------
+def _content_version(data: bytes) -> str:
+    """What S3 gives a single-PUT object as ETag: the quoted md5 of its bytes (memory:// mimics it)."""
+    import hashlib
+
+    return '"' + hashlib.md5(data).hexdigest() + '"'
+
+
+def _s3_get_versioned(fs, path: str) -> Versioned:
+    import email.utils
+
+    from fsspec.asyn import sync
+
+    bucket, key, _ = fs.split_path(path)
+
+    async def fetch():
+        reply = await fs._call_s3("get_object", Bucket=bucket, Key=key)
+        body = reply["Body"]
+        try:
+            data = await body.read()
+        finally:
+            body.close()
+        return data, reply
+
+    data, reply = sync(fs.loop, fetch)
+    age = None
+    modified, date = reply.get("LastModified"), reply.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+    if modified is not None and date:
+        try:
+            age = email.utils.parsedate_to_datetime(date).timestamp() - modified.timestamp()
+        except (TypeError, ValueError):
+            age = None
+    return Versioned(bytes(data), str(reply["ETag"]), age)
+
+
+def _status(exc: BaseException) -> int:
+    """The HTTP status of an S3 error (s3fs chains botocore's ClientError), 0 when there is none."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return 0
+        response = getattr(seen, "response", None)
+        if isinstance(response, dict):
+            return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        seen = seen.__cause__ or seen.__context__
+    return 0
+
+
+def _precondition_failed(exc: BaseException) -> bool:
+    """412 (If-Match / If-None-Match did not hold) or 404 (If-Match on an entry that is gone)."""
+    return isinstance(exc, (FileExistsError, FileNotFoundError)) or _status(exc) in (404, 412) or (
+        isinstance(exc, OSError) and exc.errno == errno.EINVAL and "pre-condition" in str(exc))
+
+
+def _s3_put_if(fs, path: str, data: bytes, expect: str | None) -> str:
+    bucket, key, _ = fs.split_path(path)
+    condition = {"IfNoneMatch": "*"} if expect is ABSENT else {"IfMatch": expect}
+    try:
+        reply = fs.call_s3("put_object", Bucket=bucket, Key=key, Body=data, **condition)
+    finally:
+        fs.invalidate_cache(path)
+    return str(reply["ETag"])
+
+
 def _epoch(value) -> float | None:
     return value.timestamp() if isinstance(value, datetime.datetime) else None
 
 
 def _create_local(path: str, data: bytes) -> bool:
-    tmp = _temp_name(path)
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
+    """Exclusive create by Ruby lockfile's protocol, so Ruby and Python processes exclude each other: a complete
+    temporary ``.<host>_<pid>_<program>_<sec>_<usec>_<rand>.lck`` beside the name, hard-linked to it (readers
+    never see a partial entry); O_EXCL where hard links are unsupported."""
+    import socket
+    import sys
+
+    folder = os.path.dirname(path)
+    now = time.time()
+    program = os.path.basename(sys.argv[0] or "python") or "python"
+    tmp = os.path.join(folder, f".{socket.gethostname()}_{os.getpid()}_{program}_{int(now)}_"
+                               f"{int(now * 1e6) % 1000000}_{random.randrange(1 << 30)}.lck")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        os.link(tmp, path)
-        return True
-    except FileExistsError:
-        return False
-    except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK, errno.ENOSYS):
-            raise
-        # No hard links here (some network/FUSE file systems): O_EXCL, then write.
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            return False
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        return True
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK, errno.ENOSYS):
+                raise
+            # No hard links here (some network/FUSE file systems): O_EXCL, then write.
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                return False
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            return True
+        return os.stat(tmp).st_ino == os.stat(path).st_ino
     finally:
-        os.unlink(tmp)
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+
+
+def local_clock_age(path: str) -> float | None:
+    """Seconds since ``path`` was last modified, by the file system's own clock (the mtime of a probe file written
+    beside it now), so that no host's wall clock is trusted; None when it cannot be told."""
+    folder = os.path.dirname(path)
+    probe = os.path.join(folder, f".clock.{os.getpid()}.{random.randrange(1 << 30)}")
+    try:
+        modified = os.stat(path).st_mtime
+        with open(probe, "wb"):
+            pass
+        try:
+            now = os.stat(probe).st_mtime
+        finally:
+            os.unlink(probe)
+    except OSError:
+        return None
+    return now - modified
 
 
 _BACKEND_MODULES = ("botocore", "aiobotocore", "aiohttp", "urllib3", "requests", "s3fs", "fsspec", "gcsfs", "adlfs")

@@ -13,7 +13,7 @@ import pytest
 
 from scout_persist.errors import UnsafePathError
 from scout_persist.job import Job, JobWriter
-from scout_persist.locks import Lock, create_exclusive
+from scout_persist.locks import Lock
 from scout_persist.persist import persist
 from scout_persist.registry import Registry
 from scout_persist.store import Store
@@ -121,7 +121,7 @@ def test_lock_files_are_not_created_through_a_symlink(root, outside):
     os.symlink(outside, root / "tmp" / "persist_locks")
     store = Store(str(root))
     with pytest.raises(UnsafePathError) as err:
-        create_exclusive(store, "tmp/persist_locks/job.lock", b"host: h\n")
+        store.create("tmp/persist_locks/job.lock", b"host: h\n")
     assert_refused(err, "tmp/persist_locks/job.lock")
     with pytest.raises(UnsafePathError):
         Lock(store, "tmp/persist_locks/other.lock", timeout=0).acquire(timeout=0)
