@@ -15,7 +15,7 @@ import re
 import socket
 import time
 import traceback
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from .digest import Symbol
 from .errors import CorruptPayloadError, InfoFormatError, KeyNotFound
@@ -196,9 +196,10 @@ class InfoFile:
     at once, atomically (``store.put``).
     """
 
-    def __init__(self, store, key: str) -> None:
+    def __init__(self, store, key: str, put: Callable[[bytes], None] | None = None) -> None:
         self.store = store
         self.key = key if key.endswith(".info") else key + ".info"
+        self._put = put  # how a write reaches the store (a job lease's fenced write); default store.put
         self._data: dict | None = None
         self._in_run = False
         self._t_issued: float | None = None
@@ -228,7 +229,11 @@ class InfoFile:
 
     # -- writing ----------------------------------------------------------------
     def save(self) -> None:
-        self.store.put(self.key, dumps_info(self.data))
+        data = dumps_info(self.data)
+        if self._put is not None:
+            self._put(data)
+        else:
+            self.store.put(self.key, data)
 
     def set(self, key: str, value: Any) -> None:
         """Replace (or add) one key and write."""
@@ -261,9 +266,11 @@ class InfoFile:
         pid_hostname: str | None = None,
         issued: str | None = None,
         save: bool = True,
+        **extra: Any,
     ) -> None:
-        """Reset the info to the §6.4 setup keys (status ``setup``); ``save=False`` leaves the write to the next
-        lifecycle step (``start`` right after: one write of the same final content)."""
+        """Reset the info to the §6.4 setup keys (status ``setup``), then ``extra`` keys (ours, e.g. the job's
+        lease; Ruby ignores them); ``save=False`` leaves the write to the next lifecycle step (``start`` right
+        after: one write of the same final content)."""
         self._t_issued = time.time()
         self._t_start = None
         self._in_run = True
@@ -280,6 +287,7 @@ class InfoFile:
             "input_names": [str(n) for n in input_names],
             "type": str(type),
             "dependencies": [str(d) for d in dependencies],
+            **extra,
         }
         if save:
             self.save()

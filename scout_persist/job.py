@@ -9,6 +9,7 @@ resolves.  Nothing here writes outside the store root.
 
 from __future__ import annotations
 
+import logging
 import os
 import posixpath
 import re
@@ -21,6 +22,7 @@ from .errors import (
     JobFailed,
     JobNotFound,
     KeyNotFound,
+    LeaseLost,
     ScoutPersistError,
     StorageError,
     UnsafePathError,
@@ -32,7 +34,10 @@ from .marshal import RubyException
 from .store import Store, check_key
 
 if TYPE_CHECKING:
+    from .lease import JobLease
     from .payload import Encoded
+
+log = logging.getLogger(__name__)
 
 _JOBS_MARK = "/" + JOBS_DIR + "/"
 _ROOT_MARK = "/.scout/"
@@ -468,6 +473,7 @@ class JobWriter:
         task: str | None = None,
         type: str | None = None,
         previous_info: bytes | None | object = READ_AT_SETUP,
+        lease: "JobLease | None" = None,
     ) -> None:
         self.store = store
         self.spec = None if isinstance(key_or_spec, str) else key_or_spec
@@ -479,7 +485,9 @@ class JobWriter:
         self.workflow = workflow or getattr(self.spec, "workflow", None) or (parts[-3] if len(parts) >= 3 else "")
         self.task = task or getattr(self.spec, "task", None) or (parts[-2] if len(parts) >= 2 else "")
         self.type = type or getattr(self.spec, "type", None) or "binary"
-        self.info = InfoFile(store, self.key + ".info")
+        # With a lease every write is fenced: refused once another holder has taken the job over.
+        self.lease = lease
+        self.info = InfoFile(store, self.key + ".info", put=lease.put_info if lease is not None else None)
         self.job = Job.at(store, self.key)
         self._encoded: Encoded | None = None
         self._set_up = False
@@ -538,6 +546,11 @@ class JobWriter:
                 self._previous = self.store.get(self.info.key)
             except KeyNotFound:
                 self._previous = None
+        if self.lease is not None:
+            from .lease import LEASE_KEY, lease_record, next_fence
+
+            self.lease.fence = next_fence(self._previous_info())
+            info = {**info, LEASE_KEY: lease_record(self.lease.token, self.lease.fence, self.lease.lease)}
         if type:
             self.type = type
         if inputs is None:
@@ -617,7 +630,7 @@ class JobWriter:
         )
         if encoded.data is not None:
             with self._writing():
-                self.store.put(self.key, encoded.data)
+                self._put_result(encoded.data)
         self._encoded = encoded
         return dict(encoded.record)
 
@@ -639,6 +652,8 @@ class JobWriter:
                     hasher.update(chunk)
                     size += len(chunk)
                     fh.write(chunk)
+                if self.lease is not None:
+                    self.lease.check()  # fenced before the streamed result is published
         record = {"format": "scout", "type": payload.info_type(scout_type), "stored_size": size,
                   "checksum": hasher.checksum()}
         return payload.Encoded(b"", record, None)
@@ -658,17 +673,30 @@ class JobWriter:
                 f"{kept}; free space or fix the store, then rerun"
             ) from exc
 
+    def _previous_info(self) -> dict:
+        previous = self._previous if isinstance(self._previous, bytes) else None
+        return loads_info(previous, self.info.key) if previous else {}
+
     def _put_back(self) -> str:
         """Restore the ``.info`` of the job committed before this run; say truthfully what remains."""
         previous = self._previous if isinstance(self._previous, bytes) else None
-        if previous is None or loads_info(previous, self.info.key).get("status") != "done":
+        if previous is None or self._previous_info().get("status") != "done":
             return "no previous result existed" if previous is None else "the previous (unfinished) job is gone"
         try:
-            self.store.put(self.info.key, previous)
-        except OSError as exc:
+            if self.lease is not None:
+                self.lease.put_info(previous)
+            else:
+                self.store.put(self.info.key, previous)
+        except (OSError, LeaseLost) as exc:
             return f"the previous result file is kept, but restoring its .info failed too ({exc})"
         self._restored = True
         return "the previous result and its .info were kept"
+
+    def _put_result(self, data: bytes) -> None:
+        if self.lease is not None:
+            self.lease.put_result(self.key, data)
+        else:
+            self.store.put(self.key, data)
 
     def write_file(self, name: str, data: bytes) -> str:
         """Write ``<job>.files/<name>`` atomically; returns its location.
@@ -728,8 +756,14 @@ class JobWriter:
         that put the previous job back, nothing changes (that job stays as it was)."""
         if self._restored:
             return
-        self.store.delete(self.key)
-        self.info.error(exc, recoverable=recoverable)
+        try:
+            if self.lease is not None:
+                self.lease.check()
+            self.store.delete(self.key)
+            self.info.error(exc, recoverable=recoverable)
+        except LeaseLost as lost:
+            # Another holder took the job over: its work stands; this run's failure is the caller's to report.
+            log.error("%s; not recording this run's error over it", lost)
 
     def run(self, fn: Callable[..., Any], *args: Any, type: str | None = None, **kwargs: Any) -> Any:
         """setup (if not done) -> start -> ``fn(*args, **kwargs)`` -> save -> done; error(exc) and re-raise on failure.

@@ -22,13 +22,14 @@ from . import plans, settings
 from .hits import PREFECT_KEY
 
 
-def start(plan: plans.RunPlan) -> JobWriter:
-    """A writer for the plan's job, its ``.info`` reset to ``start`` (the previous result stays until committed)."""
-    store = settings.store_for(plan.url)
-    previous: Any = plan.info_raw if plan.info_raw is not None else (None if plan.job_absent else READ_AT_SETUP)
-    plans.forget_reads(plan)
-    writer = JobWriter(store, plan.job_key, workflow=plan.workflow, task=plan.task,
-                       type=_info_type(plan), previous_info=previous)
+def writer_for(plan: plans.RunPlan, lease: Any, previous: Any) -> JobWriter:
+    """The one writer of the plan's job; every write goes through ``lease`` (fenced) when given."""
+    return JobWriter(settings.store_for(plan.url), plan.job_key, workflow=plan.workflow, task=plan.task,
+                     type=_info_type(plan), previous_info=previous, lease=lease)
+
+
+def begin(plan: plans.RunPlan, writer: JobWriter) -> None:
+    """Reset the job's ``.info`` to Ruby's setup keys with status ``start``, in one write."""
     ident = plan.identity
     writer.begin(
         inputs=list(ident.inputs),
@@ -37,6 +38,19 @@ def start(plan: plans.RunPlan) -> JobWriter:
         non_default_inputs=ident.non_default_inputs,
         dependencies=[writer.location(k) for k in plan.dependencies],
     )
+
+
+def start(plan: plans.RunPlan) -> JobWriter:
+    """The writer of this run, its ``.info`` at ``start`` (the previous result stays until the new one commits).
+
+    Where ``.info`` is the lease, the lock manager already wrote ``start`` when it acquired it."""
+    if plan.writer is not None:
+        writer, plan.writer = plan.writer, None
+        return writer
+    previous: Any = plan.info_raw if plan.info_raw is not None else (None if plan.job_absent else READ_AT_SETUP)
+    plans.forget_reads(plan)
+    writer = writer_for(plan, plan.lease, previous)
+    begin(plan, writer)
     return writer
 
 

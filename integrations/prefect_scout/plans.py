@@ -55,6 +55,8 @@ class RunPlan:
     # How dependents see this job once it is committed or verified: "<job key>=<checksum>".
     token: str | None = None
     stored: bool = False  # this run committed its job (Prefect's own writes that follow store nothing)
+    lease: Any = None  # the JobLease this run holds (None: a read, or not yet acquired)
+    writer: Any = None  # the JobWriter whose 'start' acquired the lease (stores where .info is the lease)
 
 
 def remember(run_id: Any, plan: "RunPlan | BaseException") -> None:
@@ -105,6 +107,7 @@ def forget_reads(plan: RunPlan) -> None:
 def settle(plan: RunPlan) -> None:
     """The run ended: keep what dependents need (key, names, token), drop input values and reads."""
     plan.info_raw = None
+    plan.writer = None
     plan.identity = replace(plan.identity, inputs=[], provided_inputs={})
 
 

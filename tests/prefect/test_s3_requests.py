@@ -1,5 +1,5 @@
-"""S3 requests of a scout task, counted by a proxy in front of moto: a hit is two GETs and takes no lock file;
-a hit whose result file vanished falls back to the real lock and recomputes once."""
+"""S3 requests of a scout task, counted by a proxy in front of moto: a save is the .info GET and three PUTs (the
+.info itself is the lease), a hit two GETs; a hit whose result file vanished takes the lease and recomputes once."""
 
 from __future__ import annotations
 
@@ -53,8 +53,11 @@ def test_hit_is_two_gets_and_takes_no_lock(proxied_root, tmp_path):
     url, proxy = proxied_root
     log = Path(os.environ["BODY_LOG"])
     saved = _run(proxy, 1, log)
-    assert any(line.startswith("PUT ") and "persist_locks" in line for line in saved)  # a miss takes the lock
-    assert len(saved) <= 7, saved  # .info GET, lock PUT, .info GET, .info PUT, result PUT, .info PUT, lock DELETE
+    # .info GET (404), .info PUT start (If-None-Match: the lease), result PUT (If-None-Match), .info PUT done
+    # (If-Match): no lock file on S3
+    assert [line.split(" ")[0] for line in saved] == ["GET", "PUT", "PUT", "PUT"], saved
+    assert [line.split(" ")[1].split("?")[0].endswith(".info") for line in saved] == [True, True, False, True]
+    assert "persist_locks" not in "".join(saved)
     hit = _run(proxy, 1, log)
     assert [line.split(" ")[0] for line in hit] == ["GET", "GET"], hit
     assert hit[0].split("?")[0].endswith(".info") and "persist_locks" not in "".join(hit)
@@ -72,7 +75,9 @@ def test_done_job_without_result_file_recomputes_under_the_lock(proxied_root, tm
     store.delete(result)  # .info still says done
     again = _run(proxy, 2, log)
     assert log.read_text().splitlines() == ["ran", "ran"]
-    assert any(line.startswith("PUT ") and "persist_locks" in line for line in again)  # fell back to the lock
+    methods = [line.split(" ")[0] for line in again]
+    assert methods[:3] == ["GET", "GET", "GET"] and methods[3] == "PUT"  # .info, result (404), .info again, lease
+    assert again[3].split(" ")[1].split("?")[0].endswith(".info") and "persist_locks" not in "".join(again)
     assert store.get(result) == b"3"
     assert not [k for k in store.list("tmp/persist_locks")]
     assert [line.split(" ")[0] for line in _run(proxy, 2, log)] == ["GET", "GET"]

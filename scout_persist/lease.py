@@ -1,0 +1,295 @@
+"""Who may write a job now: a lease per job, with fencing, on every store.
+
+* Object stores with conditional writes (S3, memory://): the job's ``.info`` *is* the lease.  Writing ``.info``
+  with status ``start`` and a ``lease`` record (holder identity, token, fence) by a conditional PUT —
+  ``If-None-Match: *`` for a new job, ``If-Match: <version seen>`` over an old, failed or abandoned one — is the
+  acquisition; every later ``.info`` write of the holder (renewals, ``done``, ``error``) is conditional on the
+  version it last wrote, and so is its result write; a holder whose lease was taken over finds its writes refused.
+  A save is the hit check's ``.info`` GET plus three PUTs (acquisition, result, ``done``); a hit two GETs.
+* Local disks and other stores: Ruby's own job lock file (``tmp/persist_locks/<mangle(path.persist)>.lock``, see
+  :mod:`scout_persist.locks`), so Ruby and Python processes sharing a tree exclude each other; every write of the
+  holder first checks that the lock entry is still its own.
+
+Each acquisition gets a fence, one more than the fence recorded in the job's previous ``.info``, recorded with the
+holder in ``.info`` under ``lease``.  Whether a holder is alive is judged as locks judge it: same machine, by its
+process identity; otherwise by renewals seen by the store's clock or the waiter's own monotonic clock.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from typing import Any
+
+from .errors import InfoFormatError, KeyNotFound, LeaseLost
+from .info import dumps_info, loads_info
+from .locks import Identity, Lock, _Watch, describe_holder, lock_key_for, stale_reason
+from .store import ABSENT, Conflict, Store, Versioned
+
+log = logging.getLogger(__name__)
+LEASE_KEY = "lease"
+RUNNING = ("setup", "start")
+
+
+def lease_record(token: str, fence: int, seconds: float, seq: int = 0) -> dict[str, Any]:
+    """The ``lease`` entry of a held job's ``.info``: who holds it, until when it must renew, which acquisition."""
+    me = Identity.current()
+    return {"token": token, "fence": fence, "seconds": seconds, "seq": seq, "host": me.host, "boot_id": me.boot_id,
+            "pidns": me.pidns, "pid": me.pid, "start": me.start}
+
+
+def next_fence(previous_info: dict | None) -> int:
+    record = (previous_info or {}).get(LEASE_KEY)
+    try:
+        return int(record.get("fence", 0)) + 1 if isinstance(record, dict) else 1
+    except (TypeError, ValueError):
+        return 1
+
+
+def holder_lines(info: dict) -> dict[str, str]:
+    """A running job's holder as a lock entry's lines (for :func:`scout_persist.locks.stale_reason`)."""
+    record = info.get(LEASE_KEY) if isinstance(info.get(LEASE_KEY), dict) else {}
+    lines = {"host": str(record.get("host") or info.get("pid_hostname") or ""),
+             "pid": str(record.get("pid") or info.get("pid") or "")}
+    for name in ("boot_id", "pidns", "start"):
+        if record.get(name):
+            lines[name] = str(record[name])
+    if record.get("seconds"):
+        lines["lease"] = str(record["seconds"])
+    return lines
+
+
+class JobLease:
+    """The right to write one job; :func:`job_lease` picks the kind the store supports."""
+
+    token: str
+    fence: int = 0
+    lease: float
+
+    def put_info(self, data: bytes) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def put_result(self, key: str, data: bytes) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def check(self) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def release(self) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class LockFileLease(JobLease):
+    """Ruby's job lock file: acquired before anything is written, checked before every write."""
+
+    def __init__(self, store: Store, job_key: str, lease: float = 30.0, refresh: float = 2.0) -> None:
+        self.store, self.job_key, self.lease = store, job_key, lease
+        self.lock = Lock(store, lock_key_for(store.path(job_key)), lease=lease, refresh=refresh)
+        self.token = ""
+
+    def acquire(self, timeout: float | None = None) -> bool:
+        if not self.lock.acquire(timeout=timeout):
+            return False
+        self.token = self.lock.token or ""
+        return True
+
+    def check(self) -> None:
+        self.lock.check()
+
+    def put_info(self, data: bytes) -> None:
+        self.check()
+        self.store.put(self.job_key + ".info", data)
+
+    def put_result(self, key: str, data: bytes) -> None:
+        self.check()
+        self.store.put(key, data)
+
+    def release(self) -> None:
+        self.lock.release()
+
+    @property
+    def held(self) -> bool:
+        return self.lock.held
+
+
+class InfoLease(JobLease):
+    """The job's ``.info`` as the lease (stores with conditional writes).
+
+    :meth:`observe` reads it; the first :meth:`put_info` is the acquisition (conditional on what was observed);
+    later ones, the renewals and the result write are conditional on what this holder last wrote.
+    """
+
+    def __init__(self, store: Store, job_key: str, lease: float = 30.0, refresh: float = 10.0) -> None:
+        self.store, self.job_key, self.lease, self.refresh = store, job_key, lease, refresh
+        self.info_key = job_key + ".info"
+        self.token = uuid.uuid4().hex
+        self.seen: Versioned | None = None  # what the acquisition is conditional on
+        self.version: str | None = None  # the version of .info this holder last wrote (None: not acquired)
+        self._last: bytes = b""
+        self._result_expect: Any = "unknown"
+        self._guard = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.lost = False
+        self._watch = _Watch()
+
+    # -- observing ---------------------------------------------------------------------------------------
+    def observe(self) -> dict | None:
+        """Read the ``.info`` (one GET) as the version the acquisition will be conditional on; its content."""
+        try:
+            self.seen = self.store.get_versioned(self.info_key)
+        except KeyNotFound:
+            self.seen = None
+            return None
+        try:
+            return loads_info(self.seen.data, self.store.where(self.info_key), strict=True)
+        except InfoFormatError:
+            return {"status": "noinfo"}
+
+    def busy_reason(self, info: dict | None) -> str | None:
+        """Why the observed job may not be taken now (another live holder runs it), or None when it may."""
+        if info is None or info.get("status") not in RUNNING:
+            return None
+        lines = holder_lines(info)
+        seen = self.seen
+        unchanged = self._watch.unchanged_for(seen.version if seen else None)
+        if stale_reason(lines, self.lease, seen.age if seen else None, unchanged):
+            return None
+        return f"job {self.store.where(self.job_key)!r} is being computed by {describe_holder(lines)}"
+
+    # -- writing -----------------------------------------------------------------------------------------
+    def put_info(self, data: bytes) -> None:
+        with self._guard:
+            if self.lost:
+                raise self._lost_error()
+            first = self.version is None
+            expect = (self.seen.version if self.seen is not None else ABSENT) if first else self.version
+            try:
+                self.version = self.store.put_if(self.info_key, data, expect)
+            except Conflict as exc:
+                if not first:
+                    self.lost = True
+                    raise self._lost_error() from exc
+                raise
+            self._last = data
+            if first:
+                self._result_expect = ABSENT if self.seen is None else "unknown"
+                self._start_renewals()
+            if not _running(data):
+                self._stop.set()  # done, error or aborted: nothing left to renew
+
+    def put_result(self, key: str, data: bytes) -> None:
+        """Write the result only while this holder's lease stands: conditional on the result's version at the
+        acquisition (absent for a new job), so a holder that was taken over cannot overwrite the new holder's."""
+        if self.version is None or self.lost:
+            raise self._lost_error()
+        expect = self._result_expect
+        if expect == "unknown":
+            expect = self._version_of(key)
+        try:
+            self.store.put_if(key, data, expect)
+        except Conflict:
+            self.check()  # another holder wrote it?  Or an earlier run's file we did not know of:
+            self.store.put_if(key, data, self._version_of(key))  # still ours: replace it
+        self._result_expect = "unknown"
+
+    def check(self) -> None:
+        """LeaseLost unless the ``.info`` is still the one this holder last wrote (one GET)."""
+        if self.version is None:
+            raise self._lost_error()
+        try:
+            now = self.store.get_versioned(self.info_key)
+        except KeyNotFound:
+            now = None
+        if now is None or now.version != self.version:
+            self.lost = True
+            raise self._lost_error()
+
+    def release(self) -> None:
+        """Stop renewing; a job left ``start`` (its run ended without ``done`` or ``error``) becomes ``aborted``."""
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+        if self.version is None or self.lost or not _running(self._last):
+            return
+        info = loads_info(self._last)
+        info["status"] = "aborted"
+        try:
+            self.put_info(dumps_info(info))
+        except (LeaseLost, OSError) as exc:
+            log.warning("job %s: could not mark the abandoned run aborted (%s)", self.job_key, exc)
+
+    @property
+    def held(self) -> bool:
+        return self.version is not None and not self.lost
+
+    # -- internals -----------------------------------------------------------------------------------------
+    def _version_of(self, key: str) -> Any:
+        try:
+            return self.store.get_versioned(key).version
+        except KeyNotFound:
+            return ABSENT
+
+    def _lost_error(self) -> LeaseLost:
+        return LeaseLost(
+            f"job {self.store.where(self.job_key)!r}: this run's lease (fence {self.fence}) was taken over by another "
+            f"holder while it was paused or cut off past its lease of {self.lease:g}s; its result is not committed "
+            "and the other holder's job stands"
+        )
+
+    def _start_renewals(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew_loop, args=(self._stop,),
+                                        name=f"lease renewal {self.job_key}", daemon=True)
+        self._thread.start()
+
+    def _renew_loop(self, stop: threading.Event) -> None:
+        while not stop.wait(self.refresh):
+            with self._guard:
+                if stop.is_set() or self.lost or not _running(self._last):
+                    return
+                info = loads_info(self._last)
+                record = info.get(LEASE_KEY)
+                if isinstance(record, dict):
+                    record["seq"] = int(record.get("seq", 0)) + 1
+                data = dumps_info(info)
+                try:
+                    self.version = self.store.put_if(self.info_key, data, self.version)
+                    self._last = data
+                except Conflict:
+                    self.lost = True
+                    log.error("job %s: its lease was taken over by another holder; this run will not commit",
+                              self.job_key)
+                    return
+                except OSError:
+                    continue  # transient: the next renewal retries; the lease covers the gap
+
+
+def _running(data: bytes) -> bool:
+    try:
+        return json.loads(data).get("status") in RUNNING
+    except (ValueError, AttributeError):
+        return False
+
+
+def job_lease(store: Store, job_key: str, lease: float = 30.0, refresh: float = 2.0) -> JobLease:
+    """The lease kind for ``store``: the ``.info`` itself where writes can be conditional, else the lock file."""
+    if store.conditional_writes:
+        return InfoLease(store, job_key, lease=lease, refresh=max(refresh, min(10.0, lease / 3)))
+    return LockFileLease(store, job_key, lease=lease, refresh=refresh)
+
+
+def wait_until(deadline: float | None, poll: float) -> bool:
+    """Sleep one poll; False when ``deadline`` (monotonic) has passed."""
+    if deadline is not None and time.monotonic() >= deadline:
+        return False
+    time.sleep(poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic())))
+    return True
+
+
+__all__ = ["InfoLease", "JobLease", "LockFileLease", "holder_lines", "job_lease", "lease_record", "next_fence",
+           "wait_until"]
