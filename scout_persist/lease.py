@@ -22,10 +22,10 @@ import logging
 import threading
 import time
 import uuid
-from typing import Any
+from typing import Any, Callable
 
-from .errors import InfoFormatError, KeyNotFound, LeaseLost
-from .info import dumps_info, loads_info
+from .errors import InfoFormatError, KeyNotFound, LeaseLost, LockTimeout
+from .info import InfoFile, dumps_info, loads_info
 from .locks import Identity, Lock, _Watch, describe_holder, lock_key_for, stale_reason
 from .store import ABSENT, Conflict, Store, Versioned
 
@@ -269,6 +269,37 @@ class InfoLease(JobLease):
                     continue  # transient: the next renewal retries; the lease covers the gap
 
 
+def rewrite_info(store: Store, job_key: str, change: Callable[[InfoFile], bool], timeout: float | None = 60.0) -> bool:
+    """Apply ``change`` to a job's ``.info`` and write it, never over a concurrent writer: under the job's lock file
+    (local disks, as Ruby's writers take it), or as a conditional write retried on conflict (object stores).
+    ``change`` returns False to leave the file as it is; returns whether it was written."""
+    info_key = job_key + ".info"
+    if not store.conditional_writes:
+        lock = Lock(store, lock_key_for(store.path(job_key)), timeout=timeout)
+        with lock:
+            info = InfoFile(store, info_key)
+            if not change(info):
+                return False
+            lock.check()
+            info.save()
+            return True
+    for _ in range(100):
+        seen = store.get_versioned(info_key)
+        written: list[bytes] = []
+        info = InfoFile(store, info_key, put=written.append)
+        info._data = loads_info(seen.data, store.where(info_key), strict=True)
+        if not change(info):
+            return False
+        if not written:
+            info.save()
+        try:
+            store.put_if(info_key, written[-1], seen.version)
+            return True
+        except Conflict:
+            continue  # someone wrote it meanwhile: apply the change to the new content
+    raise LockTimeout(f"{store.where(info_key)!r} kept changing under 100 attempts to rewrite it; try again later")
+
+
 def _running(data: bytes) -> bool:
     try:
         return json.loads(data).get("status") in RUNNING
@@ -292,4 +323,4 @@ def wait_until(deadline: float | None, poll: float) -> bool:
 
 
 __all__ = ["InfoLease", "JobLease", "LockFileLease", "holder_lines", "job_lease", "lease_record", "next_fence",
-           "wait_until"]
+           "rewrite_info", "wait_until"]

@@ -89,3 +89,42 @@ def test_missing_job_is_an_error_and_writes_nothing(tmp_path, capsys):
     assert main(["write_info", str(target), "k", "v"]) == 2
     assert "no .info" in capsys.readouterr().err
     assert not list(tmp_path.rglob("*.info"))
+
+
+def test_info_rewrites_never_revert_a_concurrent_writer(tmp_path):
+    """#12 item 6: a rewrite goes through the job's lock (local) or a conditional write (object stores)."""
+    from scout_persist.errors import LockTimeout
+    from scout_persist.info import dumps_info, loads_info
+    from scout_persist.job import JobWriter
+    from scout_persist.lease import rewrite_info
+    from scout_persist.locks import Lock, lock_key_for
+    from scout_persist.store import Store
+
+    key = "var/jobs/W/t/Default"
+    local = Store(str(tmp_path / "root"))
+    JobWriter(local, key, type="text").run(lambda: "x")
+    running = Lock(local, lock_key_for(local.path(key)))
+    assert running.acquire(timeout=0)  # a writer of the job holds its lock
+    with pytest.raises(LockTimeout):
+        rewrite_info(local, key, lambda info: info.data.update(note="late") or True, timeout=0.3)
+    running.release()
+    assert rewrite_info(local, key, lambda info: info.data.update(note="now") or True)
+    assert loads_info(local.get(key + ".info"))["note"] == "now"
+
+    memory = Store("memory://rewrite-info-race")
+    JobWriter(memory, key, type="text").run(lambda: "x")
+    calls = []
+
+    def change(info):
+        calls.append(1)
+        if len(calls) == 1:  # another writer finishes the job between our read and our write
+            current = loads_info(memory.get(key + ".info"))
+            current["status"] = "done-by-other"
+            memory.put(key + ".info", dumps_info(current))
+        info.data["note"] = "mine"
+        return True
+
+    assert rewrite_info(memory, key, change)
+    final = loads_info(memory.get(key + ".info"))
+    assert len(calls) == 2 and final["status"] == "done-by-other" and final["note"] == "mine"
+    memory.delete("", recursive=True)

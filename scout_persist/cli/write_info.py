@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import JobNotFound
-from ..info import InfoFile
+from ..info import InfoFile, merge_value
 from .jobs import dependency_refs, load_info
 from .output import warn
 from .target import JobRef, resolve_job
@@ -34,12 +34,17 @@ def add_parser(sub) -> None:
 
 
 def write(ref: JobRef, key: str, value, force: bool) -> bool:
-    """Apply Ruby's rule to one job; True when its .info changed."""
-    info = InfoFile(ref.store, ref.info_key)
-    if not force and key in info.data:
-        return False
-    info.merge(key, value)
-    return True
+    """Apply Ruby's rule to one job, never over a concurrent writer (the job's lock, or a conditional write);
+    True when its .info changed."""
+    from ..lease import rewrite_info
+
+    def change(info: InfoFile) -> bool:
+        if not force and key in info.data:
+            return False
+        merge_value(info.data, key, value, move_to_end=True)
+        return True
+
+    return rewrite_info(ref.store, ref.key, change)
 
 
 def recursive_dependencies(ref: JobRef) -> list[JobRef]:
