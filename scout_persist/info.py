@@ -266,11 +266,9 @@ class InfoFile:
         pid_hostname: str | None = None,
         issued: str | None = None,
         save: bool = True,
-        **extra: Any,
     ) -> None:
-        """Reset the info to the §6.4 setup keys (status ``setup``), then ``extra`` keys (ours, e.g. the job's
-        lease; Ruby ignores them); ``save=False`` leaves the write to the next lifecycle step (``start`` right
-        after: one write of the same final content)."""
+        """Reset the info to the §6.4 setup keys (status ``setup``); ``save=False`` leaves the write to the next
+        lifecycle step (``start`` right after: one write of the same final content)."""
         self._t_issued = time.time()
         self._t_start = None
         self._in_run = True
@@ -287,15 +285,16 @@ class InfoFile:
             "input_names": [str(n) for n in input_names],
             "type": str(type),
             "dependencies": [str(d) for d in dependencies],
-            **extra,
         }
         if save:
             self.save()
 
-    def start(self) -> None:
-        """Dependencies are done: append ``start`` and set status ``start``."""
+    def start(self, **extra: Any) -> None:
+        """Dependencies are done: append ``start`` (then ``extra`` keys of ours) and set status ``start``."""
         self._t_start = time.time()
         self.data["start"] = ruby_time()
+        for k, v in extra.items():
+            set_value(self.data, k, v, move_to_end=not self._in_run)
         set_value(self.data, "status", "start", move_to_end=not self._in_run)
         self.save()
 

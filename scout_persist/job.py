@@ -546,11 +546,7 @@ class JobWriter:
                 self._previous = self.store.get(self.info.key)
             except KeyNotFound:
                 self._previous = None
-        if self.lease is not None:
-            from .lease import LEASE_KEY, lease_record, next_fence
 
-            self.lease.fence = next_fence(self._previous_info())
-            info = {**info, LEASE_KEY: lease_record(self.lease.token, self.lease.fence, self.lease.lease)}
         if type:
             self.type = type
         if inputs is None:
@@ -581,7 +577,14 @@ class JobWriter:
         return self
 
     def start(self) -> "JobWriter":
-        self.info.start()
+        """Status ``start``; with a lease, the holder and its fence go with it (after Ruby's keys)."""
+        extra = {}
+        if self.lease is not None:
+            from .lease import LEASE_KEY, lease_record, next_fence
+
+            self.lease.fence = next_fence(self._previous_info())
+            extra[LEASE_KEY] = lease_record(self.lease.token, self.lease.fence, self.lease.lease)
+        self.info.start(**extra)
         return self
 
     def begin(self, **setup: Any) -> "JobWriter":
