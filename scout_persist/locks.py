@@ -374,7 +374,8 @@ def create_exclusive(store: Store, key: str, data: bytes, host: str | None = Non
     store's exclusive create (S3 conditional put).
     """
     if store.is_local:
-        return _link_create(store, key, data, hostname() if host is None else host)
+        with store._translate(key, "creating"):  # an unwritable root names itself, not a bare PermissionError
+            return _link_create(store, key, data, hostname() if host is None else host)
     if "memory" in _protocols(store):
         with _MEMORY_GUARD:
             return store.create(key, data)
