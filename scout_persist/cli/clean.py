@@ -112,7 +112,7 @@ def remove(job: JobEntry) -> bool:
         store = job.store
         store.delete(job.key + ".info")
         if job.result is not None:
-            store.delete(job.key, recursive=job.result.is_dir)
+            store.delete(job.key, recursive=job.result_is_dir)
         if job.files is not None:
             store.delete(job.key + ".files", recursive=True)
         return True

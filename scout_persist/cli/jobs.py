@@ -10,19 +10,29 @@ import os
 
 from ..errors import KeyNotFound
 from ..info import loads_info, read_info
+from ..liveness import RUNNING_STATUSES, job_liveness
 from .target import JobRef
+
+
+def load_info_bytes(ref: JobRef) -> bytes | None:
+    """The raw ``.info`` of ``ref``; None when there is no info file."""
+    if ref.is_local:  # straight to the file: no fsspec import for a local `info`
+        try:
+            with open(ref.local_path(ref.info_key), "rb") as fh:
+                return fh.read()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+    try:
+        return ref.store.get(ref.info_key)
+    except KeyNotFound:
+        return None
 
 
 def load_info(ref: JobRef) -> dict | None:
     """The decoded ``.info`` of ``ref``; None when there is no info file."""
-    if ref.is_local:  # straight to the file: no fsspec import for a local `info`
-        path = ref.local_path(ref.info_key)
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read()
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            return None
-        return loads_info(data, path)
+    if ref.is_local:
+        data = load_info_bytes(ref)
+        return None if data is None else loads_info(data, ref.local_path(ref.info_key))
     if not ref.store.exists(ref.info_key):
         return None
     return read_info(ref.store, ref.info_key)
@@ -55,6 +65,15 @@ def derived_status(info: dict | None, exists: bool) -> str:
         status = "unsync"
     if status == "noinfo" and not exists:
         status = "notfound"
+    return status
+
+
+def shown_status(store, key: str, info: dict | None, exists: bool) -> str:
+    """The status the CLI shows: :func:`derived_status`, and ``aborted`` for a running status whose writer is gone
+    (:func:`scout_persist.liveness.job_liveness`)."""
+    status = derived_status(info, exists)
+    if status in RUNNING_STATUSES and job_liveness(store, key, info).dead:
+        return "aborted"
     return status
 
 

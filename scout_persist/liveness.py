@@ -1,0 +1,130 @@
+"""Is the writer of a job still there? One rule for ``ls``, ``info``, ``prov``, ``clean`` and ``gc``.
+
+A job whose ``.info`` says it is being set up or run (``setup``, ``start``) has a writer process. When that
+process is gone the job will never finish: it is shown as ``aborted`` and may be cleaned. Gone means:
+
+- the ``.info`` was written on this host (``pid_hostname``) and its ``pid`` is not running, or is now another
+  process (one started after the job was issued: the pid was reused);
+- otherwise (another host, or no pid recorded), the job's Scout lock
+  ``tmp/persist_locks/<mangled job path>.persist.lock`` -- which Ruby Scout and the Prefect plug-in hold while a
+  job runs -- is absent or stale by :func:`scout_persist.locks.stale_reason` (dead pid on its host, lease ended).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from typing import NamedTuple
+
+from .store import Store
+
+# Statuses written while a process works on the job (SCOUT_FORMAT §6.5; `dependencies` is rbbt-util's).
+RUNNING_STATUSES = frozenset({"setup", "start", "dependencies"})
+ALIVE, DEAD, SETTLED = "alive", "dead", "settled"
+LOCK_LEASE = 30.0  # Ruby lockfile's stale age for entries without an `expires` line
+_ISSUED_SLACK = 5.0  # `issued` has second resolution, boot time (btime) too
+
+
+class Liveness(NamedTuple):
+    """``state``: ``alive`` (a writer is at work), ``dead`` (its writer is gone) or ``settled`` (not running);
+    ``reason``: why, in words for messages."""
+
+    state: str
+    reason: str
+
+    @property
+    def dead(self) -> bool:
+        return self.state == DEAD
+
+
+def job_liveness(store: Store, key: str, info: dict | None, *, holding_lock: bool = False,
+                 lease: float = LOCK_LEASE) -> Liveness:
+    """The liveness of job ``key`` of ``store`` whose ``.info`` is ``info``.
+
+    ``holding_lock``: the caller holds the job's lock itself (``clean`` does before removing), so the lock cannot
+    tell whether another writer is alive; only the pid on this host can.
+    """
+    status = str((info or {}).get("status") or "")
+    if status not in RUNNING_STATUSES:
+        return Liveness(SETTLED, f"status {status or 'missing'!r} is not a running status")
+    pid = _pid(info.get("pid"))
+    host = info.get("pid_hostname")
+    if pid is not None and host is not None and str(host) in _this_host_names():
+        if not _pid_alive(pid):
+            return Liveness(DEAD, f"its pid {pid} is not running on this host ({host})")
+        started = _process_start(pid)
+        issued = _issued(info.get("issued"))
+        if started is not None and issued is not None and started > issued + _ISSUED_SLACK:
+            return Liveness(DEAD, f"its pid {pid} on this host ({host}) is now another process, started after the "
+                                  "job was issued (the pid was reused)")
+        return Liveness(ALIVE, f"its pid {pid} is running on this host ({host})")
+    if holding_lock:
+        return Liveness(DEAD, "nobody else holds its job lock" + _where(host, pid))
+    return _lock_liveness(store, key, host, pid, lease)
+
+
+def _lock_liveness(store: Store, key: str, host, pid, lease: float) -> Liveness:
+    from .errors import KeyNotFound
+    from .locks import lock_key_for, parse_lock, stale_reason
+
+    lock_key = lock_key_for(store.path(key))
+    try:
+        raw = store.get(lock_key)
+        mtime = store.mtime(lock_key)
+    except KeyNotFound:
+        return Liveness(DEAD, "its job lock is absent (a running writer holds it)" + _where(host, pid))
+    holder = parse_lock(raw)
+    stale = stale_reason(holder, mtime, lease)
+    if stale:
+        return Liveness(DEAD, f"its job lock is stale: {stale}")
+    return Liveness(ALIVE, f"its job lock is held by host {holder.get('host', '?')} pid {holder.get('pid', '?')}")
+
+
+def _where(host, pid) -> str:
+    if host is None and pid is None:
+        return ""
+    return f"; written by pid {pid if pid is not None else '?'} on host {host if host is not None else '?'}"
+
+
+def _pid(value) -> int | None:
+    try:
+        pid = int(value)
+    except (TypeError, ValueError):
+        return None
+    return pid if pid > 0 else None
+
+
+def _this_host_names() -> set[str]:
+    from .info import hostname as info_hostname
+    from .locks import hostname as lock_hostname
+
+    return {info_hostname(), lock_hostname()}
+
+
+def _pid_alive(pid: int) -> bool:
+    from .locks import pid_alive
+
+    return pid_alive(pid)
+
+
+def _process_start(pid: int) -> float | None:
+    """Epoch seconds at which ``pid`` started (Linux ``/proc``), else None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+        ticks = int(fields[19])  # field 22 of stat(5); fields[0] is field 3
+        with open("/proc/stat", "rb") as fh:
+            btime = next(int(line.split()[1]) for line in fh if line.startswith(b"btime "))
+        return btime + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError, StopIteration):
+        return None
+
+
+def _issued(value) -> float | None:
+    """``issued`` of a ``.info`` (``YYYY-MM-DD HH:MM:SS +ZZZZ``) as epoch seconds, else None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.datetime.strptime(value, "%Y-%m-%d %H:%M:%S %z").timestamp()
+    except ValueError:
+        return None
