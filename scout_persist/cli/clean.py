@@ -27,7 +27,8 @@ def add_parser(sub) -> None:
     _common(p)
     p.set_defaults(run=run_clean)
 
-    g = sub.add_parser("gc", help="remove the least recently modified jobs until the store fits a size limit")
+    g = sub.add_parser("gc", help="remove aborted jobs (their writer is gone), then the least recently modified jobs "
+                                  "until the store fits a size limit")
     add_selection_options(g)
     g.add_argument("--max-size", dest="max_size", required=True, metavar="SIZE",
                    help="keep the selected jobs under SIZE in total (e.g. 500M, 20G)")
@@ -106,7 +107,7 @@ def remove(job: JobEntry) -> bool:
         return False
     try:
         info = load_info(job.ref) if job.info_entry is not None else None
-        if info is not None and str(info.get("status")) in RUNNING:
+        if info is not None and str(info.get("status")) in RUNNING and not _writer_gone(job, info):
             warn(f"skipped {job.workflow}/{job.task}/{job.name}: it is running now (status {info.get('status')!r})")
             return False
         store = job.store
@@ -118,6 +119,13 @@ def remove(job: JobEntry) -> bool:
         return True
     finally:
         lock.release()
+
+
+def _writer_gone(job: JobEntry, info: dict) -> bool:
+    """Whether the writer of a job in a running status is gone, judged while we hold the job's lock."""
+    from ..liveness import job_liveness
+
+    return job_liveness(job.store, job.key, info, holding_lock=True).dead
 
 
 def _apply(args, victims: list[JobEntry], verb: str) -> int:
@@ -147,16 +155,27 @@ def run_gc(args: argparse.Namespace) -> int:
     limit = parse_size(args.max_size)
     store, jobs = select(args, "gc")
     keep = protected(args, store)
-    total = sum(j.size for j in jobs)
-    victims = []
-    # oldest first; failed jobs go before finished ones of the same age
-    for job in sorted(jobs, key=lambda j: (j.mtime or 0.0, j.status == "done")):
-        if total <= limit:
-            break
-        if job.ref.display in keep or job.status in RUNNING:
-            continue
-        victims.append(job)
-        total -= job.size
+    victims, total = gc_victims(jobs, keep, limit)
     if total > limit:
         warn(f"gc: {human_size(total)} remain above the limit {human_size(limit)}: the rest is pinned or running")
     return _apply(args, victims, "gc")
+
+
+def gc_victims(jobs: list[JobEntry], keep: set[str], limit: int) -> tuple[list[JobEntry], int]:
+    """(jobs to remove, bytes left): every ``aborted`` job (its writer is gone: it never finishes), then the
+    oldest jobs until the rest fits ``limit``; failed jobs go before finished ones of the same age."""
+    total = sum(j.size for j in jobs)
+    victims = []
+    for job in jobs:
+        if job.status == "aborted" and job.ref.display not in keep:
+            victims.append(job)
+            total -= job.size
+    chosen = {id(j) for j in victims}
+    for job in sorted(jobs, key=lambda j: (j.mtime or 0.0, j.status == "done")):
+        if total <= limit:
+            break
+        if id(job) in chosen or job.ref.display in keep or job.status in RUNNING:
+            continue
+        victims.append(job)
+        total -= job.size
+    return victims, total

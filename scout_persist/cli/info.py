@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
             "give the path of a job result (without .info), e.g. ~/.scout/var/jobs/Baking/bake_muffin_tray/Default"
         )
     title = "magenta" if use_color(args) else None
+    shown = _dead_writer(ref, info)
     if args.json:
         emit_json(info)
         return 0
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.recursive_inputs:
         pairs = recursive_inputs(ref).items()
     else:
-        pairs = ((k, v) for k, v in info.items() if k != "exception")
+        pairs = ((k, shown if k == "status" and shown else v) for k, v in info.items() if k != "exception")
     for key, value in pairs:
         if value is None and not (args.inputs or args.recursive_inputs):
             continue
@@ -60,6 +61,27 @@ def run(args: argparse.Namespace) -> int:
     if not (args.inputs or args.recursive_inputs) and info.get("status") == "error":
         _report_exception(ref, info)
     return 0
+
+
+def _dead_writer(ref, info: dict) -> str | None:
+    """``aborted`` (with a note on stderr) when the job's .info says it runs but its writer is gone, else None."""
+    from ..liveness import RUNNING_STATUSES
+    from .jobs import writer_liveness
+
+    if str(info.get("status")) not in RUNNING_STATUSES:
+        return None
+    live = writer_liveness(ref, info)
+    if not live.dead:
+        return None
+    warn(f"note: the .info of {ref.display!r} says status {info.get('status')!r}, but {live.reason}: the job "
+         f"will never finish and is shown as 'aborted'; `scout-persist clean {_quoted(ref.display)}` removes it")
+    return "aborted"
+
+
+def _quoted(path: str) -> str:
+    import shlex
+
+    return shlex.quote(path)
 
 
 def _report_exception(ref, info: dict) -> None:

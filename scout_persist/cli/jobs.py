@@ -68,13 +68,20 @@ def derived_status(info: dict | None, exists: bool) -> str:
     return status
 
 
-def shown_status(store, key: str, info: dict | None, exists: bool) -> str:
+def shown_status(where, info: dict | None, exists: bool, key: str | None = None) -> str:
     """The status the CLI shows: :func:`derived_status`, and ``aborted`` for a running status whose writer is gone
-    (:func:`scout_persist.liveness.job_liveness`)."""
+    (:func:`scout_persist.liveness.job_liveness`). ``where``: a JobRef, or a Store with ``key``."""
     status = derived_status(info, exists)
-    if status in RUNNING_STATUSES and job_liveness(store, key, info).dead:
+    if status in RUNNING_STATUSES and writer_liveness(where, info, key).dead:
         return "aborted"
     return status
+
+
+def writer_liveness(where, info: dict | None, key: str | None = None):
+    """:func:`scout_persist.liveness.job_liveness` of a JobRef, or of ``key`` in a Store."""
+    if isinstance(where, JobRef):
+        return job_liveness(where.store, where.key, info)
+    return job_liveness(where, key, info)
 
 
 def dependency_refs(ref: JobRef, info: dict | None) -> list[JobRef]:

@@ -93,8 +93,8 @@ class JobEntry:
     def status(self) -> str:
         """The status ``ls``, ``info`` and ``prov`` show (derived statuses and dead jobs as ``aborted``)."""
         if self._status is None:
-            self._status = _jobs.shown_status(self.store, self.key, self.info if self.info_entry else None,
-                                        self.result is not None)
+            self._status = _jobs.shown_status(self.store, self.info if self.info_entry else None,
+                                              self.result is not None, self.key)
         return self._status
 
     @property
