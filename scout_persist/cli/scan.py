@@ -111,6 +111,29 @@ class JobEntry:
         return self._size
 
 
+def job_entry(store: Store, key: str) -> JobEntry | None:
+    """The :class:`JobEntry` of one job key ``var/jobs/<W>/<task>/<name>``; None when nothing of it exists."""
+    parts = key.split("/", 4)
+    if len(parts) < 5 or parts[0] != "var" or parts[1] != "jobs":
+        return None
+    if store.is_local:
+        def st(k: str) -> os.stat_result | None:
+            try:
+                return os.lstat(store.path(k))
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+
+        result, info, files = st(key), st(key + ".info"), st(key + ".files")
+    else:
+        parent, name = key.rsplit("/", 1)
+        found = dict(list_dir(store, parent))
+        result, info, files = (None if found.get(n) is None else _fake_stat(*found[n])
+                               for n in (name, name + ".info", name + ".files"))
+    if result is None and info is None and files is None:
+        return None
+    return JobEntry(store, key, parts[2], parts[3], parts[4], result, info, files)
+
+
 def quick_status(raw: bytes) -> str | None:
     """The status of a ``.info`` read from its first key, or None when that is not certain (then parse it).
 

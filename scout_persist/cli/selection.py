@@ -59,8 +59,9 @@ def human_age(seconds: float | None) -> str:
     return f"{max(seconds, 0):.0f}s"
 
 
-def add_selection_options(p, default_status: str | None = None) -> None:
-    p.add_argument("root", nargs="?", help="Scout root (path or fsspec URL); default $SCOUT_PERSIST_URL or ~/.scout")
+def add_selection_options(p, default_status: str | None = None, root_help: str | None = None) -> None:
+    p.add_argument("root", nargs="?",
+                   help=root_help or "Scout root (path or fsspec URL); default $SCOUT_PERSIST_URL or ~/.scout")
     p.add_argument("-w", "--workflow", default="*", help="workflow name or glob")
     p.add_argument("-t", "--task", default="*", help="task name or glob")
     p.add_argument("-s", "--status", default=default_status,
