@@ -416,8 +416,9 @@ def test_ls_on_a_folder_without_jobs_is_an_error(tmp_path, capsys):
 def test_truncated_info_reads_as_noinfo_like_ruby(root, capsys):
     info_path = root / "var/jobs/Baking/whisk_eggs/Normal muffin.info"
     info_path.write_bytes(info_path.read_bytes()[:40])
-    rc, out, _ = run(capsys, "info", "--nocolor", str(root / "var/jobs/Baking/whisk_eggs/Normal muffin"))
-    assert rc == 0 and out == "status = 'noinfo'\n"
+    rc, out, err = run(capsys, "info", "--nocolor", str(root / "var/jobs/Baking/whisk_eggs/Normal muffin"))
+    assert rc == 2 and out == "status = 'noinfo'\n"  # Ruby's output; unlike Ruby, a hint and exit 2
+    assert "is neither Scout JSON nor a Ruby Marshal Hash" in err and "`scout-persist clean" in err
     rc, out, _ = run(capsys, "prov", "--nocolor", str(root / "var/jobs/Baking/bake_muffin_tray/Normal muffin"))
     assert out.splitlines()[0].startswith("  noinfo Baking whisk_eggs ")
     (root / "var/jobs/Baking/whisk_eggs/Normal muffin").unlink()

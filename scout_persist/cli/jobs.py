@@ -38,6 +38,46 @@ def load_info(ref: JobRef) -> dict | None:
     return read_info(ref.store, ref.info_key)
 
 
+def not_a_job(ref: JobRef) -> Exception:
+    """The error for a JOB argument that names no job: a workflow/task folder, a folder of jobs, or nothing."""
+    from ..errors import InvalidInputError, JobNotFound
+
+    parts = ref.key.split("/")
+    is_dir = ref.store.isdir(ref.key)
+    if len(parts) < 5 and ref.key.startswith("var/jobs"):
+        what = {2: "the jobs folder", 3: "a workflow folder", 4: "a task folder"}.get(len(parts), "a folder")
+        hint = "ls " + repr(ref.display.rsplit("/var/jobs", 1)[0])
+        if len(parts) >= 3:
+            hint += f" -w {parts[2]!r}" + (f" -t {parts[3]!r}" if len(parts) >= 4 else "")
+        return InvalidInputError(
+            f"{ref.display!r} is {what}, not a job; give one job inside it, as <root>/var/jobs/<Workflow>/<task>/"
+            f"<name> (scout-persist {hint} lists them)"
+        )
+    if is_dir and not ref.store.exists(ref.info_key):
+        return InvalidInputError(
+            f"{ref.display!r} is a folder without a .info, not a job; give one job inside it "
+            f"(scout-persist ls lists them)"
+        )
+    return JobNotFound(
+        f"no job at {ref.display!r}: neither its result nor its .info exists; "
+        "give the path of a job result (without .info), e.g. ~/.scout/var/jobs/Baking/bake_muffin_tray/Default"
+    )
+
+
+def info_problem(ref: JobRef) -> str | None:
+    """Why the ``.info`` of ``ref`` cannot be read (the strict reader's message), or None when it can."""
+    from ..errors import InfoFormatError
+
+    data = load_info_bytes(ref)
+    if data is None:
+        return None
+    try:
+        loads_info(data, ref.display + ".info", strict=True)
+    except InfoFormatError as exc:
+        return str(exc)
+    return None
+
+
 def result_exists(ref: JobRef) -> bool:
     if ref.is_local:
         return os.path.lexists(ref.local_path())
