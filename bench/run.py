@@ -68,6 +68,8 @@ def rows(raw: dict) -> list[tuple[str, str, float | None, str, str]]:
     add(f"ls over {ls['jobs']} jobs", f"find -printf: {find_s:.2f}s", ls["ratio_to_find"]["ls"], ls["targets"]["ls"])
     add(f"ls -s error over {ls['jobs']} jobs (reads every .info)", f"find -printf: {find_s:.2f}s",
         ls["ratio_to_find"]["ls -s error"], ls["targets"]["ls -s error"])
+    add("  the same two on one core: ls", "find -printf", ls["ratio_to_find"]["ls, 1 process"], None)
+    add("  the same two on one core: ls -s error", "find -printf", ls["ratio_to_find"]["ls -s error, 1 process"], None)
     cli = raw["cli"]["seconds"]
     add("scout-persist info start-up", f"python -c pass: {cli['python -c pass']:.3f}s", cli["info"], 0.3, "{:.3f}s")
     add(f"store: peak extra memory, {raw['store']['size_mb']} MiB streamed", "payload size", raw["store"]["ratio"], 0.5)

@@ -22,9 +22,6 @@ from typing import Callable, Iterator
 from ..layout import JOBS_DIR
 from ..liveness import RUNNING_STATUSES
 from ..store import TEMP_PREFIX, Store
-from ..info import loads_info
-from . import jobs as _jobs
-from .jobs import derived_status
 from .target import JobRef
 
 # Statuses a quick look at the head of a .info cannot confirm: they depend on the whole file being readable.
@@ -33,6 +30,13 @@ _NEEDS_PARSE = frozenset({"noinfo", "notfound"})
 _HEAD_STATUS = re.compile(rb'\{"status":"([^"\\]*)"')
 _READ_CHUNK = 1 << 16
 _S_ISDIR = _stat.S_ISDIR
+
+
+def _jobs():
+    """The module that reads .info files, imported when a status is needed: plain ``ls`` never loads it."""
+    from . import jobs
+
+    return jobs
 
 
 def _fake_stat(is_dir: bool, size: int, mtime: float | None) -> os.stat_result:
@@ -83,17 +87,17 @@ class JobEntry:
             if self.info_entry is None:
                 self._info = {}
             elif self._raw is not None:
-                self._info = loads_info(self._raw, self.store.path(self.key + ".info"))
+                self._info = _jobs().loads_info(self._raw, self.store.path(self.key + ".info"))
                 self._raw = None
             else:
-                self._info = _jobs.load_info(self.ref) or {}
+                self._info = _jobs().load_info(self.ref) or {}
         return self._info
 
     @property
     def status(self) -> str:
         """The status ``ls``, ``info`` and ``prov`` show (derived statuses and dead jobs as ``aborted``)."""
         if self._status is None:
-            self._status = _jobs.shown_status(self.store, self.info if self.info_entry else None,
+            self._status = _jobs().shown_status(self.store, self.info if self.info_entry else None,
                                               self.result is not None, self.key)
         return self._status
 
@@ -335,6 +339,7 @@ def jobs_in(store: Store, workflow: str, task: str, keep: Callable[[JobEntry], b
     """
     if statuses and keep is None and store.is_local:
         return _local_jobs_by_status(store, workflow, task, statuses)
+    derived_status = _jobs().derived_status
     out: list[JobEntry] = []
     append = out.append
     for base, file_name, name, result, info, folder, dir_fd in _folder(store, workflow, task):
@@ -348,7 +353,7 @@ def jobs_in(store: Store, workflow: str, task: str, keep: Callable[[JobEntry], b
                 if dir_fd is not None:
                     raw = _read_at(dir_fd, file_name + ".info")
                 else:  # a remote store: one GET per .info
-                    raw = _jobs.load_info_bytes(job.ref)
+                    raw = _jobs().load_info_bytes(job.ref)
                 if raw is None:  # removed since the listing
                     job.info_entry = None
                 elif not status_may_match(raw, result is not None, statuses):
@@ -364,6 +369,7 @@ def _local_jobs_by_status(store: Store, workflow: str, task: str, statuses: froz
                           prefix: str = "") -> list[JobEntry]:
     """:func:`jobs_in` with a status filter on a local folder: the listing gives names and kinds only (no stat),
     every ``.info`` is read, and only the jobs that may match are stat'ed and looked at closely."""
+    derived_status = _jobs().derived_status
     base = f"{JOBS_DIR}/{workflow}/{task}" + (f"/{prefix}" if prefix else "")
     try:
         dir_fd = os.open(store.path(base), os.O_RDONLY | os.O_DIRECTORY)
