@@ -438,7 +438,8 @@ class Store:
             fix = f"set {self.origin} to" if self.origin else "open the store on"
             return StorageError(
                 f"{action} {self.where(key)!r} failed: {exc.strerror or exc}: the store root {self.url!r}{origin} "
-                f"is not writable here; {fix} a folder this user may write, or fix its permissions"
+                f"is not writable here (or a folder in it is not); {fix} a folder this user may write, or fix "
+                "the permissions"
             )
         if isinstance(exc, IsADirectoryError):
             return KeyNotFound(f"{key!r} in store {self.url!r} is a folder, not an entry; name a file below it")
