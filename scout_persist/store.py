@@ -38,12 +38,14 @@ T = TypeVar("T")
 _MEMORY_CREATE = threading.Lock()
 
 
+URL_VARIABLE = "SCOUT_PERSIST_URL"
+
+
 def default_url() -> str:
     """The store root: ``SCOUT_PERSIST_URL`` or Scout's own user root ``~/.scout``."""
     return os.environ.get(URL_VARIABLE) or DEFAULT_URL
 
 
-URL_VARIABLE = "SCOUT_PERSIST_URL"
 # Protocols whose URL must name a bucket/container: s3://<bucket>/<prefix>
 _BUCKET_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss", "oci", "r2"})
 # Common fsspec protocols, recognised without importing fsspec when a URL lacks its '//' ("s3:bucket")

@@ -448,9 +448,8 @@ def scan(store: Store, workflow: str = "*", task: str = "*", progress=None,
         yield from work(dirs, progress)
         return
     done = 0
-    for part, packed in in_two_processes(store, dirs, lambda part, bar: [_pack(j) for j in work(part, bar)],
-                                         progress):
-        jobs = [_unpack(store, t) for t in packed]
+    for part, jobs in in_two_processes(store, dirs, work, progress, encode=lambda jobs: [_pack(j) for j in jobs],
+                                       decode=lambda packed: [_unpack(store, t) for t in packed]):
         done += len(part)
         yield from jobs
         if progress is not None and progress.done < done:
@@ -481,10 +480,12 @@ FORK_ENV = "SCOUT_PERSIST_SCAN_FORK"  # "0": never split a scan; "1": split when
 _FORK_MIN_DIR_BYTES = 256 << 10  # task folders whose directory files total this much hold a few thousand entries
 
 
-def in_two_processes(store: Store, dirs: list[tuple[str, str]], work: Callable, progress=None) -> Iterator[tuple]:
+def in_two_processes(store: Store, dirs: list[tuple[str, str]], work: Callable, progress=None,
+                     encode: Callable | None = None, decode: Callable | None = None) -> Iterator[tuple]:
     """``(part, work(part, progress))`` for the two halves of ``dirs``, in order; the second half runs in a forked
-    child while this process does the first, and comes back through a pipe (``work`` returns :mod:`marshal`-able
-    values). A scan is mostly Python work around one ``lstat`` per entry, so a second core halves it.
+    child while this process does the first, and comes back through a pipe as :mod:`marshal` data (``encode`` turns
+    the child's result into such values, ``decode`` turns them back). A scan is mostly Python work around one
+    ``lstat`` per entry, so a second core halves it.
 
     Split only on a local store, on Linux with two CPUs for this process, no other thread (fork copies one), and a
     big listing (or ``SCOUT_PERSIST_SCAN_FORK=1``). If the child fails, its half is done here.
@@ -507,7 +508,8 @@ def in_two_processes(store: Store, dirs: list[tuple[str, str]], work: Callable, 
         code = 1
         try:
             os.close(read_fd)
-            data = marshal.dumps(work(dirs[half:], None))
+            result = work(dirs[half:], None)
+            data = marshal.dumps(encode(result) if encode else result)
             with os.fdopen(write_fd, "wb") as fh:
                 fh.write(data)
             code = 0
@@ -526,6 +528,7 @@ def in_two_processes(store: Store, dirs: list[tuple[str, str]], work: Callable, 
         if status == 0:
             try:
                 result = marshal.loads(data)
+                result = decode(result) if decode else result
             except (EOFError, ValueError, TypeError):
                 result = None
         yield dirs[half:], (result if result is not None else work(dirs[half:], progress))
