@@ -60,10 +60,12 @@ def job_liveness(store: Store, key: str, info: dict | None, *, holding_lock: boo
         return Liveness(ALIVE, f"its pid {pid} is running on this host ({host})")
     if holding_lock:
         return Liveness(DEAD, "nobody else holds its job lock" + _where(host, pid))
-    return _lock_liveness(store, key, host, pid, lease)
+    return lock_liveness(store, key, lease, _where(host, pid))
 
 
-def _lock_liveness(store: Store, key: str, host, pid, lease: float) -> Liveness:
+def lock_liveness(store: Store, key: str, lease: float = LOCK_LEASE, written_by: str = "") -> Liveness:
+    """``alive`` while somebody holds the Scout lock of job ``key`` (fresh, by :func:`locks.stale_reason`), else
+    ``dead``: the half of :func:`job_liveness` that needs no ``.info`` (``clean`` asks it of ``done`` jobs too)."""
     from .errors import KeyNotFound
     from .locks import lock_key_for, parse_lock, stale_reason
 
@@ -72,7 +74,7 @@ def _lock_liveness(store: Store, key: str, host, pid, lease: float) -> Liveness:
         raw = store.get(lock_key)
         mtime = store.mtime(lock_key)
     except KeyNotFound:
-        return Liveness(DEAD, "its job lock is absent (a running writer holds it)" + _where(host, pid))
+        return Liveness(DEAD, "its job lock is absent (a running writer holds it)" + written_by)
     holder = parse_lock(raw)
     stale = stale_reason(holder, mtime, lease)
     if stale:

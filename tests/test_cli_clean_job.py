@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -123,7 +124,7 @@ def test_a_job_whose_lock_is_held_is_refused(root, capsys):
     finally:
         holder.kill()
         holder.wait()
-    assert rc == 1 and f"it is running (its lock is held by host " in err and f"pid {holder.pid}" in err
+    assert rc == 1 and f"it is running (its job lock is held by host {socket.gethostname()} pid {holder.pid})" in err
     assert (root / EGGS).exists()
 
 

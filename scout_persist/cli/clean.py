@@ -241,9 +241,7 @@ def clean_job(args: argparse.Namespace, ref: JobRef) -> int:
 
 def _running(job: JobEntry) -> str | None:
     """Why ``job`` counts as running (a live writer per its .info, or its lock held), else None."""
-    from ..liveness import job_liveness
-    from ..locks import lock_key_for, parse_lock, stale_reason, describe_holder
-    from ..errors import KeyNotFound
+    from ..liveness import job_liveness, lock_liveness
 
     info = job.info if job.info_entry is not None else {}
     status = str(info.get("status") or "")
@@ -251,15 +249,8 @@ def _running(job: JobEntry) -> str | None:
         live = job_liveness(job.store, job.key, info)
         if not live.dead:
             return f"status {status!r}: {live.reason}"
-    lock_key = lock_key_for(job.store.path(job.key))
-    try:
-        holder = parse_lock(job.store.get(lock_key))
-        mtime = job.store.mtime(lock_key)
-    except KeyNotFound:
-        return None
-    if stale_reason(holder, mtime, 30.0):
-        return None
-    return f"its lock is held by {describe_holder(holder)}"
+    live = lock_liveness(job.store, job.key)
+    return None if live.dead else live.reason
 
 
 def dependencies_in_store(ref: JobRef) -> list[JobEntry]:
