@@ -487,8 +487,9 @@ def in_two_processes(store: Store, dirs: list[tuple[str, str]], work: Callable, 
     the child's result into such values, ``decode`` turns them back). A scan is mostly Python work around one
     ``lstat`` per entry, so a second core halves it.
 
-    Split only on a local store, on Linux with two CPUs for this process, no other thread (fork copies one), and a
-    big listing (or ``SCOUT_PERSIST_SCAN_FORK=1``). If the child fails, its half is done here.
+    Split only on a local store, on Linux with two CPUs for this process, no other thread (fork copies one), and
+    (unless ``SCOUT_PERSIST_SCAN_FORK=1``) a big listing and a core to spare (1-minute load average below the CPU
+    count minus one half). If the child fails, its half is done here.
     """
     half = len(dirs) // 2
     if not _may_fork(store, dirs):
@@ -547,16 +548,17 @@ def _may_fork(store: Store, dirs: list[tuple[str, str]]) -> bool:
     if setting == "0" or len(dirs) < 2 or not store.is_local or not hasattr(os, "fork"):
         return False
     try:
-        if len(os.sched_getaffinity(0)) < 2:
-            return False
+        cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return False
     import threading
 
-    if threading.active_count() != 1:
+    if cpus < 2 or threading.active_count() != 1:
         return False
     if setting == "1":
         return True
+    if os.getloadavg()[0] > cpus - 0.5:
+        return False  # no idle core: a second process would only queue behind the others (measured: slower)
     total = 0
     for w, t in dirs:
         try:
