@@ -488,8 +488,8 @@ def in_two_processes(store: Store, dirs: list[tuple[str, str]], work: Callable, 
     ``lstat`` per entry, so a second core halves it.
 
     Split only on a local store, on Linux with two CPUs for this process, no other thread (fork copies one), and
-    (unless ``SCOUT_PERSIST_SCAN_FORK=1``) a big listing and a core to spare (1-minute load average below the CPU
-    count minus one half). If the child fails, its half is done here.
+    (unless ``SCOUT_PERSIST_SCAN_FORK=1``) a big listing on a machine that is not saturated (1-minute load average
+    below the CPU count plus one). If the child fails, its half is done here.
     """
     half = len(dirs) // 2
     if not _may_fork(store, dirs):
@@ -557,8 +557,8 @@ def _may_fork(store: Store, dirs: list[tuple[str, str]]) -> bool:
         return False
     if setting == "1":
         return True
-    if os.getloadavg()[0] > cpus - 0.5:
-        return False  # no idle core: a second process would only queue behind the others (measured: slower)
+    if os.getloadavg()[0] >= cpus + 1:
+        return False  # saturated: a second process only queues behind the others (measured slower at load 3-6 on 2)
     total = 0
     for w, t in dirs:
         try:
