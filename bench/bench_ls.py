@@ -1,8 +1,12 @@
-"""``scout-persist ls`` on a generated store of 100 000 jobs (result + .info each), with the progress bar on.
+"""``scout-persist ls`` on a generated store of 100 000 jobs, side by side with ``find`` in the same run.
 
 Generates ``<dir>/var/jobs/W{0..3}/task{0..24}/job{i}`` (4 x 25 x 1 000 jobs by default; 5 % in error, without a
-result), then times, in fresh processes: ``ls`` (directory listings only), ``ls -s error`` (reads every .info) and
-``ls --json``. The tree is kept between runs (``--dir``; default under the system temp dir) unless ``--fresh``.
+result), then times, in fresh processes and interleaved round by round (so load on the machine hits both sides
+alike): ``find . -type f -printf "%s %p\\n"`` (the yardstick of issue 16), ``ls`` (directory listings only),
+``ls -s error`` (reads every .info) and ``ls --json``, each with the progress bar on, and the first two again with
+``SCOUT_PERSIST_SCAN_FORK=0`` (one process: what a single core gives). The median of ``--repeat`` rounds is
+reported with its ratio to ``find`` and the target (``ls`` <= 2x, ``ls -s error`` <= 3x).
+The tree is kept between runs (``--dir``; default under the system temp dir) unless ``--fresh``.
 ``run() -> dict`` is what bench/run.py calls.
 """
 
@@ -12,6 +16,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,6 +29,9 @@ INFO = {
     "input_names": [], "type": "string", "dependencies": [], "start": "2026-11-22 14:53:38 +0000",
     "time_elapsed": 0.005214, "total_time_elapsed": 0.031594, "end": "2026-11-22 14:53:38 +0000",
 }
+FIND = "find"
+# issue 16 item 3: ratio of our wall time to find's, measured in the same run
+TARGETS = {"ls": 2.0, "ls -s error": 3.0}
 
 
 def generate(root: Path, n_jobs: int = 100_000, workflows: int = 4, tasks: int = 25) -> float:
@@ -46,14 +54,19 @@ def generate(root: Path, n_jobs: int = 100_000, workflows: int = 4, tasks: int =
     return time.perf_counter() - t
 
 
-def _time(argv: list[str]) -> tuple[float, str]:
+def _time(argv: list[str], cwd: str | None = None, env: dict | None = None) -> tuple[float, str]:
     t = time.perf_counter()
-    proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True)
+    proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True, cwd=cwd, env=env)
     return time.perf_counter() - t, proc.stderr.decode("utf-8", "replace")  # bytes: keep the bar's '\r'
 
 
+def _summary(err: str) -> str:
+    if not err.strip():
+        return ""
+    return err.rsplit("\r", 1)[-1].strip().splitlines()[-1].replace("\x1b[K", "")
 
-def run(n_jobs: int = 100_000, directory: str | None = None, fresh: bool = False) -> dict:
+
+def run(n_jobs: int = 100_000, directory: str | None = None, fresh: bool = False, repeat: int = 5) -> dict:
     root = Path(directory or os.path.join(tempfile.gettempdir(), f"scout_persist_bench_ls_{n_jobs}"))
     marker = root / ".bench_ls_complete"
     generated = None
@@ -61,30 +74,59 @@ def run(n_jobs: int = 100_000, directory: str | None = None, fresh: bool = False
         shutil.rmtree(root, ignore_errors=True)
         generated = generate(root, n_jobs)
     exe = os.path.join(os.path.dirname(sys.executable), "scout-persist")
-    seconds, summaries, progress_drawn = {}, {}, True
-    for name, extra in (("ls", []), ("ls -s error (reads every .info)", ["-s", "error"]), ("ls --json", ["--json"])):
-        s, err = _time([exe, "ls", str(root), "--progress", *extra])
-        seconds[name] = s
-        summaries[name] = err.rsplit("\r", 1)[-1].strip().splitlines()[-1].replace("\x1b[K", "") if err.strip() else ""
-        progress_drawn = progress_drawn and "\r" in err and "] " in err
-    return {"jobs": n_jobs, "root": str(root), "generate_s": generated, "seconds": seconds,
+    one = {**os.environ, "SCOUT_PERSIST_SCAN_FORK": "0"}
+    cases = {
+        "find": ([FIND, ".", "-type", "f", "-printf", "%s %p\n"], str(root), None),
+        "ls": ([exe, "ls", str(root), "--progress"], None, None),
+        "ls -s error": ([exe, "ls", str(root), "--progress", "-s", "error"], None, None),
+        # shown for honesty: the same on one core (no second process for the scan)
+        "ls, 1 process": ([exe, "ls", str(root), "--progress"], None, one),
+        "ls -s error, 1 process": ([exe, "ls", str(root), "--progress", "-s", "error"], None, one),
+        "ls --json": ([exe, "ls", str(root), "--progress", "--json"], None, None),
+    }
+    for argv, cwd, env in cases.values():  # warm the page cache, the dentry cache and the .pyc files
+        _time(argv, cwd, env)
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    summaries: dict[str, str] = {}
+    progress_drawn = True
+    for _ in range(repeat):
+        for name, (argv, cwd, env) in cases.items():
+            s, err = _time(argv, cwd, env)
+            samples[name].append(s)
+            if name != "find":
+                summaries[name] = _summary(err)
+                progress_drawn = progress_drawn and "\r" in err and "] " in err
+    seconds = {name: statistics.median(v) for name, v in samples.items()}
+    ratios = {name: seconds[name] / seconds["find"] for name in cases if name != "find"}
+    return {"jobs": n_jobs, "root": str(root), "generate_s": generated, "repeat": repeat, "seconds": seconds,
+            "samples": samples, "ratio_to_find": ratios, "targets": dict(TARGETS),
             "jobs_per_s": {k: n_jobs / v for k, v in seconds.items()}, "summary": summaries,
             "progress_bar_drawn": progress_drawn}
 
 
+def print_table(res: dict) -> None:
+    print(f"{'command':<22} {'median s':>9} {'x find':>7} {'target':>8}  {'':<6} summary")
+    for name, s in res["seconds"].items():
+        ratio = res["ratio_to_find"].get(name)
+        target = res["targets"].get(name)
+        verdict = "" if target is None else ("ok" if ratio <= target else "MISSED")
+        print(f"{name:<22} {s:>9.3f} {'' if ratio is None else f'{ratio:.2f}x':>7} "
+              f"{'' if target is None else f'<= {target:.1f}x':>8}  {verdict:<6} {res['summary'].get(name, '')}")
+    print(f"({res['jobs']} jobs, median of {res['repeat']} interleaved rounds; progress bar drawn: "
+          f"{res['progress_bar_drawn']})")
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--jobs", type=int, default=100_000)
     ap.add_argument("--dir")
     ap.add_argument("--fresh", action="store_true")
+    ap.add_argument("--repeat", type=int, default=5)
     a = ap.parse_args()
-    res = run(a.jobs, a.dir, a.fresh)
+    res = run(a.jobs, a.dir, a.fresh, a.repeat)
     if res["generate_s"] is not None:
         print(f"generated {res['jobs']} jobs in {res['generate_s']:.1f} s under {res['root']}")
-    print(f"{'command':<34} {'seconds':>8} {'jobs/s':>10}")
-    for name, s in res["seconds"].items():
-        print(f"{name:<34} {s:>8.2f} {res['jobs_per_s'][name]:>10.0f}   {res['summary'][name]}")
-    print(f"progress bar drawn: {res['progress_bar_drawn']}")
+    print_table(res)
 
 
 if __name__ == "__main__":

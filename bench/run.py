@@ -2,7 +2,8 @@
 
 Each line compares systems measured side by side in this run (never against numbers from elsewhere).
 Options: ``--size-mb`` (large result, default 200), ``--tasks`` (cached run, default 500), ``--store-mb``
-(streaming memory check, default 1024), ``--json FILE`` to keep the raw numbers.
+(streaming memory check, default 1024), ``--ls-jobs`` (ls vs find, default 100 000), ``--json FILE`` to keep the
+raw numbers.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_cli_startup  # noqa: E402
+import bench_ls  # noqa: E402
 import bench_store_memory  # noqa: E402
 import cached_tasks  # noqa: E402
 import hit_cost  # noqa: E402
@@ -61,6 +63,13 @@ def rows(raw: dict) -> list[tuple[str, str, float | None, str, str]]:
     s3 = raw["s3_requests"]
     add("S3 requests per cache hit", "count", s3["hit"]["requests"], 2, "{:.0f}")
     add("S3 requests per save", "count", s3["save"]["requests"], 3, "{:.0f}")
+    ls = raw["ls"]
+    find_s = ls["seconds"]["find"]
+    add(f"ls over {ls['jobs']} jobs", f"find -printf: {find_s:.2f}s", ls["ratio_to_find"]["ls"], ls["targets"]["ls"])
+    add(f"ls -s error over {ls['jobs']} jobs (reads every .info)", f"find -printf: {find_s:.2f}s",
+        ls["ratio_to_find"]["ls -s error"], ls["targets"]["ls -s error"])
+    add("  the same two on one core: ls", "find -printf", ls["ratio_to_find"]["ls, 1 process"], None)
+    add("  the same two on one core: ls -s error", "find -printf", ls["ratio_to_find"]["ls -s error, 1 process"], None)
     cli = raw["cli"]["seconds"]
     add("scout-persist info start-up", f"python -c pass: {cli['python -c pass']:.3f}s", cli["info"], 0.3, "{:.3f}s")
     add(f"store: peak extra memory, {raw['store']['size_mb']} MiB streamed", "payload size", raw["store"]["ratio"], 0.5)
@@ -95,6 +104,7 @@ def main(argv=None) -> int:
     parser.add_argument("--size-mb", type=int, default=200)
     parser.add_argument("--tasks", type=int, default=500)
     parser.add_argument("--store-mb", type=int, default=1024)
+    parser.add_argument("--ls-jobs", dest="ls_jobs", type=int, default=100_000, help="jobs in the ls benchmark store")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -105,6 +115,7 @@ def main(argv=None) -> int:
         ("hit_cost", lambda: hit_cost.run(args.tasks)),
         ("s3_requests", s3_requests.run),
         ("cli", bench_cli_startup.run),
+        ("ls", lambda: bench_ls.run(args.ls_jobs)),
         ("store", lambda: bench_store_memory.run(args.store_mb)),
     ]
     for name, step in steps:

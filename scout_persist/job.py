@@ -249,11 +249,29 @@ class Job:
     def _dependency(self, path: str) -> "Job":
         key = self.relocate_key(path)
         if key is not None:
-            return Job.at(self.store, key, path_map=self.path_map, strict=self.strict)
+            here = Job.at(self.store, key, path_map=self.path_map, strict=self.strict)
+            return self._where_it_still_is(path, here) or here
         mapped = self._mapped(path)
         if "://" in mapped:
             return Job(mapped)
         return Job._external(mapped, self)
+
+    def _where_it_still_is(self, path: str, here: "Job") -> "Job | None":
+        """The dependency at its recorded ``path`` when that is under another root, it is missing from this store,
+        and it still exists there (a job that used a shared root keeps reading it); else None."""
+        if path.startswith(self.store.url.rstrip("/") + "/") or _job_exists(here):
+            return None
+        if "://" in path:
+            if path.partition("://")[0] != self.store.url.partition("://")[0]:
+                return None  # another protocol: its options are not ours to guess
+            there = Job(path, path_map=self.path_map, strict=self.strict, **self.store.storage_options)
+        elif path.startswith("/") and _JOBS_MARK in path:
+            if not (os.path.lexists(path) or os.path.lexists(path + ".info")):
+                return None
+            there = Job(path, path_map=self.path_map, strict=self.strict)
+        else:
+            return None
+        return there if _job_exists(there) else None
 
     # -- relocation -------------------------------------------------------------------------
     def relocate_key(self, path: str) -> str | None:
@@ -451,6 +469,14 @@ class Job:
             if _retrying or self.read_info(strict=self.strict) == before:
                 raise
             return self.load(type, _retrying=True)
+
+
+def _job_exists(job: Job) -> bool:
+    """A result or a ``.info`` is stored under the job's key."""
+    try:
+        return job.store.exists(job.info_key) or job.store.exists(job.key)
+    except (ScoutPersistError, OSError):
+        return False
 
 
 class JobWriter:

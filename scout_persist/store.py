@@ -23,6 +23,7 @@ import logging
 import os
 import posixpath
 import random
+import re
 import stat
 import threading
 import time
@@ -31,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Callable, Iterator, TypeVar
 
-from .errors import KeyNotFound, ScoutPersistError, StorageError, UnsafePathError
+from .errors import InvalidInputError, KeyNotFound, ScoutPersistError, StorageError, UnsafePathError
 
 DEFAULT_URL = "~/.scout"
 # Name prefix of a write in flight (local files and the temp-key fallback); listings hide it.
@@ -78,9 +79,87 @@ class Versioned:
     age: float | None
 
 
+URL_VARIABLE = "SCOUT_PERSIST_URL"
+
+
 def default_url() -> str:
     """The store root: ``SCOUT_PERSIST_URL`` or Scout's own user root ``~/.scout``."""
-    return os.environ.get("SCOUT_PERSIST_URL") or DEFAULT_URL
+    return os.environ.get(URL_VARIABLE) or DEFAULT_URL
+
+
+# Protocols whose URL must name a bucket/container: s3://<bucket>/<prefix>
+_BUCKET_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss", "oci", "r2"})
+# Common fsspec protocols, recognised without importing fsspec when a URL lacks its '//' ("s3:bucket")
+_COMMON_PROTOCOLS = _BUCKET_PROTOCOLS | {"memory", "file", "local", "http", "https", "ftp", "sftp", "ssh", "hdfs",
+                                        "webhdfs", "gdrive", "github", "zip", "tar", "dbfs", "dir", "simplecache"}
+_UNEXPANDED = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):(.*)", re.S)
+
+
+def store_url(url: str | None = None) -> str:
+    """The root URL a :class:`Store` opens for ``url`` (None: ``$SCOUT_PERSIST_URL``, else ``~/.scout``), checked.
+
+    Refused, naming where the value came from and how to fix it: a ``$VAR`` left unexpanded, a URL without
+    ``//`` (``s3:/scout``, ``memory:/x``: they would silently become local folders named ``s3:``), a protocol
+    fsspec does not know, an object-store URL without a bucket (``s3://``), and a local root below a regular file.
+    Local paths come back absolute.
+    """
+    value = default_url() if url is None else url
+    env = os.environ.get(URL_VARIABLE)
+    if url is None and not env:
+        what = f"the default store root {value!r} ({URL_VARIABLE} is not set)"
+        fix = f"set {URL_VARIABLE} to a folder or URL such as s3://my-bucket/scout"
+    elif url is None or url == env:
+        what = f"{URL_VARIABLE}={value!r}"
+        fix = f"set {URL_VARIABLE} to a local folder or a URL such as s3://my-bucket/scout"
+    else:
+        what = f"store URL {value!r}"
+        fix = "give a local folder or a URL such as s3://my-bucket/scout"
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError(f"{what} is empty; {fix}")
+    m = _UNEXPANDED.search(value)
+    if m:
+        raise InvalidInputError(
+            f"{what} contains {m.group(0)!r}, a shell variable that was never expanded (a literal '$'); "
+            f"export that variable before starting, or write its value into the URL; {fix}"
+        )
+    if "://" in value:
+        _check_protocols(value, what, fix)
+        return value
+    m = _SCHEME.fullmatch(value)
+    if m and len(m.group(1)) > 1 and (m.group(2).startswith("/") or m.group(1).lower() in _COMMON_PROTOCOLS):
+        proto, rest = m.group(1), m.group(2).lstrip("/")
+        raise InvalidInputError(
+            f"{what} is missing the '//' after '{proto}:', so it would be a local folder named '{proto}:' in "
+            f"{os.getcwd()!r}; write {proto}://{rest}"
+        )
+    path = os.path.abspath(os.path.expanduser(value))
+    probe = path
+    while not os.path.lexists(probe) and os.path.dirname(probe) != probe:
+        probe = os.path.dirname(probe)
+    if os.path.lexists(probe) and not os.path.isdir(probe):
+        raise StorageError(
+            f"{what}: {probe!r} is a file, not a folder, so no store can be created at {path!r}; {fix}"
+        )
+    return path
+
+
+def _check_protocols(value: str, what: str, fix: str) -> None:
+    from fsspec.registry import known_implementations, registry
+
+    for part in value.split("::"):
+        proto, sep, rest = part.partition("://")
+        proto = proto if sep else part
+        if proto not in known_implementations and proto not in registry:
+            raise StorageError(
+                f"{what} uses protocol {proto!r}, which fsspec does not know; use a local folder or a known "
+                f"protocol (s3://, gs://, az://, memory://, file://, ...); {fix}"
+            )
+        if sep and proto in _BUCKET_PROTOCOLS and not rest.split("/", 1)[0]:
+            raise InvalidInputError(
+                f"{what} names no bucket; {proto} URLs are {proto}://<bucket>[/<prefix>], "
+                f"e.g. {proto}://my-bucket/scout; {fix}"
+            )
 
 
 def check_key(key: str, root: str = "") -> str:
@@ -105,30 +184,47 @@ class Store:
     """Key/value access to one fsspec URL; ``storage_options`` go to fsspec untouched."""
 
     def __init__(self, url: str | None = None, **storage_options):
-        import fsspec.core
-
-        url = url or default_url()
-        if "://" not in url:
-            url = os.path.abspath(os.path.expanduser(url))
+        given, url = url, store_url(url)
         self.url = url.rstrip("/") or "/"
         self.storage_options = storage_options
+        # Where the root came from, for messages: the environment variable when its value is this URL.
+        env = os.environ.get(URL_VARIABLE)
+        self.origin = URL_VARIABLE if env and (given is None or given == env) else ""
+        if "://" not in url:  # a local folder: fsspec (~50 ms to import) only when a call needs it
+            self._fs = None
+            self.root = self.url.rstrip("/")
+            self.is_local, self.kind = True, "local"
+            # Local writes must stay inside the real path of this folder (kept by child stores: their writes too).
+            self._boundary = self.root
+            self._real_boundary: str | None = None
+            return
+        import fsspec.core
+
         try:
-            self.fs, root = fsspec.core.url_to_fs(self.url, **storage_options)
+            self._fs, root = fsspec.core.url_to_fs(self.url, **storage_options)
         except (ImportError, ValueError) as exc:
             raise StorageError(
                 f"cannot open store {self.url!r}: {exc}; install the fsspec backend for this protocol "
                 "(e.g. pip install 'scout-persist[s3]' for s3://)"
             ) from exc
         self.root = root.rstrip("/")
-        # Local writes must stay inside the real path of this folder (kept by child stores: their writes too).
         self._boundary = self.root
-        self._real_boundary: str | None = None
-        protocols = _protocols(self.fs)
+        self._real_boundary = None
+        protocols = _protocols(self._fs)
         self.is_local = "file" in protocols
         self.kind = (
             "local" if self.is_local else "memory" if "memory" in protocols
             else "s3" if {"s3", "s3a"} & set(protocols) else "other"
         )
+
+    @property
+    def fs(self):
+        """The fsspec file system (created on first use for local folders)."""
+        if self._fs is None:
+            import fsspec
+
+            self._fs = fsspec.filesystem("file", **self.storage_options)
+        return self._fs
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
@@ -595,6 +691,14 @@ class Store:
             return KeyNotFound(f"no entry {key!r} in store {self.url!r} ({action} {self.where(key)!r})")
         if isinstance(exc, IsADirectoryError) and action in ("writing", "creating"):
             return StorageError(f"{action} {self.where(key)!r} failed: {key!r} is a folder; delete it first")
+        if isinstance(exc, OSError) and exc.errno in _DENIED and action in ("writing", "creating", "deleting"):
+            origin = f" (from ${self.origin})" if self.origin else ""
+            fix = f"set {self.origin} to" if self.origin else "open the store on"
+            return StorageError(
+                f"{action} {self.where(key)!r} failed: {exc.strerror or exc}: the store root {self.url!r}{origin} "
+                f"is not writable here (or a folder in it is not); {fix} a folder this user may write, or fix "
+                "the permissions"
+            )
         if isinstance(exc, IsADirectoryError):
             return KeyNotFound(f"{key!r} in store {self.url!r} is a folder, not an entry; name a file below it")
         if _is_backend_error(exc):
@@ -870,6 +974,7 @@ def local_clock_age(path: str) -> float | None:
     return now - modified
 
 
+_DENIED = {errno.EACCES, errno.EPERM, errno.EROFS}
 _BACKEND_MODULES = ("botocore", "aiobotocore", "aiohttp", "urllib3", "requests", "s3fs", "fsspec", "gcsfs", "adlfs")
 
 

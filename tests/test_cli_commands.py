@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from scout_persist.cli import main
-from scout_persist.info import dumps_info
+from scout_persist.info import dumps_info, hostname, ruby_time
 
 BLUEBERRY = "var/jobs/Baking/bake_muffin_tray/Blueberry muffin_9aff92f61c19901acf7966542a2f3a2f"
 CHAIN = "var/jobs/DepCases/chain/chain_3c1417e9aa4886ec1db13351da3fd99d"
@@ -168,6 +168,7 @@ def test_clean_never_removes_running_jobs(root, capsys):
     info_path = root / "var/jobs/ReturnCases/ret_error/Default.info"
     info = json.loads(info_path.read_bytes())
     info["status"] = "start"
+    info.update(pid=os.getpid(), pid_hostname=hostname(), issued=ruby_time())  # its writer is alive: this process
     info_path.write_bytes(dumps_info(info))
     run(capsys, "clean", str(root), "-s", "start,error")
     assert info_path.exists()
@@ -422,8 +423,9 @@ def test_ls_on_a_folder_without_jobs_is_an_error(tmp_path, capsys):
 def test_truncated_info_reads_as_noinfo_like_ruby(root, capsys):
     info_path = root / "var/jobs/Baking/whisk_eggs/Normal muffin.info"
     info_path.write_bytes(info_path.read_bytes()[:40])
-    rc, out, _ = run(capsys, "info", "--nocolor", str(root / "var/jobs/Baking/whisk_eggs/Normal muffin"))
-    assert rc == 0 and out == "status = 'noinfo'\n"
+    rc, out, err = run(capsys, "info", "--nocolor", str(root / "var/jobs/Baking/whisk_eggs/Normal muffin"))
+    assert rc == 2 and out == "status = 'noinfo'\n"  # Ruby's output; unlike Ruby, a hint and exit 2
+    assert "is neither Scout JSON nor a Ruby Marshal Hash" in err and "`scout-persist clean" in err
     rc, out, _ = run(capsys, "prov", "--nocolor", str(root / "var/jobs/Baking/bake_muffin_tray/Normal muffin"))
     assert out.splitlines()[0].startswith("  noinfo Baking whisk_eggs ")
     (root / "var/jobs/Baking/whisk_eggs/Normal muffin").unlink()

@@ -36,20 +36,29 @@ def before(relocated_jobs):
     return root
 
 
+# Divergence from Ruby (issue 17 item 5): a key already set, without -f, is reported and exits 1 (Ruby: silent 0).
+NOT_FORCED = "write_info_note_again"
+
+
 def test_replays_ruby_sequence_byte_for_byte(before, capsys):
     for name in SEQUENCE:
         rc = main(_argv(name, before))
-        assert rc == int((CLI / f"{name}.rc").read_text())
-        assert capsys.readouterr().out == (CLI / f"{name}.stdout").read_text()
+        out, err = capsys.readouterr()
+        assert rc == (1 if name == NOT_FORCED else int((CLI / f"{name}.rc").read_text()))
+        assert out == (CLI / f"{name}.stdout").read_text()
+        if name == NOT_FORCED:
+            assert f"'note' is already set in the .info of {str(before / JOB)!r} (to 'added by CLI')" in err
+            assert "pass -f to replace it" in err
     assert (before / f"{JOB}.info").read_bytes() == (CLI / "write_info_after.info.json").read_bytes()
     for dep in DEPS:
         fixture = (RUBY_FIXTURES / "scout-jobs" / f"{dep}.info").read_bytes()
         assert (before / f"{dep}.info").read_bytes() == fixture
 
 
-def test_not_forced_keeps_existing_value(before):
+def test_not_forced_keeps_existing_value(before, capsys):
     path = before / f"{JOB}.info"
-    assert main(["write_info", str(before / JOB), "type", "other"]) == 0
+    assert main(["write_info", str(before / JOB), "type", "other"]) == 1
+    assert "'type' is already set" in capsys.readouterr().err
     assert json.loads(path.read_bytes())["type"] == "string"
     assert main(["write_info", "-f", str(before / JOB), "type", "other"]) == 0
     info = json.loads(path.read_bytes())
@@ -82,6 +91,16 @@ def test_recursive_skips_other_hosts_and_check_pid_compares_numbers(before):
     # -p: Ruby compares a String pid with an Integer and never matches; we compare the numbers
     main(["write_info", "-r", "-p", str(before / JOB), "crew", "b"])
     assert json.loads((before / f"{DEPS[1]}.info").read_bytes())["crew"] == "b"
+
+
+def test_recursive_reports_dependencies_left_alone(before, capsys):
+    main(["write_info", "-f", str(before / DEPS[1]), "team", "old"])
+    capsys.readouterr()
+    assert main(["write_info", "-r", str(before / JOB), "team", "new"]) == 0
+    err = capsys.readouterr().err
+    assert f"'team' is already set in 1 dependencies, left as they are (pass -f to replace it): {before / DEPS[1]}" in err
+    assert json.loads((before / f"{DEPS[1]}.info").read_bytes())["team"] == "old"
+    assert json.loads((before / f"{DEPS[0]}.info").read_bytes())["team"] == "new"
 
 
 def test_missing_job_is_an_error_and_writes_nothing(tmp_path, capsys):

@@ -1,16 +1,17 @@
-"""``scout-persist clean`` and ``gc``: remove failed or old jobs, keep a store under a size limit.
+"""``scout-persist clean`` and ``gc``: remove failed or old jobs, one job (and its dependencies or dependants),
+keep a store under a size limit.
 
-Both keep every job reachable from a pinned job (``--pin JOB``, repeatable) or from a registry alias, never touch a
+All keep every job reachable from a pinned job (``--pin JOB``, repeatable) or from a registry alias, never touch a
 job that is still running, and print what they remove; ``--dry-run`` prints without removing. A job is removed as
 a whole, under the lock its writers take (skipped when held): ``.info`` first (so no reader sees a done job without
-its result), then the result and ``.files/``.
+its result), then the result and ``.files/``. Nothing outside the store root of the jobs is ever removed.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, JobNotFound
 from .jobs import dependency_refs, load_info
 from .output import emit, warn
 from .scan import JobEntry
@@ -23,12 +24,19 @@ RUNNING = frozenset({"waiting", "queue", "setup", "start", "streaming", "depende
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("clean", help="remove error/aborted jobs, or jobs older than N days (try --dry-run first)")
-    add_selection_options(p)
+    p = sub.add_parser("clean", help="remove error/aborted jobs, jobs older than N days, or one JOB "
+                                     "(try --dry-run first)")
+    add_selection_options(p, root_help="a Scout root (default $SCOUT_PERSIST_URL or ~/.scout), or one JOB to "
+                                       "remove: a job path, URL, or W/task/name under $SCOUT_PERSIST_URL")
+    p.add_argument("-r", "--recursive", action="store_true",
+                   help="with JOB: also remove the jobs it depends on, recursively (Ruby's recursive_clean)")
+    p.add_argument("--downstream", action="store_true",
+                   help="with JOB: also remove the jobs that depend on it, recursively (reads every .info)")
     _common(p)
     p.set_defaults(run=run_clean)
 
-    g = sub.add_parser("gc", help="remove the least recently modified jobs until the store fits a size limit")
+    g = sub.add_parser("gc", help="remove aborted jobs (their writer is gone), then the least recently modified jobs "
+                                  "until the store fits a size limit")
     add_selection_options(g)
     g.add_argument("--max-size", dest="max_size", metavar="SIZE",
                    help="keep the selected jobs under SIZE in total (e.g. 500M, 20G); required unless --uploads")
@@ -108,13 +116,13 @@ def remove(job: JobEntry) -> bool:
         return False
     try:
         info = load_info(job.ref) if job.info_entry is not None else None
-        if info is not None and str(info.get("status")) in RUNNING:
+        if info is not None and str(info.get("status")) in RUNNING and not _writer_gone(job, info):
             warn(f"skipped {job.workflow}/{job.task}/{job.name}: it is running now (status {info.get('status')!r})")
             return False
         store = job.store
         store.delete(job.key + ".info")
         if job.result is not None:
-            store.delete(job.key, recursive=job.result.is_dir)
+            store.delete(job.key, recursive=job.result_is_dir)
         if job.files is not None:
             store.delete(job.key + ".files", recursive=True)
         return True
@@ -122,27 +130,175 @@ def remove(job: JobEntry) -> bool:
         lock.release()
 
 
+def _writer_gone(job: JobEntry, info: dict) -> bool:
+    """Whether the writer of a job in a running status is gone, judged while we hold the job's lock."""
+    from ..liveness import job_liveness
+
+    return job_liveness(job.store, job.key, info, holding_lock=True).dead
+
+
 def _apply(args, victims: list[JobEntry], verb: str) -> int:
-    freed = count = 0
+    """Remove (or with --dry-run list) ``victims``; returns how many were skipped (locked or running)."""
+    freed = count = skipped = 0
     for job in victims:
         size = job.size
         if not args.dry_run and not remove(job):
+            skipped += 1
             continue
         freed += size
         count += 1
         emit(f"{'would remove' if args.dry_run else 'removed'}  {job.status:<8} {human_size(size):>7}  "
              f"{job.workflow}/{job.task}/{job.name}")
     warn(f"{verb}: {count} jobs, {human_size(freed)}{' (dry run: nothing removed)' if args.dry_run else ''}")
-    return 0
+    return skipped
 
 
 def run_clean(args: argparse.Namespace) -> int:
+    job = named_job(args.root)
+    if job is not None:
+        return clean_job(args, job)
+    if args.recursive or args.downstream:
+        raise InvalidInputError(
+            f"--recursive and --downstream remove the dependencies or dependants of one JOB, and "
+            f"{args.root or '$SCOUT_PERSIST_URL'!r} is a Scout root; give a job path such as "
+            "~/.scout/var/jobs/Baking/bake_muffin_tray/Default"
+        )
     if args.status is None and not args.older_than:
         args.status = "error,aborted"
     store, jobs = select(args, "clean")
     keep = protected(args, store)
     victims = [j for j in jobs if j.ref.display not in keep and j.status not in RUNNING]
-    return _apply(args, victims, "clean")
+    _apply(args, victims, "clean")
+    return 0
+
+
+# -- one job ------------------------------------------------------------------------------------------
+def named_job(arg: str | None) -> JobRef | None:
+    """The job named by clean's positional argument, or None when it names a Scout root."""
+    import os
+
+    if not arg:
+        return None
+    if "://" in arg:
+        return resolve_job(arg) if "/var/jobs/" in arg else None
+    path = os.path.abspath(os.path.expanduser(arg))
+    if "/var/jobs/" in path + "/":
+        return resolve_job(arg)
+    if os.path.lexists(path) or arg.count("/") < 2:
+        return None  # a root (checked by the root code), or a typo it reports
+    return resolve_job(arg)  # W/task/name under $SCOUT_PERSIST_URL
+
+
+def clean_job(args: argparse.Namespace, ref: JobRef) -> int:
+    """``clean JOB [--recursive] [--downstream]``: remove one job, its dependencies, its dependants."""
+    from .scan import job_entry
+
+    given = [flag for flag, on in (("-w", args.workflow != "*"), ("-t", args.task != "*"), ("-s", args.status),
+                                   ("--older-than", args.older_than), ("--newer-than", args.newer_than)) if on]
+    if given:
+        raise InvalidInputError(
+            f"clean JOB removes that one job; {', '.join(given)} select the jobs of a Scout root and do not combine "
+            f"with a JOB: give a root instead of {ref.display!r}, or drop {', '.join(given)}"
+        )
+    if len(ref.key.split("/")) < 5 or not ref.key.startswith("var/jobs/"):
+        raise InvalidInputError(
+            f"{ref.display!r} is not a job: jobs are <root>/var/jobs/<Workflow>/<task>/<name>; to clean a whole "
+            "workflow or task give the root with -w/-t (e.g. scout-persist clean ~/.scout -w Baking -t whisk_eggs)"
+        )
+    target = job_entry(ref.store, ref.key)
+    if target is None:
+        raise JobNotFound(
+            f"no job at {ref.display!r}: neither its result, its .info nor its .files exists; give the path of a "
+            "job (scout-persist ls lists them)"
+        )
+    if target.info_entry is None and target.files is None and target.result_is_dir:
+        raise InvalidInputError(
+            f"{ref.display!r} is a folder of jobs, not a job; give one job inside it (scout-persist ls lists them)"
+        )
+    victims = [target]
+    if args.downstream:
+        victims = dependants(ref.store, ref.key) + victims
+    if args.recursive:
+        victims += dependencies_in_store(ref)
+    keep = protected(args, ref.store)
+    if target.ref.display in keep:
+        raise InvalidInputError(
+            f"job {ref.display!r} is kept: it is pinned or published in the artifact registry (or a dependency of "
+            "such a job); pass --no-registry (and drop --pin) to remove it anyway"
+        )
+    kept = [j for j in victims if j.ref.display in keep]
+    for j in kept:
+        warn(f"kept {j.workflow}/{j.task}/{j.name}: pinned or published in the artifact registry")
+    victims = [j for j in victims if j.ref.display not in keep]
+    running = [(j, why) for j in victims if (why := _running(j))]
+    if running:
+        for j, why in running:
+            warn(f"refusing to clean {j.ref.display!r}: it is running ({why}); wait for it to finish or stop it, "
+                 "then clean again")
+        warn("clean: nothing removed")
+        return 1
+    skipped = _apply(args, victims, "clean")
+    return 1 if skipped else 0
+
+
+def _running(job: JobEntry) -> str | None:
+    """Why ``job`` counts as running (a live writer per its .info, or its lock held), else None."""
+    from ..liveness import job_liveness, lock_liveness
+
+    info = job.info if job.info_entry is not None else {}
+    status = str(info.get("status") or "")
+    if status in RUNNING:
+        live = job_liveness(job.store, job.key, info)
+        if not live.dead:
+            return f"status {status!r}: {live.reason}"
+    live = lock_liveness(job.store, job.key)
+    return None if live.dead else live.reason
+
+
+def dependencies_in_store(ref: JobRef) -> list[JobEntry]:
+    """Every job ``ref`` depends on, recursively, that lives in its store (others are named and kept)."""
+    from .scan import job_entry
+
+    out: list[JobEntry] = []
+    seen = {ref.display}
+    todo = [ref]
+    while todo:
+        current = todo.pop(0)
+        for dep in dependency_refs(current, load_info(current)):
+            if dep.display in seen:
+                continue
+            seen.add(dep.display)
+            if dep.store.url != ref.store.url or not dep.key.startswith("var/jobs/"):
+                warn(f"kept {dep.display}: not a job of the store {ref.store.url!r}")
+                continue
+            entry = job_entry(ref.store, dep.key)
+            if entry is not None:
+                out.append(entry)
+            todo.append(dep)
+    return out
+
+
+def dependants(store, key: str) -> list[JobEntry]:
+    """Every job of ``store`` that depends on ``key``, directly or not; the farthest first."""
+    from .scan import scan
+
+    depends_on: dict[str, list[JobEntry]] = {}  # dependency key -> jobs that list it
+    for job in scan(store):
+        if job.info_entry is None:
+            continue
+        for dep in dependency_refs(job.ref, job.info):
+            if dep.store.url == store.url:
+                depends_on.setdefault(dep.key, []).append(job)
+    out: list[JobEntry] = []
+    seen = {key}
+    todo = [key]
+    while todo:
+        for job in depends_on.get(todo.pop(0), []):
+            if job.key not in seen:
+                seen.add(job.key)
+                out.append(job)
+                todo.append(job.key)
+    return out[::-1]
 
 
 def run_gc(args: argparse.Namespace) -> int:
@@ -154,16 +310,28 @@ def run_gc(args: argparse.Namespace) -> int:
     limit = parse_size(args.max_size)
     store, jobs = select(args, "gc")
     keep = protected(args, store)
+    victims, total = gc_victims(jobs, keep, limit)
+    if total > limit:
+        warn(f"gc: {human_size(total)} remain above the limit {human_size(limit)}: the rest is pinned or running")
+    _apply(args, victims, "gc")
+    return 0
+
+
+def gc_victims(jobs: list[JobEntry], keep: set[str], limit: int) -> tuple[list[JobEntry], int]:
+    """(jobs to remove, bytes left): every ``aborted`` job (its writer is gone: it never finishes), then the
+    oldest jobs until the rest fits ``limit``; failed jobs go before finished ones of the same age."""
     total = sum(j.size for j in jobs)
     victims = []
-    # oldest first; failed jobs go before finished ones of the same age
+    for job in jobs:
+        if job.status == "aborted" and job.ref.display not in keep:
+            victims.append(job)
+            total -= job.size
+    chosen = {id(j) for j in victims}
     for job in sorted(jobs, key=lambda j: (j.mtime or 0.0, j.status == "done")):
         if total <= limit:
             break
-        if job.ref.display in keep or job.status in RUNNING:
+        if id(job) in chosen or job.ref.display in keep or job.status in RUNNING:
             continue
         victims.append(job)
         total -= job.size
-    if total > limit:
-        warn(f"gc: {human_size(total)} remain above the limit {human_size(limit)}: the rest is pinned or running")
-    return _apply(args, victims, "gc")
+    return victims, total

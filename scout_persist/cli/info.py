@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import JobNotFound
+from ..info import NOINFO
 from .fingerprint import color, fingerprint
-from .jobs import load_info, own_inputs, recursive_inputs
+from .jobs import info_problem, load_info, not_a_job, own_inputs, recursive_inputs
 from .output import emit, emit_json, use_color, warn
 from .target import resolve_job
 
@@ -32,14 +32,12 @@ def run(args: argparse.Namespace) -> int:
     ref = resolve_job(args.job, args.root)
     info = load_info(ref)
     if info is None:
-        raise JobNotFound(
-            f"no job at {ref.display!r}: {ref.info_key.rsplit('/', 1)[-1]!r} does not exist; "
-            "give the path of a job result (without .info), e.g. ~/.scout/var/jobs/Baking/bake_muffin_tray/Default"
-        )
+        raise not_a_job(ref)
     title = "magenta" if use_color(args) else None
+    shown = _dead_writer(ref, info)
     if args.json:
         emit_json(info)
-        return 0
+        return _damaged(ref, info)
     if args.why:
         from .why import explain
 
@@ -52,14 +50,48 @@ def run(args: argparse.Namespace) -> int:
     elif args.recursive_inputs:
         pairs = recursive_inputs(ref).items()
     else:
-        pairs = ((k, v) for k, v in info.items() if k != "exception")
+        pairs = ((k, shown if k == "status" and shown else v) for k, v in info.items() if k != "exception")
     for key, value in pairs:
         if value is None and not (args.inputs or args.recursive_inputs):
             continue
         emit(f"{color(title, str(key))} = {fingerprint(value)}")
     if not (args.inputs or args.recursive_inputs) and info.get("status") == "error":
         _report_exception(ref, info)
-    return 0
+    return _damaged(ref, info)
+
+
+def _damaged(ref, info: dict) -> int:
+    """Ruby shows an unreadable .info as status 'noinfo' and exits 0; we say why and how to fix it, and exit 2."""
+    if info.get("status") != NOINFO or len(info) != 1:
+        return 0
+    problem = info_problem(ref)
+    if problem is None:
+        return 0
+    warn(f"scout-persist info: {problem}")
+    warn(f"hint: the job cannot be trusted without its .info; `scout-persist clean {_quoted(ref.display)}` "
+         "removes it so that it is computed again")
+    return 2
+
+
+def _dead_writer(ref, info: dict) -> str | None:
+    """``aborted`` (with a note on stderr) when the job's .info says it runs but its writer is gone, else None."""
+    from ..liveness import RUNNING_STATUSES
+    from .jobs import writer_liveness
+
+    if str(info.get("status")) not in RUNNING_STATUSES:
+        return None
+    live = writer_liveness(ref, info)
+    if not live.dead:
+        return None
+    warn(f"note: the .info of {ref.display!r} says status {info.get('status')!r}, but {live.reason}: the job "
+         f"will never finish and is shown as 'aborted'; `scout-persist clean {_quoted(ref.display)}` removes it")
+    return "aborted"
+
+
+def _quoted(path: str) -> str:
+    import shlex
+
+    return shlex.quote(path)
 
 
 def _report_exception(ref, info: dict) -> None:

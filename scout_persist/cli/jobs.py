@@ -10,22 +10,72 @@ import os
 
 from ..errors import KeyNotFound
 from ..info import loads_info, read_info
+from ..liveness import RUNNING_STATUSES, job_liveness
 from .target import JobRef
+
+
+def load_info_bytes(ref: JobRef) -> bytes | None:
+    """The raw ``.info`` of ``ref``; None when there is no info file."""
+    if ref.is_local:  # straight to the file: no fsspec import for a local `info`
+        try:
+            with open(ref.local_path(ref.info_key), "rb") as fh:
+                return fh.read()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+    try:
+        return ref.store.get(ref.info_key)
+    except KeyNotFound:
+        return None
 
 
 def load_info(ref: JobRef) -> dict | None:
     """The decoded ``.info`` of ``ref``; None when there is no info file."""
-    if ref.is_local:  # straight to the file: no fsspec import for a local `info`
-        path = ref.local_path(ref.info_key)
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read()
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            return None
-        return loads_info(data, path)
+    if ref.is_local:
+        data = load_info_bytes(ref)
+        return None if data is None else loads_info(data, ref.local_path(ref.info_key))
     if not ref.store.exists(ref.info_key):
         return None
     return read_info(ref.store, ref.info_key)
+
+
+def not_a_job(ref: JobRef) -> Exception:
+    """The error for a JOB argument that names no job: a workflow/task folder, a folder of jobs, or nothing."""
+    from ..errors import InvalidInputError, JobNotFound
+
+    parts = ref.key.split("/")
+    is_dir = ref.store.isdir(ref.key)
+    if len(parts) < 5 and ref.key.startswith("var/jobs"):
+        what = {2: "the jobs folder", 3: "a workflow folder", 4: "a task folder"}.get(len(parts), "a folder")
+        hint = "ls " + repr(ref.display.rsplit("/var/jobs", 1)[0])
+        if len(parts) >= 3:
+            hint += f" -w {parts[2]!r}" + (f" -t {parts[3]!r}" if len(parts) >= 4 else "")
+        return InvalidInputError(
+            f"{ref.display!r} is {what}, not a job; give one job inside it, as <root>/var/jobs/<Workflow>/<task>/"
+            f"<name> (scout-persist {hint} lists them)"
+        )
+    if is_dir and not ref.store.exists(ref.info_key):
+        return InvalidInputError(
+            f"{ref.display!r} is a folder without a .info, not a job; give one job inside it "
+            f"(scout-persist ls lists them)"
+        )
+    return JobNotFound(
+        f"no job at {ref.display!r}: neither its result nor its .info exists; "
+        "give the path of a job result (without .info), e.g. ~/.scout/var/jobs/Baking/bake_muffin_tray/Default"
+    )
+
+
+def info_problem(ref: JobRef) -> str | None:
+    """Why the ``.info`` of ``ref`` cannot be read (the strict reader's message), or None when it can."""
+    from ..errors import InfoFormatError
+
+    data = load_info_bytes(ref)
+    if data is None:
+        return None
+    try:
+        loads_info(data, ref.display + ".info", strict=True)
+    except InfoFormatError as exc:
+        return str(exc)
+    return None
 
 
 def result_exists(ref: JobRef) -> bool:
@@ -56,6 +106,22 @@ def derived_status(info: dict | None, exists: bool) -> str:
     if status == "noinfo" and not exists:
         status = "notfound"
     return status
+
+
+def shown_status(where, info: dict | None, exists: bool, key: str | None = None) -> str:
+    """The status the CLI shows: :func:`derived_status`, and ``aborted`` for a running status whose writer is gone
+    (:func:`scout_persist.liveness.job_liveness`). ``where``: a JobRef, or a Store with ``key``."""
+    status = derived_status(info, exists)
+    if status in RUNNING_STATUSES and writer_liveness(where, info, key).dead:
+        return "aborted"
+    return status
+
+
+def writer_liveness(where, info: dict | None, key: str | None = None):
+    """:func:`scout_persist.liveness.job_liveness` of a JobRef, or of ``key`` in a Store."""
+    if isinstance(where, JobRef):
+        return job_liveness(where.store, where.key, info)
+    return job_liveness(where, key, info)
 
 
 def dependency_refs(ref: JobRef, info: dict | None) -> list[JobRef]:

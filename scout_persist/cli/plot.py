@@ -1,21 +1,29 @@
 """Draw a provenance graph with matplotlib (no Graphviz binary): dependencies above, the job at the bottom.
 
 Layers: a job without dependencies sits in layer 0, any other one layer below its deepest dependency; within a
-layer jobs are ordered by the mean position of their dependencies, to keep edges short. Boxes are filled with the
-status colour of ``prov`` (green done, red error/aborted, yellow waiting/setup, blue missing/cleaned, cyan other);
-the job asked for gets a thick border.
+layer jobs are ordered by the mean position of their dependencies, to keep edges short. A layer wider than
+``PER_ROW`` boxes wraps onto several rows, so a fan-in of 30 jobs is a block of boxes, not a 10 000-pixel strip.
+Boxes are filled with the status colour of ``prov`` (green done, red error/aborted, yellow waiting/setup, blue
+missing/cleaned, cyan other); the job asked for gets a thick border. Jobs of one task are labelled by the part of
+their names that differs (long ids share a prefix or a hash-free suffix), plus the inputs (``-i``) and info fields
+(``-if``) asked for. The image never exceeds ``MAX_INCHES`` at ``DPI``: bigger graphs are drawn smaller.
 """
 
 from __future__ import annotations
 
 import os
+import re
 
 from ..errors import InvalidInputError
-from .fingerprint import status_color
+from .fingerprint import fingerprint, status_color
 from .provenance import Node, edges, walk
 
 FILL = {"red": "#f4a6a6", "green": "#b5e3a1", "yellow": "#f7e08f", "blue": "#a9c8f0", "cyan": "#a6e3e3"}
 FORMATS = (".png", ".svg", ".pdf")
+PER_ROW = 5  # boxes per row before a layer wraps
+LABEL_CHARS = 30  # characters per label line
+MAX_INCHES = (16.0, 22.0)  # width, height bound of the figure
+DPI = 110
 
 
 def layers(root: Node) -> list[list[Node]]:
@@ -38,11 +46,77 @@ def layers(root: Node) -> list[list[Node]]:
     return out
 
 
+def wrapped(rows: list[list[Node]], per_row: int = PER_ROW) -> list[tuple[list[Node], bool]]:
+    """Each layer cut into rows of at most ``per_row`` boxes; ``(row, True)`` starts a new layer."""
+    out = []
+    for layer in rows:
+        for i in range(0, len(layer), per_row):
+            out.append((layer[i : i + per_row], i == 0))
+    return out
+
+
 def _short(s: str, limit: int = 28) -> str:
-    return s if len(s) <= limit else s[: limit - 12] + "…" + s[-11:]
+    if len(s) <= limit:
+        return s
+    head = (limit - 1) // 2
+    return s[:head] + "…" + s[len(s) - (limit - 1 - head):]
 
 
-def plot(root: Node, filename: str) -> str:
+_HASHED = re.compile(r"^(.*)_[0-9a-f]{32}(\.[^/]*)?$", re.S)
+
+
+def distinct_names(nodes: list[Node], limit: int = LABEL_CHARS) -> dict[int, str]:
+    """A short name per node: the whole name when it fits, else the part that differs from the other jobs of its
+    task, after the shared part (their ``_<md5>`` hashes dropped: a hash tells a reader nothing)."""
+    by_task: dict[tuple[str, str], list[Node]] = {}
+    for n in nodes:
+        by_task.setdefault((n.workflow, n.task), []).append(n)
+    out: dict[int, str] = {}
+    for group in by_task.values():
+        names = [n.name for n in group]
+        clean = [m.group(1) + (m.group(2) or "") if (m := _HASHED.match(x)) else x for x in names]
+        if len(group) > 1 and len(set(clean)) == len(clean):
+            names = clean  # the hashes are not what tells these jobs apart
+        prefix = os.path.commonprefix(names) if len(group) > 1 else ""
+        suffix = os.path.commonprefix([x[::-1] for x in names])[::-1] if len(group) > 1 else ""
+        for n, name in zip(group, names):
+            if len(name) <= limit:
+                out[id(n)] = name
+                continue
+            cut = min(len(suffix), len(name) - len(prefix))
+            middle = name[len(prefix) : len(name) - cut]
+            if not middle:
+                out[id(n)] = _short(name, limit)
+                continue
+            middle = _short(middle, limit - 2)
+            tail = "…" if cut else ""
+            room = limit - len(middle) - len(tail)
+            lead = prefix if len(prefix) <= room else "…" + prefix[len(prefix) - room + 1 :]
+            out[id(n)] = lead + middle + tail
+    return out
+
+
+def labels(root: Node, inputs: list[str] | None = None, info_fields: list[str] | None = None) -> dict[int, list[str]]:
+    """The text lines of each box: workflow · task, the distinct name, [status], then name=value per input/field."""
+    from .jobs import recursive_inputs
+
+    nodes = walk(root)
+    names = distinct_names(nodes)
+    out: dict[int, list[str]] = {}
+    for n in nodes:
+        lines = [_short(f"{n.workflow} · {n.task}", LABEL_CHARS), names[id(n)], f"[{n.shown_status}]"]
+        if inputs:
+            values = recursive_inputs(n.ref) if n.is_job else {}
+            lines += [_short(f"{k}={fingerprint(values[k])}", LABEL_CHARS) for k in inputs if values.get(k) is not None]
+        for fld in info_fields or []:
+            value = None if fld == "task_name" else (n.info or {}).get(fld)
+            if value is not None:
+                lines.append(_short(f"{fld}={fingerprint(value)}", LABEL_CHARS))
+        out[id(n)] = lines
+    return out
+
+
+def plot(root: Node, filename: str, inputs: list[str] | None = None, info_fields: list[str] | None = None) -> str:
     """Write the graph of ``root`` to ``filename`` (.png, .svg or .pdf); returns the absolute file name."""
     ext = os.path.splitext(filename)[1].lower()
     if ext not in FORMATS:
@@ -50,51 +124,66 @@ def plot(root: Node, filename: str) -> str:
             f"plot file {filename!r} has extension {ext or '(none)'!r}; use one of {', '.join(FORMATS)}"
         )
     try:
+        import matplotlib
         from matplotlib.figure import Figure
         from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch
     except ImportError as exc:  # pragma: no cover - matplotlib is the `plot` extra
         raise InvalidInputError("prov --plot needs matplotlib: pip install 'scout-persist[plot]'") from exc
 
-    rows = layers(root)
-    width = max(len(r) for r in rows)
-    box_w, box_h, gap_x, gap_y = 3.2, 1.1, 0.6, 1.0
-    scale = 0.8  # inches per data unit, the same on both axes
-    span_x = width * (box_w + gap_x) + 0.6
-    span_y = len(rows) * (box_h + gap_y) - gap_y + 0.6
-    fig = Figure(figsize=(max(3.5, span_x * scale), span_y * scale + 0.9))
-    ax = fig.add_axes((0.0, 0.5 / (span_y * scale + 0.9), 1.0, span_y * scale / (span_y * scale + 0.9)))
+    text = labels(root, inputs, info_fields)
+    box_w, gap_x, gap_layer, gap_wrap = 3.4, 0.6, 1.0, 0.45
+    box_h = 0.3 + 0.32 * max(len(lines) for lines in text.values())
+
+    def fit(per_row: int) -> tuple[float, list, float, float]:
+        """(inches per data unit, rows, width and height in data units) when layers wrap at ``per_row``."""
+        rows = wrapped(layered, per_row)
+        span_x = max(len(r) for r, _ in rows) * (box_w + gap_x) - gap_x + 0.6
+        span_y = sum(box_h + (gap_layer if new else gap_wrap) for _, new in rows) - gap_layer + 0.6
+        return min(0.8, MAX_INCHES[0] / span_x, (MAX_INCHES[1] - 0.9) / span_y), rows, span_x, span_y
+
+    layered = layers(root)
+    widest = max(len(layer) for layer in layered)
+    # PER_ROW boxes a row, more when a huge layer would otherwise make a tall strip of tiny boxes
+    scale, rows, span_x, span_y = max((fit(k) for k in range(PER_ROW, max(widest, PER_ROW) + 1)),
+                                      key=lambda f: f[0] + 1e-9 * -f[2])
+    font = max(8 * scale / 0.8, 3.0)
+    title = f"provenance of {root.workflow}/{root.task}/{_short(root.name, 60)}"
+    fig_w = min(max(3.5, span_x * scale, len(title) * 9 * 0.55 / 72 + 0.4), MAX_INCHES[0])
+    fig_h = span_y * scale + 0.9
+    fig = Figure(figsize=(fig_w, fig_h))
+    ax = fig.add_axes((0.0, 0.5 / fig_h, 1.0, span_y * scale / fig_h))
     ax.set_axis_off()
     centre: dict[int, tuple[float, float]] = {}
-    for depth, row in enumerate(rows):
-        y = -(depth * (box_h + gap_y))
-        for i, n in enumerate(row):
-            x = (i - (len(row) - 1) / 2) * (box_w + gap_x)
+    y = 0.0
+    for i, (row, new_layer) in enumerate(rows):
+        if i:
+            y -= box_h + (gap_layer if new_layer else gap_wrap)
+        for j, n in enumerate(row):
+            x = (j - (len(row) - 1) / 2) * (box_w + gap_x)
             centre[id(n)] = (x, y)
             colour = FILL[status_color(n.shown_status)] if n.is_job else FILL["green"]
             ax.add_patch(FancyBboxPatch(
                 (x - box_w / 2, y - box_h / 2), box_w, box_h, boxstyle="round,pad=0.02,rounding_size=0.15",
                 facecolor=colour, edgecolor="#222222", linewidth=2.8 if n is root else 1.0, zorder=2,
             ))
-            label = f"{n.workflow} · {n.task}\n{_short(n.name)}\n[{n.shown_status}]"
-            ax.text(x, y, label, ha="center", va="center", fontsize=8, zorder=3)
-    for dep, node in edges(root):
+            ax.text(x, y, "\n".join(text[id(n)]), ha="center", va="center", fontsize=font, zorder=3)
+    pairs = edges(root)
+    for dep, node in pairs:
         (x0, y0), (x1, y1) = centre[id(dep)], centre[id(node)]
         ax.add_patch(FancyArrowPatch(
-            (x0, y0 - box_h / 2), (x1, y1 + box_h / 2), arrowstyle="-|>", mutation_scale=12,
-            color="#444444", linewidth=1.0, zorder=1,
+            (x0, y0 - box_h / 2), (x1, y1 + box_h / 2), arrowstyle="-|>", mutation_scale=12 * scale / 0.8,
+            color="#444444", linewidth=1.0, alpha=0.5 if len(pairs) > 12 else 1.0, zorder=1,
         ))
-    xs = [c[0] for c in centre.values()]
-    ys = [c[1] for c in centre.values()]
-    half = max(span_x * scale, 3.5) / scale / 2
-    mid = (min(xs) + max(xs)) / 2
-    ax.set_xlim(mid - half, mid + half)
-    ax.set_ylim(min(ys) - box_h / 2 - 0.3, max(ys) + box_h / 2 + 0.3)
+    half = fig_w / scale / 2  # the axes span the figure: the same inches per unit on both axes
+    ax.set_xlim(-half, half)
+    ax.set_ylim(y - box_h / 2 - 0.3, box_h / 2 + 0.3)
     statuses = sorted({n.shown_status for n in walk(root)})
     fig.legend(
         handles=[Patch(facecolor=FILL[status_color(s)], edgecolor="#222222", label=s) for s in statuses],
         loc="lower center", fontsize=8, frameon=False, ncol=len(statuses),
     )
-    fig.suptitle(f"provenance of {root.workflow}/{root.task}/{_short(root.name, 60)}", fontsize=9)
+    fig.suptitle(title, fontsize=9, y=1 - 0.1 / fig_h, va="top")
     path = os.path.abspath(filename)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    with matplotlib.rc_context({"svg.fonttype": "none"}):  # SVG text stays text: searchable, selectable
+        fig.savefig(path, dpi=DPI)
     return path

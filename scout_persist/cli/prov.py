@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import JobNotFound
+from .jobs import not_a_job
 from .output import emit, emit_json, use_color
 from .provenance import Reporter, build, to_dot, to_json
 from .target import resolve_job
@@ -29,11 +29,9 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     ref = resolve_job(args.job, args.root)
-    if not (ref.store.exists(ref.info_key) or ref.store.exists(ref.key)):
-        raise JobNotFound(
-            f"no job at {ref.display!r}: neither the result nor its .info exists; "
-            "give the path of a job result, e.g. ~/.scout/var/jobs/Baking/bake_muffin_tray/Default"
-        )
+    has_info = ref.store.exists(ref.info_key)
+    if len(ref.key.split("/")) < 5 or not has_info and (ref.store.isdir(ref.key) or not ref.store.exists(ref.key)):
+        raise not_a_job(ref)
     root = build(ref)
     if args.json:
         emit_json(to_json(root))
@@ -44,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         from .plot import plot
 
-        written = plot(root, args.plot)
+        written = plot(root, args.plot, inputs=[s for s in args.inputs.split(",") if s],
+                       info_fields=[s for s in args.info_fields.split(",") if s])
         emit(written)
         return 0
     reporter = Reporter(

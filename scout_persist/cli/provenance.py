@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .fingerprint import color, fingerprint, status_color
-from .jobs import dependency_refs, derived_status, load_info, mtime, recursive_inputs, result_exists
+from .jobs import dependency_refs, load_info, mtime, recursive_inputs, result_exists, shown_status
 from .target import JobRef
 
 MTIME_SLACK = 2.0  # seconds a dependency may be newer than the root before Ruby flags it
@@ -68,7 +68,7 @@ def build(ref: JobRef) -> Node:
             return nodes[r.display]
         info = load_info(r)
         exists = result_exists(r)
-        node = Node(r, info, derived_status(info, exists), exists, mtime(r))
+        node = Node(r, info, shown_status(r, info, exists), exists, mtime(r))
         nodes[r.display] = node
         for dep in dependency_refs(r, info):
             if dep.display in stack:  # a cycle in hand-edited infos: do not recurse forever

@@ -1,72 +1,105 @@
 """Find the jobs of a store by listing directories only: ``var/jobs/<Workflow>/<task>/<name>[.info|.files]``.
 
-A job is a name with a result, a ``.info`` or a ``.files`` folder. ``.info`` files are read only when asked
-(``JobEntry.info``), so listing 100 000 jobs costs a few directory listings. Local stores use ``os.scandir``;
-other fsspec stores one ``ls(detail=True)`` per folder.
+A job is a name with a result, a ``.info`` or a ``.files`` folder. A local task folder costs one ``scandir`` and one
+``lstat`` per entry (relative to the folder's descriptor, as ``find`` does); other fsspec stores one
+``ls(detail=True)`` per folder. Each job is one slotted :class:`JobEntry` holding the ``os.stat_result`` of its
+result, ``.info`` and ``.files`` (made up from the listing on other stores); nothing else is built per file, and the
+cyclic garbage collector is paused while the scan allocates. ``.info`` files are read only when a status is asked
+for, and a status filter parses a ``.info`` only when its head says the job may match (:func:`status_may_match`).
 """
 
 from __future__ import annotations
 
 import fnmatch
+import gc
 import os
 import posixpath
-from dataclasses import dataclass, field
+import re
+import stat as _stat
+from contextlib import contextmanager
 from typing import Callable, Iterator
 
 from ..layout import JOBS_DIR
-from ..store import Store
+from ..liveness import RUNNING_STATUSES
+from ..store import TEMP_PREFIX, Store
 from .target import JobRef
 
-
-@dataclass
-class Entry:
-    """One directory entry: name, is it a folder, size in bytes, mtime (epoch seconds, None if unknown)."""
-
-    name: str
-    is_dir: bool
-    size: int
-    mtime: float | None
+# Statuses a quick look at the head of a .info cannot confirm: they depend on the whole file being readable.
+_NEEDS_PARSE = frozenset({"noinfo", "notfound"})
+# `{"status":"done",` as every Scout writer starts a .info (SCOUT_FORMAT §6.4); write_info -f moves it to the end.
+_HEAD_STATUS = re.compile(rb'\{"status":"([^"\\]*)"')
+_READ_CHUNK = 1 << 16
+_S_ISDIR = _stat.S_ISDIR
 
 
-@dataclass
+def _jobs():
+    """The module that reads .info files, imported when a status is needed: plain ``ls`` never loads it."""
+    from . import jobs
+
+    return jobs
+
+
+def _fake_stat(is_dir: bool, size: int, mtime: float | None) -> os.stat_result:
+    """What a listing of another store says about an entry, in the shape of a local ``lstat``."""
+    return os.stat_result((0o040755 if is_dir else 0o100644, 0, 0, 0, 0, 0, 0 if is_dir else size, 0, mtime, 0))
+
+
 class JobEntry:
     """A job found by a scan; ``info`` is read on first use."""
 
-    store: Store
-    key: str
-    workflow: str
-    task: str
-    name: str
-    result: Entry | None = None
-    info_entry: Entry | None = None
-    files: Entry | None = None
-    _info: dict | None = field(default=None, repr=False)
-    _size: int | None = field(default=None, repr=False)
-    mtime: float | None = field(default=None, init=False)
+    __slots__ = ("store", "key", "workflow", "task", "name", "result", "info_entry", "files", "mtime",
+                 "_raw", "_info", "_size", "_status")
 
-    def __post_init__(self) -> None:
+    def __init__(self, store: Store, key: str, workflow: str, task: str, name: str,
+                 result: os.stat_result | None = None, info_entry: os.stat_result | None = None,
+                 files: os.stat_result | None = None, raw: bytes | None = None) -> None:
+        self.store = store
+        self.key = key
+        self.workflow = workflow
+        self.task = task
+        self.name = name
+        self.result = result
+        self.info_entry = info_entry
+        self.files = files
         # the latest of result and .info: a job is as old as its last write
-        r = self.result.mtime if self.result is not None else None
-        i = self.info_entry.mtime if self.info_entry is not None else None
-        self.mtime = i if r is None else (r if i is None else max(r, i))
+        r = result.st_mtime if result is not None else None
+        i = info_entry.st_mtime if info_entry is not None else None
+        self.mtime = i if r is None else (r if i is None or r > i else i)
+        self._raw = raw
+        self._info: dict | None = None
+        self._size: int | None = None
+        self._status: str | None = None
+
+    def __repr__(self) -> str:
+        return f"JobEntry({self.store.url!r}, {self.key!r})"
 
     @property
     def ref(self) -> JobRef:
         return JobRef(self.store, self.key)
 
     @property
+    def result_is_dir(self) -> bool:
+        return self.result is not None and _S_ISDIR(self.result.st_mode)
+
+    @property
     def info(self) -> dict:
         if self._info is None:
-            from .jobs import load_info
-
-            self._info = (load_info(self.ref) or {}) if self.info_entry else {}
+            if self.info_entry is None:
+                self._info = {}
+            elif self._raw is not None:
+                self._info = _jobs().loads_info(self._raw, self.store.path(self.key + ".info"))
+                self._raw = None
+            else:
+                self._info = _jobs().load_info(self.ref) or {}
         return self._info
 
     @property
     def status(self) -> str:
-        from .jobs import derived_status
-
-        return derived_status(self.info if self.info_entry else None, self.result is not None)
+        """The status ``ls``, ``info`` and ``prov`` show (derived statuses and dead jobs as ``aborted``)."""
+        if self._status is None:
+            self._status = _jobs().shown_status(self.store, self.info if self.info_entry else None,
+                                              self.result is not None, self.key)
+        return self._status
 
     @property
     def size(self) -> int:
@@ -77,41 +110,162 @@ class JobEntry:
                            (self.files, self.key + ".files")):
                 if e is None:
                     continue
-                total += tree_size(self.store, key) if e.is_dir else e.size
+                total += tree_size(self.store, key) if _S_ISDIR(e.st_mode) else e.st_size
             self._size = total
         return self._size
 
 
-def list_dir(store: Store, key: str) -> list[Entry]:
-    """Entries directly under ``key`` (empty when it does not exist)."""
+def job_entry(store: Store, key: str) -> JobEntry | None:
+    """The :class:`JobEntry` of one job key ``var/jobs/<W>/<task>/<name>``; None when nothing of it exists."""
+    parts = key.split("/", 4)
+    if len(parts) < 5 or parts[0] != "var" or parts[1] != "jobs":
+        return None
     if store.is_local:
+        def st(k: str) -> os.stat_result | None:
+            try:
+                return os.lstat(store.path(k))
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+
+        result, info, files = st(key), st(key + ".info"), st(key + ".files")
+    else:
+        parent, name = key.rsplit("/", 1)
+        found = dict(list_dir(store, parent))
+        result, info, files = (None if found.get(n) is None else _fake_stat(*found[n])
+                               for n in (name, name + ".info", name + ".files"))
+    if result is None and info is None and files is None:
+        return None
+    return JobEntry(store, key, parts[2], parts[3], parts[4], result, info, files)
+
+
+def quick_status(raw: bytes) -> str | None:
+    """The status of a ``.info`` read from its first key, or None when that is not certain (then parse it).
+
+    Certain means: the file starts ``{"status":"<word>"`` and names no other ``"status":`` key (JSON keeps the last
+    duplicate). Whether the rest of the file parses is not checked: see :func:`status_may_match`.
+    """
+    m = _HEAD_STATUS.match(raw)
+    if m is None or raw.count(b'"status":') != 1:
+        return None
+    try:
+        return m.group(1).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def status_may_match(raw: bytes, has_result: bool, wanted: frozenset[str]) -> bool:
+    """False only when the job's status is certainly not in ``wanted``: the exact status then need not be computed.
+
+    The head gives the recorded status ``s``; the truth is ``s`` (derived: ``unsync`` for a ``done`` job without
+    result), ``noinfo`` if the rest of the file is damaged, or ``aborted`` if ``s`` is a running status and the
+    writer is gone. So a job is skipped unread only when none of those can be wanted.
+    """
+    s = quick_status(raw)
+    if s is None or wanted & _NEEDS_PARSE:
+        return True
+    if s in RUNNING_STATUSES:
+        return True
+    if s == "done" and not has_result:
+        s = "unsync"
+    return s in wanted
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = [os.read(fd, _READ_CHUNK)]
+    while len(chunks[-1]) == _READ_CHUNK:
+        chunks.append(os.read(fd, _READ_CHUNK))
+    return b"".join(chunks)
+
+
+def _local_groups(dir_fd: int) -> tuple[dict, dict, dict]:
+    """name -> ``lstat`` of the results, ``.info`` files and ``.files`` folders of the folder open as ``dir_fd``.
+
+    The hot loop of ``ls``: one lstat per entry and nothing else; kinds are checked afterwards, per job.
+    """
+    results: dict[str, os.stat_result] = {}
+    infos: dict[str, os.stat_result] = {}
+    files: dict[str, os.stat_result] = {}
+    with os.scandir(dir_fd) as it:
+        for d in it:
+            name = d.name
+            try:
+                if name.endswith(".info"):
+                    infos[name[:-5]] = d.stat(follow_symlinks=False)
+                elif name.endswith(".files"):
+                    files[name[:-6]] = d.stat(follow_symlinks=False)
+                elif not name.startswith(TEMP_PREFIX):  # an atomic write in flight
+                    results[name] = d.stat(follow_symlinks=False)
+            except FileNotFoundError:  # removed while we list
+                continue
+    return results, infos, files
+
+
+def _kinds_fixed(results: dict, infos: dict, files: dict) -> None:
+    """A folder named ``x.info`` or a file named ``x.files`` is the result of job ``x.info`` / ``x.files``."""
+    for suffix, group, want_dir in ((".info", infos, False), (".files", files, True)):
+        for name in [n for n, st in group.items() if _S_ISDIR(st.st_mode) != want_dir]:
+            results[name + suffix] = group.pop(name)
+
+
+def _read_at(dir_fd: int, name: str) -> bytes | None:
+    try:
+        fd = os.open(name, os.O_RDONLY, dir_fd=dir_fd)
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
+    try:
+        return _read_all(fd)
+    finally:
+        os.close(fd)
+
+
+def _remote_groups(store: Store, key: str) -> tuple[dict, dict, dict]:
+    results: dict[str, os.stat_result] = {}
+    infos: dict[str, os.stat_result] = {}
+    files: dict[str, os.stat_result] = {}
+    for name, e in list_dir(store, key):
+        if name.startswith(TEMP_PREFIX):
+            continue
+        st = _fake_stat(*e)
+        if name.endswith(".info"):
+            infos[name[:-5]] = st
+        elif name.endswith(".files"):
+            files[name[:-6]] = st
+        else:
+            results[name] = st
+    return results, infos, files
+
+
+def list_dir(store: Store, key: str) -> list[tuple[str, tuple[bool, int, float | None]]]:
+    """(name, (is_dir, size, mtime)) of everything directly under ``key`` (empty when it does not exist)."""
+    if store.is_local:
+        out = []
         try:
             with os.scandir(store.path(key)) as it:
-                out = []
                 for d in it:
                     try:
                         st = d.stat(follow_symlinks=False)
-                        is_dir = d.is_dir(follow_symlinks=False)
-                    except FileNotFoundError:  # removed while we list
+                    except FileNotFoundError:
                         continue
-                    out.append(Entry(d.name, is_dir, 0 if is_dir else st.st_size, st.st_mtime))
-                return out
+                    is_dir = _stat.S_ISDIR(st.st_mode)
+                    out.append((d.name, (is_dir, 0 if is_dir else st.st_size, st.st_mtime)))
         except (FileNotFoundError, NotADirectoryError):
             return []
+        return out
     try:
         listing = store.fs.ls(store.path(key), detail=True)
     except FileNotFoundError:
         return []
     out = []
+    here = store.path(key).rstrip("/")
     for item in listing:
         name = posixpath.basename(item["name"].rstrip("/"))
-        if not name or item["name"].rstrip("/") == store.path(key).rstrip("/"):
+        if not name or item["name"].rstrip("/") == here:
             continue
         mt = item.get("mtime") or item.get("LastModified") or item.get("created")
         if mt is not None and hasattr(mt, "timestamp"):
             mt = mt.timestamp()
         is_dir = item.get("type") == "directory"
-        out.append(Entry(name, is_dir, 0 if is_dir else int(item.get("size") or 0), float(mt) if mt else None))
+        out.append((name, (is_dir, 0 if is_dir else int(item.get("size") or 0), float(mt) if mt else None)))
     return out
 
 
@@ -135,54 +289,375 @@ def tree_size(store: Store, key: str) -> int:
 def task_dirs(store: Store, workflow: str = "*", task: str = "*") -> list[tuple[str, str]]:
     """(workflow, task) folders under ``var/jobs`` matching the glob patterns, sorted."""
     out = []
-    for w in sorted(list_dir(store, JOBS_DIR), key=lambda e: e.name):
-        if not w.is_dir or not fnmatch.fnmatchcase(w.name, workflow):
+    for w, we in sorted(list_dir(store, JOBS_DIR)):
+        if not we[0] or not fnmatch.fnmatchcase(w, workflow):
             continue
-        for t in sorted(list_dir(store, f"{JOBS_DIR}/{w.name}"), key=lambda e: e.name):
-            if t.is_dir and fnmatch.fnmatchcase(t.name, task):
-                out.append((w.name, t.name))
+        for t, te in sorted(list_dir(store, f"{JOBS_DIR}/{w}")):
+            if te[0] and fnmatch.fnmatchcase(t, task):
+                out.append((w, t))
     return out
 
 
-def jobs_in(store: Store, workflow: str, task: str, prefix: str = "",
-            on_entries: Callable[[int], None] | None = None) -> Iterator[JobEntry]:
-    """The jobs of one task folder; names with '/' (sub-folders that are not jobs) are followed."""
+def _folder(store: Store, workflow: str, task: str, prefix: str = "") -> Iterator[tuple]:
+    """``(base, file_name, job_name, result, info, files, dir_fd)`` per job of one task folder, sorted by name.
+
+    ``result``/``info``/``files`` are ``lstat`` results or None; names with '/' (sub-folders that are neither a
+    job's result nor its ``.files``) are followed. ``dir_fd`` (local stores; else None) is open until the next item.
+    """
     base = f"{JOBS_DIR}/{workflow}/{task}" + (f"/{prefix}" if prefix else "")
-    entries = list_dir(store, base)
-    if on_entries:
-        on_entries(len(entries))
-    by_name: dict[str, dict[str, Entry]] = {}
-    for e in entries:
-        if e.name.startswith(".tmp_mv."):  # an atomic write in flight
-            continue
-        if e.name.endswith(".info") and not e.is_dir:
-            by_name.setdefault(e.name[:-5], {})["info"] = e
-        elif e.name.endswith(".files") and e.is_dir:
-            by_name.setdefault(e.name[:-6], {})["files"] = e
-        else:
-            by_name.setdefault(e.name, {})["result"] = e
-    for name in sorted(by_name):
-        parts = by_name[name]
-        result = parts.get("result")
-        if result is not None and result.is_dir and "info" not in parts and "files" not in parts:
-            yield from jobs_in(store, workflow, task, f"{prefix}/{name}".lstrip("/"), on_entries)
-            continue
-        full = f"{prefix}/{name}".lstrip("/")
-        yield JobEntry(store, f"{base}/{name}", workflow, task, full, result, parts.get("info"), parts.get("files"))
+    dir_fd = None
+    if store.is_local:
+        try:
+            dir_fd = os.open(store.path(base), os.O_RDONLY | os.O_DIRECTORY)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+    try:
+        results, infos, files = _local_groups(dir_fd) if dir_fd is not None else _remote_groups(store, base)
+        _kinds_fixed(results, infos, files)
+        names = set(results)
+        names.update(infos)
+        names.update(files)
+        lead = f"{prefix}/" if prefix else ""
+        get_result, get_info, get_files = results.get, infos.get, files.get
+        for name in sorted(names):
+            result, info, folder = get_result(name), get_info(name), get_files(name)
+            if info is None and folder is None and _S_ISDIR(result.st_mode):
+                yield from _folder(store, workflow, task, lead + name)
+                continue
+            yield base, name, lead + name, result, info, folder, dir_fd
+    finally:
+        if dir_fd is not None:
+            os.close(dir_fd)
 
 
-def scan(store: Store, workflow: str = "*", task: str = "*", progress=None) -> Iterator[JobEntry]:
-    """Every job of ``store`` in workflow/task folders matching the globs; ``progress`` advances per task folder."""
+def jobs_in(store: Store, workflow: str, task: str, keep: Callable[[JobEntry], bool] | None = None,
+            statuses: frozenset[str] | None = None) -> list[JobEntry]:
+    """The jobs of one task folder, sorted by name.
+
+    ``keep``: a cheap test on the listing (e.g. the age); ``statuses``: only jobs whose status is one of them
+    (each .info kept by ``keep`` is read while its folder is open).
+    """
+    if statuses and keep is None and store.is_local:
+        return _local_jobs_by_status(store, workflow, task, statuses)
+    derived_status = _jobs().derived_status
+    out: list[JobEntry] = []
+    append = out.append
+    for base, file_name, name, result, info, folder, dir_fd in _folder(store, workflow, task):
+        if statuses and info is None and derived_status(None, result is not None) not in statuses:
+            continue
+        job = JobEntry(store, f"{base}/{file_name}", workflow, task, name, result, info, folder)
+        if keep is not None and not keep(job):
+            continue
+        if statuses:
+            if info is not None:
+                if dir_fd is not None:
+                    raw = _read_at(dir_fd, file_name + ".info")
+                else:  # a remote store: one GET per .info
+                    raw = _jobs().load_info_bytes(job.ref)
+                if raw is None:  # removed since the listing
+                    job.info_entry = None
+                elif not status_may_match(raw, result is not None, statuses):
+                    continue
+                job._raw = raw
+            if job.status not in statuses:
+                continue
+        append(job)
+    return out
+
+
+def _local_jobs_by_status(store: Store, workflow: str, task: str, statuses: frozenset[str],
+                          prefix: str = "") -> list[JobEntry]:
+    """:func:`jobs_in` with a status filter on a local folder: the listing gives names and kinds only (no stat),
+    every ``.info`` is read, and only the jobs that may match are stat'ed and looked at closely."""
+    derived_status = _jobs().derived_status
+    base = f"{JOBS_DIR}/{workflow}/{task}" + (f"/{prefix}" if prefix else "")
+    try:
+        dir_fd = os.open(store.path(base), os.O_RDONLY | os.O_DIRECTORY)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    try:
+        results: dict[str, bool] = {}  # name -> is a folder
+        infos: set[str] = set()
+        files: set[str] = set()
+        with os.scandir(dir_fd) as it:
+            for d in it:
+                name = d.name
+                if name.endswith(".info") and not d.is_dir(follow_symlinks=False):
+                    infos.add(name[:-5])
+                elif name.endswith(".files") and d.is_dir(follow_symlinks=False):
+                    files.add(name[:-6])
+                elif not name.startswith(TEMP_PREFIX):
+                    results[name] = d.is_dir(follow_symlinks=False)
+        names = set(results)
+        names.update(infos)
+        names.update(files)
+        lead = f"{prefix}/" if prefix else ""
+        out: list[JobEntry] = []
+        for name in sorted(names):
+            is_dir = results.get(name)  # None: no result
+            has_info, has_files = name in infos, name in files
+            if is_dir and not has_info and not has_files:
+                out.extend(_local_jobs_by_status(store, workflow, task, statuses, lead + name))
+                continue
+            raw = None
+            if has_info:
+                raw = _read_at(dir_fd, name + ".info")
+                if raw is not None and not status_may_match(raw, is_dir is not None, statuses):
+                    continue
+            elif derived_status(None, is_dir is not None) not in statuses:
+                continue
+            job = JobEntry(store, f"{base}/{name}", workflow, task, lead + name,
+                           _lstat_at(dir_fd, name) if is_dir is not None else None,
+                           _lstat_at(dir_fd, name + ".info") if raw is not None else None,
+                           _lstat_at(dir_fd, name + ".files") if has_files else None)
+            job._raw = raw if job.info_entry is not None else None
+            if job.status in statuses:
+                out.append(job)
+        return out
+    finally:
+        os.close(dir_fd)
+
+
+def _lstat_at(dir_fd: int, name: str) -> os.stat_result | None:
+    try:
+        return os.lstat(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return None
+
+
+def scan(store: Store, workflow: str = "*", task: str = "*", progress=None,
+         keep: Callable[[JobEntry], bool] | None = None,
+         statuses: frozenset[str] | None = None) -> Iterator[JobEntry]:
+    """Every job of ``store`` in workflow/task folders matching the globs, passing ``keep`` and (``statuses``)
+    in one of them; ``progress`` advances per task folder. A status filter on a big local listing is split with
+    :func:`in_two_processes` (few jobs match, so little comes back)."""
+    dirs = task_dirs(store, workflow, task)
+    if progress is not None:
+        progress.total = len(dirs)
+
+    def work(part: list[tuple[str, str]], bar) -> list[JobEntry]:
+        found = []
+        for w, t in part:
+            found.extend(jobs_in(store, w, t, keep=keep, statuses=statuses))
+            if bar is not None:
+                bar.note(f"{len(found)} jobs")
+                bar.advance()
+        return found
+
+    if not statuses:
+        yield from work(dirs, progress)
+        return
+    done = 0
+    for part, jobs in in_two_processes(store, dirs, work, progress, encode=lambda jobs: [_pack(j) for j in jobs],
+                                       decode=lambda packed: [_unpack(store, t) for t in packed]):
+        done += len(part)
+        yield from jobs
+        if progress is not None and progress.done < done:
+            progress.advance(done - progress.done)
+
+
+def _pack(job: JobEntry) -> tuple:
+    """A matched job as plain values for :mod:`marshal` (its status already computed)."""
+    def st(e):
+        return None if e is None else (e.st_mode, e.st_size, e.st_mtime)
+
+    return (job.key, job.workflow, job.task, job.name, st(job.result), st(job.info_entry), st(job.files),
+            job._raw, job.status)
+
+
+def _unpack(store: Store, packed: tuple) -> JobEntry:
+    key, w, t, name, r, i, f, raw, status = packed
+
+    def st(e):
+        return None if e is None else os.stat_result((e[0], 0, 0, 0, 0, 0, e[1], 0, e[2], 0))
+
+    job = JobEntry(store, key, w, t, name, st(r), st(i), st(f), raw)
+    job._status = status
+    return job
+
+
+FORK_ENV = "SCOUT_PERSIST_SCAN_FORK"  # "0": never split a scan; "1": split whenever possible; unset: big listings
+_FORK_MIN_DIR_BYTES = 256 << 10  # task folders whose directory files total this much hold a few thousand entries
+
+
+def in_two_processes(store: Store, dirs: list[tuple[str, str]], work: Callable, progress=None,
+                     encode: Callable | None = None, decode: Callable | None = None) -> Iterator[tuple]:
+    """``(part, work(part, progress))`` for the two halves of ``dirs``, in order; the second half runs in a forked
+    child while this process does the first, and comes back through a pipe as :mod:`marshal` data (``encode`` turns
+    the child's result into such values, ``decode`` turns them back). A scan is mostly Python work around one
+    ``lstat`` per entry, so a second core halves it.
+
+    Split only on a local store, on Linux with two CPUs for this process, no other thread (fork copies one), and
+    (unless ``SCOUT_PERSIST_SCAN_FORK=1``) a big listing on a machine that is not saturated (1-minute load average
+    below the CPU count plus one). If the child fails, its half is done here.
+    """
+    half = len(dirs) // 2
+    if not _may_fork(store, dirs):
+        yield dirs, work(dirs, progress)
+        return
+    import marshal
+
+    read_fd, write_fd = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read_fd)
+        os.close(write_fd)
+        yield dirs, work(dirs, progress)
+        return
+    if pid == 0:  # the child: its half, marshalled into the pipe, then out without running any exit handler
+        code = 1
+        try:
+            os.close(read_fd)
+            result = work(dirs[half:], None)
+            data = marshal.dumps(encode(result) if encode else result)
+            with os.fdopen(write_fd, "wb") as fh:
+                fh.write(data)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    reaped = False
+    try:
+        yield dirs[:half], work(dirs[:half], progress)
+        with os.fdopen(read_fd, "rb") as fh:
+            read_fd = -1
+            data = fh.read()
+        _, status = os.waitpid(pid, 0)
+        reaped = True
+        result = None
+        if status == 0:
+            try:
+                result = marshal.loads(data)
+                result = decode(result) if decode else result
+            except (EOFError, ValueError, TypeError):
+                result = None
+        yield dirs[half:], (result if result is not None else work(dirs[half:], progress))
+    finally:
+        if read_fd >= 0:
+            os.close(read_fd)
+        if not reaped:  # abandoned (an error, `ls | head`): the child's half is not wanted
+            import signal
+
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+
+
+def _may_fork(store: Store, dirs: list[tuple[str, str]]) -> bool:
+    setting = os.environ.get(FORK_ENV, "")
+    if setting == "0" or len(dirs) < 2 or not store.is_local or not hasattr(os, "fork"):
+        return False
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return False
+    import threading
+
+    if cpus < 2 or threading.active_count() != 1:
+        return False
+    if setting == "1":
+        return True
+    if os.getloadavg()[0] >= cpus + 1:
+        return False  # saturated: a second process only queues behind the others (measured slower at load 3-6 on 2)
+    total = 0
+    for w, t in dirs:
+        try:
+            total += os.lstat(store.path(f"{JOBS_DIR}/{w}/{t}")).st_size
+        except OSError:
+            pass
+        if total >= _FORK_MIN_DIR_BYTES:
+            return True
+    return False
+
+
+def rows(store: Store, workflow: str = "*", task: str = "*", progress=None) -> Iterator[list[tuple]]:
+    """Per task folder, ``(workflow, task, name, size, mtime)`` of each of its jobs, as plain ``ls`` prints them: no
+    .info read, no per-job object but the tuple. ``size`` and ``mtime`` are :attr:`JobEntry.size` and ``.mtime``."""
     dirs = task_dirs(store, workflow, task)
     if progress is not None:
         progress.total = len(dirs)
     found = 0
     for w, t in dirs:
-        for job in jobs_in(store, w, t):
-            found += 1
-            if progress is not None and found % 1000 == 0:
-                progress.note(f"{found} jobs")
-            yield job
+        batch = rows_in(store, w, t)
+        found += len(batch)
+        yield batch
         if progress is not None:
             progress.note(f"{found} jobs")
             progress.advance()
+
+
+def rows_in(store: Store, w: str, t: str) -> list[tuple]:
+    """:func:`rows` of one task folder."""
+    if store.is_local:
+        return _rows_in(store, w, t)
+    return [(w, t, name, *_size_mtime(store, f"{base}/{file_name}", result, info, folder))
+            for base, file_name, name, result, info, folder, _fd in _folder(store, w, t)]
+
+
+def _size_mtime(store: Store, key: str, result, info, folder) -> tuple[int, float | None]:
+    if result is None:
+        size, mtime = 0, None
+    elif _S_ISDIR(result.st_mode):
+        size, mtime = tree_size(store, key), result.st_mtime
+    else:
+        size, mtime = result.st_size, result.st_mtime
+    if info is not None:
+        size += info.st_size
+        if mtime is None or info.st_mtime > mtime:
+            mtime = info.st_mtime
+    if folder is not None:
+        size += tree_size(store, key + ".files")
+    return size, mtime
+
+
+def _rows_in(store: Store, w: str, t: str, prefix: str = "") -> list[tuple]:
+    """:func:`rows` of one local folder: the same walk as :func:`_folder`, flattened for speed."""
+    base = f"{JOBS_DIR}/{w}/{t}" + (f"/{prefix}" if prefix else "")
+    try:
+        dir_fd = os.open(store.path(base), os.O_RDONLY | os.O_DIRECTORY)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    try:
+        results, infos, files = _local_groups(dir_fd)
+    finally:
+        os.close(dir_fd)
+    _kinds_fixed(results, infos, files)
+    lead = f"{prefix}/" if prefix else ""
+    out: list[tuple] = []
+    append = out.append
+    names = set(results)
+    names.update(infos)
+    names.update(files)
+    get_result, get_info, get_files = results.get, infos.get, files.get
+    for name in sorted(names):
+        result, info, folder = get_result(name), get_info(name), get_files(name)
+        if result is not None and _S_ISDIR(result.st_mode):
+            if info is None and folder is None:
+                out.extend(_rows_in(store, w, t, lead + name))
+                continue
+            append((w, t, lead + name, *_size_mtime(store, f"{base}/{name}", result, info, folder)))
+            continue
+        if folder is not None:
+            append((w, t, lead + name, *_size_mtime(store, f"{base}/{name}", result, info, folder)))
+            continue
+        if result is None:
+            append((w, t, lead + name, info.st_size, info.st_mtime))
+        elif info is None:
+            append((w, t, lead + name, result.st_size, result.st_mtime))
+        else:
+            rm, im = result.st_mtime, info.st_mtime
+            append((w, t, lead + name, result.st_size + info.st_size, rm if rm > im else im))
+    return out
+
+
+@contextmanager
+def no_cyclic_gc() -> Iterator[None]:
+    """Pause the cyclic collector: a scan allocates ~2 objects per file and no cycle, and each generation-2
+    pass over the growing list of jobs would cost more than the scan itself (about 1/3 of ls on 100 000 jobs)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()

@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 import sys
 import time
+from typing import Callable
 
 from ..errors import InvalidInputError, JobNotFound
 from ..layout import JOBS_DIR
 from .progress import Progress
-from .scan import JobEntry, scan
+from .scan import JobEntry, no_cyclic_gc, scan
+from ..store import Store
 from .target import resolve_root
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
@@ -35,24 +37,31 @@ def parse_days(text: str) -> float:
 
 
 def human_size(n: int) -> str:
-    for unit in ("B", "K", "M", "G", "T"):
-        if n < 1024 or unit == "T":
-            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
+    if n < 1024:
+        return f"{n:.0f}B"
+    n /= 1024
+    for unit in ("K", "M", "G"):
+        if n < 1024:
+            return f"{n:.1f}{unit}"
         n /= 1024
-    return f"{n}B"
+    return f"{n:.1f}T"
 
 
 def human_age(seconds: float | None) -> str:
     if seconds is None:
         return "?"
-    for unit, span in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= span:
-            return f"{seconds / span:.0f}{unit}"
+    if seconds >= 86400:
+        return f"{seconds / 86400:.0f}d"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.0f}h"
+    if seconds >= 60:
+        return f"{seconds / 60:.0f}m"
     return f"{max(seconds, 0):.0f}s"
 
 
-def add_selection_options(p, default_status: str | None = None) -> None:
-    p.add_argument("root", nargs="?", help="Scout root (path or fsspec URL); default $SCOUT_PERSIST_URL or ~/.scout")
+def add_selection_options(p, default_status: str | None = None, root_help: str | None = None) -> None:
+    p.add_argument("root", nargs="?",
+                   help=root_help or "Scout root (path or fsspec URL); default $SCOUT_PERSIST_URL or ~/.scout")
     p.add_argument("-w", "--workflow", default="*", help="workflow name or glob")
     p.add_argument("-t", "--task", default="*", help="task name or glob")
     p.add_argument("-s", "--status", default=default_status,
@@ -63,31 +72,49 @@ def add_selection_options(p, default_status: str | None = None) -> None:
     p.add_argument("--no-progress", dest="no_progress", action="store_true", help="never show a progress bar")
 
 
-def select(args, label: str) -> tuple[object, list[JobEntry]]:
-    """(store, matching jobs) for the selection options of ``args``; reads .info only for a status filter."""
+def selected_root(args) -> Store:
+    """The store of the ROOT argument, which must hold a ``var/jobs`` folder."""
     store = resolve_root(args.root)
     if not store.isdir(JOBS_DIR):
         raise JobNotFound(
             f"no Scout jobs folder {JOBS_DIR!r} under {store.url!r}; give a Scout root such as ~/.scout or "
             "s3://bucket/scout (the folder that holds var/jobs), or set SCOUT_PERSIST_URL"
         )
-    statuses = {s for s in (args.status or "").split(",") if s}
+    return store
+
+
+def progress_bar(args, label: str) -> Progress:
+    show = (args.progress or sys.stderr.isatty()) and not args.no_progress
+    return Progress(0, label, enabled=show)
+
+
+def age_test(args) -> Callable[[float | None], bool] | None:
+    """A test of a job's mtime for --older-than/--newer-than, or None when neither is given."""
     older = parse_days(args.older_than) * 86400 if args.older_than else None
     newer = parse_days(args.newer_than) * 86400 if args.newer_than else None
+    if older is None and newer is None:
+        return None
     now = time.time()
-    show = (args.progress or sys.stderr.isatty()) and not args.no_progress
-    bar = Progress(0, label, enabled=show)
-    out = []
+
+    def test(mtime: float | None) -> bool:
+        if mtime is None:
+            return False
+        age = now - mtime
+        return (older is None or age > older) and (newer is None or age <= newer)
+
+    return test
+
+
+def select(args, label: str) -> tuple[Store, list[JobEntry]]:
+    """(store, matching jobs) for the selection options of ``args``; reads .info only for a status filter."""
+    store = selected_root(args)
+    statuses = frozenset(s for s in (args.status or "").split(",") if s)
+    by_age = age_test(args)
+    keep = None if by_age is None else (lambda job: by_age(job.mtime))
+    bar = progress_bar(args, label)
     try:
-        for job in scan(store, args.workflow, args.task, progress=bar):
-            age = None if job.mtime is None else now - job.mtime
-            if older is not None and (age is None or age <= older):
-                continue
-            if newer is not None and (age is None or age > newer):
-                continue
-            if statuses and job.status not in statuses:
-                continue
-            out.append(job)
+        with no_cyclic_gc():
+            jobs = list(scan(store, args.workflow, args.task, progress=bar, keep=keep, statuses=statuses or None))
     finally:
         bar.close()
-    return store, out
+    return store, jobs

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 
 from ..errors import JobNotFound
-from ..store import Store, default_url
+from ..store import Store, default_url, store_url
 
 JOBS_MARK = "/var/jobs/"
+_SCHEME_SLASH = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:/")
 
 
 class JobRef:
@@ -61,15 +63,18 @@ class JobRef:
         return JobRef(self._store or self.root, key)
 
 
-_STORES: dict[tuple[str, tuple], Store] = {}
+_STORES: dict[tuple[str | None, str | None, tuple], Store] = {}
 
 
 def store_for(url: str | None, **storage_options) -> Store:
-    """One Store per root URL and options, so a long listing does not re-create file systems."""
-    url = url or default_url()
-    cache_key = (url, tuple(sorted(storage_options.items())))
+    """One Store per root URL and options, so a long listing does not re-create file systems.
+
+    ``None`` is the default root (``$SCOUT_PERSIST_URL`` or ``~/.scout``): the Store then knows, for its messages,
+    that the root came from the variable.
+    """
+    cache_key = (url or None, None if url else default_url(), tuple(sorted(storage_options.items())))
     if cache_key not in _STORES:
-        _STORES[cache_key] = Store(url, **storage_options)
+        _STORES[cache_key] = Store(url or None, **storage_options)
     return _STORES[cache_key]
 
 
@@ -103,9 +108,14 @@ def resolve_job(arg: str, root: str | None = None, strip_suffix: bool = True) ->
     if "://" in arg:
         base, key = _split(arg)
         return JobRef(base, key)
+    if _SCHEME_SLASH.match(arg):  # 's3:/bucket/...': a URL without its '//', never a local folder named 's3:'
+        store_url(arg)
     expanded = os.path.expanduser(arg)
-    looks_local = expanded.startswith(("/", "./", "../")) or any(
-        os.path.lexists(expanded + sfx) for sfx in ("", ".info")
+    looks_local = (
+        expanded.startswith(("/", "./", "../"))
+        # 'store/var/jobs/W/t/name': a path from the working directory, not a key (it would be doubled)
+        or (JOBS_MARK in "/" + expanded and not expanded.startswith("var/"))
+        or any(os.path.lexists(expanded + sfx) for sfx in ("", ".info"))
     )
     if looks_local:
         base, key = _split(os.path.abspath(expanded))
@@ -118,6 +128,4 @@ def resolve_job(arg: str, root: str | None = None, strip_suffix: bool = True) ->
 
 def resolve_root(arg: str | None) -> Store:
     """The store of a ROOT argument (a Scout root such as ``~/.scout`` or ``s3://bucket/scout``), else the default."""
-    if arg and "://" not in arg:
-        arg = os.path.abspath(os.path.expanduser(arg))
-    return store_for(arg)
+    return store_for(arg or None)

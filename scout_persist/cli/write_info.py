@@ -2,7 +2,7 @@
 
 The value is stored as the command-line string; ``DELETE`` or ``nil`` stores null and implies ``-f``. A key is
 written only when absent, or with ``-f``: a new key is appended, an existing scalar replaced and moved to the end,
-an existing list gets the value appended. ``-r`` does the same on every recursive dependency written on the same
+an existing list gets the value appended. Unlike Ruby, an existing key without ``-f`` is reported and exits 1. ``-r`` does the same on every recursive dependency written on the same
 host (``-p``: and by the same pid, compared as numbers). Each ``.info`` is rewritten atomically.
 """
 
@@ -73,10 +73,15 @@ def run(args: argparse.Namespace) -> int:
     force = args.force
     if value in DELETE_WORDS:
         value, force = None, True
-    write(ref, args.key, value, force)
+    written = write(ref, args.key, value, force)
+    if not written:
+        current = (load_info(ref) or {}).get(args.key)
+        warn(f"write_info: {args.key!r} is already set in the .info of {ref.display!r} (to {current!r}); "
+             f"nothing written: a key is only added unless forced; pass -f to replace it")
     if not args.recursive:
-        return 0
+        return 0 if written else 1
     own = load_info(ref) or {}
+    kept: list[str] = []
     for dep in recursive_dependencies(ref):
         dep_info = load_info(dep)
         if dep_info is None:
@@ -86,7 +91,11 @@ def run(args: argparse.Namespace) -> int:
         if args.check_pid and str(dep_info.get("pid")) != str(own.get("pid")):
             continue
         try:
-            write(dep, args.key, value, force)
+            if not write(dep, args.key, value, force):
+                kept.append(dep.display)
         except Exception as exc:  # Ruby warns and goes on with the other dependencies
             warn(f"could not set info {args.key!r} for {dep.display}: {exc}")
-    return 0
+    if kept:
+        warn(f"write_info: {args.key!r} is already set in {len(kept)} dependencies, left as they are "
+             f"(pass -f to replace it): {', '.join(kept)}")
+    return 0 if written else 1
