@@ -1,30 +1,64 @@
 """scout-persist: Ruby Scout's persistence layer in Python (job layout, .info, persist cache, any fsspec store).
 
-Public names load lazily so that ``import scout_persist`` stays cheap (no s3fs, prefect or matplotlib).
+Public names load on first use so that ``import scout_persist`` stays cheap (no fsspec, s3fs, prefect or matplotlib).
+No submodule has the name of a public function or class, so importing a submodule can never shadow one
+(``from scout_persist import persist, digest`` always gives the functions).
 """
 
 from __future__ import annotations
 
 from importlib import import_module
+from typing import Any
 
-from .errors import *  # noqa: F401,F403  (the error hierarchy is tiny and always needed)
-from .errors import ScoutPersistError
+from .errors import (
+    CorruptPayloadError,
+    InfoFormatError,
+    InvalidInputError,
+    JobFailed,
+    JobNotFound,
+    KeyNotFound,
+    LeaseLost,
+    LockTimeout,
+    ScoutPersistError,
+    StorageError,
+    UnsafePathError,
+    UnsupportedValueError,
+    UntrustedPayloadError,
+)
 
 __version__ = "0.1.0"
 
-# public name -> submodule that defines it
+# public name -> the submodule that defines it
 _EXPORTS = {
-    "Symbol": "digest",
-    "digest_str": "digest",
-    "digest": "digest",
-    "sanitize_filename": "digest",
+    "Symbol": "rubydigest",
+    "digest_str": "rubydigest",
+    "digest": "rubydigest",
+    "sanitize_filename": "rubydigest",
     "Store": "store",
     "Job": "job",
-    "persist": "persist",
+    "JobWriter": "job",
+    "persist": "persist_cache",
+    "workflow_persist": "persist_cache",
 }
 
+_ERRORS = [
+    "CorruptPayloadError",
+    "InfoFormatError",
+    "InvalidInputError",
+    "JobFailed",
+    "JobNotFound",
+    "KeyNotFound",
+    "LeaseLost",
+    "LockTimeout",
+    "ScoutPersistError",
+    "StorageError",
+    "UnsafePathError",
+    "UnsupportedValueError",
+    "UntrustedPayloadError",
+]
 
-def __getattr__(name: str):
+
+def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'scout_persist' has no attribute {name!r}")
@@ -33,8 +67,8 @@ def __getattr__(name: str):
     return value
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_EXPORTS))
 
 
-__all__ = ["ScoutPersistError", *_EXPORTS]
+__all__ = [*_EXPORTS, *_ERRORS]

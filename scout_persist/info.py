@@ -17,7 +17,7 @@ import time
 import traceback
 from typing import Any, Callable, Iterable, Mapping
 
-from .digest import Symbol
+from .rubydigest import Symbol
 from .errors import CorruptPayloadError, InfoFormatError, KeyNotFound
 from .marshal import RubyException, dump_exception, is_marshal
 from .marshal import loads as marshal_loads

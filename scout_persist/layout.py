@@ -7,7 +7,7 @@ import posixpath
 import re
 from typing import Any, Iterable, Mapping
 
-from .digest import digest, md5_hex
+from .rubydigest import digest, md5_hex
 from .errors import UnsafePathError
 
 JOBS_DIR = "var/jobs"

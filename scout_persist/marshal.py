@@ -1,6 +1,6 @@
 """Ruby Marshal 4.8 values as Python values, through the ``rubymarshal`` library.
 
-Reading: Symbols become :class:`scout_persist.digest.Symbol`, encoded Strings ``str``, binary Strings ``bytes``,
+Reading: Symbols become :class:`scout_persist.rubydigest.Symbol`, encoded Strings ``str``, binary Strings ``bytes``,
 Hashes ``dict`` (a Hash with a default value keeps the pairs), exceptions :class:`RubyException`; any other object
 stays a ``rubymarshal`` object.  Writing: the reverse for the values Scout stores (results of type ``marshal`` and the
 ``exception`` blob of a ``.info``).
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .digest import Symbol
+from .rubydigest import Symbol
 from .errors import CorruptPayloadError, UnsupportedValueError
 
 MAGIC = b"\x04\x08"

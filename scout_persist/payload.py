@@ -26,7 +26,7 @@ from typing import Any, Callable, Mapping
 
 from . import serializers
 from .codecs import checksum, checksum_matches
-from .digest import Symbol
+from .rubydigest import Symbol
 from .errors import CorruptPayloadError, UnsupportedValueError
 
 RECORD_KEY = "payload"

@@ -25,7 +25,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .digest import ScoutPath, Symbol
+from .rubydigest import ScoutPath, Symbol
 from .errors import CorruptPayloadError, UnsupportedValueError, UntrustedPayloadError
 from . import rubytext
 from .rubyjson import dumps as json_dumps

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from .digest import (
+from .rubydigest import (
     ScoutPath,
     Symbol,
     digest_str,

@@ -19,7 +19,7 @@ import pytest
 
 from fixture_workflows import WORKFLOWS
 from ruby_data import RUBY_FIXTURES
-from scout_persist.digest import md5_hex
+from scout_persist.rubydigest import md5_hex
 from scout_persist.task_args import parse_task_argv, recursive_inputs
 
 CLI = RUBY_FIXTURES / "cli"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from scout_persist.digest import Step, Symbol, md5_hex
+from scout_persist.rubydigest import Step, Symbol, md5_hex
 from scout_persist.errors import InvalidInputError
 from scout_persist.layout import persistence_path
 from ruby_data import RUBY_FIXTURES

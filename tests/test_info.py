@@ -9,7 +9,7 @@ import time
 import pytest
 
 from scout_persist import marshal
-from scout_persist.digest import Symbol
+from scout_persist.rubydigest import Symbol
 from scout_persist.errors import InfoFormatError, UnsupportedValueError
 from scout_persist.info import (
     InfoFile,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from scout_persist import serializers
-from scout_persist.digest import Symbol
+from scout_persist.rubydigest import Symbol
 from scout_persist.errors import InfoFormatError, JobFailed, JobNotFound
 from scout_persist.info import truncate_array
 from scout_persist.job import Job

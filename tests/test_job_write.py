@@ -9,7 +9,7 @@ from fractions import Fraction
 import pytest
 
 from scout_persist import serializers
-from scout_persist.digest import Symbol
+from scout_persist.rubydigest import Symbol
 from scout_persist.errors import CorruptPayloadError, JobFailed, JobNotFound, UnsafePathError, UnsupportedValueError
 from scout_persist.info import dumps_info
 from scout_persist.job import Job, JobWriter

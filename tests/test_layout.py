@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from scout_persist.digest import digest
+from scout_persist.rubydigest import digest
 from scout_persist.errors import UnsafePathError
 from scout_persist.layout import (alias_extension, check_job_name, clean_name, extension_for, find, identify,
                                   job_key, mangle, persistence_path)

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scout_persist import payload, serializers
-from scout_persist.digest import Symbol
+from scout_persist.rubydigest import Symbol
 from scout_persist.errors import CorruptPayloadError, UnsupportedValueError, UntrustedPayloadError
 from scout_persist.job import Job, JobWriter
 from scout_persist.store import Store
@@ -146,7 +146,7 @@ def test_hmac_binds_a_pickle_to_its_job(tmp_path, monkeypatch):
 
 
 def test_persist_binary_never_unpickles_and_returns_the_same_value_first_and_later(tmp_path):
-    from scout_persist.persist import persist
+    from scout_persist.persist_cache import persist
 
     pickled = serializers.dump_pickle({"x": 1})
     first = persist("download", "binary", lambda: pickled, store=str(tmp_path))

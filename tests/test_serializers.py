@@ -10,7 +10,7 @@ from fractions import Fraction
 import pytest
 
 from scout_persist import serializers as S
-from scout_persist.digest import ScoutPath, Symbol
+from scout_persist.rubydigest import ScoutPath, Symbol
 from scout_persist.errors import CorruptPayloadError, UnsupportedValueError, UntrustedPayloadError
 
 

@@ -14,7 +14,7 @@ import pytest
 from scout_persist.errors import UnsafePathError
 from scout_persist.job import Job, JobWriter
 from scout_persist.locks import Lock
-from scout_persist.persist import persist
+from scout_persist.persist_cache import persist
 from scout_persist.registry import Registry
 from scout_persist.store import Store
 

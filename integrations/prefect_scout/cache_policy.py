@@ -28,7 +28,7 @@ from prefect.cache_policies import CachePolicy
 from prefect.context import FlowRunContext, TaskRunContext
 
 from scout_persist import signature
-from scout_persist.digest import Step, digest_str
+from scout_persist.rubydigest import Step, digest_str
 from scout_persist.errors import InvalidInputError, ScoutPersistError, UnsupportedValueError
 from scout_persist.info import read_info
 from scout_persist.layout import JOBS_DIR

@@ -16,7 +16,7 @@ from prefect import flow
 from prefect.utilities.annotations import allow_failure
 
 from prefect_scout import JobName, fixed, job_name, scout_task
-from scout_persist.digest import Symbol
+from scout_persist.rubydigest import Symbol
 from scout_persist.serializers import TSV
 
 # ----------------------------------------------------------------------------------------------- Baking

@@ -17,7 +17,7 @@ def expected_text(i: int) -> str:
 
 
 def main(url: str, n: int) -> None:
-    from scout_persist.persist import persist
+    from scout_persist.persist_cache import persist
 
     texts = [expected_text(i) for i in range(n)]
     print("ready", flush=True)

@@ -125,7 +125,7 @@ def test_kill9_during_persist_writes(tmp_path):
     """persist() entries have no sidecar: the file is its own commit point, so it must never be torn."""
     from crash_persister import expected_text
 
-    from scout_persist.persist import locate
+    from scout_persist.persist_cache import locate
 
     url = str(tmp_path / "root")
     store = Store(url)

@@ -13,7 +13,7 @@ import pytest
 
 from scout_persist.errors import ScoutPersistError
 from scout_persist.job import Job, JobWriter
-from scout_persist.persist import persist
+from scout_persist.persist_cache import persist
 from scout_persist.store import Store
 from scout_persist.workflow import Workflow
 

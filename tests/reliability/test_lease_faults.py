@@ -126,7 +126,7 @@ def test_a_holder_stopped_past_its_lease_loses_the_lock_and_cannot_take_it_back(
 
 PERSIST_SLOW = """
     import os, sys, time
-    from scout_persist.persist import persist
+    from scout_persist.persist_cache import persist
     def compute():
         print("computing", flush=True)
         time.sleep(float(sys.argv[3]))
@@ -141,7 +141,7 @@ PERSIST_SLOW = """
 def test_a_paused_persist_whose_lock_was_taken_does_not_overwrite_the_commit(tmp_path):
     """SIGSTOP past the lease: the other process computes and commits; the resumed one's commit is refused and
     readers get the committed value."""
-    from scout_persist.persist import persist
+    from scout_persist.persist_cache import persist
 
     root = str(tmp_path / "root")
     first = _spawn(PERSIST_SLOW, root, "first", 1.5)

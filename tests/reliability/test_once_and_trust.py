@@ -9,7 +9,7 @@ import time
 import pytest
 
 from scout_persist.errors import UntrustedPayloadError
-from scout_persist.persist import persist
+from scout_persist.persist_cache import persist
 from scout_persist.serializers import HMAC_ENV, dump_pickle, load_pickle
 
 PROCESSES = 8

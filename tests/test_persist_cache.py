@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from scout_persist.digest import Symbol
+from scout_persist.rubydigest import Symbol
 from scout_persist.errors import InvalidInputError, LockTimeout, UnsafePathError, UnsupportedValueError
 from scout_persist.locks import Lock, lock_key_for
-from scout_persist.persist import MEMORY_CACHE, locate, persist, workflow_persist
+from scout_persist.persist_cache import MEMORY_CACHE, locate, persist, workflow_persist
 from scout_persist.store import Store
 from test_job_fixtures import ruby_value, same
 
@@ -25,7 +25,7 @@ PY = sys.executable
 
 WORKER = r"""
 import os, sys, time
-from scout_persist.persist import persist
+from scout_persist.persist_cache import persist
 url, side, start = sys.argv[1:4]
 def compute():
     with open(side, "a") as fh:

@@ -7,7 +7,7 @@ import pathlib
 import pytest
 from hypothesis import given, strategies as st
 
-from scout_persist.digest import ScoutPath, Step, Symbol, digest, digest_str, file_digest, md5_hex, sanitize_filename
+from scout_persist.rubydigest import ScoutPath, Step, Symbol, digest, digest_str, file_digest, md5_hex, sanitize_filename
 from scout_persist.errors import ScoutPersistError, UnsupportedValueError
 
 
