@@ -12,7 +12,6 @@ import errno
 import json
 import os
 import re
-import socket
 import time
 import traceback
 from typing import Any, Callable, Iterable, Mapping
@@ -153,8 +152,10 @@ def decode_exception(blob: str, where: str = "") -> RubyException:
 
 
 def hostname() -> str:
-    """``$HOSTNAME``, else the host name (Ruby: stripped output of ``hostname``)."""
-    return os.environ.get("HOSTNAME") or socket.gethostname()
+    """``pid_hostname`` as Ruby writes it: ``$HOSTNAME``, else the host name (see :func:`locks.hostname`)."""
+    from .locks import hostname as machine_name
+
+    return machine_name(env=True)
 
 
 def merge_value(info: dict, key: str, value: Any, move_to_end: bool) -> None:

@@ -326,33 +326,10 @@ class Job:
 
     # -- files ------------------------------------------------------------------------------
     def files(self) -> list[str]:
-        """Relative names of every file under ``<job>.files/``, sorted; UnsafePathError on a symlink loop."""
-        if self.store.is_local:
-            return self._local_files()
+        """Relative names of every file under ``<job>.files/``, sorted; UnsafePathError on a broken or looping
+        symlink (links to folders are not followed: the listing stays inside the files directory)."""
         prefix = self.files_key + "/"
-        return [k[len(prefix) :] for k in self.store.list(self.files_key)]
-
-    def _local_files(self) -> list[str]:
-        base = self.store.path(self.files_key)
-        if not os.path.isdir(base):
-            return []
-        out: list[str] = []
-        for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
-            for name in list(dirnames) + filenames:
-                full = os.path.join(dirpath, name)
-                if os.path.islink(full):
-                    try:
-                        target = os.path.realpath(full, strict=True)
-                    except OSError as exc:
-                        raise UnsafePathError(
-                            f"{full!r} in the files directory of job {self.path!r} is a broken or looping symlink "
-                            f"({exc.strerror or exc}); remove or fix the link"
-                        ) from exc
-                    if os.path.isdir(target):
-                        continue  # not followed: listing stays inside the files directory
-                if name in filenames or os.path.islink(full):
-                    out.append(os.path.relpath(full, base).replace(os.sep, "/"))
-        return sorted(out)
+        return [k[len(prefix):] for k in self.store.list(self.files_key) if k.startswith(prefix)]
 
     def file(self, name: str) -> str:
         """The location of ``<job>.files/<name>`` (need not exist); never outside this job's files directory."""
@@ -360,18 +337,11 @@ class Job:
         if not rel:
             raise UnsafePathError(f"empty file name for the files directory of job {self.path!r}")
         key = f"{self.files_key}/{rel}"
-        if self.store.is_local:
-            full = self.store.path(key)
-            root = os.path.realpath(self.store.root)
-            try:
-                real = os.path.realpath(full, strict=os.path.lexists(full))
-            except OSError as exc:
-                raise UnsafePathError(f"{full!r} of job {self.path!r} is a looping symlink ({exc})") from exc
-            if real != root and not real.startswith(root.rstrip("/") + "/"):
-                raise UnsafePathError(
-                    f"{full!r} of job {self.path!r} resolves to {real!r}, outside the store root {root!r}; "
-                    "files of a job must stay inside the root"
-                )
+        try:
+            self.store.safe_path(key)
+        except UnsafePathError as exc:
+            raise UnsafePathError(f"{exc} (a file of job {self.path!r}: files of a job stay inside the root)") \
+                from None
         return self.location(key)
 
     def read_file(self, name: str) -> bytes:
@@ -692,10 +662,9 @@ class JobWriter:
         """A failed write (disk full, quota, network) names the job and keeps the committed job as it was."""
         try:
             yield
-        except ScoutPersistError:
-            self._put_back()
-            raise
-        except OSError as exc:
+        except LeaseLost:
+            raise  # another holder took the job over: its job stands, nothing of ours to put back
+        except OSError as exc:  # the store's StorageError too
             kept = self._put_back()
             raise StorageError(
                 f"writing the result of job {self.location(self.key)!r} failed ({exc}); nothing was published; "
@@ -749,15 +718,8 @@ class JobWriter:
             raise UnsafePathError(f"empty file name for the files directory of job {self.key!r}")
         key = f"{self.key}.files/{rel}"
         loc = self.location(key)
-        if self.store.is_local:
-            full = self.store.path(key)
-            root = os.path.realpath(self.store.root)
-            real = os.path.realpath(full)  # not strict: a dangling link resolves to the file it would create
-            if real != root and not real.startswith(root.rstrip("/") + "/"):
-                raise UnsafePathError(
-                    f"{full!r} of job {self.location(self.key)!r} resolves to {real!r}, outside the store root "
-                    f"{root!r}; files of a job must stay inside the root: remove the link or name another file"
-                )
+        if self.store.capabilities.local_paths:
+            full = self.store.safe_path(key, writing=True)  # a dangling link resolves to the file it would create
             os.makedirs(os.path.dirname(full), exist_ok=True)
         return loc
 

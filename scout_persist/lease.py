@@ -51,12 +51,11 @@ def next_fence(previous_info: dict | None) -> int:
 
 def holder_lines(info: dict) -> dict[str, str]:
     """A running job's holder as a lock entry's lines (for :func:`scout_persist.locks.stale_reason`)."""
-    from .info import hostname as info_hostname
     from .locks import hostname
 
     record = info.get(LEASE_KEY) if isinstance(info.get(LEASE_KEY), dict) else {}
     host = str(record.get("host") or info.get("pid_hostname") or "")
-    lines = {"host": hostname() if host == info_hostname() else host,  # $HOSTNAME in .info, as Ruby writes it
+    lines = {"host": hostname() if host == hostname(env=True) else host,  # $HOSTNAME in .info, as Ruby writes it
              "pid": str(record.get("pid") or info.get("pid") or "")}
     for name in ("boot_id", "pidns", "start"):
         if record.get(name):

@@ -45,9 +45,10 @@ LOCK_DIR = "tmp/persist_locks"
 MAX_NAME_BYTES = 255
 
 
-def hostname() -> str:
-    """The socket hostname Ruby writes into its locks."""
-    return socket.gethostname()
+def hostname(env: bool = False) -> str:
+    """This machine's name as Ruby writes it: the socket hostname in its locks; with ``env``, ``$HOSTNAME`` first
+    (Ruby's ``pid_hostname`` in ``.info``, the stripped output of ``hostname`` otherwise)."""
+    return (os.environ.get("HOSTNAME") if env else None) or socket.gethostname()
 
 
 def lock_key_for(path: str, suffix: str = ".persist") -> str:
@@ -303,7 +304,6 @@ class Lock:
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = poll
         watch = _Watch()
-        self._sweep_temporaries()
         while True:
             token = uuid.uuid4().hex
             raw = self._content(token)
@@ -420,26 +420,6 @@ class Lock:
         except (KeyNotFound, FileNotFoundError):
             return None
 
-    def _sweep_temporaries(self) -> None:
-        """Delete ``.<host>_<pid>_*.lck`` temporaries left next to the lock by dead processes of this host."""
-        if not self.store.is_local:
-            return
-        folder = os.path.dirname(self.store.path(self.key))
-        prefix = f".{self.host}_"
-        try:
-            names = os.listdir(folder)
-        except FileNotFoundError:
-            return
-        for name in names:
-            if not (name.startswith(prefix) and name.endswith(".lck")):
-                continue
-            pid = name[len(prefix):].split("_", 1)[0]
-            if pid.isdigit() and not pid_alive(int(pid)):
-                try:
-                    os.unlink(os.path.join(folder, name))
-                except FileNotFoundError:
-                    pass
-
     def _break(self, seen) -> bool:
         """Delete the stale entry we saw, unless it changed or another breaker got there first. True when we did."""
         if self.store.conditional_writes:
@@ -504,8 +484,7 @@ class Lock:
         seen = self._read()
         if seen is None or parse_lock(seen.data).get("token") != token:
             return False
-        if self.store.is_local:
-            os.utime(self.store.path(self.key))  # a touch renews the file that is there, whoever's it is now
+        if self.store.touch(self.key):  # a touch renews the entry that is there, whoever's it is now
             return True
-        self.store.put(self.key, self._content(token, seq))  # no atomic conditional write on this backend
+        self.store.put(self.key, self._content(token, seq))  # no touch, no atomic conditional write here
         return True

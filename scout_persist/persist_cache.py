@@ -116,15 +116,11 @@ def _needs_update(loc: Location, update: Any) -> bool:
     )
 
 
-def _where(loc: Location) -> str:
-    return loc.store.path(loc.key) if loc.store.is_local else loc.url
-
-
 def _load(loc: Location, type: str | None) -> Any:
     from . import serializers
 
     # A pickle's HMAC (when a key is set) is bound to the entry it was written for.
-    return serializers.load(loc.store.get(loc.key), type, path=_where(loc), bind=loc.key)
+    return serializers.load(loc.store.get(loc.key), type, path=loc.url, bind=loc.key)
 
 
 def _stored(value: Any, type: str | None, loc: Location) -> tuple[bytes, Any]:
@@ -136,7 +132,7 @@ def _stored(value: Any, type: str | None, loc: Location) -> tuple[bytes, Any]:
         return serializers.dump_pickle(value, bind=loc.key), value
     data = serializers.dump(value, type)
     stype = "binary" if type in (None, "") else str(type)
-    back = serializers.load(data, stype, path=_where(loc))
+    back = serializers.load(data, stype, path=loc.url)
     payload.require_roundtrip(value, back, "json" if stype == "serializer" else stype)
     return data, payload.handed(value, back)
 

@@ -43,7 +43,7 @@ from .errors import (
     StorageError,
     UnsafePathError,
 )
-from .store import RETRIES, RETRY_BASE_DELAY, Store, _is_transient, check_key
+from .store import RETRIES, RETRY_BASE_DELAY, Store, check_key, is_transient
 
 MANIFEST_FORMAT = "scout-persist-artifact/1"
 BLOB_DIR = "_blobs/sha256"
@@ -402,7 +402,7 @@ class Registry:
 
     def _ls(self, key: str) -> list[str]:
         try:
-            self.store.fs.invalidate_cache(self.store.path(key))  # object-store listings are cached by fsspec
+            self.store.forget(key)  # object-store listings may be cached
         except Exception:  # noqa: BLE001 - a backend without a cache has nothing to invalidate
             pass
         return self.store.ls(key)
@@ -521,7 +521,7 @@ class Registry:
             except OSError as exc:
                 # ambiguous: the write may have been applied. The next attempt's create, or the read of what it
                 # finds, decides; the token makes that safe.
-                if attempt == RETRIES - 1 or not _is_transient(exc):
+                if attempt == RETRIES - 1 or not is_transient(exc):
                     raise
                 time.sleep(RETRY_BASE_DELAY * (2**attempt) * (0.5 + random.random()))
                 continue

@@ -34,7 +34,7 @@ class TestGenericBackendStore(StoreConformance):
         import fsspec
 
         store = Store("dir://root", path=str(tmp_path), fs=fsspec.filesystem("file"))
-        assert store.kind == "other"
+        assert not store.capabilities.conditional_writes and not store.capabilities.local_paths
         return store
 
 

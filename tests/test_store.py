@@ -14,6 +14,7 @@ import pytest
 from faulty_proxy import FaultyProxy
 
 from scout_persist import store as store_module
+from scout_persist.store import faults as store_faults
 from scout_persist.errors import KeyNotFound, StorageError
 from scout_persist.store import TEMP_PREFIX, Store, default_url
 
@@ -177,7 +178,7 @@ def test_s3_sees_changes_made_by_another_client(s3_url, s3_endpoint):
 
 
 def test_unreachable_endpoint_is_a_storage_error_naming_the_url(monkeypatch):
-    monkeypatch.setattr(store_module, "RETRY_BASE_DELAY", 0.001)
+    monkeypatch.setattr(store_faults, "RETRY_BASE_DELAY", 0.001)
     store = Store(
         "s3://no-bucket/root",
         endpoint_url="http://127.0.0.1:9",  # discard port: nothing listens
@@ -205,12 +206,11 @@ def test_unreachable_endpoint_is_a_storage_error_naming_the_url(monkeypatch):
     ],
 )
 def test_transient_errors_are_classified(exc, transient):
-    assert store_module._is_transient(exc) is transient
+    assert store_module.is_transient(exc) is transient
 
 
 def test_retry_recovers_from_transient_errors_with_backoff(monkeypatch):
-    monkeypatch.setattr(store_module, "RETRY_BASE_DELAY", 0.001)
-    store = Store("memory://retry-test")
+    monkeypatch.setattr(store_faults, "RETRY_BASE_DELAY", 0.001)
     calls = []
 
     def flaky():
@@ -219,7 +219,7 @@ def test_retry_recovers_from_transient_errors_with_backoff(monkeypatch):
             raise OSError("An error occurred (InternalError): 500 We encountered an internal error")
         return b"ok"
 
-    assert store._retry(flaky) == b"ok"
+    assert store_faults.retry(flaky) == b"ok"
     assert len(calls) == 3
 
     def always_failing():
@@ -228,7 +228,7 @@ def test_retry_recovers_from_transient_errors_with_backoff(monkeypatch):
 
     calls.clear()
     with pytest.raises(OSError, match="503"):
-        store._retry(always_failing)
+        store_faults.retry(always_failing)
     assert len(calls) == store_module.RETRIES
 
     def not_found():
@@ -237,14 +237,14 @@ def test_retry_recovers_from_transient_errors_with_backoff(monkeypatch):
 
     calls.clear()
     with pytest.raises(FileNotFoundError):
-        store._retry(not_found)
+        store_faults.retry(not_found)
     assert len(calls) == 1
 
 
 # -- transient S3 failures over real HTTP ------------------------------------------------------
 @pytest.mark.s3
 def test_s3_put_and_get_survive_injected_500s(s3_url, s3_server, monkeypatch):
-    monkeypatch.setattr(store_module, "RETRY_BASE_DELAY", 0.01)
+    monkeypatch.setattr(store_faults, "RETRY_BASE_DELAY", 0.01)
     env = s3_server.env()
     proxy = FaultyProxy(s3_server.url).start()
     try:

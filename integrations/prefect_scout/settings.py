@@ -7,11 +7,7 @@ as it does locally.  (``SCOUT_PERSIST_COMPRESSION`` is read by the core's codecs
 
 from __future__ import annotations
 
-from scout_persist.store import Store, default_url
-
-URL_ENV = "SCOUT_PERSIST_URL"
-
-_stores: dict[str, Store] = {}
+from scout_persist.store import Store, default_url, shared_store
 
 
 def root_url(url: str | None = None) -> str:
@@ -20,9 +16,5 @@ def root_url(url: str | None = None) -> str:
 
 
 def store_for(url: str | None = None) -> Store:
-    """One cached :class:`Store` per resolved root URL in this process (file systems are costly to build)."""
-    resolved = root_url(url)
-    store = _stores.get(resolved)
-    if store is None:
-        store = _stores[resolved] = Store(resolved)
-    return store
+    """The process's one :class:`Store` of the resolved root (file systems are costly to build)."""
+    return shared_store(root_url(url))

@@ -16,12 +16,6 @@ from .target import JobRef
 
 def load_info_bytes(ref: JobRef) -> bytes | None:
     """The raw ``.info`` of ``ref``; None when there is no info file."""
-    if ref.is_local:  # straight to the file: no fsspec import for a local `info`
-        try:
-            with open(ref.local_path(ref.info_key), "rb") as fh:
-                return fh.read()
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            return None
     try:
         return ref.store.get(ref.info_key)
     except KeyNotFound:
@@ -30,12 +24,8 @@ def load_info_bytes(ref: JobRef) -> bytes | None:
 
 def load_info(ref: JobRef) -> dict | None:
     """The decoded ``.info`` of ``ref``; None when there is no info file."""
-    if ref.is_local:
-        data = load_info_bytes(ref)
-        return None if data is None else loads_info(data, ref.local_path(ref.info_key))
-    if not ref.store.exists(ref.info_key):
-        return None
-    return read_info(ref.store, ref.info_key)
+    data = load_info_bytes(ref)
+    return None if data is None else loads_info(data, ref.display + ".info")
 
 
 def not_a_job(ref: JobRef) -> Exception:
@@ -79,17 +69,10 @@ def info_problem(ref: JobRef) -> str | None:
 
 
 def result_exists(ref: JobRef) -> bool:
-    if ref.is_local:
-        return os.path.lexists(ref.local_path())
     return ref.store.exists(ref.key)
 
 
 def mtime(ref: JobRef) -> float | None:
-    if ref.is_local:
-        try:
-            return os.stat(ref.local_path()).st_mtime
-        except OSError:
-            return None
     try:
         return ref.store.mtime(ref.key)
     except (KeyNotFound, OSError):

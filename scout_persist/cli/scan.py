@@ -120,7 +120,7 @@ def job_entry(store: Store, key: str) -> JobEntry | None:
     parts = key.split("/", 4)
     if len(parts) < 5 or parts[0] != "var" or parts[1] != "jobs":
         return None
-    if store.is_local:
+    if store.capabilities.local_paths:
         def st(k: str) -> os.stat_result | None:
             try:
                 return os.lstat(store.path(k))
@@ -237,53 +237,12 @@ def _remote_groups(store: Store, key: str) -> tuple[dict, dict, dict]:
 
 def list_dir(store: Store, key: str) -> list[tuple[str, tuple[bool, int, float | None]]]:
     """(name, (is_dir, size, mtime)) of everything directly under ``key`` (empty when it does not exist)."""
-    if store.is_local:
-        out = []
-        try:
-            with os.scandir(store.path(key)) as it:
-                for d in it:
-                    try:
-                        st = d.stat(follow_symlinks=False)
-                    except FileNotFoundError:
-                        continue
-                    is_dir = _stat.S_ISDIR(st.st_mode)
-                    out.append((d.name, (is_dir, 0 if is_dir else st.st_size, st.st_mtime)))
-        except (FileNotFoundError, NotADirectoryError):
-            return []
-        return out
-    try:
-        listing = store.fs.ls(store.path(key), detail=True)
-    except FileNotFoundError:
-        return []
-    out = []
-    here = store.path(key).rstrip("/")
-    for item in listing:
-        name = posixpath.basename(item["name"].rstrip("/"))
-        if not name or item["name"].rstrip("/") == here:
-            continue
-        mt = item.get("mtime") or item.get("LastModified") or item.get("created")
-        if mt is not None and hasattr(mt, "timestamp"):
-            mt = mt.timestamp()
-        is_dir = item.get("type") == "directory"
-        out.append((name, (is_dir, 0 if is_dir else int(item.get("size") or 0), float(mt) if mt else None)))
-    return out
+    return store.list_dir(key)
 
 
 def tree_size(store: Store, key: str) -> int:
     """Total bytes of the files below ``key``."""
-    if store.is_local:
-        total = 0
-        for dirpath, _dirs, files in os.walk(store.path(key)):
-            for f in files:
-                try:
-                    total += os.lstat(os.path.join(dirpath, f)).st_size
-                except FileNotFoundError:
-                    pass
-        return total
-    try:
-        return int(sum(store.fs.du(store.path(key), total=False).values()))
-    except FileNotFoundError:
-        return 0
+    return store.tree_size(key)
 
 
 def task_dirs(store: Store, workflow: str = "*", task: str = "*") -> list[tuple[str, str]]:
@@ -306,7 +265,7 @@ def _folder(store: Store, workflow: str, task: str, prefix: str = "") -> Iterato
     """
     base = f"{JOBS_DIR}/{workflow}/{task}" + (f"/{prefix}" if prefix else "")
     dir_fd = None
-    if store.is_local:
+    if store.capabilities.local_paths:
         try:
             dir_fd = os.open(store.path(base), os.O_RDONLY | os.O_DIRECTORY)
         except (FileNotFoundError, NotADirectoryError):
@@ -337,7 +296,7 @@ def jobs_in(store: Store, workflow: str, task: str, keep: Callable[[JobEntry], b
     ``keep``: a cheap test on the listing (e.g. the age); ``statuses``: only jobs whose status is one of them
     (each .info kept by ``keep`` is read while its folder is open).
     """
-    if statuses and keep is None and store.is_local:
+    if statuses and keep is None and store.capabilities.local_paths:
         return _local_jobs_by_status(store, workflow, task, statuses)
     derived_status = _jobs().derived_status
     out: list[JobEntry] = []
@@ -545,7 +504,7 @@ def in_two_processes(store: Store, dirs: list[tuple[str, str]], work: Callable, 
 
 def _may_fork(store: Store, dirs: list[tuple[str, str]]) -> bool:
     setting = os.environ.get(FORK_ENV, "")
-    if setting == "0" or len(dirs) < 2 or not store.is_local or not hasattr(os, "fork"):
+    if setting == "0" or len(dirs) < 2 or not store.capabilities.local_paths or not hasattr(os, "fork"):
         return False
     try:
         cpus = len(os.sched_getaffinity(0))
@@ -588,7 +547,7 @@ def rows(store: Store, workflow: str = "*", task: str = "*", progress=None) -> I
 
 def rows_in(store: Store, w: str, t: str) -> list[tuple]:
     """:func:`rows` of one task folder."""
-    if store.is_local:
+    if store.capabilities.local_paths:
         return _rows_in(store, w, t)
     return [(w, t, name, *_size_mtime(store, f"{base}/{file_name}", result, info, folder))
             for base, file_name, name, result, info, folder, _fd in _folder(store, w, t)]

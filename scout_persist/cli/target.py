@@ -7,7 +7,7 @@ import posixpath
 import re
 
 from ..errors import JobNotFound
-from ..store import Store, default_url, store_url
+from ..store import Store, default_url, shared_store, store_url
 
 JOBS_MARK = "/var/jobs/"
 _SCHEME_SLASH = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:/")
@@ -16,8 +16,7 @@ _SCHEME_SLASH = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:/")
 class JobRef:
     """A job addressed by its root (local folder or URL, or an open Store) and its key (``var/jobs/W/t/name``).
 
-    The Store (and with it fsspec) is created only when something needs it: reading a local job's ``.info`` goes
-    straight to the file, which keeps ``scout-persist info`` fast.
+    The Store is created only when something needs it (a local one imports no fsspec).
     """
 
     __slots__ = ("root", "key", "_store")
@@ -39,14 +38,6 @@ class JobRef:
         return self._store
 
     @property
-    def is_local(self) -> bool:
-        return "://" not in self.root
-
-    def local_path(self, key: str | None = None) -> str:
-        """Absolute file name of ``key`` (default: the result) for a local job."""
-        return self.root.rstrip("/") + "/" + (self.key if key is None else key)
-
-    @property
     def display(self) -> str:
         """The path printed by the CLI: absolute for local stores, the full URL otherwise."""
         return self.root.rstrip("/") + "/" + self.key
@@ -63,19 +54,13 @@ class JobRef:
         return JobRef(self._store or self.root, key)
 
 
-_STORES: dict[tuple[str | None, str | None, tuple], Store] = {}
-
-
 def store_for(url: str | None, **storage_options) -> Store:
     """One Store per root URL and options, so a long listing does not re-create file systems.
 
     ``None`` is the default root (``$SCOUT_PERSIST_URL`` or ``~/.scout``): the Store then knows, for its messages,
     that the root came from the variable.
     """
-    cache_key = (url or None, None if url else default_url(), tuple(sorted(storage_options.items())))
-    if cache_key not in _STORES:
-        _STORES[cache_key] = Store(url or None, **storage_options)
-    return _STORES[cache_key]
+    return shared_store(url, **storage_options)
 
 
 def _strip(arg: str) -> str:

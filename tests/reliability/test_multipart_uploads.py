@@ -13,7 +13,7 @@ import time
 import pytest
 
 from faulty_proxy import FaultyProxy
-from scout_persist import store as store_module
+from scout_persist.store import s3 as store_s3
 from scout_persist.cli import main
 from scout_persist.errors import StorageError
 from scout_persist.store import SINGLE_PUT_MAX, Store
@@ -131,7 +131,7 @@ def test_a_failing_commit_aborts_the_upload(proxied, s3_endpoint):
 
 def test_a_large_put_uses_the_aborting_writer(proxied, s3_endpoint, monkeypatch):
     store, proxy, bucket = proxied
-    monkeypatch.setattr(store_module, "PUT_MULTIPART_MIN", SINGLE_PUT_MAX + 1)  # not 100 MiB in a test
+    monkeypatch.setattr(store_s3, "PUT_MULTIPART_MIN", SINGLE_PUT_MAX + 1)  # not 100 MiB in a test
     proxy.add_rule("fail", method="POST", path=COMPLETE, times=None)
     with pytest.raises(StorageError):
         store.put(KEY, b"\x01" * (SINGLE_PUT_MAX + 10))

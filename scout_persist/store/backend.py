@@ -1,0 +1,209 @@
+"""What a storage backend is: a handful of primitives over keys below one root, and the capabilities it declares.
+
+A backend implements reading (``get``, ``get_versioned``, ``open``, ``exists``, ``isdir``, ``size``, ``mtime``,
+``list_dir``, ``find``), atomic writing (``put``, ``writer``, ``create``) and ``delete``; where it can, conditional
+writes (``put_if``/``delete_if``) and multipart-upload housekeeping.  Keys reach it already checked; it raises the
+builtin exceptions (``FileNotFoundError``, ``FileExistsError``, ``OSError``...), which :class:`~.facade.Store`
+translates, retries and names once for every backend.  ``tests/`` runs the conformance suite
+(:class:`scout_persist.testing.StoreConformance`) on each; a third-party backend runs it the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import uuid
+from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from ..errors import ScoutPersistError, StorageError
+
+# Name prefix of a write in flight (local files and the temp-key fallback); listings hide it.
+TEMP_PREFIX = ".tmp_mv."
+ABSENT = None  # put_if(..., expect=ABSENT): the entry must not exist
+
+
+class Conflict(ScoutPersistError, FileExistsError):
+    """A conditional write or delete found the entry changed (or present / absent) since it was read."""
+
+
+@dataclass(frozen=True)
+class Versioned:
+    """An entry's ``data``, its ``version`` (what ``put_if`` expects), and its age in seconds by the store's own
+    clock when the store tells it (S3: its ``Date`` reply header minus ``Last-Modified``; local: a probe file)."""
+
+    data: bytes
+    version: str
+    age: float | None
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An incomplete multipart upload: its store ``key``, the backend's ``upload_id``, when it was begun
+    (``initiated``) and when it last received a part (``last_active``, ``initiated`` when it has none); epoch
+    seconds by the backend's clock, None when unknown."""
+
+    key: str
+    upload_id: str
+    initiated: float | None
+    last_active: float | None
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do, for callers that choose a strategy (never a backend's name)."""
+
+    local_paths: bool = False  # keys are files of this machine: os calls work on path(key)
+    conditional_writes: bool = False  # put_if / delete_if are atomic (If-Match / If-None-Match)
+    multipart: bool = False  # large writes stream as multipart uploads a killed writer can leave behind
+    atomic_rename: bool = False  # a finished temporary file is renamed over the entry
+    remote: bool = False  # requests cross a network: transient errors are retried
+    folders: bool = False  # real folders: an entry cannot nest under an entry, nor replace a folder
+    names: tuple[str, ...] = field(default=())  # fsspec protocols, for messages
+
+
+def content_version(data: bytes) -> str:
+    """What S3 gives a single-PUT object as ETag: the quoted md5 of its bytes (backends without one mimic it)."""
+    return '"' + hashlib.md5(data).hexdigest() + '"'
+
+
+def temp_name(path: str) -> str:
+    folder, name = posixpath.split(path)
+    # Keep the name under the 255-byte file-name limit of common file systems.
+    tail = name.encode()[:200].decode(errors="ignore")
+    return posixpath.join(folder, f"{TEMP_PREFIX}{uuid.uuid4().hex}.{tail}")
+
+
+class Backend(ABC):
+    """Primitives over keys below ``root`` (a backend path); ``url`` names the store in messages."""
+
+    capabilities = Capabilities()
+    kind_name = "generic"  # for messages only
+
+    def __init__(self, url: str, root: str) -> None:
+        self.url = url
+        self.root = root.rstrip("/") or "/"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+    # -- addressing -----------------------------------------------------------------------------------------
+    def path(self, key: str) -> str:
+        """The backend path of (checked) ``key``."""
+        return f"{self.root}/{key}" if key else self.root
+
+    def key_of(self, path: str) -> str | None:
+        """The key of a backend path below the root ('' for the root), None when it is not below it."""
+        path = path.rstrip("/")
+        if path == self.root:
+            return ""
+        prefix = self.root.rstrip("/") + "/"
+        return path[len(prefix):] if path.startswith(prefix) else None
+
+    def child(self, key: str) -> "Backend":
+        """This backend rooted at ``key`` (sharing connections and caches)."""
+        sub = object.__new__(type(self))
+        sub.__dict__.update(self.__dict__)
+        sub.root = self.path(key)
+        sub.url = f"{self.url}/{key}"
+        return sub
+
+    # -- reading ----------------------------------------------------------------------------------------------
+    @abstractmethod
+    def get(self, key: str) -> bytes: ...
+
+    def get_versioned(self, key: str) -> Versioned:
+        data = self.get(key)
+        return Versioned(data, content_version(data), None)
+
+    @abstractmethod
+    def open(self, key: str) -> IO[bytes]: ...
+
+    @abstractmethod
+    def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def isdir(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def size(self, key: str) -> int: ...
+
+    @abstractmethod
+    def mtime(self, key: str) -> float | None: ...
+
+    @abstractmethod
+    def find(self, prefix: str) -> list[str]:
+        """Keys of every entry below ``prefix`` (recursive, files only), unsorted; [] when absent."""
+
+    @abstractmethod
+    def list_dir(self, prefix: str) -> list[tuple[str, tuple[bool, int, float | None]]]:
+        """``(name, (is_dir, size, mtime))`` of everything directly below ``prefix``; [] when absent."""
+
+    def tree_size(self, prefix: str) -> int:
+        """Total bytes of the entries below ``prefix``."""
+        return sum(self.size(k) for k in self.find(prefix))
+
+    # -- writing ----------------------------------------------------------------------------------------------
+    @abstractmethod
+    def put(self, key: str, data: bytes) -> None:
+        """Store ``data`` atomically: readers see the old value or the whole new one."""
+
+    @abstractmethod
+    def writer(self, key: str) -> AbstractContextManager[IO[bytes]]:
+        """A streaming writer whose content appears at ``key`` atomically when its block ends without error."""
+
+    @abstractmethod
+    def create(self, key: str, data: bytes) -> bool:
+        """Exclusive create; True when this call created the entry."""
+
+    @abstractmethod
+    def delete(self, key: str, recursive: bool = False) -> None:
+        """Remove ``key`` (a folder too when ``recursive``); absent keys are ignored."""
+
+    def put_if(self, key: str, data: bytes, expect: str | None) -> str:
+        raise StorageError(
+            f"conditional write of store {self.url!r}: this backend has no atomic conditional writes; leases "
+            "there use lock files instead"
+        )
+
+    def delete_if(self, key: str, version: str) -> bool:
+        raise StorageError(
+            f"conditional delete of store {self.url!r}: this backend has no atomic conditional writes"
+        )
+
+    def incomplete_uploads(self, older_than: float = 0.0) -> list[Upload]:
+        raise StorageError(
+            f"listing incomplete uploads of store {self.url!r}: a {self.kind_name} store has no multipart uploads "
+            "(only object stores "
+            "stream large writes as multipart uploads that a killed writer can leave behind); nothing to list"
+        )
+
+    def abort_upload(self, upload: Upload) -> bool:
+        raise StorageError(f"aborting an upload in store {self.url!r}: it has no multipart uploads")
+
+    def touch(self, key: str) -> bool:
+        """Renew ``key``'s modification time without rewriting it; False when this backend cannot."""
+        return False
+
+    # -- hooks ------------------------------------------------------------------------------------------------
+    def check_write(self, key: str, action: str) -> None:
+        """Refuse a write that would land outside the store (local disks: through symlinks below the root)."""
+
+    def check_inside(self, key: str, writing: bool) -> str:
+        """The backend path of ``key``; local disks refuse one that resolves through links outside the root."""
+        return self.path(key)
+
+    def age(self, key: str) -> float | None:
+        """Seconds since ``key`` was last written, by the store's own clock; None when it cannot tell."""
+        return None
+
+    def forget(self, key: str) -> None:
+        """Drop cached knowledge of ``key`` (listings): another process may have changed it."""
+
+    def prepare(self, key: str) -> None:
+        """Make the parent folders a write of ``key`` needs (backends with real folders)."""
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": type(self).__name__, "url": self.url, "capabilities": self.capabilities}

@@ -1,0 +1,283 @@
+"""Local disks: plain ``os`` calls (no fsspec), atomic renames, Ruby lockfile's exclusive create, and no write
+through a symlink that leads out of the store root.
+
+The root itself is the user's choice and may be a symlink (resolved once); links *below* it are the hazard, e.g. a
+``var/jobs/<Workflow>`` link that would send whole jobs elsewhere: the folder of every write, with its links
+resolved, must stay inside the real path of the root.  Only the components below the root are looked at (one
+``lstat`` each); the full ``realpath`` is taken only when one of them is a link.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import random
+import shutil
+import socket
+import stat
+import sys
+import time
+from contextlib import contextmanager
+from typing import IO, Iterator
+
+from ..errors import UnsafePathError
+from .backend import TEMP_PREFIX, Backend, Capabilities, Versioned, temp_name
+
+
+class LocalBackend(Backend):
+    kind_name = "local"
+    capabilities = Capabilities(local_paths=True, atomic_rename=True, folders=True, names=("file",))
+
+    def __init__(self, url: str, root: str) -> None:
+        super().__init__(url, root)
+        self.boundary = self.root  # child backends keep the parent's boundary: their writes stay inside it too
+        self._real_boundary: str | None = None
+
+    # -- reading ----------------------------------------------------------------------------------------------
+    def get(self, key: str) -> bytes:
+        with open(self.path(key), "rb") as fh:
+            return fh.read()
+
+    def get_versioned(self, key: str) -> Versioned:
+        path = self.path(key)
+        data = self.get(key)
+        st = os.stat(path)
+        return Versioned(data, f"{st.st_ino}-{st.st_mtime_ns}-{st.st_size}", self.age(key))
+
+    def open(self, key: str) -> IO[bytes]:
+        path = self.path(key)
+        if os.path.isdir(path):
+            raise IsADirectoryError(errno.EISDIR, "is a folder", path)
+        return open(path, "rb")
+
+    def exists(self, key: str) -> bool:
+        return os.path.exists(self.path(key))
+
+    def isdir(self, key: str) -> bool:
+        return os.path.isdir(self.path(key))
+
+    def size(self, key: str) -> int:
+        return os.stat(self.path(key)).st_size
+
+    def mtime(self, key: str) -> float | None:
+        return os.stat(self.path(key)).st_mtime
+
+    def find(self, prefix: str) -> list[str]:
+        """Files below ``prefix``; links to files count, links to folders are not followed (a listing stays below
+        its prefix), a broken or looping link is an UnsafePathError naming it."""
+        base = self.path(prefix)
+        if os.path.isfile(base):
+            return [prefix]
+        out = []
+        for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
+            for name in list(dirnames) + filenames:
+                full = os.path.join(dirpath, name)
+                if os.path.islink(full):
+                    try:
+                        target = os.path.realpath(full, strict=True)
+                    except OSError as exc:
+                        raise UnsafePathError(
+                            f"{full!r} is a broken or looping symlink ({exc.strerror or exc}); remove or fix the link"
+                        ) from exc
+                    if os.path.isdir(target):
+                        continue
+                elif name not in filenames:
+                    continue
+                out.append(os.path.relpath(full, self.root).replace(os.sep, "/"))
+        return out
+
+    def list_dir(self, prefix: str) -> list[tuple[str, tuple[bool, int, float | None]]]:
+        out = []
+        try:
+            with os.scandir(self.path(prefix)) as it:
+                for d in it:
+                    try:
+                        st = d.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue
+                    is_dir = stat.S_ISDIR(st.st_mode)
+                    out.append((d.name, (is_dir, 0 if is_dir else st.st_size, st.st_mtime)))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return out
+
+    def tree_size(self, prefix: str) -> int:
+        total = 0
+        for dirpath, _dirs, files in os.walk(self.path(prefix)):
+            for f in files:
+                try:
+                    total += os.lstat(os.path.join(dirpath, f)).st_size
+                except FileNotFoundError:
+                    pass
+        return total
+
+    def age(self, key: str) -> float | None:
+        """By the file system's own clock: the mtime of a probe file written beside ``key`` now, minus its mtime
+        (no host's wall clock is trusted)."""
+        path = self.path(key)
+        probe = os.path.join(os.path.dirname(path), f".clock.{os.getpid()}.{random.randrange(1 << 30)}")
+        try:
+            modified = os.stat(path).st_mtime
+            with open(probe, "wb"):
+                pass
+            try:
+                now = os.stat(probe).st_mtime
+            finally:
+                os.unlink(probe)
+        except OSError:
+            return None
+        return now - modified
+
+    # -- writing ----------------------------------------------------------------------------------------------
+    def put(self, key: str, data: bytes) -> None:
+        with self.writer(key) as fh:
+            fh.write(data)
+
+    @contextmanager
+    def writer(self, key: str) -> Iterator[IO[bytes]]:
+        path = self.path(key)
+        tmp = temp_name(path)
+        try:
+            with open(tmp, "wb") as fh:
+                yield fh
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+
+    def create(self, key: str, data: bytes) -> bool:
+        """Ruby lockfile's protocol, so Ruby and Python processes exclude each other: a complete temporary
+        ``.<host>_<pid>_<program>_<sec>_<usec>_<rand>.lck`` beside the name, hard-linked to it (readers never see a
+        partial entry); O_EXCL where hard links are unsupported."""
+        path = self.path(key)
+        folder = os.path.dirname(path)
+        self._sweep_temporaries(folder)
+        now = time.time()
+        program = os.path.basename(sys.argv[0] or "python") or "python"
+        tmp = os.path.join(folder, f".{socket.gethostname()}_{os.getpid()}_{program}_{int(now)}_"
+                                   f"{int(now * 1e6) % 1000000}_{random.randrange(1 << 30)}.lck")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return False
+            except OSError as exc:
+                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK, errno.ENOSYS):
+                    raise
+                try:  # no hard links here (some network/FUSE file systems): O_EXCL, then write
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                except FileExistsError:
+                    return False
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                return True
+            return os.stat(tmp).st_ino == os.stat(path).st_ino
+        finally:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+
+    @staticmethod
+    def _sweep_temporaries(folder: str) -> None:
+        """Delete ``.<host>_<pid>_*.lck`` temporaries left in ``folder`` by dead processes of this host."""
+        from ..locks import pid_alive
+
+        prefix = f".{socket.gethostname()}_"
+        try:
+            names = os.listdir(folder)
+        except FileNotFoundError:
+            return
+        for name in names:
+            if not (name.startswith(prefix) and name.endswith(".lck")):
+                continue
+            pid = name[len(prefix):].split("_", 1)[0]
+            if pid.isdigit() and not pid_alive(int(pid)):
+                try:
+                    os.unlink(os.path.join(folder, name))
+                except FileNotFoundError:
+                    pass
+
+    def touch(self, key: str) -> bool:
+        os.utime(self.path(key))
+        return True
+
+    def delete(self, key: str, recursive: bool = False) -> None:
+        path = self.path(key)
+        try:
+            if os.path.islink(path):
+                os.unlink(path)  # the link itself, never what it points at
+            elif os.path.isdir(path):
+                if not recursive:
+                    raise IsADirectoryError(errno.EISDIR, "is a folder", path)
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+    def prepare(self, key: str) -> None:
+        os.makedirs(os.path.dirname(self.path(key)), exist_ok=True)
+
+    # -- safety -----------------------------------------------------------------------------------------------
+    def check_write(self, key: str, action: str) -> None:
+        folder = os.path.dirname(self.path(key))
+        boundary = self.boundary.rstrip("/")
+        if folder != boundary and not folder.startswith(boundary + "/"):
+            raise UnsafePathError(f"{action} {self.url}/{key!r} refused: {folder!r} is not below the store root")
+        current = boundary
+        for part in filter(None, folder[len(boundary):].split("/")):
+            current = f"{current}/{part}"
+            try:
+                mode = os.lstat(current).st_mode
+            except (FileNotFoundError, NotADirectoryError):
+                return  # the rest does not exist yet: the write creates real folders below here
+            if stat.S_ISLNK(mode):
+                break  # a link below the root: judge where the whole folder really is
+        else:
+            return
+        real = os.path.realpath(folder)
+        root = self.real_root()
+        if real != root and not real.startswith(root.rstrip("/") + "/"):
+            raise UnsafePathError(
+                f"{action} {self.url}/{key!r} refused: its folder {folder!r} resolves through the symlink "
+                f"{current!r} to {real!r}, outside the store root {root!r}; links below the store root may not lead "
+                "out of it: link the root itself instead (or point SCOUT_PERSIST_URL at the real folder)"
+            )
+
+    def check_inside(self, key: str, writing: bool) -> str:
+        """The OS path of ``key``, refused (UnsafePathError) when it resolves through links outside the root;
+        ``writing``: a link at the name itself is judged by where it leads even when that does not exist yet."""
+        full = self.path(key)
+        root = self.real_root()
+        try:
+            real = os.path.realpath(full, strict=not writing and os.path.lexists(full))
+        except OSError as exc:
+            raise UnsafePathError(f"{full!r} is a looping symlink ({exc}); remove or fix the link") from exc
+        if real != root and not real.startswith(root.rstrip("/") + "/"):
+            raise UnsafePathError(
+                f"{full!r} resolves to {real!r}, outside the store root {root!r}; entries of a store must stay "
+                "inside its root: remove the link or name another file"
+            )
+        return full
+
+    def real_root(self) -> str:
+        real = self._real_boundary
+        if real is None:
+            real = os.path.realpath(self.boundary or "/")
+            if os.path.isdir(real):  # cache once the root exists (a root created later may still become a link)
+                self._real_boundary = real
+        return real
+
+
+__all__ = ["LocalBackend", "TEMP_PREFIX"]
