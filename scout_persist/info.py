@@ -197,7 +197,7 @@ class InfoFile:
     at once, atomically (``store.put``).
     """
 
-    def __init__(self, store, key: str, put: Callable[[bytes], None] | None = None) -> None:
+    def __init__(self, store, key: str, put: Callable[[bytes, bool], None] | None = None) -> None:
         self.store = store
         self.key = key if key.endswith(".info") else key + ".info"
         self._put = put  # how a write reaches the store (a job lease's fenced write); default store.put
@@ -231,10 +231,12 @@ class InfoFile:
     # -- writing ----------------------------------------------------------------
     def save(self) -> None:
         data = dumps_info(self.data)
+        # setup/start are not commit points: a crash that loses them leaves the job to be recomputed anyway
+        durable = self.data.get("status") not in ("setup", "start")
         if self._put is not None:
-            self._put(data)
+            self._put(data, durable)
         else:
-            self.store.put(self.key, data)
+            self.store.put(self.key, data, durable=durable)
 
     def set(self, key: str, value: Any) -> None:
         """Replace (or add) one key and write."""

@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from .errors import InfoFormatError, KeyNotFound, LeaseLost, LockTimeout
 from .info import InfoFile, dumps_info, loads_info
-from .locks import Identity, Lock, _Watch, describe_holder, lock_key_for, stale_reason
+from .locks import renewals, Identity, Lock, Watch, describe_holder, lock_key_for, stale_reason
 from .store import ABSENT, Conflict, Store, Versioned
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class JobLease:
     fence: int = 0
     lease: float
 
-    def put_info(self, data: bytes) -> None:  # pragma: no cover - interface
+    def put_info(self, data: bytes, durable: bool = True) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
     def put_result(self, key: str, data: bytes) -> None:  # pragma: no cover - interface
@@ -102,9 +102,9 @@ class LockFileLease(JobLease):
     def check(self) -> None:
         self.lock.check()
 
-    def put_info(self, data: bytes) -> None:
+    def put_info(self, data: bytes, durable: bool = True) -> None:
         self.check()
-        self.store.put(self.job_key + ".info", data)
+        self.store.put(self.job_key + ".info", data, durable=durable)
 
     def put_result(self, key: str, data: bytes) -> None:
         self.check()
@@ -135,9 +135,8 @@ class InfoLease(JobLease):
         self._result_expect: Any = "unknown"
         self._guard = threading.Lock()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.lost = False
-        self._watch = _Watch()
+        self._watch = Watch()
 
     # -- observing ---------------------------------------------------------------------------------------
     def observe(self) -> dict | None:
@@ -164,7 +163,7 @@ class InfoLease(JobLease):
         return f"job {self.store.where(self.job_key)!r} is being computed by {describe_holder(lines)}"
 
     # -- writing -----------------------------------------------------------------------------------------
-    def put_info(self, data: bytes) -> None:
+    def put_info(self, data: bytes, durable: bool = True) -> None:
         with self._guard:
             if self.lost:
                 raise self._lost_error()
@@ -214,9 +213,7 @@ class InfoLease(JobLease):
     def release(self) -> None:
         """Stop renewing; a job left ``start`` (its run ended without ``done`` or ``error``) becomes ``aborted``."""
         self._stop.set()
-        thread, self._thread = self._thread, None
-        if thread is not None and thread is not threading.current_thread():
-            thread.join()
+        renewals.remove(self)
         if self.version is None or self.lost or not _running(self._last):
             return
         info = loads_info(self._last)
@@ -229,6 +226,11 @@ class InfoLease(JobLease):
     @property
     def held(self) -> bool:
         return self.version is not None and not self.lost
+
+    @property
+    def written(self) -> bytes:
+        """The ``.info`` bytes this holder last wrote."""
+        return self._last
 
     # -- internals -----------------------------------------------------------------------------------------
     def _version_of(self, key: str) -> Any:
@@ -245,31 +247,29 @@ class InfoLease(JobLease):
         )
 
     def _start_renewals(self) -> None:
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._renew_loop, args=(self._stop,),
-                                        name=f"lease renewal {self.job_key}", daemon=True)
-        self._thread.start()
+        renewals.add(self)
 
-    def _renew_loop(self, stop: threading.Event) -> None:
-        while not stop.wait(self.refresh):
-            with self._guard:
-                if stop.is_set() or self.lost or not _running(self._last):
-                    return
-                info = loads_info(self._last)
-                record = info.get(LEASE_KEY)
-                if isinstance(record, dict):
-                    record["seq"] = int(record.get("seq", 0)) + 1
-                data = dumps_info(info)
-                try:
-                    self.version = self.store.put_if(self.info_key, data, self.version)
-                    self._last = data
-                except Conflict:
-                    self.lost = True
-                    log.error("job %s: its lease was taken over by another holder; this run will not commit",
-                              self.job_key)
-                    return
-                except OSError:
-                    continue  # transient: the next renewal retries; the lease covers the gap
+    def _renew_tick(self) -> None:
+        """One renewal, run by the process's renewer thread when this lease is due."""
+        with self._guard:
+            if self._stop.is_set() or self.lost or not _running(self._last):
+                renewals.remove(self)
+                return
+            info = loads_info(self._last)
+            record = info.get(LEASE_KEY)
+            if isinstance(record, dict):
+                record["seq"] = int(record.get("seq", 0)) + 1
+            data = dumps_info(info)
+            try:
+                self.version = self.store.put_if(self.info_key, data, self.version)
+                self._last = data
+            except Conflict:
+                self.lost = True
+                renewals.remove(self)
+                log.error("job %s: its lease was taken over by another holder; this run will not commit",
+                          self.job_key)
+            except OSError:
+                pass  # transient: the next renewal retries; the lease covers the gap
 
 
 def rewrite_info(store: Store, job_key: str, change: Callable[[InfoFile], bool], timeout: float | None = 60.0) -> bool:
@@ -289,7 +289,7 @@ def rewrite_info(store: Store, job_key: str, change: Callable[[InfoFile], bool],
     for _ in range(100):
         seen = store.get_versioned(info_key)
         written: list[bytes] = []
-        info = InfoFile(store, info_key, put=written.append)
+        info = InfoFile(store, info_key, put=lambda data, durable: written.append(data))
         info._data = loads_info(seen.data, store.where(info_key), strict=True)
         if not change(info):
             return False

@@ -99,7 +99,7 @@ def lock_liveness(store: Store, key: str, lease: float = LOCK_LEASE, written_by:
     except KeyNotFound:
         return Liveness(DEAD, "its job lock is absent (a running writer holds it)" + written_by)
     holder = parse_lock(seen.data)
-    stale = stale_reason(holder, lease, seen.age)
+    stale = stale_reason(holder, lease, seen.age if seen.age is not None else store.age(lock_key))
     if stale:
         return Liveness(DEAD, f"its job lock is stale: {stale}")
     return Liveness(ALIVE, f"its job lock is held by host {holder.get('host', '?')} pid {holder.get('pid', '?')}")

@@ -199,6 +199,44 @@ def stale_reason(
     return None
 
 
+class _Renewer:
+    """One thread per process renews every held lock when its time comes (no thread per lock to start and join)."""
+
+    def __init__(self) -> None:
+        self._due: dict[int, tuple[float, "Lock"]] = {}
+        self._cond = threading.Condition()
+        self._pid = 0
+
+    def add(self, lock: "Lock") -> None:
+        with self._cond:
+            self._due[id(lock)] = (time.monotonic() + lock.refresh, lock)
+            if self._pid != os.getpid():  # first use, or a forked child: the parent's thread is not ours
+                self._pid = os.getpid()
+                threading.Thread(target=self._loop, name="scout lock renewer", daemon=True).start()
+            self._cond.notify()
+
+    def remove(self, lock: "Lock") -> None:
+        with self._cond:
+            self._due.pop(id(lock), None)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                now = time.monotonic()
+                due = [lock for at, lock in self._due.values() if at <= now]
+                for lock in due:
+                    self._due[id(lock)] = (now + lock.refresh, lock)
+                if not due:
+                    wait = min((at for at, _ in self._due.values()), default=now + 60.0) - now
+                    self._cond.wait(timeout=max(wait, 0.001))
+                    continue
+            for lock in due:
+                lock._renew_tick()
+
+
+renewals = _Renewer()
+
+
 def _lease_of(info: dict[str, str], default: float) -> float:
     try:
         value = float(info.get("lease", ""))
@@ -220,7 +258,7 @@ def describe_holder(info: dict[str, str] | None) -> str:
 
 
 # ------------------------------------------------------------------------------------------------------- lock
-class _Watch:
+class Watch:
     """Tracks how long the waiter has seen an entry unchanged, by the waiter's own monotonic clock."""
 
     def __init__(self) -> None:
@@ -270,8 +308,7 @@ class Lock:
         self._token: str | None = None
         self._version: str | None = None  # what we last wrote (object stores: the ETag; local: inode)
         self._lost = False
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._seq = 0
         self._state = threading.Lock()
         self.last_holder: dict[str, str] | None = None
 
@@ -303,7 +340,7 @@ class Lock:
             return True
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = poll
-        watch = _Watch()
+        watch = Watch()
         while True:
             token = uuid.uuid4().hex
             raw = self._content(token)
@@ -320,7 +357,8 @@ class Lock:
                 self._won(token, seen.version)
                 return True
             unchanged = watch.unchanged_for((seen.data, seen.version))
-            reason = stale_reason(info, self.lease, seen.age, unchanged, self._me())
+            age = seen.age if seen.age is not None else self.store.age(self.key)
+            reason = stale_reason(info, self.lease, age, unchanged, self._me())
             if reason and self._break(seen):
                 continue  # we removed the stale entry: try again at once
             if deadline is not None:
@@ -403,7 +441,8 @@ class Lock:
     def _create(self, raw: bytes) -> tuple[bool, str | None]:
         """Exclusive create; object stores also return the version written (renewals and release need it)."""
         if not self.store.conditional_writes:
-            return self.store.create(self.key, raw), None
+            # a lock need not survive a power cut: its holder would not either
+            return self.store.create(self.key, raw, durable=False), None
         try:
             return True, self.store.put_if(self.key, raw, ABSENT)
         except Conflict:
@@ -440,36 +479,32 @@ class Lock:
     def _break_stale_marker(self, marker: str) -> None:
         """A breaker that died between creating and deleting its marker would block breaking for ever."""
         seen = self._read(marker)
-        if seen is not None and stale_reason(parse_lock(seen.data), self.lease, seen.age, None, self._me()):
+        age = self.store.age(marker) if seen is not None and seen.age is None else (seen.age if seen else None)
+        if seen is not None and stale_reason(parse_lock(seen.data), self.lease, age, None, self._me()):
             self.store.delete(marker)
 
     def _start_refresher(self) -> None:
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._refresh_loop, args=(self._stop, self._token), name=f"lock refresher {self.key}", daemon=True
-        )
-        self._thread.start()
+        self._seq = 0
+        renewals.add(self)
 
     def _stop_refresher(self) -> None:
-        self._stop.set()
-        thread, self._thread = self._thread, None
-        if thread is not None and thread is not threading.current_thread():
-            thread.join()
+        renewals.remove(self)
 
-    def _refresh_loop(self, stop: threading.Event, token: str) -> None:
-        seq = 0
-        while not stop.wait(self.refresh):
-            with self._state:
-                if stop.is_set() or self._token != token:
-                    return
-                seq += 1
-                try:
-                    still_ours = self._renew(token, seq)
-                except OSError:
-                    continue  # a transient backend error: the next tick retries, the lease covers the gap
-                if not still_ours:
-                    self._lost = True
-                    return
+    def _renew_tick(self) -> None:
+        """One renewal, run by the process's renewer thread when this lock is due."""
+        with self._state:
+            token = self._token
+            if token is None or self._lost:
+                renewals.remove(self)
+                return
+            self._seq += 1
+            try:
+                still_ours = self._renew(token, self._seq)
+            except OSError:
+                return  # a transient backend error: the next tick retries, the lease covers the gap
+            if not still_ours:
+                self._lost = True
+                renewals.remove(self)
 
     def _renew(self, token: str, seq: int) -> bool:
         """One renewal; False when the entry is no longer ours.  Never puts back an entry someone else took."""

@@ -19,7 +19,7 @@ import time
 from scout_persist.errors import InfoFormatError, KeyNotFound, LockTimeout
 from scout_persist.info import loads_info
 from scout_persist.lease import InfoLease, JobLease, LockFileLease, job_lease, wait_until
-from scout_persist.locks import parse_lock, stale_reason
+from scout_persist.locks import stale_reason
 from scout_persist.signature import stored_signature
 from scout_persist.store import Conflict
 
@@ -57,14 +57,15 @@ class ScoutLockManager:
         plan = plans.current(key)
         timeout = acquire_timeout if acquire_timeout is not None else self.acquire_timeout
         deadline = None if timeout is None else time.monotonic() + timeout
+        if plan is not None and settings.root_url(plan.url) == settings.root_url(self.url):
+            if not settings.store_for(self.url).conditional_writes and self._committed(key, plan):
+                return self._pass(key, holder, plan)  # a hit: no lease to build
         lease = self._lease(key)
         if plan is None or settings.root_url(plan.url) != settings.root_url(self.url):
             granted = self._acquire_lock_file(lease, deadline) if isinstance(lease, LockFileLease) else True
             return self._hold(key, holder, lease if granted and isinstance(lease, LockFileLease) else None, granted)
         if isinstance(lease, InfoLease):
             return self._acquire_info(key, holder, plan, lease, deadline)
-        if self._committed(key, plan):
-            return self._pass(key, holder, plan)
         if not self._acquire_lock_file(lease, deadline):
             return False
         plan.lease = lease
@@ -91,7 +92,7 @@ class ScoutLockManager:
                 info = lease.observe()  # another taker was first
                 continue
             plan.lease, plan.writer = lease, writer
-            plan.info_raw, plan.job_absent = lease._last, False  # the hit check then sees our 'start': a miss
+            plan.info_raw, plan.job_absent = lease.written, False  # the hit check then sees our 'start': a miss
             return self._hold(key, holder, lease, True)
 
     @staticmethod
@@ -159,8 +160,8 @@ class ScoutLockManager:
             return False  # Prefect's record of a failed run: no Scout job, no lease
         if isinstance(lease, InfoLease):
             return lease.busy_reason(lease.observe()) is not None
-        seen = lease.lock._read()
-        return seen is not None and stale_reason(parse_lock(seen.data), self.lease, seen.age) is None
+        holder = lease.lock.holder()
+        return holder is not None and stale_reason(holder, self.lease, lease.lock.store.age(lease.lock.key)) is None
 
     def is_lock_holder(self, key: str, holder: str) -> bool:
         with _GUARD:

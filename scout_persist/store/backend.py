@@ -64,6 +64,27 @@ class Capabilities:
     names: tuple[str, ...] = field(default=())  # fsspec protocols, for messages
 
 
+DURABILITY_VARIABLE = "SCOUT_PERSIST_DURABILITY"
+
+
+def durability() -> str:
+    """``safe`` (default): commits are flushed to the disk (fsync) before they count; ``fast``: left to the OS.
+
+    Either way writes are atomic and every result is checksummed, so a power cut in ``fast`` mode can lose recent
+    jobs (they are recomputed) but never serves a torn one."""
+    import os
+
+    from ..errors import InvalidInputError
+
+    value = (os.environ.get(DURABILITY_VARIABLE) or "safe").strip().lower()
+    if value not in ("safe", "fast"):
+        raise InvalidInputError(
+            f"{DURABILITY_VARIABLE}={value!r} is not a durability; use 'safe' (fsync every commit, the default) or "
+            "'fast' (no fsync: a power cut may lose recent jobs, which are then recomputed)"
+        )
+    return value
+
+
 def content_version(data: bytes) -> str:
     """What S3 gives a single-PUT object as ETag: the quoted md5 of its bytes (backends without one mimic it)."""
     return '"' + hashlib.md5(data).hexdigest() + '"'
@@ -147,15 +168,16 @@ class Backend(ABC):
 
     # -- writing ----------------------------------------------------------------------------------------------
     @abstractmethod
-    def put(self, key: str, data: bytes) -> None:
-        """Store ``data`` atomically: readers see the old value or the whole new one."""
+    def put(self, key: str, data: bytes, durable: bool = True) -> None:
+        """Store ``data`` atomically: readers see the old value or the whole new one.  ``durable``: on the disk
+        before this returns (where the backend can be asked to, and :func:`durability` is ``safe``)."""
 
     @abstractmethod
-    def writer(self, key: str) -> AbstractContextManager[IO[bytes]]:
+    def writer(self, key: str, durable: bool = True) -> AbstractContextManager[IO[bytes]]:
         """A streaming writer whose content appears at ``key`` atomically when its block ends without error."""
 
     @abstractmethod
-    def create(self, key: str, data: bytes) -> bool:
+    def create(self, key: str, data: bytes, durable: bool = True) -> bool:
         """Exclusive create; True when this call created the entry."""
 
     @abstractmethod

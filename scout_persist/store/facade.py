@@ -131,7 +131,8 @@ class Store:
 
     def get_versioned(self, key: str) -> Versioned:
         """The value of ``key`` with its version (what :meth:`put_if` expects) and its age by the store's own clock
-        when the store tells it; one request.  KeyNotFound when absent."""
+        when the store tells it with the value (S3; elsewhere see :meth:`age`); one request.  KeyNotFound when
+        absent."""
         return self._call(key, "reading", lambda k: self.backend.get_versioned(k))
 
     def exists(self, key: str) -> bool:
@@ -179,17 +180,18 @@ class Store:
         return self._call(prefix, "sizing", lambda k: self.backend.tree_size(k))
 
     # -- writing ------------------------------------------------------------
-    def put(self, key: str, data: bytes) -> None:
-        """Store ``data`` atomically: readers see the old value or the whole new one."""
-        self._write(key, "writing", lambda k: self.backend.put(k, data))
+    def put(self, key: str, data: bytes, *, durable: bool = True) -> None:
+        """Store ``data`` atomically: readers see the old value or the whole new one.  ``durable=False``: no need to
+        flush it to the disk first (a write that is not a commit point, e.g. a job's ``start``)."""
+        self._write(key, "writing", lambda k: self.backend.put(k, data, durable))
 
-    def create(self, key: str, data: bytes) -> bool:
+    def create(self, key: str, data: bytes, *, durable: bool = True) -> bool:
         """Exclusive create: store ``data`` only if ``key`` is absent; True when this call created it.
 
         Local: Ruby lockfile's hard-link protocol (never a partial entry); memory and S3: a conditional write
         (``If-None-Match: *``) that tells a lost reply of our own create from someone else's entry.
         """
-        return self._write(key, "creating", lambda k: self.backend.create(k, bytes(data)), retry=False)
+        return self._write(key, "creating", lambda k: self.backend.create(k, bytes(data), durable), retry=False)
 
     def put_if(self, key: str, data: bytes, expect: str | None) -> str:
         """Store ``data`` only if ``key`` still has version ``expect`` (``ABSENT``: only if it is absent); returns
@@ -211,7 +213,7 @@ class Store:
         self._call(key, "deleting", lambda k: self.backend.delete(k, recursive))
 
     @contextmanager
-    def writer(self, key: str) -> Iterator[IO[bytes]]:
+    def writer(self, key: str, *, durable: bool = True) -> Iterator[IO[bytes]]:
         """A streaming writer: the content appears at ``key`` atomically when the block ends without error.
 
         If the block raises, nothing is published and the old value (if any) stays. Memory use is bounded on
@@ -222,7 +224,7 @@ class Store:
         self._call(key, "writing", lambda k: self.backend.prepare(k), retry=False)
         in_block = False
         try:
-            with self.backend.writer(key) as fh:
+            with self.backend.writer(key, durable) as fh:
                 in_block = True
                 yield fh
                 in_block = False

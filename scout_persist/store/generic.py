@@ -92,12 +92,12 @@ class FsspecBackend(Backend):
             return 0
 
     # -- writing ----------------------------------------------------------------------------------------------
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes, durable: bool = True) -> None:
         with self.writer(key) as fh:
             fh.write(data)
 
     @contextmanager
-    def writer(self, key: str) -> Iterator[IO[bytes]]:
+    def writer(self, key: str, durable: bool = True) -> Iterator[IO[bytes]]:
         """Write a temporary key, move it over the entry on success."""
         path = self.path(key)
         tmp = temp_name(path)
@@ -114,7 +114,7 @@ class FsspecBackend(Backend):
         finally:
             self.forget(key)
 
-    def create(self, key: str, data: bytes) -> bool:
+    def create(self, key: str, data: bytes, durable: bool = True) -> bool:
         path = self.path(key)
         try:
             with self.fs.open(path, "xb") as fh:

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from typing import IO, Iterator
 
 from ..errors import UnsafePathError
-from .backend import TEMP_PREFIX, Backend, Capabilities, Versioned, temp_name
+from .backend import TEMP_PREFIX, Backend, Capabilities, Versioned, durability, temp_name
 
 
 class LocalBackend(Backend):
@@ -42,7 +42,7 @@ class LocalBackend(Backend):
         path = self.path(key)
         data = self.get(key)
         st = os.stat(path)
-        return Versioned(data, f"{st.st_ino}-{st.st_mtime_ns}-{st.st_size}", self.age(key))
+        return Versioned(data, f"{st.st_ino}-{st.st_mtime_ns}-{st.st_size}", None)  # age: ask age(), it writes
 
     def open(self, key: str) -> IO[bytes]:
         path = self.path(key)
@@ -129,19 +129,21 @@ class LocalBackend(Backend):
         return now - modified
 
     # -- writing ----------------------------------------------------------------------------------------------
-    def put(self, key: str, data: bytes) -> None:
-        with self.writer(key) as fh:
+    def put(self, key: str, data: bytes, durable: bool = True) -> None:
+        with self.writer(key, durable) as fh:
             fh.write(data)
 
     @contextmanager
-    def writer(self, key: str) -> Iterator[IO[bytes]]:
+    def writer(self, key: str, durable: bool = True) -> Iterator[IO[bytes]]:
         path = self.path(key)
         tmp = temp_name(path)
+        sync = durable and durability() == "safe"
         try:
             with open(tmp, "wb") as fh:
                 yield fh
-                fh.flush()
-                os.fsync(fh.fileno())
+                if sync:
+                    fh.flush()
+                    os.fsync(fh.fileno())
             os.replace(tmp, path)
         except BaseException:
             try:
@@ -150,7 +152,7 @@ class LocalBackend(Backend):
                 pass
             raise
 
-    def create(self, key: str, data: bytes) -> bool:
+    def create(self, key: str, data: bytes, durable: bool = True) -> bool:
         """Ruby lockfile's protocol, so Ruby and Python processes exclude each other: a complete temporary
         ``.<host>_<pid>_<program>_<sec>_<usec>_<rand>.lck`` beside the name, hard-linked to it (readers never see a
         partial entry); O_EXCL where hard links are unsupported."""
@@ -165,8 +167,9 @@ class LocalBackend(Backend):
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
+                if durable and durability() == "safe":
+                    fh.flush()
+                    os.fsync(fh.fileno())
             try:
                 os.link(tmp, path)
             except FileExistsError:

@@ -24,16 +24,16 @@ class MemoryBackend(FsspecBackend):
         # memory:// hands every reader the same shared buffer; give each its own position.
         return io.BytesIO(self.fs.cat_file(self.path(key)))
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes, durable: bool = True) -> None:
         self.fs.pipe_file(self.path(key), bytes(data))
 
     @contextmanager
-    def writer(self, key: str) -> Iterator[IO[bytes]]:
+    def writer(self, key: str, durable: bool = True) -> Iterator[IO[bytes]]:
         buffer = io.BytesIO()
         yield buffer
         self.fs.pipe_file(self.path(key), buffer.getvalue())
 
-    def create(self, key: str, data: bytes) -> bool:
+    def create(self, key: str, data: bytes, durable: bool = True) -> bool:
         try:
             self.put_if(key, data, ABSENT)
         except Conflict:

@@ -64,7 +64,7 @@ class S3Backend(FsspecBackend):
         return Versioned(bytes(data), str(reply["ETag"]), age)
 
     # -- writing ----------------------------------------------------------------------------------------------
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes, durable: bool = True) -> None:
         if len(data) >= PUT_MULTIPART_MIN:
             # The writer's multipart upload is aborted on every failure path (s3fs's own multipart pipe_file aborts
             # on Exception only, not on KeyboardInterrupt/SystemExit).
@@ -77,11 +77,11 @@ class S3Backend(FsspecBackend):
             self.forget(key)
 
     @contextmanager
-    def writer(self, key: str) -> Iterator[IO[bytes]]:
+    def writer(self, key: str, durable: bool = True) -> Iterator[IO[bytes]]:
         with _ObjectWriter(self, key).session() as fh:
             yield fh
 
-    def create(self, key: str, data: bytes) -> bool:
+    def create(self, key: str, data: bytes, durable: bool = True) -> bool:
         try:
             self.put_if(key, data, ABSENT)
         except Conflict:
