@@ -263,3 +263,19 @@ def test_s3_put_and_get_survive_injected_500s(s3_url, s3_server, monkeypatch):
         assert proxy.injected - 4 >= store_module.RETRIES  # every store attempt reached the server (s3fs adds its own)
     finally:
         proxy.stop()
+
+
+def test_durability_setting_is_checked_and_fast_mode_still_writes_atomically(tmp_path, monkeypatch):
+    from scout_persist.errors import InvalidInputError
+
+    store = Store(str(tmp_path / "root"))
+    monkeypatch.setenv("SCOUT_PERSIST_DURABILITY", "sometimes")
+    with pytest.raises(InvalidInputError, match=r"SCOUT_PERSIST_DURABILITY='sometimes'.*'safe'.*'fast'"):
+        store.put("k", b"v")
+    assert not store.exists("k")
+    monkeypatch.setenv("SCOUT_PERSIST_DURABILITY", "fast")
+    store.put("k", b"v")
+    with store.writer("w") as fh:
+        fh.write(b"streamed")
+    assert store.get("k") == b"v" and store.get("w") == b"streamed"
+    assert [name for name in store.ls("") if name.startswith(".tmp")] == []
