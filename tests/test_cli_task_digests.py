@@ -168,3 +168,30 @@ def test_count_of_captures_checked(tmp_path, capsys):
               f"lines; {len(exact) - len(logs)} clean-named), {len(KNOWN_DIFFERENCES)} known difference(s): "
               f"{sorted(KNOWN_DIFFERENCES)}; {len(PRINTPATH)} -pf paths, {len(SAVE_INPUTS)} --save_inputs lists")
     assert len(exact) + len(KNOWN_DIFFERENCES) == len(SPIED) > 0 and lines > 0
+
+
+@pytest.mark.parametrize("name", [n for n in SPIED if n not in KNOWN_DIFFERENCES][:4])
+def test_the_path_command_names_the_job_ruby_ran(name, tmp_path, capsys, monkeypatch):
+    """`scout-persist path -m <declarations> <scout workflow task arguments>` prints the path Ruby wrote."""
+    from scout_persist.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", HOME)
+    declarations = str(Path(__file__).resolve().parent / "fixture_workflows.py")
+    rc = main(["path", "-m", declarations, "--root", SCOUT_ROOT, "--json", "--", *argv_of(name)])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["key"] == spy_key(name)
+    assert out["path"] == SCOUT_ROOT.rstrip("/") + "/" + spy_key(name)
+    if out["hash"] is not None:
+        assert md5_hex(out["digest_str"]) == out["hash"]
+
+
+def test_the_path_command_explains_a_bad_module_or_workflow(tmp_path, capsys):
+    from scout_persist.cli import main
+
+    assert main(["path", "-m", str(tmp_path / "nope.py"), "Baking", "bake"]) == 2
+    assert "--module" in capsys.readouterr().err
+    declarations = str(Path(__file__).resolve().parent / "fixture_workflows.py")
+    assert main(["path", "-m", declarations, "NoSuchFlow", "t"]) == 2
+    err = capsys.readouterr().err
+    assert "'NoSuchFlow' is not declared" in err and "Baking" in err
