@@ -108,10 +108,13 @@ class Job:
         self._info: dict | None = None
 
     @classmethod
-    def at(cls, store: Store, key: str, *, path_map: Mapping[str, str] | None = None, strict: bool = False) -> "Job":
-        """The job stored under ``key`` (``var/jobs/W/t/name``) in ``store``."""
+    def at(cls, store: Store, key: str, *, path_map: Mapping[str, str] | None = None, strict: bool = False,
+           info: dict | None = None) -> "Job":
+        """The job stored under ``key`` (``var/jobs/W/t/name``) in ``store``; ``info``: its ``.info`` when the caller
+        has already read it (not read again)."""
         job = cls.__new__(cls)
         job._init(store, key, path_map, strict)
+        job._info = info
         return job
 
     @classmethod

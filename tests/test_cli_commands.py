@@ -460,3 +460,24 @@ def test_clean_skips_a_job_whose_lock_is_held(root, capsys):
     assert (root / f"{key}.info").exists()
     assert out.count("removed") == len(ERRORS) - 1
     assert not list((root / "tmp/persist_locks").glob("*.lock"))  # our own locks are released
+
+
+def test_info_recursive_inputs_reads_each_info_once(root, capsys, monkeypatch):
+    """`info -ri` walks the dependency chain reading every job's .info one time (no second reader of the same file)."""
+    from collections import Counter
+
+    from scout_persist.store.local import LocalBackend
+
+    reads: Counter = Counter()
+    real_get = LocalBackend.get
+
+    def counting_get(self, key):
+        if key.endswith(".info"):
+            reads[key] += 1
+        return real_get(self, key)
+
+    monkeypatch.setattr(LocalBackend, "get", counting_get)
+    rc, out, _ = run(capsys, "info", "-ri", str(root / CHAIN))
+    assert rc == 0 and "factor" in out
+    assert len(reads) >= 2, reads  # the job and its dependencies
+    assert set(reads.values()) == {1}, reads

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     if args.inputs:
         pairs = own_inputs(info).items()
     elif args.recursive_inputs:
-        pairs = recursive_inputs(ref).items()
+        pairs = recursive_inputs(ref, info).items()
     else:
         pairs = ((k, shown if k == "status" and shown else v) for k, v in info.items() if k != "exception")
     for key, value in pairs:

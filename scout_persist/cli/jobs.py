@@ -113,7 +113,7 @@ def dependency_refs(ref: JobRef, info: dict | None) -> list[JobRef]:
         return []
     from ..job import Job
 
-    return [JobRef(dep.store, dep.key) for dep in Job.at(ref.store, ref.key).dependencies]
+    return [JobRef(dep.store, dep.key) for dep in Job.at(ref.store, ref.key, info=info).dependencies]
 
 
 def own_inputs(info: dict | None) -> dict:
@@ -127,15 +127,16 @@ def own_inputs(info: dict | None) -> dict:
     return {str(n): (values[i] if i < len(values) else None) for i, n in enumerate(names)}
 
 
-def recursive_inputs(ref: JobRef, _seen: frozenset = frozenset()) -> dict:
-    """Ruby ``Step#recursive_inputs``: each dependency's inputs first, the job's own values winning."""
-    info = load_info(ref)
+def recursive_inputs(ref: JobRef, info: dict | None = None, _seen: frozenset = frozenset()) -> dict:
+    """Ruby ``Step#recursive_inputs``: each dependency's inputs first, the job's own values winning (``info``: the
+    job's ``.info`` when already read; every ``.info`` is read once)."""
+    info = load_info(ref) if info is None else info
     acc = own_inputs(info)
     if ref.display in _seen:
         return acc
     seen = _seen | {ref.display}
     for dep in dependency_refs(ref, info):
-        merged = recursive_inputs(dep, seen)
+        merged = recursive_inputs(dep, None, seen)
         merged.update(acc)
         acc = merged
     return acc
