@@ -123,6 +123,19 @@ def _load(loc: Location, type: str | None) -> Any:
     return serializers.load(loc.store.get(loc.key), type, path=loc.url, bind=loc.key)
 
 
+def _stored_value(loc: Location, type: str | None, no_load: bool) -> tuple[bool, Any]:
+    """``(True, value or location)`` for an entry that is there and loads; ``(False, None)`` to compute it."""
+    if not loc.store.exists(loc.key):
+        return False, None
+    if no_load:
+        return True, loc.url
+    try:
+        return True, _load(loc, type)
+    except CorruptPayloadError as exc:
+        log.warning("persist entry %s does not load (%s); recomputing it", loc.url, exc)
+        return False, None
+
+
 def _stored(value: Any, type: str | None, loc: Location) -> tuple[bytes, Any]:
     """``(bytes, value)``: what to store for ``value`` and the value a later load of it gives back, which the first
     call returns too (a value the type cannot hold is refused)."""
@@ -148,26 +161,20 @@ def _run(
     lock_timeout: float | None,
     canfail: bool,
 ) -> Any:
-    if not _needs_update(loc, update) and loc.store.exists(loc.key):
-        if no_load:
-            return loc.url
-        try:
-            return _load(loc, type)
-        except CorruptPayloadError as exc:
-            log.warning("persist entry %s does not load (%s); recomputing it", loc.url, exc)
+    if not _needs_update(loc, update):
+        found, value = _stored_value(loc, type, no_load)
+        if found:
+            return value
     guard = Lock(loc.lock_store, loc.lock_key, lease=lease, refresh=min(2.0, lease / 3),
                  timeout=lock_timeout) if lock else None
     if guard is not None:
         guard.__enter__()
     try:
         # Another process may have computed the entry while we waited for the lock.
-        if update is not True and not _needs_update(loc, update) and loc.store.exists(loc.key):
-            if no_load:
-                return loc.url
-            try:
-                return _load(loc, type)
-            except CorruptPayloadError as exc:
-                log.warning("persist entry %s does not load (%s); recomputing it", loc.url, exc)
+        if update is not True and not _needs_update(loc, update):
+            found, value = _stored_value(loc, type, no_load)
+            if found:
+                return value
         try:
             value = fn()
         except Exception:

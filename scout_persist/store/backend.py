@@ -176,9 +176,14 @@ class Backend(ABC):
     def writer(self, key: str, durable: bool = True) -> AbstractContextManager[IO[bytes]]:
         """A streaming writer whose content appears at ``key`` atomically when its block ends without error."""
 
-    @abstractmethod
     def create(self, key: str, data: bytes, durable: bool = True) -> bool:
-        """Exclusive create; True when this call created the entry."""
+        """Exclusive create; True when this call created the entry.  Backends with conditional writes get it as
+        :meth:`put_if` with the entry required absent (which recognises a lost reply of its own create)."""
+        try:
+            self.put_if(key, data, ABSENT)
+        except Conflict:
+            return False
+        return True
 
     @abstractmethod
     def delete(self, key: str, recursive: bool = False) -> None:

@@ -33,13 +33,6 @@ class MemoryBackend(FsspecBackend):
         yield buffer
         self.fs.pipe_file(self.path(key), buffer.getvalue())
 
-    def create(self, key: str, data: bytes, durable: bool = True) -> bool:
-        try:
-            self.put_if(key, data, ABSENT)
-        except Conflict:
-            return False
-        return True
-
     def put_if(self, key: str, data: bytes, expect: str | None) -> str:
         path = self.path(key)
         with _GUARD:

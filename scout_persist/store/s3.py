@@ -81,13 +81,6 @@ class S3Backend(FsspecBackend):
         with _ObjectWriter(self, key).session() as fh:
             yield fh
 
-    def create(self, key: str, data: bytes, durable: bool = True) -> bool:
-        try:
-            self.put_if(key, data, ABSENT)
-        except Conflict:
-            return False
-        return True
-
     def put_if(self, key: str, data: bytes, expect: str | None) -> str:
         """Idempotent under ambiguous replies: after a 5xx or a dropped connection (or a client-side retry that
         meets the entry its first try wrote) the entry is read back; our own bytes there mean success."""
