@@ -94,7 +94,7 @@ def check(store: Store, job_key: str, plan: plans.RunPlan | None) -> plans.Verif
         except UntrustedPayloadError as exc:
             _warn_untrusted(location, exc, plan)
             raise CacheMiss(f"job {location!r}: {exc}: recompute") from exc
-        except (CorruptPayloadError, ValueError, TypeError) as exc:
+        except (CorruptPayloadError, ValueError, TypeError, ImportError) as exc:  # ImportError: a codec missing here
             logger.warning("scout-persist: stored job %s cannot be used (%s); recomputing it", location, exc)
             raise CacheMiss(f"job {location!r}: {exc}: recompute") from exc
     if plan is not None:

@@ -407,10 +407,10 @@ def test_a_rewrite_whose_storage_fails_keeps_the_committed_job(scout_root, tmp_p
     info_before = Path(str(result) + ".info").read_bytes()
     real_put = Store.put
 
-    def failing_put(self, key, data):
+    def failing_put(self, key, data, **options):
         if key.endswith("Rewrite/note/" + result.name):
             raise OSError(28, "No space left on device")
-        return real_put(self, key, data)
+        return real_put(self, key, data, **options)
 
     monkeypatch.setattr(Store, "put", failing_put)
     source.write_text(textwrap.dedent(REWRITE.format(version="2", text="new")))
