@@ -5,8 +5,9 @@ text, integer, float, boolean, array, ``X_array``, json (and ``serializer``, whi
 (the default type), tsv, path, file, file_array.  ``load`` fixes two Ruby quirks on purpose: binary results come back
 as the raw bytes (Ruby drops bytes >= 0x80) and text reads drop invalid UTF-8 as Ruby does.
 
-Values with no Scout type use the ``pickle`` serializer: pickle protocol 5, compressed by :mod:`scout_persist.codecs`,
-in a self-describing envelope with an optional HMAC-SHA256.  Trust rule: when ``$SCOUT_PERSIST_HMAC_KEY`` is set
+Values with no Scout type use the ``pickle`` serializer: pickle protocol 5, its buffers encoded by
+:mod:`scout_persist.codecs` (Blosc2 for array data, zstd for the rest, by default), in a self-describing envelope with
+a checksum trailer and an optional HMAC-SHA256.  Trust rule: when ``$SCOUT_PERSIST_HMAC_KEY`` is set
 (or ``hmac_key=`` is given), every pickle must carry a valid HMAC under that key or it is refused with
 :class:`UntrustedPayloadError` before unpickling; when no key is set, pickles load (the store itself is trusted).
 """
@@ -36,11 +37,15 @@ SCALAR_TYPES = ("string", "select", "folder", "text", "integer", "float", "boole
 KNOWN_TYPES = (*SCALAR_TYPES, "array", "json", "serializer", "yaml", "marshal", "binary", "tsv", "file_array", "pickle")
 
 PICKLE = "pickle"
-# 8 bytes; then 1 byte HMAC length (0 or 32), the HMAC, the body.  Body of version 2 (written now): the part table
-# (<I count, then <Q length of each part) and one codec payload holding the parts back to back: the pickle stream,
-# then its out-of-band buffers (array data, never copied into the pickle).  Version 1 (read only): the codec payload
-# of the whole pickle.
-PICKLE_MAGIC = b"SCOUTPY\x02"
+# 8 bytes; then 1 byte HMAC length (0 or 32), the HMAC, the body.  The parts are the pickle stream, then its
+# out-of-band buffers (array data, never copied into the pickle).
+# Version 3 (written now): body = <I header length, the header (UTF-8 JSON: {"parts": [{"codec", "size", "chunk",
+# "stored"}...], "checksum": algorithm}, see codecs.encode_parts), the stored chunks of every part back to back;
+# then a 32-byte trailer: the checksum (header's algorithm) of every byte before it.  The HMAC signs the magic and
+# the body.  Version 2 (read only): body = the part table (<I count, then <Q length of each part) and one zstd or
+# plain payload of the parts back to back.  Version 1 (read only): the codec payload of the whole pickle.
+PICKLE_MAGIC = b"SCOUTPY\x03"
+PICKLE_MAGIC_V2 = b"SCOUTPY\x02"
 PICKLE_MAGIC_V1 = b"SCOUTPY\x01"
 HMAC_ENV = "SCOUT_PERSIST_HMAC_KEY"
 
@@ -380,15 +385,19 @@ def _key_bytes(key: bytes | str | None) -> bytes | None:
     return key.encode("utf-8") if isinstance(key, str) else bytes(key)
 
 
-def _pickle_parts(value: Any) -> list[memoryview]:
-    """The pickle stream and its out-of-band buffers (zero-copy views of contiguous array data)."""
+def _pickle_parts(value: Any) -> tuple[list[memoryview], list[int]]:
+    """The pickle stream and its out-of-band buffers (zero-copy views of contiguous array data), and the bytes per
+    item of each (1 for the stream; 8 for float64 data), which lets the codec shuffle fixed-width data."""
     buffers: list[memoryview] = []
+    itemsizes: list[int] = [1]
 
     def out_of_band(buf: pickle.PickleBuffer) -> bool:
         try:
             buffers.append(buf.raw())
         except BufferError:  # not contiguous: let pickle copy it in-band
             return True
+        with memoryview(buf) as typed:
+            itemsizes.append(typed.itemsize)
         return False
 
     try:
@@ -398,32 +407,43 @@ def _pickle_parts(value: Any) -> list[memoryview]:
             f"{value.__class__.__name__} value cannot be pickled ({exc}); return a picklable value "
             "(module-level classes, no open files, locks or lambdas)"
         ) from exc
-    return [memoryview(head), *buffers]
+    return [memoryview(head), *buffers], itemsizes
 
 
 def dump_pickle_with_record(value: Any, spec: str | None = None, hmac_key: bytes | str | None = None) -> tuple[bytes, dict]:
-    """``(stored bytes, record)``: pickle protocol 5 with out-of-band buffers, compressed per ``spec``, HMAC'd
-    when a key is known.  Array data goes from the value to the compressor without an intermediate copy."""
-    from .codecs import compress_parts
+    """``(stored bytes, record)``: pickle protocol 5 with out-of-band buffers, each part encoded per ``spec``
+    (``None``: ``$SCOUT_PERSIST_COMPRESSION``, default ``auto``), HMAC'd when a key is known.  Array data goes from
+    the value to the encoder without an intermediate copy; the record's ``codec`` names each part's codec."""
+    from .codecs import CHECKSUM_SIZE, checksum_algorithm, encode_parts, new_checksum
 
-    parts = _pickle_parts(value)
-    table = struct.pack(f"<I{len(parts)}Q", len(parts), *(p.nbytes for p in parts))
-    payload, crec = compress_parts(parts, spec)
+    parts, itemsizes = _pickle_parts(value)
+    encoded = encode_parts(parts, itemsizes, spec)
+    algorithm = checksum_algorithm()
+    header = json.dumps({"parts": encoded.header, "checksum": algorithm}, separators=(",", ":")).encode("utf-8")
+    head = struct.pack("<I", len(header)) + header
     key = _key_bytes(hmac_key)
     mac = b""
     if key:
-        signer = hmac.new(key, table, hashlib.sha256)
-        signer.update(payload)
+        signer = hmac.new(key, PICKLE_MAGIC + head, hashlib.sha256)
+        for piece in encoded.pieces:
+            signer.update(piece)
         mac = signer.digest()
-    stored = b"".join((PICKLE_MAGIC, bytes([len(mac)]), mac, table, payload))
+    prefix = b"".join((PICKLE_MAGIC, bytes([len(mac)]), mac, head))
+    digest = new_checksum(algorithm, len(prefix) + sum(memoryview(p).nbytes for p in encoded.pieces))
+    digest.update(prefix)
+    for piece in encoded.pieces:
+        digest.update(piece)
+    trailer = digest.copy().digest()  # the checksum of every byte before the trailer
+    assert len(trailer) == CHECKSUM_SIZE
+    digest.update(trailer)  # ... and the record's, of every stored byte: one pass over the data for both
+    stored = b"".join((prefix, *encoded.pieces, trailer))
     record = {
         "serializer": PICKLE,
         "pickle_protocol": 5,
-        "codec": crec["codec"],
-        "level": crec["level"],
-        "size": crec["size"],
+        "codec": encoded.codec,
+        "size": encoded.size,
         "stored_size": len(stored),
-        "checksum": "sha256:" + hashlib.sha256(stored).hexdigest(),
+        "checksum": f"{algorithm}:{digest.hexdigest()}",
         "hmac": bool(mac),
     }
     return stored, record
@@ -434,24 +454,27 @@ def dump_pickle(value: Any, spec: str | None = None, hmac_key: bytes | str | Non
 
 
 def is_pickle(data: bytes) -> bool:
-    return data[: len(PICKLE_MAGIC)] in (PICKLE_MAGIC, PICKLE_MAGIC_V1)
+    return data[: len(PICKLE_MAGIC)] in (PICKLE_MAGIC, PICKLE_MAGIC_V2, PICKLE_MAGIC_V1)
 
 
 def load_pickle(
     data: bytes, where: str = "", record: dict | None = None, hmac_key: bytes | str | None = None
 ) -> Any:
     """Unpickle a payload of :func:`dump_pickle` after checking record, envelope and (when a key is set) HMAC."""
-    from .codecs import decompress
+    from .codecs import checksum_matches, decompress
 
     where = where or "<pickle payload>"
+    verified = False  # the record's checksum covered every stored byte
     if record:
         if record.get("stored_size") not in (None, len(data)):
             raise CorruptPayloadError(
                 f"{where} holds {len(data)} bytes but its .info says {record['stored_size']}; truncated or replaced"
             )
         expected = record.get("checksum")
-        if expected and expected != "sha256:" + hashlib.sha256(data).hexdigest():
-            raise CorruptPayloadError(f"{where} does not match the checksum in its .info ({expected}); not loaded")
+        if expected:
+            if not checksum_matches(expected, data):
+                raise CorruptPayloadError(f"{where} does not match the checksum in its .info ({expected}); not loaded")
+            verified = True
     if not is_pickle(data) or len(data) < len(PICKLE_MAGIC) + 1:
         raise CorruptPayloadError(
             f"{where} is not a scout-persist pickle (no {PICKLE_MAGIC!r} header); it was written by something else"
@@ -462,6 +485,11 @@ def load_pickle(
     mac, body = bytes(view[start : start + n]), view[start + n :]
     if n not in (0, 32) or len(mac) != n:
         raise CorruptPayloadError(f"{where}: damaged pickle envelope (HMAC length {n})")
+    version3 = data[: len(PICKLE_MAGIC)] == PICKLE_MAGIC
+    if version3:
+        header, body, signed = _open_v3(view, start + n, where, record, verified)
+    else:
+        signed = [body]
     key = _key_bytes(hmac_key)
     if key is not None:
         if not mac:
@@ -469,12 +497,19 @@ def load_pickle(
                 f"{where} carries no HMAC but ${HMAC_ENV} is set: with a key, every pickle must be signed with it; "
                 "refusing to unpickle. Rewrite the entry with the key set, or unset the key if you trust the store"
             )
-        if not hmac.compare_digest(mac, hmac.new(key, body, hashlib.sha256).digest()):
+        signer = hmac.new(key, digestmod=hashlib.sha256)
+        for part in signed:
+            signer.update(part)
+        if not hmac.compare_digest(mac, signer.digest()):
             raise UntrustedPayloadError(
                 f"{where} has an HMAC that does not verify under ${HMAC_ENV}: written with another key or altered; "
                 "refusing to unpickle"
             )
-    if data[: len(PICKLE_MAGIC)] == PICKLE_MAGIC_V1:
+    if version3:
+        from .codecs import decode_parts
+
+        head, *buffers = decode_parts(header["parts"], body, where)
+    elif data[: len(PICKLE_MAGIC)] == PICKLE_MAGIC_V1:
         head, buffers = decompress(body, where), []
     else:
         head, buffers = _unpack_parts(body, where)
@@ -501,3 +536,38 @@ def _unpack_parts(body: memoryview, where: str) -> tuple[memoryview, list[memory
         views.append(plain[offset : offset + n])
         offset += n
     return views[0], views[1:]
+
+
+def _open_v3(view: memoryview, start: int, where: str, record: dict | None, verified: bool):
+    """``(header, stored chunks, signed pieces)`` of a version-3 envelope whose body starts at ``start``.
+
+    Checks the trailer checksum unless the record's checksum already covered the bytes, and that the record (when
+    given) names the codecs and size the header does."""
+    from .codecs import CHECKSUM_SIZE, new_checksum
+
+    try:
+        (length,) = struct.unpack_from("<I", view, start)
+        if start + 4 + length + CHECKSUM_SIZE > len(view):
+            raise ValueError(f"a {length}-byte header does not fit in {len(view)} bytes")
+        header = json.loads(bytes(view[start + 4 : start + 4 + length]).decode("utf-8"))
+        if not isinstance(header, dict) or not isinstance(header.get("parts"), list):
+            raise ValueError("no parts")
+        digest = new_checksum(header.get("checksum"), len(view))
+    except (struct.error, ValueError) as exc:
+        raise CorruptPayloadError(f"{where}: damaged pickle envelope header ({exc}); truncated or damaged") from exc
+    end = len(view) - CHECKSUM_SIZE
+    if not verified:
+        digest.update(view[:end])
+        if not hmac.compare_digest(digest.digest(), bytes(view[end:])):
+            raise CorruptPayloadError(
+                f"{where}: the {header['checksum']} checksum trailer does not match the bytes before it; "
+                "truncated or damaged, not loaded"
+            )
+    codec = ",".join(str(p.get("codec")) if isinstance(p, dict) else "?" for p in header["parts"])
+    if record and record.get("codec") not in (None, codec):
+        raise CorruptPayloadError(f"{where}: the record says codec {record['codec']!r} but the envelope says {codec!r}")
+    size = sum(p.get("size", 0) for p in header["parts"] if isinstance(p, dict) and type(p.get("size")) is int)
+    if record and record.get("size") not in (None, size):
+        raise CorruptPayloadError(f"{where}: the record says {record['size']} plain bytes but the envelope says {size}")
+    body = view[start + 4 + length : end]
+    return header, body, [PICKLE_MAGIC, view[start:end]]

@@ -9,9 +9,9 @@ Jobs without a record (every job Ruby wrote) are counted as unverified, not as f
 from __future__ import annotations
 
 import argparse
-import hashlib
 from typing import Iterator
 
+from ..codecs import THREADED_HASH_MIN, new_checksum
 from ..errors import InvalidInputError, KeyNotFound
 from .jobs import load_info
 from .output import emit, emit_json, warn
@@ -37,10 +37,10 @@ def records(info, path: tuple = ()) -> Iterator[tuple[tuple, dict]]:
 
 def _hash(ref: JobRef, key: str, algorithm: str) -> tuple[str, int]:
     try:
-        h = hashlib.new(algorithm)
-    except ValueError as exc:
+        h = new_checksum(algorithm, THREADED_HASH_MIN)
+    except InvalidInputError as exc:
         raise InvalidInputError(
-            f"checksum algorithm {algorithm!r} recorded in {ref.info_key!r} is unknown to hashlib; expected sha256"
+            f"checksum algorithm {algorithm!r} recorded in {ref.info_key!r} is unknown; expected blake3 or sha256"
         ) from exc
     size = 0
     with ref.store.open(key, "rb") as fh:
