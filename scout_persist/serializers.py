@@ -39,11 +39,12 @@ KNOWN_TYPES = (*SCALAR_TYPES, "array", "json", "serializer", "yaml", "marshal", 
 PICKLE = "pickle"
 # 8 bytes; then 1 byte HMAC length (0 or 32), the HMAC, the body.  The parts are the pickle stream, then its
 # out-of-band buffers (array data, never copied into the pickle).
-# Version 3 (written now): body = <I header length, the header (UTF-8 JSON: {"parts": [{"codec", "size", "chunk",
-# "stored"}...], "checksum": algorithm}, see codecs.encode_parts), the stored chunks of every part back to back;
-# then a 32-byte trailer: the checksum (header's algorithm) of every byte before it.  The HMAC signs the magic and
-# the body.  Version 2 (read only): body = the part table (<I count, then <Q length of each part) and one zstd or
-# plain payload of the parts back to back.  Version 1 (read only): the codec payload of the whole pickle.
+# Version 3 (written now) puts the HMAC last: magic, 1 byte HMAC length (0 or 32), <I header length, the header
+# (UTF-8 JSON: {"parts": [{"codec", "size", "chunk", "stored"}...], "checksum": algorithm}, see
+# codecs.encode_parts), the stored chunks of every part back to back, a 32-byte trailer (the checksum, in the
+# header's algorithm, of every byte before it), then the HMAC of every byte before it.  Version 2 (read only): body =
+# the part table (<I count, then <Q length of each part) and one zstd or plain payload of the parts back to back.
+# Version 1 (read only): the codec payload of the whole pickle.
 PICKLE_MAGIC = b"SCOUTPY\x03"
 PICKLE_MAGIC_V2 = b"SCOUTPY\x02"
 PICKLE_MAGIC_V1 = b"SCOUTPY\x01"
@@ -420,23 +421,24 @@ def dump_pickle_with_record(value: Any, spec: str | None = None, hmac_key: bytes
     encoded = encode_parts(parts, itemsizes, spec)
     algorithm = checksum_algorithm()
     header = json.dumps({"parts": encoded.header, "checksum": algorithm}, separators=(",", ":")).encode("utf-8")
-    head = struct.pack("<I", len(header)) + header
     key = _key_bytes(hmac_key)
-    mac = b""
-    if key:
-        signer = hmac.new(key, PICKLE_MAGIC + head, hashlib.sha256)
-        for piece in encoded.pieces:
-            signer.update(piece)
-        mac = signer.digest()
-    prefix = b"".join((PICKLE_MAGIC, bytes([len(mac)]), mac, head))
+    mac_size = hashlib.sha256().digest_size if key else 0
+    prefix = PICKLE_MAGIC + bytes([mac_size]) + struct.pack("<I", len(header)) + header
     digest = new_checksum(algorithm, len(prefix) + sum(memoryview(p).nbytes for p in encoded.pieces))
-    digest.update(prefix)
-    for piece in encoded.pieces:
+    signer = hmac.new(key, prefix, hashlib.sha256) if key else None
+    for piece in (prefix, *encoded.pieces):
         digest.update(piece)
+        if signer is not None and piece is not prefix:
+            signer.update(piece)
     trailer = digest.copy().digest()  # the checksum of every byte before the trailer
     assert len(trailer) == CHECKSUM_SIZE
-    digest.update(trailer)  # ... and the record's, of every stored byte: one pass over the data for both
-    stored = b"".join((prefix, *encoded.pieces, trailer))
+    digest.update(trailer)
+    mac = b""
+    if signer is not None:
+        signer.update(trailer)
+        mac = signer.digest()
+        digest.update(mac)  # the record's checksum: every stored byte, in the same pass as the trailer's
+    stored = b"".join((prefix, *encoded.pieces, trailer, mac))
     record = {
         "serializer": PICKLE,
         "pickle_protocol": 5,
@@ -479,40 +481,42 @@ def load_pickle(
         raise CorruptPayloadError(
             f"{where} is not a scout-persist pickle (no {PICKLE_MAGIC!r} header); it was written by something else"
         )
+    key = _key_bytes(hmac_key)
+    if data[: len(PICKLE_MAGIC)] == PICKLE_MAGIC:
+        head, *buffers = _open_v3(memoryview(data), where, record, verified, key)
+        return _unpickle(head, buffers, where)
     n = data[len(PICKLE_MAGIC)]
     start = len(PICKLE_MAGIC) + 1
     view = memoryview(data)  # slices below are views: no copy of a large payload
     mac, body = bytes(view[start : start + n]), view[start + n :]
     if n not in (0, 32) or len(mac) != n:
         raise CorruptPayloadError(f"{where}: damaged pickle envelope (HMAC length {n})")
-    version3 = data[: len(PICKLE_MAGIC)] == PICKLE_MAGIC
-    if version3:
-        header, body, signed = _open_v3(view, start + n, where, record, verified)
-    else:
-        signed = [body]
-    key = _key_bytes(hmac_key)
     if key is not None:
-        if not mac:
-            raise UntrustedPayloadError(
-                f"{where} carries no HMAC but ${HMAC_ENV} is set: with a key, every pickle must be signed with it; "
-                "refusing to unpickle. Rewrite the entry with the key set, or unset the key if you trust the store"
-            )
-        signer = hmac.new(key, digestmod=hashlib.sha256)
-        for part in signed:
-            signer.update(part)
-        if not hmac.compare_digest(mac, signer.digest()):
-            raise UntrustedPayloadError(
-                f"{where} has an HMAC that does not verify under ${HMAC_ENV}: written with another key or altered; "
-                "refusing to unpickle"
-            )
-    if version3:
-        from .codecs import decode_parts
-
-        head, *buffers = decode_parts(header["parts"], body, where)
-    elif data[: len(PICKLE_MAGIC)] == PICKLE_MAGIC_V1:
+        _verify_hmac(key, mac, [body], where)
+    if data[: len(PICKLE_MAGIC)] == PICKLE_MAGIC_V1:
         head, buffers = decompress(body, where), []
     else:
         head, buffers = _unpack_parts(body, where)
+    return _unpickle(head, buffers, where)
+
+
+def _verify_hmac(key: bytes, mac: bytes, signed: list, where: str) -> None:
+    if not mac:
+        raise UntrustedPayloadError(
+            f"{where} carries no HMAC but ${HMAC_ENV} is set: with a key, every pickle must be signed with it; "
+            "refusing to unpickle. Rewrite the entry with the key set, or unset the key if you trust the store"
+        )
+    signer = hmac.new(key, digestmod=hashlib.sha256)
+    for piece in signed:
+        signer.update(piece)
+    if not hmac.compare_digest(mac, signer.digest()):
+        raise UntrustedPayloadError(
+            f"{where} has an HMAC that does not verify under ${HMAC_ENV}: written with another key or altered; "
+            "refusing to unpickle"
+        )
+
+
+def _unpickle(head, buffers: list, where: str) -> Any:
     try:
         return pickle.loads(head, buffers=buffers)  # noqa: S301 (trust rule above)
     except Exception as exc:
@@ -538,36 +542,49 @@ def _unpack_parts(body: memoryview, where: str) -> tuple[memoryview, list[memory
     return views[0], views[1:]
 
 
-def _open_v3(view: memoryview, start: int, where: str, record: dict | None, verified: bool):
-    """``(header, stored chunks, signed pieces)`` of a version-3 envelope whose body starts at ``start``.
+def _open_v3(view: memoryview, where: str, record: dict | None, verified: bool, key: bytes | None) -> list:
+    """The decoded parts (pickle stream, then its buffers) of a version-3 envelope.
 
-    Checks the trailer checksum unless the record's checksum already covered the bytes, and that the record (when
-    given) names the codecs and size the header does."""
-    from .codecs import CHECKSUM_SIZE, new_checksum
+    Order: the HMAC when a key is set (before anything else is parsed; it also proves the bytes intact), else the
+    checksum trailer unless the record's checksum (``verified``) already covered every byte; then the record must
+    name the codecs and size the header does."""
+    from .codecs import CHECKSUM_SIZE, decode_parts, new_checksum
 
+    magic = len(PICKLE_MAGIC)
+    mac_size = view[magic]
+    fixed = magic + 1 + 4 + CHECKSUM_SIZE + mac_size
+    if mac_size not in (0, 32) or len(view) < fixed:
+        raise CorruptPayloadError(f"{where}: damaged pickle envelope (HMAC length {mac_size}, {len(view)} bytes); "
+                                  "truncated or damaged")
+    signed_end = len(view) - mac_size
+    if key is not None:
+        _verify_hmac(key, bytes(view[signed_end:]), [view[:signed_end]], where)
+    (length,) = struct.unpack_from("<I", view, magic + 1)
+    start = magic + 1 + 4 + length  # the first chunk
+    end = signed_end - CHECKSUM_SIZE  # the trailer
     try:
-        (length,) = struct.unpack_from("<I", view, start)
-        if start + 4 + length + CHECKSUM_SIZE > len(view):
+        if start > end:
             raise ValueError(f"a {length}-byte header does not fit in {len(view)} bytes")
-        header = json.loads(bytes(view[start + 4 : start + 4 + length]).decode("utf-8"))
+        header = json.loads(bytes(view[magic + 5 : start]).decode("utf-8"))
         if not isinstance(header, dict) or not isinstance(header.get("parts"), list):
-            raise ValueError("no parts")
-        digest = new_checksum(header.get("checksum"), len(view))
-    except (struct.error, ValueError) as exc:
+            raise ValueError("it lists no parts")
+        if not isinstance(header.get("checksum"), str):
+            raise ValueError("it names no checksum algorithm")
+        digest = new_checksum(header["checksum"], end) if not (verified or key is not None) else None
+    except ValueError as exc:  # also InvalidInputError (an unknown algorithm) and JSON/UTF-8 errors
         raise CorruptPayloadError(f"{where}: damaged pickle envelope header ({exc}); truncated or damaged") from exc
-    end = len(view) - CHECKSUM_SIZE
-    if not verified:
+    if digest is not None:
         digest.update(view[:end])
-        if not hmac.compare_digest(digest.digest(), bytes(view[end:])):
+        if not hmac.compare_digest(digest.digest(), bytes(view[end:signed_end])):
             raise CorruptPayloadError(
                 f"{where}: the {header['checksum']} checksum trailer does not match the bytes before it; "
                 "truncated or damaged, not loaded"
             )
-    codec = ",".join(str(p.get("codec")) if isinstance(p, dict) else "?" for p in header["parts"])
+    parts = header["parts"]
+    codec = ",".join(str(p.get("codec")) if isinstance(p, dict) else "?" for p in parts)
     if record and record.get("codec") not in (None, codec):
         raise CorruptPayloadError(f"{where}: the record says codec {record['codec']!r} but the envelope says {codec!r}")
-    size = sum(p.get("size", 0) for p in header["parts"] if isinstance(p, dict) and type(p.get("size")) is int)
+    size = sum(p["size"] for p in parts if isinstance(p, dict) and type(p.get("size")) is int)
     if record and record.get("size") not in (None, size):
         raise CorruptPayloadError(f"{where}: the record says {record['size']} plain bytes but the envelope says {size}")
-    body = view[start + 4 + length : end]
-    return header, body, [PICKLE_MAGIC, view[start:end]]
+    return decode_parts(parts, view[start:end], where)

@@ -165,14 +165,11 @@ def test_hmac_trust_rule(monkeypatch):
     # another writer's key
     with pytest.raises(UntrustedPayloadError, match="does not verify"):
         S.load(signed, "pickle", hmac_key=b"other")
-    # tampered payload, same length: damage to the checksum trailer ...
+    # tampered payload, same length
     body = bytearray(signed)
-    body[-40] ^= 0xFF
-    with pytest.raises(CorruptPayloadError, match="trailer"):
-        S.load(bytes(body), "pickle")
-    # ... and a tamperer who rewrites the trailer (the checksum is no secret) still lacks the key
+    body[-5] ^= 0xFF
     with pytest.raises(UntrustedPayloadError, match="does not verify"):
-        S.load(_with_trailer(body), "pickle")
+        S.load(bytes(body), "pickle")
     # an unsigned pickle when a key is set
     monkeypatch.delenv(S.HMAC_ENV)
     unsigned = S.dump(VALUE, "pickle")
@@ -197,13 +194,10 @@ def test_hmac_refusal_happens_before_unpickling(monkeypatch, tmp_path):
             return (open, (str(marker), "w"))
 
     body = compress(pickle.dumps(Evil(), protocol=5), "zstd:3")
-    forged_v1 = S.PICKLE_MAGIC_V1 + bytes([32]) + hmac.new(b"guess", body, hashlib.sha256).digest() + body
-    monkeypatch.delenv(S.HMAC_ENV, raising=False)
-    signed_v3 = S.dump_pickle(Evil(), "zstd:3", hmac_key=b"guess")  # a well-formed envelope, valid trailer
+    forged = S.PICKLE_MAGIC + bytes([32]) + hmac.new(b"guess", body, hashlib.sha256).digest() + body
     monkeypatch.setenv(S.HMAC_ENV, "real-key")
-    for forged in (forged_v1, signed_v3):
-        with pytest.raises(UntrustedPayloadError):
-            S.load(forged, "pickle")
+    with pytest.raises(UntrustedPayloadError):
+        S.load(forged, "pickle")
     assert not marker.exists()
 
 
@@ -393,6 +387,45 @@ def test_without_blake3_the_envelope_and_record_use_sha256(monkeypatch):
         S.load_pickle(written, "S")
 
 
+def _with_trailer(data) -> bytes:
+    """An unsigned version-3 ``data`` with its checksum trailer recomputed, as anyone (no key needed) can."""
+    data = bytes(data)
+    assert data[len(S.PICKLE_MAGIC)] == 0, "signed envelopes end with their HMAC, not the trailer"
+    h = codecs.new_checksum("blake3")
+    h.update(data[: -codecs.CHECKSUM_SIZE])
+    return data[: -codecs.CHECKSUM_SIZE] + h.digest()
+
+
+@pytest.mark.parametrize("where", ["chunk", "trailer", "hmac", "header length"])
+def test_version_3_hmac_signs_every_byte_and_is_checked_first(where, monkeypatch):
+    monkeypatch.setenv(S.HMAC_ENV, "team key")
+    data, record = S.dump_pickle_with_record(_array_value(), "auto")
+    data = bytearray(data)
+    assert data[len(S.PICKLE_MAGIC)] == 32  # the HMAC is last: it signs the header, the chunks and the trailer
+    assert S.load_pickle(bytes(data), "K")["label"] == "x" * 100
+    at = {"chunk": len(data) // 2, "trailer": len(data) - 40, "hmac": len(data) - 1,
+          "header length": len(S.PICKLE_MAGIC) + 2}[where]
+    data[at] ^= 0x20
+    with pytest.raises(UntrustedPayloadError, match="does not verify"):  # not parsed before the HMAC passes
+        S.load_pickle(bytes(data), "K")
+    monkeypatch.delenv(S.HMAC_ENV)
+    with pytest.raises(CorruptPayloadError, match="checksum"):  # without a key: the record's checksum catches it
+        S.load_pickle(bytes(data), "K", record)
+    if where == "hmac":  # without key nor record: the trailer covers the content, intact here
+        assert S.load_pickle(bytes(data), "K")["label"] == "x" * 100
+    else:
+        with pytest.raises(CorruptPayloadError):  # the trailer (or the header) catches it
+            S.load_pickle(bytes(data), "K")
+
+
+def test_an_unsigned_version_3_payload_is_refused_when_a_key_is_set(monkeypatch):
+    monkeypatch.delenv(S.HMAC_ENV, raising=False)
+    data = S.dump_pickle({"a": 1})
+    monkeypatch.setenv(S.HMAC_ENV, "team key")
+    with pytest.raises(UntrustedPayloadError, match="no HMAC"):
+        S.load_pickle(data, "N")
+
+
 def _damage(data: bytes, how: str) -> bytes:
     import struct
 
@@ -477,14 +510,6 @@ def test_unknown_part_codec_in_a_consistent_envelope_is_corrupt(monkeypatch):
 
 
 # -- pickle layout version 2: out-of-band buffers -----------------------------------------------------
-def _with_trailer(data) -> bytes:
-    """``data`` with its version-3 checksum trailer recomputed, as anyone (no key needed) can."""
-    data = bytes(data)
-    h = codecs.new_checksum("blake3")
-    h.update(data[: -codecs.CHECKSUM_SIZE])
-    return data[: -codecs.CHECKSUM_SIZE] + h.digest()
-
-
 def test_arrays_travel_out_of_band_and_load_writable():
     import numpy as np
     a = np.arange(300_000, dtype=np.int64) % 1000
