@@ -25,6 +25,7 @@ import gzip
 import hashlib
 import hmac
 import io
+import mmap
 import os
 import zlib
 from dataclasses import dataclass, field
@@ -296,6 +297,8 @@ BLOSC2_CHUNK = 16 << 20
 # Smaller array buffers use zstd: not worth importing Blosc2 (~0.1-0.2 s) for them.
 BLOSC2_MIN = 256 << 10
 BLOSC2_LEVEL = 1
+# Decoded parts of this size or more get a memory mapping of their own (see _new_buffer).
+MAPPED_MIN = 1 << 20
 _BLOSC2_INNER = ("zstd", "lz4", "blosclz")
 _BLOSC2_FILTERS = ("bitshuffle", "shuffle", "nofilter")
 
@@ -489,7 +492,7 @@ def decode_parts(header: Any, payload, where: str = "") -> list[memoryview]:
     blosc2_jobs: list = []
     pos = 0
     for parsed, codec, size, chunk, stored in parts:
-        out = memoryview(bytearray(size))
+        out = memoryview(_new_buffer(size))
         outs.append(out)
         for j, n in enumerate(stored):
             src, dst = payload[pos : pos + n], out[j * chunk : min((j + 1) * chunk, size)]
@@ -512,6 +515,15 @@ def decode_parts(header: Any, payload, where: str = "") -> list[memoryview]:
             _blosc2_into(blosc2, src, dst, threads, where)
     _run(zstd_jobs, _cores())
     return outs
+
+
+def _new_buffer(size: int):
+    """A writable buffer of ``size`` bytes for decoded data.  Large ones are private anonymous mappings: page
+    aligned, and not zeroed by a pass of their own (the kernel hands out zero pages as the decoder first writes
+    them, on all its threads), which a bytearray would do first."""
+    if size >= MAPPED_MIN and hasattr(mmap, "MAP_PRIVATE"):
+        return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    return bytearray(size)
 
 
 def _zstd_into(src: memoryview, dst: memoryview, where: str) -> None:

@@ -542,3 +542,24 @@ def test_damaged_version_2_payload_is_detected_without_a_record(damage):
     with pytest.raises(CorruptPayloadError) as err:
         S.load_pickle(bytes(data), "var/jobs/W/t/damaged")
     assert "var/jobs/W/t/damaged" in str(err.value)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_large_decoded_arrays_are_private_memory_across_fork(monkeypatch):
+    """Big parts decode into anonymous mappings: they must be private (copy-on-write) like heap memory, or a
+    forked worker writing to its copy of an array would change the parent's."""
+    import os
+
+    import numpy as np
+
+    monkeypatch.delenv(S.HMAC_ENV, raising=False)
+    a = np.arange(codecs.MAPPED_MIN, dtype=np.int64)
+    loaded = S.load_pickle(S.dump_pickle(a, "auto"), "M")
+    assert loaded.nbytes >= codecs.MAPPED_MIN
+    pid = os.fork()
+    if pid == 0:  # the child writes to its copy and leaves at once
+        loaded[0] = -1
+        os._exit(0 if loaded[0] == -1 else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert loaded[0] == 0 and np.array_equal(loaded, a)
