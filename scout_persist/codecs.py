@@ -297,6 +297,8 @@ BLOSC2_CHUNK = 16 << 20
 # Smaller array buffers use zstd: not worth importing Blosc2 (~0.1-0.2 s) for them.
 BLOSC2_MIN = 256 << 10
 BLOSC2_LEVEL = 1
+# Under 'auto', a part whose first chunk encodes to more than this share of its size is stored plain.
+INCOMPRESSIBLE = 0.9
 # Decoded parts of this size or more get a memory mapping of their own (see _new_buffer).
 MAPPED_MIN = 1 << 20
 _BLOSC2_INNER = ("zstd", "lz4", "blosclz")
@@ -396,44 +398,54 @@ def _run(jobs: list, threads: int) -> list:
 def encode_parts(buffers: list, itemsizes: list[int] | None = None, spec: str | None = None) -> EncodedParts:
     """Encode ``buffers`` (any contiguous buffers; read in place, never copied) by ``spec`` (see
     :func:`part_codec`; ``None`` reads ``$SCOUT_PERSIST_COMPRESSION``). ``itemsizes`` are the bytes per item of
-    each buffer (8 for float64 array data; 1, the default, for opaque bytes)."""
-    parse_spec(spec)  # a bad spec fails here, naming the variable
+    each buffer (8 for float64 array data; 1, the default, for opaque bytes).
+
+    Under ``auto`` a part whose first chunk shrinks by less than a tenth is stored plain instead (recorded as
+    ``none``): random-looking data costs encode and decode time for next to no space."""
+    auto = parse_spec(spec)[0] == "auto"  # a bad spec fails here, naming the variable
     itemsizes = list(itemsizes) if itemsizes is not None else [1] * len(buffers)
+    threads = _cores()
     out = EncodedParts()
-    jobs: list = []  # zstd frames, on all cores
-    slots: list = []  # (part header, index into its stored list) per job result
-    blosc2 = None
+    zstd_jobs: list = []  # (part, chunk index, piece index, job): frames encoded on all cores at the end
     for buffer, itemsize in zip(buffers, itemsizes):
         view = _flat(buffer)
         size = view.nbytes
         codec = part_codec(spec, size, itemsize)
+        encode = _chunk_encoder(codec, threads)
         chunk = _chunk_size(codec, size)
+        first = encode(view[:chunk]) if encode is not None and size else None
+        if auto and first is not None and len(first) > INCOMPRESSIBLE * min(chunk, size):
+            codec, encode, chunk, first = "none", None, max(size, 1), None
         part = {"codec": codec, "size": size, "chunk": chunk, "stored": []}
         out.header.append(part)
-        kind = codec.split(":", 1)[0]
-        for start in range(0, size, chunk):
+        for j, start in enumerate(range(0, size, chunk)):
             piece = view[start : start + chunk]
-            if kind == "none":
-                part["stored"].append(piece.nbytes)
-                out.pieces.append(piece)
-                continue
-            part["stored"].append(None)
-            out.pieces.append(None)
-            slots.append((part, len(part["stored"]) - 1, len(out.pieces) - 1))
-            if kind == "zstd":
-                level = int(codec.split(":")[1])
-                jobs.append(lambda piece=piece, level=level: _zstd_frame(piece, level))
-            else:
-                blosc2 = blosc2 or _blosc2()
-                jobs.append((blosc2, piece, _parse_part_codec(codec, "")))
-    zstd_jobs = [j for j in jobs if callable(j)]
-    zstd_results = iter(_run(zstd_jobs, _cores()))
-    threads = _cores()
-    for job, (part, i, k) in zip(jobs, slots):
-        stored = next(zstd_results) if callable(job) else _blosc2_chunk(*job, threads)
-        part["stored"][i] = len(stored)
+            if encode is None:  # plain: the value's own memory, copied once when the envelope is joined
+                stored = piece
+            elif j == 0:
+                stored = first
+            elif codec.startswith("zstd:"):
+                stored = b""
+                zstd_jobs.append((part, j, len(out.pieces), lambda piece=piece, encode=encode: encode(piece)))
+            else:  # Blosc2 runs its own threads on each chunk
+                stored = encode(piece)
+            part["stored"].append(len(stored))
+            out.pieces.append(stored)
+    for (part, j, k, _), stored in zip(zstd_jobs, _run([job for *_, job in zstd_jobs], threads)):
+        part["stored"][j] = len(stored)
         out.pieces[k] = stored
     return out
+
+
+def _chunk_encoder(codec: str, threads: int):
+    """``piece -> stored bytes`` for ``codec``; None for plain parts."""
+    parsed = _parse_part_codec(codec, "")
+    if parsed[0] == "zstd":
+        return lambda piece: _zstd_frame(piece, parsed[1])
+    if parsed[0] == "blosc2":
+        blosc2 = _blosc2()
+        return lambda piece: _blosc2_chunk(blosc2, piece, parsed, threads)
+    return None
 
 
 def _zstd_frame(piece: memoryview, level: int) -> bytes:

@@ -526,3 +526,16 @@ def test_importing_the_codecs_loads_no_codec_library():
             "print(sorted(m for m in ('numpy', 'blosc2', 'blake3', 'zstandard') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_auto_stores_a_part_plain_when_its_first_chunk_barely_shrinks():
+    np = pytest.importorskip("numpy")
+    noise = np.random.default_rng(2).standard_normal(codecs.BLOSC2_CHUNK // 8 + 1000)  # float64: shrinks ~8%
+    text = PAYLOAD * 3
+    encoded = codecs.encode_parts([text, noise, os.urandom(5000)], [1, 8, 1], "auto")
+    assert encoded.codec == "zstd:3,none,none"
+    assert encoded.header[1]["stored"] == [noise.nbytes] and encoded.pieces[-2].obj is not None  # a view
+    outs = codecs.decode_parts(encoded.header, b"".join(encoded.pieces), "P")
+    assert bytes(outs[1]) == noise.tobytes() and bytes(outs[0]) == text
+    # an explicit codec is never second-guessed
+    assert codecs.encode_parts([noise], [8], "zstd:1").codec == "zstd:1"
