@@ -24,7 +24,8 @@ so that start-up state, page cache effects and peak memory are comparable:
 Flow heartbeats are off in every Prefect child (as in the test suite): they add ~1 s per flow run.
 
 Peak memory is the child's peak RSS growth during the operation (``ru_maxrss`` after minus before),
-with the array already in memory before persisting.
+with the array already in memory before persisting.  numpy is imported before timing in every child
+(``import joblib`` imports it anyway; the others would import it while unpickling, inside the timing).
 """
 
 from __future__ import annotations
@@ -112,6 +113,8 @@ def child(system: str, phase: str, workdir: str, size_mb: int, array: str = "cod
     global _DATA
     work = Path(workdir)
     system, _ = split_system(system)  # the codec spec reaches the child through its environment
+    import numpy  # noqa: F401  the value's own library, loaded before timing in every system (joblib loads it anyway)
+
     if phase == "persist" or system == "orchestration":
         _DATA = make_data(size_mb, array)
     if system in ("orchestration", "prefect", "scout"):

@@ -37,14 +37,14 @@ SCALAR_TYPES = ("string", "select", "folder", "text", "integer", "float", "boole
 KNOWN_TYPES = (*SCALAR_TYPES, "array", "json", "serializer", "yaml", "marshal", "binary", "tsv", "file_array", "pickle")
 
 PICKLE = "pickle"
-# 8 bytes; then 1 byte HMAC length (0 or 32), the HMAC, the body.  The parts are the pickle stream, then its
-# out-of-band buffers (array data, never copied into the pickle).
-# Version 3 (written now) puts the HMAC last: magic, 1 byte HMAC length (0 or 32), <I header length, the header
-# (UTF-8 JSON: {"parts": [{"codec", "size", "chunk", "stored"}...], "checksum": algorithm}, see
-# codecs.encode_parts), the stored chunks of every part back to back, a 32-byte trailer (the checksum, in the
-# header's algorithm, of every byte before it), then the HMAC of every byte before it.  Version 2 (read only): body =
-# the part table (<I count, then <Q length of each part) and one zstd or plain payload of the parts back to back.
-# Version 1 (read only): the codec payload of the whole pickle.
+# 8 bytes of magic, then 1 byte HMAC length (0 or 32).  The parts are the pickle stream, then its out-of-band
+# buffers (array data, never copied into the pickle).
+# Version 3 (written now): <I header length, the header (UTF-8 JSON: {"parts": [{"codec", "size", "chunk",
+# "stored"}...], "checksum": algorithm}, see codecs.encode_parts), the stored chunks of every part back to back, a
+# 32-byte trailer (the checksum, in the header's algorithm, of every byte before it), then the HMAC of every byte
+# before it.  Versions 1 and 2 (read only): the HMAC, then the body; version 2's body is the part table (<I count,
+# then <Q length of each part) and one zstd or plain payload of the parts back to back, version 1's the codec
+# payload of the whole pickle.
 PICKLE_MAGIC = b"SCOUTPY\x03"
 PICKLE_MAGIC_V2 = b"SCOUTPY\x02"
 PICKLE_MAGIC_V1 = b"SCOUTPY\x01"

@@ -362,15 +362,15 @@ def test_stream_payload_with_a_sha256_record_still_reads():
 # -- parts (pickle envelope version 3) --------------------------------------------------------------
 def test_part_codec_by_spec_size_and_item_size(monkeypatch):
     big = codecs.BLOSC2_MIN
-    assert codecs.part_codec("auto", big, 8) == "blosc2:zstd:1:bitshuffle:8"
-    assert codecs.part_codec("auto", big, 2) == "blosc2:zstd:1:bitshuffle:2"
+    assert codecs.part_codec("auto", big, 8) == "blosc2:lz4:5:bitshuffle:8"
+    assert codecs.part_codec("auto", big, 2) == "blosc2:lz4:5:bitshuffle:2"
     assert codecs.part_codec("auto", big - 1, 8) == "zstd:3"  # small: not worth importing blosc2
     assert codecs.part_codec("auto", big, 1) == "zstd:3"  # opaque bytes: nothing to shuffle
     assert codecs.part_codec("auto", big, 256) == "zstd:3"  # Blosc2's type size stops at 255
     assert codecs.part_codec("zstd:19", big, 8) == "zstd:19"
     assert codecs.part_codec("none", big, 8) == "none"
     monkeypatch.delenv(codecs.ENV_VAR, raising=False)
-    assert codecs.part_codec(None, big, 4) == "blosc2:zstd:1:bitshuffle:4"  # auto is the default
+    assert codecs.part_codec(None, big, 4) == "blosc2:lz4:5:bitshuffle:4"  # auto is the default
     monkeypatch.setenv(codecs.ENV_VAR, "zstd:5")
     assert codecs.part_codec(None, big, 4) == "zstd:5"
 
@@ -410,8 +410,8 @@ def test_parts_round_trip_in_chunks_into_writable_buffers(spec, monkeypatch):
     assert encoded.size == sum(memoryview(v).nbytes for v in values)
     codecs_used = encoded.codec.split(",")
     if spec == "auto":
-        assert codecs_used[1] == "blosc2:zstd:1:bitshuffle:8" and codecs_used[0] == "zstd:3"
-        assert codecs_used[4] == "blosc2:zstd:1:bitshuffle:3" and encoded.header[4]["chunk"] % 3 == 0
+        assert codecs_used[1] == "blosc2:lz4:5:bitshuffle:8" and codecs_used[0] == "zstd:3"
+        assert codecs_used[4] == "blosc2:lz4:5:bitshuffle:3" and encoded.header[4]["chunk"] % 3 == 0
     else:
         assert set(codecs_used) == {spec}
     big = encoded.header[1]
@@ -539,3 +539,13 @@ def test_auto_stores_a_part_plain_when_its_first_chunk_barely_shrinks():
     assert bytes(outs[1]) == noise.tobytes() and bytes(outs[0]) == text
     # an explicit codec is never second-guessed
     assert codecs.encode_parts([noise], [8], "zstd:1").codec == "zstd:1"
+
+
+@pytest.mark.parametrize("inner, level", [("zstd", 1), ("lz4", 5), ("blosclz", 5)])
+def test_blosc2_parts_decode_whatever_inner_codec_the_record_names(inner, level, monkeypatch):
+    monkeypatch.setattr(codecs, "BLOSC2_INNER", inner)
+    monkeypatch.setattr(codecs, "BLOSC2_LEVEL", level)
+    a = _codes(1 << 16)
+    encoded = codecs.encode_parts([a], [8], "auto")
+    assert encoded.codec == f"blosc2:{inner}:{level}:bitshuffle:8"
+    assert bytes(codecs.decode_parts(encoded.header, b"".join(encoded.pieces), "P")[0]) == a.tobytes()

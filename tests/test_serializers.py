@@ -298,7 +298,7 @@ def test_auto_stores_arrays_with_blosc2_and_the_rest_with_zstd(monkeypatch):
     data, record = S.dump_pickle_with_record(value)  # auto is the default
     assert data.startswith(S.PICKLE_MAGIC)
     # pickle stream, codes (blosc2), noise and a 20-byte array (both barely shrink: stored plain)
-    assert record["codec"] == "zstd:3,blosc2:zstd:1:bitshuffle:8,none,none"
+    assert record["codec"] == "zstd:3,blosc2:lz4:5:bitshuffle:8,none,none"
     assert record["checksum"] == codecs.checksum(data) and record["stored_size"] == len(data)
     arrays = value["codes"].nbytes + value["noise"].nbytes + value["small"].nbytes
     assert arrays < record["size"] < arrays + 2000  # the arrays' bytes and a short pickle stream
