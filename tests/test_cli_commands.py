@@ -451,3 +451,13 @@ def test_clean_skips_a_job_whose_lock_is_held(root, capsys):
     assert (root / f"{key}.info").exists()
     assert out.count("removed") == len(ERRORS) - 1
     assert not list((root / "tmp/persist_locks").glob("*.lock"))  # our own locks are released
+
+
+def test_verify_names_an_unknown_checksum_algorithm(root, capsys):
+    _with_checksum(root, BLUEBERRY)
+    info_path = root / f"{BLUEBERRY}.info"
+    info = json.loads(info_path.read_bytes())
+    info["result"]["checksum"] = "md5:" + "0" * 32
+    info_path.write_bytes(dumps_info(info))
+    rc, _, err = run(capsys, "verify", str(root / BLUEBERRY))
+    assert rc == 2 and "'md5'" in err and "blake3 or sha256" in err

@@ -437,6 +437,7 @@ def _damage(data: bytes, how: str) -> bytes:
         "truncated to the header": lambda: data[:header_end],
         "extended": lambda: data + b"\0",
         "flip in magic": lambda: flip(data, 7),
+        "flip in HMAC length": lambda: flip(data, len(S.PICKLE_MAGIC)),
         "flip in header": lambda: flip(data, header_end - 3),
         "flip in first chunk": lambda: flip(data, header_end + 20),
         "flip in middle": lambda: flip(data, len(data) // 2),
@@ -444,8 +445,8 @@ def _damage(data: bytes, how: str) -> bytes:
     }[how]()
 
 
-DAMAGE = ["truncated", "truncated to the header", "extended", "flip in magic", "flip in header", "flip in first chunk",
-          "flip in middle", "flip in trailer"]
+DAMAGE = ["truncated", "truncated to the header", "extended", "flip in magic", "flip in HMAC length", "flip in header",
+          "flip in first chunk", "flip in middle", "flip in trailer"]
 
 
 @pytest.mark.parametrize("spec", ["auto", "zstd:3", "none"])
@@ -494,20 +495,39 @@ def test_the_record_checksum_or_the_trailer_is_checked_never_the_bytes_taken_on_
         S.load_pickle(rewritten, "T", record)
 
 
-def test_unknown_part_codec_in_a_consistent_envelope_is_corrupt(monkeypatch):
+def _with_header(data: bytes, edit) -> bytes:
+    """An unsigned version-3 ``data`` whose JSON header was changed by ``edit`` (trailer recomputed)."""
     import json
     import struct
 
-    monkeypatch.delenv(S.HMAC_ENV, raising=False)
-    data = S.dump_pickle({"a": 1}, "zstd:3")
     start = len(S.PICKLE_MAGIC) + 1
     (n,) = struct.unpack_from("<I", data, start)
     header = json.loads(data[start + 4 : start + 4 + n])
-    header["parts"][0]["codec"] = "zstd:3:future"
-    new = json.dumps(header, separators=(",", ":")).encode()
-    forged = _with_trailer(data[:start] + struct.pack("<I", len(new)) + new + data[start + 4 + n :])
-    with pytest.raises(CorruptPayloadError, match="newer"):
-        S.load_pickle(forged, "U")
+    header = edit(header) or header
+    new = header if isinstance(header, bytes) else json.dumps(header, separators=(",", ":")).encode()
+    return _with_trailer(data[:start] + struct.pack("<I", len(new)) + new + data[start + 4 + n :])
+
+
+HEADER_EDITS = {
+    "unknown part codec": (lambda h: h["parts"][0].__setitem__("codec", "zstd:3:future"), "newer"),
+    "no checksum algorithm": (lambda h: h.pop("checksum") and None, "no checksum algorithm"),
+    "unknown checksum algorithm": (lambda h: h.__setitem__("checksum", "md5"), "md5"),
+    "no parts": (lambda h: h.pop("parts") and None, "no parts"),
+    "not JSON": (lambda h: b"{not json", "header"),
+    "not UTF-8": (lambda h: b'{"parts": "\xff"}', "header"),
+    "a list": (lambda h: h["parts"], "no parts"),
+}
+
+
+@pytest.mark.parametrize("case", list(HEADER_EDITS))
+def test_a_consistent_envelope_with_a_bad_header_is_corrupt(case, monkeypatch):
+    """Even with a trailer that matches (someone rewrote it), a header this version cannot follow is refused."""
+    monkeypatch.delenv(S.HMAC_ENV, raising=False)
+    edit, message = HEADER_EDITS[case]
+    forged = _with_header(S.dump_pickle({"a": 1}, "zstd:3"), edit)
+    with pytest.raises(CorruptPayloadError, match=message) as err:
+        S.load_pickle(forged, "var/jobs/W/t/H")
+    assert "var/jobs/W/t/H" in str(err.value)
 
 
 # -- pickle layout version 2: out-of-band buffers -----------------------------------------------------
