@@ -300,6 +300,8 @@ BLOSC2_MIN = 256 << 10
 # 0-5% more bytes on numeric arrays (bench/codec_choices.py); the bitshuffle HDF5 filter makes the same choice.
 BLOSC2_INNER = "lz4"
 BLOSC2_LEVEL = 5
+# Under 'auto', parts smaller than this are stored plain.
+AUTO_MIN = 4 << 10
 # Under 'auto', a part whose first chunk encodes to more than this share of its size is stored plain.
 INCOMPRESSIBLE = 0.9
 # Decoded parts of this size or more get a memory mapping of their own (see _new_buffer).
@@ -350,10 +352,11 @@ def part_codec(spec: str | None, nbytes: int, itemsize: int = 1) -> str:
     """The codec (with parameters) that ``spec`` gives a part of ``nbytes`` bytes made of ``itemsize``-byte items.
 
     ``auto``: Blosc2 (LZ4 level 5 after a bit-shuffle by item size) for fixed-width data of 256 KiB or more,
-    zstd:3 for the rest, and zstd:3 for everything when Blosc2 is not installed.
+    zstd:3 for the rest, and zstd:3 for everything when Blosc2 is not installed; parts under 4 KiB are stored
+    plain (less than a file system block to gain, and no codec to import when reading).
     """
     codec, level = parse_spec(spec)
-    if codec == "none":
+    if codec == "none" or (codec == "auto" and nbytes < AUTO_MIN):
         return "none"
     if codec == "zstd":
         return f"zstd:{level}"

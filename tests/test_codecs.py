@@ -367,6 +367,9 @@ def test_part_codec_by_spec_size_and_item_size(monkeypatch):
     assert codecs.part_codec("auto", big - 1, 8) == "zstd:3"  # small: not worth importing blosc2
     assert codecs.part_codec("auto", big, 1) == "zstd:3"  # opaque bytes: nothing to shuffle
     assert codecs.part_codec("auto", big, 256) == "zstd:3"  # Blosc2's type size stops at 255
+    assert codecs.part_codec("auto", codecs.AUTO_MIN - 1, 8) == "none"  # less than a block to gain
+    assert codecs.part_codec("auto", codecs.AUTO_MIN, 1) == "zstd:3"
+    assert codecs.part_codec("zstd:3", 10, 1) == "zstd:3"  # an explicit codec applies to every part
     assert codecs.part_codec("zstd:19", big, 8) == "zstd:19"
     assert codecs.part_codec("none", big, 8) == "none"
     monkeypatch.delenv(codecs.ENV_VAR, raising=False)
@@ -446,7 +449,8 @@ def test_blosc2_compresses_fixed_width_data_better_than_zstd():
 
 
 def _encoded(spec="auto"):
-    encoded = codecs.encode_parts([b"stream " * 100, _codes(1 << 16)], [1, 8], spec)
+    encoded = codecs.encode_parts([b"stream " * 1000, _codes(1 << 16)], [1, 8], spec)
+    assert encoded.codec == "zstd:3,blosc2:lz4:5:bitshuffle:8"
     return encoded.header, bytearray(b"".join(encoded.pieces))
 
 
