@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -170,32 +171,45 @@ def _run_child(system: str, phase: str, workdir: Path, size_mb: int, env: dict, 
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def run(size_mb: int = 200, systems=SYSTEMS, array: str = "codes") -> dict:
-    """Persist and load ``array`` with every system; returns {system: {persist_s, load_s, bytes, peak_*}}.
+FIELDS = ("persist_s", "load_s", "bytes", "peak_persist_mb", "peak_load_mb")
+
+
+def _once(system: str, size_mb: int, array: str) -> dict:
+    with tempfile.TemporaryDirectory(prefix="bench-large-") as tmp:
+        work = Path(tmp)
+        env = child_env(work)
+        spec = split_system(system)[1]
+        if spec:
+            env["SCOUT_PERSIST_COMPRESSION"] = spec
+        persist = _run_child(system, "persist", work, size_mb, env, array)
+        load = _run_child(system, "load", work, size_mb, env, array)
+        if persist["checksum"] != load["checksum"]:
+            raise RuntimeError(f"{system}: loaded data differs from persisted data")
+        stored = [p for p in (work / "floor.pkl", work / "joblib", work / "prefect-storage", work / "scout")
+                  if p.exists()]
+        return {
+            "persist_s": persist["seconds"],
+            "load_s": load["seconds"],
+            "bytes": sum(p.stat().st_size if p.is_file() else _dir_bytes(p) for p in stored),
+            "peak_persist_mb": persist["peak_mb"],
+            "peak_load_mb": load["peak_mb"],
+        }
+
+
+def run(size_mb: int = 200, systems=SYSTEMS, array: str = "codes", repeat: int = 1) -> dict:
+    """Persist and load ``array`` with every system, ``repeat`` times (systems interleaved, so that a busy spell
+    on a shared machine hits all of them); returns {system: {persist_s, load_s, bytes, peak_*: median,
+    samples: [each run]}}.
 
     A system ``scout[SPEC]`` or ``persist[SPEC]`` runs with ``SCOUT_PERSIST_COMPRESSION=SPEC``."""
-    results = {}
-    for system in systems:
-        with tempfile.TemporaryDirectory(prefix="bench-large-") as tmp:
-            work = Path(tmp)
-            env = child_env(work)
-            spec = split_system(system)[1]
-            if spec:
-                env["SCOUT_PERSIST_COMPRESSION"] = spec
-            persist = _run_child(system, "persist", work, size_mb, env, array)
-            load = _run_child(system, "load", work, size_mb, env, array)
-            if persist["checksum"] != load["checksum"]:
-                raise RuntimeError(f"{system}: loaded data differs from persisted data")
-            stored = [p for p in (work / "floor.pkl", work / "joblib", work / "prefect-storage", work / "scout")
-                      if p.exists()]
-            results[system] = {
-                "persist_s": persist["seconds"],
-                "load_s": load["seconds"],
-                "bytes": sum(p.stat().st_size if p.is_file() else _dir_bytes(p) for p in stored),
-                "peak_persist_mb": persist["peak_mb"],
-                "peak_load_mb": load["peak_mb"],
-            }
-    return results
+    samples: dict[str, list] = {system: [] for system in systems}
+    for _ in range(repeat):
+        for system in systems:
+            samples[system].append(_once(system, size_mb, array))
+    return {
+        system: {**{f: statistics.median(r[f] for r in runs) for f in FIELDS}, "samples": runs}
+        for system, runs in samples.items()
+    }
 
 
 if __name__ == "__main__":
@@ -208,5 +222,6 @@ if __name__ == "__main__":
         parser.add_argument("size_mb", type=int, nargs="?", default=200)
         parser.add_argument("systems", nargs="*", help=f"default: {' '.join(SYSTEMS)}; e.g. 'scout[auto]'")
         parser.add_argument("--array", choices=ARRAYS, default="codes")
+        parser.add_argument("--repeat", type=int, default=1, help="runs per system; medians are reported")
         args = parser.parse_args()
-        print(json.dumps(run(args.size_mb, systems=args.systems or SYSTEMS, array=args.array), indent=2))
+        print(json.dumps(run(args.size_mb, args.systems or SYSTEMS, args.array, args.repeat), indent=2))

@@ -3,7 +3,8 @@
 Each line compares systems measured side by side in this run (never against numbers from elsewhere).
 Options: ``--size-mb`` (large result, default 200), ``--tasks`` (cached run, default 500), ``--store-mb``
 (streaming memory check, default 1024), ``--json FILE`` to keep the raw numbers and every table line under a
-stable name, ``--only STEP`` (repeatable) to run some benchmarks only.
+stable name, ``--only STEP`` (repeatable) to run some benchmarks only, ``--repeat N`` to run each large-result
+system N times (interleaved) and report medians: on a shared machine single runs swing by 2x or more.
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ def large_systems(array: str) -> list[str]:
     return base + [f"scout[{s}]" for s in CODEC_SPECS] + [f"persist[{s}]" for s in CODEC_SPECS]
 
 
-def run_large(size_mb: int, array: str) -> dict:
-    results = large_result.run(size_mb, systems=large_systems(array), array=array)
+def run_large(size_mb: int, array: str, repeat: int = 1) -> dict:
+    results = large_result.run(size_mb, systems=large_systems(array), array=array, repeat=repeat)
     default = f"scout[{plugin_default_spec()}]"
     if array == "codes" and default in results:
         results["scout"] = dict(results[default], same_run_as=default)
@@ -182,7 +183,7 @@ def print_table(raw: dict) -> None:
     for key, what in (("large_result", "int64 codes + noise"), ("large_result_noise", "float64 random noise")):
         if key not in raw:
             continue
-        print(f"\nlarge result ({raw['size_mb']} MiB {what}), absolute numbers:")
+        print(f"\nlarge result ({raw['size_mb']} MiB {what}), absolute numbers (median of {raw.get('repeat', 1)}):")
         print(f"  {'system':<16} {'persist s':>9} {'load s':>8} {'MB on disk':>10} {'peak MB persist':>15}"
               f" {'peak MB load':>12}")
         for name, r in raw[key].items():
@@ -201,8 +202,8 @@ def print_codecs(raw: dict) -> None:
     lines = codec_rows(raw)
     if not lines:
         return
-    print(f"\ncodecs side by side ({raw['size_mb']} MiB; plug-in = @scout_task in a Prefect flow, persist() = the "
-          "core decorator, no Prefect)")
+    print(f"\ncodecs side by side ({raw['size_mb']} MiB, medians of {raw.get('repeat', 1)}; plug-in = @scout_task in a "
+          "Prefect flow, persist() = the core decorator, no Prefect)")
     print(f"  {'array':<6} {'codec':<7} {'plug-in persist s':>17} {'load s':>7} {'persist() s':>11} {'load s':>7}"
           f" {'MB':>7} {'layer*/joblib':>13} {'persist()/joblib':>16} {'bytes/joblib':>12} {'hit/Prefect':>11}")
     for r in lines:
@@ -225,12 +226,14 @@ def main(argv=None) -> int:
     parser.add_argument("--store-mb", type=int, default=1024)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--only", action="append", choices=STEPS, help="run this benchmark only (repeatable)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="large results: runs per system, interleaved; the table shows medians")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    raw: dict = {"size_mb": args.size_mb, "tasks": args.tasks}
+    raw: dict = {"size_mb": args.size_mb, "tasks": args.tasks, "repeat": args.repeat}
     steps = [
-        ("large_result", lambda: run_large(args.size_mb, "codes")),
-        ("large_result_noise", lambda: run_large(args.size_mb, "noise")),
+        ("large_result", lambda: run_large(args.size_mb, "codes", args.repeat)),
+        ("large_result_noise", lambda: run_large(args.size_mb, "noise", args.repeat)),
         ("cached_tasks", lambda: cached_tasks.run(args.tasks)),
         ("hit_cost", lambda: hit_cost.run(args.tasks)),
         ("s3_requests", s3_requests.run),
