@@ -4,6 +4,10 @@ Not part of ``make bench`` (which measures the whole layer against other systems
 choice on new hardware: ``python bench/codec_choices.py [--size-mb 200] [--repeat 3]``.  Each number is the
 median of ``--repeat`` runs; the arrays are the large-result benchmark's array (int64 codes + noise) and a
 float64 array of random noise (the hard case).  Libraries that are not installed are skipped.
+
+It also measures where Blosc2 starts to pay for its import (``codecs.BLOSC2_MIN``): encode + decode time of the
+codes array through ``codecs.encode_parts``/``decode_parts`` with zstd:3 and with Blosc2, by size, next to the
+time ``import blosc2`` takes in a fresh process (paid once by the writer's process and once by the reader's).
 """
 
 from __future__ import annotations
@@ -116,6 +120,39 @@ def checksums() -> dict:
     return out
 
 
+def import_seconds(module: str, after: str = "numpy", repeat: int = 5) -> float:
+    """Median time of ``import module`` in fresh processes that already imported ``after``."""
+    import subprocess
+
+    code = f"import {after}, time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    times = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+             for _ in range(repeat)]
+    return statistics.median(times)
+
+
+def breakeven(sizes=(4, 16, 32, 64, 128), repeat: int = 3) -> dict:
+    from large_result import make_data
+
+    from scout_persist import codecs
+
+    out = {}
+    saved_min = codecs.BLOSC2_MIN
+    codecs.BLOSC2_MIN = 0
+    try:
+        for mb in sizes:
+            a = make_data(mb)
+            row = {}
+            for spec in ("zstd:3", "auto"):
+                enc = codecs.encode_parts([a], [8], spec)
+                payload = b"".join(enc.pieces)
+                row[spec] = _median(lambda: codecs.encode_parts([a], [8], spec), repeat) + _median(
+                    lambda: codecs.decode_parts(enc.header, payload, "x"), repeat)
+            out[mb] = row
+    finally:
+        codecs.BLOSC2_MIN = saved_min
+    return out
+
+
 def run(size_mb: int = 200, repeat: int = 3) -> dict:
     data = arrays(size_mb)
     result: dict = {"size_mb": size_mb, "repeat": repeat, "codecs": {}, "checksums": {}}
@@ -132,6 +169,12 @@ def run(size_mb: int = 200, repeat: int = 3) -> dict:
                 "decompress_s": _median(lambda: d(chunks, dst), repeat),
                 "ratio": stored / len(view),
             }
+    try:
+        result["import_blosc2_s"] = {"after numpy": import_seconds("blosc2"),
+                                     "after prefect": import_seconds("blosc2", "prefect, numpy")}
+        result["breakeven"] = breakeven(repeat=repeat)
+    except Exception as exc:  # blosc2 or prefect missing
+        result["breakeven_error"] = repr(exc)
     view = memoryview(data["noise"]).cast("B")
     for hname, h in checksums().items():
         s = _median(lambda: h(view), repeat)
@@ -149,6 +192,13 @@ def main(argv=None) -> int:
     print(f"{'array | codec':<48} {'compress s':>10} {'decompress s':>12} {'stored/plain':>12}")
     for k, v in r["codecs"].items():
         print(f"{k:<48} {v['compress_s']:>10.3f} {v['decompress_s']:>12.3f} {v['ratio']:>12.3f}")
+    if "breakeven" in r:
+        imp = r["import_blosc2_s"]
+        print(f"\nimport blosc2: {imp['after numpy']:.3f} s after numpy, {imp['after prefect']:.3f} s after prefect"
+              " (once per process, writer and reader)")
+        print(f"{'codes array, encode + decode':<48} {'zstd:3 s':>10} {'auto s':>12} {'saved s':>8}")
+        for mb, row in r["breakeven"].items():
+            print(f"{str(mb) + ' MiB':<48} {row['zstd:3']:>10.3f} {row['auto']:>12.3f} {row['zstd:3'] - row['auto']:>8.3f}")
     print(f"\n{'checksum of ' + str(a.size_mb) + ' MiB':<48} {'seconds':>10} {'MB/s':>12}")
     for k, v in r["checksums"].items():
         print(f"{k:<48} {v['seconds']:>10.3f} {v['mb_per_s']:>12.0f}")

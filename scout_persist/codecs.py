@@ -294,8 +294,10 @@ def _zstd_decode_all(data: bytes, where: str) -> bytes:
 ZSTD_FRAME = 4 << 20
 # Blosc2 chunks (each encoded on all cores by Blosc2's own threads; one call holds < 2 GiB).
 BLOSC2_CHUNK = 16 << 20
-# Smaller array buffers use zstd: not worth importing Blosc2 (~0.1-0.2 s) for them.
-BLOSC2_MIN = 256 << 10
+# Smaller array buffers use zstd: importing Blosc2 costs ~0.05 s in a Prefect process and ~0.16 s in a bare one, on
+# the writer's side and again on the reader's, which is more than its speed saves on less than ~32 MiB (measured on
+# fresh processes, bench/large_result.py with a smaller size).
+BLOSC2_MIN = 32 << 20
 # Inside Blosc2, after the bit-shuffle: LZ4 encodes 1.7-2.9x faster than zstd level 1 and decodes ~2x faster, for
 # 0-5% more bytes on numeric arrays (bench/codec_choices.py); the bitshuffle HDF5 filter makes the same choice.
 BLOSC2_INNER = "lz4"
@@ -351,7 +353,7 @@ def _flat(buffer) -> memoryview:
 def part_codec(spec: str | None, nbytes: int, itemsize: int = 1) -> str:
     """The codec (with parameters) that ``spec`` gives a part of ``nbytes`` bytes made of ``itemsize``-byte items.
 
-    ``auto``: Blosc2 (LZ4 level 5 after a bit-shuffle by item size) for fixed-width data of 256 KiB or more,
+    ``auto``: Blosc2 (LZ4 level 5 after a bit-shuffle by item size) for fixed-width data of 32 MiB or more,
     zstd:3 for the rest, and zstd:3 for everything when Blosc2 is not installed; parts under 4 KiB are stored
     plain (less than a file system block to gain, and no codec to import when reading).
     """

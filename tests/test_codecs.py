@@ -14,6 +14,13 @@ from scout_persist import codecs
 from scout_persist.errors import CorruptPayloadError, InvalidInputError
 
 PAYLOAD = b"".join(b"line %d of a compressible payload\n" % i for i in range(50_000))
+DEFAULT_BLOSC2_MIN = codecs.BLOSC2_MIN
+
+
+@pytest.fixture(autouse=True)
+def _small_arrays_take_the_blosc2_path(monkeypatch):
+    """Test arrays are small: lower the size from which 'auto' uses Blosc2 (32 MiB) so that they exercise it."""
+    monkeypatch.setattr(codecs, "BLOSC2_MIN", 1 << 18)
 
 
 def read_stream(data: bytes, where: str = "P", record: dict | None = None, chunk: int = 65536) -> bytes:
@@ -360,6 +367,14 @@ def test_stream_payload_with_a_sha256_record_still_reads():
 
 
 # -- parts (pickle envelope version 3) --------------------------------------------------------------
+def test_blosc2_starts_at_32_mib_by_default(monkeypatch):
+    # below it, importing Blosc2 in the writer's and the reader's process costs more than it saves
+    assert DEFAULT_BLOSC2_MIN == 32 << 20
+    monkeypatch.setattr(codecs, "BLOSC2_MIN", DEFAULT_BLOSC2_MIN)
+    assert codecs.part_codec("auto", (32 << 20) - 8, 8) == "zstd:3"
+    assert codecs.part_codec("auto", 32 << 20, 8) == "blosc2:lz4:5:bitshuffle:8"
+
+
 def test_part_codec_by_spec_size_and_item_size(monkeypatch):
     big = codecs.BLOSC2_MIN
     assert codecs.part_codec("auto", big, 8) == "blosc2:lz4:5:bitshuffle:8"

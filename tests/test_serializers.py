@@ -15,6 +15,12 @@ from scout_persist.digest import ScoutPath, Symbol
 from scout_persist.errors import CorruptPayloadError, InvalidInputError, UnsupportedValueError, UntrustedPayloadError
 
 
+@pytest.fixture(autouse=True)
+def _small_arrays_take_the_blosc2_path(monkeypatch):
+    """Test arrays are small: lower the size from which 'auto' uses Blosc2 (32 MiB) so that they exercise it."""
+    monkeypatch.setattr(codecs, "BLOSC2_MIN", 1 << 18)
+
+
 def test_every_fixture_result_loads_and_dumps_to_rubys_bytes(manifest, ruby_fixtures):
     """Each Ruby result re-serialises to the very bytes Ruby wrote (path/file hold a path; streams are raw)."""
     root = ruby_fixtures / "scout-jobs"
