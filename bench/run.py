@@ -185,10 +185,11 @@ def print_table(raw: dict) -> None:
             continue
         print(f"\nlarge result ({raw['size_mb']} MiB {what}), absolute numbers (median of {raw.get('repeat', 1)}):")
         print(f"  {'system':<16} {'persist s':>9} {'load s':>8} {'MB on disk':>10} {'peak MB persist':>15}"
-              f" {'peak MB load':>12}")
+              f" {'peak MB load':>12} {'least persist/load s':>20}")
         for name, r in raw[key].items():
+            least = f"{r['persist_s_min']:.2f} / {r['load_s_min']:.2f}" if "persist_s_min" in r else "-"
             print(f"  {name:<16} {r['persist_s']:>9.2f} {r['load_s']:>8.2f} {r['bytes'] / 1e6:>10.1f}"
-                  f" {r['peak_persist_mb']:>15.0f} {r['peak_load_mb']:>12.0f}"
+                  f" {r['peak_persist_mb']:>15.0f} {r['peak_load_mb']:>12.0f} {least:>20}"
                   + (f"  (= {r['same_run_as']})" if r.get("same_run_as") else ""))
     if "cached_tasks" in raw:
         many = raw["cached_tasks"]
