@@ -23,7 +23,8 @@ so that start-up state, page cache effects and peak memory are comparable:
 
 Flow heartbeats are off in every Prefect child (as in the test suite): they add ~1 s per flow run.
 
-Peak memory is the child's peak RSS growth during the operation (``ru_maxrss`` after minus before),
+CPU time (``*_cpu_s``: user + system seconds of the child, all threads, during the operation) is reported next to
+wall time: on a shared machine it moves much less. Peak memory is the child's peak RSS growth during the operation (``ru_maxrss`` after minus before),
 with the array already in memory before persisting.  numpy is imported before timing in every child
 (``import joblib`` imports it anyway; the others would import it while unpickling, inside the timing).
 """
@@ -146,10 +147,18 @@ def child(system: str, phase: str, workdir: str, size_mb: int, array: str = "cod
         raise SystemExit(f"unknown system {system!r}; expected one of {SYSTEMS}, persist, scout[SPEC] or persist[SPEC]")
     with _heartbeats_off():
         before = _peak_mb()
+        cpu = _cpu_s()
         t = time.perf_counter()
         checksum = run()
         seconds = time.perf_counter() - t
-    return {"seconds": seconds, "peak_mb": _peak_mb() - before, "checksum": checksum}
+        cpu = _cpu_s() - cpu
+    return {"seconds": seconds, "cpu_s": cpu, "peak_mb": _peak_mb() - before, "checksum": checksum}
+
+
+def _cpu_s() -> float:
+    """CPU seconds of this process, all threads (user + system): steadier than wall time on a busy machine."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _heartbeats_off():
@@ -171,7 +180,7 @@ def _run_child(system: str, phase: str, workdir: Path, size_mb: int, env: dict, 
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-FIELDS = ("persist_s", "load_s", "bytes", "peak_persist_mb", "peak_load_mb")
+FIELDS = ("persist_s", "load_s", "persist_cpu_s", "load_cpu_s", "bytes", "peak_persist_mb", "peak_load_mb")
 
 
 def _once(system: str, size_mb: int, array: str) -> dict:
@@ -190,6 +199,8 @@ def _once(system: str, size_mb: int, array: str) -> dict:
         return {
             "persist_s": persist["seconds"],
             "load_s": load["seconds"],
+            "persist_cpu_s": persist["cpu_s"],
+            "load_cpu_s": load["cpu_s"],
             "bytes": sum(p.stat().st_size if p.is_file() else _dir_bytes(p) for p in stored),
             "peak_persist_mb": persist["peak_mb"],
             "peak_load_mb": load["peak_mb"],
