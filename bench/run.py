@@ -168,7 +168,7 @@ def _large_rows(raw: dict, add) -> None:
 
 
 def print_table(raw: dict) -> None:
-    lines = rows(raw)
+    lines = rows(raw) or [("(no measure with a target in this run)", "", "", "", "")]
     widths = [max(len(str(r[i])) for r in lines) for i in range(5)]
     head = ("measure", "compared with", "ours", "target", "")
     widths = [max(w, len(h)) for w, h in zip(widths, head)]
