@@ -130,17 +130,24 @@ def new_checksum(algorithm: str | None = None, size_hint: int = 0):
     return blake3.blake3(max_threads=threads)
 
 
-def _nbytes(data: Any) -> int:
+def _bytes_view(data: Any) -> memoryview:
+    """``data`` as a flat byte view (no copy), whatever its item format; TypeError when it has no contiguous bytes."""
     if isinstance(data, str):
         raise TypeError("checksum() takes bytes, bytearray or memoryview, not str; encode the text first")
-    return memoryview(data).nbytes
+    try:
+        view = _flat(data)
+        if not view.c_contiguous:
+            raise BufferError("this one is strided")
+    except (TypeError, ValueError, BufferError) as exc:
+        raise TypeError(f"checksum() needs a contiguous buffer (bytes, bytearray, memoryview); {exc}") from exc
+    return view
 
 
 def checksum(data: Any) -> str:
     """``"<algorithm>:<hex>"`` of ``data`` (bytes, bytearray, memoryview; hashed in place, no copy)."""
-    n = _nbytes(data)
-    h = new_checksum(size_hint=n)
-    h.update(data)
+    view = _bytes_view(data)
+    h = new_checksum(size_hint=view.nbytes)
+    h.update(view)
     return f"{checksum_algorithm()}:{h.hexdigest()}"
 
 
@@ -169,8 +176,9 @@ def checksum_matches(expected: str, data: Any) -> bool:
     mismatch); a blake3 checksum without the blake3 package raises MissingDependencyError.
     """
     algorithm, value = parse_checksum(expected)
-    h = new_checksum(algorithm, _nbytes(data))
-    h.update(data)
+    view = _bytes_view(data)
+    h = new_checksum(algorithm, view.nbytes)
+    h.update(view)
     return hmac.compare_digest(h.hexdigest(), value)
 
 
@@ -757,7 +765,7 @@ def _verify_stored(record: dict, stored_size: int, data_or_digest, where: str) -
     algorithm, value = parse_checksum(expected)
     if isinstance(data_or_digest, (bytes, bytearray, memoryview)):
         digest = new_checksum(algorithm, stored_size)
-        digest.update(data_or_digest)
+        digest.update(_bytes_view(data_or_digest))
     else:
         digest = data_or_digest
     actual = digest.hexdigest()

@@ -286,6 +286,15 @@ def test_checksum_is_blake3_of_the_bytes_for_every_buffer_type():
         codecs.checksum("text")
 
 
+def test_checksum_of_typed_and_strided_buffers():
+    np = pytest.importorskip("numpy")
+    a = np.arange(1000.0)
+    assert codecs.checksum(memoryview(a)) == codecs.checksum(a.tobytes())  # float items, hashed as their bytes
+    assert codecs.checksum_matches(codecs.checksum(a.tobytes()), a)
+    with pytest.raises(TypeError, match="contiguous"):
+        codecs.checksum(memoryview(b"abcdef")[::2])
+
+
 def test_checksum_of_a_large_buffer_uses_threads_and_still_agrees():
     import blake3
 
