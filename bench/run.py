@@ -3,13 +3,16 @@
 Each line compares systems measured side by side in this run (never against numbers from elsewhere).
 Options: ``--size-mb`` (large result, default 200), ``--tasks`` (cached run, default 500), ``--store-mb``
 (streaming memory check, default 1024), ``--ls-jobs`` (ls vs find, default 100 000), ``--json FILE`` to keep the
-raw numbers.
+raw numbers and every table line under a
+stable name, ``--only STEP`` (repeatable) to run some benchmarks only, ``--repeat N`` to run each large-result
+system N times (interleaved) and report medians: on a shared machine single runs swing by 2x or more.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -25,59 +28,160 @@ import large_result  # noqa: E402
 import s3_requests  # noqa: E402
 
 
+CODEC_SPECS = large_result.SPECS  # compared side by side: zstd:3, auto (the default), none
+TARGET_SPEC = "auto"  # the codec the issue's large-array targets are set for
+
+
+def plugin_default_spec() -> str:
+    """The codec the plug-in uses when nothing is configured (its 'scout' row is that scout[SPEC] row): the core's."""
+    from scout_persist import codecs
+
+    return os.environ.get(codecs.ENV_VAR) or codecs.DEFAULT_SPEC
+
+
+def large_systems(array: str) -> list[str]:
+    base = ["floor", "joblib", "orchestration"] + (["prefect"] if array == "codes" else [])
+    return base + [f"scout[{s}]" for s in CODEC_SPECS] + [f"persist[{s}]" for s in CODEC_SPECS]
+
+
+def run_large(size_mb: int, array: str, repeat: int = 1) -> dict:
+    results = large_result.run(size_mb, systems=large_systems(array), array=array, repeat=repeat)
+    default = f"scout[{plugin_default_spec()}]"
+    if array == "codes" and default in results:
+        results["scout"] = dict(results[default], same_run_as=default)
+    return results
+
+
+def _layer(r: dict, base: dict) -> float:
+    """Persist + load time of the persistence layer alone: the flow's time minus the same flow without it."""
+    return max(r["persist_s"] - base["persist_s"], 0) + max(r["load_s"] - base["load_s"], 0)
+
+
+def codec_rows(raw: dict) -> list[dict]:
+    """One line per array x codec: absolute numbers and ratios against joblib.Memory and Prefect's default."""
+    out = []
+    for key, array in (("large_result", "codes"), ("large_result_noise", "noise")):
+        big = raw.get(key)
+        if not big:
+            continue
+        joblib, base, prefect = big["joblib"], big["orchestration"], big.get("prefect")
+        jl = joblib["persist_s"] + joblib["load_s"]
+        for spec in CODEC_SPECS:
+            plug, core = big.get(f"scout[{spec}]"), big.get(f"persist[{spec}]")
+            if not plug or not core:
+                continue
+            out.append({
+                "array": array, "codec": spec,
+                "plugin_persist_s": plug["persist_s"], "plugin_load_s": plug["load_s"],
+                "persist_fn_persist_s": core["persist_s"], "persist_fn_load_s": core["load_s"],
+                "bytes": plug["bytes"],
+                "plugin_layer_vs_joblib": _layer(plug, base) / jl,
+                "persist_fn_vs_joblib": (core["persist_s"] + core["load_s"]) / jl,
+                "bytes_vs_joblib": plug["bytes"] / joblib["bytes"],
+                "hit_vs_prefect": plug["load_s"] / prefect["load_s"] if prefect else None,
+            })
+    return out
+
+
 def rows(raw: dict) -> list[tuple[str, str, float | None, str, str]]:
     """(measure, compared with, ratio or value, target, verdict) per line of the table."""
+    return [r[1:] for r in named_rows(raw)]
+
+
+def named_rows(raw: dict) -> list[tuple[str, str, str, str, str, str]]:
+    """(stable name, measure, compared with, ratio or value, target, verdict) per line of the table; the
+    benchmarks not in ``raw`` (``--only``) are left out."""
     out = []
 
-    def add(name, versus, value, limit, fmt="{:.2f}x"):
+    def add(name, versus, value, limit, fmt="{:.2f}x", key=None):
+        key = key or name
         if limit is None:  # shown for comparison; the issue sets no target
-            out.append((name, versus, fmt.format(value), "-", ""))
+            out.append((key, name, versus, fmt.format(value), "-", ""))
             return
-        out.append((name, versus, fmt.format(value), f"<= {fmt.format(limit)}", "ok" if value <= limit else "MISSED"))
+        out.append((key, name, versus, fmt.format(value), f"<= {fmt.format(limit)}",
+                    "ok" if value <= limit else "MISSED"))
 
+    if "large_result" in raw:
+        _large_rows(raw, add)
+    if "cached_tasks" in raw:
+        many = raw["cached_tasks"]
+        add(f"{raw['tasks']} cached tasks: cached run wall time", "Prefect default",
+            many["scout"]["cached_s"] / many["prefect"]["cached_s"], 1.0, key="cached_tasks.cached_vs_prefect")
+    if "hit_cost" in raw:
+        add("our layer alone: time per cache hit", "ms (metadata + payload read)", raw["hit_cost"]["ms_per_hit"],
+            None, "{:.3f}", key="hit_cost.ms_per_hit")
+    if "s3_requests" in raw:
+        s3 = raw["s3_requests"]
+        add("S3 requests per cache hit", "count", s3["hit"]["requests"], 2, "{:.0f}", key="s3.requests_per_hit")
+        add("S3 requests per save", "count", s3["save"]["requests"], 3, "{:.0f}", key="s3.requests_per_save")
+    if "ls" in raw:
+        ls = raw["ls"]
+        find_s = ls["seconds"]["find"]
+        add(f"ls over {ls['jobs']} jobs", f"find -printf: {find_s:.2f}s", ls["ratio_to_find"]["ls"],
+            ls["targets"]["ls"], key="ls.vs_find")
+        add(f"ls -s error over {ls['jobs']} jobs (reads every .info)", f"find -printf: {find_s:.2f}s",
+            ls["ratio_to_find"]["ls -s error"], ls["targets"]["ls -s error"], key="ls.status_vs_find")
+        add("  the same two on one core: ls", "find -printf", ls["ratio_to_find"]["ls, 1 process"], None,
+            key="ls.one_process_vs_find")
+        add("  the same two on one core: ls -s error", "find -printf", ls["ratio_to_find"]["ls -s error, 1 process"],
+            None, key="ls.status_one_process_vs_find")
+    if "cli" in raw:
+        cli = raw["cli"]["seconds"]
+        add("scout-persist info start-up", f"python -c pass: {cli['python -c pass']:.3f}s", cli["info"], 0.3,
+            "{:.3f}s", key="cli.info_startup_s")
+    if "store" in raw:
+        add(f"store: peak extra memory, {raw['store']['size_mb']} MiB streamed", "payload size",
+            raw["store"]["ratio"], 0.5, key="store.peak_memory_ratio")
+    return out
+
+
+def _large_rows(raw: dict, add) -> None:
     big = raw["large_result"]
     ours, prefect, floor, joblib = big["scout"], big["prefect"], big["floor"], big["joblib"]
     base = big["orchestration"]  # the same flow without persistence: Prefect's own cost
 
     def layer(r):  # persist + load time of the persistence layer alone
-        return max(r["persist_s"] - base["persist_s"], 0) + max(r["load_s"] - base["load_s"], 0)
+        return _layer(r, base)
 
-    add("large result: persist time", "Prefect default", ours["persist_s"] / prefect["persist_s"], 0.4)
-    add("large result: cache-hit load time", "Prefect default", ours["load_s"] / prefect["load_s"], 0.2)
-    add("large result: bytes on disk", "Prefect default", ours["bytes"] / prefect["bytes"], 0.1)
+    add("large result: persist time", "Prefect default", ours["persist_s"] / prefect["persist_s"], 0.4,
+        key="large_result.persist_vs_prefect")
+    add("large result: cache-hit load time", "Prefect default", ours["load_s"] / prefect["load_s"], 0.2,
+        key="large_result.hit_vs_prefect")
+    add("large result: bytes on disk", "Prefect default", ours["bytes"] / prefect["bytes"], 0.1,
+        key="large_result.bytes_vs_prefect")
     add("large result: peak memory (persist)", "Prefect default",
-        ours["peak_persist_mb"] / max(prefect["peak_persist_mb"], 1e-9), 0.5)
+        ours["peak_persist_mb"] / max(prefect["peak_persist_mb"], 1e-9), 0.5, key="large_result.peak_persist_vs_prefect")
     add("large result: peak memory (load)", "Prefect default",
-        ours["peak_load_mb"] / max(prefect["peak_load_mb"], 1e-9), 0.5)
+        ours["peak_load_mb"] / max(prefect["peak_load_mb"], 1e-9), 0.5, key="large_result.peak_load_vs_prefect")
     add("large result: persist + load, layer only*", "floor (pickle to file)",
-        layer(ours) / (floor["persist_s"] + floor["load_s"]), 1.5)
-    add("large result: persist + load, layer only*", "Prefect default", layer(ours) / layer(prefect), None)
+        layer(ours) / (floor["persist_s"] + floor["load_s"]), 1.5, key="large_result.layer_vs_floor")
+    add("large result: persist + load, layer only*", "Prefect default", layer(ours) / layer(prefect), None,
+        key="large_result.layer_vs_prefect_layer")
     add("large result: persist + load time", "joblib.Memory",
-        (ours["persist_s"] + ours["load_s"]) / (joblib["persist_s"] + joblib["load_s"]), None)
-    add("large result: bytes on disk", "joblib.Memory", ours["bytes"] / joblib["bytes"], None)
-    many = raw["cached_tasks"]
-    add(f"{raw['tasks']} cached tasks: cached run wall time", "Prefect default",
-        many["scout"]["cached_s"] / many["prefect"]["cached_s"], 1.0)
-    add("our layer alone: time per cache hit", "ms (metadata + payload read)", raw["hit_cost"]["ms_per_hit"], None,
-        "{:.3f}")
-    s3 = raw["s3_requests"]
-    add("S3 requests per cache hit", "count", s3["hit"]["requests"], 2, "{:.0f}")
-    add("S3 requests per save", "count", s3["save"]["requests"], 3, "{:.0f}")
-    ls = raw["ls"]
-    find_s = ls["seconds"]["find"]
-    add(f"ls over {ls['jobs']} jobs", f"find -printf: {find_s:.2f}s", ls["ratio_to_find"]["ls"], ls["targets"]["ls"])
-    add(f"ls -s error over {ls['jobs']} jobs (reads every .info)", f"find -printf: {find_s:.2f}s",
-        ls["ratio_to_find"]["ls -s error"], ls["targets"]["ls -s error"])
-    add("  the same two on one core: ls", "find -printf", ls["ratio_to_find"]["ls, 1 process"], None)
-    add("  the same two on one core: ls -s error", "find -printf", ls["ratio_to_find"]["ls -s error, 1 process"], None)
-    cli = raw["cli"]["seconds"]
-    add("scout-persist info start-up", f"python -c pass: {cli['python -c pass']:.3f}s", cli["info"], 0.3, "{:.3f}s")
-    add(f"store: peak extra memory, {raw['store']['size_mb']} MiB streamed", "payload size", raw["store"]["ratio"], 0.5)
-    return out
+        (ours["persist_s"] + ours["load_s"]) / (joblib["persist_s"] + joblib["load_s"]), None,
+        key="large_result.flow_vs_joblib")
+    add("large result: bytes on disk", "joblib.Memory", ours["bytes"] / joblib["bytes"], None,
+        key="large_result.bytes_vs_joblib")
+    # The issue's large-array targets, for the codec they are set for (codes array; noise rows below the table)
+    for row in codec_rows(raw):
+        if row["array"] != "codes" or row["codec"] != TARGET_SPEC:
+            continue
+        k = f"large_result.{TARGET_SPEC}"
+        add(f"large result, {TARGET_SPEC}: persist + load, layer only*", "joblib.Memory",
+            row["plugin_layer_vs_joblib"], 1.0, key=f"{k}.layer_vs_joblib")
+        add(f"large result, {TARGET_SPEC}: persist() persist + load", "joblib.Memory",
+            row["persist_fn_vs_joblib"], 1.0, key=f"{k}.persist_fn_vs_joblib")
+        add(f"large result, {TARGET_SPEC}: bytes on disk", "joblib.Memory", row["bytes_vs_joblib"], 0.1,
+            key=f"{k}.bytes_vs_joblib")
+        add(f"large result, {TARGET_SPEC}: cache-hit load time", "Prefect default", row["hit_vs_prefect"], 0.15,
+            key=f"{k}.hit_vs_prefect")
+        plug = big[f"scout[{TARGET_SPEC}]"]
+        add(f"large result, {TARGET_SPEC}: persist + load, layer only*", "floor (pickle to file)",
+            layer(plug) / (floor["persist_s"] + floor["load_s"]), 1.5, key=f"{k}.layer_vs_floor")
 
 
 def print_table(raw: dict) -> None:
-    lines = rows(raw)
+    lines = rows(raw) or [("(no measure with a target in this run)", "", "", "", "")]
     widths = [max(len(str(r[i])) for r in lines) for i in range(5)]
     head = ("measure", "compared with", "ours", "target", "")
     widths = [max(w, len(h)) for w, h in zip(widths, head)]
@@ -86,17 +190,47 @@ def print_table(raw: dict) -> None:
     print(fmt.format(*("-" * w for w in widths)))
     for r in lines:
         print(fmt.format(*r))
-    big = raw["large_result"]
-    print("* layer only: flow wall time minus the same flow without persistence ('orchestration' below)")
-    print(f"\nlarge result ({raw['size_mb']} MiB int64 codes + noise), absolute numbers:")
-    print(f"  {'system':<8} {'persist s':>9} {'load s':>8} {'MB on disk':>10} {'peak MB persist':>15} {'peak MB load':>12}")
-    for name, r in big.items():
-        print(f"  {name:<8} {r['persist_s']:>9.2f} {r['load_s']:>8.2f} {r['bytes'] / 1e6:>10.1f}"
-              f" {r['peak_persist_mb']:>15.0f} {r['peak_load_mb']:>12.0f}")
-    many = raw["cached_tasks"]
-    print(f"\n{raw['tasks']} cached tasks: " + ", ".join(
-        f"{k} fill {v['fill_s']:.2f}s cached {v['cached_s']:.2f}s ({v['cached_s'] / raw['tasks'] * 1e3:.1f} ms/task,"
-        f" {v['bodies_in_cached_run']} bodies ran)" for k, v in many.items()))
+    if "large_result" in raw:
+        print("* layer only: flow wall time minus the same flow without persistence ('orchestration' below)")
+        print_codecs(raw)
+    for key, what in (("large_result", "int64 codes + noise"), ("large_result_noise", "float64 random noise")):
+        if key not in raw:
+            continue
+        print(f"\nlarge result ({raw['size_mb']} MiB {what}), absolute numbers (median of {raw.get('repeat', 1)}):")
+        print(f"  {'system':<16} {'persist s':>9} {'load s':>8} {'MB on disk':>10} {'peak MB persist':>15}"
+              f" {'peak MB load':>12} {'least persist/load s':>20}")
+        for name, r in raw[key].items():
+            least = f"{r['persist_s_min']:.2f} / {r['load_s_min']:.2f}" if "persist_s_min" in r else "-"
+            print(f"  {name:<16} {r['persist_s']:>9.2f} {r['load_s']:>8.2f} {r['bytes'] / 1e6:>10.1f}"
+                  f" {r['peak_persist_mb']:>15.0f} {r['peak_load_mb']:>12.0f} {least:>20}"
+                  + (f"  (= {r['same_run_as']})" if r.get("same_run_as") else ""))
+    if "cached_tasks" in raw:
+        many = raw["cached_tasks"]
+        print(f"\n{raw['tasks']} cached tasks: " + ", ".join(
+            f"{k} fill {v['fill_s']:.2f}s cached {v['cached_s']:.2f}s ({v['cached_s'] / raw['tasks'] * 1e3:.1f} ms/task,"
+            f" {v['bodies_in_cached_run']} bodies ran)" for k, v in many.items()))
+
+
+def print_codecs(raw: dict) -> None:
+    """The codecs side by side on both arrays (targets apply to 'auto' on the codes array)."""
+    lines = codec_rows(raw)
+    if not lines:
+        return
+    print(f"\ncodecs side by side ({raw['size_mb']} MiB, medians of {raw.get('repeat', 1)}; plug-in = @scout_task in a "
+          "Prefect flow, persist() = the core decorator, no Prefect)")
+    print(f"  {'array':<6} {'codec':<7} {'plug-in persist s':>17} {'load s':>7} {'persist() s':>11} {'load s':>7}"
+          f" {'MB':>7} {'layer*/joblib':>13} {'persist()/joblib':>16} {'bytes/joblib':>12} {'hit/Prefect':>11}")
+    for r in lines:
+        hit = f"{r['hit_vs_prefect']:.2f}x" if r["hit_vs_prefect"] is not None else "-"
+        print(f"  {r['array']:<6} {r['codec']:<7} {r['plugin_persist_s']:>17.2f} {r['plugin_load_s']:>7.2f}"
+              f" {r['persist_fn_persist_s']:>11.2f} {r['persist_fn_load_s']:>7.2f} {r['bytes'] / 1e6:>7.1f}"
+              f" {r['plugin_layer_vs_joblib']:>12.2f}x {r['persist_fn_vs_joblib']:>15.2f}x"
+              f" {r['bytes_vs_joblib']:>11.3f}x {hit:>11}")
+    print("  targets (issue 16, codec 'auto' on the codes array): layer*/joblib and persist()/joblib <= 1.00x,"
+          " bytes/joblib <= 0.10x, hit/Prefect <= 0.15x")
+
+
+STEPS = ("large_result", "large_result_noise", "cached_tasks", "hit_cost", "s3_requests", "ls", "cli", "store")
 
 
 def main(argv=None) -> int:
@@ -106,19 +240,25 @@ def main(argv=None) -> int:
     parser.add_argument("--store-mb", type=int, default=1024)
     parser.add_argument("--ls-jobs", dest="ls_jobs", type=int, default=100_000, help="jobs in the ls benchmark store")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--only", action="append", choices=STEPS, help="run this benchmark only (repeatable)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="large results: runs per system, interleaved; the table shows medians")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    raw: dict = {"size_mb": args.size_mb, "tasks": args.tasks}
+    raw: dict = {"size_mb": args.size_mb, "tasks": args.tasks, "repeat": args.repeat}
     steps = [
-        ("large_result", lambda: large_result.run(args.size_mb)),
+        ("large_result", lambda: run_large(args.size_mb, "codes", args.repeat)),
+        ("large_result_noise", lambda: run_large(args.size_mb, "noise", args.repeat)),
         ("cached_tasks", lambda: cached_tasks.run(args.tasks)),
         ("hit_cost", lambda: hit_cost.run(args.tasks)),
         ("s3_requests", s3_requests.run),
-        ("cli", bench_cli_startup.run),
         ("ls", lambda: bench_ls.run(args.ls_jobs)),
+        ("cli", bench_cli_startup.run),
         ("store", lambda: bench_store_memory.run(args.store_mb)),
     ]
     for name, step in steps:
+        if args.only and name not in args.only:
+            continue
         t = time.perf_counter()
         print(f"[bench] {name} ...", file=sys.stderr, flush=True)
         raw[name] = step()
@@ -126,6 +266,9 @@ def main(argv=None) -> int:
     print_table(raw)
     print(f"\nwhole run: {time.perf_counter() - started:.0f} s")
     if args.json:
+        raw["table"] = [dict(zip(("name", "measure", "compared_with", "value", "target", "verdict"), r))
+                        for r in named_rows(raw)]
+        raw["codecs"] = codec_rows(raw)
         args.json.write_text(json.dumps(raw, indent=2, default=str))
     return 0
 

@@ -1,57 +1,77 @@
-"""Payload codecs: zstd (default for Python payloads), gzip (read only) and plain, told apart by magic bytes.
+"""Payload codecs and checksums: zstd, Blosc2 (arrays), gzip (read only) and plain; one checksum API.
 
 A compressed payload describes itself twice: zstd frames carry their own content checksum, and the writer
 returns a *record* for the job's ``.info``::
 
     {"codec": "zstd", "level": 3, "size": <plain bytes>, "stored_size": <stored bytes>,
-     "checksum": "sha256:<hex digest of the stored bytes>"}
+     "checksum": "blake3:<hex digest of the stored bytes>"}
 
 The checksum covers the bytes as stored (after compression), so a damaged file is detected before it is
 decoded and a plain payload is covered as well. Damage (truncation, a flipped byte, a record that does not
 match) raises :class:`CorruptPayloadError` naming the payload; wrong data is never returned.
+
+Checksums: :func:`checksum` writes ``blake3:<hex>`` (``sha256:<hex>`` when the blake3 package is missing);
+:func:`checksum_matches` reads both, so records written before blake3 keep verifying.
+
+*Parts* (:func:`encode_parts` / :func:`decode_parts`) are the buffers of a pickle envelope, each encoded by a codec
+named with its parameters (``none``, ``zstd:3``, ``blosc2:lz4:5:bitshuffle:8``): fixed-width array data goes
+through Blosc2 (bit-shuffle, then LZ4, on all cores) under ``auto``; other large parts are cut into independent
+zstd frames encoded and decoded on all cores.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import hmac
 import io
+import mmap
 import os
 import zlib
-from typing import BinaryIO
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
 
-from .errors import CorruptPayloadError, InvalidInputError
+from .errors import CorruptPayloadError, InvalidInputError, MissingDependencyError
 
 ENV_VAR = "SCOUT_PERSIST_COMPRESSION"
-DEFAULT_SPEC = "zstd:3"
+DEFAULT_SPEC = "auto"
+SPEC_HELP = "'auto' (the default), 'zstd', 'zstd:<level 1-22>' (e.g. 'zstd:19') or 'none'"
+# What 'auto' gives bytes that are not fixed-width array data, and what it falls back to without Blosc2.
+AUTO_ZSTD_LEVEL = 3
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 GZIP_MAGIC = b"\x1f\x8b"
 CHUNK = 1 << 20
 # Below this many bytes a payload is compressed on one thread: starting workers costs more than it saves.
 MULTITHREAD_MIN = 4 << 20
-CHECKSUM_ALGORITHM = "sha256"
+CHECKSUM_ALGORITHM = "blake3"  # written when the blake3 package is installed (a dependency)
+FALLBACK_CHECKSUM = "sha256"  # written without it; also every record written before blake3
+CHECKSUM_SIZE = 32  # bytes of a digest, both algorithms
+# Below this many bytes blake3 hashes on one thread: starting workers costs more than it saves.
+THREADED_HASH_MIN = 4 << 20
+ARRAYS_EXTRA = "pip install 'scout-persist[arrays]'"
 
 
 # -- specs ----------------------------------------------------------------------
 def parse_spec(spec: str | None = None) -> tuple[str, int | None]:
-    """``"zstd:3"`` -> ``("zstd", 3)``, ``"zstd"`` -> ``("zstd", 3)``, ``"none"`` -> ``("none", None)``.
+    """``"zstd:3"`` -> ``("zstd", 3)``, ``"zstd"`` -> ``("zstd", 3)``, ``"none"`` -> ``("none", None)``,
+    ``"auto"`` -> ``("auto", None)``.
 
-    ``None`` reads ``$SCOUT_PERSIST_COMPRESSION`` (default ``zstd:3``).
+    ``None`` reads ``$SCOUT_PERSIST_COMPRESSION`` (default ``auto``: Blosc2 for array data, zstd:3 for the rest).
     """
     source = "compression spec"
     if spec is None:
         spec = os.environ.get(ENV_VAR) or DEFAULT_SPEC
         source = f"${ENV_VAR}"
     if not isinstance(spec, str):
-        raise InvalidInputError(f"{source} {spec!r} is a {type(spec).__name__}; use a string like 'zstd:3' or 'none'")
+        raise InvalidInputError(f"{source} {spec!r} is a {type(spec).__name__}; use a string: {SPEC_HELP}")
     text = spec.strip().lower()
     if text in ("none", "plain", "off"):
         return "none", None
+    if text == "auto":
+        return "auto", None
     codec, _, level_text = text.partition(":")
     if codec != "zstd":
-        raise InvalidInputError(
-            f"{source} {spec!r} names an unknown codec {codec!r}; use 'zstd', 'zstd:<level 1-22>' or 'none'"
-        )
+        raise InvalidInputError(f"{source} {spec!r} names an unknown codec {codec!r}; use {SPEC_HELP}")
     if not level_text:
         return "zstd", 3
     try:
@@ -60,9 +80,106 @@ def parse_spec(spec: str | None = None) -> tuple[str, int | None]:
         level = 0
     if not 1 <= level <= 22:
         raise InvalidInputError(
-            f"{source} {spec!r} has zstd level {level_text!r}; zstd levels are integers 1-22 (e.g. 'zstd:19')"
+            f"{source} {spec!r} has zstd level {level_text!r}; zstd levels are integers 1-22 (e.g. 'zstd:19'); "
+            f"use {SPEC_HELP}"
         )
     return "zstd", level
+
+
+def _bytes_codec(spec: str | None) -> tuple[str, int | None]:
+    """The codec of an opaque byte payload (no item size to shuffle by): ``auto`` is zstd:3."""
+    codec, level = parse_spec(spec)
+    return ("zstd", AUTO_ZSTD_LEVEL) if codec == "auto" else (codec, level)
+
+
+# -- checksums ----------------------------------------------------------------------
+def _blake3():
+    try:
+        import blake3
+    except ImportError:
+        return None
+    return blake3
+
+
+def checksum_algorithm() -> str:
+    """The algorithm :func:`checksum` writes here: ``blake3``, or ``sha256`` without the blake3 package."""
+    return CHECKSUM_ALGORITHM if _blake3() is not None else FALLBACK_CHECKSUM
+
+
+def new_checksum(algorithm: str | None = None, size_hint: int = 0):
+    """An incremental hasher (``update``, ``digest``, ``hexdigest``, ``copy``) for streams.
+
+    ``algorithm`` is ``blake3`` or ``sha256`` (default: :func:`checksum_algorithm`); ``size_hint`` (bytes to
+    come) lets blake3 hash large inputs on all cores.
+    """
+    algorithm = algorithm or checksum_algorithm()
+    if algorithm == FALLBACK_CHECKSUM:
+        return hashlib.sha256()
+    if algorithm != CHECKSUM_ALGORITHM:
+        raise InvalidInputError(
+            f"checksum algorithm {algorithm!r} is unknown; scout-persist checksums are "
+            f"'{CHECKSUM_ALGORITHM}:<hex>' or '{FALLBACK_CHECKSUM}:<hex>'"
+        )
+    blake3 = _blake3()
+    if blake3 is None:
+        raise MissingDependencyError(
+            "this checksum is blake3 but the blake3 package is not installed; install it: pip install blake3 "
+            "(a dependency of scout-persist: pip install scout-persist installs it)"
+        )
+    threads = blake3.blake3.AUTO if size_hint >= THREADED_HASH_MIN else 1
+    return blake3.blake3(max_threads=threads)
+
+
+def _bytes_view(data: Any) -> memoryview:
+    """``data`` as a flat byte view (no copy), whatever its item format; TypeError when it has no contiguous bytes."""
+    if isinstance(data, str):
+        raise TypeError("checksum() takes bytes, bytearray or memoryview, not str; encode the text first")
+    try:
+        view = _flat(data)
+        if not view.c_contiguous:
+            raise BufferError("this one is strided")
+    except (TypeError, ValueError, BufferError) as exc:
+        raise TypeError(f"checksum() needs a contiguous buffer (bytes, bytearray, memoryview); {exc}") from exc
+    return view
+
+
+def checksum(data: Any) -> str:
+    """``"<algorithm>:<hex>"`` of ``data`` (bytes, bytearray, memoryview; hashed in place, no copy)."""
+    view = _bytes_view(data)
+    h = new_checksum(size_hint=view.nbytes)
+    h.update(view)
+    return f"{checksum_algorithm()}:{h.hexdigest()}"
+
+
+def parse_checksum(expected: Any) -> tuple[str, str]:
+    """``(algorithm, hex)`` of a recorded checksum; InvalidInputError naming it when it is not one."""
+    text = expected if isinstance(expected, str) else ""
+    algorithm, _, value = text.partition(":")
+    value = value.lower()
+    if (
+        algorithm not in (CHECKSUM_ALGORITHM, FALLBACK_CHECKSUM)
+        or len(value) != 2 * CHECKSUM_SIZE
+        or value.strip("0123456789abcdef")
+    ):
+        raise InvalidInputError(
+            f"recorded checksum {expected!r:.90} is not '<algorithm>:<{2 * CHECKSUM_SIZE} hex digits>' with a known "
+            f"algorithm ({CHECKSUM_ALGORITHM}, {FALLBACK_CHECKSUM}); the record was not written by scout-persist "
+            "or is damaged: recompute the entry"
+        )
+    return algorithm, value
+
+
+def checksum_matches(expected: str, data: Any) -> bool:
+    """Whether ``data`` has the recorded checksum ``expected`` (``blake3:<hex>`` or ``sha256:<hex>``).
+
+    A malformed or unknown ``expected`` raises InvalidInputError (it cannot be checked, which is not the same as a
+    mismatch); a blake3 checksum without the blake3 package raises MissingDependencyError.
+    """
+    algorithm, value = parse_checksum(expected)
+    view = _bytes_view(data)
+    h = new_checksum(algorithm, view.nbytes)
+    h.update(view)
+    return hmac.compare_digest(h.hexdigest(), value)
 
 
 def detect(head: bytes) -> str:
@@ -86,36 +203,6 @@ def _compressor(level: int, size_hint: int):
     return zstandard.ZstdCompressor(level=level, write_checksum=True, threads=threads)
 
 
-def _checksum(digest) -> str:
-    return f"{CHECKSUM_ALGORITHM}:{digest.hexdigest()}"
-
-
-def checksum(data) -> str:
-    """``"<algorithm>:<hex>"`` of the stored bytes ``data`` (bytes or a buffer; not copied)."""
-    return _checksum(hashlib.sha256(data))
-
-
-class checksum_hasher:
-    """Incremental :func:`checksum` for data written in pieces: ``update(chunk)`` then ``checksum()``."""
-
-    def __init__(self) -> None:
-        self._h = hashlib.sha256()
-
-    def update(self, data) -> None:
-        self._h.update(data)
-
-    def checksum(self) -> str:
-        return _checksum(self._h)
-
-
-def checksum_matches(expected: str, data) -> bool:
-    """Whether ``data`` has the recorded checksum ``expected``; an unknown algorithm never matches."""
-    algorithm, _, value = str(expected).partition(":")
-    if algorithm != CHECKSUM_ALGORITHM or not value:
-        return False
-    return hashlib.sha256(data).hexdigest() == value
-
-
 # -- whole payloads ---------------------------------------------------------------
 def compress(data: bytes, spec: str | None = None) -> bytes:
     """``data`` encoded by ``spec`` (zstd frame with content checksum, or unchanged for ``none``)."""
@@ -124,14 +211,14 @@ def compress(data: bytes, spec: str | None = None) -> bytes:
 
 def compress_with_record(data: bytes, spec: str | None = None) -> tuple[bytes, dict]:
     """``(stored bytes, record)``: the record is what the job's ``.info`` keeps about the payload."""
-    codec, level = parse_spec(spec)
+    codec, level = _bytes_codec(spec)
     stored = bytes(data) if codec == "none" else _compressor(level, len(data)).compress(data)
     record = {
         "codec": codec,
         "level": level,
         "size": len(data),
         "stored_size": len(stored),
-        "checksum": _checksum(hashlib.sha256(stored)),
+        "checksum": checksum(stored),
     }
     return stored, record
 
@@ -143,7 +230,7 @@ def decompress(data: bytes, where: str = "", record: dict | None = None) -> byte
     the stored bytes are verified too.
     """
     if record is not None:
-        _verify_stored(record, len(data), hashlib.sha256(data), where)
+        _verify_stored(record, len(data), data, where)
     codec = detect(data[:4])
     if record is not None and record.get("codec") not in (None, codec):
         raise _corrupt(where, f"the record says codec {record.get('codec')!r} but the bytes are {codec}")
@@ -162,18 +249,6 @@ def decompress(data: bytes, where: str = "", record: dict | None = None) -> byte
     if record is not None and record.get("size") is not None and record["size"] != len(plain):
         raise _corrupt(where, f"decodes to {len(plain)} bytes but the record says {record['size']}")
     return plain
-
-
-def compress_parts(parts: list, spec: str | None = None) -> tuple[bytes, dict]:
-    """Compress buffers back to back as one payload (zero-copy for memoryviews); returns ``(payload, record)``."""
-    codec, level = parse_spec(spec)
-    size = sum(memoryview(p).nbytes for p in parts)
-    if codec == "none":
-        stored = b"".join(parts)
-    else:
-        cobj = _compressor(level, size).compressobj(size=size)
-        stored = b"".join([*(cobj.compress(p) for p in parts), cobj.flush()])
-    return stored, {"codec": codec, "level": level, "size": size, "stored_size": len(stored)}
 
 
 def decompress_into(payload, size: int, where: str = "") -> memoryview:
@@ -222,14 +297,311 @@ def _zstd_decode_all(data: bytes, where: str) -> bytes:
     return b"".join(parts)
 
 
+# -- parts: the buffers of a pickle envelope (version 3) ----------------------------------------------
+# Independent zstd frames of this many plain bytes: a large part is encoded and decoded on all cores.
+ZSTD_FRAME = 4 << 20
+# Blosc2 chunks (each encoded on all cores by Blosc2's own threads; one call holds < 2 GiB).
+BLOSC2_CHUNK = 16 << 20
+# Smaller array buffers use zstd: importing Blosc2 costs ~0.05 s in a Prefect process and ~0.16 s in a bare one, on
+# the writer's side and again on the reader's, which is more than its speed saves on less than ~32 MiB (measured on
+# fresh processes, bench/large_result.py with a smaller size).
+BLOSC2_MIN = 32 << 20
+# Inside Blosc2, after the bit-shuffle: LZ4 encodes 1.7-2.9x faster than zstd level 1 and decodes ~2x faster, for
+# 0-5% more bytes on numeric arrays (bench/codec_choices.py); the bitshuffle HDF5 filter makes the same choice.
+BLOSC2_INNER = "lz4"
+BLOSC2_LEVEL = 5
+# Under 'auto', parts smaller than this are stored plain.
+AUTO_MIN = 4 << 10
+# Under 'auto', a part whose first chunk encodes to more than this share of its size is stored plain.
+INCOMPRESSIBLE = 0.9
+# Decoded parts of this size or more get a memory mapping of their own (see _new_buffer).
+MAPPED_MIN = 1 << 20
+_BLOSC2_INNER = ("zstd", "lz4", "blosclz")
+_BLOSC2_FILTERS = ("bitshuffle", "shuffle", "nofilter")
+
+
+@dataclass
+class EncodedParts:
+    """Parts encoded for storage: ``header`` describes each part (codec with parameters, plain size, plain
+    bytes per chunk, stored bytes of each chunk); ``pieces`` are the stored chunks in order."""
+
+    header: list[dict] = field(default_factory=list)
+    pieces: list = field(default_factory=list)
+
+    @property
+    def codec(self) -> str:
+        """The record's ``codec``: each part's codec with its parameters, in part order, comma-separated."""
+        return ",".join(p["codec"] for p in self.header)
+
+    @property
+    def size(self) -> int:
+        return sum(p["size"] for p in self.header)
+
+
+def _cores() -> int:
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _blosc2():
+    try:
+        import blosc2
+    except ImportError:
+        return None
+    return blosc2
+
+
+def _flat(buffer) -> memoryview:
+    view = memoryview(buffer)
+    return view if view.format == "B" and view.ndim == 1 else view.cast("B")
+
+
+def part_codec(spec: str | None, nbytes: int, itemsize: int = 1) -> str:
+    """The codec (with parameters) that ``spec`` gives a part of ``nbytes`` bytes made of ``itemsize``-byte items.
+
+    ``auto``: Blosc2 (LZ4 level 5 after a bit-shuffle by item size) for fixed-width data of 32 MiB or more,
+    zstd:3 for the rest, and zstd:3 for everything when Blosc2 is not installed; parts under 4 KiB are stored
+    plain (less than a file system block to gain, and no codec to import when reading).
+    """
+    codec, level = parse_spec(spec)
+    if codec == "none" or (codec == "auto" and nbytes < AUTO_MIN):
+        return "none"
+    if codec == "zstd":
+        return f"zstd:{level}"
+    if 2 <= itemsize <= 255 and nbytes >= BLOSC2_MIN and _blosc2() is not None:
+        return f"blosc2:{BLOSC2_INNER}:{BLOSC2_LEVEL}:bitshuffle:{itemsize}"
+    return f"zstd:{AUTO_ZSTD_LEVEL}"
+
+
+def _parse_part_codec(text: Any, where: str) -> tuple:
+    """``("none",)``, ``("zstd", level)`` or ``("blosc2", inner, level, filter, typesize)``."""
+    fields = text.split(":") if isinstance(text, str) else []
+    try:
+        if fields == ["none"]:
+            return ("none",)
+        if len(fields) == 2 and fields[0] == "zstd" and 1 <= int(fields[1]) <= 22:
+            return ("zstd", int(fields[1]))
+        if (len(fields) == 5 and fields[0] == "blosc2" and fields[1] in _BLOSC2_INNER and 0 <= int(fields[2]) <= 9
+                and fields[3] in _BLOSC2_FILTERS and 1 <= int(fields[4]) <= 255):
+            return ("blosc2", fields[1], int(fields[2]), fields[3], int(fields[4]))
+    except ValueError:
+        pass
+    raise _corrupt(where, f"a part names the codec {text!r:.60}, unknown to this scout-persist (written by a newer "
+                          "version?); upgrade scout-persist or recompute the entry")
+
+
+def _chunk_size(codec: str, size: int) -> int:
+    parsed = _parse_part_codec(codec, "")
+    if parsed[0] == "zstd":
+        return ZSTD_FRAME
+    if parsed[0] == "blosc2":
+        return max(BLOSC2_CHUNK // parsed[4], 1) * parsed[4]
+    return max(size, 1)
+
+
+def _run(jobs: list, threads: int) -> list:
+    """Call each job (a no-argument function) on up to ``threads`` threads; results in order."""
+    if threads <= 1 or len(jobs) <= 1:
+        return [job() for job in jobs]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(threads, len(jobs))) as pool:
+        return list(pool.map(lambda job: job(), jobs))
+
+
+def encode_parts(buffers: list, itemsizes: list[int] | None = None, spec: str | None = None) -> EncodedParts:
+    """Encode ``buffers`` (any contiguous buffers; read in place, never copied) by ``spec`` (see
+    :func:`part_codec`; ``None`` reads ``$SCOUT_PERSIST_COMPRESSION``). ``itemsizes`` are the bytes per item of
+    each buffer (8 for float64 array data; 1, the default, for opaque bytes).
+
+    Under ``auto`` a part whose first chunk shrinks by less than a tenth is stored plain instead (recorded as
+    ``none``): random-looking data costs encode and decode time for next to no space."""
+    auto = parse_spec(spec)[0] == "auto"  # a bad spec fails here, naming the variable
+    itemsizes = list(itemsizes) if itemsizes is not None else [1] * len(buffers)
+    threads = _cores()
+    out = EncodedParts()
+    zstd_jobs: list = []  # (part, chunk index, piece index, job): frames encoded on all cores at the end
+    for buffer, itemsize in zip(buffers, itemsizes):
+        view = _flat(buffer)
+        size = view.nbytes
+        codec = part_codec(spec, size, itemsize)
+        encode = _chunk_encoder(codec, threads)
+        chunk = _chunk_size(codec, size)
+        first = encode(view[:chunk]) if encode is not None and size else None
+        if auto and first is not None and len(first) > INCOMPRESSIBLE * min(chunk, size):
+            codec, encode, chunk, first = "none", None, max(size, 1), None
+        part = {"codec": codec, "size": size, "chunk": chunk, "stored": []}
+        out.header.append(part)
+        for j, start in enumerate(range(0, size, chunk)):
+            piece = view[start : start + chunk]
+            if encode is None:  # plain: the value's own memory, copied once when the envelope is joined
+                stored = piece
+            elif j == 0:
+                stored = first
+            elif codec.startswith("zstd:"):
+                stored = b""
+                zstd_jobs.append((part, j, len(out.pieces), lambda piece=piece, encode=encode: encode(piece)))
+            else:  # Blosc2 runs its own threads on each chunk
+                stored = encode(piece)
+            part["stored"].append(len(stored))
+            out.pieces.append(stored)
+    for (part, j, k, _), stored in zip(zstd_jobs, _run([job for *_, job in zstd_jobs], threads)):
+        part["stored"][j] = len(stored)
+        out.pieces[k] = stored
+    return out
+
+
+def _chunk_encoder(codec: str, threads: int):
+    """``piece -> stored bytes`` for ``codec``; None for plain parts."""
+    parsed = _parse_part_codec(codec, "")
+    if parsed[0] == "zstd":
+        return lambda piece: _zstd_frame(piece, parsed[1])
+    if parsed[0] == "blosc2":
+        blosc2 = _blosc2()
+        return lambda piece: _blosc2_chunk(blosc2, piece, parsed, threads)
+    return None
+
+
+def _zstd_frame(piece: memoryview, level: int) -> bytes:
+    import zstandard
+
+    return zstandard.ZstdCompressor(level=level, write_checksum=True).compress(piece)
+
+
+def _blosc2_chunk(blosc2, piece: memoryview, parsed: tuple, threads: int) -> bytes:
+    _, inner, level, filt, typesize = parsed
+    return blosc2.compress2(
+        piece,
+        codec=getattr(blosc2.Codec, inner.upper()),
+        clevel=level,
+        filters=[getattr(blosc2.Filter, filt.upper())],
+        typesize=typesize,
+        nthreads=threads,
+    )
+
+
+def _check_header(header: Any, payload_size: int, where: str) -> list[tuple]:
+    """``(parsed codec, codec, size, chunk, stored sizes)`` per part after checking that the header is
+    coherent and accounts for exactly ``payload_size`` stored bytes."""
+    if not isinstance(header, list) or not header:
+        raise _corrupt(where, "the envelope header lists no parts")
+    parts, total = [], 0
+    for i, p in enumerate(header):
+        ok = isinstance(p, dict) and isinstance(p.get("stored"), list)
+        size, chunk = (p.get("size"), p.get("chunk")) if ok else (None, None)
+        ok = ok and all(type(x) is int and x >= 0 for x in (size, chunk, *p["stored"])) and chunk >= 1
+        if not ok or len(p["stored"]) != -(-size // chunk):
+            raise _corrupt(where, f"the envelope header of part {i} is damaged ({str(p):.120})")
+        parsed = _parse_part_codec(p.get("codec"), where)
+        if parsed[0] == "none" and p["stored"] != [min(chunk, size - s) for s in range(0, size, chunk)]:
+            raise _corrupt(where, f"part {i} is stored plain but its stored sizes differ from its plain sizes")
+        total += sum(p["stored"])
+        parts.append((parsed, p["codec"], size, chunk, p["stored"]))
+    if total != payload_size:
+        raise _corrupt(where, f"the envelope header accounts for {total} stored bytes but {payload_size} are there "
+                              "(truncated or damaged)")
+    return parts
+
+
+def decode_parts(header: Any, payload, where: str = "") -> list[memoryview]:
+    """The plain bytes of each part described by ``header`` (from :func:`encode_parts`) whose stored chunks are
+    ``payload``, each in a new writable buffer of its own (aligned for array data).
+
+    A header that does not match the payload, a chunk that does not decode to its recorded size, or a zstd frame
+    whose content checksum fails raises CorruptPayloadError naming ``where``; a part that needs Blosc2 without
+    it installed raises MissingDependencyError.
+    """
+    payload = _flat(payload)
+    parts = _check_header(header, payload.nbytes, where)
+    outs: list[memoryview] = []
+    zstd_jobs: list = []
+    blosc2_jobs: list = []
+    pos = 0
+    for parsed, codec, size, chunk, stored in parts:
+        out = memoryview(_new_buffer(size))
+        outs.append(out)
+        for j, n in enumerate(stored):
+            src, dst = payload[pos : pos + n], out[j * chunk : min((j + 1) * chunk, size)]
+            pos += n
+            if parsed[0] == "none":
+                dst[:] = src
+            elif parsed[0] == "zstd":
+                zstd_jobs.append(lambda src=src, dst=dst: _zstd_into(src, dst, where))
+            else:
+                blosc2_jobs.append((src, dst, codec))
+    if blosc2_jobs:
+        blosc2 = _blosc2()
+        if blosc2 is None:
+            raise MissingDependencyError(
+                f"payload {where or '<unnamed>'} has a part encoded with {blosc2_jobs[0][2]!r}, which needs the "
+                f"blosc2 package; install it: {ARRAYS_EXTRA}"
+            )
+        threads = _cores()
+        for src, dst, _ in blosc2_jobs:
+            _blosc2_into(blosc2, src, dst, threads, where)
+    _run(zstd_jobs, _cores())
+    return outs
+
+
+def _new_buffer(size: int):
+    """A writable buffer of ``size`` bytes for decoded data.  Large ones are private anonymous mappings: page
+    aligned, and not zeroed by a pass of their own (the kernel hands out zero pages as the decoder first writes
+    them, on all its threads), which a bytearray would do first."""
+    if size < MAPPED_MIN or not hasattr(mmap, "MAP_PRIVATE"):
+        return bytearray(size)
+    mapped = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    if hasattr(mmap, "MADV_HUGEPAGE"):  # as numpy does for its large arrays: far fewer page faults
+        try:
+            mapped.madvise(mmap.MADV_HUGEPAGE)
+        except OSError:
+            pass
+    return mapped
+
+
+def _zstd_into(src: memoryview, dst: memoryview, where: str) -> None:
+    import zstandard
+
+    filled = 0
+    try:
+        with zstandard.ZstdDecompressor().stream_reader(src) as reader:
+            while filled < dst.nbytes:
+                n = reader.readinto(dst[filled:])
+                if not n:
+                    break
+                filled += n
+            extra = reader.read(1)  # reaching the frame end verifies zstd's content checksum
+    except zstandard.ZstdError as exc:
+        raise _corrupt(where, f"a zstd frame is damaged ({exc})") from exc
+    if filled != dst.nbytes or extra:
+        raise _corrupt(where, f"a zstd frame decodes to {'more than ' if extra else ''}{filled} bytes where "
+                              f"{dst.nbytes} were recorded")
+
+
+def _blosc2_into(blosc2, src: memoryview, dst: memoryview, threads: int, where: str) -> None:
+    # Blosc2 writes as many bytes as the chunk header says, whatever dst holds: check them first.
+    try:
+        nbytes, cbytes, _ = blosc2.get_cbuffer_sizes(src)
+    except (ValueError, RuntimeError) as exc:
+        raise _corrupt(where, f"a blosc2 chunk header is damaged ({exc})") from exc
+    if nbytes != dst.nbytes or cbytes != src.nbytes:
+        raise _corrupt(where, f"a blosc2 chunk says {nbytes} plain / {cbytes} stored bytes where "
+                              f"{dst.nbytes} / {src.nbytes} were recorded")
+    try:
+        blosc2.decompress2(src, dst=dst, nthreads=threads)
+    except (ValueError, RuntimeError) as exc:
+        raise _corrupt(where, f"a blosc2 chunk is damaged ({exc})") from exc
+
+
 # -- streams -----------------------------------------------------------------------
 def compress_stream(src: BinaryIO, dst: BinaryIO, spec: str | None = None) -> dict:
     """Copy ``src`` to ``dst`` encoded by ``spec``, in bounded memory; returns the payload record.
 
     Large inputs (the first read fills a whole chunk) are compressed on all cores.
     """
-    codec, level = parse_spec(spec)
-    digest = hashlib.sha256()
+    codec, level = _bytes_codec(spec)
+    digest = new_checksum(size_hint=THREADED_HASH_MIN)
     size = stored = 0
 
     def emit(block: bytes) -> None:
@@ -255,7 +627,8 @@ def compress_stream(src: BinaryIO, dst: BinaryIO, spec: str | None = None) -> di
             emit(cobj.compress(chunk))
             chunk = src.read(CHUNK)
         emit(cobj.flush())
-    return {"codec": codec, "level": level, "size": size, "stored_size": stored, "checksum": _checksum(digest)}
+    return {"codec": codec, "level": level, "size": size, "stored_size": stored,
+            "checksum": f"{checksum_algorithm()}:{digest.hexdigest()}"}
 
 
 def open_decompressed(fh: BinaryIO, where: str = "", record: dict | None = None) -> BinaryIO:
@@ -271,10 +644,10 @@ def open_decompressed(fh: BinaryIO, where: str = "", record: dict | None = None)
 class _StoredSource(io.RawIOBase):
     """The stored bytes of a payload, re-joined after peeking at the magic, counted and hashed as they pass."""
 
-    def __init__(self, fh: BinaryIO, head: bytes, observer=None):
+    def __init__(self, fh: BinaryIO, head: bytes, observer=None, digest=None):
         self.fh = fh
         self.head = head
-        self.digest = hashlib.sha256()
+        self.digest = digest
         self.count = 0
         self.observer = observer
 
@@ -287,7 +660,8 @@ class _StoredSource(io.RawIOBase):
         else:
             data = self.fh.read() if n is None or n < 0 else self.fh.read(n)
         if data:
-            self.digest.update(data)
+            if self.digest is not None:
+                self.digest.update(data)
             self.count += len(data)
             if self.observer is not None:
                 self.observer.feed(data)
@@ -310,7 +684,9 @@ class _DecodingReader(io.RawIOBase):
         if record is not None and record.get("codec") not in (None, self.codec):
             raise _corrupt(where, f"the record says codec {record.get('codec')!r} but the bytes are {self.codec}")
         self.frames = _ZstdFrames(where) if self.codec == "zstd" else None
-        self.source = _StoredSource(fh, head, self.frames)
+        expected = record.get("checksum") if record is not None else None
+        digest = new_checksum(parse_checksum(expected)[0], THREADED_HASH_MIN) if expected is not None else None
+        self.source = _StoredSource(fh, head, self.frames, digest)
         if self.codec == "zstd":
             import zstandard
 
@@ -377,20 +753,24 @@ def _read_exactly(fh: BinaryIO, n: int) -> bytes:
     return data
 
 
-def _verify_stored(record: dict, stored_size: int, digest, where: str) -> None:
+def _verify_stored(record: dict, stored_size: int, data_or_digest, where: str) -> None:
+    """Size and checksum of the stored bytes against ``record``; ``data_or_digest`` is the bytes or a hasher
+    already fed with them (of the record's algorithm)."""
     expected_size = record.get("stored_size")
     if expected_size is not None and expected_size != stored_size:
         raise _corrupt(where, f"holds {stored_size} bytes but the record says {expected_size} (truncated or replaced)")
     expected = record.get("checksum")
     if expected is None:
         return
-    algorithm, _, value = str(expected).partition(":")
-    if algorithm != CHECKSUM_ALGORITHM:
-        raise InvalidInputError(
-            f"payload record checksum {expected!r} of {where!r} uses {algorithm!r}; only '{CHECKSUM_ALGORITHM}:<hex>' is known"
-        )
-    if digest.hexdigest() != value:
-        raise _corrupt(where, f"sha256 of the stored bytes is {digest.hexdigest()}, the record says {value}")
+    algorithm, value = parse_checksum(expected)
+    if isinstance(data_or_digest, (bytes, bytearray, memoryview)):
+        digest = new_checksum(algorithm, stored_size)
+        digest.update(_bytes_view(data_or_digest))
+    else:
+        digest = data_or_digest
+    actual = digest.hexdigest()
+    if not hmac.compare_digest(actual, value):
+        raise _corrupt(where, f"{algorithm} of the stored bytes is {actual}, the record says {value}")
 
 
 def _corrupt(where: str, reason: str) -> CorruptPayloadError:

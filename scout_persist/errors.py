@@ -58,3 +58,7 @@ class LeaseLost(ScoutPersistError, RuntimeError):
 
 class JobFailed(ScoutPersistError, RuntimeError):
     """A job ended in status error (or aborted): it has no result to load; ``.exception`` says why."""
+
+
+class MissingDependencyError(ScoutPersistError, ImportError):
+    """A stored payload needs an optional library that is not installed (the message names the install)."""

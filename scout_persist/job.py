@@ -644,9 +644,9 @@ class JobWriter:
     def _save_stream(self, stream: Any, scout_type: str) -> "Encoded":
         """A returned stream is stored raw, whatever the type (Ruby §7.3); checksummed while it is written."""
         from . import payload
-        from .codecs import checksum_hasher
+        from .codecs import checksum_algorithm, new_checksum
 
-        hasher, size = checksum_hasher(), 0
+        hasher, size = new_checksum(), 0
         with self._writing():
             with self.store.writer(self.key) as fh:
                 while chunk := stream.read(1 << 20):
@@ -657,7 +657,7 @@ class JobWriter:
                 if self.lease is not None:
                     self.lease.check()  # fenced before the streamed result is published
         record = {"format": "scout", "type": payload.info_type(scout_type), "stored_size": size,
-                  "checksum": hasher.checksum()}
+                  "checksum": f"{checksum_algorithm()}:{hasher.hexdigest()}"}
         return payload.Encoded(b"", record, None)
 
     @contextmanager

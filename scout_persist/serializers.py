@@ -5,8 +5,9 @@ text, integer, float, boolean, array, ``X_array``, json (and ``serializer``, whi
 (the default type), tsv, path, file, file_array.  ``load`` fixes two Ruby quirks on purpose: binary results come back
 as the raw bytes (Ruby drops bytes >= 0x80) and text reads drop invalid UTF-8 as Ruby does.
 
-Values with no Scout type use the ``pickle`` serializer: pickle protocol 5, compressed by :mod:`scout_persist.codecs`,
-in a self-describing envelope with an optional HMAC-SHA256.  Trust rule: when ``$SCOUT_PERSIST_HMAC_KEY`` is set
+Values with no Scout type use the ``pickle`` serializer: pickle protocol 5, its buffers encoded by
+:mod:`scout_persist.codecs` (Blosc2 for array data, zstd for the rest, by default), in a self-describing envelope with
+a checksum trailer and an optional HMAC-SHA256.  Trust rule: when ``$SCOUT_PERSIST_HMAC_KEY`` is set
 (or ``hmac_key=`` is given), every pickle must carry a valid HMAC under that key or it is refused with
 :class:`UntrustedPayloadError` before unpickling; when no key is set, pickles load (the store itself is trusted).
 """
@@ -36,11 +37,16 @@ SCALAR_TYPES = ("string", "select", "folder", "text", "integer", "float", "boole
 KNOWN_TYPES = (*SCALAR_TYPES, "array", "json", "serializer", "yaml", "marshal", "binary", "tsv", "file_array", "pickle")
 
 PICKLE = "pickle"
-# 8 bytes; then 1 byte HMAC length (0 or 32), the HMAC, the body.  Body of version 2 (written now): the part table
-# (<I count, then <Q length of each part) and one codec payload holding the parts back to back: the pickle stream,
-# then its out-of-band buffers (array data, never copied into the pickle).  Version 1 (read only): the codec payload
-# of the whole pickle.
-PICKLE_MAGIC = b"SCOUTPY\x02"
+# 8 bytes of magic, then 1 byte HMAC length (0 or 32).  The parts are the pickle stream, then its out-of-band
+# buffers (array data, never copied into the pickle).
+# Version 3 (written now): <I header length, the header (UTF-8 JSON: {"parts": [{"codec", "size", "chunk",
+# "stored"}...], "checksum": algorithm}, see codecs.encode_parts), the stored chunks of every part back to back, a
+# 32-byte trailer (the checksum, in the header's algorithm, of every byte before it), then the HMAC of every byte
+# before it.  Versions 1 and 2 (read only): the HMAC, then the body; version 2's body is the part table (<I count,
+# then <Q length of each part) and one zstd or plain payload of the parts back to back, version 1's the codec
+# payload of the whole pickle.
+PICKLE_MAGIC = b"SCOUTPY\x03"
+PICKLE_MAGIC_V2 = b"SCOUTPY\x02"
 PICKLE_MAGIC_V1 = b"SCOUTPY\x01"
 HMAC_ENV = "SCOUT_PERSIST_HMAC_KEY"
 
@@ -240,14 +246,14 @@ def load(
 
     ``path`` is the result's location (a ``path`` result loads as it, ``./`` in ``file`` results resolves
     against its folder, a ``.gz`` name is decompressed); ``relocate`` maps stale absolute paths stored inside
-    ``file``/``file_array`` results onto the current root; ``record`` (from ``.info``) verifies a pickle payload;
-    ``bind`` is the store key a pickle's HMAC is bound to.  ``binary`` bytes are returned raw, never unpickled.
+    ``file``/``file_array`` results onto the current root; ``record`` (from ``.info``) verifies a pickle payload.
     """
     type = "binary" if type in (None, "") else str(type)
     if type == "serializer":
         type = "json"
     where = path or "<bytes>"
     data = decompress_by_name(bytes(data), path)
+    # Our pickles say what they are: an envelope read without its .info record (e.g. mid-rerun) still decodes
     # Only the record or an explicit type says "pickle": stored bytes never decide that they get unpickled.
     if (record and record.get("serializer") == PICKLE) or type == PICKLE:
         return load_pickle(data, where, record=record, hmac_key=hmac_key, bind=bind)
@@ -382,15 +388,19 @@ def _key_bytes(key: bytes | str | None) -> bytes | None:
     return key.encode("utf-8") if isinstance(key, str) else bytes(key)
 
 
-def _pickle_parts(value: Any) -> list[memoryview]:
-    """The pickle stream and its out-of-band buffers (zero-copy views of contiguous array data)."""
+def _pickle_parts(value: Any) -> tuple[list[memoryview], list[int]]:
+    """The pickle stream and its out-of-band buffers (zero-copy views of contiguous array data), and the bytes per
+    item of each (1 for the stream; 8 for float64 data), which lets the codec shuffle fixed-width data."""
     buffers: list[memoryview] = []
+    itemsizes: list[int] = [1]
 
     def out_of_band(buf: pickle.PickleBuffer) -> bool:
         try:
             buffers.append(buf.raw())
         except BufferError:  # not contiguous: let pickle copy it in-band
             return True
+        with memoryview(buf) as typed:
+            itemsizes.append(typed.itemsize)
         return False
 
     try:
@@ -400,37 +410,49 @@ def _pickle_parts(value: Any) -> list[memoryview]:
             f"{value.__class__.__name__} value cannot be pickled ({exc}); return a picklable value "
             "(module-level classes, no open files, locks or lambdas)"
         ) from exc
-    return [memoryview(head), *buffers]
+    return [memoryview(head), *buffers], itemsizes
 
 
 def dump_pickle_with_record(
     value: Any, spec: str | None = None, hmac_key: bytes | str | None = None, bind: str | None = None
 ) -> tuple[bytes, dict]:
-    """``(stored bytes, record)``: pickle protocol 5 with out-of-band buffers, compressed per ``spec``, HMAC'd
-    when a key is known.  Array data goes from the value to the compressor without an intermediate copy.
+    """``(stored bytes, record)``: pickle protocol 5 with out-of-band buffers, each part encoded per ``spec``
+    (``None``: ``$SCOUT_PERSIST_COMPRESSION``, default ``auto``), HMAC'd when a key is known.  Array data goes from
+    the value to the encoder without an intermediate copy; the record's ``codec`` names each part's codec.
 
     ``bind`` (the store key of the entry, e.g. the job's key) is covered by the HMAC with the payload, so a signed
     payload copied to another entry does not verify there."""
-    from .codecs import compress_parts
+    from .codecs import CHECKSUM_SIZE, checksum_algorithm, encode_parts, new_checksum
 
-    parts = _pickle_parts(value)
-    table = struct.pack(f"<I{len(parts)}Q", len(parts), *(p.nbytes for p in parts))
-    payload, crec = compress_parts(parts, spec)
+    parts, itemsizes = _pickle_parts(value)
+    encoded = encode_parts(parts, itemsizes, spec)
+    algorithm = checksum_algorithm()
+    header = json.dumps({"parts": encoded.header, "checksum": algorithm}, separators=(",", ":")).encode("utf-8")
     key = _key_bytes(hmac_key)
+    mac_size = hashlib.sha256().digest_size if key else 0
+    prefix = PICKLE_MAGIC + bytes([mac_size]) + struct.pack("<I", len(header)) + header
+    digest = new_checksum(algorithm, len(prefix) + sum(memoryview(p).nbytes for p in encoded.pieces))
+    signer = hmac.new(key, _bound(bind) + prefix, hashlib.sha256) if key else None
+    for piece in (prefix, *encoded.pieces):
+        digest.update(piece)
+        if signer is not None and piece is not prefix:
+            signer.update(piece)
+    trailer = digest.copy().digest()  # the checksum of every byte before the trailer
+    assert len(trailer) == CHECKSUM_SIZE
+    digest.update(trailer)
     mac = b""
-    if key:
-        signer = hmac.new(key, _bound(bind) + table, hashlib.sha256)
-        signer.update(payload)
+    if signer is not None:
+        signer.update(trailer)
         mac = signer.digest()
-    stored = b"".join((PICKLE_MAGIC, bytes([len(mac)]), mac, table, payload))
+        digest.update(mac)  # the record's checksum: every stored byte, in the same pass as the trailer's
+    stored = b"".join((prefix, *encoded.pieces, trailer, mac))
     record = {
         "serializer": PICKLE,
         "pickle_protocol": 5,
-        "codec": crec["codec"],
-        "level": crec["level"],
-        "size": crec["size"],
+        "codec": encoded.codec,
+        "size": encoded.size,
         "stored_size": len(stored),
-        "checksum": "sha256:" + hashlib.sha256(stored).hexdigest(),
+        "checksum": f"{algorithm}:{digest.hexdigest()}",
         "hmac": bool(mac),
     }
     return stored, record
@@ -441,44 +463,12 @@ def dump_pickle(value: Any, spec: str | None = None, hmac_key: bytes | str | Non
 
 
 def _bound(bind: str | None) -> bytes:
-    """What the HMAC covers before the payload: the entry's key (nothing for unbound, older payloads)."""
+    """What the HMAC covers before the payload: the entry's key (nothing for unbound payloads)."""
     return b"" if bind is None else b"scout-persist entry\0" + bind.encode("utf-8", "surrogatepass") + b"\0"
 
 
 def is_pickle(data: bytes) -> bool:
-    return data[: len(PICKLE_MAGIC)] in (PICKLE_MAGIC, PICKLE_MAGIC_V1)
-
-
-def check_pickle_hmac(data: bytes, where: str = "", hmac_key: bytes | str | None = None,
-                      bind: str | None = None) -> memoryview:
-    """The envelope's body after checking its HMAC (when a key is set), without unpickling anything;
-    UntrustedPayloadError when the payload is unsigned or signed with another key or for another entry."""
-    if not is_pickle(data) or len(data) < len(PICKLE_MAGIC) + 1:
-        raise CorruptPayloadError(
-            f"{where} is not a scout-persist pickle (no {PICKLE_MAGIC!r} header); it was written by something else"
-        )
-    n = data[len(PICKLE_MAGIC)]
-    start = len(PICKLE_MAGIC) + 1
-    view = memoryview(data)  # slices below are views: no copy of a large payload
-    mac, body = bytes(view[start : start + n]), view[start + n :]
-    if n not in (0, 32) or len(mac) != n:
-        raise CorruptPayloadError(f"{where}: damaged pickle envelope (HMAC length {n})")
-    key = _key_bytes(hmac_key)
-    if key is not None:
-        if not mac:
-            raise UntrustedPayloadError(
-                f"{where} carries no HMAC but ${HMAC_ENV} is set: with a key, every pickle must be signed with it; "
-                "refusing to unpickle. Rewrite the entry with the key set, or unset the key if you trust the store"
-            )
-        verifier = hmac.new(key, _bound(bind), hashlib.sha256)
-        verifier.update(body)
-        if not hmac.compare_digest(mac, verifier.digest()):
-            raise UntrustedPayloadError(
-                f"{where} has an HMAC that does not verify under ${HMAC_ENV} for this entry"
-                f"{'' if bind is None else f' ({bind!r})'}: written with another key, for another entry, or "
-                "altered; refusing to unpickle"
-            )
-    return body
+    return data[: len(PICKLE_MAGIC)] in (PICKLE_MAGIC, PICKLE_MAGIC_V2, PICKLE_MAGIC_V1)
 
 
 def load_pickle(
@@ -487,22 +477,83 @@ def load_pickle(
 ) -> Any:
     """Unpickle a payload of :func:`dump_pickle` after checking record, envelope and (when a key is set) HMAC,
     which must have been made for the same ``bind`` key."""
-    from .codecs import decompress
+    from .codecs import checksum_matches, decompress
 
     where = where or "<pickle payload>"
+    verified = False  # the record's checksum covered every stored byte
     if record:
         if record.get("stored_size") not in (None, len(data)):
             raise CorruptPayloadError(
                 f"{where} holds {len(data)} bytes but its .info says {record['stored_size']}; truncated or replaced"
             )
         expected = record.get("checksum")
-        if expected and expected != "sha256:" + hashlib.sha256(data).hexdigest():
-            raise CorruptPayloadError(f"{where} does not match the checksum in its .info ({expected}); not loaded")
-    body = check_pickle_hmac(data, where, hmac_key, bind)
+        if expected:
+            if not checksum_matches(expected, data):
+                raise CorruptPayloadError(f"{where} does not match the checksum in its .info ({expected}); not loaded")
+            verified = True
+    if not is_pickle(data) or len(data) < len(PICKLE_MAGIC) + 1:
+        raise CorruptPayloadError(
+            f"{where} is not a scout-persist pickle (no {PICKLE_MAGIC!r} header); it was written by something else"
+        )
+    key = _key_bytes(hmac_key)
+    if data[: len(PICKLE_MAGIC)] == PICKLE_MAGIC:
+        head, *buffers = _open_v3(memoryview(data), where, record, verified, key, bind)
+        return _unpickle(head, buffers, where)
+    n = data[len(PICKLE_MAGIC)]
+    start = len(PICKLE_MAGIC) + 1
+    view = memoryview(data)  # slices below are views: no copy of a large payload
+    mac, body = bytes(view[start : start + n]), view[start + n :]
+    if n not in (0, 32) or len(mac) != n:
+        raise CorruptPayloadError(f"{where}: damaged pickle envelope (HMAC length {n})")
+    if key is not None:
+        _verify_hmac(key, mac, [_bound(bind), body], where, bind)
     if data[: len(PICKLE_MAGIC)] == PICKLE_MAGIC_V1:
         head, buffers = decompress(body, where), []
     else:
         head, buffers = _unpack_parts(body, where)
+    return _unpickle(head, buffers, where)
+
+
+def check_pickle_hmac(data: bytes, where: str = "", hmac_key: bytes | str | None = None,
+                      bind: str | None = None) -> None:
+    """Check a pickle envelope's HMAC for ``bind`` under the key (``$SCOUT_PERSIST_HMAC_KEY`` by default) without
+    unpickling anything; UntrustedPayloadError when it is unsigned, or signed with another key or for another
+    entry; CorruptPayloadError when it is not one of our envelopes."""
+    key = _key_bytes(hmac_key)
+    if not is_pickle(data) or len(data) < len(PICKLE_MAGIC) + 1:
+        raise CorruptPayloadError(f"{where} is not a scout-persist pickle (no {PICKLE_MAGIC!r} header)")
+    if key is None:
+        return
+    view = memoryview(data)
+    n = data[len(PICKLE_MAGIC)]
+    if n not in (0, 32):
+        raise CorruptPayloadError(f"{where}: damaged pickle envelope (HMAC length {n})")
+    if data[: len(PICKLE_MAGIC)] == PICKLE_MAGIC:
+        _verify_hmac(key, bytes(view[len(view) - n:]) if n else b"", [_bound(bind), view[: len(view) - n]], where,
+                     bind)
+    else:
+        start = len(PICKLE_MAGIC) + 1
+        _verify_hmac(key, bytes(view[start:start + n]), [_bound(bind), view[start + n:]], where, bind)
+
+
+def _verify_hmac(key: bytes, mac: bytes, signed: list, where: str, bind: str | None = None) -> None:
+    if not mac:
+        raise UntrustedPayloadError(
+            f"{where} carries no HMAC but ${HMAC_ENV} is set: with a key, every pickle must be signed with it; "
+            "refusing to unpickle. Rewrite the entry with the key set, or unset the key if you trust the store"
+        )
+    signer = hmac.new(key, digestmod=hashlib.sha256)
+    for piece in signed:
+        signer.update(piece)
+    if not hmac.compare_digest(mac, signer.digest()):
+        raise UntrustedPayloadError(
+            f"{where} has an HMAC that does not verify under ${HMAC_ENV} for this entry"
+            f"{'' if bind is None else f' ({bind!r})'}: written with another key, for another entry, or altered; "
+            "refusing to unpickle"
+        )
+
+
+def _unpickle(head, buffers: list, where: str) -> Any:
     try:
         return pickle.loads(head, buffers=buffers)  # noqa: S301 (trust rule above)
     except Exception as exc:
@@ -526,3 +577,52 @@ def _unpack_parts(body: memoryview, where: str) -> tuple[memoryview, list[memory
         views.append(plain[offset : offset + n])
         offset += n
     return views[0], views[1:]
+
+
+def _open_v3(view: memoryview, where: str, record: dict | None, verified: bool, key: bytes | None,
+             bind: str | None = None) -> list:
+    """The decoded parts (pickle stream, then its buffers) of a version-3 envelope.
+
+    Order: the HMAC when a key is set (before anything else is parsed; it also proves the bytes intact), else the
+    checksum trailer unless the record's checksum (``verified``) already covered every byte; then the record must
+    name the codecs and size the header does."""
+    from .codecs import CHECKSUM_SIZE, decode_parts, new_checksum
+
+    magic = len(PICKLE_MAGIC)
+    mac_size = view[magic]
+    fixed = magic + 1 + 4 + CHECKSUM_SIZE + mac_size
+    if mac_size not in (0, 32) or len(view) < fixed:
+        raise CorruptPayloadError(f"{where}: damaged pickle envelope (HMAC length {mac_size}, {len(view)} bytes); "
+                                  "truncated or damaged")
+    signed_end = len(view) - mac_size
+    if key is not None:
+        _verify_hmac(key, bytes(view[signed_end:]), [_bound(bind), view[:signed_end]], where, bind)
+    (length,) = struct.unpack_from("<I", view, magic + 1)
+    start = magic + 1 + 4 + length  # the first chunk
+    end = signed_end - CHECKSUM_SIZE  # the trailer
+    try:
+        if start > end:
+            raise ValueError(f"a {length}-byte header does not fit in {len(view)} bytes")
+        header = json.loads(bytes(view[magic + 5 : start]).decode("utf-8"))
+        if not isinstance(header, dict) or not isinstance(header.get("parts"), list):
+            raise ValueError("it lists no parts")
+        if not isinstance(header.get("checksum"), str):
+            raise ValueError("it names no checksum algorithm")
+        digest = new_checksum(header["checksum"], end) if not (verified or key is not None) else None
+    except ValueError as exc:  # also InvalidInputError (an unknown algorithm) and JSON/UTF-8 errors
+        raise CorruptPayloadError(f"{where}: damaged pickle envelope header ({exc}); truncated or damaged") from exc
+    if digest is not None:
+        digest.update(view[:end])
+        if not hmac.compare_digest(digest.digest(), bytes(view[end:signed_end])):
+            raise CorruptPayloadError(
+                f"{where}: the {header['checksum']} checksum trailer does not match the bytes before it; "
+                "truncated or damaged, not loaded"
+            )
+    parts = header["parts"]
+    codec = ",".join(str(p.get("codec")) if isinstance(p, dict) else "?" for p in parts)
+    if record and record.get("codec") not in (None, codec):
+        raise CorruptPayloadError(f"{where}: the record says codec {record['codec']!r} but the envelope says {codec!r}")
+    size = sum(p["size"] for p in parts if isinstance(p, dict) and type(p.get("size")) is int)
+    if record and record.get("size") not in (None, size):
+        raise CorruptPayloadError(f"{where}: the record says {record['size']} plain bytes but the envelope says {size}")
+    return decode_parts(parts, view[start:end], where)

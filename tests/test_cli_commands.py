@@ -481,3 +481,13 @@ def test_info_recursive_inputs_reads_each_info_once(root, capsys, monkeypatch):
     assert rc == 0 and "factor" in out
     assert len(reads) >= 2, reads  # the job and its dependencies
     assert set(reads.values()) == {1}, reads
+
+
+def test_verify_names_an_unknown_checksum_algorithm(root, capsys):
+    _with_checksum(root, BLUEBERRY)
+    info_path = root / f"{BLUEBERRY}.info"
+    info = json.loads(info_path.read_bytes())
+    info["result"]["checksum"] = "md5:" + "0" * 32
+    info_path.write_bytes(dumps_info(info))
+    rc, _, err = run(capsys, "verify", str(root / BLUEBERRY))
+    assert rc == 2 and "'md5'" in err and "blake3 or sha256" in err

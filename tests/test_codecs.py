@@ -14,6 +14,13 @@ from scout_persist import codecs
 from scout_persist.errors import CorruptPayloadError, InvalidInputError
 
 PAYLOAD = b"".join(b"line %d of a compressible payload\n" % i for i in range(50_000))
+DEFAULT_BLOSC2_MIN = codecs.BLOSC2_MIN
+
+
+@pytest.fixture(autouse=True)
+def _small_arrays_take_the_blosc2_path(monkeypatch):
+    """Test arrays are small: lower the size from which 'auto' uses Blosc2 (32 MiB) so that they exercise it."""
+    monkeypatch.setattr(codecs, "BLOSC2_MIN", 1 << 18)
 
 
 def read_stream(data: bytes, where: str = "P", record: dict | None = None, chunk: int = 65536) -> bytes:
@@ -30,7 +37,7 @@ def read_stream(data: bytes, where: str = "P", record: dict | None = None, chunk
 @pytest.mark.parametrize(
     "spec, expected",
     [("zstd:3", ("zstd", 3)), ("zstd:19", ("zstd", 19)), ("zstd", ("zstd", 3)), ("none", ("none", None)),
-     (" ZSTD:1 ", ("zstd", 1))],
+     (" ZSTD:1 ", ("zstd", 1)), ("auto", ("auto", None)), (" Auto ", ("auto", None))],
 )
 def test_parse_spec(spec, expected):
     assert codecs.parse_spec(spec) == expected
@@ -38,24 +45,35 @@ def test_parse_spec(spec, expected):
 
 def test_parse_spec_default_and_environment(monkeypatch):
     monkeypatch.delenv(codecs.ENV_VAR, raising=False)
-    assert codecs.parse_spec(None) == ("zstd", 3)
+    assert codecs.parse_spec(None) == ("auto", None)
     monkeypatch.setenv(codecs.ENV_VAR, "zstd:19")
     assert codecs.parse_spec(None) == ("zstd", 19)
     monkeypatch.setenv(codecs.ENV_VAR, "none")
     assert codecs.compress(b"abc") == b"abc"
 
 
-@pytest.mark.parametrize("spec", ["lz4", "zstd:0", "zstd:23", "zstd:fast", "gzip:9"])
+@pytest.mark.parametrize("spec", ["lz4", "zstd:0", "zstd:23", "zstd:fast", "gzip:9", "blosc2", "auto:3", ""])
 def test_bad_spec_names_value_rule_and_fix(spec):
     with pytest.raises(InvalidInputError) as err:
-        codecs.parse_spec(spec)
-    assert repr(spec) in str(err.value) and "zstd" in str(err.value)
+        codecs.parse_spec(spec or 7)
+    message = str(err.value)
+    assert repr(spec or 7) in message and "'auto'" in message and "'zstd:<level 1-22>'" in message
 
 
-def test_bad_environment_spec_names_the_variable(monkeypatch):
+@pytest.mark.parametrize("call", ["compress", "encode_parts", "part_codec"])
+def test_bad_environment_spec_names_the_variable(monkeypatch, call):
     monkeypatch.setenv(codecs.ENV_VAR, "brotli")
-    with pytest.raises(InvalidInputError, match=codecs.ENV_VAR):
-        codecs.compress(b"x")
+    run = {"compress": lambda: codecs.compress(b"x"), "encode_parts": lambda: codecs.encode_parts([b"x"]),
+           "part_codec": lambda: codecs.part_codec(None, 1 << 20, 8)}[call]
+    with pytest.raises(InvalidInputError) as err:
+        run()
+    assert codecs.ENV_VAR in str(err.value) and "'brotli'" in str(err.value) and "'auto'" in str(err.value)
+
+
+def test_auto_on_opaque_bytes_is_zstd_3_and_recorded_as_such():
+    stored, record = codecs.compress_with_record(PAYLOAD, "auto")
+    assert (record["codec"], record["level"]) == ("zstd", 3)
+    assert stored == codecs.compress(PAYLOAD, "zstd:3")
 
 
 # -- whole payloads -------------------------------------------------------------------------
@@ -69,8 +87,9 @@ def test_zstd_roundtrip_with_content_checksum_and_record():
         "level": 3,
         "size": len(PAYLOAD),
         "stored_size": len(stored),
-        "checksum": "sha256:" + hashlib.sha256(stored).hexdigest(),
+        "checksum": codecs.checksum(stored),
     }
+    assert record["checksum"].startswith("blake3:")
     assert len(stored) < len(PAYLOAD) / 5
     assert codecs.decompress(stored, "P", record) == PAYLOAD
 
@@ -142,9 +161,9 @@ def test_record_catches_damage_the_codec_cannot_see():
     # A plain payload has no inner checksum: only the record tells a changed byte.
     stored, record = codecs.compress_with_record(b"plain text result\n", "none")
     changed = b"plain text resulT\n"
-    with pytest.raises(CorruptPayloadError, match="sha256"):
+    with pytest.raises(CorruptPayloadError, match="blake3"):
         codecs.decompress(changed, "R", record)
-    with pytest.raises(CorruptPayloadError, match="sha256"):
+    with pytest.raises(CorruptPayloadError, match="blake3"):
         read_stream(changed, "R", record)
     with pytest.raises(CorruptPayloadError, match="record says"):
         codecs.decompress(stored[:-1], "R", record)
@@ -181,7 +200,7 @@ def test_compress_stream_record_matches_bytes_written(spec):
     stored = dst.getvalue()
     assert record["size"] == len(PAYLOAD)
     assert record["stored_size"] == len(stored)
-    assert record["checksum"] == "sha256:" + hashlib.sha256(stored).hexdigest()
+    assert record["checksum"] == codecs.checksum(stored)
     assert record["codec"] == codecs.parse_spec(spec)[0]
     assert read_stream(stored, "S", record) == PAYLOAD
     assert codecs.decompress(stored, "S", record) == PAYLOAD
@@ -250,3 +269,311 @@ def test_short_truncation_and_empty_file_need_the_record():
     assert codecs.decompress(b"", "T") == b""
     with pytest.raises(CorruptPayloadError, match="record says"):
         codecs.decompress(b"", "T", record)
+
+
+# -- checksums --------------------------------------------------------------------------------
+def test_checksum_is_blake3_of_the_bytes_for_every_buffer_type():
+    import blake3
+
+    data = PAYLOAD[:100_000]
+    expected = "blake3:" + blake3.blake3(data).hexdigest()
+    assert codecs.checksum(data) == expected
+    assert codecs.checksum(bytearray(data)) == expected
+    assert codecs.checksum(memoryview(data)) == expected
+    assert codecs.checksum(memoryview(b"xx" + data)[2:]) == expected  # a slice, hashed in place
+    assert codecs.checksum(b"") == "blake3:" + blake3.blake3(b"").hexdigest()
+    with pytest.raises(TypeError, match="encode"):
+        codecs.checksum("text")
+
+
+def test_checksum_of_typed_and_strided_buffers():
+    np = pytest.importorskip("numpy")
+    a = np.arange(1000.0)
+    assert codecs.checksum(memoryview(a)) == codecs.checksum(a.tobytes())  # float items, hashed as their bytes
+    assert codecs.checksum_matches(codecs.checksum(a.tobytes()), a)
+    with pytest.raises(TypeError, match="contiguous"):
+        codecs.checksum(memoryview(b"abcdef")[::2])
+
+
+def test_checksum_of_a_large_buffer_uses_threads_and_still_agrees():
+    import blake3
+
+    data = os.urandom(1 << 16) * ((codecs.THREADED_HASH_MIN >> 16) + 3)
+    assert codecs.checksum(data) == "blake3:" + blake3.blake3(data).hexdigest()
+    assert codecs.checksum_matches(codecs.checksum(data), data)
+
+
+def test_checksum_does_not_copy_its_input():
+    import tracemalloc
+
+    data = bytearray(32 << 20)
+    view = memoryview(data)[1:]
+    tracemalloc.start()
+    try:
+        codecs.checksum(view)
+        codecs.checksum_matches(codecs.checksum(view), view)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+
+
+def test_checksum_matches_new_and_old_records():
+    data = PAYLOAD[:5000]
+    assert codecs.checksum_matches(codecs.checksum(data), data)
+    assert codecs.checksum_matches("sha256:" + hashlib.sha256(data).hexdigest(), data)
+    assert codecs.checksum_matches("sha256:" + hashlib.sha256(data).hexdigest().upper(), data)
+    changed = data[:-1] + b"?"
+    assert not codecs.checksum_matches(codecs.checksum(data), changed)
+    assert not codecs.checksum_matches("sha256:" + hashlib.sha256(data).hexdigest(), changed)
+
+
+@pytest.mark.parametrize("expected", ["md5:" + "0" * 64, "blake3:" + "0" * 63, "blake3:" + "g" * 64, "blake3",
+                                      "", None, 12, "sha256:" + "0" * 128])
+def test_checksum_matches_refuses_what_it_cannot_check(expected):
+    with pytest.raises(InvalidInputError) as err:
+        codecs.checksum_matches(expected, b"data")
+    assert repr(expected)[:40] in str(err.value) and "blake3" in str(err.value)
+
+
+def test_without_blake3_checksums_are_sha256_and_blake3_records_ask_for_it(monkeypatch):
+    from scout_persist.errors import MissingDependencyError
+
+    data = b"some stored bytes"
+    new = codecs.checksum(data)
+    monkeypatch.setitem(__import__("sys").modules, "blake3", None)  # import blake3 -> ImportError
+    assert codecs.checksum_algorithm() == "sha256"
+    assert codecs.checksum(data) == "sha256:" + hashlib.sha256(data).hexdigest()
+    assert codecs.compress_with_record(data, "none")[1]["checksum"].startswith("sha256:")
+    assert codecs.checksum_matches("sha256:" + hashlib.sha256(data).hexdigest(), data)
+    with pytest.raises(MissingDependencyError, match="pip install blake3") as err:
+        codecs.checksum_matches(new, data)
+    assert isinstance(err.value, ImportError)
+
+
+def test_unknown_algorithm_of_a_stream_record_is_refused_before_reading():
+    _, record = codecs.compress_with_record(PAYLOAD, "zstd:3")
+    record["checksum"] = "crc32:1234"
+    with pytest.raises(InvalidInputError, match="crc32"):
+        codecs.open_decompressed(io.BytesIO(codecs.compress(PAYLOAD)), "R", record)
+
+
+# -- golden payloads written by the previous code (sha256 records) ----------------------------------
+GOLDEN = __import__("pathlib").Path(__file__).parent / "data" / "pickle-envelopes"
+
+
+def test_stream_payload_with_a_sha256_record_still_reads():
+    import json
+
+    stored = (GOLDEN / "stream-zstd3.bin").read_bytes()
+    record = json.loads((GOLDEN / "stream-zstd3.record.json").read_text())
+    assert record["checksum"].startswith("sha256:")
+    expected = b"".join(b"line %d of a stream payload\n" % i for i in range(2000))
+    assert codecs.decompress(stored, "G", record) == expected
+    assert read_stream(stored, "G", record) == expected
+    with pytest.raises(CorruptPayloadError, match="sha256"):
+        codecs.decompress(stored[:-1] + bytes([stored[-1] ^ 1]), "G", dict(record))
+
+
+# -- parts (pickle envelope version 3) --------------------------------------------------------------
+def test_blosc2_starts_at_32_mib_by_default(monkeypatch):
+    # below it, importing Blosc2 in the writer's and the reader's process costs more than it saves
+    assert DEFAULT_BLOSC2_MIN == 32 << 20
+    monkeypatch.setattr(codecs, "BLOSC2_MIN", DEFAULT_BLOSC2_MIN)
+    assert codecs.part_codec("auto", (32 << 20) - 8, 8) == "zstd:3"
+    assert codecs.part_codec("auto", 32 << 20, 8) == "blosc2:lz4:5:bitshuffle:8"
+
+
+def test_part_codec_by_spec_size_and_item_size(monkeypatch):
+    big = codecs.BLOSC2_MIN
+    assert codecs.part_codec("auto", big, 8) == "blosc2:lz4:5:bitshuffle:8"
+    assert codecs.part_codec("auto", big, 2) == "blosc2:lz4:5:bitshuffle:2"
+    assert codecs.part_codec("auto", big - 1, 8) == "zstd:3"  # small: not worth importing blosc2
+    assert codecs.part_codec("auto", big, 1) == "zstd:3"  # opaque bytes: nothing to shuffle
+    assert codecs.part_codec("auto", big, 256) == "zstd:3"  # Blosc2's type size stops at 255
+    assert codecs.part_codec("auto", codecs.AUTO_MIN - 1, 8) == "none"  # less than a block to gain
+    assert codecs.part_codec("auto", codecs.AUTO_MIN, 1) == "zstd:3"
+    assert codecs.part_codec("zstd:3", 10, 1) == "zstd:3"  # an explicit codec applies to every part
+    assert codecs.part_codec("zstd:19", big, 8) == "zstd:19"
+    assert codecs.part_codec("none", big, 8) == "none"
+    monkeypatch.delenv(codecs.ENV_VAR, raising=False)
+    assert codecs.part_codec(None, big, 4) == "blosc2:lz4:5:bitshuffle:4"  # auto is the default
+    monkeypatch.setenv(codecs.ENV_VAR, "zstd:5")
+    assert codecs.part_codec(None, big, 4) == "zstd:5"
+
+
+def test_auto_without_blosc2_falls_back_to_zstd_and_says_so(monkeypatch):
+    np = pytest.importorskip("numpy")
+    a = np.arange(codecs.BLOSC2_MIN, dtype=np.int32)
+    monkeypatch.setitem(__import__("sys").modules, "blosc2", None)
+    assert codecs.part_codec("auto", a.nbytes, 4) == "zstd:3"
+    encoded = codecs.encode_parts([a], [4], "auto")
+    assert encoded.codec == "zstd:3"
+    assert bytes(codecs.decode_parts(encoded.header, b"".join(encoded.pieces), "P")[0]) == a.tobytes()
+
+
+def _parts_values():
+    np = pytest.importorskip("numpy")
+    rng = np.random.default_rng(3)
+    return [
+        b"a pickle stream " * 500,
+        (np.arange(700_001, dtype=np.int64) // 64) % 5000,  # several chunks, last one short
+        rng.standard_normal(90_001),  # noise
+        np.zeros(5, np.dtype([("a", "u1"), ("b", "u2")])),  # item size 3
+        np.arange(150_001, dtype=np.uint8).astype(np.dtype("V3")),  # item size 3, does not divide the chunk
+        b"",
+    ]
+
+
+@pytest.mark.parametrize("spec", ["auto", "zstd:3", "zstd:1", "none"])
+def test_parts_round_trip_in_chunks_into_writable_buffers(spec, monkeypatch):
+    monkeypatch.setattr(codecs, "ZSTD_FRAME", 1 << 18)  # several frames and chunks without big test data
+    monkeypatch.setattr(codecs, "BLOSC2_CHUNK", 1 << 20)
+    monkeypatch.setattr(codecs, "BLOSC2_MIN", 1 << 12)
+    values = _parts_values()
+    itemsizes = [memoryview(v).itemsize for v in values]
+    encoded = codecs.encode_parts(values, itemsizes, spec)
+    assert len(encoded.header) == len(values)
+    assert encoded.size == sum(memoryview(v).nbytes for v in values)
+    codecs_used = encoded.codec.split(",")
+    if spec == "auto":
+        assert codecs_used[1] == "blosc2:lz4:5:bitshuffle:8" and codecs_used[0] == "zstd:3"
+        assert codecs_used[4] == "blosc2:lz4:5:bitshuffle:3" and encoded.header[4]["chunk"] % 3 == 0
+    else:
+        assert set(codecs_used) == {spec}
+    big = encoded.header[1]
+    assert len(big["stored"]) == -(-big["size"] // big["chunk"])
+    assert len(big["stored"]) == (1 if spec == "none" else -(-big["size"] // codecs.ZSTD_FRAME) if "zstd:" in spec
+                                  else -(-big["size"] // codecs.BLOSC2_CHUNK)) > (spec != "none")
+    payload = b"".join(encoded.pieces)
+    assert len(payload) == sum(sum(p["stored"]) for p in encoded.header)
+    outs = codecs.decode_parts(encoded.header, payload, "P")
+    for value, out in zip(values, outs):
+        assert bytes(out) == bytes(memoryview(value).cast("B"))
+        assert not out.readonly
+    assert len({id(out.obj) for out in outs}) == len(outs)  # a buffer of its own per part
+
+
+def test_plain_parts_are_stored_straight_from_the_value():
+    data = bytearray(b"array bytes" * 1000)
+    encoded = codecs.encode_parts([data], [1], "none")
+    assert encoded.pieces[0].obj is data  # a view: no copy before the final write
+
+
+def _codes(n: int):
+    """The benchmark's kind of data: sorted-ish int64 codes plus noise in 0..15."""
+    np = pytest.importorskip("numpy")
+    return (np.arange(n, dtype=np.int64) // 64) % 50_000 + np.random.default_rng(0).integers(0, 16, n)
+
+
+def test_blosc2_compresses_fixed_width_data_better_than_zstd():
+    a = _codes(1 << 20)
+    sizes = {spec: sum(len(p) for p in codecs.encode_parts([a], [8], spec).pieces) for spec in ("auto", "zstd:3")}
+    assert sizes["auto"] < 0.8 * sizes["zstd:3"]
+
+
+def _encoded(spec="auto"):
+    encoded = codecs.encode_parts([b"stream " * 1000, _codes(1 << 16)], [1, 8], spec)
+    assert encoded.codec == "zstd:3,blosc2:lz4:5:bitshuffle:8"
+    return encoded.header, bytearray(b"".join(encoded.pieces))
+
+
+def _header_damage():
+    import copy
+
+    def edit(fn):
+        def make(header):
+            header = copy.deepcopy(header)
+            fn(header)
+            return header
+        return make
+
+    return {
+        "no parts": lambda h: [],
+        "not a list": lambda h: {"parts": h},
+        "part not a map": edit(lambda h: h.__setitem__(0, "zstd:3")),
+        "negative size": edit(lambda h: h[0].__setitem__("size", -1)),
+        "size not an int": edit(lambda h: h[0].__setitem__("size", "700")),
+        "zero chunk": edit(lambda h: h[0].__setitem__("chunk", 0)),
+        "chunk count": edit(lambda h: h[1].__setitem__("chunk", 1 << 10)),
+        "stored sum (truncated)": edit(lambda h: h[1]["stored"].__setitem__(0, h[1]["stored"][0] + 1)),
+        "unknown codec": edit(lambda h: h[0].__setitem__("codec", "brotli:5")),
+        "zstd level": edit(lambda h: h[0].__setitem__("codec", "zstd:99")),
+        "blosc2 filter": edit(lambda h: h[1].__setitem__("codec", "blosc2:zstd:1:delta:8")),
+        "plain sizes": edit(lambda h: h[0].update(codec="none")),
+    }
+
+
+@pytest.mark.parametrize("case", list(_header_damage()))
+def test_damaged_part_header_is_corrupt_naming_the_payload(case):
+    header, payload = _encoded()
+    with pytest.raises(CorruptPayloadError, match="var/jobs/W/t/P"):
+        codecs.decode_parts(_header_damage()[case](header), payload, "var/jobs/W/t/P")
+
+
+def test_blosc2_chunk_that_disagrees_with_the_header_is_refused_before_decoding():
+    # Blosc2 writes as many bytes as its chunk header says, whatever the destination holds: never trust it.
+    header, payload = _encoded()
+    assert header[1]["codec"].startswith("blosc2:")
+    header[1]["size"] -= 8  # the chunk still says the full size
+    with pytest.raises(CorruptPayloadError, match="blosc2 chunk says"):
+        codecs.decode_parts(header, payload, "P")
+
+
+def test_damaged_blosc2_and_zstd_chunks_never_decode_silently_to_other_sizes():
+    header, payload = _encoded()
+    first = header[0]["stored"][0]
+    blosc_start = first
+    bad = bytearray(payload)
+    bad[blosc_start:blosc_start + 16] = bytes(16)  # the blosc2 chunk header
+    with pytest.raises(CorruptPayloadError, match="blosc2"):
+        codecs.decode_parts(header, bad, "P")
+    bad = bytearray(payload)
+    bad[first - 2] ^= 0x40  # inside the zstd frame's content checksum
+    with pytest.raises(CorruptPayloadError, match="zstd"):
+        codecs.decode_parts(header, bad, "P")
+
+
+def test_blosc2_part_without_blosc2_installed_names_the_extra(monkeypatch):
+    from scout_persist.errors import MissingDependencyError
+
+    header, payload = _encoded()
+    monkeypatch.setitem(__import__("sys").modules, "blosc2", None)
+    with pytest.raises(MissingDependencyError) as err:
+        codecs.decode_parts(header, payload, "var/jobs/W/t/arr")
+    message = str(err.value)
+    assert "var/jobs/W/t/arr" in message and "blosc2" in message and "pip install 'scout-persist[arrays]'" in message
+    assert isinstance(err.value, ImportError)
+
+
+def test_importing_the_codecs_loads_no_codec_library():
+    import subprocess
+    import sys
+
+    code = ("import sys, scout_persist, scout_persist.codecs, scout_persist.serializers; "
+            "print(sorted(m for m in ('numpy', 'blosc2', 'blake3', 'zstandard') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_auto_stores_a_part_plain_when_its_first_chunk_barely_shrinks():
+    np = pytest.importorskip("numpy")
+    noise = np.random.default_rng(2).standard_normal(codecs.BLOSC2_CHUNK // 8 + 1000)  # float64: shrinks ~8%
+    text = PAYLOAD * 3
+    encoded = codecs.encode_parts([text, noise, os.urandom(5000)], [1, 8, 1], "auto")
+    assert encoded.codec == "zstd:3,none,none"
+    assert encoded.header[1]["stored"] == [noise.nbytes] and encoded.pieces[-2].obj is not None  # a view
+    outs = codecs.decode_parts(encoded.header, b"".join(encoded.pieces), "P")
+    assert bytes(outs[1]) == noise.tobytes() and bytes(outs[0]) == text
+    # an explicit codec is never second-guessed
+    assert codecs.encode_parts([noise], [8], "zstd:1").codec == "zstd:1"
+
+
+@pytest.mark.parametrize("inner, level", [("zstd", 1), ("lz4", 5), ("blosclz", 5)])
+def test_blosc2_parts_decode_whatever_inner_codec_the_record_names(inner, level, monkeypatch):
+    monkeypatch.setattr(codecs, "BLOSC2_INNER", inner)
+    monkeypatch.setattr(codecs, "BLOSC2_LEVEL", level)
+    a = _codes(1 << 16)
+    encoded = codecs.encode_parts([a], [8], "auto")
+    assert encoded.codec == f"blosc2:{inner}:{level}:bitshuffle:8"
+    assert bytes(codecs.decode_parts(encoded.header, b"".join(encoded.pieces), "P")[0]) == a.tobytes()

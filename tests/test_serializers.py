@@ -9,9 +9,16 @@ from fractions import Fraction
 
 import pytest
 
+from scout_persist import codecs
 from scout_persist import serializers as S
 from scout_persist.rubydigest import ScoutPath, Symbol
-from scout_persist.errors import CorruptPayloadError, UnsupportedValueError, UntrustedPayloadError
+from scout_persist.errors import CorruptPayloadError, InvalidInputError, UnsupportedValueError, UntrustedPayloadError
+
+
+@pytest.fixture(autouse=True)
+def _small_arrays_take_the_blosc2_path(monkeypatch):
+    """Test arrays are small: lower the size from which 'auto' uses Blosc2 (32 MiB) so that they exercise it."""
+    monkeypatch.setattr(codecs, "BLOSC2_MIN", 1 << 18)
 
 
 def test_every_fixture_result_loads_and_dumps_to_rubys_bytes(manifest, ruby_fixtures):
@@ -147,9 +154,9 @@ def test_pickle_round_trip_and_record(monkeypatch):
     monkeypatch.delenv(S.HMAC_ENV, raising=False)
     data, record = S.dump_pickle_with_record(VALUE, "zstd:3")
     assert data.startswith(S.PICKLE_MAGIC)
-    assert record["serializer"] == "pickle" and record["codec"] == "zstd" and record["hmac"] is False
+    assert record["serializer"] == "pickle" and record["codec"] == "zstd:3" and record["hmac"] is False
     assert record["stored_size"] == len(data) < record["size"]
-    assert record["checksum"] == "sha256:" + hashlib.sha256(data).hexdigest()
+    assert record["checksum"] == codecs.checksum(data) and record["checksum"].startswith("blake3:")
     assert S.load(data, "pickle", record=record) == VALUE
     assert S.load(data, "binary", record=record) == VALUE  # the record, not the Ruby type, decides
     plain = S.dump_pickle(VALUE, "none")
@@ -226,6 +233,312 @@ def test_binary_bytes_are_never_unpickled_whatever_they_start_with(monkeypatch):
     assert S.load(data, "pickle") == VALUE
 
 
+GOLDEN = __import__("pathlib").Path(__file__).parent / "data" / "pickle-envelopes"
+
+
+def _golden(name: str) -> tuple[bytes, dict | None]:
+    import json
+
+    record = GOLDEN / f"{name}.record.json"
+    return (GOLDEN / f"{name}.bin").read_bytes(), json.loads(record.read_text()) if record.exists() else None
+
+
+def _golden_value():
+    import numpy as np
+
+    return {
+        "codes": (np.arange(4096, dtype=np.int64) // 7) % 100,
+        "floats": np.linspace(0.0, 1.0, 257),
+        "frac": Fraction(2, 7),
+        "text": "golden payload " * 20,
+    }
+
+
+def _same(a, b) -> bool:
+    import numpy as np
+
+    return a.keys() == b.keys() and all(
+        np.array_equal(a[k], b[k]) if isinstance(a[k], np.ndarray) else a[k] == b[k] for k in a
+    )
+
+
+@pytest.mark.parametrize("name", ["v2-zstd3", "v2-none", "v2-zstd3-hmac"])
+def test_version_2_payloads_written_by_the_previous_code_still_load(name, monkeypatch):
+    """Golden files written by scout-persist 84ac831 (envelope v2, sha256 records), read as they are."""
+    monkeypatch.delenv(S.HMAC_ENV, raising=False)
+    data, record = _golden(name)
+    assert data.startswith(S.PICKLE_MAGIC_V2) and record["checksum"].startswith("sha256:")
+    key = b"golden-key" if record["hmac"] else None
+    assert _same(S.load_pickle(data, name, record, hmac_key=key), _golden_value())
+    assert _same(S.load_pickle(data, name, hmac_key=key), _golden_value())  # without its record
+    assert _same(S.load(data, "binary", record=record, hmac_key=key), _golden_value())
+    value = S.load_pickle(data, name, record, hmac_key=key)
+    assert value["codes"].flags.writeable
+    bad = data[:-1] + bytes([data[-1] ^ 1])
+    with pytest.raises(CorruptPayloadError, match="checksum"):
+        S.load_pickle(bad, name, record, hmac_key=key)
+    if record["hmac"]:
+        with pytest.raises(UntrustedPayloadError):
+            S.load_pickle(data, name, record, hmac_key=b"another key")
+
+
+def test_version_1_golden_payload_still_loads(monkeypatch):
+    monkeypatch.delenv(S.HMAC_ENV, raising=False)
+    data, _ = _golden("v1-zstd3")
+    assert S.load_pickle(data, "old") == {"legacy": True}
+
+
+# -- pickle layout version 3: a codec per part, checksum trailer ---------------------------------------
+def _array_value():
+    import numpy as np
+
+    n = 400_000
+    codes = (np.arange(n, dtype=np.int64) // 64) % 50_000 + np.random.default_rng(0).integers(0, 16, n)
+    return {"codes": codes, "noise": np.random.default_rng(1).standard_normal(n // 4), "label": "x" * 100,
+            "small": np.arange(10, dtype=np.int16)}
+
+
+def test_auto_stores_arrays_with_blosc2_and_the_rest_with_zstd(monkeypatch):
+    import numpy as np
+
+    monkeypatch.delenv(S.HMAC_ENV, raising=False)
+    monkeypatch.delenv(codecs.ENV_VAR, raising=False)
+    value = _array_value()
+    data, record = S.dump_pickle_with_record(value)  # auto is the default
+    assert data.startswith(S.PICKLE_MAGIC)
+    # a short pickle stream and a 20-byte array (under 4 KiB), codes (blosc2), noise (barely shrinks): plain but codes
+    assert record["codec"] == "none,blosc2:lz4:5:bitshuffle:8,none,none"
+    assert record["checksum"] == codecs.checksum(data) and record["stored_size"] == len(data)
+    arrays = value["codes"].nbytes + value["noise"].nbytes + value["small"].nbytes
+    assert arrays < record["size"] < arrays + 2000  # the arrays' bytes and a short pickle stream
+    zstd_size = len(S.dump_pickle(value, "zstd:3"))
+    assert len(data) < zstd_size
+    for loaded in (S.load_pickle(data, "A", record), S.load_pickle(data, "A")):
+        assert loaded["label"] == value["label"]
+        for k in ("codes", "noise", "small"):
+            assert loaded[k].dtype == value[k].dtype and np.array_equal(loaded[k], value[k])
+            assert loaded[k].flags.writeable and loaded[k].flags.aligned
+
+
+@pytest.mark.parametrize("spec", ["auto", "zstd:3", "zstd:19", "none"])
+def test_every_spec_round_trips_arrays_of_every_layout(spec, monkeypatch):
+    import numpy as np
+
+    monkeypatch.delenv(S.HMAC_ENV, raising=False)
+    rng = np.random.default_rng(5)
+    value = [
+        rng.standard_normal((300, 200)).astype(np.float16),
+        np.asfortranarray(rng.integers(0, 9, (400, 300))),
+        (rng.standard_normal(40_000) + 1j).astype(np.complex128),
+        rng.integers(0, 2, 300_000).astype(bool),
+        np.arange(100_000, dtype=np.uint8),
+        np.zeros(30_000, np.dtype([("a", "u1"), ("b", "<f8"), ("c", "S3")])),
+        np.arange(50_000).astype("datetime64[s]"),
+        np.arange(90_000, dtype=np.int32)[::3],  # not contiguous: pickled in-band
+        np.array([], dtype=np.float64),
+        bytearray(b"raw " * 70_000),
+    ]
+    data, record = S.dump_pickle_with_record(value, spec)
+    assert all(c == spec for c in record["codec"].split(",")) or spec == "auto"
+    loaded = S.load_pickle(data, "L", record)
+    for a, b in zip(value, loaded):
+        assert type(a) is type(b)
+        if isinstance(a, np.ndarray):
+            assert a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
+            assert b.flags.f_contiguous or not a.flags.f_contiguous  # Fortran order kept
+        else:
+            assert a == b
+
+
+def test_compression_variable_is_followed_and_a_bad_value_is_named(monkeypatch):
+    monkeypatch.delenv(S.HMAC_ENV, raising=False)
+    monkeypatch.setenv(codecs.ENV_VAR, "none")
+    data, record = S.dump_pickle_with_record(VALUE)
+    assert record["codec"] == "none" and S.load_pickle(data, "E", record) == VALUE
+    monkeypatch.setenv(codecs.ENV_VAR, "zstd:19")
+    assert S.dump_pickle_with_record(VALUE)[1]["codec"] == "zstd:19"
+    monkeypatch.setenv(codecs.ENV_VAR, "blosc")
+    with pytest.raises(InvalidInputError) as err:
+        S.dump_pickle_with_record(VALUE)
+    assert codecs.ENV_VAR in str(err.value) and "'blosc'" in str(err.value) and "'auto'" in str(err.value)
+
+
+def test_without_blosc2_writing_falls_back_to_zstd_and_reading_names_the_install(monkeypatch):
+    import sys
+
+    import numpy as np
+
+    from scout_persist.errors import MissingDependencyError
+
+    monkeypatch.delenv(S.HMAC_ENV, raising=False)
+    value = _array_value()
+    with_blosc2 = S.dump_pickle(value, "auto")
+    monkeypatch.setitem(sys.modules, "blosc2", None)  # import blosc2 -> ImportError
+    data, record = S.dump_pickle_with_record(value, "auto")
+    assert record["codec"] == "none,zstd:3,none,none"
+    assert np.array_equal(S.load_pickle(data, "F", record)["codes"], value["codes"])
+    with pytest.raises(MissingDependencyError, match=r"pip install 'scout-persist\[arrays\]'") as err:
+        S.load_pickle(with_blosc2, "var/jobs/W/t/arrays")
+    assert "var/jobs/W/t/arrays" in str(err.value)
+
+
+def test_without_blake3_the_envelope_and_record_use_sha256(monkeypatch):
+    import sys
+
+    monkeypatch.delenv(S.HMAC_ENV, raising=False)
+    written = S.dump_pickle(VALUE, "zstd:3")
+    monkeypatch.setitem(sys.modules, "blake3", None)
+    data, record = S.dump_pickle_with_record(VALUE, "zstd:3")
+    assert record["checksum"] == "sha256:" + hashlib.sha256(data).hexdigest()
+    assert S.load_pickle(data, "S", record) == VALUE and S.load_pickle(data, "S") == VALUE
+    from scout_persist.errors import MissingDependencyError
+
+    with pytest.raises(MissingDependencyError, match="blake3"):
+        S.load_pickle(written, "S")
+
+
+def _with_trailer(data) -> bytes:
+    """An unsigned version-3 ``data`` with its checksum trailer recomputed, as anyone (no key needed) can."""
+    data = bytes(data)
+    assert data[len(S.PICKLE_MAGIC)] == 0, "signed envelopes end with their HMAC, not the trailer"
+    h = codecs.new_checksum("blake3")
+    h.update(data[: -codecs.CHECKSUM_SIZE])
+    return data[: -codecs.CHECKSUM_SIZE] + h.digest()
+
+
+@pytest.mark.parametrize("where", ["chunk", "trailer", "hmac", "header length"])
+def test_version_3_hmac_signs_every_byte_and_is_checked_first(where, monkeypatch):
+    monkeypatch.setenv(S.HMAC_ENV, "team key")
+    data, record = S.dump_pickle_with_record(_array_value(), "auto")
+    data = bytearray(data)
+    assert data[len(S.PICKLE_MAGIC)] == 32  # the HMAC is last: it signs the header, the chunks and the trailer
+    assert S.load_pickle(bytes(data), "K")["label"] == "x" * 100
+    at = {"chunk": len(data) // 2, "trailer": len(data) - 40, "hmac": len(data) - 1,
+          "header length": len(S.PICKLE_MAGIC) + 2}[where]
+    data[at] ^= 0x20
+    with pytest.raises(UntrustedPayloadError, match="does not verify"):  # not parsed before the HMAC passes
+        S.load_pickle(bytes(data), "K")
+    monkeypatch.delenv(S.HMAC_ENV)
+    with pytest.raises(CorruptPayloadError, match="checksum"):  # without a key: the record's checksum catches it
+        S.load_pickle(bytes(data), "K", record)
+    if where == "hmac":  # without key nor record: the trailer covers the content, intact here
+        assert S.load_pickle(bytes(data), "K")["label"] == "x" * 100
+    else:
+        with pytest.raises(CorruptPayloadError):  # the trailer (or the header) catches it
+            S.load_pickle(bytes(data), "K")
+
+
+def test_an_unsigned_version_3_payload_is_refused_when_a_key_is_set(monkeypatch):
+    monkeypatch.delenv(S.HMAC_ENV, raising=False)
+    data = S.dump_pickle({"a": 1})
+    monkeypatch.setenv(S.HMAC_ENV, "team key")
+    with pytest.raises(UntrustedPayloadError, match="no HMAC"):
+        S.load_pickle(data, "N")
+
+
+def _damage(data: bytes, how: str) -> bytes:
+    import struct
+
+    header_end = len(S.PICKLE_MAGIC) + 1 + 4 + struct.unpack_from("<I", data, len(S.PICKLE_MAGIC) + 1)[0]
+    flip = lambda b, i: b[:i] + bytes([b[i] ^ 0x04]) + b[i + 1:]  # noqa: E731
+    return {
+        "truncated": lambda: data[:-100],
+        "truncated to the header": lambda: data[:header_end],
+        "extended": lambda: data + b"\0",
+        "flip in magic": lambda: flip(data, 7),
+        "flip in HMAC length": lambda: flip(data, len(S.PICKLE_MAGIC)),
+        "flip in header": lambda: flip(data, header_end - 3),
+        "flip in first chunk": lambda: flip(data, header_end + 20),
+        "flip in middle": lambda: flip(data, len(data) // 2),
+        "flip in trailer": lambda: flip(data, len(data) - 1),
+    }[how]()
+
+
+DAMAGE = ["truncated", "truncated to the header", "extended", "flip in magic", "flip in HMAC length", "flip in header",
+          "flip in first chunk", "flip in middle", "flip in trailer"]
+
+
+@pytest.mark.parametrize("spec", ["auto", "zstd:3", "none"])
+@pytest.mark.parametrize("how", DAMAGE)
+def test_damaged_version_3_payload_is_corrupt_with_and_without_its_record(spec, how, monkeypatch):
+    monkeypatch.delenv(S.HMAC_ENV, raising=False)
+    data, record = S.dump_pickle_with_record(_array_value(), spec)
+    bad = _damage(data, how)
+    where = "var/jobs/W/t/damaged"
+    with pytest.raises(CorruptPayloadError, match=where):
+        S.load_pickle(bad, where, record)
+    with pytest.raises(CorruptPayloadError, match=where):
+        S.load_pickle(bad, where)
+
+
+@pytest.mark.parametrize("field", ["checksum", "stored_size", "codec", "size", "other payload"])
+def test_a_wrong_record_is_corrupt(field, monkeypatch):
+    monkeypatch.delenv(S.HMAC_ENV, raising=False)
+    data, record = S.dump_pickle_with_record(_array_value(), "auto")
+    other, other_record = S.dump_pickle_with_record({"other": 1}, "auto")
+    wrong = dict(record)
+    if field == "other payload":
+        wrong = other_record
+    elif field == "checksum":
+        wrong["checksum"] = codecs.checksum(other)
+    elif field == "stored_size":
+        wrong["stored_size"] += 1
+    elif field == "codec":
+        wrong["codec"] = "zstd:3"  # checksum and sizes still match: only the codec disagrees
+    else:
+        wrong["size"] += 8
+    with pytest.raises(CorruptPayloadError, match="var/jobs/W/t/R"):
+        S.load_pickle(data, "var/jobs/W/t/R", wrong)
+
+
+def test_the_record_checksum_or_the_trailer_is_checked_never_the_bytes_taken_on_trust(monkeypatch):
+    """A payload whose chunk bytes and trailer were both rewritten: the record still catches it."""
+    monkeypatch.delenv(S.HMAC_ENV, raising=False)
+    data, record = S.dump_pickle_with_record(list(range(1000)), "none")
+    changed = bytearray(data)
+    i = changed.index(bytes([231, 3]))  # a pickled 999, BININT2
+    changed[i] = 230
+    rewritten = _with_trailer(changed)
+    assert S.load_pickle(rewritten, "T")[-1] == 998  # self-consistent without a record: it is what it says
+    with pytest.raises(CorruptPayloadError, match="checksum"):
+        S.load_pickle(rewritten, "T", record)
+
+
+def _with_header(data: bytes, edit) -> bytes:
+    """An unsigned version-3 ``data`` whose JSON header was changed by ``edit`` (trailer recomputed)."""
+    import json
+    import struct
+
+    start = len(S.PICKLE_MAGIC) + 1
+    (n,) = struct.unpack_from("<I", data, start)
+    header = json.loads(data[start + 4 : start + 4 + n])
+    header = edit(header) or header
+    new = header if isinstance(header, bytes) else json.dumps(header, separators=(",", ":")).encode()
+    return _with_trailer(data[:start] + struct.pack("<I", len(new)) + new + data[start + 4 + n :])
+
+
+HEADER_EDITS = {
+    "unknown part codec": (lambda h: h["parts"][0].__setitem__("codec", "zstd:3:future"), "newer"),
+    "no checksum algorithm": (lambda h: h.pop("checksum") and None, "no checksum algorithm"),
+    "unknown checksum algorithm": (lambda h: h.__setitem__("checksum", "md5"), "md5"),
+    "no parts": (lambda h: h.pop("parts") and None, "no parts"),
+    "not JSON": (lambda h: b"{not json", "header"),
+    "not UTF-8": (lambda h: b'{"parts": "\xff"}', "header"),
+    "a list": (lambda h: h["parts"], "no parts"),
+}
+
+
+@pytest.mark.parametrize("case", list(HEADER_EDITS))
+def test_a_consistent_envelope_with_a_bad_header_is_corrupt(case, monkeypatch):
+    """Even with a trailer that matches (someone rewrote it), a header this version cannot follow is refused."""
+    monkeypatch.delenv(S.HMAC_ENV, raising=False)
+    edit, message = HEADER_EDITS[case]
+    forged = _with_header(S.dump_pickle({"a": 1}, "zstd:3"), edit)
+    with pytest.raises(CorruptPayloadError, match=message) as err:
+        S.load_pickle(forged, "var/jobs/W/t/H")
+    assert "var/jobs/W/t/H" in str(err.value)
+
+
 # -- pickle layout version 2: out-of-band buffers -----------------------------------------------------
 def test_arrays_travel_out_of_band_and_load_writable():
     import numpy as np
@@ -249,7 +562,7 @@ def test_version_1_pickles_still_load():
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "table"])
 def test_damaged_version_2_payload_is_detected_without_a_record(damage):
-    data = bytearray(S.dump_pickle(list(range(50_000)), "zstd:3"))
+    data = bytearray((GOLDEN / "v2-zstd3.bin").read_bytes())
     if damage == "truncate":
         data = data[:-40]
     elif damage == "flip":
@@ -259,3 +572,24 @@ def test_damaged_version_2_payload_is_detected_without_a_record(damage):
     with pytest.raises(CorruptPayloadError) as err:
         S.load_pickle(bytes(data), "var/jobs/W/t/damaged")
     assert "var/jobs/W/t/damaged" in str(err.value)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_large_decoded_arrays_are_private_memory_across_fork(monkeypatch):
+    """Big parts decode into anonymous mappings: they must be private (copy-on-write) like heap memory, or a
+    forked worker writing to its copy of an array would change the parent's."""
+    import os
+
+    import numpy as np
+
+    monkeypatch.delenv(S.HMAC_ENV, raising=False)
+    a = np.arange(codecs.MAPPED_MIN, dtype=np.int64)
+    loaded = S.load_pickle(S.dump_pickle(a, "auto"), "M")
+    assert loaded.nbytes >= codecs.MAPPED_MIN
+    pid = os.fork()
+    if pid == 0:  # the child writes to its copy and leaves at once
+        loaded[0] = -1
+        os._exit(0 if loaded[0] == -1 else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert loaded[0] == 0 and np.array_equal(loaded, a)
