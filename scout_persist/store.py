@@ -354,6 +354,20 @@ class Store:
                 raise IsADirectoryError(errno.EISDIR, "is a folder", path)
             return fh
 
+    def map(self, key: str):
+        """A private, copy-on-write memory map of the entry on a local disk (its pages are read on first touch; writes
+        to it never reach the file); None on other backends.  KeyNotFound when absent."""
+        if not self.is_local:
+            return None
+        import mmap
+
+        path = self.path(key)
+        with self._translate(key, "mapping"):
+            with open(path, "rb") as fh:
+                if os.fstat(fh.fileno()).st_size == 0:
+                    return bytearray()
+                return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_COPY)
+
     @contextmanager
     def writer(self, key: str) -> Iterator[IO[bytes]]:
         """A streaming writer: the content appears at ``key`` atomically when the block ends without error.
