@@ -37,6 +37,7 @@ def start(plan: plans.RunPlan) -> JobWriter:
         non_default_inputs=ident.non_default_inputs,
         dependencies=[writer.location(k) for k in plan.dependencies],
     )
+    plan.writer = writer  # job_files() in the body writes through it
     return writer
 
 
@@ -45,7 +46,8 @@ def finish(plan: plans.RunPlan, writer: JobWriter, value: Any) -> Any:
     failure) when the value cannot be stored."""
     try:
         # compression=None: the codec reads $SCOUT_PERSIST_COMPRESSION itself and names it when it is wrong
-        writer.save(value, "pickle" if plan.declared_type in (None, "", "pickle") else plan.declared_type)
+        writer.save(value, "pickle" if plan.declared_type in (None, "", "pickle") else plan.declared_type,
+                    format=plan.format)
         writer.done(signature=plan.signature, **{PREFECT_KEY: _prefect_record(plan)})
     except BaseException as exc:
         writer.error(exc)

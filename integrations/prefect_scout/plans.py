@@ -55,6 +55,8 @@ class RunPlan:
     # How dependents see this job once it is committed or verified: "<job key>=<checksum>".
     token: str | None = None
     stored: bool = False  # this run committed its job (Prefect's own writes that follow store nothing)
+    format: str | None = None  # the task's format= (None: chosen by the value's type)
+    writer: Any = None  # the run's JobWriter while its body runs (prefect_scout.job_files() hands out its files)
 
 
 def remember(run_id: Any, plan: "RunPlan | BaseException") -> None:
@@ -105,6 +107,7 @@ def forget_reads(plan: RunPlan) -> None:
 def settle(plan: RunPlan) -> None:
     """The run ended: keep what dependents need (key, names, token), drop input values and reads."""
     plan.info_raw = None
+    plan.writer = None
     plan.identity = replace(plan.identity, inputs=[], provided_inputs={})
 
 
