@@ -21,6 +21,10 @@ _EXPORTS = {
     "Store": "store",
     "Job": "job",
     "persist": "persist",
+    "save": "outputs",
+    "load": "outputs",
+    "exists": "outputs",
+    "invalidate": "outputs",
 }
 
 

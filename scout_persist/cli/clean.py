@@ -14,7 +14,7 @@ from ..errors import InvalidInputError
 from .jobs import dependency_refs, load_info
 from .output import emit, warn
 from .scan import JobEntry
-from .selection import add_selection_options, human_size, parse_size, select
+from .selection import add_selection_options, human_size, select
 from .target import JobRef, resolve_job
 from .uploads import add_option as add_uploads_option, run_gc_uploads
 
@@ -28,7 +28,8 @@ def add_parser(sub) -> None:
     _common(p)
     p.set_defaults(run=run_clean)
 
-    g = sub.add_parser("gc", help="remove the least recently modified jobs until the store fits a size limit")
+    g = sub.add_parser("gc", help="remove the least recently used jobs and cache entries until the store fits a size "
+                                  "limit")
     add_selection_options(g)
     g.add_argument("--max-size", dest="max_size", metavar="SIZE",
                    help="keep the selected jobs under SIZE in total (e.g. 500M, 20G); required unless --uploads")
@@ -151,19 +152,6 @@ def run_gc(args: argparse.Namespace) -> int:
     if not args.max_size:
         raise InvalidInputError("gc needs --max-size SIZE (e.g. 20G) to remove jobs, or --uploads to abort "
                                 "incomplete multipart uploads")
-    limit = parse_size(args.max_size)
-    store, jobs = select(args, "gc")
-    keep = protected(args, store)
-    total = sum(j.size for j in jobs)
-    victims = []
-    # oldest first; failed jobs go before finished ones of the same age
-    for job in sorted(jobs, key=lambda j: (j.mtime or 0.0, j.status == "done")):
-        if total <= limit:
-            break
-        if job.ref.display in keep or job.status in RUNNING:
-            continue
-        victims.append(job)
-        total -= job.size
-    if total > limit:
-        warn(f"gc: {human_size(total)} remain above the limit {human_size(limit)}: the rest is pinned or running")
-    return _apply(args, victims, "gc")
+    from .budget import run_gc_budget
+
+    return run_gc_budget(args)  # least recently used first, jobs and persist-cache entries
