@@ -250,3 +250,32 @@ def test_format_declared_with_a_scout_type_or_unknown_is_refused_at_decoration()
         scout_task(type="tsv", format="parquet")(lambda: 1)
     with pytest.raises(Exception, match=r"format 'feather' is unknown; known formats: pickle, npy, parquet"):
         scout_task(format="feather")(lambda: 1)
+
+
+def test_a_scout_task_killed_mid_write_leaves_no_partial_files_folder(tmp_path):
+    """A real flow in a child process (its own ephemeral API), SIGKILLed inside job_files() writes."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    root, marker = tmp_path / "scout", tmp_path / "marker"
+    here = Path(__file__).resolve().parent
+    env = dict(os.environ, SCOUT_PERSIST_URL=str(root), PREFECT_HOME=str(tmp_path / "home"))
+    env.pop("PREFECT_API_URL", None)
+    child = subprocess.Popen([sys.executable, str(here / "files_flow_child.py"), str(marker)], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not marker.exists():
+            assert child.poll() is None, "the child flow ended before it could be killed"
+            assert time.monotonic() < deadline, "the child flow never reached its file writes"
+            time.sleep(0.2)
+    finally:
+        os.killpg(child.pid, signal.SIGKILL)  # the child and the API server it started
+        child.wait(timeout=60)
+    (info_path,) = (root / "var/jobs/Killed/report").glob("*.info")
+    assert json.loads(info_path.read_text())["status"] == "start"
+    assert not list((root / "var/jobs/Killed/report").glob("*.files"))  # nothing published, not even a.txt
+    staged = list((root / "tmp/scout_persist/files").iterdir())
+    assert len(staged) == 1 and (staged[0] / "a.txt").exists()  # the stage stays for gc, outside the job
