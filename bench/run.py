@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_cli_startup  # noqa: E402
 import bench_store_memory  # noqa: E402
 import cached_tasks  # noqa: E402
+import formats as formats_bench  # noqa: E402
 import hit_cost  # noqa: E402
 import large_result  # noqa: E402
 import s3_requests  # noqa: E402
@@ -64,6 +65,9 @@ def rows(raw: dict) -> list[tuple[str, str, float | None, str, str]]:
     cli = raw["cli"]["seconds"]
     add("scout-persist info start-up", f"python -c pass: {cli['python -c pass']:.3f}s", cli["info"], 0.3, "{:.3f}s")
     add(f"store: peak extra memory, {raw['store']['size_mb']} MiB streamed", "payload size", raw["store"]["ratio"], 0.5)
+    if "formats" in raw:  # typed formats (#15): NPY vs pickle vs joblib.Memory, Parquet vs pickle vs Prefect default
+        for name, versus, value, limit in formats_bench.rows_of(raw["formats"]):
+            add(name, versus, value, limit)
     return out
 
 
@@ -88,6 +92,8 @@ def print_table(raw: dict) -> None:
     print(f"\n{raw['tasks']} cached tasks: " + ", ".join(
         f"{k} fill {v['fill_s']:.2f}s cached {v['cached_s']:.2f}s ({v['cached_s'] / raw['tasks'] * 1e3:.1f} ms/task,"
         f" {v['bodies_in_cached_run']} bodies ran)" for k, v in many.items()))
+    if "formats" in raw:
+        formats_bench.print_absolute(raw["formats"])
 
 
 def main(argv=None) -> int:
@@ -95,6 +101,7 @@ def main(argv=None) -> int:
     parser.add_argument("--size-mb", type=int, default=200)
     parser.add_argument("--tasks", type=int, default=500)
     parser.add_argument("--store-mb", type=int, default=1024)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the DataFrame of the formats bench")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -106,6 +113,7 @@ def main(argv=None) -> int:
         ("s3_requests", s3_requests.run),
         ("cli", bench_cli_startup.run),
         ("store", lambda: bench_store_memory.run(args.store_mb)),
+        ("formats", lambda: formats_bench.run(args.size_mb, args.rows)),
     ]
     for name, step in steps:
         t = time.perf_counter()
