@@ -184,8 +184,11 @@ def _check(first: dict, cached: dict, root_url: str) -> None:
     assert report.load() == report.file("sub/table.tsv")
 
 
-def test_every_format_first_run_equals_cached_run_local(scout_root, tmp_path, monkeypatch):
-    module = _module(tmp_path, "formats_tasks_local")
+@pytest.mark.parametrize("compression", ["zstd:3", "none"])
+def test_every_format_first_run_equals_cached_run_local(compression, scout_root, tmp_path, monkeypatch):
+    """Uncompressed, the NPY and Arrow hits are memory maps of the job files (handed to Prefect as the result)."""
+    monkeypatch.setenv("SCOUT_PERSIST_COMPRESSION", compression)
+    module = _module(tmp_path, f"formats_tasks_local_{compression.replace(':', '')}")
     first, cached = _run_twice(module, str(scout_root), tmp_path, monkeypatch)
     _check(first, cached, str(scout_root))
     # the uncompressed-by-default formats are real files other tools open: Parquet, Arrow IPC
