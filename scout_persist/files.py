@@ -42,7 +42,9 @@ from .errors import CorruptPayloadError, InvalidInputError, UnsafePathError
 from .store import Store, check_key
 
 STAGE_DIR = "tmp/scout_persist/files"
-MANIFEST_KEY = "files"  # the .info key listing the published files: {name: {"size", "checksum"}}
+# the .info key listing the published files: {name: {"file": name, "size", "checksum"}} ("file": the convention of
+# checksum records that describe a file of <job>.files/, read by scout-persist verify)
+MANIFEST_KEY = "files"
 STAGE_MAX_AGE = 7 * 86400.0  # a stage of another host is removed only when untouched this long
 
 
@@ -167,11 +169,11 @@ class JobFiles:
 
     # -- commit --------------------------------------------------------------------------------
     def manifest(self) -> dict[str, dict]:
-        """``{name: {"size", "checksum"}}`` of the staged files (fsynced as they are hashed)."""
+        """``{name: {"file", "size", "checksum"}}`` of the staged files (fsynced as they are hashed)."""
         out = {}
         for name in self.names():
             size, digest = _file_checksum(os.path.join(self._stage or "", *name.split("/")))
-            out[name] = {"size": size, "checksum": digest}
+            out[name] = {"file": name, "size": size, "checksum": digest}
         return out
 
     def commit(self) -> dict[str, dict] | None:

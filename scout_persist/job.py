@@ -359,7 +359,7 @@ class Job:
         return self.location(key)
 
     def files_manifest(self) -> dict[str, dict] | None:
-        """``{name: {"size", "checksum"}}`` of the files a done job of ours committed (None: Ruby's jobs, or not
+        """``{name: {"file", "size", "checksum"}}`` of the files a done job of ours committed (None: Ruby's jobs, or not
         done)."""
         from .files import manifest_of
 

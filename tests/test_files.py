@@ -216,3 +216,23 @@ def test_stages_of_live_processes_are_kept(tmp_path):
     writer.files.put("a.txt", b"a")
     assert clean_stages(store) == []
     assert writer.files.names() == ["a.txt"]
+
+
+def test_scout_persist_verify_checks_typed_results_and_committed_files(tmp_path, capsys):
+    import numpy as np
+
+    from scout_persist.cli import main
+
+    store = Store(str(tmp_path))
+    writer = _writer(store, type="binary")
+    _write_three(writer)
+    writer.save(np.arange(1000, dtype=np.float64), compression="none")  # checksum after the NPY header
+    writer.done()
+    capsys.readouterr()
+    assert main(["verify", str(tmp_path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["checked"] == 4 and report["failed"] == 0  # the NPY result and the three files
+    (tmp_path / (KEY + ".files/counts.json")).write_bytes(b'{"n": 4}')
+    assert main(["verify", str(tmp_path)]) != 0
+    out = capsys.readouterr().out
+    assert out.startswith("MISMATCH") and "[counts.json]" in out

@@ -53,7 +53,7 @@ def verify_job(ref: JobRef) -> list[dict]:
         except KeyNotFound:
             out.append({**row, "status": "missing"})
             continue
-        if not checksum_matches(rec["checksum"], data):
+        if not _matches(where, rec, data, key):
             row["status"] = "mismatch"
         elif rec.get("stored_size") not in (None, len(data)):
             row["status"] = "size"
@@ -61,6 +61,18 @@ def verify_job(ref: JobRef) -> list[dict]:
             row["status"] = "ok"
         out.append(row)
     return out
+
+
+def _matches(where: tuple, rec: dict, data: bytes, key: str) -> bool:
+    """Whether ``data`` has the checksum of ``rec``; a typed format's result record is checked by its format (an
+    uncompressed NPY's checksum covers the array bytes after the header, which is compared with the record)."""
+    if where == (payload.RECORD_KEY,) and payload.formats.for_record(rec, key) is not None:
+        try:
+            payload.verify(data, rec, key)
+        except CorruptPayloadError:
+            return False
+        return True
+    return checksum_matches(rec["checksum"], data)
 
 
 def unsigned_job(ref: JobRef) -> dict | None:

@@ -2,9 +2,10 @@
 
 Parquet compresses its own column chunks, so the compression spec goes inside the file (``zstd:3`` -> Parquet
 zstd level 3, ``none`` -> uncompressed) and the stored bytes are a plain ``.parquet`` file any tool reads.
-Encoding decodes the bytes once and compares them with the value (``pandas.testing``, exact): a frame Parquet
-cannot hold exactly (mixed-type object columns, non-string column names, ...) is refused, and the first run hands
-on the decoded frame, which is what every cached run gets.
+Encoding decodes the bytes once and compares them with the value (``pandas.testing``, exact: values, dtypes, index
+type and names, column type, flags, ``attrs``): a frame Parquet cannot hold exactly (mixed-type object columns,
+non-string column names, a ``DatetimeIndex`` with a ``freq``, ...) is refused, so what the first run hands on equals
+what every cached run gets.
 
 Record: ``{"format": "parquet", "version": 1, "codec": "none", "compression": "zstd:3", "kind": "frame"|"series",
 "series_name", "stored_size", "checksum"}``.
@@ -72,7 +73,8 @@ class Parquet(Format):
                 f"back a different value ({problem}); convert the columns (e.g. df.astype(...)), or declare "
                 "format='pickle'"
             )
-        return Stored(data, record, back)
+        del back  # equal, exactly: the value itself is handed on (no second frame kept alive)
+        return Stored(data, record, value)
 
     def _frame(self, data: Any, record: Mapping[str, Any], where: str) -> Any:
         pd = self.require("pandas", "reading a DataFrame stored", where)
