@@ -282,3 +282,62 @@ def test_a_scout_task_killed_mid_write_leaves_no_partial_files_folder(tmp_path):
     assert not list((root / "var/jobs/Killed/report").glob("*.files"))  # nothing published, not even a.txt
     staged = list((root / "tmp/scout_persist/files").iterdir())
     assert len(staged) == 1 and (staged[0] / "a.txt").exists()  # the stage stays for gc, outside the job
+
+
+POOL = """
+    import os
+    import numpy as np
+    from prefect import flow
+    from prefect_scout import job_files, scout_task
+
+    @scout_task(workflow="Pool", type="file")
+    def report() -> str:
+        with open(os.environ["FORMATS_LOG"], "a") as fh:
+            fh.write("report\\n")
+        job_files().put("pid.txt", str(os.getpid()).encode())
+        return job_files().path("pid.txt")
+
+    @scout_task(workflow="Pool")
+    def array():
+        with open(os.environ["FORMATS_LOG"], "a") as fh:
+            fh.write("array\\n")
+        return np.arange(6, dtype=np.int16).reshape(2, 3)
+
+    @scout_task(workflow="Pool")
+    def consume(path, arr) -> str:
+        with open(path) as fh:
+            return f"{fh.read()}:{arr.dtype}:{arr.tolist()}"
+
+    @flow(name="Pool")
+    def pool_flow():
+        return consume.submit(report.submit(), array.submit()).result()
+"""
+
+
+@pytest.mark.timeout(300)
+def test_job_files_and_formats_in_a_process_pool(scout_root, tmp_path, monkeypatch):
+    """The task bodies run in worker processes: job_files() finds the worker's own run, results cross processes."""
+    import importlib.util
+    import os
+
+    import cloudpickle
+    from prefect.task_runners import ProcessPoolTaskRunner
+
+    log = tmp_path / "ran.log"
+    monkeypatch.setenv("FORMATS_LOG", str(log))
+    source = tmp_path / "pool_tasks.py"
+    source.write_text(textwrap.dedent(POOL))
+    spec = importlib.util.spec_from_file_location("pool_tasks", source)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["pool_tasks"] = module
+    spec.loader.exec_module(module)
+    cloudpickle.register_pickle_by_value(module)
+    pool = module.pool_flow.with_options(task_runner=ProcessPoolTaskRunner(max_workers=1))
+    first = pool()
+    worker_pid, dtype, values = first.split(":")
+    assert worker_pid != str(os.getpid()) and dtype == "int16" and values == "[[0, 1, 2], [3, 4, 5]]"
+    for info in (scout_root / "var/jobs/Pool/consume").glob("*.info"):
+        info.unlink()
+    assert pool() == first and sorted(_ran(log)) == ["array", "report"]  # producers cached, same values
+    report = Job(str(scout_root / "var/jobs/Pool/report/Default"))
+    assert report.files() == ["pid.txt"] and report.read_file("pid.txt").decode() == worker_pid
