@@ -162,7 +162,7 @@ class JobFiles:
             return check_key(text[len(final):]) or None
         if self._stage is not None:
             stage = os.path.realpath(self._stage) + os.sep
-            real = os.path.realpath(text) if not text.startswith(("s3://", "memory://")) else text
+            real = os.path.realpath(text) if "://" not in text else text
             if real.startswith(stage):
                 return real[len(stage):].replace(os.sep, "/")
         return None
