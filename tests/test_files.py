@@ -161,8 +161,10 @@ def test_committed_files_are_verified_when_read(tmp_path):
 
 def test_names_that_leave_the_files_folder_and_reading_modes_are_refused(tmp_path):
     writer = _writer(Store(str(tmp_path)))
-    for bad in ("../escape.txt", "/abs.txt", ""):
-        with pytest.raises(UnsafePathError):
+    for bad, message in (("../escape.txt", r"escapes the store root.*'\.\.' path segments"),
+                         ("/abs.txt", r"is absolute; keys are relative"),
+                         ("", r"empty file name for the files of job")):
+        with pytest.raises(UnsafePathError, match=message):
             writer.files.path(bad)
     with pytest.raises(InvalidInputError, match=r"files.open\('x', 'rb'\): the files of a running job are for "
                                                 r"writing.*Job\(path\).open_file"):

@@ -303,3 +303,36 @@ def test_pickles_refused_at_save_and_at_load_when_not_allowed(tmp_path, monkeypa
     monkeypatch.setenv("SCOUT_PERSIST_ALLOW_PICKLE", "0")
     with pytest.raises(PickleNotAllowed, match="refusing to load one"):
         persist("p", "pickle", lambda: {1}, store=str(tmp_path))
+
+
+def test_a_series_with_an_unusable_name_is_refused():
+    with pytest.raises(UnsupportedValueError, match=r"a Series named \('a', 1\) cannot be stored as parquet: its name "
+                                                    r"must be a str, number or None"):
+        payload.encode(pd.Series([1], name=("a", 1)), None, key=KEY, format="parquet")
+
+
+def _rerecorded(record: dict, **changes) -> dict:
+    return {**record, **changes}
+
+
+def test_records_that_do_not_describe_their_bytes_are_corrupt():
+    from scout_persist.codecs import checksum
+
+    enc = payload.encode({"w": np.ones(2, dtype=np.float32)}, None, key=KEY, compression="none")
+    data = bytes(enc.data)
+    with pytest.raises(CorruptPayloadError, match="the tensors stored are not the ones its .info names"):
+        payload.decode(data, _rerecorded(enc.record, names=["w", "extra"]), key=KEY)
+    with pytest.raises(CorruptPayloadError, match="safetensors framework 'jax' is unknown"):
+        payload.decode(data, _rerecorded(enc.record, framework="jax"), key=KEY)
+    arr = payload.encode(np.arange(4), None, key=KEY, compression="zstd:3")
+    with pytest.raises(CorruptPayloadError, match="its .info has no readable NPY header"):
+        payload.decode(arr.data, _rerecorded(arr.record, header="not base64!"), key=KEY)
+    with pytest.raises(CorruptPayloadError, match="payload record version 'two' is not a number"):
+        payload.decode(arr.data, _rerecorded(arr.record, version="two"), key=KEY)
+    with pytest.raises(CorruptPayloadError, match="records no checksum"):
+        payload.decode(arr.data, _rerecorded(arr.record, checksum=None), key=KEY)
+    # a header that says more elements than the bytes hold
+    other = payload.encode(np.arange(8), None, key=KEY, compression="zstd:3")
+    with pytest.raises(CorruptPayloadError, match=r"bytes of array data where shape \(8,\) of int64 needs"):
+        payload.decode(arr.data, _rerecorded(arr.record, header=other.record["header"], size=32,
+                                             checksum=checksum(arr.data)), key=KEY)

@@ -163,3 +163,10 @@ def test_loads_record_a_use_without_changing_the_modification_time(tmp_path):
     scout_persist.load("a", store=str(tmp_path))
     st = os.stat(path)
     assert st.st_mtime == 1_000_000 and st.st_atime > time.time() - 60
+
+
+def test_a_sidecar_without_a_record_is_refused(tmp_path):
+    scout_persist.save(np.arange(3), "a", store=str(tmp_path))
+    (tmp_path / "var/cache/persistence/a.info").write_text(json.dumps({"status": "done"}))
+    with pytest.raises(CorruptPayloadError, match=r"a.info holds no payload record; it was not written by save\(\)"):
+        scout_persist.load("a", store=str(tmp_path))
