@@ -233,7 +233,10 @@ def read(store: Any, key: str, record: Mapping[str, Any] | None = None) -> Any:
 
 
 def _read_writable(store: Any, key: str, size: int) -> Any:
-    """The whole entry in one new writable buffer (``size`` is a hint; a longer or shorter entry is read whole)."""
+    """The whole entry in one new writable buffer (``size`` is a hint; a longer or shorter entry is read whole).
+    Small entries take one GET and a copy; large ones are streamed into the buffer (no second copy in memory)."""
+    if size <= JOIN_MAX:
+        return bytearray(store.get(key))
     buf = bytearray(size)
     view = memoryview(buf)
     filled = 0

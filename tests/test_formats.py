@@ -336,3 +336,19 @@ def test_records_that_do_not_describe_their_bytes_are_corrupt():
     with pytest.raises(CorruptPayloadError, match=r"bytes of array data where shape \(8,\) of int64 needs"):
         payload.decode(arr.data, _rerecorded(arr.record, header=other.record["header"], size=32,
                                              checksum=checksum(arr.data)), key=KEY)
+
+
+@pytest.mark.s3
+def test_a_large_uncompressed_array_on_s3_is_streamed_into_its_own_buffer(s3_url):
+    store = Store(s3_url)
+    value = np.arange(2 << 20, dtype=np.float64)  # 16 MiB: past one-GET size, streamed
+    writer = JobWriter(store, KEY)
+    writer.setup()
+    writer.save(value, compression="none")
+    job = writer.done()
+    loaded = Job(job.path).load()
+    assert np.array_equal(loaded, value) and loaded.flags.writeable
+    base = loaded
+    while getattr(base, "base", None) is not None:
+        base = base.base
+    assert isinstance(getattr(base, "obj", base), bytearray)
