@@ -352,3 +352,22 @@ def test_a_large_uncompressed_array_on_s3_is_streamed_into_its_own_buffer(s3_url
     while getattr(base, "base", None) is not None:
         base = base.base
     assert isinstance(getattr(base, "obj", base), bytearray)
+
+
+def test_the_parquet_comparison_sees_every_difference():
+    from scout_persist.formats.parquet import difference
+
+    base = pd.DataFrame({"a": [1.0, np.nan], "s": ["x", "y"]}, index=pd.Index(["r1", "r2"], name="ID"))
+    assert difference(pd, base, base.copy()) is None  # NaN equals NaN
+    renamed = base.rename_axis("KEY")
+    assert difference(pd, base, renamed) == "index names ['KEY'] instead of ['ID']"
+    assert "column 'a': dtype float32" in difference(pd, base, base.astype({"a": "float32"}))
+    changed = base.copy()
+    changed.iloc[0, 0] = 1.0000000001
+    assert difference(pd, base, changed) == "column 'a': values differ"
+    tagged = base.copy()
+    tagged.attrs["unit"] = "mm"
+    assert difference(pd, base, tagged).startswith("attrs")
+    assert difference(pd, base, base.reset_index(drop=True)).startswith("index: a RangeIndex")
+    assert difference(pd, base["a"], base["a"].rename("b")) == "name 'b' instead of 'a'"
+    assert difference(pd, base, base["a"]) == "a Series instead of a DataFrame"
