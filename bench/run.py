@@ -23,6 +23,7 @@ import bench_cli_startup  # noqa: E402
 import bench_ls  # noqa: E402
 import bench_store_memory  # noqa: E402
 import cached_tasks  # noqa: E402
+import formats as formats_bench  # noqa: E402
 import hit_cost  # noqa: E402
 import large_result  # noqa: E402
 import s3_requests  # noqa: E402
@@ -125,6 +126,9 @@ def named_rows(raw: dict) -> list[tuple[str, str, str, str, str, str]]:
             key="ls.one_process_vs_find")
         add("  the same two on one core: ls -s error", "find -printf", ls["ratio_to_find"]["ls -s error, 1 process"],
             None, key="ls.status_one_process_vs_find")
+    if "formats" in raw:  # typed formats (#15): NPY vs pickle vs joblib.Memory, Parquet vs pickle vs Prefect default
+        for name, versus, value, limit in formats_bench.rows_of(raw["formats"]):
+            add(name, versus, value, limit, key="formats." + name.replace(" ", "_").replace(",", ""))
     if "cli" in raw:
         cli = raw["cli"]["seconds"]
         add("scout-persist info start-up", f"python -c pass: {cli['python -c pass']:.3f}s", cli["info"], 0.3,
@@ -204,6 +208,8 @@ def print_table(raw: dict) -> None:
             print(f"  {name:<16} {r['persist_s']:>9.2f} {r['load_s']:>8.2f} {r['bytes'] / 1e6:>10.1f}"
                   f" {r['peak_persist_mb']:>15.0f} {r['peak_load_mb']:>12.0f} {least:>20}"
                   + (f"  (= {r['same_run_as']})" if r.get("same_run_as") else ""))
+    if "formats" in raw:
+        formats_bench.print_absolute(raw["formats"])
     if "cached_tasks" in raw:
         many = raw["cached_tasks"]
         print(f"\n{raw['tasks']} cached tasks: " + ", ".join(
@@ -230,7 +236,8 @@ def print_codecs(raw: dict) -> None:
           " bytes/joblib <= 0.10x, hit/Prefect <= 0.15x")
 
 
-STEPS = ("large_result", "large_result_noise", "cached_tasks", "hit_cost", "s3_requests", "ls", "cli", "store")
+STEPS = ("large_result", "large_result_noise", "formats", "cached_tasks", "hit_cost", "s3_requests", "ls", "cli",
+         "store")
 
 
 def main(argv=None) -> int:
@@ -238,6 +245,7 @@ def main(argv=None) -> int:
     parser.add_argument("--size-mb", type=int, default=200)
     parser.add_argument("--tasks", type=int, default=500)
     parser.add_argument("--store-mb", type=int, default=1024)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the DataFrame of the formats bench")
     parser.add_argument("--ls-jobs", dest="ls_jobs", type=int, default=100_000, help="jobs in the ls benchmark store")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--only", action="append", choices=STEPS, help="run this benchmark only (repeatable)")
@@ -249,6 +257,7 @@ def main(argv=None) -> int:
     steps = [
         ("large_result", lambda: run_large(args.size_mb, "codes", args.repeat)),
         ("large_result_noise", lambda: run_large(args.size_mb, "noise", args.repeat)),
+        ("formats", lambda: formats_bench.run(args.size_mb, args.rows)),
         ("cached_tasks", lambda: cached_tasks.run(args.tasks)),
         ("hit_cost", lambda: hit_cost.run(args.tasks)),
         ("s3_requests", s3_requests.run),

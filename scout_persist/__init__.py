@@ -12,6 +12,7 @@ from typing import Any
 
 from .errors import (
     CorruptPayloadError,
+    FormatVersionError,
     InfoFormatError,
     InvalidInputError,
     JobFailed,
@@ -20,6 +21,7 @@ from .errors import (
     LeaseLost,
     LockTimeout,
     MissingDependencyError,
+    PickleNotAllowed,
     ScoutPersistError,
     StorageError,
     UnsafePathError,
@@ -40,10 +42,15 @@ _EXPORTS = {
     "JobWriter": "job",
     "persist": "persist_cache",
     "workflow_persist": "persist_cache",
+    "save": "outputs",
+    "load": "outputs",
+    "exists": "outputs",
+    "invalidate": "outputs",
 }
 
 _ERRORS = [
     "CorruptPayloadError",
+    "FormatVersionError",
     "InfoFormatError",
     "InvalidInputError",
     "JobFailed",
@@ -52,6 +59,7 @@ _ERRORS = [
     "LeaseLost",
     "LockTimeout",
     "MissingDependencyError",
+    "PickleNotAllowed",
     "ScoutPersistError",
     "StorageError",
     "UnsafePathError",

@@ -62,3 +62,11 @@ class JobFailed(ScoutPersistError, RuntimeError):
 
 class MissingDependencyError(ScoutPersistError, ImportError):
     """A stored payload needs an optional library that is not installed (the message names the install)."""
+
+
+class FormatVersionError(ScoutPersistError, ValueError):
+    """A payload was written by a newer version of its format than this scout-persist reads."""
+
+
+class PickleNotAllowed(UntrustedPayloadError):
+    """``SCOUT_PERSIST_ALLOW_PICKLE=0``: pickles are neither written nor read (stores shared with untrusted writers)."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 from .errors import (
     CorruptPayloadError,
     InfoFormatError,
+    InvalidInputError,
     JobFailed,
     JobNotFound,
     KeyNotFound,
@@ -27,6 +28,7 @@ from .errors import (
     StorageError,
     UnsafePathError,
 )
+from .files import MANIFEST_KEY
 from .info import NOINFO, InfoFile, decode_exception, loads_info, read_info
 from .layout import JOBS_DIR, extension_for
 from .layout import clean_name as _clean_name
@@ -34,6 +36,7 @@ from .marshal import RubyException
 from .store import Store, check_key
 
 if TYPE_CHECKING:
+    from .files import JobFiles
     from .lease import JobLease
     from .payload import Encoded
 
@@ -329,8 +332,12 @@ class Job:
 
     # -- files ------------------------------------------------------------------------------
     def files(self) -> list[str]:
-        """Relative names of every file under ``<job>.files/``, sorted; UnsafePathError on a broken or looping
+        """Relative names of the job's files under ``<job>.files/``, sorted: for a done job of ours the files its
+        ``.info`` lists (what its run committed), else every file there; UnsafePathError on a broken or looping
         symlink (links to folders are not followed: the listing stays inside the files directory)."""
+        manifest = self.files_manifest()
+        if manifest is not None:
+            return sorted(manifest)
         prefix = self.files_key + "/"
         return [k[len(prefix):] for k in self.store.list(self.files_key) if k.startswith(prefix)]
 
@@ -347,10 +354,31 @@ class Job:
                 from None
         return self.location(key)
 
+    def files_manifest(self) -> dict[str, dict] | None:
+        """``{name: {"file", "size", "checksum"}}`` of the files a done job of ours committed (None: Ruby's jobs, or not
+        done)."""
+        from .files import manifest_of
+
+        return manifest_of(self.info) if self.status == "done" else None
+
+    def open_file(self, name: str):
+        """A binary reader of ``<job>.files/<name>``, from any store; a file listed in the job's ``.info`` is checked
+        against its size and checksum first (CorruptPayloadError when it differs); KeyNotFound when absent."""
+        from .files import verified_open
+
+        where = self.file(name)
+        rel = check_key(name)
+        manifest = self.files_manifest()
+        if manifest is not None and rel not in manifest:
+            raise KeyNotFound(
+                f"job {self.path!r} has no file {rel!r}; its files: {', '.join(sorted(manifest)) or 'none'}"
+            )
+        return verified_open(self.store, f"{self.files_key}/{rel}", (manifest or {}).get(rel), where)
+
     def read_file(self, name: str) -> bytes:
-        """The bytes of ``<job>.files/<name>``."""
-        self.file(name)
-        return self.store.get(f"{self.files_key}/{check_key(name)}")
+        """The bytes of ``<job>.files/<name>`` (checked like :meth:`open_file`)."""
+        with self.open_file(name) as fh:
+            return fh.read()
 
     # -- results ----------------------------------------------------------------------------
     @property
@@ -378,14 +406,24 @@ class Job:
 
         return record_of(self.info)
 
-    def load(self, type: str | None = None, _retrying: bool = False) -> Any:
+    def load(self, type: str | None = None, _retrying: bool = False, *, as_: str | None = None) -> Any:
         """The result as a Python value by the job's record or type (or ``type``).
 
         Results we wrote are verified against the size and checksum in ``.info`` before they are decoded
         (CorruptPayloadError when they do not match); Ruby's results load by Ruby's rules.  A job that ended in
         error raises JobFailed; a job still running (or interrupted) raises JobNotFound; a ``done`` job without a
         result file (a task returning nothing) returns None; no info and no result raises JobNotFound.
+
+        ``as_="pandas"``: the result as a pandas value: a Scout TSV (Ruby's or ours) as a DataFrame (index = key
+        field, columns = fields), a DataFrame/Series as stored, a pyarrow Table or a 1-2 dimensional array as a
+        DataFrame, a list of records (JSON) as a DataFrame; InvalidInputError for results pandas cannot hold.
         """
+        if as_ is not None:
+            from .tsv import as_pandas
+
+            if as_ != "pandas":
+                raise InvalidInputError(f"load(as_={as_!r}): the only conversion is as_='pandas'")
+            return as_pandas(self.load(type, _retrying), self.path)
         from . import payload
 
         info = self.info
@@ -423,7 +461,7 @@ class Job:
                 "not complete; wait for the job to finish, or rerun it"
             )
         try:
-            data = self.store.get(result)
+            data = payload.read(self.store, result, record if result == self.key else None)
         except KeyNotFound as exc:
             raise JobNotFound(f"result of job {self.path!r} disappeared while loading") from exc
         location = self.location(result)
@@ -431,10 +469,12 @@ class Job:
             if type is not None and record is not None:
                 payload.verify(data, record, location)
                 record = None  # verified; decode by the type asked for
-            return payload.decode(
+            value = payload.decode(
                 data, record, key=self.key, scout_type=type or info.get("type") or "binary", location=location,
                 relocate=self.relocate,
             )
+            _touch(self.store, result)
+            return value
         except CorruptPayloadError:
             # A writer may have replaced the result (and then its info) since our info was read: retry once
             # with the current info; a payload that fails its own, current record is corrupt.
@@ -450,6 +490,12 @@ def _job_exists(job: Job) -> bool:
         return job.store.exists(job.info_key) or job.store.exists(job.key)
     except (ScoutPersistError, OSError):
         return False
+
+
+def _touch(store: Store, key: str) -> None:
+    from .usage import touch
+
+    touch(store, key)
 
 
 class JobWriter:
@@ -489,6 +535,7 @@ class JobWriter:
         self.info = InfoFile(store, self.key + ".info", put=lease.put_info if lease is not None else None)
         self.job = Job.at(store, self.key)
         self._encoded: Encoded | None = None
+        self._files: JobFiles | None = None
         self._set_up = False
         self._restored = False
         # The .info bytes before this run (None: no job), read under the caller's lock; a failed rewrite puts the
@@ -608,13 +655,17 @@ class JobWriter:
         *,
         compression: str | None = None,
         hmac_key: bytes | str | None = None,
+        format: str | None = None,
     ) -> dict:
         """Write the result atomically (see :mod:`scout_persist.payload`) and return its record.
 
         Scout types give Ruby's bytes; ``type="pickle"``, or a value other than bytes/str for a ``binary`` (default)
-        job, uses the Python serializer (``.info`` type ``binary``).  A readable stream is stored raw.  None stores
-        no result file (Ruby's ``done`` without a result).  The record goes into ``.info`` on :meth:`done`; the value
-        a later load gives back is :attr:`value`.  A value the type cannot hold raises UnsupportedValueError before
+        job, is any Python value: stored in ``format`` (None: by the value's type, e.g. a numpy array as NPY, a
+        DataFrame as Parquet; else a pickle; see :mod:`scout_persist.formats`), ``.info`` type ``binary``.  A
+        DataFrame saved as ``tsv`` gets Ruby's TSV bytes.  A ``file``/``file_array`` result naming files written
+        through :attr:`files` points into ``<job>.files/``.  A readable stream is stored raw.  None stores no
+        result file (Ruby's ``done`` without a result).  The record goes into ``.info`` on :meth:`done`; the value a
+        later load gives back is :attr:`value`.  A value the type cannot hold raises UnsupportedValueError before
         anything is written; a failed write keeps the previous result and puts its ``.info`` back.
         """
         from . import payload
@@ -626,15 +677,36 @@ class JobWriter:
         # binary (the default type) holds bytes and text the Ruby way; any other value needs the Python serializer
         if t == "binary" and not isinstance(value, (bytes, bytearray, memoryview, str)) and value is not None:
             t = payload.PICKLE
+        in_files = self._in_files(value) if t in ("file", "file_array") else None
         encoded = payload.encode(
             value, None if payload.is_pickled(t) else t, key=self.key, compression=compression, hmac_key=hmac_key,
-            location=self.location(self.key),
+            location=self.location(self.key), format=format, in_files=in_files,
         )
         if encoded.data is not None:
             with self._writing():
                 self._put_result(encoded.data)
         self._encoded = encoded
         return dict(encoded.record)
+
+    @property
+    def files(self) -> "JobFiles":
+        """The job's file outputs (:class:`scout_persist.files.JobFiles`): staged while the job runs, published into
+        ``<job>.files/`` by :meth:`done`, dropped by :meth:`error`."""
+        if self._files is None:
+            from .files import JobFiles
+
+            self._files = JobFiles(self.store, self.key)
+        return self._files
+
+    def _in_files(self, value: Any) -> str | list[str] | None:
+        """Relative names when a ``file``/``file_array`` result names files of this job's ``.files/``."""
+        files = self._files
+        if files is None or value is None:
+            return None
+        if isinstance(value, (list, tuple)):
+            names = [files.name_of(v) for v in value]
+            return names if names and all(n is not None for n in names) else None  # type: ignore[return-value]
+        return files.name_of(value)
 
     @property
     def value(self) -> Any:
@@ -693,11 +765,19 @@ class JobWriter:
         self._restored = True
         return "the previous result and its .info were kept"
 
-    def _put_result(self, data: bytes) -> None:
-        if self.lease is not None:
-            self.lease.put_result(self.key, data)
+    def _put_result(self, data: Any) -> None:
+        """Write the result bytes (or parts); with a lease, fenced: refused once another holder took the job."""
+        from . import payload
+
+        if self.lease is None:
+            payload.write(self.store, self.key, data)
+        elif payload.streams(data):
+            with self.store.writer(self.key) as fh:  # too large to join: a multipart upload is not conditional,
+                for part in data:                     # so the lease is checked right before it completes
+                    fh.write(part)
+                self.lease.check()
         else:
-            self.store.put(self.key, data)
+            self.lease.put_result(self.key, payload.joined(data))
 
     def write_file(self, name: str, data: bytes) -> str:
         """Write ``<job>.files/<name>`` atomically; returns its location.
@@ -739,15 +819,32 @@ class JobWriter:
         fields: dict[str, Any] = {}
         if encoded is not None:
             fields[payload.RECORD_KEY] = dict(encoded.record)
-            if encoded.record.get("format") == payload.PICKLE and self.info.get("type") != "binary":
-                # Ruby must see an opaque byte string: same write as done (one PUT on object stores)
-                self.info.data["type"] = "binary"
+            ruby = payload.ruby_type(encoded.record)
+            if ruby is not None and self.info.get("type") != ruby:
+                # Ruby must see how to read the bytes (opaque for pickles and typed formats): same write as done
+                self.info.data["type"] = ruby
+        manifest = self._commit_files()
+        if manifest is not None:
+            fields[MANIFEST_KEY] = manifest
         self.info.done(**fields, **{k: self._ruby_value(v) for k, v in extra.items()})
         return Job.at(self.store, self.key)
 
+    def _commit_files(self) -> dict | None:
+        """Publish the staged file outputs into ``<job>.files/`` (before ``done``); the manifest for ``.info``.
+        A rerun that wrote no files removes the files a previous run of ours published (listed in its ``.info``)."""
+        files = self._files
+        if files is not None and files.used:
+            return files.commit()
+        previous = self._previous if isinstance(self._previous, bytes) else None
+        if previous is not None and MANIFEST_KEY in loads_info(previous, self.info.key):
+            self.files.remove_published()
+        return None
+
     def error(self, exc: BaseException, *, recoverable: bool = True) -> None:
-        """Record failure: any result is removed, only ``.info`` remains (Ruby's behaviour).  After a failed save
-        that put the previous job back, nothing changes (that job stays as it was)."""
+        """Record failure: any result is removed, only ``.info`` remains (Ruby's behaviour); staged file outputs are
+        dropped.  After a failed save that put the previous job back, nothing changes (that job stays as it was)."""
+        if self._files is not None:
+            self._files.discard()
         if self._restored:
             return
         try:

@@ -6,6 +6,12 @@ follows the record and never guesses from the bytes::
     {"format": "scout", "type": "json", "stored_size": 42, "checksum": "sha256:..."}
     {"format": "pickle", "codec": "zstd", "level": 3, "size": ..., "stored_size": ..., "checksum": ..., "hmac": true}
     {"format": "none"}                      # the task returned None: no result file, as Ruby does for nil
+    {"format": "npy", "version": 1, "codec": "none", "header": ..., ...}   # typed formats: scout_persist.formats
+
+A value of "any Python type" (type None or ``pickle``) is stored in the format its type calls for (numpy array ->
+``npy``, DataFrame/Series -> ``parquet``, pyarrow Table -> ``arrow``, dict of arrays -> ``safetensors``), else as a
+pickle; ``format=`` overrides the choice (``"json"``, ``"pickle"``, or any format name).  Pickles are written and
+read only while ``$SCOUT_PERSIST_ALLOW_PICKLE`` is not ``0`` (:class:`PickleNotAllowed` otherwise).
 
 Contract: :func:`encode` returns, besides the bytes, the value a later :func:`decode` of them gives back; callers
 hand *that* value on, so a first run and every cached run see equal values of the same type.  Lossless changes of
@@ -18,31 +24,62 @@ Only a record that says ``pickle`` (or a caller that explicitly asks for ``pickl
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import pathlib
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
-from . import serializers
+from . import formats, serializers
 from .codecs import checksum, checksum_matches
 from .rubydigest import Symbol
-from .errors import CorruptPayloadError, UnsupportedValueError
+from .errors import (
+    CorruptPayloadError,
+    InvalidInputError,
+    MissingDependencyError,
+    PickleNotAllowed,
+    UnsupportedValueError,
+)
+
+log = logging.getLogger(__name__)
 
 RECORD_KEY = "payload"
 PICKLE = serializers.PICKLE
-FORMATS = ("scout", "pickle", "none")
+FORMATS = ("scout", "pickle", "none", *formats.names())
+ALLOW_PICKLE_ENV = "SCOUT_PERSIST_ALLOW_PICKLE"
+# Below this many bytes the parts of a payload are joined and stored with one put (one request on object stores).
+JOIN_MAX = 8 << 20
 # .info keys of the record of jobs written before the record had its own key
 _LEGACY_PICKLE_KEYS = ("pickle_protocol", "codec", "level", "size", "stored_size", "checksum", "hmac")
 
 
 @dataclass
 class Encoded:
-    """``data`` to store (None: no result file), its ``record``, and the ``value`` a decode gives back."""
+    """``data`` to store (None: no result file; bytes, a buffer, or :class:`formats.Parts`; see :func:`write`), its
+    ``record``, and the ``value`` a decode gives back."""
 
-    data: bytes | None
+    data: Any
     record: dict
     value: Any
+
+
+def pickle_allowed() -> bool:
+    """Whether pickles may be written and read here: ``$SCOUT_PERSIST_ALLOW_PICKLE`` is not ``0``/``false``/``no``."""
+    return os.environ.get(ALLOW_PICKLE_ENV, "").strip().lower() not in ("0", "false", "no", "off")
+
+
+def require_pickle_allowed(action: str, what: str) -> None:
+    """PickleNotAllowed when ``$SCOUT_PERSIST_ALLOW_PICKLE`` forbids pickles; ``action`` is "store"/"load"."""
+    if pickle_allowed():
+        return
+    if action == "store":
+        fix = ("return a value with a typed format (numpy array, DataFrame, pyarrow Table, dict of arrays), declare "
+               "format='json' or a Scout type, or unset the variable where the store is trusted")
+    else:
+        fix = ("it was written as a pickle, and unpickling runs code from the store; recompute it in a typed format, "
+               "or unset the variable where the store is trusted")
+    raise PickleNotAllowed(f"{what}: ${ALLOW_PICKLE_ENV}=0 forbids pickles; refusing to {action} one: {fix}")
 
 
 def is_pickled(scout_type: str | None) -> bool:
@@ -65,19 +102,46 @@ def encode(
     compression: str | None = None,
     hmac_key: bytes | str | None = None,
     location: str | None = None,
+    format: str | None = None,
+    in_files: str | Sequence[str] | None = None,
 ) -> Encoded:
-    """Bytes and record for ``value`` as a result of ``scout_type`` (None: a pickle) of the job stored at ``key``.
+    """Bytes and record for ``value`` as a result of ``scout_type`` of the job stored at ``key``.
 
-    ``key`` binds a pickle's HMAC to its job; ``location`` is where the result will live (``path``/``file``
-    results load relative to it).  Raises UnsupportedValueError for a value the type cannot hold exactly.
+    ``scout_type`` None (or ``pickle``): any Python value, stored in ``format`` (None: chosen by the value's type,
+    see :mod:`scout_persist.formats`; a pickle when no format fits).  ``key`` binds a pickle's HMAC to its job;
+    ``location`` is where the result will live (``path``/``file`` results load relative to it).  ``in_files``: a
+    ``file`` (or ``file_array``) result naming files of the job's own ``.files/`` (relative names): stored as their
+    absolute locations, as Ruby does, and loaded as ``<location>.files/<name>`` wherever the job is read from.
+    Raises UnsupportedValueError for a value the type or format cannot hold exactly, InvalidInputError for a
+    format that does not apply, MissingDependencyError when the format's library is missing.
     """
+    where = location or key
     if value is None:
         return Encoded(None, {"format": "none"}, None)
-    if is_pickled(scout_type):
-        data, prec = serializers.dump_pickle_with_record(value, compression, hmac_key, bind=key)
-        record = {"format": PICKLE, **{k: v for k, v in prec.items() if k != "serializer"}}
-        return Encoded(data, record, value)
+    asked = None if format in (None, "", "auto") else str(format)
+    any_value = is_pickled(scout_type)
+    if asked is not None and not any_value and info_type(scout_type) != "binary":
+        raise InvalidInputError(
+            f"format={asked!r} applies to results of any Python type (type=None); {where} is declared as Scout type "
+            f"{scout_type!r}, whose bytes Ruby reads: drop format= or type="
+        )
+    if asked == PICKLE:
+        return _encode_pickle(value, key, compression, hmac_key, where)
+    if asked is not None:
+        return _encode_format(formats.get(asked), value, compression, where)
+    if any_value:
+        chosen = formats.for_value(value)
+        if chosen is not None:
+            try:
+                return _encode_format(chosen, value, compression, where)
+            except (UnsupportedValueError, MissingDependencyError) as exc:
+                log.info("%s: a %s is stored as a pickle, not %s (%s)", where, type(value).__name__, chosen.name, exc)
+        return _encode_pickle(value, key, compression, hmac_key, where)
     stype = info_type(scout_type)
+    if stype == "tsv" and _is_pandas(value):
+        return _encode_tsv_frame(value, where)
+    if in_files is not None and stype in ("file", "file_array"):
+        return _encode_in_files(in_files, stype, location or key)
     try:
         data = serializers.dump(value, stype)
     except UnsupportedValueError as exc:
@@ -90,6 +154,111 @@ def encode(
     back = _decode_scout(data, record, location, None)
     require_roundtrip(value, back, stype)
     return Encoded(data, record, handed(value, back))
+
+
+def _encode_pickle(value: Any, key: str, compression: str | None, hmac_key: Any, where: str) -> Encoded:
+    require_pickle_allowed("store", f"{where} (a {type(value).__name__})")
+    data, prec = serializers.dump_pickle_with_record(value, compression, hmac_key, bind=key)
+    record = {"format": PICKLE, **{k: v for k, v in prec.items() if k != "serializer"}}
+    return Encoded(data, record, value)
+
+
+def _encode_format(fmt: formats.Format, value: Any, compression: str | None, where: str) -> Encoded:
+    stored = fmt.encode(value, compression, where)
+    record = {"format": fmt.name, "version": fmt.version, **stored.record}
+    return Encoded(stored.data, record, stored.value)
+
+
+def _is_pandas(value: Any) -> bool:
+    return type(value).__module__.split(".")[0] == "pandas"
+
+
+def _encode_tsv_frame(value: Any, where: str) -> Encoded:
+    """A DataFrame (or Series) as a Scout ``tsv`` result: Ruby's TSV bytes; the record keeps the dtypes."""
+    from . import tsv
+
+    data, meta = tsv.dump_frame(value, where)
+    record: dict[str, Any] = {"format": "scout", "type": "tsv", "pandas": meta, "stored_size": len(data),
+                              "checksum": checksum(data)}
+    back = tsv.load_frame(data, meta, where)
+    problem = tsv.difference(value, back)
+    if problem:
+        raise UnsupportedValueError(
+            f"a {type(value).__name__} cannot be stored as Scout type 'tsv' without change: a cache hit would give "
+            f"back a different table ({problem}); TSV cells are text: use columns of str, int, float or bool, "
+            "unique str index values without tabs or newlines, or declare type=None (Parquet)"
+        )
+    return Encoded(data, record, back)
+
+
+def _encode_in_files(in_files: str | Sequence[str], stype: str, location: str) -> Encoded:
+    names = [in_files] if isinstance(in_files, str) else list(in_files)
+    paths = [f"{location}.files/{name}" for name in names]
+    data = "\n".join(paths).encode("utf-8")
+    record = {"format": "scout", "type": stype, "in_files": names[0] if stype == "file" else names,
+              "stored_size": len(data), "checksum": checksum(data)}
+    return Encoded(data, record, paths[0] if stype == "file" else paths)
+
+
+def streams(data: Any) -> bool:
+    """Whether ``data`` is parts too large to join in memory (written through a streaming writer)."""
+    return isinstance(data, formats.Parts) and data.nbytes > JOIN_MAX
+
+
+def joined(data: Any) -> bytes | Any:
+    """``data`` as one buffer (parts joined)."""
+    return b"".join(data) if isinstance(data, formats.Parts) else data
+
+
+def write(store: Any, key: str, data: Any) -> None:
+    """Store ``data`` (bytes, a buffer, or parts written back to back) at ``key`` atomically."""
+    if streams(data):
+        with store.writer(key) as fh:
+            for part in data:
+                fh.write(part)
+        return
+    store.put(key, joined(data))
+
+
+def read(store: Any, key: str, record: Mapping[str, Any] | None = None) -> Any:
+    """The stored bytes of the result at ``key``, as :func:`decode` wants them for ``record``: a private memory map
+    of a local file when the format decodes in place (uncompressed NPY and Arrow: zero copy), a writable buffer
+    when the value is built on the payload's own memory, else bytes.  KeyNotFound when absent."""
+    fmt = None
+    if record is not None:
+        try:
+            fmt = formats.for_record(record, key)
+        except Exception:  # an unreadable record: decode() reports it
+            fmt = None
+    if fmt is not None and fmt.maps(record):
+        mapped = store.map(key)
+        if mapped is not None:
+            return mapped
+    if fmt is not None and fmt.writable(record):
+        return _read_writable(store, key, int(record.get("stored_size") or 0))
+    return store.get(key)
+
+
+def _read_writable(store: Any, key: str, size: int) -> Any:
+    """The whole entry in one new writable buffer (``size`` is a hint; a longer or shorter entry is read whole).
+    Small entries take one GET and a copy; large ones are streamed into the buffer (no second copy in memory)."""
+    if size <= JOIN_MAX:
+        return bytearray(store.get(key))
+    buf = bytearray(size)
+    view = memoryview(buf)
+    filled = 0
+    with store.open(key) as fh:
+        while filled < size:
+            n = fh.readinto(view[filled:])
+            if not n:
+                break
+            filled += n
+        rest = fh.read()
+    if filled < size:
+        return bytes(view[:filled])  # shorter than recorded: the size check names it
+    if rest:
+        return bytes(buf) + rest  # longer than recorded: the size check names it
+    return buf
 
 
 def decode(
@@ -108,7 +277,9 @@ def decode(
     if record is None:
         if data is None:
             raise CorruptPayloadError(f"{where}: no result bytes to decode")
-        return serializers.load(data, scout_type or "binary", path=location, relocate=relocate)
+        if scout_type == PICKLE:
+            require_pickle_allowed("load", where)
+        return serializers.load(bytes(data), scout_type or "binary", path=location, relocate=relocate)
     fmt = record.get("format")
     if fmt == "none":
         return None
@@ -119,18 +290,29 @@ def decode(
         )
     if data is None:
         raise CorruptPayloadError(f"{where}: the record says {fmt!r} but there is no result file")
+    typed = formats.for_record(record, where)
+    if typed is not None:
+        typed.verify(data, record, where)
+        return typed.decode(data, record, where)
+    if fmt == PICKLE:
+        require_pickle_allowed("load", where)
     verify(data, record, where)
     if fmt == PICKLE:
         return serializers.load_pickle(data, where, hmac_key=hmac_key, bind=key)
     return _decode_scout(data, record, location, relocate)
 
 
-def verify(data: bytes, record: Mapping[str, Any], where: str) -> None:
+def verify(data: Any, record: Mapping[str, Any], where: str) -> None:
     """CorruptPayloadError unless ``data`` has the size and checksum ``record`` gives."""
+    typed = formats.for_record(record, where)
+    if typed is not None:
+        typed.verify(data, record, where)
+        return
+    size = memoryview(data).nbytes
     expected_size = record.get("stored_size")
-    if expected_size is not None and expected_size != len(data):
+    if expected_size is not None and expected_size != size:
         raise CorruptPayloadError(
-            f"{where} holds {len(data)} bytes but its .info says {expected_size}: truncated, damaged or replaced"
+            f"{where} holds {size} bytes but its .info says {expected_size}: truncated, damaged or replaced"
         )
     expected = record.get("checksum")
     if not expected:
@@ -151,9 +333,27 @@ def record_of(info: Mapping[str, Any]) -> dict | None:
     return None
 
 
-def _decode_scout(data: bytes, record: Mapping[str, Any], location: str | None, relocate: Any) -> Any:
+def ruby_type(record: Mapping[str, Any]) -> str | None:
+    """The ``.info`` type Ruby must see for a payload of ``record`` (None: the declared type stands)."""
+    fmt = record.get("format")
+    if fmt == PICKLE:
+        return "binary"
+    if fmt in formats.names():
+        return formats.get(str(fmt)).ruby_type
+    return None
+
+
+def _decode_scout(data: Any, record: Mapping[str, Any], location: str | None, relocate: Any) -> Any:
     stype = str(record.get("type") or "binary")
-    value = serializers.load(data, stype, path=location, relocate=relocate)
+    if stype == "tsv" and isinstance(record.get("pandas"), Mapping):
+        from . import tsv
+
+        return tsv.load_frame(bytes(data), record["pandas"], location or "<tsv>")
+    ref = record.get("in_files")
+    if ref is not None and stype in ("file", "file_array") and location:
+        paths = [f"{location}.files/{name}" for name in ([ref] if isinstance(ref, str) else ref)]
+        return paths[0] if stype == "file" else paths
+    value = serializers.load(bytes(data), stype, path=location, relocate=relocate)
     if stype == "binary" and record.get("newline") and value.endswith(b"\n"):
         value = value[:-1]
     return value
@@ -246,5 +446,6 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-__all__ = ["Encoded", "RECORD_KEY", "decode", "encode", "info_type", "is_pickled", "handed", "record_of", "require_roundtrip",
-           "verify"]
+__all__ = ["ALLOW_PICKLE_ENV", "Encoded", "RECORD_KEY", "decode", "encode", "handed", "info_type", "is_pickled",
+           "pickle_allowed", "read", "record_of", "require_pickle_allowed", "require_roundtrip", "ruby_type", "verify",
+           "write"]

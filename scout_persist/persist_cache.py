@@ -117,8 +117,10 @@ def _needs_update(loc: Location, update: Any) -> bool:
 
 
 def _load(loc: Location, type: str | None) -> Any:
-    from . import serializers
+    from . import payload, serializers
 
+    if type == serializers.PICKLE:
+        payload.require_pickle_allowed("load", loc.url)
     # A pickle's HMAC (when a key is set) is bound to the entry it was written for.
     return serializers.load(loc.store.get(loc.key), type, path=loc.url, bind=loc.key)
 
@@ -142,6 +144,7 @@ def _stored(value: Any, type: str | None, loc: Location) -> tuple[bytes, Any]:
     from . import payload, serializers
 
     if type == serializers.PICKLE:
+        payload.require_pickle_allowed("store", f"{loc.url} (a {value.__class__.__name__})")
         return serializers.dump_pickle(value, bind=loc.key), value
     data = serializers.dump(value, type)
     stype = "binary" if type in (None, "") else str(type)
@@ -185,6 +188,10 @@ def _run(
         if value is None:
             return loc.url if no_load else None
         data, value = _stored(value, type, loc)
+        from .outputs import too_large
+
+        if too_large(len(data), loc.url):
+            return None if no_load else value  # over $SCOUT_PERSIST_MAX_ENTRY_SIZE: not cached
         if guard is not None:
             _fence(guard, loc)
         loc.store.put(loc.key, data)

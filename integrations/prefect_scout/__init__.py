@@ -7,6 +7,7 @@ storage blocks and the ``scout-persist`` serializer type with Prefect.
 from __future__ import annotations
 
 from .cache_policy import ScoutCachePolicy, ScoutKeyError, ScoutSpec, job_name
+from .files import job_files
 from .hits import CacheMiss
 from .locking import ScoutLockManager
 from .serializer import ScoutSerializer
@@ -25,6 +26,7 @@ __all__ = [
     "ScoutStorage",
     "ScoutTask",
     "fixed",
+    "job_files",
     "job_name",
     "scout_task",
 ]

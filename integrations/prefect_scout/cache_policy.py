@@ -60,6 +60,7 @@ class ScoutSpec:
     types: Mapping[str, str] | None = None
     url: str | None = None
     step_inputs: tuple[str, ...] = ()  # arguments whose upstream job is an input value (Ruby ``data: :base``)
+    format: str | None = None  # payload format of results of any Python type (None: chosen by the value's type)
 
 
 @dataclass
@@ -362,6 +363,7 @@ def plan_run(
         flow_run_id=flow_run_id,
         fixed=tuple(getattr(task, "_scout_fixed", ()) or ()),
         expiration=getattr(task, "cache_expiration", None),
+        format=spec.format,
     )
 
 

@@ -22,6 +22,7 @@ from scout_persist.locks import pid_alive
 from scout_persist.rubyjson import parse_ruby_time
 from scout_persist.signature import changed_parts, dependency_token, stored_signature
 from scout_persist.store import Store
+from scout_persist.usage import touch
 
 from . import plans
 
@@ -83,7 +84,7 @@ def check(store: Store, job_key: str, plan: plans.RunPlan | None) -> plans.Verif
         data, value = plans.placeholder(), None
     else:
         try:
-            data = store.get(job_key)
+            data = payload.read(store, job_key, record)
         except KeyNotFound:
             raise CacheMiss(f"job {location!r} is done but its result file is missing: recompute") from None
         try:
@@ -97,6 +98,7 @@ def check(store: Store, job_key: str, plan: plans.RunPlan | None) -> plans.Verif
         except (CorruptPayloadError, ValueError, TypeError, ImportError) as exc:  # ImportError: a codec missing here
             logger.warning("scout-persist: stored job %s cannot be used (%s); recomputing it", location, exc)
             raise CacheMiss(f"job {location!r}: {exc}: recompute") from exc
+    touch(store, job_key)
     if plan is not None:
         plan.token = dependency_token(job_key, info)
     return plans.Verified(info=info, data=data, value=value, owner=None if plan is None else id(plan))

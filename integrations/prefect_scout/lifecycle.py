@@ -41,16 +41,17 @@ def begin(plan: plans.RunPlan, writer: JobWriter) -> None:
 
 
 def start(plan: plans.RunPlan) -> JobWriter:
-    """The writer of this run, its ``.info`` at ``start`` (the previous result stays until the new one commits).
+    """The writer of this run, its ``.info`` at ``start`` (the previous result stays until the new one commits);
+    it stays on the plan while the body runs (``job_files()`` writes through it).
 
     Where ``.info`` is the lease, the lock manager already wrote ``start`` when it acquired it."""
     if plan.writer is not None:
-        writer, plan.writer = plan.writer, None
-        return writer
+        return plan.writer
     previous: Any = plan.info_raw if plan.info_raw is not None else (None if plan.job_absent else READ_AT_SETUP)
     plans.forget_reads(plan)
     writer = writer_for(plan, plan.lease, previous)
     begin(plan, writer)
+    plan.writer = writer
     return writer
 
 
@@ -59,7 +60,8 @@ def finish(plan: plans.RunPlan, writer: JobWriter, value: Any) -> Any:
     failure) when the value cannot be stored."""
     try:
         # compression=None: the codec reads $SCOUT_PERSIST_COMPRESSION itself and names it when it is wrong
-        writer.save(value, "pickle" if plan.declared_type in (None, "", "pickle") else plan.declared_type)
+        writer.save(value, "pickle" if plan.declared_type in (None, "", "pickle") else plan.declared_type,
+                    format=plan.format)
         writer.done(signature=plan.signature, **{PREFECT_KEY: _prefect_record(plan)})
     except BaseException as exc:
         writer.error(exc)

@@ -55,8 +55,10 @@ class RunPlan:
     # How dependents see this job once it is committed or verified: "<job key>=<checksum>".
     token: str | None = None
     stored: bool = False  # this run committed its job (Prefect's own writes that follow store nothing)
+    format: str | None = None  # the task's format= (None: chosen by the value's type)
     lease: Any = None  # the JobLease this run holds (None: a read, or not yet acquired)
-    writer: Any = None  # the JobWriter whose 'start' acquired the lease (stores where .info is the lease)
+    writer: Any = None  # the run's JobWriter from its 'start' (which, where .info is the lease, acquired it) to its
+    # end; prefect_scout.job_files() hands out its files while the body runs
 
 
 def remember(run_id: Any, plan: "RunPlan | BaseException") -> None:

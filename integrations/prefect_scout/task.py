@@ -25,6 +25,7 @@ from scout_persist.errors import ScoutPersistError
 
 from . import lifecycle, plans, settings
 from .cache_policy import JOBNAME_MARK, ScoutCachePolicy, ScoutKeyError, ScoutSpec, current_job_name
+from .files import check_format
 from .locking import ScoutLockManager
 from .serializer import ScoutSerializer
 from .storage import ScoutInfoStorage, ScoutStorage
@@ -262,6 +263,7 @@ def scout_task(
     url: str | None = None,
     step_inputs: Iterable[str] = (),
     lock_lease: float = 30.0,
+    format: str | None = None,
     **task_options: Any,
 ) -> Any:
     """Turn ``fn`` into a Prefect task whose result persists as a Scout job.
@@ -272,12 +274,15 @@ def scout_task(
     overrides Scout input types inferred from annotations; ``url`` pins the store root (None:
     ``$SCOUT_PERSIST_URL`` in the process that runs the task); ``step_inputs`` names arguments whose upstream
     task result is a Scout *input* holding that job (Ruby's ``dep :consume, data: :base``) instead of a
-    dependency.  Other keywords go to ``prefect.task``.
+    dependency.  ``format`` stores results of any Python type (``type=None``) in that format (``"npy"``,
+    ``"parquet"``, ``"arrow"``, ``"safetensors"``, ``"json"``, ``"pickle"``; None: chosen by the value's type, see
+    docs/formats.md).  Other keywords go to ``prefect.task``.
     """
     if fn is None:
         return functools.partial(
             scout_task, workflow=workflow, name=name, type=type, extension=extension, version=version,
-            ignore=ignore, types=types, url=url, step_inputs=step_inputs, lock_lease=lock_lease, **task_options,
+            ignore=ignore, types=types, url=url, step_inputs=step_inputs, lock_lease=lock_lease, format=format,
+            **task_options,
         )
     for forbidden in ("cache_policy", "cache_key_fn", "result_storage_key", "result_serializer", "result_storage"):
         if forbidden in task_options:
@@ -285,9 +290,12 @@ def scout_task(
                 f"@scout_task got {forbidden}=: a scout task sets its own (its key is the Scout job path); "
                 "use a plain @task if you need another policy"
             )
+    check_format(format, type, name or fn.__name__)
+    if type == "pickle" and format is None:
+        format = "pickle"  # declared pickle: a pickle, whatever the value's type
     spec = ScoutSpec(workflow=workflow, name=name, type=type, extension=extension, version=version,
                      ignore=tuple(ignore), types=dict(types) if types else None, url=url,
-                     step_inputs=tuple(step_inputs))
+                     step_inputs=tuple(step_inputs), format=format)
     policy = ScoutCachePolicy(
         spec=spec,
         key_storage=ScoutInfoStorage(url=url),

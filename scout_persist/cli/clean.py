@@ -15,7 +15,7 @@ from ..errors import InvalidInputError, JobNotFound
 from .jobs import dependency_refs, load_info
 from .output import emit, warn
 from .scan import JobEntry
-from .selection import add_selection_options, human_size, parse_size, select
+from .selection import add_selection_options, human_size, select
 from .target import JobRef, resolve_job
 from .uploads import add_option as add_uploads_option, run_gc_uploads
 
@@ -35,8 +35,8 @@ def add_parser(sub) -> None:
     _common(p)
     p.set_defaults(run=run_clean)
 
-    g = sub.add_parser("gc", help="remove aborted jobs (their writer is gone), then the least recently modified jobs "
-                                  "until the store fits a size limit")
+    g = sub.add_parser("gc", help="remove aborted jobs (their writer is gone), then the least recently used jobs and "
+                                  "cache entries until the store fits a size limit")
     add_selection_options(g)
     g.add_argument("--max-size", dest="max_size", metavar="SIZE",
                    help="keep the selected jobs under SIZE in total (e.g. 500M, 20G); required unless --uploads")
@@ -307,31 +307,6 @@ def run_gc(args: argparse.Namespace) -> int:
     if not args.max_size:
         raise InvalidInputError("gc needs --max-size SIZE (e.g. 20G) to remove jobs, or --uploads to abort "
                                 "incomplete multipart uploads")
-    limit = parse_size(args.max_size)
-    store, jobs = select(args, "gc")
-    keep = protected(args, store)
-    victims, total = gc_victims(jobs, keep, limit)
-    if total > limit:
-        warn(f"gc: {human_size(total)} remain above the limit {human_size(limit)}: the rest is pinned or running")
-    _apply(args, victims, "gc")
-    return 0
+    from .budget import run_gc_budget
 
-
-def gc_victims(jobs: list[JobEntry], keep: set[str], limit: int) -> tuple[list[JobEntry], int]:
-    """(jobs to remove, bytes left): every ``aborted`` job (its writer is gone: it never finishes), then the
-    oldest jobs until the rest fits ``limit``; failed jobs go before finished ones of the same age."""
-    total = sum(j.size for j in jobs)
-    victims = []
-    for job in jobs:
-        if job.status == "aborted" and job.ref.display not in keep:
-            victims.append(job)
-            total -= job.size
-    chosen = {id(j) for j in victims}
-    for job in sorted(jobs, key=lambda j: (j.mtime or 0.0, j.status == "done")):
-        if total <= limit:
-            break
-        if id(job) in chosen or job.ref.display in keep or job.status in RUNNING:
-            continue
-        victims.append(job)
-        total -= job.size
-    return victims, total
+    return run_gc_budget(args)  # aborted jobs, then least recently used first: jobs and persist-cache entries

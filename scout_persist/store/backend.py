@@ -210,6 +210,10 @@ class Backend(ABC):
     def abort_upload(self, upload: Upload) -> bool:
         raise StorageError(f"aborting an upload in store {self.url!r}: it has no multipart uploads")
 
+    def map(self, key: str):
+        """A private, copy-on-write memory map of the entry (local disks); None where the backend cannot."""
+        return None
+
     def touch(self, key: str) -> bool:
         """Renew ``key``'s modification time without rewriting it; False when this backend cannot."""
         return False

@@ -160,6 +160,11 @@ class Store:
             raise ValueError(f"Store.open mode {mode!r}: only 'rb' reading; use Store.writer() to write atomically")
         return self._call(key, "opening", lambda k: self.backend.open(k))
 
+    def map(self, key: str):
+        """A private, copy-on-write memory map of the entry on a local disk (its pages are read on first touch; writes
+        to it never reach the file); None on other backends.  KeyNotFound when absent."""
+        return self._call(key, "mapping", lambda k: self.backend.map(k), retry=False)
+
     def list(self, prefix: str = "") -> Iterator[str]:
         """Every entry key below ``prefix`` (recursive, files only, writes in flight hidden), sorted."""
         keys = self._call(prefix, "listing", lambda k: self.backend.find(k))

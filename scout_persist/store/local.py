@@ -211,6 +211,14 @@ class LocalBackend(Backend):
                 except FileNotFoundError:
                     pass
 
+    def map(self, key: str):
+        import mmap
+
+        with open(self.path(key), "rb") as fh:
+            if os.fstat(fh.fileno()).st_size == 0:
+                return bytearray()
+            return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_COPY)
+
     def touch(self, key: str) -> bool:
         os.utime(self.path(key))
         return True

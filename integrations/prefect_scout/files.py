@@ -1,0 +1,61 @@
+"""``job_files()``: inside a scout task, the job's file outputs; and the check of ``@scout_task(format=...)``.
+
+::
+
+    @scout_task(type="file")
+    def report(rows: int) -> str:
+        files = job_files()
+        files.put("counts.json", b"{}")
+        with files.open("table.tsv", "w") as fh:
+            fh.write("k\\tv\\n")
+        fig.savefig(files.path("plots/fig.png"))
+        return files.path("table.tsv")      # a type="file" result points into <job>.files/
+
+The files are staged while the body runs and published into ``<job>.files/`` when the job commits, on every
+backend (see :mod:`scout_persist.files` for what holds on local disks and on object stores); a failed or killed run
+publishes none of them.  ``Job(path).files()`` lists them, ``Job(path).open_file(name)`` reads them back.
+"""
+
+from __future__ import annotations
+
+from scout_persist.errors import InvalidInputError
+from scout_persist.files import JobFiles
+
+from . import plans
+
+
+class NoScoutTask(InvalidInputError):
+    """``job_files()`` was called outside the body of a running scout task."""
+
+
+def job_files() -> JobFiles:
+    """The file outputs of the scout task run in progress (its job's ``.files/``, published on commit)."""
+    plan = plans.current()
+    writer = getattr(plan, "writer", None) if plan is not None else None
+    if writer is None:
+        raise NoScoutTask(
+            "job_files() was called outside the body of a running scout task: it hands out the files of the task's "
+            "job; call it inside a function decorated with @scout_task (plain code: JobWriter(...).files)"
+        )
+    return writer.files
+
+
+def check_format(format: str | None, scout_type: str | None, task: str) -> None:
+    """InvalidInputError at decoration time for an unknown format, or one given with a Scout type."""
+    if format is None:
+        return
+    from scout_persist import formats
+
+    if format != "pickle":
+        try:
+            formats.get(format)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"@scout_task {task!r}: {exc}") from None
+    if scout_type not in (None, "", "pickle", "binary"):
+        raise InvalidInputError(
+            f"@scout_task {task!r}: format={format!r} applies to results of any Python type (type=None); type="
+            f"{scout_type!r} is a Scout type whose bytes Ruby reads: drop format= or type="
+        )
+
+
+__all__ = ["NoScoutTask", "check_format", "job_files"]

@@ -1,0 +1,52 @@
+"""``json``: JSON-representable values as Scout JSON (Ruby's own ``json`` bytes), only when asked for.
+
+``format="json"`` stores dicts with str keys, lists, str, int, float, bool and None as compact JSON, uncompressed,
+and gives the job the ``.info`` type ``json``: Ruby reads the result as its own JSON result.  Lossless changes of
+representation are accepted (a tuple comes back as a list); anything else is refused.
+
+Record: ``{"format": "json", "version": 1, "codec": "none", "stored_size", "checksum"}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from .. import codecs
+from ..errors import CorruptPayloadError, UnsupportedValueError
+from . import Format, Stored
+
+
+class Json(Format):
+    name = "json"
+    version = 1
+    ruby_type = "json"
+
+    def can_encode(self, value: Any) -> bool:
+        return False  # never chosen by itself: a dict could as well be a pickle the user expects back unchanged
+
+    def encode(self, value: Any, spec: str | None, where: str) -> Stored:
+        from .. import payload, serializers
+
+        try:
+            data = serializers.dump(value, "json")
+            back = serializers.load(data, "json")
+            payload.require_roundtrip(value, back, "json")
+        except UnsupportedValueError as exc:
+            raise UnsupportedValueError(
+                f"a {type(value).__name__} cannot be stored as json: {exc}; return JSON data (dict with str keys, "
+                "list, str, int, float, bool, None), or declare format='pickle'"
+            ) from exc
+        record = {"codec": "none", "level": None, "size": len(data), "stored_size": len(data),
+                  "checksum": codecs.checksum(data)}
+        return Stored(data, record, payload.handed(value, back))
+
+    def decode(self, data: Any, record: Mapping[str, Any], where: str) -> Any:
+        from .. import serializers
+
+        try:
+            return serializers.load(bytes(data), "json")
+        except CorruptPayloadError as exc:
+            raise CorruptPayloadError(f"{where}: {exc}") from exc
+
+
+FORMAT = Json()

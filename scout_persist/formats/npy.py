@@ -1,0 +1,133 @@
+"""``npy``: a numpy array as NPY.
+
+Uncompressed (``compression="none"``) the result file *is* a ``.npy`` file (``numpy.load(path)`` reads it); on a
+local disk it is read as a private memory map, verified, and the array is a view of that map: no copy, writable
+(copy on write: the file never changes).  Compressed, the payload is the codec's encoding of the array's bytes and
+the NPY header is kept in the record; it decodes into one new buffer that only the array uses.
+
+Record: ``{"format": "npy", "version": 1, "codec": "none"|"zstd", "level", "header": <NPY header, base64>,
+"size": <array bytes>, "stored_size", "checksum"}``.  Uncompressed, the file starts with exactly the recorded
+header and the checksum covers the bytes after it (so the array's memory is hashed in place, never joined to
+its header in memory); compressed, the checksum covers the whole payload.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any, Mapping
+
+from .. import codecs
+from ..errors import CorruptPayloadError
+from . import Format, Parts, Stored, compression, loaded, verify_whole
+
+
+def _header(np: Any, arr: Any) -> bytes:
+    fmt = np.lib.format
+    d = fmt.header_data_from_array_1_0(arr)
+    buf = io.BytesIO()
+    try:
+        fmt.write_array_header_1_0(buf, d)
+    except ValueError:  # a header over 64 KiB (huge structured dtypes)
+        buf = io.BytesIO()
+        fmt.write_array_header_2_0(buf, d)
+    return buf.getvalue()
+
+
+def _parse_header(np: Any, header: bytes, where: str) -> tuple[tuple, bool, Any]:
+    fmt = np.lib.format
+    fh = io.BytesIO(header)
+    try:
+        major, _minor = fmt.read_magic(fh)
+        reader = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
+        shape, fortran, dtype = reader(fh)
+    except (ValueError, OSError) as exc:
+        raise CorruptPayloadError(f"{where}: the NPY header in its .info is damaged ({exc})") from exc
+    return shape, fortran, dtype
+
+
+class Npy(Format):
+    name = "npy"
+    version = 1
+    libraries = ("numpy",)
+
+    def can_encode(self, value: Any) -> bool:
+        np = loaded("numpy")
+        return np is not None and type(value) is np.ndarray and not value.dtype.hasobject
+
+    def encode(self, value: Any, spec: str | None, where: str) -> Stored:
+        from ..errors import UnsupportedValueError
+
+        np = self.require("numpy", "storing an array", where)
+        if not self.can_encode(value):
+            raise UnsupportedValueError(
+                f"a {type(value).__name__} cannot be stored as npy: npy holds numpy.ndarray values without Python "
+                "objects (dtype=object); convert it with numpy.asarray(...) or declare format='pickle'"
+            )
+        arr = value
+        if not (arr.flags.c_contiguous or arr.flags.f_contiguous):
+            arr = np.ascontiguousarray(arr)  # a strided view: its elements are gathered once
+        fortran = arr.flags.f_contiguous and not arr.flags.c_contiguous
+        header = _header(np, arr)
+        body = memoryview((arr.T if fortran else arr).reshape(-1).view(np.uint8))
+        codec, _level = compression(spec)
+        record: dict[str, Any] = {"header": base64.b64encode(header).decode("ascii"), "size": body.nbytes}
+        if codec == "none":
+            data = Parts((header, body))
+            record.update(codec="none", level=None, stored_size=len(header) + body.nbytes,
+                          checksum=codecs.checksum(body))
+        else:
+            data, crec = codecs.compress_with_record(body, spec)
+            record.update(codec=crec["codec"], level=crec["level"], stored_size=len(data),
+                          checksum=codecs.checksum(data))
+        # the decode of these bytes is an equal array of the same dtype and shape: hand on the value itself
+        return Stored(data, record, value)
+
+    def _header_of(self, record: Mapping[str, Any], where: str) -> bytes:
+        try:
+            return base64.b64decode(str(record["header"]), validate=True)
+        except (KeyError, ValueError) as exc:
+            raise CorruptPayloadError(f"{where}: its .info has no readable NPY header ({exc})") from exc
+
+    def verify(self, data: Any, record: Mapping[str, Any], where: str) -> None:
+        if record.get("codec") != "none":
+            verify_whole(data, record, where)
+            return
+        header = self._header_of(record, where)
+        view = memoryview(data)
+        if view[: len(header)] != header:
+            raise CorruptPayloadError(
+                f"{where} does not start with the NPY header its .info records: damaged, tampered or replaced"
+            )
+        verify_whole(data, record, where, offset=len(header))
+
+    def decode(self, data: Any, record: Mapping[str, Any], where: str) -> Any:
+        np = self.require("numpy", "reading an array stored", where)
+        header = self._header_of(record, where)
+        shape, fortran, dtype = _parse_header(np, header, where)
+        count = 1
+        for n in shape:
+            count *= int(n)
+        if record.get("codec") == "none":
+            body = memoryview(data)[len(header):]
+        else:
+            body = codecs.decompress_into(data, int(record.get("size") or 0), where)
+        if body.nbytes != count * dtype.itemsize:
+            raise CorruptPayloadError(
+                f"{where}: {body.nbytes} bytes of array data where shape {shape} of {dtype} needs "
+                f"{count * dtype.itemsize}"
+            )
+        flat = np.frombuffer(body, dtype=dtype, count=count) if count else np.empty(0, dtype=dtype)
+        arr = flat.reshape(shape, order="F" if fortran else "C")
+        if not arr.flags.writeable:  # bytes handed in by a caller: the array must be as writable as the original
+            arr = arr.copy(order="F" if fortran else "C")
+        return arr
+
+    def maps(self, record: Mapping[str, Any]) -> bool:
+        return record.get("codec") == "none"
+
+    def writable(self, record: Mapping[str, Any]) -> bool:
+        return record.get("codec") == "none"
+
+
+FORMAT = Npy()

@@ -1,0 +1,373 @@
+"""Typed payload formats (scout_persist.formats via payload, JobWriter and Job): round trips on local disks and S3,
+the record in .info, zero-copy loads, refusals, damage, version mismatch, missing libraries, the pickle switch."""
+
+from __future__ import annotations
+
+import json
+import mmap
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from scout_persist import payload
+from scout_persist.errors import (
+    CorruptPayloadError,
+    FormatVersionError,
+    InvalidInputError,
+    MissingDependencyError,
+    PickleNotAllowed,
+    UnsupportedValueError,
+)
+from scout_persist.job import Job, JobWriter
+from scout_persist.store import Store
+
+KEY = "var/jobs/W/t/Default"
+
+
+def _values():
+    return {
+        "npy": np.arange(24, dtype=np.float64).reshape(4, 6),
+        "npy-fortran": np.asfortranarray(np.arange(12, dtype=">i4").reshape(3, 4)),
+        "npy-strided": np.arange(30, dtype=np.int16)[::3],
+        "npy-0d": np.array(2.5),
+        "npy-empty": np.zeros((0, 3), dtype=np.uint8),
+        "npy-struct": np.array([(1, 2.5), (3, 4.5)], dtype=[("a", "<i4"), ("b", "<f8")]),
+        "npy-datetime": np.array(["2026-01-01", "2026-06-30"], dtype="M8[D]"),
+        "parquet": pd.DataFrame(
+            {"n": [1, 2, 3], "f": [0.5, np.nan, 1e-7], "s": ["a", None, "c"], "b": [True, False, True],
+             "cat": pd.Categorical(["x", "y", "x"]), "i": pd.array([1, None, 3], dtype="Int64"),
+             "t": pd.to_datetime(["2026-01-01", "2026-01-02", None]).tz_localize("UTC")},
+            index=pd.Index(["r1", "r2", "r3"], name="ID")),
+        "parquet-range": pd.DataFrame({"x": np.arange(5)}).assign(y=lambda d: d.x * 2.0),
+        "parquet-series": pd.Series([1.5, 2.5, 3.5], index=[10, 20, 30], name="value"),
+        "parquet-attrs": pd.DataFrame({"x": [1]}).pipe(lambda d: d.attrs.update(unit="mm") or d),
+        "arrow": pa.table({"a": [1, 2, None], "b": ["x", "y", "z"], "l": [[1], [], [2, 3]]},
+                          metadata={"source": "test"}),
+        "safetensors": {"weight": np.ones((3, 2), dtype=np.float16), "bias": np.arange(2, dtype=np.int64),
+                        "mask": np.array([True, False])},
+        "json": {"pair": [1, 2], "nested": {"f": 1e-7, "none": None}, "s": "ñ"},
+    }
+
+
+def _equal(a, b) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, np.ndarray):
+        return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")
+    if isinstance(a, pd.DataFrame):
+        pd.testing.assert_frame_equal(a, b, check_exact=True, check_index_type=True, check_column_type=True)
+        return a.attrs == b.attrs
+    if isinstance(a, pd.Series):
+        pd.testing.assert_series_equal(a, b, check_exact=True, check_index_type=True)
+        return True
+    if isinstance(a, pa.Table):
+        return a.equals(b, check_metadata=True)
+    if isinstance(a, dict) and a and all(isinstance(v, np.ndarray) for v in a.values()):
+        return list(a) == list(b) and all(_equal(a[k], b[k]) for k in a)
+    return a == b
+
+
+def _format_of(case: str) -> str:
+    return case.split("-")[0]
+
+
+CASES = sorted(_values())
+
+
+def _save_and_load(store: Store, case: str, compression: str):
+    value = _values()[case]
+    writer = JobWriter(store, KEY)
+    writer.setup()
+    writer.start()
+    fmt = "json" if case == "json" else None
+    record = writer.save(value, compression=compression, format=fmt)
+    first = writer.value
+    job = writer.done()
+    info = job.read_info()
+    return value, first, job, info, record
+
+
+@pytest.mark.parametrize("compression", ["none", "zstd:3"])
+@pytest.mark.parametrize("case", CASES)
+def test_round_trip_local(case, compression, tmp_path):
+    value, first, job, info, record = _save_and_load(Store(str(tmp_path)), case, compression)
+    assert info["payload"]["format"] == _format_of(case) and info["payload"]["version"] == 1
+    assert info["payload"] == record and info["type"] == ("json" if case == "json" else "binary")
+    loaded = job.load()
+    assert _equal(value, loaded), case
+    assert _equal(first, loaded), case  # the first run hands on what a cached run gets
+
+
+@pytest.mark.s3
+@pytest.mark.parametrize("compression", ["none", "zstd:3"])
+@pytest.mark.parametrize("case", ["npy", "npy-fortran", "parquet", "parquet-series", "arrow", "safetensors", "json"])
+def test_round_trip_s3(case, compression, s3_url):
+    value, first, job, info, _ = _save_and_load(Store(s3_url), case, compression)
+    assert info["payload"]["format"] == _format_of(case)
+    again = Job(job.path)  # a fresh reader, by URL
+    loaded = again.load()
+    assert _equal(value, loaded) and _equal(first, loaded)
+    if isinstance(loaded, np.ndarray):
+        assert loaded.flags.writeable  # as writable as the value the first run handed on
+
+
+def test_uncompressed_npy_is_a_npy_file_loaded_as_a_private_map(tmp_path):
+    store = Store(str(tmp_path))
+    value = np.arange(1 << 16, dtype=np.float64).reshape(256, 256)
+    writer = JobWriter(store, KEY)
+    writer.setup()
+    writer.save(value, compression="none")
+    job = writer.done()
+    path = tmp_path / KEY
+    assert np.array_equal(np.load(path), value)  # any numpy reads the result file
+    loaded = job.load()
+    base = loaded
+    while getattr(base, "base", None) is not None and not isinstance(base, (mmap.mmap, memoryview)):
+        base = base.base
+    assert isinstance(base, (mmap.mmap, memoryview)) and isinstance(getattr(base, "obj", base), mmap.mmap)
+    assert loaded.flags.writeable
+    loaded[0, 0] = -1.0  # copy on write: the stored file never changes
+    assert np.load(path)[0, 0] == 0.0 and Job(str(path)).load()[0, 0] == 0.0
+
+
+def test_compressed_npy_decodes_into_one_buffer_of_its_own(tmp_path):
+    store = Store(str(tmp_path))
+    value = np.zeros(1 << 20, dtype=np.int32)
+    writer = JobWriter(store, KEY)
+    writer.setup()
+    record = writer.save(value, compression="zstd:3")
+    job = writer.done()
+    assert record["codec"] == "zstd" and record["stored_size"] < value.nbytes // 100
+    loaded = job.load()
+    assert loaded.flags.writeable and np.array_equal(loaded, value)
+    base = loaded
+    while getattr(base, "base", None) is not None:
+        base = base.base
+    assert memoryview(base).nbytes == value.nbytes  # exactly the array's bytes: no second copy around
+
+
+def test_every_value_kind_picks_its_format_and_others_stay_pickles():
+    values = _values()
+    chosen = {case: payload.encode(values[case], None, key=KEY).record["format"] for case in CASES if case != "json"}
+    assert chosen == {case: _format_of(case) for case in CASES if case != "json"}
+    assert payload.encode({"a": 1}, None, key=KEY).record["format"] == "pickle"  # JSON only when asked
+    assert payload.encode(np.array([object()], dtype=object), None, key=KEY).record["format"] == "pickle"
+    assert payload.encode(np.ma.masked_array([1, 2]), None, key=KEY).record["format"] == "pickle"  # a subclass
+    assert payload.encode({"x": np.arange(3, dtype=">f4")}, None, key=KEY).record["format"] == "pickle"
+    assert payload.encode({"x": np.arange(3), "y": "text"}, None, key=KEY).record["format"] == "pickle"
+
+
+def test_safetensors_keeps_the_key_order(tmp_path):
+    value = {name: np.full(2, i, dtype=np.float32) for i, name in enumerate(["zeta", "alpha", "mid", "b"])}
+    enc = payload.encode(value, None, key=KEY)
+    assert enc.record["names"] == ["zeta", "alpha", "mid", "b"]
+    data = enc.data if isinstance(enc.data, bytes) else bytes(enc.data)
+    assert list(payload.decode(data, enc.record, key=KEY)) == ["zeta", "alpha", "mid", "b"]
+
+
+def test_a_frame_parquet_would_change_is_refused_when_asked_and_pickled_when_chosen():
+    lossy = pd.Series([1.5, 2.5], index=pd.date_range("2026-01-01", periods=2), name="v")  # freq is not kept
+    with pytest.raises(UnsupportedValueError, match=r"Series cannot be stored as parquet without change.*freq.*"
+                                                    r"format='pickle'"):
+        payload.encode(lossy, None, key=KEY, format="parquet")
+    enc = payload.encode(lossy, None, key=KEY)
+    assert enc.record["format"] == "pickle" and enc.value is lossy
+    mixed = pd.DataFrame({"m": [1, "a"]})
+    with pytest.raises(UnsupportedValueError, match=r"cannot be stored as parquet.*one type.*format='pickle'"):
+        payload.encode(mixed, None, key=KEY, format="parquet")
+
+
+@pytest.mark.parametrize("fmt, value, message", [
+    ("npy", [1, 2], r"a list cannot be stored as npy: npy holds numpy.ndarray.*format='pickle'"),
+    ("npy", np.array([None]), r"ndarray cannot be stored as npy.*dtype=object"),
+    ("parquet", {"a": 1}, r"a dict cannot be stored as parquet.*DataFrame"),
+    ("arrow", pd.DataFrame({"a": [1]}), r"a DataFrame cannot be stored as arrow.*pyarrow.Table"),
+    ("safetensors", {"a": "text"}, r"a dict cannot be stored as safetensors.*str -> numpy arrays"),
+    ("json", {1, 2}, r"a set cannot be stored as json"),
+    ("json", {"t": b"bytes"}, r"cannot be stored as json"),
+])
+def test_a_value_the_asked_format_cannot_hold_is_refused_with_the_fix(fmt, value, message):
+    with pytest.raises(UnsupportedValueError, match=message):
+        payload.encode(value, None, key=KEY, format=fmt)
+
+
+def test_format_with_a_scout_type_or_unknown_name_is_refused():
+    with pytest.raises(InvalidInputError, match=r"format='npy' applies to results of any Python type.*'json'"):
+        payload.encode(np.arange(3), "json", key=KEY, format="npy")
+    with pytest.raises(InvalidInputError, match=r"format 'hdf5' is unknown; known formats: pickle, npy, parquet, "
+                                                r"arrow, safetensors, json"):
+        payload.encode(np.arange(3), None, key=KEY, format="hdf5")
+
+
+@pytest.mark.parametrize("case", ["npy", "parquet", "arrow", "safetensors", "json"])
+@pytest.mark.parametrize("compression", ["none", "zstd:3"])
+def test_a_damaged_payload_is_never_decoded(case, compression, tmp_path):
+    store = Store(str(tmp_path))
+    _save_and_load(store, case, compression)
+    path = tmp_path / KEY
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptPayloadError, match=r"does not match the checksum in its \.info.*damaged"):
+        Job(str(path)).load()
+    path.write_bytes(bytes(data[:-1]))
+    with pytest.raises(CorruptPayloadError, match=r"holds \d+ bytes but its \.info says \d+"):
+        Job(str(path)).load()
+
+
+def test_a_damaged_npy_header_is_caught_before_decoding(tmp_path):
+    store = Store(str(tmp_path))
+    _save_and_load(store, "npy", "none")
+    path = tmp_path / KEY
+    data = bytearray(path.read_bytes())
+    data[20] ^= 0x01  # inside the header's dict text: not covered by the body checksum, compared with the record
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptPayloadError, match="does not start with the NPY header its .info records"):
+        Job(str(path)).load()
+
+
+def test_a_record_of_a_newer_format_version_asks_for_an_upgrade(tmp_path):
+    store = Store(str(tmp_path))
+    _save_and_load(store, "npy", "zstd:3")
+    info_path = tmp_path / (KEY + ".info")
+    info = json.loads(info_path.read_text())
+    info["payload"]["version"] = 2
+    info_path.write_text(json.dumps(info))
+    with pytest.raises(FormatVersionError, match=r"written as npy version 2; this scout-persist reads npy up to "
+                                                 r"version 1: upgrade scout-persist"):
+        Job(str(tmp_path / KEY)).load()
+
+
+def test_an_unknown_format_in_a_record_asks_for_an_upgrade():
+    with pytest.raises(CorruptPayloadError, match=r"payload format 'zarr' is unknown.*upgrade scout-persist"):
+        payload.decode(b"x", {"format": "zarr", "stored_size": 1, "checksum": "sha256:00"}, key=KEY)
+
+
+def test_a_missing_library_names_the_install(monkeypatch):
+    enc = payload.encode(_values()["parquet"], None, key=KEY)
+    data = bytes(enc.data)
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow now fails as if it were not installed
+    with pytest.raises(MissingDependencyError, match=r"needs the pyarrow package, which is not installed; install it:"
+                                                     r" pip install 'scout-persist\[frames\]'"):
+        payload.decode(data, enc.record, key=KEY)
+    with pytest.raises(MissingDependencyError, match=r"scout-persist\[frames\]"):
+        payload.encode(_values()["parquet"], None, key=KEY, format="parquet")
+    # chosen by the value's type, a format whose library is missing leaves the value a pickle
+    assert payload.encode(pd.DataFrame(np.arange(4).reshape(2, 2)), None, key=KEY).record["format"] == "pickle"
+
+
+def test_safetensors_missing_names_its_extra(monkeypatch):
+    enc = payload.encode(_values()["safetensors"], None, key=KEY, compression="none")
+    monkeypatch.setitem(sys.modules, "safetensors", None)
+    monkeypatch.setitem(sys.modules, "safetensors.numpy", None)
+    with pytest.raises(MissingDependencyError, match=r"scout-persist\[tensors\]"):
+        payload.decode(bytes(enc.data), enc.record, key=KEY)
+
+
+def test_importing_scout_persist_loads_no_optional_library():
+    code = ("import sys, scout_persist, scout_persist.job, scout_persist.payload, scout_persist.formats, "
+            "scout_persist.outputs, scout_persist.files, scout_persist.tsv; "
+            "import scout_persist.formats.npy, scout_persist.formats.parquet, scout_persist.formats.arrow, "
+            "scout_persist.formats.safetensors, scout_persist.formats.json; "
+            "print(sorted({'numpy', 'pandas', 'pyarrow', 'safetensors', 'torch'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_pickles_refused_at_save_and_at_load_when_not_allowed(tmp_path, monkeypatch):
+    store = Store(str(tmp_path))
+    writer = JobWriter(store, KEY)
+    writer.setup()
+    writer.save({"set": {1, 2}})
+    job = writer.done()
+    monkeypatch.setenv("SCOUT_PERSIST_ALLOW_PICKLE", "0")
+    with pytest.raises(PickleNotAllowed, match=r"SCOUT_PERSIST_ALLOW_PICKLE=0 forbids pickles; refusing to load one"):
+        job.load()
+    again = JobWriter(store, "var/jobs/W/t/other")
+    again.setup()
+    with pytest.raises(PickleNotAllowed, match=r"refusing to store one: return a value with a typed format"):
+        again.save({"set": {1, 2}})
+    with pytest.raises(PickleNotAllowed, match="refusing to store one"):
+        again.save(np.arange(3), format="pickle")
+    assert again.save(np.arange(3))["format"] == "npy"  # typed formats never unpickle: still fine
+    from scout_persist.persist_cache import persist
+
+    with pytest.raises(PickleNotAllowed, match="refusing to store one"):
+        persist("p", "pickle", lambda: {1}, store=str(tmp_path))
+    monkeypatch.setenv("SCOUT_PERSIST_ALLOW_PICKLE", "1")
+    persist("p", "pickle", lambda: {1}, store=str(tmp_path))
+    monkeypatch.setenv("SCOUT_PERSIST_ALLOW_PICKLE", "0")
+    with pytest.raises(PickleNotAllowed, match="refusing to load one"):
+        persist("p", "pickle", lambda: {1}, store=str(tmp_path))
+
+
+def test_a_series_with_an_unusable_name_is_refused():
+    with pytest.raises(UnsupportedValueError, match=r"a Series named \('a', 1\) cannot be stored as parquet: its name "
+                                                    r"must be a str, number or None"):
+        payload.encode(pd.Series([1], name=("a", 1)), None, key=KEY, format="parquet")
+
+
+def _rerecorded(record: dict, **changes) -> dict:
+    return {**record, **changes}
+
+
+def test_records_that_do_not_describe_their_bytes_are_corrupt():
+    from scout_persist.codecs import checksum
+
+    enc = payload.encode({"w": np.ones(2, dtype=np.float32)}, None, key=KEY, compression="none")
+    data = bytes(enc.data)
+    with pytest.raises(CorruptPayloadError, match="the tensors stored are not the ones its .info names"):
+        payload.decode(data, _rerecorded(enc.record, names=["w", "extra"]), key=KEY)
+    with pytest.raises(CorruptPayloadError, match="safetensors framework 'jax' is unknown"):
+        payload.decode(data, _rerecorded(enc.record, framework="jax"), key=KEY)
+    arr = payload.encode(np.arange(4), None, key=KEY, compression="zstd:3")
+    with pytest.raises(CorruptPayloadError, match="its .info has no readable NPY header"):
+        payload.decode(arr.data, _rerecorded(arr.record, header="not base64!"), key=KEY)
+    with pytest.raises(CorruptPayloadError, match="payload record version 'two' is not a number"):
+        payload.decode(arr.data, _rerecorded(arr.record, version="two"), key=KEY)
+    with pytest.raises(CorruptPayloadError, match="records no checksum"):
+        payload.decode(arr.data, _rerecorded(arr.record, checksum=None), key=KEY)
+    # a header that says more elements than the bytes hold
+    other = payload.encode(np.arange(8), None, key=KEY, compression="zstd:3")
+    with pytest.raises(CorruptPayloadError, match=r"bytes of array data where shape \(8,\) of int64 needs"):
+        payload.decode(arr.data, _rerecorded(arr.record, header=other.record["header"], size=32,
+                                             checksum=checksum(arr.data)), key=KEY)
+
+
+@pytest.mark.s3
+def test_a_large_uncompressed_array_on_s3_is_streamed_into_its_own_buffer(s3_url):
+    store = Store(s3_url)
+    value = np.arange(2 << 20, dtype=np.float64)  # 16 MiB: past one-GET size, streamed
+    writer = JobWriter(store, KEY)
+    writer.setup()
+    writer.save(value, compression="none")
+    job = writer.done()
+    loaded = Job(job.path).load()
+    assert np.array_equal(loaded, value) and loaded.flags.writeable
+    base = loaded
+    while getattr(base, "base", None) is not None:
+        base = base.base
+    assert isinstance(getattr(base, "obj", base), bytearray)
+
+
+def test_the_parquet_comparison_sees_every_difference():
+    from scout_persist.formats.parquet import difference
+
+    base = pd.DataFrame({"a": [1.0, np.nan], "s": ["x", "y"]}, index=pd.Index(["r1", "r2"], name="ID"))
+    assert difference(pd, base, base.copy()) is None  # NaN equals NaN
+    renamed = base.rename_axis("KEY")
+    assert difference(pd, base, renamed) == "index names ['KEY'] instead of ['ID']"
+    assert "column 'a': dtype float32" in difference(pd, base, base.astype({"a": "float32"}))
+    changed = base.copy()
+    changed.iloc[0, 0] = 1.0000000001
+    assert difference(pd, base, changed) == "column 'a': values differ"
+    tagged = base.copy()
+    tagged.attrs["unit"] = "mm"
+    assert difference(pd, base, tagged).startswith("attrs")
+    assert difference(pd, base, base.reset_index(drop=True)).startswith("index: a RangeIndex")
+    assert difference(pd, base["a"], base["a"].rename("b")) == "name 'b' instead of 'a'"
+    assert difference(pd, base, base["a"]) == "a Series instead of a DataFrame"
