@@ -21,7 +21,7 @@ from typing import Any
 from scout_persist.workflow import JobIdentity
 
 MAX_ENTRIES = 50_000  # a long-lived worker must not grow without bound
-MAX_HELD = 8  # verified values waiting for their result read
+MAX_HELD = 64  # verified reads outside planned runs waiting for their result read
 HELD_TTL = 30.0  # seconds a verified read without a plan stays valid for the result read that follows it
 
 _guard = threading.Lock()
@@ -57,6 +57,8 @@ class RunPlan:
     stored: bool = False  # this run committed its job (Prefect's own writes that follow store nothing)
     format: str | None = None  # the task's format= (None: chosen by the value's type)
     lease: Any = None  # the JobLease this run holds (None: a read, or not yet acquired)
+    verified: Any = None  # the hit check's Verified read of this attempt, until the result read takes it
+    handed: Any = None  # what the result read handed on, until the serializer takes its value
     writer: Any = None  # the run's JobWriter from its 'start' (which, where .info is the lease, acquired it) to its
     # end; prefect_scout.job_files() hands out its files while the body runs
 
@@ -103,6 +105,7 @@ def forget_reads(plan: RunPlan) -> None:
     """What this run read of its job no longer holds (the job is being written, or is read again under a lock)."""
     plan.info_raw = None
     plan.job_absent = False
+    plan.verified = None
     drop_verified(None, plan.job_key)
 
 
@@ -123,8 +126,11 @@ class Verified:
     value: Any
     owner: int | None  # id() of the plan that checked it, None for a read outside a planned run
     at: float = field(default_factory=time.monotonic)
+    where: tuple[str, str] = ("", "")  # (store url, job key)
 
 
+# Reads outside a planned run (a flow collecting a worker's result): few, short-lived.  A planned run keeps its own
+# on its plan, so any number of concurrent hits never evict one another.
 _held: "OrderedDict[tuple[str, str], Verified]" = OrderedDict()
 _handed: "OrderedDict[int, Verified]" = OrderedDict()
 
@@ -134,7 +140,11 @@ def placeholder() -> bytes:
     return f"scout-persist:none:{uuid.uuid4().hex}".encode()
 
 
-def hold(url: str, key: str, verified: Verified) -> None:
+def hold(url: str, key: str, verified: Verified, plan: RunPlan | None = None) -> None:
+    verified.where = (url, key)
+    if plan is not None:
+        plan.verified = verified
+        return
     with _guard:
         _held[(url, key)] = verified
         _held.move_to_end((url, key))
@@ -144,12 +154,13 @@ def hold(url: str, key: str, verified: Verified) -> None:
 
 def peek_verified(url: str, key: str, plan: RunPlan | None) -> Verified | None:
     """The verified read of this job made by ``plan`` (or, outside a run, a recent one), without taking it."""
+    if plan is not None:
+        found = plan.verified
+        return found if found is not None and found.where == (url, key) and found.owner == id(plan) else None
     with _guard:
         found = _held.get((url, key))
     if found is None:
         return None
-    if plan is not None:
-        return found if found.owner == id(plan) else None
     return found if found.owner is None and time.monotonic() - found.at < HELD_TTL else None
 
 
@@ -158,15 +169,21 @@ def take_verified(url: str, key: str, plan: RunPlan | None) -> Verified | None:
     found = peek_verified(url, key, plan)
     if found is None:
         return None
-    with _guard:
-        if _held.get((url, key)) is found:
-            del _held[(url, key)]
-    hand(found)
+    if plan is not None:
+        plan.verified = None
+    else:
+        with _guard:
+            if _held.get((url, key)) is found:
+                del _held[(url, key)]
+    hand(found, plan)
     return found
 
 
-def hand(found: Verified) -> None:
+def hand(found: Verified, plan: RunPlan | None = None) -> None:
     """Let the serializer find the value of ``found`` by the identity of the bytes the result read returns."""
+    if plan is not None:
+        plan.handed = found
+        return
     with _guard:
         _handed[id(found.data)] = found
         while len(_handed) > MAX_HELD:
@@ -175,6 +192,10 @@ def hand(found: Verified) -> None:
 
 def value_for(data: Any) -> tuple[bool, Any]:
     """``(True, value)`` when ``data`` is the very bytes object a verified result read handed out."""
+    plan = current()
+    if plan is not None and plan.handed is not None and plan.handed.data is data:
+        found, plan.handed = plan.handed, None
+        return True, found.value
     with _guard:
         found = _handed.get(id(data))
         if found is None or found.data is not data:

@@ -101,7 +101,7 @@ class _ScoutBlock(WritableFileSystem):
         found = plans.peek_verified(store.url, key, plan) if plan is not None else None
         if found is None:
             found = self._check(store, key, plan)
-            plans.hold(store.url, key, found)
+            plans.hold(store.url, key, found, plan)
         return found, plan
 
     def _check(self, store: Store, key: str, plan: plans.RunPlan | None) -> plans.Verified:
@@ -150,7 +150,8 @@ class ScoutStorage(_ScoutBlock):
         found = plans.take_verified(store.url, key, plan)
         if found is None:  # no metadata read came first in this attempt: check now
             found = self._check(store, key, plan)
-            plans.hand(found)
+            found.where = (store.url, key)
+            plans.hand(found, plan)
         return found.data
 
 

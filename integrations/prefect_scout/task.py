@@ -48,7 +48,7 @@ def saved_storage(url: str | None = None) -> ScoutStorage:
         block = _saved.get(url)
         if block is None:
             block = ScoutStorage(url=url)
-            block.save(block_name(url), overwrite=True)
+            block.save(block_name(url), overwrite=True, _sync=True)  # also when the flow is async
             _saved[url] = block
         return block
 

@@ -351,13 +351,13 @@ def test_cache_expiration_makes_an_expired_job_a_miss(scout_root, tmp_path, monk
     log = tmp_path / "ran.log"
     monkeypatch.setenv("TRUST_LOG", str(log))
     source = tmp_path / "expiring.py"
-    source.write_text(textwrap.dedent(EXPIRING.format(seconds=2)))
+    source.write_text(textwrap.dedent(EXPIRING.format(seconds=6)))
     module = _load_module(source, "expiring")
     assert module.expiry_flow() == 1 and _ran(log) == 1
     assert module.expiry_flow() == 1 and _ran(log) == 1  # within its expiry: a hit
     (info_path,) = (scout_root / "var/jobs/Expiry/stamp").glob("*.info")
     assert "expires" in json.loads(info_path.read_text())["prefect"]
-    time.sleep(2.2)
+    time.sleep(6.2)
     assert module.expiry_flow() == 1 and _ran(log) == 2
     assert json.loads(info_path.read_text())["prefect"]["recomputed_because"] == ["expired"]
 
@@ -419,3 +419,33 @@ def test_a_rewrite_whose_storage_fails_keeps_the_committed_job(scout_root, tmp_p
     monkeypatch.undo()
     assert result.read_text() == "old" and Path(str(result) + ".info").read_bytes() == info_before
     assert Job(str(result)).load() == "old"
+
+
+FAN = """
+    import os
+    from prefect import flow
+    from prefect.task_runners import ThreadPoolTaskRunner
+    from prefect_scout import scout_task
+
+    @scout_task(workflow="Fan")
+    def square(i: int) -> dict:
+        with open(os.environ["TRUST_LOG"], "a") as fh:
+            fh.write("square\\n")
+        return {"i": i, "sq": i * i, "pad": "x" * 2000}
+
+    @flow(name="Fan", task_runner=ThreadPoolTaskRunner(max_workers=16))
+    def fan_flow(n: int = 40):
+        return [f.result()["sq"] for f in [square.submit(i) for i in range(n)]]
+"""
+
+
+def test_many_concurrent_hits_never_lose_their_verified_values(scout_root, tmp_path, monkeypatch):
+    """Dozens of cache hits at once in one process: each hands on the value its own check verified."""
+    log = tmp_path / "ran.log"
+    monkeypatch.setenv("TRUST_LOG", str(log))
+    source = tmp_path / "fan_tasks.py"
+    source.write_text(textwrap.dedent(FAN))
+    module = _load_module(source, "fan_tasks")
+    expected = [i * i for i in range(40)]
+    assert module.fan_flow() == expected and _ran(log) == 40
+    assert module.fan_flow() == expected and _ran(log) == 40  # all 40 were hits, none failed
