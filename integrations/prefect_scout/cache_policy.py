@@ -10,8 +10,8 @@ dependencies by the content of their results, the task's code identity and ``ver
 take part in neither.  A stored job whose signature differs is a miss, and the new ``.info`` names the parts that
 changed.
 
-Prefect swallows errors raised here and then silently runs without caching; so every failure is logged at ERROR and
-recorded, and the scout task wrapper raises it as the task's own failure (see :mod:`prefect_scout.task`).
+Prefect swallows errors raised here and then silently runs without caching; so every failure is recorded instead,
+and the scout task wrapper raises it as the task's own failure before the body runs (see :mod:`prefect_scout.task`).
 """
 
 from __future__ import annotations
@@ -78,10 +78,12 @@ class ScoutCachePolicy(CachePolicy):
         run_id = task_ctx.task_run.id if task_ctx and task_ctx.task_run else None
         try:
             plan = plan_run(task_ctx, inputs, flow_parameters, self.spec)
-        except BaseException as exc:
-            logger.error("scout-persist: cannot compute the Scout job key of task run %s: %s", run_id, exc)
+        except Exception as exc:
+            # Recorded, not raised: the task wrapper raises it as the run's failure (prefect_scout.task), so the user
+            # reads it once.  Raised here, Prefect would log a second copy saying the result "will not be persisted".
+            logger.debug("scout-persist: no Scout job key for task run %s: %s", run_id, exc)
             plans.remember(run_id, exc)
-            raise
+            return None
         plans.remember(run_id, plan)
         return plan.cache_key
 

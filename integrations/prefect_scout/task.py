@@ -57,6 +57,8 @@ def _current_plan(fn_name: str) -> plans.RunPlan:
 
     ctx = TaskRunContext.get()
     plan = plans.for_run(ctx.task_run.id) if ctx and ctx.task_run else None
+    if isinstance(plan, ScoutPersistError):
+        raise plan  # its message names the argument, the task and the fix: say it once, unwrapped
     if isinstance(plan, BaseException):
         raise ScoutKeyError(
             f"scout task {fn_name!r}: its Scout job key could not be computed, so its result would not persist "
