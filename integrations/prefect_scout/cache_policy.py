@@ -85,7 +85,23 @@ class ScoutCachePolicy(CachePolicy):
             plans.remember(run_id, exc)
             return None
         plans.remember(run_id, plan)
+        _show_job(task_ctx, plan.cache_key)
         return plan.cache_key
+
+
+JOB_TAG_PREFIX = "scout:"
+
+
+def _show_job(task_ctx: TaskRunContext, cache_key: str) -> None:
+    """Tag the task run with its job (``scout:<Workflow>/<task>/<name>``) so the Prefect UI shows it.
+
+    The task run is the engine's own object: the tag travels with the state events the engine emits anyway (the
+    server records the run from them), so it costs no API call — an artifact per run costs a round trip each.
+    """
+    task_run = task_ctx.task_run if task_ctx else None
+    tag = JOB_TAG_PREFIX + cache_key
+    if task_run is not None and tag not in task_run.tags:
+        task_run.tags = [t for t in task_run.tags if not t.startswith(JOB_TAG_PREFIX)] + [tag]
 
 
 # ------------------------------------------------------------------------------------------------ job name
