@@ -60,6 +60,9 @@ class ScoutSpec:
     types: Mapping[str, str] | None = None
     url: str | None = None
     step_inputs: tuple[str, ...] = ()  # arguments whose upstream job is an input value (Ruby ``data: :base``)
+    # Ruby's ``:string`` rule: a str naming an existing file or folder is loaded / digested by its content.  Off, only
+    # inputs typed as paths (Path annotations, types= path/file/folder/file_array) are read from disk.
+    ruby_strings: bool = False
 
 
 @dataclass
@@ -255,7 +258,7 @@ def _key_from_api(run_id: str, wait: float = 30.0) -> str | None:
 def _identity_value(value: Any, where: str) -> Any:
     """A value job_identity can digest: Scout values as they are, anything else as a content token."""
     try:
-        digest_str(value)
+        digest_str(value, str_paths=False)  # only whether it can be digested: no need to look at the disk
         return value
     except UnsupportedValueError:
         return f"<{type(value).__name__} {_value_digest(value, where)}>"
@@ -353,7 +356,7 @@ def plan_run(
     try:
         ident = job_identity(
             workflow, task_name, declared, provided, dep_keys, id=job_id, extension=spec.extension,
-            type=spec.type, dependency_non_default_inputs=dep_nd,
+            type=spec.type, dependency_non_default_inputs=dep_nd, str_paths=spec.ruby_strings,
         )
     except ScoutPersistError:
         raise

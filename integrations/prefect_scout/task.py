@@ -264,6 +264,7 @@ def scout_task(
     url: str | None = None,
     step_inputs: Iterable[str] = (),
     lock_lease: float = 30.0,
+    ruby_strings: bool = False,
     **task_options: Any,
 ) -> Any:
     """Turn ``fn`` into a Prefect task whose result persists as a Scout job.
@@ -274,12 +275,17 @@ def scout_task(
     overrides Scout input types inferred from annotations; ``url`` pins the store root (None:
     ``$SCOUT_PERSIST_URL`` in the process that runs the task); ``step_inputs`` names arguments whose upstream
     task result is a Scout *input* holding that job (Ruby's ``dep :consume, data: :base``) instead of a
-    dependency.  Other keywords go to ``prefect.task``.
+    dependency.  ``ruby_strings=True`` applies Ruby's ``:string`` rule to every ``str`` input (also inside lists
+    and dicts): one naming an existing file or folder is loaded / digested by its content, as Ruby's
+    ``Workflow#job`` does — for tasks that mirror a Ruby task and reuse its jobs.  By default only inputs typed as
+    paths (``Path`` annotations, ``types=`` ``path``/``file``/``folder``/``file_array``) are read from disk, so a key
+    never depends on what the working directory happens to hold.  Other keywords go to ``prefect.task``.
     """
     if fn is None:
         return functools.partial(
             scout_task, workflow=workflow, name=name, type=type, extension=extension, version=version,
-            ignore=ignore, types=types, url=url, step_inputs=step_inputs, lock_lease=lock_lease, **task_options,
+            ignore=ignore, types=types, url=url, step_inputs=step_inputs, lock_lease=lock_lease,
+            ruby_strings=ruby_strings, **task_options,
         )
     for forbidden in ("cache_policy", "cache_key_fn", "result_storage_key", "result_serializer", "result_storage"):
         if forbidden in task_options:
@@ -289,7 +295,7 @@ def scout_task(
             )
     spec = ScoutSpec(workflow=workflow, name=name, type=type, extension=extension, version=version,
                      ignore=tuple(ignore), types=dict(types) if types else None, url=url,
-                     step_inputs=tuple(step_inputs))
+                     step_inputs=tuple(step_inputs), ruby_strings=bool(ruby_strings))
     policy = ScoutCachePolicy(
         spec=spec,
         key_storage=ScoutInfoStorage(url=url),
