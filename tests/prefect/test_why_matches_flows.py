@@ -1,10 +1,11 @@
 """``scout-persist info --why`` says "would be reused" exactly when a flow over the job is ``Cached``.
 
-One relocated copy of the Ruby fixture tree serves the whole module.  For each fixture case a flow can run (the
-ports of tests/prefect/fixture_ports.py, as in test_fixture_paths.py), ``--why`` is asked about every job the case
-reaches *just before* its flow runs, then the flow runs and the state of each job's task run is compared with
-the verdict.  Cases are chosen so that every job reachable from a runnable case is checked at least once; later
-cases also meet the jobs earlier flows rewrote (signed by the plug-in), so both kinds of jobs are compared.
+One relocated copy of the Ruby fixture tree serves the whole module.  For the fixture cases a flow can run (the
+ports of tests/prefect/fixture_ports.py, as in test_fixture_paths.py), ``--why`` is asked about every job the cases
+reach *just before* their flow runs, then the flow runs and the state of each job's first task run is compared
+with the verdict.  Cases are chosen so that every job reachable from a runnable case is checked at least once, and
+cases with the same workflow and provided inputs share one flow run (its parameters); later flows also meet the
+jobs earlier ones rewrote (signed by the plug-in), so both kinds of jobs are compared.
 
 Two dependencies are made newer than their dependents: one by an hour (Ruby would recompute the dependent; the
 plug-in reuses it, and ``--why`` follows the plug-in with a note saying what Ruby would do) and one by 1.5 s (within
@@ -13,6 +14,7 @@ the slack ``prov`` allows for copied and uploaded trees: no note at all).
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -56,7 +58,16 @@ def _covering_cases() -> list[dict]:
     return chosen
 
 
+def _groups(cases: list[dict]) -> list[list[dict]]:
+    """Cases that can share one flow run: same workflow, same provided inputs (= the flow's parameters)."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for case in cases:
+        groups.setdefault((case["workflow"], json.dumps(case["provided_inputs"], sort_keys=True)), []).append(case)
+    return list(groups.values())
+
+
 CASES = _covering_cases()
+GROUPS = _groups(CASES)
 TALLY = {"reused": 0, "rerun": 0, "undecided": 0, "jobs": set()}
 
 
@@ -78,10 +89,32 @@ def why(capsys, root: Path, key: str) -> tuple[int, list[str]]:
     return rc, capsys.readouterr().out.splitlines()
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c["case"] for c in CASES])
-def test_why_agrees_with_the_flow(case, tree, capsys, monkeypatch):
-    from fixture_ports import drive
+def run_cases(cases: list[dict]) -> None:
+    """One flow run (named after the workflow, parameters = the shared provided inputs) driving each case in turn,
+    each under its own job name, as fixture_ports.drive does for one."""
+    from prefect import flow
 
+    from fixture_ports import DRIVERS, job_name
+
+    def body(**params):
+        for case in cases:
+            jid = case["jobname_arg"]
+            if jid is not None:
+                with job_name(jid):
+                    future = DRIVERS[case["workflow"]](case["task"], params, jid)
+            else:
+                future = DRIVERS[case["workflow"]](case["task"], params, jid)
+            future.wait()
+
+    provided = {k: decode(v["value"]) for k, v in (cases[0]["provided_inputs"] or {}).items()}
+    body.__signature__ = inspect.Signature(
+        [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=None) for k in provided]
+    )
+    flow(body, name=cases[0]["workflow"], validate_parameters=False, persist_result=False)(**provided)
+
+
+@pytest.mark.parametrize("cases", GROUPS, ids=[f"{g[0]['case']}+{len(g) - 1}" for g in GROUPS])
+def test_why_agrees_with_the_flow(cases, tree, capsys, monkeypatch):
     monkeypatch.setenv("HOME", LOC["home"])  # identify() of input files, as in test_fixture_paths
     monkeypatch.setenv("SCOUT_PERSIST_URL", str(tree))
     submitted = []
@@ -94,18 +127,18 @@ def test_why_agrees_with_the_flow(case, tree, capsys, monkeypatch):
 
     monkeypatch.setattr(ScoutTask, "submit", recording)
     jobs: dict[str, None] = {}
-    _reached(tree, case["path"], jobs)
+    for case in cases:
+        _reached(tree, case["path"], jobs)
     verdicts = {key: why(capsys, tree, key) for key in jobs if (tree / f"{key}.info").exists()}
 
-    provided = {k: decode(v["value"]) for k, v in (case["provided_inputs"] or {}).items()}
-    drive(case["workflow"], case["task"], case["jobname_arg"], provided)
+    run_cases(cases)
 
     compared = set()
     for future in submitted:
         future.wait()
         plan = runs.for_run(future.task_run_id)
         assert isinstance(plan, runs.RunPlan), plan
-        if plan.job_key in compared:  # a job planned twice: the first run is the one --why spoke about
+        if plan.job_key in compared:  # a job planned again in this flow: the first run is the one --why spoke of
             continue
         compared.add(plan.job_key)
         cached = future.state.name == "Cached"
