@@ -5,7 +5,7 @@
         def store(self):
             return Store("mybackend://bucket/unique-root")  # empty, unique per test
 
-The suite needs pytest: ``pip install 'scout-persist[testing]'``; ``import scout_persist`` never imports this module.
+The suite needs pytest (a test dependency); ``import scout_persist`` never imports this module.
 """
 
 from __future__ import annotations
@@ -15,13 +15,7 @@ import io
 import threading
 import time
 
-try:
-    import pytest
-except ImportError as exc:  # pragma: no cover - exercised in a subprocess without pytest
-    raise ImportError(
-        "scout_persist.testing (the store conformance suite) runs under pytest, which is not installed; "
-        "install it with: pip install 'scout-persist[testing]'"
-    ) from exc
+import pytest
 
 from .codecs import compress_stream, open_decompressed
 from .errors import CorruptPayloadError, KeyNotFound, StorageError, UnsafePathError
