@@ -177,8 +177,13 @@ def path_digest(p: str, cwd: str | None = None, home: str | None = None) -> str:
     return "'" + p + "'"
 
 
-def digest_str(obj: Any, *, cwd: str | None = None, home: str | None = None) -> str:
-    """The exact string Ruby Scout's ``Misc.digest_str`` builds for ``obj`` (SCOUT_FORMAT.md §4.1)."""
+def digest_str(obj: Any, *, cwd: str | None = None, home: str | None = None, str_paths: bool = True) -> str:
+    """The exact string Ruby Scout's ``Misc.digest_str`` builds for ``obj`` (SCOUT_FORMAT.md §4.1).
+
+    ``str_paths=False`` leaves out Ruby's rule that a String naming an existing file or folder digests as that path
+    (§4.3 case 2), at every level: a ``str`` is then its text, wherever the process runs.  Path objects
+    (:class:`ScoutPath`, :class:`pathlib.PurePath`) digest as paths either way.
+    """
     step_path = getattr(obj, "scout_step_path", None)
     if step_path is not None:
         from .layout import identify
@@ -189,7 +194,7 @@ def digest_str(obj: Any, *, cwd: str | None = None, home: str | None = None) -> 
     if isinstance(obj, ScoutPath):
         return path_digest(str(obj), cwd, home)
     if isinstance(obj, str):
-        if names_existing_path(obj, cwd):
+        if str_paths and names_existing_path(obj, cwd):
             return path_digest(obj, cwd, home)
         return str(obj)
     if isinstance(obj, bool):  # before int: True is an int in Python
@@ -206,11 +211,13 @@ def digest_str(obj: Any, *, cwd: str | None = None, home: str | None = None) -> 
         n = len(obj)
         if n > MAX_ARRAY_DIGEST_LENGTH:
             sample = [obj[i] for i in (1, 2, n // 2, n - 2, n - 1)]
-            return f"[{n}:" + ruby_join(digest_str(o, cwd=cwd, home=home) for o in sample) + "]"
-        return "[" + ruby_join(digest_str(o, cwd=cwd, home=home) for o in obj) + "]"
+            return f"[{n}:" + ruby_join(digest_str(o, cwd=cwd, home=home, str_paths=str_paths) for o in sample) + "]"
+        return "[" + ruby_join(digest_str(o, cwd=cwd, home=home, str_paths=str_paths) for o in obj) + "]"
     if isinstance(obj, dict):
         pairs = (
-            digest_str(k, cwd=cwd, home=home) + "=" + digest_str(v, cwd=cwd, home=home) for k, v in obj.items()
+            digest_str(k, cwd=cwd, home=home, str_paths=str_paths) + "="
+            + digest_str(v, cwd=cwd, home=home, str_paths=str_paths)
+            for k, v in obj.items()
         )
         return "{" + ruby_join(pairs) + "}"
     raise UnsupportedValueError(

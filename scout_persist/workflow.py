@@ -30,6 +30,8 @@ from .layout import JOBS_DIR, check_job_name, extension_for, find, identify, job
 
 DEFAULT_NAME = "Default"
 _NO_LOAD_TYPES = {"path", "file", "folder", "binary", "tsv"}
+# Inputs whose values name files or folders: Ruby's path rules apply to them even when strings are plain text.
+PATH_TYPES = frozenset({"path", "file", "folder", "file_array"})
 
 
 # --------------------------------------------------------------------------------------------- declarations
@@ -54,6 +56,11 @@ class Input:
     @property
     def opts_out_of_loading(self) -> bool:
         return self.noload or self.stream or self.nofile or self.asfile
+
+    @property
+    def names_paths(self) -> bool:
+        """Typed as a file or folder (``path``, ``file``, ``folder``, ``file_array``, or ``asfile``)."""
+        return self.type in PATH_TYPES or self.asfile
 
 
 @dataclass(frozen=True)
@@ -217,24 +224,28 @@ def _load_file(path: str, type: str, input_name: str) -> Any:
         return deserialize(fh.read(), type, input_name)
 
 
-def format_input(value: Any, inp: Input, cwd: str | None = None) -> Any:
-    """Ruby ``Task.format_input``: coerce one provided value by its declared type (§5.1)."""
-    return _format(value, inp.type, inp, cwd)
+def format_input(value: Any, inp: Input, cwd: str | None = None, str_paths: bool = True) -> Any:
+    """Ruby ``Task.format_input``: coerce one provided value by its declared type (§5.1).
+
+    ``str_paths=False``: a String naming an existing file is not loaded (it is parsed as the text it is), unless the
+    input is typed as a path (:attr:`Input.names_paths`).
+    """
+    return _format(value, inp.type, inp, cwd, str_paths or inp.names_paths)
 
 
-def _format(value: Any, type: str, inp: Input, cwd: str | None) -> Any:
+def _format(value: Any, type: str, inp: Input, cwd: str | None, str_paths: bool = True) -> Any:
     if hasattr(value, "scout_step_path") or hasattr(value, "read"):
         return value
     if isinstance(value, str) and not isinstance(value, Symbol) and type not in _NO_LOAD_TYPES and not inp.opts_out_of_loading:
         # Quirk 8 fixed: Ruby expands "" to the working directory and crashes reading it; "" is just "".
         full = value if value.startswith("/") else os.path.join(cwd or os.getcwd(), value)
-        if value != "" and "\0" not in value and os.path.exists(full) and not os.path.isdir(full):
+        if str_paths and value != "" and "\0" not in value and os.path.exists(full) and not os.path.isdir(full):
             return _load_file(full, type, inp.name)
         return deserialize(str(value), type, inp.name)
     m = re.search(r"(.*)_array", str(type))
     if m:
         if isinstance(value, (list, tuple)):
-            return [_format(v, m.group(1), inp, cwd) for v in value]
+            return [_format(v, m.group(1), inp, cwd, str_paths) for v in value]
         return None
     return value
 
@@ -252,12 +263,13 @@ def assign_inputs(
     id: str | None,
     cwd: str | None = None,
     home: str | None = None,
+    str_paths: bool = True,
 ) -> tuple[list[Any], list[str]]:
     """§5.3: the processed input array and the own non-default names ``N`` (Ruby ``Task#assign_inputs``)."""
     values: list[Any] = []
     non_default: list[str] = []
     for inp in declared:
-        v = format_input(_lookup(provided, inp.name), inp, cwd)
+        v = format_input(_lookup(provided, inp.name), inp, cwd, str_paths)
         same_default = same_as_default(v, inp.default)
         same_as_jobname = inp.jobname and id is not None and ruby_eq(id, v)
         if v is not None and not same_default and not same_as_jobname:
@@ -319,6 +331,7 @@ def job_identity(
     overridden: bool = False,
     cwd: str | None = None,
     home: str | None = None,
+    str_paths: bool = True,
 ) -> JobIdentity:
     """The identity of one job given what its dependencies already are (pure; reads only input files).
 
@@ -326,13 +339,21 @@ def job_identity(
     ``scout_step_path``); ``dependency_non_default_inputs``: the names the dependencies contribute to ``N``
     (names in ``fixed_inputs`` are dropped, as Ruby drops names fixed by a dep declaration); ``overridden``: a
     ``Workflow#task`` key replaced some dependency at any depth. ``extension="dep_task"`` takes the alias rule.
+    ``str_paths=False`` drops Ruby's rule for Strings naming existing files or folders (loaded, digested by content)
+    from every input not typed as a path (:attr:`Input.names_paths`): the key no longer depends on what the working
+    directory holds.  The default is Ruby's rule, exactly.
     """
     provided = dict(provided_inputs or {})
     where = f" of task {workflow}#{task}"
     check_required(declared_inputs, provided, where)
     jid = resolve_id(declared_inputs, provided, id)
-    inputs, non_default = assign_inputs(declared_inputs, provided, jid, cwd, home)
-    input_ds = digest_str(inputs, cwd=cwd, home=home)
+    inputs, non_default = assign_inputs(declared_inputs, provided, jid, cwd, home, str_paths)
+    if str_paths:
+        input_ds = digest_str(inputs, cwd=cwd, home=home)
+    else:  # the input array digested item by item, as digest_str(list) does, each by its own rule
+        input_ds = "[" + ruby_join(
+            digest_str(v, cwd=cwd, home=home, str_paths=inp.names_paths) for v, inp in zip(inputs, declared_inputs)
+        ) + "]"
     non_default = list(dict.fromkeys(non_default))
     fixed = set(fixed_inputs or ())
     non_default += [n for n in dependency_non_default_inputs if n not in fixed]

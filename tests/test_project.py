@@ -31,3 +31,18 @@ def test_core_import_loads_no_heavy_dependency():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_testing_module_declares_its_pytest_need():
+    """scout_persist.testing (the store conformance suite) imports pytest: the 'testing' extra installs it, and the
+    docs that show the suite say so."""
+    import tomllib
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((repo / "pyproject.toml").read_text())["project"]
+    assert any(req.startswith("pytest") for req in project["optional-dependencies"]["testing"])
+    code = "import sys; sys.modules['pytest'] = None; import scout_persist.testing"
+    err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stderr
+    assert "Error: import of pytest halted" in err  # it does need it
+    assert "pip install 'scout-persist[testing]'" in (repo / "docs" / "storage.md").read_text()

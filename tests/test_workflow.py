@@ -38,3 +38,37 @@ def test_errors_name_value_and_fix():
         w.job("t", inputs={"needed": "x", "h": "text"})
     with pytest.raises(UnsafePathError, match=r"'\.\./x"):
         w.job("t", "../x", {"needed": "x"})
+
+
+def test_strings_naming_files_follow_ruby_unless_str_paths_is_off(tmp_path, ruby_fixtures):
+    """Ruby's :string rule makes a key depend on the working directory; str_paths=False keeps strings as text,
+    except for inputs typed as paths. The default stays Ruby-exact (the fixture case echo_existing_file_as_string)."""
+    from scout_persist.rubydigest import digest_str
+
+    ins = [Input("split", "string", "train"), Input("data", "file"), Input("out", "folder")]
+    given = {"split": "valid", "data": str(tmp_path / "x.txt"), "out": "reports"}
+    (tmp_path / "x.txt").write_text("one")
+    before = {mode: job_identity("W", "pick", ins, given, [], cwd=str(tmp_path), str_paths=mode) for mode in (True, False)}
+    (tmp_path / "valid").mkdir()
+    (tmp_path / "valid" / "a.csv").write_text("1,2")
+    after = {mode: job_identity("W", "pick", ins, given, [], cwd=str(tmp_path), str_paths=mode) for mode in (True, False)}
+    assert before[True].key != after[True].key  # Ruby: ./valid/ appearing changes the job
+    assert "Directory MD5: [" in after[True].digest_str
+    assert before[False].key == after[False].key and after[False].digest_str.startswith("{inputs=[valid, File MD5: ")
+    (tmp_path / "x.txt").write_text("two")  # a path-typed input is read by content in both modes
+    assert job_identity("W", "pick", ins, given, [], cwd=str(tmp_path), str_paths=False).key != after[False].key
+    assert digest_str(["valid", {"k": "valid"}], cwd=str(tmp_path), str_paths=False) == "[valid, {k=valid}]"
+    assert digest_str(["valid"], cwd=str(tmp_path)) == "[Directory MD5: [" + f"File MD5: {_md5('1,2')}]]"
+
+    sample = str(ruby_fixtures / "input_files" / "sample.txt")
+    echo = [Input("str", "string", "hello")]
+    ruby = job_identity("InputCases", "echo", echo, {"str": sample}, [], id="strfile")
+    assert ruby.digest_str == "{inputs=[sample content], dependencies=[]}"  # the file's content, as Ruby
+    plain = job_identity("InputCases", "echo", echo, {"str": sample}, [], id="strfile", str_paths=False)
+    assert plain.digest_str == "{inputs=[" + sample + "], dependencies=[]}" and plain.inputs == [sample]
+
+
+def _md5(text: str) -> str:
+    import hashlib
+
+    return hashlib.md5(text.encode()).hexdigest()

@@ -10,8 +10,8 @@ dependencies by the content of their results, the task's code identity and ``ver
 take part in neither.  A stored job whose signature differs is a miss, and the new ``.info`` names the parts that
 changed.
 
-Prefect swallows errors raised here and then silently runs without caching; so every failure is logged at ERROR and
-recorded, and the scout task wrapper raises it as the task's own failure (see :mod:`prefect_scout.task`).
+Prefect swallows errors raised here and then silently runs without caching; so every failure is recorded instead,
+and the scout task wrapper raises it as the task's own failure before the body runs (see :mod:`prefect_scout.task`).
 """
 
 from __future__ import annotations
@@ -61,6 +61,9 @@ class ScoutSpec:
     url: str | None = None
     step_inputs: tuple[str, ...] = ()  # arguments whose upstream job is an input value (Ruby ``data: :base``)
     format: str | None = None  # payload format of results of any Python type (None: chosen by the value's type)
+    # Ruby's ``:string`` rule: a str naming an existing file or folder is loaded / digested by its content.  Off, only
+    # inputs typed as paths (Path annotations, types= path/file/folder/file_array) are read from disk.
+    ruby_strings: bool = False
 
 
 @dataclass
@@ -79,12 +82,30 @@ class ScoutCachePolicy(CachePolicy):
         run_id = task_ctx.task_run.id if task_ctx and task_ctx.task_run else None
         try:
             plan = plan_run(task_ctx, inputs, flow_parameters, self.spec)
-        except BaseException as exc:
-            logger.error("scout-persist: cannot compute the Scout job key of task run %s: %s", run_id, exc)
+        except Exception as exc:
+            # Recorded, not raised: the task wrapper raises it as the run's failure (prefect_scout.task), so the user
+            # reads it once.  Raised here, Prefect would log a second copy saying the result "will not be persisted".
+            logger.debug("scout-persist: no Scout job key for task run %s: %s", run_id, exc)
             plans.remember(run_id, exc)
-            raise
+            return None
         plans.remember(run_id, plan)
+        _show_job(task_ctx, plan.cache_key)
         return plan.cache_key
+
+
+JOB_TAG_PREFIX = "scout:"
+
+
+def _show_job(task_ctx: TaskRunContext, cache_key: str) -> None:
+    """Tag the task run with its job (``scout:<Workflow>/<task>/<name>``) so the Prefect UI shows it.
+
+    The task run is the engine's own object: the tag travels with the state events the engine emits anyway (the
+    server records the run from them), so it costs no API call — an artifact per run costs a round trip each.
+    """
+    task_run = task_ctx.task_run if task_ctx else None
+    tag = JOB_TAG_PREFIX + cache_key
+    if task_run is not None and tag not in task_run.tags:
+        task_run.tags = [t for t in task_run.tags if not t.startswith(JOB_TAG_PREFIX)] + [tag]
 
 
 # ------------------------------------------------------------------------------------------------ job name
@@ -238,7 +259,7 @@ def _key_from_api(run_id: str, wait: float = 30.0) -> str | None:
 def _identity_value(value: Any, where: str) -> Any:
     """A value job_identity can digest: Scout values as they are, anything else as a content token."""
     try:
-        digest_str(value)
+        digest_str(value, str_paths=False)  # only whether it can be digested: no need to look at the disk
         return value
     except UnsupportedValueError:
         return f"<{type(value).__name__} {_value_digest(value, where)}>"
@@ -336,7 +357,7 @@ def plan_run(
     try:
         ident = job_identity(
             workflow, task_name, declared, provided, dep_keys, id=job_id, extension=spec.extension,
-            type=spec.type, dependency_non_default_inputs=dep_nd,
+            type=spec.type, dependency_non_default_inputs=dep_nd, str_paths=spec.ruby_strings,
         )
     except ScoutPersistError:
         raise

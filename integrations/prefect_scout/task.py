@@ -58,6 +58,8 @@ def _current_plan(fn_name: str) -> plans.RunPlan:
 
     ctx = TaskRunContext.get()
     plan = plans.for_run(ctx.task_run.id) if ctx and ctx.task_run else None
+    if isinstance(plan, ScoutPersistError):
+        raise plan  # its message names the argument, the task and the fix: say it once, unwrapped
     if isinstance(plan, BaseException):
         raise ScoutKeyError(
             f"scout task {fn_name!r}: its Scout job key could not be computed, so its result would not persist "
@@ -264,6 +266,7 @@ def scout_task(
     step_inputs: Iterable[str] = (),
     lock_lease: float = 30.0,
     format: str | None = None,
+    ruby_strings: bool = False,
     **task_options: Any,
 ) -> Any:
     """Turn ``fn`` into a Prefect task whose result persists as a Scout job.
@@ -276,13 +279,17 @@ def scout_task(
     task result is a Scout *input* holding that job (Ruby's ``dep :consume, data: :base``) instead of a
     dependency.  ``format`` stores results of any Python type (``type=None``) in that format (``"npy"``,
     ``"parquet"``, ``"arrow"``, ``"safetensors"``, ``"json"``, ``"pickle"``; None: chosen by the value's type, see
-    docs/formats.md).  Other keywords go to ``prefect.task``.
+    docs/formats.md).  ``ruby_strings=True`` applies Ruby's ``:string`` rule to every ``str`` input (also inside lists
+    and dicts): one naming an existing file or folder is loaded / digested by its content, as Ruby's
+    ``Workflow#job`` does — for tasks that mirror a Ruby task and reuse its jobs.  By default only inputs typed as
+    paths (``Path`` annotations, ``types=`` ``path``/``file``/``folder``/``file_array``) are read from disk, so a key
+    never depends on what the working directory happens to hold.  Other keywords go to ``prefect.task``.
     """
     if fn is None:
         return functools.partial(
             scout_task, workflow=workflow, name=name, type=type, extension=extension, version=version,
             ignore=ignore, types=types, url=url, step_inputs=step_inputs, lock_lease=lock_lease, format=format,
-            **task_options,
+            ruby_strings=ruby_strings, **task_options,
         )
     for forbidden in ("cache_policy", "cache_key_fn", "result_storage_key", "result_serializer", "result_storage"):
         if forbidden in task_options:
@@ -295,7 +302,7 @@ def scout_task(
         format = "pickle"  # declared pickle: a pickle, whatever the value's type
     spec = ScoutSpec(workflow=workflow, name=name, type=type, extension=extension, version=version,
                      ignore=tuple(ignore), types=dict(types) if types else None, url=url,
-                     step_inputs=tuple(step_inputs), format=format)
+                     step_inputs=tuple(step_inputs), format=format, ruby_strings=bool(ruby_strings))
     policy = ScoutCachePolicy(
         spec=spec,
         key_storage=ScoutInfoStorage(url=url),

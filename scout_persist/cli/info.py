@@ -20,7 +20,7 @@ def add_parser(sub) -> None:
                    help="print the inputs of the job and all its dependencies")
     g.add_argument("--json", action="store_true", help="print the .info as JSON")
     g.add_argument("--why", action="store_true",
-                   help="say whether and why the job would rerun (given inputs, newer dependencies, signature)")
+                   help="say whether a flow would reuse the job, and what changed if not (status, result, signature)")
     p.add_argument("-s", "--set", action="append", default=[], metavar="NAME=VALUE",
                    help="with --why: an input value to compare with the recorded one (repeatable)")
     p.add_argument("--task-version", dest="task_version", help="with --why: the task version= to compare")
@@ -41,10 +41,10 @@ def run(args: argparse.Namespace) -> int:
     if args.why:
         from .why import explain
 
-        reasons = explain(ref, info, args.set, args.task_version)
-        for line in reasons:
+        reused, lines = explain(ref, info, args.set, args.task_version)
+        for line in lines:
             emit(line)
-        return 1 if reasons and not reasons[0].startswith("up to date") else 0
+        return 0 if reused else 1
     if args.inputs:
         pairs = own_inputs(info).items()
     elif args.recursive_inputs:

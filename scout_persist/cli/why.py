@@ -1,22 +1,39 @@
-"""``info --why``: would this job run again, and which component changed?
+"""``info --why``: would a flow reuse this job, and if not, what changed?
 
-Checks, in order: the job's status; given inputs (``-s name=value``) against the recorded ones; the strong signature
-(:mod:`scout_persist.signature`, the same code the Prefect plug-in uses) recorded in ``.info`` under ``signature``:
-the per-input digests against the given values, the ``dependencies`` part recomputed from the dependencies' own
-``.info``, and ``version``; and Ruby's freshness rule (a recursive dependency without a result, or with a result
-newer than the job's).  The parts the plug-in found changed when it last recomputed the job
-(``prefect.recomputed_because``) are shown as a note.
+The verdict follows the Prefect plug-in's hit rule (``prefect_scout.hits``), so ``--why`` never contradicts a flow:
+
+* the job is reused when its ``.info`` says ``done``, its result can serve (no result at all for a task that
+  returned None; else the bytes match the size and checksum ``.info`` records and, for a pickle, its HMAC verifies
+  under ``$SCOUT_PERSIST_HMAC_KEY``; a job Ruby wrote must load as its type), it has not expired, and — for jobs
+  the plug-in wrote — its strong signature (:mod:`scout_persist.signature`, the plug-in's own algorithm) still
+  holds: the inputs given with ``-s NAME=VALUE``, ``--task-version``, and the ``dependencies`` part recomputed from
+  the dependencies' current ``.info``;
+* a dependency that a flow would run again first (recursively by the same rule) leaves a job the plug-in wrote
+  undecided — reused only if the new result has the same bytes — and does not matter for a job Ruby wrote, which
+  carries no signature;
+* Ruby Scout's own freshness rule (a dependency without a result, or whose result is newer than the job's by more
+  than the slack ``prov`` allows for copied and uploaded trees) is reported as a ``note:``, never as the verdict:
+  the plug-in does not compare times.
+
+The task's code is part of the signature too, but the CLI does not have the code; the plug-in compares it.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
+from dataclasses import dataclass, field
+
+from .. import payload, serializers
 from .. import signature as sig
-from ..errors import InvalidInputError, UnsupportedValueError
+from ..errors import InvalidInputError, ScoutPersistError, UnsupportedValueError
 from .fingerprint import fingerprint
-from .jobs import dependency_refs, derived_status, load_info, mtime, own_inputs, recursive_inputs, result_exists
+from .jobs import dependency_refs, load_info, mtime, own_inputs, recursive_inputs, result_exists, shown_status
+from .provenance import MTIME_SLACK
 from .target import JobRef
 
 TRUE_WORDS = {"true", "t", "yes", "y", "1", "on"}
+REUSED = "would be reused"
+RERUN = "would rerun"
 
 
 def parse_assignments(pairs: list[str]) -> dict[str, str]:
@@ -59,8 +76,103 @@ def signature_dependencies(ref: JobRef, info: dict) -> str:
     return sig.dependencies_digest([sig.dependency_token(dep.key, load_info(dep)) for dep in dependency_refs(ref, info)])
 
 
-def _stale_dependencies(ref: JobRef, info: dict) -> list[str]:
-    """Ruby's rule: a recursive dependency with an info and no result, or a result newer than the job's."""
+# ------------------------------------------------------------------------------------------- the hit rule
+def result_problem(ref: JobRef, info: dict) -> str | None:
+    """Why the stored job cannot serve a run as it is (the plug-in's hit check without a plan); None if it can."""
+    if info.get("status") != "done":
+        return f"status is {shown_status(ref, info, result_exists(ref))!r}, not 'done': the job runs again"
+    if _expired(info):
+        return "it expired (its cache_expiration has passed)"
+    record = payload.record_of(info)
+    if record is not None and record.get("format") == "none":
+        return None  # the task returned None: there is no result file to check
+    from ..errors import KeyNotFound
+    from ..job import Job
+
+    try:
+        data = ref.store.get(ref.key)
+    except KeyNotFound:
+        return "status is 'done' but its result file is missing: the job runs again"
+    job = Job.at(ref.store, ref.key)
+    where = job.location(ref.key)
+    try:
+        if record is None:  # a job Ruby wrote: it must load by Ruby's rules for its type
+            payload.decode(data, None, key=ref.key, scout_type=info.get("type"), location=where,
+                           relocate=job.relocate)
+        elif record.get("format") not in payload.FORMATS:
+            return f"its result format {record.get('format')!r} is unknown to this version of scout-persist"
+        else:
+            payload.verify(data, record, where)
+            if record.get("format") == payload.PICKLE:
+                if serializers.hmac_key_from_env() is not None:
+                    serializers.check_pickle_hmac(data, where, bind=ref.key)  # checked without unpickling
+            else:
+                payload.decode(data, record, key=ref.key, location=where, relocate=job.relocate)
+    except (ScoutPersistError, ValueError, TypeError) as exc:
+        return f"its result cannot be used ({exc})"
+    return None
+
+
+def _expired(info: dict) -> bool:
+    record = info.get("prefect") if isinstance(info.get("prefect"), dict) else {}
+    recorded = record.get("expires")
+    if not isinstance(recorded, str):
+        return False
+    try:
+        return _dt.datetime.fromisoformat(recorded) <= _dt.datetime.now(_dt.timezone.utc)
+    except (TypeError, ValueError):
+        return True  # an expiry the plug-in cannot read: it does not trust the job past it
+
+
+@dataclass
+class Verdict:
+    """``reused``, ``rerun`` or ``maybe`` (reused only if dependencies that run again give the same bytes)."""
+
+    state: str
+    reasons: list[str] = field(default_factory=list)
+
+
+def _signature_problem(ref: JobRef, info: dict, stored: dict) -> str | None:
+    if stored.get("signature_version") != sig.SIGNATURE_VERSION:
+        return (f"its signature was computed by another version of scout-persist "
+                f"({stored.get('signature_version', 1)!r}, now {sig.SIGNATURE_VERSION}): the plug-in recomputes it")
+    return None
+
+
+def dependency_verdict(ref: JobRef, memo: dict[str, Verdict] | None = None, _stack: frozenset = frozenset()) -> Verdict:
+    """Whether a flow would reuse the job ``ref`` (a dependency: no given inputs or version), recursively."""
+    memo = {} if memo is None else memo
+    if ref.display in memo:
+        return memo[ref.display]
+    info = load_info(ref)
+    if info is None:
+        verdict = Verdict("rerun", ["it has no .info"])
+    else:
+        problem = result_problem(ref, info)
+        stored = sig.stored_signature(info)
+        if problem is None and stored is not None:
+            problem = _signature_problem(ref, info, stored)
+        if problem is not None:
+            verdict = Verdict("rerun", [problem])
+        elif stored is None:
+            verdict = Verdict("reused")  # a Ruby job: no signature, its dependencies do not count
+        else:
+            deps = [d for d in dependency_refs(ref, info) if d.display not in _stack]
+            pending = [d for d in deps if dependency_verdict(d, memo, _stack | {ref.display}).state != "reused"]
+            if pending:
+                verdict = Verdict("maybe", [d.display for d in pending])
+            elif "dependencies" in stored and signature_dependencies(ref, info) != stored["dependencies"]:
+                verdict = Verdict("rerun", ["signature component 'dependencies' changed"])
+            else:
+                verdict = Verdict("reused")
+    memo[ref.display] = verdict
+    return verdict
+
+
+# ----------------------------------------------------------------------------------------- Ruby's view
+def _ruby_freshness(ref: JobRef, info: dict, memo: dict[str, Verdict]) -> list[str]:
+    """Ruby's rule as notes: recursive dependencies without a result, or with a result newer than the job's by more
+    than :data:`MTIME_SLACK` (copies and uploads do not keep modification times exactly)."""
     out, seen = [], set()
     job_mtime = mtime(ref)
     todo = dependency_refs(ref, info)
@@ -73,22 +185,33 @@ def _stale_dependencies(ref: JobRef, info: dict) -> list[str]:
         if dep_info is None:
             continue
         exists = result_exists(dep)
-        status = derived_status(dep_info, exists)
+        if dependency_verdict(dep, memo).state == "rerun":
+            out.append(f"note: dependency {dep.display} runs again first "
+                       f"({dependency_verdict(dep, memo).reasons[0]})")
         if not exists:
-            out.append(f"dependency {dep.display} has no result (status {status!r}): it runs again, then this job")
-        elif job_mtime is not None and (mtime(dep) or 0) > job_mtime:
-            out.append(f"dependency {dep.display} is newer than this job's result: Ruby Scout recomputes the job")
+            out.append(f"note: Ruby Scout would recompute this job: dependency {dep.display} has no result "
+                       f"(status {shown_status(dep, dep_info, exists)!r})")
+        elif job_mtime is not None:
+            newer = (mtime(dep) or 0) - job_mtime
+            if newer > MTIME_SLACK:
+                out.append(f"note: Ruby Scout would recompute this job: dependency {dep.display} is {newer:.0f} s "
+                           f"newer than its result (more than the {MTIME_SLACK:g} s a copied or uploaded tree may "
+                           "differ by); the plug-in does not compare times")
         todo.extend(dependency_refs(dep, dep_info))
     return out
 
 
-def explain(ref: JobRef, info: dict, assignments: list[str], version: str | None = None) -> list[str]:
-    """Lines saying why the job would rerun; a single ``up to date`` line when nothing would."""
+# --------------------------------------------------------------------------------------------- verdict
+def explain(ref: JobRef, info: dict, assignments: list[str], version: str | None = None) -> tuple[bool, list[str]]:
+    """``(reused, lines)``: whether a flow would reuse the job, and the lines saying so or why not.
+
+    The first line starts with ``would be reused`` or ``would rerun``; ``note:`` lines follow.
+    """
     given = parse_assignments(assignments)
     reasons: list[str] = []
-    status = derived_status(info, result_exists(ref))
-    if status != "done":
-        reasons.append(f"status is {status!r}, not 'done': the job runs again")
+    problem = result_problem(ref, info)
+    if problem is not None:
+        reasons.append(problem)
     own = own_inputs(info)
     known = recursive_inputs(ref) if given else {}
     for name, text in given.items():
@@ -101,24 +224,38 @@ def explain(ref: JobRef, info: dict, assignments: list[str], version: str | None
         if _value_digest(value) != _value_digest(recorded):
             where = "" if name in own else " (an input of a dependency)"
             reasons.append(f"input {name!r} changed{where}: recorded {fingerprint(recorded)}, given {fingerprint(value)}")
+    memo: dict[str, Verdict] = {}
     stored = sig.stored_signature(info)
-    if stored is not None and stored.get("signature_version") != sig.SIGNATURE_VERSION:
-        reasons.append(f"its signature was computed by another version of scout-persist "
-                       f"({stored.get('signature_version', 1)!r}, now {sig.SIGNATURE_VERSION}): the plug-in recomputes it")
-    elif stored is not None:
-        digests = stored.get("inputs") if isinstance(stored.get("inputs"), dict) else {}
-        changed = [n for n in given if n in digests and _value_digest(coerce_like(given[n], known[n])) != digests[n]]
-        if changed:
-            reasons.append(f"signature component 'inputs' changes with the given inputs ({', '.join(changed)})")
-        if "dependencies" in stored and signature_dependencies(ref, info) != stored["dependencies"]:
-            reasons.append("signature component 'dependencies' changed: a dependency was recomputed to other bytes")
-        if version is not None and str(stored.get("version", "")) != version:
-            reasons.append(f"signature component 'version' changed: recorded {stored.get('version')!r}, given {version!r}")
-    reasons.extend(_stale_dependencies(ref, info))
-    notes = []
+    pending: list[JobRef] = []
+    if stored is not None:
+        bad_version = _signature_problem(ref, info, stored)
+        if bad_version:
+            reasons.append(bad_version)
+        else:
+            digests = stored.get("inputs") if isinstance(stored.get("inputs"), dict) else {}
+            changed = [n for n in given if n in digests and _value_digest(coerce_like(given[n], known[n])) != digests[n]]
+            if changed:
+                reasons.append(f"signature component 'inputs' changes with the given inputs ({', '.join(changed)})")
+            pending = [d for d in dependency_refs(ref, info) if dependency_verdict(d, memo).state != "reused"]
+            if not pending and "dependencies" in stored and signature_dependencies(ref, info) != stored["dependencies"]:
+                reasons.append("signature component 'dependencies' changed: a dependency was recomputed to other bytes")
+            if version is not None and str(stored.get("version", "")) != version:
+                reasons.append(f"signature component 'version' changed: recorded {stored.get('version')!r}, "
+                               f"given {version!r}")
+    notes = _ruby_freshness(ref, info, memo)
     previous = (info.get("prefect") or {}).get("recomputed_because")
     if previous:
         notes.append(f"note: the last run recomputed this job because its {', '.join(map(str, previous))} changed")
-    if not reasons:
-        return ["up to date: status done, inputs and dependencies unchanged", *notes]
-    return ["rerun: " + r for r in reasons] + notes
+    if reasons:
+        return False, [f"{RERUN}: {r}" for r in reasons] + notes
+    if pending:
+        names = ", ".join(d.display for d in pending)
+        return False, [f"{RERUN} unless the dependencies that run again first ({names}) give the same bytes as "
+                       "before: its signature holds the checksums of their earlier results", *notes]
+    if stored is None:
+        what = f"readable as {info.get('type') or 'binary'!r}"
+        first = f"{REUSED}: status done, result {what} (a job written by Ruby Scout: no signature to compare)"
+    else:
+        first = (f"{REUSED}: status done, result verified, signature unchanged (inputs, dependencies, version; "
+                 "the task's code is compared by the plug-in)")
+    return True, [first, *notes]

@@ -1,6 +1,7 @@
 """Prefect ports of the fixture workflows (tests/data/ruby-scout/workflows/*.rb) as scout tasks.
 
-Bodies are trivial: these ports exist to check job identities.  Each Ruby declaration becomes a scout task whose
+Bodies are trivial: these ports exist to check job identities.  They mirror Ruby tasks, so every one takes Ruby's
+``:string`` rule (``ruby_strings=True``: a str naming an existing file or folder is read by content).  Each Ruby declaration becomes a scout task whose
 signature carries the inputs (types from annotations or ``types=``, defaults from the signature); each Ruby ``dep``
 becomes an upstream task whose future is passed in.  :func:`drive` runs the jobs Ruby's ``Workflow#job(task, id,
 inputs)`` would create, with the provided inputs as the flow run's parameters.
@@ -22,23 +23,23 @@ from scout_persist.serializers import TSV
 # ----------------------------------------------------------------------------------------------- Baking
 
 
-@scout_task(type="string", workflow="Baking")
+@scout_task(type="string", workflow="Baking", ruby_strings=True)
 def whisk_eggs() -> str:
     return "Whisking eggs from share/pantry/eggs"
 
 
-@scout_task(type="string", workflow="Baking")
+@scout_task(type="string", workflow="Baking", ruby_strings=True)
 def prepare_batter(whisked_eggs: str, add_bluberries: bool | None = None) -> str:
     return f"Mixing base ({whisked_eggs}) with mixer (share/pantry/flour)"
 
 
-@scout_task(type="string", workflow="Baking")
+@scout_task(type="string", workflow="Baking", ruby_strings=True)
 def bake_muffin_tray(batter: str) -> str:
     return f"Baking batter ({batter})"
 
 
 # ------------------------------------------------------------------------------------------- InputCases
-IC = {"workflow": "InputCases"}
+IC = {"workflow": "InputCases", "ruby_strings": True}
 
 
 @scout_task(type="json", types={"choice": "select"}, **IC)
@@ -118,7 +119,7 @@ def two_inputs(first: str = "first default", second: int = 1) -> str:
 
 
 # ------------------------------------------------------------------------------------------ ReturnCases
-RC = {"workflow": "ReturnCases"}
+RC = {"workflow": "ReturnCases", "ruby_strings": True}
 RETURNS: dict[str, Any] = {}
 
 
@@ -165,7 +166,7 @@ _raise_scout.__name__ = "ret_error"
 RETURNS["ret_error"] = scout_task(_raise_scout, type="string", **RC)
 
 # --------------------------------------------------------------------------------------------- DepCases
-DC = {"workflow": "DepCases"}
+DC = {"workflow": "DepCases", "ruby_strings": True}
 
 
 @scout_task(type="integer", **DC)
