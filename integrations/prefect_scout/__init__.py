@@ -9,6 +9,7 @@ from __future__ import annotations
 from .cache_policy import ScoutCachePolicy, ScoutKeyError, ScoutSpec, job_name
 from .hits import CacheMiss
 from .locking import ScoutLockManager
+from .reusing import ReuseError, reuse
 from .serializer import ScoutSerializer
 from .storage import ScoutInfoStorage, ScoutStorage
 from .task import JobName, ScoutTask, fixed, scout_task
@@ -16,6 +17,7 @@ from .task import JobName, ScoutTask, fixed, scout_task
 __all__ = [
     "CacheMiss",
     "JobName",
+    "ReuseError",
     "ScoutCachePolicy",
     "ScoutInfoStorage",
     "ScoutKeyError",
@@ -26,5 +28,6 @@ __all__ = [
     "ScoutTask",
     "fixed",
     "job_name",
+    "reuse",
     "scout_task",
 ]

@@ -28,7 +28,7 @@ from scout_persist.errors import KeyNotFound, ScoutPersistError
 from scout_persist.layout import JOBS_DIR
 from scout_persist.store import Store, check_key
 
-from . import hits, plans, settings
+from . import hits, plans, runs, settings
 from .hits import CacheMiss
 from .serializer import SERIALIZER_TYPE, scout_type_from_info
 
@@ -151,6 +151,8 @@ class ScoutStorage(_ScoutBlock):
         if found is None:  # no metadata read came first in this attempt: check now
             found = self._check(store, key, plan)
             plans.hand(found)
+        if plan is not None:
+            runs.job_reused(plan)  # the run is served by the stored job
         return found.data
 
 
