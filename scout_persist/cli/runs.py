@@ -96,6 +96,8 @@ def when(t: float | None) -> str:
 def duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
     if seconds < 60:
         return f"{seconds:.1f}s"
     if seconds < 3600:
