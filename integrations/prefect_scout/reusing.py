@@ -115,6 +115,7 @@ def reuse(run: str, task: str, *, name: str | None = None, url: str | None = Non
     flow_ctx = FlowRunContext.get()
     if flow_ctx is None or flow_ctx.flow_run is None or TaskRunContext.get() is not None:
         return Job.at(job_store, key).load()  # outside a flow body: the verified value, no lineage
+    runs.begin(url)  # a run that reuses a job is recorded like one that runs a scout task
     found = _Reused(job_store.url, key, info, source.run_id, source.workflow, str(entry.get("task")))
     value = _task_for(found, url)(key)
     _record_lineage(found, str(flow_ctx.flow_run.id))

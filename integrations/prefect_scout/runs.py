@@ -197,8 +197,9 @@ class Recorder:
 
 
 # ------------------------------------------------------------------------------------------------- the door
-def begin(task: Any) -> None:
-    """Start recording the current flow run (called when the flow's process binds a scout task call)."""
+def begin(url: str | None = None) -> None:
+    """Start recording the current flow run in store ``url`` (None: ``$SCOUT_PERSIST_URL``), once; called when the
+    flow's process binds a scout task call or reuses a job."""
     from prefect.context import FlowRunContext
 
     ctx = FlowRunContext.get()
@@ -209,7 +210,7 @@ def begin(task: Any) -> None:
         if run_id in _recorders:
             return
     try:
-        recorder = _new_recorder(ctx, settings.store_for(getattr(task, "scout_url", None)))
+        recorder = _new_recorder(ctx, settings.store_for(url))
     except Exception as exc:  # noqa: BLE001 - a record that cannot be made never fails the flow
         logger.warning("scout-persist: no run record for flow run %s (%s: %s)", run_id, type(exc).__name__, exc)
         return

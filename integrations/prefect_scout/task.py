@@ -211,7 +211,7 @@ class ScoutTask(Task):
         if workflow:
             fn = inspect.unwrap(self.fn)
             claim(settings.root_url(spec.url), workflow, spec.name or fn.__name__, fn)
-        runs.begin(self)  # the flow's process starts the run's record at its first scout task
+        runs.begin(self.scout_url)  # the flow's process starts the run's record at its first scout task
 
     def _bind_call(self, args: tuple, kwargs: dict) -> tuple["ScoutTask", tuple, dict]:
         self._claim()
