@@ -101,13 +101,16 @@ class Recorder:
 
     # -- notes ------------------------------------------------------------------------------------------
     def note_job(self, entry: dict) -> None:
+        """A job started (written with the next write, never causing one) or ended (written within ``flush``
+        seconds): at most one write per finished task, fewer when tasks finish close together."""
+        started = entry.get("status") == "start"
         with self._lock:
             old = self.jobs.get(entry["key"])
-            if old is not None and old.get("status") == "done" and entry.get("status") == "start":
-                entry = {**old, **entry}  # a recompute of a job listed done (retry): it runs again
             self.jobs[entry["key"]] = {**(old or {}), **entry}
-            self.dirty = True
-        self._soon()
+            if not started:
+                self.dirty = True
+        if not started:
+            self._soon()
 
     def note_code(self, name: str, code: str) -> None:
         with self._lock:
@@ -162,18 +165,20 @@ class Recorder:
             self._last_write = time.monotonic()
 
     def _loop(self) -> None:
+        """Renew the lease every ``lease / 3`` seconds; write batched notes ``flush`` seconds after the last write."""
         refresh = self.lease / 3
+        batched = self.flush > 0  # flush 0: every note is written by its caller
         while not self.closed:
             since = time.monotonic() - self._last_write
             wait = refresh - since
-            if self.dirty:
+            if batched and self.dirty:
                 wait = min(wait, self.flush - since)
             self._wake.wait(max(wait, 0.005))
             self._wake.clear()
             if self.closed:
                 return
             since = time.monotonic() - self._last_write
-            if since >= refresh or (self.dirty and since >= self.flush):
+            if since >= refresh or (batched and self.dirty and since >= self.flush):
                 self.write()
 
     def close(self, status: str, error: str | None = None) -> None:
