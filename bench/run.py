@@ -2,8 +2,8 @@
 
 Each line compares systems measured side by side in this run (never against numbers from elsewhere).
 Options: ``--size-mb`` (large result, default 200), ``--tasks`` (cached run, default 500), ``--store-mb``
-(streaming memory check, default 1024), ``--ls-jobs`` (ls vs find, default 100 000), ``--json FILE`` to keep the
-raw numbers.
+(streaming memory check, default 1024), ``--ls-jobs`` (ls vs find, default 100 000), ``--runs`` (runs vs
+find -exec cat, default 10 000 records), ``--json FILE`` to keep the raw numbers.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_cli_startup  # noqa: E402
 import bench_ls  # noqa: E402
+import bench_runs  # noqa: E402
 import bench_store_memory  # noqa: E402
 import cached_tasks  # noqa: E402
 import hit_cost  # noqa: E402
@@ -70,6 +71,18 @@ def rows(raw: dict) -> list[tuple[str, str, float | None, str, str]]:
         ls["ratio_to_find"]["ls -s error"], ls["targets"]["ls -s error"])
     add("  the same two on one core: ls", "find -printf", ls["ratio_to_find"]["ls, 1 process"], None)
     add("  the same two on one core: ls -s error", "find -printf", ls["ratio_to_find"]["ls -s error, 1 process"], None)
+    rn = raw["runs"]
+    yard = rn["seconds"]["find -exec cat"]
+    add(f"runs over {rn['runs']} run records", f"find -exec cat: {yard:.2f}s", rn["ratio_to_find"]["runs"],
+        rn["targets"]["runs"])
+    add(f"  runs --json over {rn['runs']} run records", f"find -exec cat: {yard:.2f}s",
+        rn["ratio_to_find"]["runs --json"], None)
+    per_task = s3.get("run_record")
+    if per_task:
+        add(f"S3 requests per task, run record ({per_task['tasks']} tasks, batched)", "count",
+            per_task["per_task_batched"], 1, "{:.2f}")
+        add(f"S3 requests per task, run record ({per_task['tasks']} tasks, unbatched)", "count",
+            per_task["per_task_unbatched"], 1 + 2 / per_task["tasks"], "{:.2f}")
     cli = raw["cli"]["seconds"]
     add("scout-persist info start-up", f"python -c pass: {cli['python -c pass']:.3f}s", cli["info"], 0.3, "{:.3f}s")
     add(f"store: peak extra memory, {raw['store']['size_mb']} MiB streamed", "payload size", raw["store"]["ratio"], 0.5)
@@ -105,6 +118,7 @@ def main(argv=None) -> int:
     parser.add_argument("--tasks", type=int, default=500)
     parser.add_argument("--store-mb", type=int, default=1024)
     parser.add_argument("--ls-jobs", dest="ls_jobs", type=int, default=100_000, help="jobs in the ls benchmark store")
+    parser.add_argument("--runs", type=int, default=10_000, help="run records in the runs benchmark store")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -116,6 +130,7 @@ def main(argv=None) -> int:
         ("s3_requests", s3_requests.run),
         ("cli", bench_cli_startup.run),
         ("ls", lambda: bench_ls.run(args.ls_jobs)),
+        ("runs", lambda: bench_runs.run(args.runs)),
         ("store", lambda: bench_store_memory.run(args.store_mb)),
     ]
     for name, step in steps:

@@ -37,6 +37,7 @@ _guard = threading.Lock()
 _recorders: dict[str, "Recorder"] = {}  # flow run id -> the recorder of that run in this process
 _started: dict[str, float] = {}  # task run id -> when its body started (this process)
 _reuse_runs: dict[str, None] = {}  # task runs of reuse(): they serve another run's job, not one of this run
+_noted: dict[tuple, None] = {}  # (task run, job, status, reused) already recorded
 MAX_STARTED = 50_000
 
 
@@ -315,6 +316,13 @@ def current() -> core.CurrentRun | None:
 
 
 def _record(plan: plans.RunPlan, status: str, extra: dict) -> None:
+    mark = (plan.task_run_id, plan.job_key, status, extra.get("reused"))
+    with _guard:  # Prefect reads a hit's metadata twice: note it once
+        if mark in _noted:
+            return
+        _noted[mark] = None
+        while len(_noted) > MAX_STARTED:
+            _noted.pop(next(iter(_noted)))
     recorder = recorder_for(plan.flow_run_id)
     if recorder is not None:
         code = (plan.signature or {}).get("code")
@@ -523,6 +531,7 @@ def forget_all() -> None:
         _recorders.clear()
         _started.clear()
         _reuse_runs.clear()
+        _noted.clear()
 
 
 __all__ = ["Recorder", "begin", "code_of", "current", "entrypoint_of", "job_finished", "job_reused", "job_started",

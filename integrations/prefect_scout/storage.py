@@ -151,8 +151,6 @@ class ScoutStorage(_ScoutBlock):
         if found is None:  # no metadata read came first in this attempt: check now
             found = self._check(store, key, plan)
             plans.hand(found)
-        if plan is not None:
-            runs.job_reused(plan)  # the run is served by the stored job
         return found.data
 
 
@@ -164,7 +162,9 @@ class ScoutInfoStorage(_ScoutBlock):
     _description: ClassVar[str] = "Result metadata from Scout .info sidecars (hits verified against their checksum)."
 
     def _read(self, path: str) -> bytes:
-        found, _plan = self._verified(str(path))
+        found, plan = self._verified(str(path))
+        if plan is not None:
+            runs.job_reused(plan)  # verified: the run is served by the stored job (noted before the result read)
         meta = {
             "storage_key": str(path),
             "expiration": None,  # checked by the hit check itself
