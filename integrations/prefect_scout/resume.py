@@ -38,6 +38,9 @@ def load_flow(run: core.Run) -> Any:
     if not entrypoint:
         raise InvalidInputError(f"run {run.run_id} cannot be resumed: {record.get('not_resumable') or 'it has no entrypoint'}")
     qualname = entrypoint.rsplit(":", 1)[-1]
+    loaded = _already_loaded(source, qualname)
+    if loaded is not None:
+        return loaded
     tries = [entrypoint]
     if source and not entrypoint.startswith(source + ":"):
         tries.append(f"{source}:{qualname}")
@@ -61,6 +64,25 @@ def load_flow(run: core.Run) -> Any:
         + f"); run resume from the folder the flow ran in ({record.get('cwd')}), with the flow's code and its "
           "packages installed"
     )
+
+
+def _already_loaded(source: str | None, qualname: str) -> Any:
+    """The flow when this process already runs the module of its source file (``resume`` called from the script
+    that defines it): loading the file again would make a second copy of its scout tasks."""
+    from prefect.flows import Flow
+
+    if not source:
+        return None
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if not path or os.path.abspath(path) != source:
+            continue
+        obj: Any = module
+        for part in qualname.split("."):
+            obj = getattr(obj, part, None)
+        if isinstance(obj, Flow):
+            return obj
+    return None
 
 
 def code_change(run: core.Run, flow: Any) -> str | None:

@@ -171,8 +171,8 @@ def _resume(args, store, target, incomplete: bool = False) -> bool | None:
             emit(f"resuming run {target.run_id} of flow {target.flow} ({target.record.get('entrypoint')})")
             outcome = plugin.run_flow(target, flow, args.from_task)
     if outcome.run_id is None:
-        warn(f"resume: the flow of run {target.run_id} ran no scout task, so no run was recorded "
-             f"(state {outcome.state_name})")
+        warn(f"resume: the flow of run {target.run_id} ended {outcome.state_name} before it ran a scout task, so no "
+             "run was recorded" + (f": {outcome.message}" if outcome.message else ""))
     else:
         emit(f"run {outcome.run_id} resumed run {target.run_id}: {outcome.state_name}"
              + (f" ({outcome.message})" if outcome.message and not outcome.completed else ""))

@@ -288,6 +288,7 @@ def run_prune(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     verb = "would delete" if args.dry_run else "deleted"
+    done = "would be deleted" if args.dry_run else "deleted"
     deleted_jobs: list[str] = []
     skipped: list[str] = []
     for key in plan.remove_jobs:
@@ -322,7 +323,7 @@ def run_prune(args: argparse.Namespace) -> int:
         emit(f"{verb} job  {key}")
     for key, why in sorted(plan.kept_jobs.items()):
         emit(f"kept job     {key}: {why}")
-    warn(f"runs prune: {len(removed_runs)} runs and {len(deleted_jobs)} jobs {verb}, {len(plan.keep_runs)} runs kept"
+    warn(f"runs prune: {len(removed_runs)} runs and {len(deleted_jobs)} jobs {done}, {len(plan.keep_runs)} runs kept"
          + (" (dry run: nothing deleted)" if args.dry_run else "")
          + (f"; {len(skipped)} jobs skipped (locked or running)" if skipped else ""))
     return 1 if skipped else 0

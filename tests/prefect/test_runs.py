@@ -415,3 +415,21 @@ def test_concurrent_flows_each_record_all_their_jobs(scout_root, write_flow):
     assert sorted(r.workflow for r in listed) == ["Many0", "Many1"]
     for r in listed:
         assert r.status == "completed" and r.job_counts() == {"done": 12}, r.record
+
+
+# ------------------------------------------------------------------------------------------------ the docs
+def test_the_runs_example_of_the_docs_runs(scout_root, capsys):
+    example = Path(__file__).resolve().parents[2] / "docs" / "examples" / "runs_demo.py"
+    module = _load(example, "runs_demo_example")
+    try:
+        module.main()
+    finally:
+        sys.modules.pop("runs_demo_example", None)
+    out = capsys.readouterr().out
+    assert out.count("(measure ran for n=6)") == 1  # the resume and the report reuse it
+    assert "first run: 1055" in out and "a report that reuses the first run's 'measure' job: 56" in out
+    assert "resumed run" in out and ": Completed" in out
+    assert "  reused by   run " in out
+    assert "kept job     var/jobs/Measurements/measure/" in out and "reachable from a kept run" in out
+    listed = core.list_runs(Store(str(scout_root)))
+    assert sorted(r.flow for r in listed) == ["Measurements", "Report"]
