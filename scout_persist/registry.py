@@ -696,7 +696,7 @@ class Registry:
                       "time": datetime.datetime.now(datetime.timezone.utc).isoformat()}
             self.store.put(self._used_by_key(found.name, found.version, run.run_id),
                            json.dumps(record).encode("utf-8"))
-        except (OSError, ScoutPersistError) as exc:  # lineage is best effort: the read itself succeeded
+        except Exception as exc:  # noqa: BLE001 - lineage is best effort: the read itself succeeded
             import logging
 
             logging.getLogger(__name__).warning("artifact %s: its use by run %s was not recorded (%s)", found.ref,
@@ -759,8 +759,15 @@ class Registry:
 
 
 def _note_logged(run: Any, version: ArtifactVersion, new: bool) -> None:
-    if run is not None:
+    if run is None:
+        return
+    try:
         run.note("artifact_logged", {"ref": version.ref, "digest": version.digest, "new": new})
+    except Exception as exc:  # noqa: BLE001 - lineage is best effort: the version is published
+        import logging
+
+        logging.getLogger(__name__).warning("artifact %s: run %s could not record that it logged it (%s)",
+                                            version.ref, run.run_id, exc)
 
 
 def _same_content(manifest: Mapping[str, Any], digest: str, type: str | None, meta: dict) -> bool:

@@ -211,3 +211,96 @@ def test_resume_refuses_a_run_another_restorer_holds(root, capsys):
         assert code == 0 and "skipped: run r-dead is being resumed by host other-host" in err
     finally:
         lock.release()
+
+
+def _held_job_lock(store: Store, key: str):
+    """The lock of job ``key``, held by a live writer on another machine."""
+    from scout_persist.locks import Lock, lock_key_for
+
+    lock = Lock(store, lock_key_for(store.path(key)))
+    lock.host = "other-host"
+    assert lock.acquire(timeout=0)
+    return lock
+
+
+def test_prune_skips_a_job_whose_lock_is_held_and_says_so(root, capsys):
+    write_job(root, "var/jobs/Demo/a/old", "r-old")
+    runs.write_record(root, make_record("r-old", start=time.time() - 50, jobs=[
+        {"key": "var/jobs/Demo/a/old", "task": "a", "status": "done"}]))
+    runs.write_record(root, make_record("r-new"))
+    lock = _held_job_lock(root, "var/jobs/Demo/a/old")
+    try:
+        code, _, err = cli(capsys, "runs", "prune", "--keep-last", "1")
+    finally:
+        lock.release()
+    assert code == 1
+    assert "skipped Demo/a/old: locked by host other-host" in err
+    assert "runs prune: 1 runs and 0 jobs deleted, 1 runs kept; 1 jobs skipped (locked or running)" in err
+    assert root.exists("var/jobs/Demo/a/old")
+
+
+def test_resume_from_refuses_when_a_job_to_recompute_is_held(root):
+    from scout_persist.cli.resume import _clean_from
+    from scout_persist.errors import InvalidInputError
+
+    write_job(root, "var/jobs/Demo/a/1", "r1")
+    write_job(root, "var/jobs/Demo/b/1", "r1", deps=["var/jobs/Demo/a/1"])
+    runs.write_record(root, make_record("r1", jobs=[
+        {"key": "var/jobs/Demo/a/1", "task": "a", "status": "done", "dependencies": []},
+        {"key": "var/jobs/Demo/b/1", "task": "b", "status": "done", "dependencies": ["var/jobs/Demo/a/1"]}]))
+    lock = _held_job_lock(root, "var/jobs/Demo/b/1")
+    try:
+        with pytest.raises(InvalidInputError, match=r"--from 'a': var/jobs/Demo/b/1 could not be removed \(locked or "
+                                                    r"running\); wait for the run using them to end"):
+            _clean_from(root, runs.read_run(root, "Demo", "r1"), "a")
+    finally:
+        lock.release()
+    assert not root.exists("var/jobs/Demo/a/1") and root.exists("var/jobs/Demo/b/1")
+
+
+def test_plotting_a_run_without_jobs_says_so(root, capsys, tmp_path):
+    runs.write_record(root, make_record("r-empty"))
+    code, _, err = cli(capsys, "runs", "show", "r-empty", "--plot", str(tmp_path / "x.png"))
+    assert code == 2 and "run r-empty has no jobs to plot" in err
+
+
+def test_resume_without_the_plugin_names_the_extra(root, capsys, monkeypatch):
+    runs.write_record(root, make_record("r-done"))
+    monkeypatch.setitem(__import__("sys").modules, "prefect_scout.resume", None)
+    code, _, err = cli(capsys, "resume", "r-done")
+    assert code == 2
+    assert "resume runs the flow with Prefect and the prefect_scout plug-in, which do not import here" in err
+    assert "pip install 'scout-persist[prefect]'" in err
+
+
+def test_where_the_store_tells_no_age_resume_watches_the_record(capsys, monkeypatch):
+    """memory:// gives no age: a record rewritten while watched is live; one left alone for its lease is not."""
+    import threading
+
+    from scout_persist.cli import resume as resume_cli
+
+    monkeypatch.setattr(resume_cli, "WATCH_POLL", 0.05)
+    store = Store("memory://runs-watch")
+    runs.write_record(store, make_record("r-mem", status="running", lease=0.5, resumable=False,
+                                         not_resumable="test record"))
+    stop = threading.Event()
+
+    def renew() -> None:
+        seq = 0
+        while not stop.wait(0.01):
+            seq += 1
+            runs.write_record(store, make_record("r-mem", status="running", lease=0.5, resumable=False,
+                                                 not_resumable="test record", seq=seq))
+
+    renewer = threading.Thread(target=renew)
+    renewer.start()
+    try:
+        code, _, err = cli(capsys, "resume", "r-mem", "--root", store.url)
+    finally:
+        stop.set()
+        renewer.join()
+    assert code == 2
+    assert "does not tell the age of run records; watching run r-mem for up to 0.5s" in err
+    assert "run r-mem of flow Demo is still running: its record was renewed while watched" in err
+    code, _, err = cli(capsys, "resume", "r-mem", "--root", store.url)  # nobody renews it now
+    assert code == 2 and "run r-mem cannot be resumed: test record" in err

@@ -275,3 +275,44 @@ def test_a_failing_provider_never_breaks_a_registry_read(store, tmp_path):
     finally:
         runs.set_current_run_provider(None)
     assert "run" not in Registry(store).resolve("thing").manifest
+
+
+def test_a_failing_lineage_note_warns_and_the_registry_call_succeeds(store, tmp_path, caplog):
+    def note(kind, data):
+        raise OSError("the run's store is down")
+
+    runs.set_current_run_provider(lambda: runs.CurrentRun("run-9", "Demo", "Demo", store.url, note=note))
+    try:
+        src = tmp_path / "f.txt"
+        src.write_text("x")
+        with caplog.at_level("WARNING"):
+            assert Registry(store).log_artifact("thing", str(src)).version == "v0"
+            assert Registry(store).use_artifact("thing").version == "v0"
+    finally:
+        runs.set_current_run_provider(None)
+    assert "artifact thing:v0: run run-9 could not record that it logged it (the run's store is down)" in caplog.text
+    assert "artifact thing:v0: its use by run run-9 was not recorded (the run's store is down)" in caplog.text
+
+
+def test_reading_records_that_are_not_runs_names_them(store):
+    store.put(runs.record_key("Demo", "r1"), json.dumps({"format": "something-else"}).encode())
+    with pytest.raises(InvalidInputError, match=r"run record '.*var/runs/Demo/r1/run.json' is not a "
+                                                r"scout-persist-run/1 record"):
+        runs.read_run(store, "Demo", "r1")
+    with pytest.raises(KeyNotFound, match=r"no run record '.*var/runs/Demo/r2/run.json'; list runs with: "
+                                          r"scout-persist runs"):
+        runs.read_run(store, "Demo", "r2")
+    with pytest.raises(InvalidInputError, match="empty run id; give a run id as printed by: scout-persist runs"):
+        runs.find_run(store, " ")
+    with pytest.raises(InvalidInputError, match=r"--older-than -2: give a number of days >= 0"):
+        runs.plan_prune(store, older_than_days=-2)
+
+
+def test_runs_on_s3_are_read_concurrently_and_listed_newest_first(s3_url):
+    store = Store(s3_url)
+    now = time.time()
+    for i in range(12):
+        runs.write_record(store, make_record(f"r{i:02d}", start=now - 100 + i))
+    problems: list[str] = []
+    listed = runs.list_runs(store, problems=problems)
+    assert [r.run_id for r in listed] == [f"r{i:02d}" for i in reversed(range(12))] and problems == []

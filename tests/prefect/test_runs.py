@@ -433,3 +433,68 @@ def test_the_runs_example_of_the_docs_runs(scout_root, capsys):
     assert "kept job     var/jobs/Measurements/measure/" in out and "reachable from a kept run" in out
     listed = core.list_runs(Store(str(scout_root)))
     assert sorted(r.flow for r in listed) == ["Measurements", "Report"]
+
+
+# ------------------------------------------------------------------------------------------- failure paths
+def test_resume_says_when_the_flow_no_longer_loads(scout_root, write_flow, log, capsys):
+    path, mod = write_flow(PIPELINE, "runs_moved", offset=0, flow="Moved")
+    assert mod.pipeline(2) == 3
+    run = only_run(Store(str(scout_root)))
+    sys.modules.pop("runs_moved")
+    path.rename(path.with_name("elsewhere.py"))
+    code, _, err = cli(capsys, "resume", run.run_id)
+    assert code == 2
+    assert (f"run {run.run_id} cannot be resumed: its flow 'Moved' does not load from its entrypoint "
+            f"(runs_moved:pipeline: ") in err
+    assert f"{path}:pipeline: the file does not exist); run resume from the folder the flow ran in" in err
+
+
+def test_reuse_of_a_job_that_is_gone_or_damaged_says_to_resume_its_run(scout_root, write_flow, log):
+    from prefect_scout import ReuseError
+
+    _, producer = write_flow(PIPELINE, "runs_damaged", offset=0, flow="Damaged")
+    assert producer.pipeline(3) == 9
+    store = Store(str(scout_root))
+    source = only_run(store, "Damaged")
+    load_key = next(j["key"] for j in source.jobs() if j["task"] == "load")
+    _, consumer = write_flow(CONSUMER, "runs_damaged_consumer")
+    store.put(load_key, store.get(load_key) + b" ")  # its bytes no longer match their checksum
+    with pytest.raises(ReuseError, match=rf"reuse\(run='{source.run_id}', task='load'\): job '{load_key}' no longer "
+                                         r"passes the hit check .* cannot be reused; resume that run to recompute it"):
+        consumer.consumer(source.run_id)
+    assert json.loads(store.get(load_key + ".info"))["status"] == "done"  # reuse never writes the other run's job
+    store.delete(load_key + ".info")
+    with pytest.raises(ReuseError, match=rf"job '.*{load_key}' of that run is gone \(cleaned or pruned\); resume the "
+                                         rf"run to recompute it \(scout-persist resume {source.run_id}\)"):
+        consumer.consumer(source.run_id)
+    assert "count" not in bodies(log)
+
+
+def test_a_record_that_cannot_be_written_warns_and_the_flow_goes_on(scout_root, write_flow, log, caplog):
+    (scout_root / "var").mkdir()
+    (scout_root / "var" / "runs").write_text("a file where the runs folder should be")
+    _, mod = write_flow(PIPELINE, "runs_unwritable", offset=0, flow="Unwritable")
+    with caplog.at_level("WARNING", logger="prefect_scout"):
+        assert mod.pipeline(2) == 3
+    assert "scout-persist: the run record of flow run" in caplog.text
+    assert "could not be written to" in caplog.text and "the flow goes on, the record may lag" in caplog.text
+
+
+def test_a_flow_defined_inside_a_function_is_recorded_not_resumable(scout_root):
+    from prefect import flow
+
+    from prefect_scout import scout_task
+
+    @scout_task(type="integer", workflow="Inner")
+    def inner_task(x: int) -> int:
+        return x + 1000
+
+    @flow(name="Inner")
+    def inner_flow(x: int = 1):
+        return inner_task(x)
+
+    assert inner_flow(2) == 1002
+    run = only_run(Store(str(scout_root)))
+    assert run.record["resumable"] is False and run.record["entrypoint"] is None
+    assert "is defined inside another function, so no entrypoint can load it; define the flow at module level" \
+        in run.record["not_resumable"]
