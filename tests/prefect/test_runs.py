@@ -498,3 +498,29 @@ def test_a_flow_defined_inside_a_function_is_recorded_not_resumable(scout_root):
     assert run.record["resumable"] is False and run.record["entrypoint"] is None
     assert "is defined inside another function, so no entrypoint can load it; define the flow at module level" \
         in run.record["not_resumable"]
+
+
+ASYNC = """
+    import asyncio
+    from prefect import flow
+    from prefect_scout import scout_task
+
+    @scout_task(type="integer")
+    async def slow_square(i: int) -> int:
+        await asyncio.sleep(0.01)
+        return i * i + 1000
+
+    @flow(name="Async")
+    async def async_flow(n: int = 3):
+        return [await slow_square(i) for i in range(n)]
+"""
+
+
+def test_an_async_flow_is_recorded_like_a_sync_one(scout_root, write_flow):
+    import asyncio
+
+    _, mod = write_flow(ASYNC, "runs_async")
+    assert asyncio.run(mod.async_flow(3)) == [1000, 1001, 1004]
+    run = only_run(Store(str(scout_root)))
+    assert run.status == "completed" and run.record["parameters"] == {"n": 3}
+    assert sorted((j["task"], j["status"], j["reused"]) for j in run.jobs()) == [("slow_square", "done", False)] * 3
