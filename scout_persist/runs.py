@@ -457,20 +457,17 @@ def list_runs(store: Store, workflow: str | None = None, progress: Any = None,
         return run
 
     runs: list[Run] = []
-    if store.is_local or len(keys) < 8:
-        results: Iterable[Run | str] = map(read, keys)
-    else:
-        pool = ThreadPoolExecutor(READ_THREADS)
-        results = pool.map(read, keys)
-    for item in results:
-        if isinstance(item, Run):
-            runs.append(item)
-        elif problems is not None:
-            problems.append(item)
-        if progress is not None:
-            progress.advance()
-    if not (store.is_local or len(keys) < 8):
-        pool.shutdown()
+    # local reads are cheap and parsing holds the GIL: one thread; object stores wait on the network: several
+    workers = 1 if store.is_local or len(keys) < 8 else READ_THREADS
+    with ThreadPoolExecutor(workers) as pool:
+        results: Iterable[Run | str] = map(read, keys) if workers == 1 else pool.map(read, keys)
+        for item in results:
+            if isinstance(item, Run):
+                runs.append(item)
+            elif problems is not None:
+                problems.append(item)
+            if progress is not None:
+                progress.advance()
     runs.sort(key=lambda r: (r.started or 0.0, r.run_id), reverse=True)
     return runs
 

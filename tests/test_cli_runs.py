@@ -1,5 +1,5 @@
 """``scout-persist runs``, ``runs show``, ``runs prune`` and the refusals of ``resume`` that need no flow, on records
-written by hand (the records Prefect writes are tested in tests/prefect/test_runs.py)."""
+written by hand (the records Prefect writes are tested in tests/prefect/test_run_records.py)."""
 
 from __future__ import annotations
 

@@ -340,7 +340,7 @@ def _record_elsewhere(plan: plans.RunPlan, status: str, extra: dict) -> None:
     ctx = FlowRunContext.get()
     if not plan.flow_run_id or not plan.task_run_id or ctx is None or ctx.flow is None:
         return
-    store = settings.store_for(None)
+    store = settings.store_for(plan.url)  # the run's record is in the store of its scout tasks
     entry = _entry(plan, status, None, **extra)
     code = (plan.signature or {}).get("code")
     if code:

@@ -276,6 +276,7 @@ CONSUMER = """
 
 def test_reuse_returns_a_job_of_an_earlier_run_as_a_step_dependency(scout_root, write_flow, log, capsys):
     from prefect_scout import ReuseError
+    from prefect_scout import reuse as reuse_outside_a_flow
 
     _, producer = write_flow(PIPELINE, "runs_producer", offset=0, flow="Producer")
     assert producer.pipeline(7) == 63
@@ -297,6 +298,7 @@ def test_reuse_returns_a_job_of_an_earlier_run_as_a_step_dependency(scout_root, 
     code, out, _ = cli(capsys, "runs", "show", source.run_id)
     assert f"  reused by   run {run.run_id} (load)" in out
 
+    assert reuse_outside_a_flow(run=source.run_id, task="load") == list(range(7))  # verified value, no lineage
     with pytest.raises(ReuseError, match=r"reuse\(run='nope', task='load'\): no run 'nope' in .*var/runs "
                                          r"\(workflows with runs: Consumer, Producer\)"):
         consumer.consumer("nope")
