@@ -140,6 +140,27 @@ def decode(raw: bytes, where: str) -> dict:
     return value
 
 
+def decode_head(raw: bytes, where: str) -> tuple[dict, bool]:
+    """``(record, whole)``: what precedes ``jobs`` when the record puts its jobs last and carries ``counts`` (as the
+    plug-in writes it; a listing then parses a few hundred bytes instead of every job), else the whole record."""
+    i = raw.rfind(b',"jobs":[')
+    if i > 0:
+        try:
+            head = json.loads(raw[:i] + b"}")
+        except ValueError:
+            head = None
+        if isinstance(head, dict) and head.get("format") == FORMAT and isinstance(head.get("counts"), dict):
+            return head, False
+    return decode(raw, where), True
+
+
+def job_counts_of(jobs: Iterable[dict]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for job in jobs:
+        counts[str(job.get("status"))] = counts.get(str(job.get("status")), 0) + 1
+    return dict(sorted(counts.items()))
+
+
 def parse_time(value: Any) -> float | None:
     """Epoch seconds of an ISO time in a record (None when missing or unreadable)."""
     if not isinstance(value, str):
@@ -283,6 +304,7 @@ class Run:
     status: str = ""
     reason: str = ""
     parts: list[dict] | None = None  # jobs recorded by other processes (read on demand)
+    whole: bool = True  # False: ``record`` holds what precedes its jobs (a listing); read whole on demand
 
     @property
     def key(self) -> str:
@@ -313,8 +335,15 @@ class Run:
             return None
         return max(end - start, 0.0)
 
+    def _whole(self) -> dict:
+        if not self.whole:
+            self.record = decode(self.store.get(self.key), self.store.where(self.key))
+            self.whole = True
+        return self.record
+
     def jobs(self) -> list[dict]:
         """The run's jobs: those its record lists, then those other processes recorded (newest entry per key)."""
+        self._whole()
         merged: dict[str, dict] = {}
         for entry in list(self.record.get("jobs") or []) + list(self.parts or []):
             if isinstance(entry, dict) and isinstance(entry.get("key"), str) and entry.get("kind", "job") == "job":
@@ -342,14 +371,14 @@ class Run:
         return list(self.record.get("reused") or []) + self.notes("reused")
 
     def job_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for job in self.jobs():
-            counts[str(job.get("status"))] = counts.get(str(job.get("status")), 0) + 1
-        return counts
+        """How many jobs of the run are in each status."""
+        if not self.whole and not self.parts:
+            return dict(self.record["counts"])
+        return job_counts_of(self.jobs())
 
     def summary(self) -> dict:
         """The record with the judged status (``status``), the recorded one (``recorded_status``) and the jobs."""
-        out = dict(self.record)
+        out = dict(self._whole())
         out["recorded_status"] = self.record.get("status")
         out["status"] = self.status
         if self.reason:
@@ -440,12 +469,13 @@ def list_runs(store: Store, workflow: str | None = None, progress: Any = None,
         w, r = item
         key = record_key(w, r)
         try:
-            record = decode(store.get(key), store.where(key))
+            raw = store.get(key)
+            record, whole = (decode(raw, store.where(key)), True) if with_parts else decode_head(raw, store.where(key))
         except KeyNotFound:
             return f"{store.where(run_dir(w, r))}: no {RECORD} (not a run, or being created)"
         except InvalidInputError as exc:
             return str(exc)
-        run = Run(store, w, r, record)
+        run = Run(store, w, r, record, whole=whole)
         if record.get("status") == RUNNING:
             try:
                 run.age = store.get_versioned(key).age
@@ -731,7 +761,8 @@ def _writer_run(store: Store, key: str, listed_by: Run) -> str | None:
 
 __all__ = [
     "COMPLETED", "CANCELLED", "CRASHED", "FAILED", "RUNNING", "STATUSES", "CurrentRun", "PrunePlan", "Run",
-    "check_run_id", "code_hash", "current_run", "decode", "delete_run", "encode", "find_run", "flush_seconds",
+    "check_run_id", "code_hash", "current_run", "decode", "decode_head", "delete_run", "encode", "find_run",
+    "flush_seconds", "job_counts_of",
     "is_plain_json", "job_of", "judge", "lease_seconds", "list_runs", "load_run", "markers", "plan_prune",
     "read_parts", "read_run", "record_key", "record_parameters", "registry_jobs", "run_dir", "run_ids",
     "set_current_run_provider", "workflows", "write_marker", "write_part", "write_record",

@@ -316,3 +316,18 @@ def test_runs_on_s3_are_read_concurrently_and_listed_newest_first(s3_url):
     problems: list[str] = []
     listed = runs.list_runs(store, problems=problems)
     assert [r.run_id for r in listed] == [f"r{i:02d}" for i in reversed(range(12))] and problems == []
+
+
+def test_a_listing_reads_what_precedes_the_jobs_and_the_whole_record_on_demand(store):
+    jobs = [{"key": f"var/jobs/Demo/a/{i}", "task": "a", "status": "done" if i else "error"} for i in range(3)]
+    record = make_record("r1", parameters={"x": 1, "jobs": [1, 2]}, note=',"jobs":[ in a string')
+    record.pop("jobs")
+    record["counts"] = {"done": 2, "error": 1}
+    record["jobs"] = jobs  # last, after the counts: as the plug-in writes records
+    runs.write_record(store, record)
+    (run,) = runs.list_runs(store)
+    assert run.whole is False and "jobs" not in run.record and run.record["parameters"] == {"x": 1, "jobs": [1, 2]}
+    assert run.job_counts() == {"done": 2, "error": 1}
+    assert [j["key"] for j in run.jobs()] == [j["key"] for j in jobs] and run.whole is True
+    head, whole = runs.decode_head(runs.encode(make_record("r2")), "r2")  # jobs not last, no counts: read whole
+    assert whole is True and head["jobs"] == []

@@ -143,7 +143,9 @@ class Recorder:
     def snapshot(self) -> dict:
         with self._lock:
             record = dict(self.record)
-            record["jobs"] = [dict(j) for j in self.jobs.values()]
+            jobs = [dict(j) for j in self.jobs.values()]
+            record["counts"] = core.job_counts_of(jobs)  # before the jobs: a listing reads no further
+            record["jobs"] = jobs  # last
             lease = dict(record["lease"])
             lease["seq"] = self.writes + 1
             record["lease"] = lease
@@ -416,7 +418,7 @@ def _new_recorder(ctx: Any, store: Store) -> Recorder:
         "reused": [],
         "artifacts": {"logged": [], "used": []},
         "error": None,
-    }
+    }  # "counts" and "jobs" are added last by each write
     resume = _resuming.get()
     if resume is not None and not resume.used and flow_run.parent_task_run_id is None:
         resume.used = True
