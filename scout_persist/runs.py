@@ -294,7 +294,10 @@ def writer_gone_here(record: dict) -> bool:
 # ------------------------------------------------------------------------------------------------ reading
 @dataclass
 class Run:
-    """One run record as read: the ``record``, where it is, its ``status`` as judged now and why."""
+    """One run record as read: the ``record``, where it is, its ``status`` as judged now and why.
+
+    From a listing, ``record`` may hold only what precedes the jobs (``whole`` False): read jobs through
+    :meth:`jobs`, :meth:`job_counts` and :meth:`summary`, which read the rest when needed."""
 
     store: Store
     workflow: str

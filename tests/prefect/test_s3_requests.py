@@ -122,4 +122,4 @@ def test_the_run_record_costs_at_most_one_put_per_task(proxied_root, monkeypatch
     else:
         assert 2 <= len(record) <= n, record
     (run,) = [r for r in list_runs(Store(url)) if r.record.get("parameters") == {"n": n}]
-    assert run.status == "completed" and len(run.record["jobs"]) == n
+    assert run.status == "completed" and run.job_counts() == {"done": n} and len(run.jobs()) == n
