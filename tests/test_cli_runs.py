@@ -304,3 +304,17 @@ def test_where_the_store_tells_no_age_resume_watches_the_record(capsys, monkeypa
     assert "run r-mem of flow Demo is still running: its record was renewed while watched" in err
     code, _, err = cli(capsys, "resume", "r-mem", "--root", store.url)  # nobody renews it now
     assert code == 2 and "run r-mem cannot be resumed: test record" in err
+
+
+def test_the_progress_bar_appears_only_when_the_listing_is_slow(root, capsys, monkeypatch):
+    from scout_persist.cli import runs as runs_cli
+
+    three_runs(root)
+    monkeypatch.setattr(runs_cli, "SLOW", 3600.0)  # never slow enough
+    code, _, err = cli(capsys, "runs", "--progress")
+    assert code == 0 and "runs [" not in err
+    monkeypatch.setattr(runs_cli, "SLOW", 0.0)  # always slow enough
+    code, _, err = cli(capsys, "runs", "--progress")
+    assert code == 0 and "runs [##############################] 3/3" in err
+    code, _, err = cli(capsys, "runs", "--progress", "--no-progress")
+    assert code == 0 and "runs [" not in err
