@@ -2,8 +2,8 @@
 
 Each line compares systems measured side by side in this run (never against numbers from elsewhere).
 Options: ``--size-mb`` (large result, default 200), ``--tasks`` (cached run, default 500), ``--store-mb``
-(streaming memory check, default 1024), ``--ls-jobs`` (ls vs find, default 100 000), ``--json FILE`` to keep the
-raw numbers and every table line under a
+(streaming memory check, default 1024), ``--ls-jobs`` (ls vs find, default 100 000), ``--runs`` (runs vs
+find -exec cat, default 10 000 records), ``--json FILE`` to keep the raw numbers and every table line under a
 stable name, ``--only STEP`` (repeatable) to run some benchmarks only, ``--repeat N`` to run each large-result
 system N times (interleaved) and report medians: on a shared machine single runs swing by 2x or more.
 """
@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_cli_startup  # noqa: E402
 import bench_ls  # noqa: E402
+import bench_runs  # noqa: E402
 import bench_store_memory  # noqa: E402
 import cached_tasks  # noqa: E402
 import formats as formats_bench  # noqa: E402
@@ -115,6 +116,13 @@ def named_rows(raw: dict) -> list[tuple[str, str, str, str, str, str]]:
         s3 = raw["s3_requests"]
         add("S3 requests per cache hit", "count", s3["hit"]["requests"], 2, "{:.0f}", key="s3.requests_per_hit")
         add("S3 requests per save", "count", s3["save"]["requests"], 3, "{:.0f}", key="s3.requests_per_save")
+        per_task = s3.get("run_record")
+        if per_task:
+            n = per_task["tasks"]
+            add(f"S3 requests per task, run record ({n} tasks, batched)", "count", per_task["per_task_batched"], 1,
+                "{:.2f}", key="s3.run_record_per_task_batched")
+            add(f"S3 requests per task, run record ({n} tasks, unbatched)", "count",
+                per_task["per_task_unbatched"], 1 + 2 / n, "{:.2f}", key="s3.run_record_per_task_unbatched")
     if "ls" in raw:
         ls = raw["ls"]
         find_s = ls["seconds"]["find"]
@@ -126,6 +134,13 @@ def named_rows(raw: dict) -> list[tuple[str, str, str, str, str, str]]:
             key="ls.one_process_vs_find")
         add("  the same two on one core: ls -s error", "find -printf", ls["ratio_to_find"]["ls -s error, 1 process"],
             None, key="ls.status_one_process_vs_find")
+    if "runs" in raw:
+        rn = raw["runs"]
+        yard = rn["seconds"]["find -exec cat"]
+        add(f"runs over {rn['runs']} run records", f"find -exec cat: {yard:.2f}s", rn["ratio_to_find"]["runs"],
+            rn["targets"]["runs"], key="runs.vs_find")
+        add(f"  runs --json over {rn['runs']} run records", f"find -exec cat: {yard:.2f}s",
+            rn["ratio_to_find"]["runs --json"], None, key="runs.json_vs_find")
     if "formats" in raw:  # typed formats (#15): NPY vs pickle vs joblib.Memory, Parquet vs pickle vs Prefect default
         for name, versus, value, limit in formats_bench.rows_of(raw["formats"]):
             add(name, versus, value, limit, key="formats." + name.replace(" ", "_").replace(",", ""))
@@ -237,7 +252,7 @@ def print_codecs(raw: dict) -> None:
 
 
 STEPS = ("large_result", "large_result_noise", "formats", "cached_tasks", "hit_cost", "s3_requests", "ls", "cli",
-         "store")
+         "runs", "store")
 
 
 def main(argv=None) -> int:
@@ -247,6 +262,7 @@ def main(argv=None) -> int:
     parser.add_argument("--store-mb", type=int, default=1024)
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the DataFrame of the formats bench")
     parser.add_argument("--ls-jobs", dest="ls_jobs", type=int, default=100_000, help="jobs in the ls benchmark store")
+    parser.add_argument("--runs", type=int, default=10_000, help="run records in the runs benchmark store")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--only", action="append", choices=STEPS, help="run this benchmark only (repeatable)")
     parser.add_argument("--repeat", type=int, default=1,
@@ -263,6 +279,7 @@ def main(argv=None) -> int:
         ("s3_requests", s3_requests.run),
         ("ls", lambda: bench_ls.run(args.ls_jobs)),
         ("cli", bench_cli_startup.run),
+        ("runs", lambda: bench_runs.run(args.runs)),
         ("store", lambda: bench_store_memory.run(args.store_mb)),
     ]
     for name, step in steps:

@@ -2,7 +2,9 @@
 
 A moto S3 server runs on 127.0.0.1; a counting proxy sits in front of it (the one the reliability tests use
 to inject faults). A flow with one scout task runs twice in this process: the first run saves, the second
-hits the cache. Every request the plug-in makes in each run is counted and listed.
+hits the cache. Every request the plug-in makes for the job in each run is counted and listed. Then a flow of 50
+tasks runs twice, batched (the default) and unbatched (SCOUT_PERSIST_RUN_FLUSH=0): the requests of its run record
+(var/runs) per task.
 """
 
 from __future__ import annotations
@@ -57,14 +59,37 @@ def run() -> dict:
         return 1
 
     flow(name="warm")(warm)()
+    @scout_task(workflow="Bench", type="integer")
+    def item(i: int) -> int:
+        return i + 1000
+
+    @flow(name="Bench", persist_result=False)
+    def many(n: int, flush: str) -> list:
+        return [f.result() for f in [item.submit(i) for i in range(n)]]
+
+    def is_record(line: str) -> bool:
+        return "/var/runs/" in line.split(" ")[1]
+
     counts = {}
     for phase in ("save", "hit"):
         start = len(proxy.log)
         assert one_task() == 42
-        counts[phase] = proxy.log[start:]
+        counts[phase] = [line for line in proxy.log[start:] if not is_record(line)]  # the job's own requests
+    n = 50
+    record = {}
+    for flush in ("1", "0"):  # batched (the default), then one write per finished task
+        os.environ["SCOUT_PERSIST_RUN_FLUSH"] = flush
+        start = len(proxy.log)
+        assert many(n, flush) == [i + 1000 for i in range(n)]
+        record[flush] = [line for line in proxy.log[start:] if is_record(line)]
+    os.environ.pop("SCOUT_PERSIST_RUN_FLUSH")
     proxy.stop()
     server.stop()
-    return {phase: {"requests": len(lines), "detail": lines} for phase, lines in counts.items()}
+    out = {phase: {"requests": len(lines), "detail": lines} for phase, lines in counts.items()}
+    out["run_record"] = {"tasks": n, "per_task_batched": len(record["1"]) / n,
+                         "per_task_unbatched": len(record["0"]) / n, "batched": record["1"],
+                         "unbatched_requests": len(record["0"])}
+    return out
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ Layout under the registry prefix (default ``artifacts/`` of the store root)::
     _blobs/sha256/<ab>/<sha256>             file contents, content-addressed (shared, deduplicated)
     <name>/versions/v<N>.json               the manifest of version N: files (name, size, sha256), metadata
     <name>/aliases/<alias>.json             a movable pointer to a version (``latest`` is never stored)
+    <name>/used_by/v<N>/<run id>.json       lineage: a recorded flow run read version N (``use_artifact``)
 
 Logging uploads the blobs first, then publishes the manifest with an exclusive create of ``v<N>.json``: the
 create both allocates the number and commits the version, so concurrent loggers never share a number and
@@ -15,6 +16,10 @@ Publishing is idempotent: each manifest carries a fresh random ``token``; when a
 and a manifest holding our own token is our success, so a retried publish yields one version, not two. Content
 identical to the latest version (same files, type and metadata) returns that version instead of a new one, unless
 ``force=True``. A removed version leaves a ``v<N>.removed`` marker so its number is never given again.
+
+Lineage: a version logged inside a recorded flow run (:mod:`scout_persist.runs`) names that run in its manifest
+(``run``), and :meth:`Registry.use_artifact` inside one records the consuming run under ``used_by``; both runs' records
+list the versions too.
 
 File names in a manifest are clean relative '/'-paths; one that could escape (``../x``, absolute, NUL, ``\\``)
 fails :meth:`Registry.verify`, and :meth:`ArtifactVersion.download` refuses it, and any symlink inside the
@@ -43,6 +48,7 @@ from .errors import (
     StorageError,
     UnsafePathError,
 )
+from .runs import current_run
 from .store import RETRIES, RETRY_BASE_DELAY, Store, check_key, is_transient
 
 MANIFEST_FORMAT = "scout-persist-artifact/1"
@@ -54,6 +60,7 @@ _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
 _VERSION = re.compile(r"^v(0|[1-9][0-9]*)$")
 _VERSION_FILE = re.compile(r"^v(0|[1-9][0-9]*)\.json$")
 _REMOVED_FILE = re.compile(r"^v(0|[1-9][0-9]*)\.removed$")
+USED_BY = "used_by"  # <name>/used_by/<version>/<run id>.json: a recorded flow run read that version
 
 
 # -- names ------------------------------------------------------------------------------------------------------
@@ -458,6 +465,7 @@ class Registry:
             meta = json.loads(json.dumps(meta))  # as a reader will see it (tuples become lists...)
         except (TypeError, ValueError) as exc:
             raise InvalidInputError(f"artifact metadata for {name!r} must be JSON-serialisable: {exc}") from exc
+        run = current_run()  # lineage: the flow run logging this version (None outside a recorded run)
         sources = collect_sources(files_or_job)
         hashed = [(s, *self._hash(s)) for s in sources]
         entries = sorted(({"name": s.name, "size": size, "sha256": sha} for s, sha, size in hashed),
@@ -473,6 +481,7 @@ class Registry:
             same = self._same_as(name, versions[-1], digest, type, meta)
             if same is not None:
                 self._apply_aliases(name, aliases, same.version)
+                _note_logged(run, same, new=False)
                 return same
         while True:
             version = f"v{number}"
@@ -484,6 +493,7 @@ class Registry:
                 "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
                 "created_by": {"host": socket.gethostname(), "pid": os.getpid()},
                 "token": token,  # tells our own publish from another logger's when a reply was lost
+                **({"run": {"run_id": run.run_id, "workflow": run.workflow}} if run is not None else {}),
                 "metadata": meta,
                 "files": entries,
                 "digest": digest,
@@ -501,16 +511,20 @@ class Registry:
             if not force and _same_content(seen, digest, type, meta):
                 # another logger published the same content at this number meanwhile: that is our version too
                 self._apply_aliases(name, aliases, version)
+                _note_logged(run, ArtifactVersion(self, name, version, seen), new=False)
                 return ArtifactVersion(self, name, version, seen)
             versions, after = self._listing(name)
             if not force and after > number + 1 and versions:
                 same = self._same_as(name, versions[-1], digest, type, meta)  # more were published: the newest
                 if same is not None:
                     self._apply_aliases(name, aliases, same.version)
+                    _note_logged(run, same, new=False)
                     return same
             number = max(number + 1, after)
         self._apply_aliases(name, aliases, version)
-        return ArtifactVersion(self, name, version, manifest)
+        published = ArtifactVersion(self, name, version, manifest)
+        _note_logged(run, published, new=True)
+        return published
 
     def _publish(self, key: str, data: bytes, token: str) -> dict | None:
         """Create manifest ``key`` exclusively; None when it is ours (created now, or earlier by this very publish
@@ -664,7 +678,42 @@ class Registry:
                 raise CorruptPayloadError(f"manifest of {name}:{version} lacks {k!r}; it was not written by this registry")
         return ArtifactVersion(self, name, version, manifest)
 
-    use_artifact = resolve
+    def use_artifact(self, spec: str) -> ArtifactVersion:
+        """:meth:`resolve` for a consumer: inside a recorded flow run, the run and the version record each other."""
+        found = self.resolve(spec)
+        run = current_run()
+        if run is not None:
+            self._record_use(found, run)
+        return found
+
+    def _used_by_key(self, name: str, version: str, run_id: str) -> str:
+        return f"{self._dir(name)}/{USED_BY}/{version}/{run_id}.json"
+
+    def _record_use(self, found: ArtifactVersion, run: Any) -> None:
+        try:
+            run.note("artifact_used", {"ref": found.ref, "digest": found.digest})
+            record = {"run_id": run.run_id, "workflow": run.workflow, "ref": found.ref,
+                      "time": datetime.datetime.now(datetime.timezone.utc).isoformat()}
+            self.store.put(self._used_by_key(found.name, found.version, run.run_id),
+                           json.dumps(record).encode("utf-8"))
+        except Exception as exc:  # noqa: BLE001 - lineage is best effort: the read itself succeeded
+            import logging
+
+            logging.getLogger(__name__).warning("artifact %s: its use by run %s was not recorded (%s)", found.ref,
+                                                run.run_id, exc)
+
+    def used_by(self, spec: str) -> list[dict]:
+        """The recorded flow runs that used the version ``spec`` (``run_id``, ``workflow``, ``time``)."""
+        found = self.resolve(spec)
+        folder = f"{self._dir(found.name)}/{USED_BY}/{found.version}"
+        out = []
+        for n in self._ls(folder):
+            if n.endswith(".json"):
+                try:
+                    out.append(self._read_json(f"{folder}/{n}"))
+                except (KeyNotFound, CorruptPayloadError):
+                    continue
+        return sorted(out, key=lambda r: str(r.get("time")))
 
     def verify(self, spec: str) -> Verification:
         """Check a version: manifest coherent, every file present with its size and sha256."""
@@ -707,6 +756,18 @@ class Registry:
             elif sha != e["sha256"]:
                 result.problems.append(f"{e['name']}: sha256 differs from the manifest")
         return result
+
+
+def _note_logged(run: Any, version: ArtifactVersion, new: bool) -> None:
+    if run is None:
+        return
+    try:
+        run.note("artifact_logged", {"ref": version.ref, "digest": version.digest, "new": new})
+    except Exception as exc:  # noqa: BLE001 - lineage is best effort: the version is published
+        import logging
+
+        logging.getLogger(__name__).warning("artifact %s: run %s could not record that it logged it (%s)",
+                                            version.ref, run.run_id, exc)
 
 
 def _same_content(manifest: Mapping[str, Any], digest: str, type: str | None, meta: dict) -> bool:
@@ -764,8 +825,8 @@ def log_job(name: str, job: Any, aliases: Iterable[str] = (), metadata: Mapping[
 
 
 def use_artifact(spec: str, *, store: Store | str | None = None, prefix: str = "artifacts") -> ArtifactVersion:
-    """:meth:`Registry.resolve` on ``store``: ``use_artifact("model:production").download("out/")``."""
-    return _registry(store, prefix).resolve(spec)
+    """:meth:`Registry.use_artifact` on ``store``: ``use_artifact("model:production").download("out/")``."""
+    return _registry(store, prefix).use_artifact(spec)
 
 
 def verify(spec: str, *, store: Store | str | None = None, prefix: str = "artifacts") -> Verification:

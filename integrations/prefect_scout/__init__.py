@@ -10,6 +10,7 @@ from .cache_policy import ScoutCachePolicy, ScoutKeyError, ScoutSpec, job_name
 from .files import job_files
 from .hits import CacheMiss
 from .locking import ScoutLockManager
+from .reusing import ReuseError, reuse
 from .serializer import ScoutSerializer
 from .storage import ScoutInfoStorage, ScoutStorage
 from .task import JobName, ScoutTask, fixed, scout_task
@@ -17,6 +18,7 @@ from .task import JobName, ScoutTask, fixed, scout_task
 __all__ = [
     "CacheMiss",
     "JobName",
+    "ReuseError",
     "ScoutCachePolicy",
     "ScoutInfoStorage",
     "ScoutKeyError",
@@ -28,5 +30,6 @@ __all__ = [
     "fixed",
     "job_files",
     "job_name",
+    "reuse",
     "scout_task",
 ]

@@ -18,7 +18,7 @@ from scout_persist.errors import ScoutPersistError
 from scout_persist.job import READ_AT_SETUP, JobWriter
 from scout_persist.signature import dependency_token
 
-from . import plans, settings
+from . import plans, runs, settings
 from .hits import PREFECT_KEY
 
 
@@ -46,12 +46,14 @@ def start(plan: plans.RunPlan) -> JobWriter:
 
     Where ``.info`` is the lease, the lock manager already wrote ``start`` when it acquired it."""
     if plan.writer is not None:
+        runs.job_started(plan)
         return plan.writer
     previous: Any = plan.info_raw if plan.info_raw is not None else (None if plan.job_absent else READ_AT_SETUP)
     plans.forget_reads(plan)
     writer = writer_for(plan, plan.lease, previous)
     begin(plan, writer)
     plan.writer = writer
+    runs.job_started(plan)
     return writer
 
 
@@ -66,6 +68,7 @@ def finish(plan: plans.RunPlan, writer: JobWriter, value: Any) -> Any:
     except BaseException as exc:
         writer.error(exc)
         plans.settle(plan)
+        runs.job_finished(plan, "error", exc)
         if isinstance(exc, ScoutPersistError):
             raise type(exc)(
                 f"scout task {plan.workflow}#{plan.task}: its {type(value).__name__} result was not stored as job "
@@ -75,6 +78,7 @@ def finish(plan: plans.RunPlan, writer: JobWriter, value: Any) -> Any:
     plan.stored = True
     plan.token = dependency_token(plan.job_key, writer.info.data)
     plans.settle(plan)
+    runs.job_finished(plan, "done")
     return writer.value
 
 
@@ -82,6 +86,7 @@ def fail(plan: plans.RunPlan, writer: JobWriter, exc: BaseException) -> None:
     """The body raised: ``.info`` gets ``error`` (class, message, backtrace); the result file is removed."""
     writer.error(exc)
     plans.settle(plan)
+    runs.job_finished(plan, "error", exc)
 
 
 def run(plan: plans.RunPlan, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:

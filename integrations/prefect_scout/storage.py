@@ -28,7 +28,7 @@ from scout_persist.errors import KeyNotFound, ScoutPersistError
 from scout_persist.layout import JOBS_DIR
 from scout_persist.store import Store, check_key
 
-from . import hits, plans, settings
+from . import hits, plans, runs, settings
 from .hits import CacheMiss
 from .serializer import SERIALIZER_TYPE, scout_type_from_info
 
@@ -163,7 +163,9 @@ class ScoutInfoStorage(_ScoutBlock):
     _description: ClassVar[str] = "Result metadata from Scout .info sidecars (hits verified against their checksum)."
 
     def _read(self, path: str) -> bytes:
-        found, _plan = self._verified(str(path))
+        found, plan = self._verified(str(path))
+        if plan is not None:
+            runs.job_reused(plan)  # verified: the run is served by the stored job (noted before the result read)
         meta = {
             "storage_key": str(path),
             "expiration": None,  # checked by the hit check itself

@@ -23,7 +23,7 @@ from prefect import Task
 
 from scout_persist.errors import ScoutPersistError
 
-from . import lifecycle, plans, settings
+from . import lifecycle, plans, runs, settings
 from .cache_policy import JOBNAME_MARK, ScoutCachePolicy, ScoutKeyError, ScoutSpec, current_job_name
 from .files import check_format
 from .locking import ScoutLockManager
@@ -214,6 +214,7 @@ class ScoutTask(Task):
         if workflow:
             fn = inspect.unwrap(self.fn)
             claim(settings.root_url(spec.url), workflow, spec.name or fn.__name__, fn)
+        runs.begin(self.scout_url)  # the flow's process starts the run's record at its first scout task
 
     def _bind_call(self, args: tuple, kwargs: dict) -> tuple["ScoutTask", tuple, dict]:
         self._claim()

@@ -1,4 +1,4 @@
-"""The ``scout-persist`` command line: info, prov, write_info, ls, clean, gc, verify, artifacts, path.
+"""The ``scout-persist`` command line: info, prov, write_info, ls, clean, gc, verify, artifacts, path, runs, resume.
 
 Every command takes a local path or an fsspec URL and honours ``SCOUT_PERSIST_URL``. Nothing heavy is imported at
 start (no prefect; matplotlib and s3fs only when a command needs them) so ``scout-persist info`` stays fast.
@@ -12,11 +12,11 @@ from typing import Sequence
 
 from ..errors import ScoutPersistError
 
-COMMANDS = ("info", "prov", "write_info", "ls", "clean", "verify", "artifacts", "path")
+COMMANDS = ("info", "prov", "write_info", "ls", "clean", "verify", "artifacts", "path", "runs", "resume")
 # command word -> the module that defines it (only that module is imported for a normal run)
 MODULE_OF = {"info": "info", "prov": "prov", "write_info": "write_info", "write-info": "write_info",
              "ls": "ls", "clean": "clean", "gc": "clean", "verify": "verify", "artifacts": "artifacts",
-             "path": "path"}
+             "path": "path", "runs": "runs", "resume": "resume"}
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

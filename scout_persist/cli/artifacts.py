@@ -113,7 +113,7 @@ def run_show(args: argparse.Namespace) -> int:
     av = reg.resolve(args.ref)
     m = av.manifest
     info = {**_summary(av, reg.aliases(av.name)), "created_by": m.get("created_by"), "metadata": av.metadata,
-            "file_list": m.get("files") or []}
+            "file_list": m.get("files") or [], "produced_by_run": m.get("run"), "used_by_runs": reg.used_by(av.ref)}
     if args.json:
         emit_json(info)
         return 0
@@ -122,6 +122,11 @@ def run_show(args: argparse.Namespace) -> int:
     emit(f"  type     {info['type'] or '-'}")
     emit(f"  created  {info['created']} by {by.get('host', '?')} pid {by.get('pid', '?')}")
     emit(f"  digest   {info['digest']}")
+    run = info["produced_by_run"] if isinstance(info["produced_by_run"], dict) else None
+    if run:
+        emit(f"  run      logged by run {run.get('run_id')} ({run.get('workflow')})")
+    for used in info["used_by_runs"]:
+        emit(f"  used by  run {used.get('run_id')} ({used.get('workflow')}) at {used.get('time')}")
     emit(f"  files    {info['files']} ({human_size(info['size'])})")
     for f in info["file_list"]:
         if isinstance(f, dict):

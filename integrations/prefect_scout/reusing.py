@@ -1,0 +1,169 @@
+"""``reuse(run=RUN_ID, task="name")``: the value of a job of an earlier run, as a Scout dependency of what it feeds.
+
+Inside a flow, ``reuse`` runs a small Prefect task whose cache key is the reused job's own key: Prefect finds it
+stored, and the scout hit check verifies it (``done``, result bytes against their checksum) before its value is
+returned -- nothing is recomputed or written.  Because that task run's plan names the job, a scout task fed with
+the value counts the job as a dependency (``Step: var/jobs/...`` in its key, its path in its ``.info``
+dependencies), in this process and in process-pool or Dask workers alike.  Values Prefect cannot track by identity
+(None, booleans, small ints) reach the scout tasks as plain inputs, as any task result would.
+
+The consuming run records what it reused, and the run it reused from records the consumer (``reused_by``).
+Outside a flow, ``reuse`` returns the verified value without lineage.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from prefect import Task
+from prefect.context import FlowRunContext, TaskRunContext
+
+from scout_persist import runs as core
+from scout_persist.errors import InvalidInputError, KeyNotFound, ScoutPersistError
+from scout_persist.info import loads_info
+from scout_persist.job import Job
+from scout_persist.layout import JOBS_DIR
+from scout_persist.signature import stored_signature
+from scout_persist.workflow import JobIdentity
+
+from . import plans, runs, settings
+from .cache_policy import ScoutCachePolicy, ScoutSpec
+
+logger = logging.getLogger("prefect_scout")
+
+
+class ReuseError(ScoutPersistError, LookupError):
+    """A job of an earlier run cannot be reused (no such run or task, not done, damaged)."""
+
+
+@dataclass
+class _Reused:
+    store_url: str
+    key: str
+    info: dict
+    run_id: str
+    workflow: str
+    task: str
+
+
+@dataclass
+class ReusePolicy(ScoutCachePolicy):
+    """Cache key = the reused job's key; the plan is the stored job's own (its signature, its names)."""
+
+    reused: Any = None
+
+    def compute_key(self, task_ctx: Any, inputs: dict[str, Any], flow_parameters: dict[str, Any],
+                    **kwargs: Any) -> str | None:
+        found: _Reused = self.reused
+        info = found.info
+        ident = JobIdentity(
+            id=found.key.rsplit("/", 1)[-1], name=found.key.rsplit("/", 1)[-1], hash=None, digest_str="",
+            key=found.key, inputs=[], input_names=list(info.get("input_names") or []),
+            non_default_inputs=list(info.get("non_default_inputs") or []), provided_inputs={},
+        )
+        signature = stored_signature(info)
+        flow_ctx = FlowRunContext.get()
+        plan = plans.RunPlan(
+            cache_key=found.key[len(JOBS_DIR) + 1:], job_key=found.key, workflow=str(info.get("workflow") or ""),
+            task=str(info.get("task_name") or found.task), declared_type=None, identity=ident,
+            dependencies=[], signature=dict(signature) if signature else {}, url=found.store_url,
+            task_run_id=str(task_ctx.task_run.id),
+            flow_run_id=str(flow_ctx.flow_run.id) if flow_ctx and flow_ctx.flow_run else None,
+        )
+        runs.mark_reuse_run(plan.task_run_id)
+        plans.remember(task_ctx.task_run.id, plan)
+        return plan.cache_key
+
+
+def _cannot_serve(job: str, run: str, task: str) -> Any:
+    raise ReuseError(
+        f"reuse(run={run!r}, task={task!r}): job {job!r} no longer passes the hit check (its result is missing, "
+        "damaged or was rewritten), so it cannot be reused; resume that run to recompute it "
+        f"(scout-persist resume {run}) or compute the value here"
+    )
+
+
+def reuse(run: str, task: str, *, name: str | None = None, url: str | None = None) -> Any:
+    """The value of job ``task`` of run ``run`` (its id, or a unique start of it), verified.
+
+    ``name`` picks one job when the run has several of ``task``; ``url`` is the store root (default
+    ``$SCOUT_PERSIST_URL``).  Inside a flow the job becomes a Scout dependency of the scout tasks the value feeds.
+    """
+    store = settings.store_for(url)
+    where = f"reuse(run={run!r}, task={task!r}{'' if name is None else f', name={name!r}'})"
+    try:
+        source = core.load_run(store, run)
+        entry = core.job_of(source, task, name)
+    except KeyNotFound as exc:
+        raise ReuseError(f"{where}: {exc}") from exc
+    except (InvalidInputError, ScoutPersistError) as exc:
+        raise ReuseError(f"{where}: {exc}") from exc
+    job_store = settings.store_for(entry["store"]) if entry.get("store") else store
+    key = str(entry["key"])
+    try:
+        info = loads_info(job_store.get(key + ".info"), job_store.where(key + ".info"))
+    except KeyNotFound as exc:
+        raise ReuseError(f"{where}: job {job_store.where(key)!r} of that run is gone (cleaned or pruned); resume "
+                         f"the run to recompute it (scout-persist resume {source.run_id})") from exc
+    if info.get("status") != "done":
+        raise ReuseError(
+            f"{where}: job {job_store.where(key)!r} of that run is {info.get('status')!r}, not done, so it has no "
+            f"value to reuse; resume the run first (scout-persist resume {source.run_id})"
+        )
+    flow_ctx = FlowRunContext.get()
+    if flow_ctx is None or flow_ctx.flow_run is None or TaskRunContext.get() is not None:
+        return Job.at(job_store, key).load()  # outside a flow body: the verified value, no lineage
+    runs.begin(url)  # a run that reuses a job is recorded like one that runs a scout task
+    found = _Reused(job_store.url, key, info, source.run_id, source.workflow, str(entry.get("task")))
+    value = _task_for(found, url)(key)
+    _record_lineage(found, str(flow_ctx.flow_run.id))
+    return value
+
+
+def _task_for(found: _Reused, url: str | None) -> Task:
+    from .serializer import ScoutSerializer
+    from .task import saved_storage
+
+    def reused_job(job: str) -> Any:
+        return _cannot_serve(job, found.run_id, found.task)
+
+    policy = ReusePolicy(spec=ScoutSpec(url=found.store_url), key_storage=_info_storage(found.store_url),
+                         reused=found)
+    return Task(fn=reused_job, name=f"reuse {found.task}", cache_policy=policy,
+                result_storage=saved_storage(found.store_url if found.store_url != settings.root_url(url) else url),
+                result_serializer=ScoutSerializer(), persist_result=True, retries=0)
+
+
+def _info_storage(url: str) -> Any:
+    from .storage import ScoutInfoStorage
+
+    return ScoutInfoStorage(url=url)
+
+
+def _record_lineage(found: _Reused, consumer: str) -> None:
+    recorder = runs.recorder_for(consumer)
+    data = {"run_id": found.run_id, "workflow": found.workflow, "task": found.task, "job": found.key}
+    if recorder is not None:
+        if found.key in recorder.noted_reuse:
+            return
+        recorder.noted_reuse.add(found.key)
+        recorder.note("reused", data)
+        workflow = recorder.workflow
+    else:
+        current = runs.current()
+        if current is None:
+            return
+        current.note("reused", data)
+        workflow = current.workflow
+    try:
+        core.write_marker(settings.store_for(None) if recorder is None else recorder.store, found.workflow,
+                          found.run_id, core.REUSED_BY, consumer,
+                          {"run_id": consumer, "workflow": workflow, "task": found.task, "job": found.key,
+                           "at": core.now_iso()})
+    except Exception as exc:  # noqa: BLE001 - lineage never fails the flow
+        logger.warning("scout-persist: run %s not marked as reused by %s (%s)", found.run_id, consumer, exc)
+
+
+__all__ = ["ReuseError", "ReusePolicy", "reuse"]
