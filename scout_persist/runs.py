@@ -615,11 +615,14 @@ _provider: Callable[[], CurrentRun | None] | None = None
 _provider_guard = threading.Lock()
 
 
-def set_current_run_provider(provider: Callable[[], CurrentRun | None] | None) -> None:
-    """Called by the Prefect plug-in: how the core learns which recorded run (if any) the caller is in."""
+def set_current_run_provider(
+        provider: Callable[[], CurrentRun | None] | None) -> Callable[[], CurrentRun | None] | None:
+    """Called by the Prefect plug-in: how the core learns which recorded run (if any) the caller is in.  Returns the
+    provider it replaces (to put it back)."""
     global _provider
     with _provider_guard:
-        _provider = provider
+        previous, _provider = _provider, provider
+    return previous
 
 
 def current_run() -> CurrentRun | None:

@@ -240,7 +240,7 @@ def test_prune_needs_exactly_one_rule(store):
 def test_a_version_logged_in_a_run_names_it_and_a_use_names_the_consumer(store, tmp_path):
     notes: list[tuple[str, dict]] = []
     current = runs.CurrentRun("run-1", "Demo", "Demo", store.url, note=lambda k, d: notes.append((k, d)))
-    runs.set_current_run_provider(lambda: current)
+    previous = runs.set_current_run_provider(lambda: current)
     try:
         src = tmp_path / "model.txt"
         src.write_text("weights")
@@ -252,7 +252,7 @@ def test_a_version_logged_in_a_run_names_it_and_a_use_names_the_consumer(store, 
         assert again.version == logged.version
         used = reg.use_artifact("model:v0")
     finally:
-        runs.set_current_run_provider(None)
+        runs.set_current_run_provider(previous)
     assert notes == [("artifact_logged", {"ref": "model:v0", "digest": logged.digest, "new": True}),
                      ("artifact_logged", {"ref": "model:v0", "digest": logged.digest, "new": False}),
                      ("artifact_used", {"ref": "model:v0", "digest": used.digest})]
@@ -266,14 +266,14 @@ def test_a_failing_provider_never_breaks_a_registry_read(store, tmp_path):
     def broken():
         raise RuntimeError("no context")
 
-    runs.set_current_run_provider(broken)
+    previous = runs.set_current_run_provider(broken)
     try:
         src = tmp_path / "f.txt"
         src.write_text("x")
         Registry(store).log_artifact("thing", str(src))
         assert Registry(store).use_artifact("thing").version == "v0"
     finally:
-        runs.set_current_run_provider(None)
+        runs.set_current_run_provider(previous)
     assert "run" not in Registry(store).resolve("thing").manifest
 
 
@@ -281,7 +281,7 @@ def test_a_failing_lineage_note_warns_and_the_registry_call_succeeds(store, tmp_
     def note(kind, data):
         raise OSError("the run's store is down")
 
-    runs.set_current_run_provider(lambda: runs.CurrentRun("run-9", "Demo", "Demo", store.url, note=note))
+    previous = runs.set_current_run_provider(lambda: runs.CurrentRun("run-9", "Demo", "Demo", store.url, note=note))
     try:
         src = tmp_path / "f.txt"
         src.write_text("x")
@@ -289,7 +289,7 @@ def test_a_failing_lineage_note_warns_and_the_registry_call_succeeds(store, tmp_
             assert Registry(store).log_artifact("thing", str(src)).version == "v0"
             assert Registry(store).use_artifact("thing").version == "v0"
     finally:
-        runs.set_current_run_provider(None)
+        runs.set_current_run_provider(previous)
     assert "artifact thing:v0: run run-9 could not record that it logged it (the run's store is down)" in caplog.text
     assert "artifact thing:v0: its use by run run-9 was not recorded (the run's store is down)" in caplog.text
 
