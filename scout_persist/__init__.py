@@ -33,7 +33,11 @@ __version__ = "0.1.0"
 
 # public name -> the submodule that defines it
 _EXPORTS = {
-    "Symbol": "rubydigest",
+    "Symbol": "rubyvalues",
+    "ScoutPath": "rubyvalues",
+    "Step": "rubyvalues",
+    "TSV": "rubyvalues",
+    "RubyException": "rubyvalues",
     "digest_str": "rubydigest",
     "digest": "rubydigest",
     "sanitize_filename": "rubydigest",

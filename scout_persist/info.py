@@ -16,9 +16,9 @@ import time
 import traceback
 from typing import Any, Callable, Iterable, Mapping
 
-from .rubydigest import Symbol
+from .rubyvalues import RubyException, Symbol
 from .errors import CorruptPayloadError, InfoFormatError, KeyNotFound
-from .marshal import RubyException, dump_exception, is_marshal
+from .marshal import dump_exception, is_marshal
 from .marshal import loads as marshal_loads
 from .rubyjson import dumps as json_dumps
 from .rubyjson import parse_ruby_time, ruby_float, ruby_time  # noqa: F401  (public re-exports)

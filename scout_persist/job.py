@@ -30,9 +30,9 @@ from .errors import (
 )
 from .files import MANIFEST_KEY
 from .info import NOINFO, InfoFile, decode_exception, loads_info, read_info
-from .layout import JOBS_DIR, extension_for
+from .layout import JOBS_DIR, JOBS_MARK, SCOUT_ROOT_MARK, extension_for, split_job_path
 from .layout import clean_name as _clean_name
-from .marshal import RubyException
+from .rubyvalues import RubyException
 from .store import Store, check_key
 
 if TYPE_CHECKING:
@@ -42,24 +42,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_JOBS_MARK = "/" + JOBS_DIR + "/"
-_ROOT_MARK = "/.scout/"
 _HASHED = re.compile(r"^(.+?)_[0-9a-f]{32}(?:\..*)?$", re.S)
 _COMPRESSED = (".gz", ".bgz")
 READ_AT_SETUP = object()  # JobWriter(previous_info=...) default: read the previous .info at setup
-
-
-def split_job_path(path: str) -> tuple[str, str]:
-    """``(root, key)`` of an absolute job path or URL path: the root is everything before ``/var/jobs/``."""
-    i = path.rfind(_JOBS_MARK)
-    if i < 0:
-        if path.startswith(JOBS_DIR + "/"):
-            return "", path
-        raise JobNotFound(
-            f"{path!r} is not under a Scout jobs directory (no '/{JOBS_DIR}/' segment); open jobs as "
-            "<root>/var/jobs/<Workflow>/<task>/<name>, or use Job.at(store, key)"
-        )
-    return path[:i] or "/", path[i + 1 :]
 
 
 class Job:
@@ -271,7 +256,7 @@ class Job:
             if path.partition("://")[0] != self.store.url.partition("://")[0]:
                 return None  # another protocol: its options are not ours to guess
             there = Job(path, path_map=self.path_map, strict=self.strict, **self.store.storage_options)
-        elif path.startswith("/") and _JOBS_MARK in path:
+        elif path.startswith("/") and JOBS_MARK in path:
             if not (os.path.lexists(path) or os.path.lexists(path + ".info")):
                 return None
             there = Job(path, path_map=self.path_map, strict=self.strict)
@@ -289,12 +274,12 @@ class Job:
         if path.startswith(JOBS_DIR + "/"):
             tail = path
         else:
-            i = path.rfind(_JOBS_MARK)
-            j = path.find(_ROOT_MARK)
+            i = path.rfind(JOBS_MARK)
+            j = path.find(SCOUT_ROOT_MARK)
             if i >= 0:
                 tail = path[i + 1 :]
             elif j >= 0:
-                tail = path[j + len(_ROOT_MARK) :]
+                tail = path[j + len(SCOUT_ROOT_MARK) :]
             else:
                 return None
         if ".." in tail.split("/"):

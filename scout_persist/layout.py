@@ -1,4 +1,5 @@
-"""Where Scout puts things: job keys, extensions, ``identify`` (§4.4), persist cache names (§9), clean names (§10.3)."""
+"""Where Scout puts things, the one home of its key rules: job keys, the split of a job path into root and key, lock
+keys, extensions, ``identify`` (§4.4), persist cache names (§9), clean names (§10.3)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ import re
 from typing import Any, Iterable, Mapping
 
 from .rubydigest import digest, md5_hex
-from .errors import UnsafePathError
+from .errors import JobNotFound, UnsafePathError
 
 JOBS_DIR = "var/jobs"
+JOBS_MARK = "/" + JOBS_DIR + "/"  # what separates a root from a job key in a path or URL
+SCOUT_ROOT_MARK = "/.scout/"
 PERSIST_DIR = "var/cache/persistence"
+LOCK_DIR = "tmp/persist_locks"
+MAX_NAME_BYTES = 255
 PKGDIR = "scout"
 
 # Ruby's Path.map_order without `current` (identify skips it), `workflow` (unset) and the install-specific
@@ -147,6 +152,65 @@ def mangle(s: str) -> str:
     """§9.3: drop ``.gz``/``.bgz``, whitespace to ``_``, ``/`` to ``·``, cut over 160 characters."""
     base = re.sub(r"\.b?gz$", "", s)
     return _shorten(_RUBY_SPACE.sub("_", base).replace("/", SLASH_REPLACE))
+
+
+def lock_key_for(path: str, suffix: str = ".persist") -> str:
+    """Scout's lock key for a job or persist target: ``tmp/persist_locks/<mangle(path + suffix)>.lock``.
+
+    ``path`` is what Ruby locks: a job's absolute path, or a persist entry's logical path
+    (``var/cache/persistence/fixture_json`` → ``tmp/persist_locks/var·cache·persistence·fixture_json.persist.lock``).
+    Names Ruby would make longer than 255 bytes (multi-byte characters) are cut by bytes here and end
+    with an md5, where Ruby fails with "File name too long".
+    """
+    name = mangle(str(path) + suffix)
+    if len((name + ".lock").encode("utf-8")) > MAX_NAME_BYTES:
+        tail = md5_hex(name)
+        budget = MAX_NAME_BYTES - len(".lock") - len(tail)
+        head = name.encode("utf-8")[:budget].decode("utf-8", errors="ignore")
+        name = head + tail
+    return f"{LOCK_DIR}/{name}.lock"
+
+
+def split_job_path(path: str) -> tuple[str, str]:
+    """``(root, key)`` of an absolute job path or URL path: the root is everything before ``/var/jobs/``."""
+    i = path.rfind(JOBS_MARK)
+    if i < 0:
+        if path.startswith(JOBS_DIR + "/"):
+            return "", path
+        raise JobNotFound(
+            f"{path!r} is not under a Scout jobs directory (no '/{JOBS_DIR}/' segment); open jobs as "
+            "<root>/var/jobs/<Workflow>/<task>/<name>, or use Job.at(store, key)"
+        )
+    return path[:i] or "/", path[i + 1 :]
+
+
+def below_jobs(key: str) -> str:
+    """The part of job key ``var/jobs/<Workflow>/<task>/<name>`` below ``var/jobs`` (the Prefect plug-in's cache
+    key)."""
+    if not key.startswith(JOBS_DIR + "/"):
+        raise UnsafePathError(f"{key!r} is not a job key: job keys start with '{JOBS_DIR}/'")
+    return key[len(JOBS_DIR) + 1 :]
+
+
+def job_key_below(relative: str) -> str | None:
+    """``var/jobs/<relative>`` when ``relative`` is ``<Workflow>/<task>/<name>`` inside the root, else None (the
+    reverse of :func:`below_jobs`)."""
+    from .store import check_key
+
+    try:
+        relative = check_key(str(relative))
+    except UnsafePathError:
+        return None
+    return f"{JOBS_DIR}/{relative}" if relative.count("/") >= 2 else None
+
+
+def split_location(location: str) -> tuple[str, str]:
+    """``(root, key)`` of an absolute path or URL: the root is what precedes ``/var/jobs/``, else the parent folder
+    (a persist entry, a file named on the command line)."""
+    i = location.rfind(JOBS_MARK)
+    if i >= 0:
+        return location[:i] or "/", location[i + 1 :]
+    return posixpath.dirname(location) or "/", posixpath.basename(location)
 
 
 def persistence_path(

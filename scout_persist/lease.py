@@ -26,7 +26,8 @@ from typing import Any, Callable
 
 from .errors import InfoFormatError, KeyNotFound, LeaseLost, LockTimeout
 from .info import InfoFile, dumps_info, loads_info
-from .locks import renewals, Identity, Lock, Watch, describe_holder, lock_key_for, stale_reason
+from .locks import renewals, Identity, Lock, Watch, describe_holder, stale_reason
+from .layout import lock_key_for
 from .store import ABSENT, Conflict, Store, Versioned
 
 log = logging.getLogger(__name__)

@@ -91,7 +91,8 @@ def lock_liveness(store: Store, key: str, lease: float = LOCK_LEASE, written_by:
     """``alive`` while somebody holds the Scout lock of job ``key`` (fresh, by :func:`locks.stale_reason`), else
     ``dead``: the half of :func:`job_liveness` that needs no ``.info`` (``clean`` asks it of ``done`` jobs too)."""
     from .errors import KeyNotFound
-    from .locks import lock_key_for, parse_lock, stale_reason
+    from .locks import parse_lock, stale_reason
+    from .layout import lock_key_for
 
     lock_key = lock_key_for(store.path(key))
     try:

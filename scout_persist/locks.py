@@ -38,34 +38,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import InvalidInputError, KeyNotFound, LeaseLost, LockTimeout
-from .layout import mangle
 from .store import ABSENT, Conflict, Store, check_key
 
-LOCK_DIR = "tmp/persist_locks"
-MAX_NAME_BYTES = 255
 
 
 def hostname(env: bool = False) -> str:
     """This machine's name as Ruby writes it: the socket hostname in its locks; with ``env``, ``$HOSTNAME`` first
     (Ruby's ``pid_hostname`` in ``.info``, the stripped output of ``hostname`` otherwise)."""
     return (os.environ.get("HOSTNAME") if env else None) or socket.gethostname()
-
-
-def lock_key_for(path: str, suffix: str = ".persist") -> str:
-    """Scout's lock key for a job or persist target: ``tmp/persist_locks/<mangle(path + suffix)>.lock``.
-
-    ``path`` is what Ruby locks: a job's absolute path, or a persist entry's logical path
-    (``var/cache/persistence/fixture_json`` → ``tmp/persist_locks/var·cache·persistence·fixture_json.persist.lock``).
-    Names Ruby would make longer than 255 bytes (multi-byte characters) are cut by bytes here and end
-    with an md5, where Ruby fails with "File name too long".
-    """
-    name = mangle(str(path) + suffix)
-    if len((name + ".lock").encode("utf-8")) > MAX_NAME_BYTES:
-        digest = hashlib.md5(name.encode("utf-8")).hexdigest()
-        budget = MAX_NAME_BYTES - len(".lock") - len(digest)
-        head = name.encode("utf-8")[:budget].decode("utf-8", errors="ignore")
-        name = head + digest
-    return f"{LOCK_DIR}/{name}.lock"
 
 
 def ruby_lock_time(t: float | None = None) -> str:

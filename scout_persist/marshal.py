@@ -1,6 +1,6 @@
 """Ruby Marshal 4.8 values as Python values, through the ``rubymarshal`` library.
 
-Reading: Symbols become :class:`scout_persist.rubydigest.Symbol`, encoded Strings ``str``, binary Strings ``bytes``,
+Reading: Symbols become :class:`scout_persist.rubyvalues.Symbol`, encoded Strings ``str``, binary Strings ``bytes``,
 Hashes ``dict`` (a Hash with a default value keeps the pairs), exceptions :class:`RubyException`; any other object
 stays a ``rubymarshal`` object.  Writing: the reverse for the values Scout stores (results of type ``marshal`` and the
 ``exception`` blob of a ``.info``).
@@ -8,34 +8,13 @@ stays a ``rubymarshal`` object.  Writing: the reverse for the values Scout store
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-from .rubydigest import Symbol
+from .rubyvalues import RubyException, Symbol
 from .errors import CorruptPayloadError, UnsupportedValueError
 
 MAGIC = b"\x04\x08"
 _INTERNAL_IVARS = {"cause"}
-
-
-@dataclass
-class RubyException:
-    """A decoded Ruby exception: its class name, message and backtrace (plus any other instance variables)."""
-
-    ruby_class: str
-    message: str
-    backtrace: list[str] = field(default_factory=list)
-    ivars: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def python_class(self) -> str | None:
-        """The Python class name when scout-persist wrote the exception for a Python error."""
-        return self.ivars.get("@python_class")
-
-    @property
-    def class_name(self) -> str:
-        """The class to show: the Python class for errors written by scout-persist, else the Ruby class."""
-        return self.python_class or self.ruby_class
 
 
 def is_marshal(data: bytes) -> bool:

@@ -33,7 +33,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from . import formats, serializers
 from .codecs import checksum, checksum_matches
-from .rubydigest import Symbol
+from .rubyvalues import Symbol
 from .errors import (
     CorruptPayloadError,
     InvalidInputError,
@@ -415,7 +415,7 @@ _FIXES = {
     "yaml": "return YAML-safe data, or declare type=None",
     "marshal": "return a value Ruby Marshal holds, or declare type=None",
     "binary": "return bytes, or declare type=None (any Python value)",
-    "tsv": "return a scout_persist.serializers.TSV, or declare type=None",
+    "tsv": "return a scout_persist.TSV, or declare type=None",
     "file": "return the path of an existing file, or declare type='text' to store the path as text",
 }
 

@@ -24,7 +24,8 @@ from typing import Any, Callable, MutableMapping
 
 from .errors import CorruptPayloadError, InvalidInputError, LeaseLost, UnsafePathError
 from .layout import PERSIST_DIR, persistence_path
-from .locks import Lock, lock_key_for
+from .locks import Lock
+from .layout import lock_key_for
 from .store import Store, check_key
 
 log = logging.getLogger(__name__)

@@ -16,6 +16,7 @@ import re
 from typing import Any, Iterable
 
 from .errors import UnsupportedValueError
+from .rubyvalues import ScoutPath, Symbol
 
 MAX_ARRAY_DIGEST_LENGTH = 100_000
 LARGE_FILE = 10_000_000
@@ -27,42 +28,6 @@ SUPPORTED = (
 
 # Workflow names that count as "loadable" for the `Step file:` rule (§4.3 rule 1); Workflow() registers here.
 _KNOWN_WORKFLOWS: set[str] = set()
-
-
-class Symbol(str):
-    """A Ruby Symbol: digests as its bare name, but is not equal to a String in Ruby's eyes."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return f"Symbol({str.__repr__(self)})"
-
-
-class ScoutPath(str):
-    """A Ruby Path value (a ``:file``/``:path``/``asfile`` input): always digests as a path (§4.3), never as text."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return f"ScoutPath({str.__repr__(self)})"
-
-
-class Step:
-    """A reference to a job by its path: digests as ``Step: identify(path)`` (§4.4)."""
-
-    __slots__ = ("scout_step_path",)
-
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.scout_step_path = os.fspath(path)
-
-    def __repr__(self) -> str:
-        return f"Step({self.scout_step_path!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Step) and other.scout_step_path == self.scout_step_path
-
-    def __hash__(self) -> int:
-        return hash(("Step", self.scout_step_path))
 
 
 def register_workflow_name(name: str) -> None:

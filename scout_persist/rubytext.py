@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable, Mapping
 
-from .rubydigest import ScoutPath
+from .rubyvalues import ScoutPath
 
 TRUE_STRINGS = frozenset("true True TRUE t T 1 yes Yes YES y Y ON on".split())
 RUBY_WS = " \t\n\v\f\r\0"  # what Ruby's String#strip removes

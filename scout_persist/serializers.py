@@ -23,10 +23,9 @@ import pathlib
 import pickle
 import re
 import struct
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .rubydigest import ScoutPath, Symbol
+from .rubyvalues import TSV, ScoutPath, Symbol
 from .errors import CorruptPayloadError, UnsupportedValueError, UntrustedPayloadError
 from . import rubytext
 from .rubyjson import dumps as json_dumps
@@ -49,19 +48,6 @@ PICKLE_MAGIC = b"SCOUTPY\x03"
 PICKLE_MAGIC_V2 = b"SCOUTPY\x02"
 PICKLE_MAGIC_V1 = b"SCOUTPY\x01"
 HMAC_ENV = "SCOUT_PERSIST_HMAC_KEY"
-
-
-# ----------------------------------------------------------------------------------------------- TSV values
-@dataclass
-class TSV:
-    """A Scout TSV: ``data`` maps each key to its values (a list for ``list``, a list of lists for ``double``,
-    one value for ``single``).  ``options`` are the extra ``#:`` preamble options (besides ``type``)."""
-
-    key_field: str = "ID"
-    fields: list[str] = field(default_factory=list)
-    type: str = "list"
-    data: dict[str, Any] = field(default_factory=dict)
-    options: dict[str, Any] = field(default_factory=dict)
 
 
 def _tsv_opt_value(v: Any) -> str:
@@ -192,7 +178,7 @@ def dump(value: Any, type: str | None = "binary", **options: Any) -> bytes:
     if type == "tsv":
         if not isinstance(value, TSV):
             raise UnsupportedValueError(
-                f"Scout type 'tsv' needs a scout_persist.serializers.TSV, got {value.__class__.__name__}; "
+                f"Scout type 'tsv' needs a scout_persist.TSV, got {value.__class__.__name__}; "
                 "build TSV(key_field, fields, type, data)"
             )
         return dump_tsv(value)

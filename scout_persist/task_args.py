@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from .rubydigest import ScoutPath, Step
+from .rubyvalues import ScoutPath, Step
 from .errors import InvalidInputError
 from .layout import find
 from .rubytext import RUBY_WS

@@ -19,10 +19,10 @@ import json
 import math
 from typing import Any, Mapping
 
-from .rubydigest import Symbol
+from .rubyvalues import TSV, Symbol
 from .errors import UnsupportedValueError
 from .rubyjson import ruby_float
-from .serializers import TSV, dump_tsv, load_tsv
+from .serializers import dump_tsv, load_tsv
 
 ATTRS_KEY = "scout_tsv"  # df.attrs entry: {"type": "list", "options": {name: raw text}}
 DEFAULT_KEY_FIELD = "ID"

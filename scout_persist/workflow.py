@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .rubydigest import (
-    ScoutPath,
-    Symbol,
     digest_str,
     is_located,
     md5_hex,
@@ -26,6 +24,7 @@ from .rubydigest import (
 from . import rubytext
 from .errors import InvalidInputError
 from .rubytext import split_lines
+from .rubyvalues import ScoutPath, Symbol, ruby_eq, same_as_default
 from .layout import JOBS_DIR, check_job_name, extension_for, find, identify, job_key
 
 DEFAULT_NAME = "Default"
@@ -128,50 +127,6 @@ class JobSpec(JobIdentity):
     @property
     def task_name(self) -> str:
         return self.task
-
-
-# ---------------------------------------------------------------------------------------- Ruby value rules
-
-
-def ruby_eq(a: Any, b: Any) -> bool:
-    """Ruby ``==`` on Python stand-ins: ``true != 1``, ``:a != "a"``, ``3 == 3.0``, element-wise containers."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a is b
-    if a is None or b is None:
-        return a is None and b is None
-    if isinstance(a, Symbol) or isinstance(b, Symbol):
-        return isinstance(a, Symbol) and isinstance(b, Symbol) and str(a) == str(b)
-    if isinstance(a, str) and isinstance(b, str):
-        return str(a) == str(b)
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return a == b
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(ruby_eq(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict) and isinstance(b, dict):
-        if len(a) != len(b):
-            return False
-        for k, v in a.items():
-            match = [bv for bk, bv in b.items() if ruby_eq(bk, k)]
-            if not match or not ruby_eq(v, match[0]):
-                return False
-        return True
-    if hasattr(a, "scout_step_path") or hasattr(b, "scout_step_path"):
-        return a is b or getattr(a, "scout_step_path", None) == getattr(b, "scout_step_path", object())
-    try:
-        return bool(a == b) and type(a) is type(b)
-    except Exception:
-        return False
-
-
-def same_as_default(value: Any, default: Any) -> bool:
-    """§5.2: Ruby equality, plus a String and a Symbol with the same name."""
-    if ruby_eq(value, default):
-        return True
-    if isinstance(value, str) and not isinstance(value, Symbol) and isinstance(default, Symbol):
-        return str(value) == str(default)
-    if isinstance(value, Symbol) and isinstance(default, str) and not isinstance(default, Symbol):
-        return str(value) == str(default)
-    return False
 
 
 def deserialize(text: str, type: str, input_name: str = "?") -> Any:
@@ -588,7 +543,5 @@ __all__ = [
     "assign_inputs",
     "format_input",
     "job_identity",
-    "ruby_eq",
-    "same_as_default",
     "is_located",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from scout_persist.rubydigest import Symbol
+from scout_persist.rubyvalues import Symbol
 from scout_persist.workflow import Dep, Input, Workflow
 
 _spec = importlib.util.spec_from_file_location(

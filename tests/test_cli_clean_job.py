@@ -113,7 +113,8 @@ def test_a_running_job_is_refused(root, capsys):
 
 
 def test_a_job_whose_lock_is_held_is_refused(root, capsys):
-    code = ("import time; from scout_persist.store import Store; from scout_persist.locks import Lock, lock_key_for; "
+    code = ("import time; from scout_persist.store import Store; from scout_persist.locks import Lock; "
+            "from scout_persist.layout import lock_key_for; "
             f"s = Store({str(root)!r}); Lock(s, lock_key_for(s.path({EGGS!r}))).acquire(); print('held', flush=True); "
             "time.sleep(60)")
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,

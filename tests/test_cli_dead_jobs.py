@@ -14,7 +14,8 @@ import pytest
 from scout_persist.cli import main
 from scout_persist.info import dumps_info, hostname, ruby_time
 from scout_persist.job import JobWriter
-from scout_persist.locks import Lock, lock_key_for
+from scout_persist.locks import Lock
+from scout_persist.layout import lock_key_for
 from scout_persist.store import Store
 from test_liveness import finished_pid
 
@@ -123,8 +124,9 @@ def test_clean_rechecks_under_the_lock(root, capsys):
     jobs = {j.name: j for j in scan(store)}
     assert jobs["dead_away"].status == jobs["dead_here"].status == "aborted"
     # another process takes the lock of dead_away: clean must not wait, nor remove
-    code = ("import sys, time; from scout_persist.store import Store; from scout_persist.locks import Lock, "
-            f"lock_key_for; s = Store({str(root)!r}); l = Lock(s, lock_key_for(s.path({DEAD_AWAY!r}))); "
+    code = ("import sys, time; from scout_persist.store import Store; from scout_persist.locks import Lock; "
+            "from scout_persist.layout import lock_key_for; "
+            f"s = Store({str(root)!r}); l = Lock(s, lock_key_for(s.path({DEAD_AWAY!r}))); "
             "l.acquire(); print('held', flush=True); time.sleep(60)")
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
                               env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})

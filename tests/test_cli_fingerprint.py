@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from scout_persist.cli.fingerprint import color, fingerprint, status_color, truncate_string
-from scout_persist.rubydigest import Symbol
+from scout_persist.rubyvalues import Symbol
 
 
 def test_scalars():

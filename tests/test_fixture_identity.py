@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from scout_persist.rubydigest import Step, Symbol, md5_hex
+from scout_persist.rubydigest import md5_hex
+from scout_persist.rubyvalues import Step, Symbol
 from scout_persist.errors import InvalidInputError
 from scout_persist.layout import persistence_path
 from ruby_data import RUBY_FIXTURES

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from scout_persist import marshal
-from scout_persist.rubydigest import Symbol
+from scout_persist.rubyvalues import RubyException, Symbol
 from scout_persist.errors import InfoFormatError, UnsupportedValueError
 from scout_persist.info import (
     InfoFile,
@@ -139,7 +139,7 @@ def _lifecycle(store, key, case):
     if "task_alias" in keys:
         f.merge("task_alias", True)
     if "exception" in keys:
-        f.error(marshal.RubyException("ScoutException", "Planned failure", ["x.rb:1:in `y'"]))
+        f.error(RubyException("ScoutException", "Planned failure", ["x.rb:1:in `y'"]))
     else:
         f.done()
     return f

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from scout_persist import Job, marshal
-from scout_persist.rubydigest import Symbol
+from scout_persist.rubyvalues import Symbol
 from scout_persist.errors import (
     CorruptPayloadError,
     InfoFormatError,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from scout_persist import serializers
-from scout_persist.rubydigest import Symbol
+from scout_persist.rubyvalues import TSV, Symbol
 from scout_persist.errors import InfoFormatError, JobFailed, JobNotFound
 from scout_persist.info import truncate_array
 from scout_persist.job import Job
@@ -46,7 +46,7 @@ def ruby_value(v, root: Path, manifest: dict, ruby_fixtures: Path):
     if kind == "Step":
         return ruby_value(v["path"], root, manifest, ruby_fixtures)
     if kind == "TSV":
-        return serializers.TSV(v["key_field"], v["fields"], v["type"], v["data"])
+        return TSV(v["key_field"], v["fields"], v["type"], v["data"])
     raise AssertionError(f"unknown manifest encoding {kind}")
 
 
@@ -62,7 +62,7 @@ def same(a, b) -> bool:
         )
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    if isinstance(a, serializers.TSV) and isinstance(b, serializers.TSV):
+    if isinstance(a, TSV) and isinstance(b, TSV):
         return (a.key_field, a.fields, a.type, a.data) == (b.key_field, b.fields, b.type, b.data)
     if isinstance(a, str) and isinstance(b, str):
         return a == b

@@ -8,8 +8,8 @@ from fractions import Fraction
 
 import pytest
 
-from scout_persist import codecs, serializers
-from scout_persist.rubydigest import Symbol
+from scout_persist import codecs
+from scout_persist.rubyvalues import TSV, Symbol
 from scout_persist.errors import CorruptPayloadError, JobFailed, JobNotFound, UnsafePathError, UnsupportedValueError
 from scout_persist.info import dumps_info
 from scout_persist.job import Job, JobWriter
@@ -144,7 +144,7 @@ def test_timing_keys_follow_done(tmp_path):
         ("binary", bytes(range(256)), bytes(range(256)) + b"\n"),
         (None, b"default type is binary\n", b"default type is binary\n"),
         ("binary", b"ends in a newline\n", b"ends in a newline\n"),
-        ("tsv", serializers.TSV("ID", ["A"], "list", {"r1": ["x"]}), b"#: :type=:list\n#ID\tA\nr1\tx\n"),
+        ("tsv", TSV("ID", ["A"], "list", {"r1": ["x"]}), b"#: :type=:list\n#ID\tA\nr1\tx\n"),
     ],
 )
 def test_round_trip_per_type(tmp_path, type, value, stored):

@@ -3,9 +3,10 @@ from __future__ import annotations
 import pytest
 
 from scout_persist.rubydigest import digest
-from scout_persist.errors import UnsafePathError
-from scout_persist.layout import (alias_extension, check_job_name, clean_name, extension_for, find, identify,
-                                  job_key, mangle, persistence_path)
+from scout_persist.errors import JobNotFound, UnsafePathError
+from scout_persist.layout import (alias_extension, below_jobs, check_job_name, clean_name, extension_for, find,
+                                  identify, job_key, job_key_below, mangle, persistence_path, split_job_path,
+                                  split_location)
 
 
 def test_identify_maps():
@@ -42,3 +43,27 @@ def test_clean_name_and_find(tmp_path):
     (tmp_path / "f.txt").write_text("x")
     assert find("f.txt", cwd=str(tmp_path), home="/h") == f"{tmp_path}/f.txt"
     assert find("missing.txt", cwd=str(tmp_path), home="/h") == "/h/.scout/missing.txt"
+
+
+def test_a_job_path_splits_into_root_and_key_at_the_last_jobs_folder():
+    assert split_job_path("/h/u/.scout/var/jobs/W/t/n") == ("/h/u/.scout", "var/jobs/W/t/n")
+    assert split_job_path("bucket/x/var/jobs/var/jobs/W/t/n") == ("bucket/x/var/jobs", "var/jobs/W/t/n")
+    assert split_job_path("/var/jobs/W/t/n") == ("/", "var/jobs/W/t/n")
+    assert split_job_path("var/jobs/W/t/n") == ("", "var/jobs/W/t/n")
+    with pytest.raises(JobNotFound, match=r"'/tmp/W/t/n' is not under a Scout jobs directory .*var/jobs"):
+        split_job_path("/tmp/W/t/n")
+    # a location that is not a job splits at its parent folder instead (command-line arguments, persist entries)
+    assert split_location("/h/u/.scout/var/jobs/W/t/n") == ("/h/u/.scout", "var/jobs/W/t/n")
+    assert split_location("/data/cache/entry") == ("/data/cache", "entry")
+    assert split_location("entry") == ("/", "entry")
+
+
+def test_the_cache_key_is_the_job_key_below_var_jobs_and_back():
+    key = job_key("Baking", "whisk_eggs", "Default")
+    assert below_jobs(key) == "Baking/whisk_eggs/Default"
+    assert job_key_below(below_jobs(key)) == key
+    with pytest.raises(UnsafePathError, match=r"'tmp/x' is not a job key: job keys start with 'var/jobs/'"):
+        below_jobs("tmp/x")
+    assert job_key_below("Baking/whisk_eggs") is None  # not <Workflow>/<task>/<name>
+    assert job_key_below("../Baking/whisk_eggs/Default") is None  # would leave the root
+    assert job_key_below("6f1c0e2a-random-prefect-key") is None

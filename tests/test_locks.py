@@ -12,12 +12,11 @@ import time
 import pytest
 
 from scout_persist.errors import InvalidInputError, LockTimeout, ScoutPersistError, UnsafePathError
+from scout_persist.layout import LOCK_DIR, lock_key_for
 from scout_persist.locks import (
-    LOCK_DIR,
     Lock,
     describe_holder,
     hostname,
-    lock_key_for,
     parse_lock,
     pid_alive,
     ruby_lock_time,

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from scout_persist import marshal as M
-from scout_persist.rubydigest import Symbol
+from scout_persist.rubyvalues import Symbol
 from scout_persist.errors import CorruptPayloadError, UnsupportedValueError
 
 

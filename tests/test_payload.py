@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scout_persist import payload, serializers
-from scout_persist.rubydigest import Symbol
+from scout_persist.rubyvalues import Symbol
 from scout_persist.errors import CorruptPayloadError, UnsupportedValueError, UntrustedPayloadError
 from scout_persist.job import Job, JobWriter
 from scout_persist.store import Store

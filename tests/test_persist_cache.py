@@ -12,9 +12,10 @@ import time
 
 import pytest
 
-from scout_persist.rubydigest import Symbol
+from scout_persist.rubyvalues import Symbol
 from scout_persist.errors import InvalidInputError, LockTimeout, UnsafePathError, UnsupportedValueError
-from scout_persist.locks import Lock, lock_key_for
+from scout_persist.locks import Lock
+from scout_persist.layout import lock_key_for
 from scout_persist.persist_cache import MEMORY_CACHE, locate, persist, workflow_persist
 from scout_persist.store import Store
 from test_job_fixtures import ruby_value, same

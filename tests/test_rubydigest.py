@@ -7,7 +7,8 @@ import pathlib
 import pytest
 from hypothesis import given, strategies as st
 
-from scout_persist.rubydigest import ScoutPath, Step, Symbol, digest, digest_str, file_digest, md5_hex, sanitize_filename
+from scout_persist.rubydigest import digest, digest_str, file_digest, md5_hex, sanitize_filename
+from scout_persist.rubyvalues import ScoutPath, Step, Symbol
 from scout_persist.errors import ScoutPersistError, UnsupportedValueError
 
 

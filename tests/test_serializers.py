@@ -11,7 +11,7 @@ import pytest
 
 from scout_persist import codecs
 from scout_persist import serializers as S
-from scout_persist.rubydigest import ScoutPath, Symbol
+from scout_persist.rubyvalues import ScoutPath, Symbol
 from scout_persist.errors import CorruptPayloadError, InvalidInputError, UnsupportedValueError, UntrustedPayloadError
 
 

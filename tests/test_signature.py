@@ -14,7 +14,7 @@ import textwrap
 import pytest
 
 from scout_persist import signature as sig
-from scout_persist.rubydigest import Step, Symbol
+from scout_persist.rubyvalues import Step, Symbol
 from scout_persist.errors import UnsupportedValueError
 
 

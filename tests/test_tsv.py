@@ -12,7 +12,8 @@ import pytest
 from scout_persist import payload
 from scout_persist.errors import InvalidInputError, UnsupportedValueError
 from scout_persist.job import Job, JobWriter
-from scout_persist.serializers import TSV, dump_tsv
+from scout_persist.rubyvalues import TSV
+from scout_persist.serializers import dump_tsv
 from scout_persist.store import Store
 from scout_persist.tsv import frame_of
 
@@ -89,7 +90,7 @@ def test_series_single_and_double_tsvs():
 
 
 def test_preamble_options_travel_in_attrs():
-    from scout_persist.rubydigest import Symbol
+    from scout_persist.rubyvalues import Symbol
 
     ruby = TSV(key_field="ID", fields=["V"], type="list", data={"a": ["1"]},
                options={"namespace": Symbol("Hsa"), "cast": "to_i"})

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from scout_persist.rubydigest import Symbol
+from scout_persist.rubyvalues import Symbol
 from scout_persist.errors import InvalidInputError, UnsafePathError
 from scout_persist.rubytext import ruby_to_f, ruby_to_i
-from scout_persist.workflow import Input, Workflow, job_identity, ruby_eq
+from scout_persist.rubyvalues import ruby_eq
+from scout_persist.workflow import Input, Workflow, job_identity
 
 
 def test_ruby_parsing_and_equality():

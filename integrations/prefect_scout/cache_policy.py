@@ -28,11 +28,11 @@ from prefect.cache_policies import CachePolicy
 from prefect.context import FlowRunContext, TaskRunContext
 
 from scout_persist import signature
-from scout_persist.rubydigest import Step, digest_str
+from scout_persist.rubydigest import digest_str
+from scout_persist.rubyvalues import Step
 from scout_persist.errors import InvalidInputError, ScoutPersistError, UnsupportedValueError
 from scout_persist.info import read_info
-from scout_persist.layout import JOBS_DIR
-from scout_persist.store import check_key
+from scout_persist.layout import below_jobs, job_key_below
 from scout_persist.workflow import Input, job_identity
 
 from . import plans, settings
@@ -250,10 +250,7 @@ def _key_from_api(run_id: str, wait: float = 30.0) -> str | None:
     kind = serializer.get("type") if isinstance(serializer, dict) else getattr(serializer, "type", None)
     if not storage_key or kind != "scout-persist":
         return None
-    try:
-        return f"{JOBS_DIR}/{check_key(str(storage_key))}"
-    except ScoutPersistError:
-        return None
+    return job_key_below(str(storage_key))
 
 
 def _identity_value(value: Any, where: str) -> Any:
@@ -368,7 +365,7 @@ def plan_run(
                                 where=f"scout task {workflow}#{task_name}")
     except UnsupportedValueError as exc:
         raise ScoutKeyError(str(exc)) from None
-    cache_key = ident.key[len(JOBS_DIR) + 1:]
+    cache_key = below_jobs(ident.key)
     flow_run_id = str(flow_ctx.flow_run.id) if flow_ctx and flow_ctx.flow_run else None
     return plans.RunPlan(
         cache_key=cache_key,

@@ -24,7 +24,7 @@ from scout_persist import runs as core
 from scout_persist.errors import InvalidInputError, KeyNotFound, ScoutPersistError
 from scout_persist.info import loads_info
 from scout_persist.job import Job
-from scout_persist.layout import JOBS_DIR
+from scout_persist.layout import below_jobs
 from scout_persist.signature import stored_signature
 from scout_persist.workflow import JobIdentity
 
@@ -66,7 +66,7 @@ class ReusePolicy(ScoutCachePolicy):
         signature = stored_signature(info)
         flow_ctx = FlowRunContext.get()
         plan = plans.RunPlan(
-            cache_key=found.key[len(JOBS_DIR) + 1:], job_key=found.key, workflow=str(info.get("workflow") or ""),
+            cache_key=below_jobs(found.key), job_key=found.key, workflow=str(info.get("workflow") or ""),
             task=str(info.get("task_name") or found.task), declared_type=None, identity=ident,
             dependencies=[], signature=dict(signature) if signature else {}, url=found.store_url,
             task_run_id=str(task_ctx.task_run.id),

@@ -25,7 +25,7 @@ from prefect.filesystems import WritableFileSystem
 from pydantic import Field
 
 from scout_persist.errors import KeyNotFound, ScoutPersistError
-from scout_persist.layout import JOBS_DIR
+from scout_persist.layout import job_key_below
 from scout_persist.store import Store, check_key
 
 from . import hits, plans, runs, settings
@@ -43,13 +43,13 @@ def job_key(key: str) -> str:
     Anything that is not ``<Workflow>/<task>/<name>`` is refused: Prefect also uses random keys (the exception of a
     failed run), and those have no place in ``var/jobs`` (the ``.info`` keeps the error).
     """
-    key = check_key(str(key))
-    if key.count("/") < 2:
+    found = job_key_below(check_key(str(key)))
+    if found is None:
         raise NotAScoutKey(
             f"{key!r} is not a Scout job key (<Workflow>/<task>/<name>); the scout storage keeps only task results "
             "at their job path (a failed run's exception is in the job's .info)"
         )
-    return f"{JOBS_DIR}/{key}"
+    return found
 
 
 def _in_event_loop() -> bool:

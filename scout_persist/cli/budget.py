@@ -83,7 +83,8 @@ def cache_entries(store: Store) -> list[CacheEntry]:
 
 def remove_entry(entry: CacheEntry) -> bool:
     """Remove a cache entry unless a writer holds its persist lock; True when removed."""
-    from ..locks import Lock, describe_holder, lock_key_for
+    from ..locks import Lock, describe_holder
+    from ..layout import lock_key_for
 
     lock = Lock(entry.store, lock_key_for(entry.key))
     if not lock.acquire(timeout=0):

@@ -101,7 +101,8 @@ def protected(args, store) -> set[str]:
 
 def job_lock(job: JobEntry):
     """The lock a writer of this job holds (the Prefect plug-in's and Ruby's key for the job's path)."""
-    from ..locks import Lock, lock_key_for
+    from ..locks import Lock
+    from ..layout import lock_key_for
 
     return Lock(job.store, lock_key_for(job.store.path(job.key)))
 
@@ -177,12 +178,14 @@ def named_job(arg: str | None) -> JobRef | None:
     """The job named by clean's positional argument, or None when it names a Scout root."""
     import os
 
+    from ..layout import JOBS_MARK
+
     if not arg:
         return None
     if "://" in arg:
-        return resolve_job(arg) if "/var/jobs/" in arg else None
+        return resolve_job(arg) if JOBS_MARK in arg else None
     path = os.path.abspath(os.path.expanduser(arg))
-    if "/var/jobs/" in path + "/":
+    if JOBS_MARK in path + "/":
         return resolve_job(arg)
     if os.path.lexists(path) or arg.count("/") < 2:
         return None  # a root (checked by the root code), or a typo it reports

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import posixpath
 import re
 
 from ..errors import JobNotFound
-from ..store import Store, default_url, shared_store, store_url
+from ..layout import JOBS_MARK, split_location
+from ..store import Store, shared_store, store_url
 
-JOBS_MARK = "/var/jobs/"
 _SCHEME_SLASH = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:/")
 
 
@@ -71,14 +70,6 @@ def _strip(arg: str) -> str:
     return arg
 
 
-def _split(location: str) -> tuple[str, str]:
-    """(root, key) of an absolute path or URL: root is what precedes ``/var/jobs/``, else the parent folder."""
-    i = location.rfind(JOBS_MARK)
-    if i >= 0:
-        return location[:i] or "/", location[i + 1 :]
-    return posixpath.dirname(location) or "/", posixpath.basename(location)
-
-
 def resolve_job(arg: str, root: str | None = None, strip_suffix: bool = True) -> JobRef:
     """Address of the job named by ``arg``.
 
@@ -91,7 +82,7 @@ def resolve_job(arg: str, root: str | None = None, strip_suffix: bool = True) ->
     if strip_suffix:
         arg = _strip(arg)
     if "://" in arg:
-        base, key = _split(arg)
+        base, key = split_location(arg)
         return JobRef(base, key)
     if _SCHEME_SLASH.match(arg):  # 's3:/bucket/...': a URL without its '//', never a local folder named 's3:'
         store_url(arg)
@@ -103,7 +94,7 @@ def resolve_job(arg: str, root: str | None = None, strip_suffix: bool = True) ->
         or any(os.path.lexists(expanded + sfx) for sfx in ("", ".info"))
     )
     if looks_local:
-        base, key = _split(os.path.abspath(expanded))
+        base, key = split_location(os.path.abspath(expanded))
         return JobRef(base, key)
     key = arg.lstrip("/")
     if not key.startswith("var/"):

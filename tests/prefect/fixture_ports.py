@@ -17,8 +17,8 @@ from prefect import flow
 from prefect.utilities.annotations import allow_failure
 
 from prefect_scout import JobName, fixed, job_name, scout_task
-from scout_persist.rubydigest import Symbol
-from scout_persist.serializers import TSV
+from scout_persist.rubyvalues import Symbol
+from scout_persist.rubyvalues import TSV
 
 # ----------------------------------------------------------------------------------------------- Baking
 

@@ -40,7 +40,7 @@ def decode(v):
     if isinstance(v, dict):
         kind = v.get("__ruby__")
         if kind == "Symbol":
-            from scout_persist.rubydigest import Symbol
+            from scout_persist.rubyvalues import Symbol
 
             return Symbol(v["value"])
         if kind == "Hash":

@@ -12,7 +12,7 @@ from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from prefect_scout import ScoutLockManager, scout_task
-from scout_persist.locks import lock_key_for
+from scout_persist.layout import lock_key_for
 from scout_persist.store import Store
 
 
