@@ -53,7 +53,8 @@ def test_sigkill_midway_then_resume(tmp_path):
     script = [sys.executable, str(HERE / "flows_for_ops.py"), "chain", str(out)]
     started = time.monotonic()
     child = subprocess.Popen(script, env=_child_env(tmp_path, root, log, "home1"),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)  # its own group: the kill takes its ephemeral API server too
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -71,12 +72,10 @@ def test_sigkill_midway_then_resume(tmp_path):
         while not in_body():
             assert time.monotonic() < deadline, "no job ever reached status start"
             time.sleep(0.01)
-        child.send_signal(signal.SIGKILL)
+        os.killpg(child.pid, signal.SIGKILL)
         child.wait(10)
     finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+        _kill_group(child)
     first_run = time.monotonic() - started
 
     finished_at_kill = log.read_text().split()
@@ -120,3 +119,12 @@ def test_sigkill_midway_then_resume(tmp_path):
         assert after[key]["pid"] == child.pid  # reused, not rewritten
     locks = list((root / "tmp").rglob("*.lock")) if (root / "tmp").exists() else []
     assert not locks, locks  # the dead run's lock was recovered and the new run released its own
+
+
+def _kill_group(child: subprocess.Popen) -> None:
+    """SIGKILL the child's process group (the flow and the Prefect API server it started), even when it is over."""
+    try:
+        os.killpg(child.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    child.wait()

@@ -64,19 +64,18 @@ def test_killed_flow_is_found_without_prefect_and_resumed_without_recomputing(cr
     log, out = tmp_path / "bodies.log", tmp_path / "out.json"
     home1 = tmp_path / "home1"
     child = subprocess.Popen([sys.executable, str(HERE / "flows_for_ops.py"), "chain", str(out)],
-                             env=_env(crash_root, log, home1), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             env=_env(crash_root, log, home1), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)  # its own group: the kill takes its ephemeral API server too
     try:
         deadline = time.monotonic() + 180
         while len(log.read_text().split() if log.exists() else []) < 6:
             assert child.poll() is None, "the flow ended before it could be killed"
             assert time.monotonic() < deadline, "the flow never reached 6 task bodies"
             time.sleep(0.02)
-        child.send_signal(signal.SIGKILL)
+        os.killpg(child.pid, signal.SIGKILL)
         child.wait(10)
     finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+        _kill_group(child)
     shutil.rmtree(home1)  # Prefect's database of that run is gone
     at_kill = _job_infos(store)
     done_at_kill = {k for k, i in at_kill.items() if i["status"] == "done"}
@@ -160,3 +159,12 @@ def test_two_restorers_racing_resume_a_crashed_run_once(tmp_path):
     loser = next(o + e for o, e in outputs if f"resumed run {run_id}" not in o)
     assert ("is being resumed by" in loser or "no crashed run to resume" in loser
             or f"run {run_id} was resumed meanwhile" in loser), loser
+
+
+def _kill_group(child: subprocess.Popen) -> None:
+    """SIGKILL the child's process group (the flow and the Prefect API server it started), even when it is over."""
+    try:
+        os.killpg(child.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    child.wait()
