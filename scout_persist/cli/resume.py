@@ -131,8 +131,10 @@ def _root_env(store) -> Iterator[None]:
 
 
 def _plugin():
-    try:
-        from prefect_scout import resume as plugin
+    import importlib
+
+    try:  # by module name, so a plug-in that cannot import is reported even if its package was imported before
+        plugin = importlib.import_module("prefect_scout.resume")
     except ImportError as exc:
         raise InvalidInputError(f"resume runs the flow with Prefect and the prefect_scout plug-in, which do not "
                                 f"import here ({exc}); pip install 'scout-persist[prefect]'") from exc
