@@ -424,35 +424,28 @@ def read_run(store: Store, workflow: str, run_id: str, *, parts: bool = True) ->
     return run
 
 
-def read_parts(store: Store, workflow: str, run_id: str) -> list[dict]:
-    """Job entries that processes other than the flow's wrote for the run (one listing, one read each)."""
-    folder = f"{run_dir(workflow, run_id)}/{PARTS_DIR}"
-    out = []
+def _json_entries(store: Store, folder: str) -> Iterator[tuple[str, dict | None]]:
+    """``(name without .json, its object)`` per JSON entry of ``folder``; None for one gone or unreadable."""
     for name in store.ls(folder):
         if not name.endswith(".json"):
             continue
         try:
             value = json.loads(store.get(f"{folder}/{name}"))
         except (KeyNotFound, ValueError):
-            continue
-        if isinstance(value, dict):
-            out.append(value)
-    return out
+            value = None
+        yield name[: -len(".json")], value if isinstance(value, dict) else None
+
+
+def read_parts(store: Store, workflow: str, run_id: str) -> list[dict]:
+    """Job entries that processes other than the flow's wrote for the run (one listing, one read each)."""
+    entries = _json_entries(store, f"{run_dir(workflow, run_id)}/{PARTS_DIR}")
+    return [value for _, value in entries if value is not None]
 
 
 def markers(store: Store, workflow: str, run_id: str, kind: str) -> list[dict]:
     """The ``resumed_by`` / ``reused_by`` entries of a run."""
-    folder = f"{run_dir(workflow, run_id)}/{kind}"
-    out = []
-    for name in store.ls(folder):
-        if not name.endswith(".json"):
-            continue
-        try:
-            value = json.loads(store.get(f"{folder}/{name}"))
-        except (KeyNotFound, ValueError):
-            value = {}
-        out.append({"run_id": name[: -len(".json")], **(value if isinstance(value, dict) else {})})
-    return out
+    entries = _json_entries(store, f"{run_dir(workflow, run_id)}/{kind}")
+    return [{"run_id": name, **(value or {})} for name, value in entries]
 
 
 def workflows(store: Store) -> list[str]:

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import flows_for_ops
+from scout_prefect_helpers import kill_group
 
 from scout_persist.store import Store
 
@@ -75,7 +76,7 @@ def test_sigkill_midway_then_resume(tmp_path):
         os.killpg(child.pid, signal.SIGKILL)
         child.wait(10)
     finally:
-        _kill_group(child)
+        kill_group(child)
     first_run = time.monotonic() - started
 
     finished_at_kill = log.read_text().split()
@@ -119,12 +120,3 @@ def test_sigkill_midway_then_resume(tmp_path):
         assert after[key]["pid"] == child.pid  # reused, not rewritten
     locks = list((root / "tmp").rglob("*.lock")) if (root / "tmp").exists() else []
     assert not locks, locks  # the dead run's lock was recovered and the new run released its own
-
-
-def _kill_group(child: subprocess.Popen) -> None:
-    """SIGKILL the child's process group (the flow and the Prefect API server it started), even when it is over."""
-    try:
-        os.killpg(child.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    child.wait()

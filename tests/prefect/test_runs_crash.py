@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 
 import flows_for_ops
+from scout_prefect_helpers import kill_group
 import pytest
 
 from scout_persist import runs as core
@@ -75,7 +76,7 @@ def test_killed_flow_is_found_without_prefect_and_resumed_without_recomputing(cr
         os.killpg(child.pid, signal.SIGKILL)
         child.wait(10)
     finally:
-        _kill_group(child)
+        kill_group(child)
     shutil.rmtree(home1)  # Prefect's database of that run is gone
     at_kill = _job_infos(store)
     done_at_kill = {k for k, i in at_kill.items() if i["status"] == "done"}
@@ -159,12 +160,3 @@ def test_two_restorers_racing_resume_a_crashed_run_once(tmp_path):
     loser = next(o + e for o, e in outputs if f"resumed run {run_id}" not in o)
     assert ("is being resumed by" in loser or "no crashed run to resume" in loser
             or f"run {run_id} was resumed meanwhile" in loser), loser
-
-
-def _kill_group(child: subprocess.Popen) -> None:
-    """SIGKILL the child's process group (the flow and the Prefect API server it started), even when it is over."""
-    try:
-        os.killpg(child.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    child.wait()
