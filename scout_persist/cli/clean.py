@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 
 from ..errors import InvalidInputError, JobNotFound
-from .jobs import dependency_refs, load_info
+from ..layout import JOBS_DIR
+from .jobs import dependency_refs, load_info, recursive_dependencies
 from .output import emit, warn
 from .scan import JobEntry
 from .selection import add_selection_options, human_size, select
@@ -262,23 +263,14 @@ def dependencies_in_store(ref: JobRef) -> list[JobEntry]:
     """Every job ``ref`` depends on, recursively, that lives in its store (others are named and kept)."""
     from .scan import job_entry
 
-    out: list[JobEntry] = []
-    seen = {ref.display}
-    todo = [ref]
-    while todo:
-        current = todo.pop(0)
-        for dep in dependency_refs(current, load_info(current)):
-            if dep.display in seen:
-                continue
-            seen.add(dep.display)
-            if dep.store.url != ref.store.url or not dep.key.startswith("var/jobs/"):
-                warn(f"kept {dep.display}: not a job of the store {ref.store.url!r}")
-                continue
-            entry = job_entry(ref.store, dep.key)
-            if entry is not None:
-                out.append(entry)
-            todo.append(dep)
-    return out
+    def in_store(dep: JobRef) -> bool:
+        if dep.store.url == ref.store.url and dep.key.startswith(JOBS_DIR + "/"):
+            return True
+        warn(f"kept {dep.display}: not a job of the store {ref.store.url!r}")
+        return False
+
+    entries = (job_entry(ref.store, dep.key) for dep in recursive_dependencies(ref, follow=in_store))
+    return [entry for entry in entries if entry is not None]
 
 
 def dependants(store, key: str) -> list[JobEntry]:

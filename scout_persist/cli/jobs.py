@@ -7,6 +7,7 @@ derived statuses (``missing``, ``noinfo``, ``notfound``, ``unsync``) are Ruby ``
 from __future__ import annotations
 
 import os
+from typing import Callable
 
 from ..errors import KeyNotFound
 from ..info import loads_info, read_info
@@ -114,6 +115,24 @@ def dependency_refs(ref: JobRef, info: dict | None) -> list[JobRef]:
     from ..job import Job
 
     return [JobRef(dep.store, dep.key) for dep in Job.at(ref.store, ref.key, info=info).dependencies]
+
+
+def recursive_dependencies(ref: JobRef, follow: Callable[[JobRef], bool] | None = None) -> list[JobRef]:
+    """Every job ``ref`` depends on, directly or not, each once, in discovery order; a dependency for which
+    ``follow`` says False is neither listed nor walked."""
+    out: list[JobRef] = []
+    seen = {ref.display}
+    todo = [ref]
+    while todo:
+        current = todo.pop(0)
+        for dep in dependency_refs(current, load_info(current)):
+            if dep.display in seen:
+                continue
+            seen.add(dep.display)
+            if follow is None or follow(dep):
+                out.append(dep)
+                todo.append(dep)
+    return out
 
 
 def own_inputs(info: dict | None) -> dict:

@@ -12,7 +12,7 @@ import argparse
 
 from ..errors import JobNotFound
 from ..info import InfoFile, merge_value
-from .jobs import dependency_refs, load_info
+from .jobs import load_info, recursive_dependencies
 from .output import warn
 from .target import JobRef, resolve_job
 
@@ -45,21 +45,6 @@ def write(ref: JobRef, key: str, value, force: bool) -> bool:
         return True
 
     return rewrite_info(ref.store, ref.key, change)
-
-
-def recursive_dependencies(ref: JobRef) -> list[JobRef]:
-    """Every job ``ref`` depends on, directly or not, each once, in discovery order."""
-    out: list[JobRef] = []
-    seen = {ref.display}
-    todo = [ref]
-    while todo:
-        current = todo.pop(0)
-        for dep in dependency_refs(current, load_info(current)):
-            if dep.display not in seen:
-                seen.add(dep.display)
-                out.append(dep)
-                todo.append(dep)
-    return out
 
 
 def run(args: argparse.Namespace) -> int:
