@@ -493,7 +493,7 @@ def _check_header(header: Any, payload_size: int, where: str) -> list[tuple]:
         size, chunk = (p.get("size"), p.get("chunk")) if ok else (None, None)
         ok = ok and all(type(x) is int and x >= 0 for x in (size, chunk, *p["stored"])) and chunk >= 1
         if not ok or len(p["stored"]) != -(-size // chunk):
-            raise _corrupt(where, f"the envelope header of part {i} is damaged ({str(p):.120})")
+            raise _corrupt(where, f"the envelope header of part {i} is damaged ({p!s:.120})")
         parsed = _parse_part_codec(p.get("codec"), where)
         if parsed[0] == "none" and p["stored"] != [min(chunk, size - s) for s in range(0, size, chunk)]:
             raise _corrupt(where, f"part {i} is stored plain but its stored sizes differ from its plain sizes")

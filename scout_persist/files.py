@@ -35,7 +35,8 @@ import shutil
 import tempfile
 import time
 import uuid
-from typing import IO, Any, Mapping
+from collections.abc import Mapping
+from typing import IO, Any
 
 from .codecs import checksum, checksum_matches
 from .errors import CorruptPayloadError, InvalidInputError, UnsafePathError

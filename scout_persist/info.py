@@ -14,14 +14,18 @@ import os
 import re
 import time
 import traceback
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
-from .rubydigest import Symbol
 from .errors import CorruptPayloadError, InfoFormatError, KeyNotFound
-from .marshal import RubyException, dump_exception, is_marshal
-from .marshal import loads as marshal_loads
-from .rubyjson import dumps as json_dumps
-from .rubyjson import parse_ruby_time, ruby_float, ruby_time  # noqa: F401  (public re-exports)
+from .marshal import RubyException, dump_exception, is_marshal, loads as marshal_loads
+from .rubydigest import Symbol
+from .rubyjson import (  # public re-exports: parse_ruby_time, ruby_float, ruby_time
+    dumps as json_dumps,
+    parse_ruby_time as parse_ruby_time,
+    ruby_float as ruby_float,
+    ruby_time as ruby_time,
+)
 
 NOINFO = "noinfo"
 SETUP_KEYS = (

@@ -22,11 +22,12 @@ import logging
 import threading
 import time
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .errors import InfoFormatError, KeyNotFound, LeaseLost, LockTimeout
 from .info import InfoFile, dumps_info, loads_info
-from .locks import renewals, Identity, Lock, Watch, describe_holder, lock_key_for, stale_reason
+from .locks import Identity, Lock, Watch, describe_holder, lock_key_for, renewals, stale_reason
 from .store import ABSENT, Conflict, Store, Versioned
 
 log = logging.getLogger(__name__)
@@ -289,7 +290,7 @@ def rewrite_info(store: Store, job_key: str, change: Callable[[InfoFile], bool],
     for _ in range(100):
         seen = store.get_versioned(info_key)
         written: list[bytes] = []
-        info = InfoFile(store, info_key, put=lambda data, durable: written.append(data))
+        info = InfoFile(store, info_key, put=lambda data, durable: written.append(data))  # noqa: B023 - used in this iteration
         info._data = loads_info(seen.data, store.where(info_key), strict=True)
         if not change(info):
             return False

@@ -28,12 +28,12 @@ import logging
 import math
 import os
 import pathlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from . import formats, serializers
 from .codecs import checksum, checksum_matches
-from .rubydigest import Symbol
 from .errors import (
     CorruptPayloadError,
     InvalidInputError,
@@ -41,6 +41,7 @@ from .errors import (
     PickleNotAllowed,
     UnsupportedValueError,
 )
+from .rubydigest import Symbol
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +229,7 @@ def read(store: Any, key: str, record: Mapping[str, Any] | None = None) -> Any:
     if record is not None:
         try:
             fmt = formats.for_record(record, key)
-        except Exception:  # an unreadable record: decode() reports it
+        except Exception:  # noqa: BLE001 - an unreadable record: decode() reports it
             fmt = None
     if fmt is not None and fmt.maps(record):
         mapped = store.map(key)
@@ -371,7 +372,7 @@ def handed(value: Any, back: Any) -> Any:
     try:
         if type(value) is type(back) and value == back:
             return value
-    except Exception:  # an __eq__ that refuses (numpy arrays): the load is the safe answer
+    except Exception:  # noqa: BLE001 - an __eq__ that refuses (numpy arrays): the load is the safe answer
         pass
     return back
 

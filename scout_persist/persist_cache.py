@@ -20,7 +20,8 @@ import logging
 import posixpath
 import re
 import time
-from typing import Any, Callable, MutableMapping
+from collections.abc import Callable, MutableMapping
+from typing import Any
 
 from .errors import CorruptPayloadError, InvalidInputError, LeaseLost, UnsafePathError
 from .layout import PERSIST_DIR, persistence_path
@@ -55,7 +56,7 @@ def _as_store(store: Store | str | None) -> Store:
 
 
 def _is_absolute(where: str) -> bool:
-    return where.startswith("/") or where.startswith("~") or "://" in where
+    return where.startswith(("/", "~")) or "://" in where
 
 
 def _check_name(name: Any) -> str:

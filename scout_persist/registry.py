@@ -37,8 +37,9 @@ import re
 import socket
 import time
 import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any, Callable, Iterable, Iterator, Mapping
+from typing import IO, Any
 
 from .errors import (
     CorruptPayloadError,
@@ -117,7 +118,7 @@ def parse_ref(spec: str) -> tuple[str, str]:
 
 
 def _file_name_problem(name: Any) -> tuple[type[ScoutPersistError], str] | None:
-    """Why ``name`` cannot name a file of an artifact (error class, reason), or None when it is a clean relative path."""
+    """Why ``name`` cannot name a file of an artifact (error class, reason); None for a clean relative path."""
     if not isinstance(name, str) or not name:
         return InvalidInputError, "it is not a non-empty str"
     if "\x00" in name:
@@ -252,7 +253,7 @@ def files_digest(files: Iterable[Mapping[str, Any]]) -> str:
     """The digest of a version's content: sha256 over sorted ``name NUL sha256`` lines."""
     h = hashlib.sha256()
     for f in sorted(files, key=lambda f: f["name"]):
-        h.update(f"{f['name']}\0{f['sha256']}\n".encode("utf-8"))
+        h.update(f"{f['name']}\0{f['sha256']}\n".encode())
     return h.hexdigest()
 
 
@@ -269,7 +270,7 @@ class Verification:
     def ok(self) -> bool:
         return not self.problems
 
-    def raise_for_problems(self) -> "Verification":
+    def raise_for_problems(self) -> Verification:
         if self.problems:
             raise CorruptPayloadError(f"artifact {self.ref} fails verification: " + "; ".join(self.problems))
         return self
@@ -278,7 +279,7 @@ class Verification:
 class ArtifactVersion:
     """One immutable version: ``.name``, ``.version``, ``.manifest``, ``.metadata``, ``.files()``, ``.read()``..."""
 
-    def __init__(self, registry: "Registry", name: str, version: str, manifest: dict) -> None:
+    def __init__(self, registry: Registry, name: str, version: str, manifest: dict) -> None:
         self.registry, self.name, self.version, self.manifest = registry, name, version, manifest
 
     def __repr__(self) -> str:

@@ -31,9 +31,10 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from .errors import InvalidInputError, KeyNotFound, ScoutPersistError, UnsafePathError
 from .store import Store, Versioned, check_key

@@ -25,7 +25,8 @@ import os
 import pathlib
 import threading
 import types
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from .errors import UnsupportedValueError
 
@@ -43,7 +44,7 @@ DIGESTIBLE = (
 )
 
 
-def _hasher() -> "hashlib._Hash":
+def _hasher() -> hashlib._Hash:
     return hashlib.blake2b(digest_size=16)
 
 
@@ -51,7 +52,7 @@ def _hasher() -> "hashlib._Hash":
 class _Feeder:
     """Feeds a canonical, tagged, length-prefixed encoding of a value into a hash."""
 
-    def __init__(self, h: "hashlib._Hash", where: str) -> None:
+    def __init__(self, h: hashlib._Hash, where: str) -> None:
         self.h = h
         self.where = where
         self._active: set[int] = set()
@@ -273,7 +274,7 @@ def code_identity(fn: Any) -> str:
 
 
 class _CodeFeeder:
-    def __init__(self, h: "hashlib._Hash") -> None:
+    def __init__(self, h: hashlib._Hash) -> None:
         self.h = h
         self.seen: set[int] = set()
 
@@ -306,7 +307,7 @@ class _CodeFeeder:
         fn = inspect.unwrap(fn)
         code = getattr(fn, "__code__", None)
         if code is None:
-            call = getattr(type(fn), "__call__", None)
+            call = getattr(type(fn), "__call__", None)  # noqa: B004 - the class's __call__ itself, for its code
             if call is not None and getattr(call, "__code__", None) is not None:
                 self.put("callable", _qualname(type(fn)))
                 return self.function(call)

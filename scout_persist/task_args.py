@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
-from .rubydigest import ScoutPath, Step
 from .errors import InvalidInputError
 from .layout import find
+from .rubydigest import ScoutPath, Step
 from .rubytext import RUBY_WS
 from .workflow import Input, JobSpec, Workflow, format_input
 

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-from .rubydigest import Symbol
 from .errors import UnsupportedValueError
+from .rubydigest import Symbol
 from .rubyjson import ruby_float
 from .serializers import TSV, dump_tsv, load_tsv
 
@@ -292,9 +293,9 @@ def as_pandas(value: Any, where: str) -> Any:
 
 def difference(a: Any, b: Any) -> str | None:
     """What differs between a frame and its load (None: equal with dtypes, index, names and attrs)."""
-    from .formats.parquet import difference as frames_difference
-
     import pandas as pd
+
+    from .formats.parquet import difference as frames_difference
 
     return frames_difference(pd, a, b)
 

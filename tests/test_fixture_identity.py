@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from scout_persist.rubydigest import Step, Symbol, md5_hex
+from fixture_workflows import WORKFLOWS
+from ruby_data import RUBY_FIXTURES
 from scout_persist.errors import InvalidInputError
 from scout_persist.layout import persistence_path
-from ruby_data import RUBY_FIXTURES
-from fixture_workflows import WORKFLOWS
+from scout_persist.rubydigest import Step, Symbol, md5_hex
 
 MANIFEST = json.loads((RUBY_FIXTURES / "manifest.json").read_text())
 LOC = MANIFEST["locations"]

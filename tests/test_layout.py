@@ -2,10 +2,19 @@ from __future__ import annotations
 
 import pytest
 
-from scout_persist.rubydigest import digest
 from scout_persist.errors import UnsafePathError
-from scout_persist.layout import (alias_extension, check_job_name, clean_name, extension_for, find, identify,
-                                  job_key, mangle, persistence_path)
+from scout_persist.layout import (
+    alias_extension,
+    check_job_name,
+    clean_name,
+    extension_for,
+    find,
+    identify,
+    job_key,
+    mangle,
+    persistence_path,
+)
+from scout_persist.rubydigest import digest
 
 
 def test_identify_maps():

@@ -20,18 +20,19 @@ import contextvars
 import inspect
 import logging
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePath
-from typing import Any, Mapping
+from typing import Any
 
 from prefect.cache_policies import CachePolicy
 from prefect.context import FlowRunContext, TaskRunContext
 
 from scout_persist import signature
-from scout_persist.rubydigest import Step, digest_str
 from scout_persist.errors import InvalidInputError, ScoutPersistError, UnsupportedValueError
 from scout_persist.info import read_info
 from scout_persist.layout import JOBS_DIR
+from scout_persist.rubydigest import Step, digest_str
 from scout_persist.store import check_key
 from scout_persist.workflow import Input, job_identity
 
@@ -82,7 +83,7 @@ class ScoutCachePolicy(CachePolicy):
         run_id = task_ctx.task_run.id if task_ctx and task_ctx.task_run else None
         try:
             plan = plan_run(task_ctx, inputs, flow_parameters, self.spec)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - recorded for the task wrapper to raise (below)
             # Recorded, not raised: the task wrapper raises it as the run's failure (prefect_scout.task), so the user
             # reads it once.  Raised here, Prefect would log a second copy saying the result "will not be persisted".
             logger.debug("scout-persist: no Scout job key for task run %s: %s", run_id, exc)
@@ -120,7 +121,7 @@ class job_name:
         self.name = name
         self._token: contextvars.Token | None = None
 
-    def __enter__(self) -> "job_name":
+    def __enter__(self) -> job_name:
         self._token = _current_job_name.set(self.name)
         return self
 
@@ -146,7 +147,7 @@ _NAMED_TYPES = {"bool": "boolean", "int": "integer", "float": "float", "str": "s
 def _hints(fn: Any) -> dict[str, Any]:
     try:
         return typing.get_type_hints(fn, include_extras=True)
-    except Exception:
+    except Exception:  # noqa: BLE001 - hints that do not resolve: the raw annotations
         return dict(getattr(fn, "__annotations__", {}) or {})
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from scout_persist.errors import ScoutPersistError
 from scout_persist.job import READ_AT_SETUP, JobWriter

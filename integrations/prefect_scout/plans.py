@@ -25,8 +25,8 @@ MAX_HELD = 64  # verified reads outside planned runs waiting for their result re
 HELD_TTL = 30.0  # seconds a verified read without a plan stays valid for the result read that follows it
 
 _guard = threading.Lock()
-_by_run: "OrderedDict[str, RunPlan | BaseException]" = OrderedDict()
-_scout_runs: "OrderedDict[str, None]" = OrderedDict()
+_by_run: OrderedDict[str, RunPlan | BaseException] = OrderedDict()
+_scout_runs: OrderedDict[str, None] = OrderedDict()
 
 
 @dataclass
@@ -63,7 +63,7 @@ class RunPlan:
     # end; prefect_scout.job_files() hands out its files while the body runs
 
 
-def remember(run_id: Any, plan: "RunPlan | BaseException") -> None:
+def remember(run_id: Any, plan: RunPlan | BaseException) -> None:
     with _guard:
         _by_run[str(run_id)] = plan
         _by_run.move_to_end(str(run_id))
@@ -71,7 +71,7 @@ def remember(run_id: Any, plan: "RunPlan | BaseException") -> None:
             _by_run.popitem(last=False)
 
 
-def for_run(run_id: Any) -> "RunPlan | BaseException | None":
+def for_run(run_id: Any) -> RunPlan | BaseException | None:
     with _guard:
         return _by_run.get(str(run_id))
 
@@ -131,8 +131,8 @@ class Verified:
 
 # Reads outside a planned run (a flow collecting a worker's result): few, short-lived.  A planned run keeps its own
 # on its plan, so any number of concurrent hits never evict one another.
-_held: "OrderedDict[tuple[str, str], Verified]" = OrderedDict()
-_handed: "OrderedDict[int, Verified]" = OrderedDict()
+_held: OrderedDict[tuple[str, str], Verified] = OrderedDict()
+_handed: OrderedDict[int, Verified] = OrderedDict()
 
 
 def placeholder() -> bytes:

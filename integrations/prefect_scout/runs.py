@@ -1,4 +1,6 @@
-"""Run records from Prefect: what a flow run that runs scout tasks writes to ``var/runs`` (see :mod:`scout_persist.runs`).
+"""Run records from Prefect: what a flow run that runs scout tasks writes to ``var/runs``.
+
+See :mod:`scout_persist.runs`.
 
 The record is started by the flow's own process the first time the flow calls a scout task (flow run id, flow
 name, entrypoint, code hashes, parameters, host and pid), kept current by that process as the run's jobs start and
@@ -23,8 +25,9 @@ import os
 import threading
 import time
 import types
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from scout_persist import runs as core
 from scout_persist.store import Store
@@ -34,7 +37,7 @@ from . import plans, settings
 logger = logging.getLogger("prefect_scout")
 
 _guard = threading.Lock()
-_recorders: dict[str, "Recorder"] = {}  # flow run id -> the recorder of that run in this process
+_recorders: dict[str, Recorder] = {}  # flow run id -> the recorder of that run in this process
 _started: dict[str, float] = {}  # task run id -> when its body started (this process)
 _reuse_runs: dict[str, None] = {}  # task runs of reuse(): they serve another run's job, not one of this run
 _noted: dict[tuple, None] = {}  # (task run, job, status, reused) already recorded

@@ -17,7 +17,8 @@ import functools
 import hashlib
 import inspect
 import threading
-from typing import Annotated, Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Annotated, Any
 
 from prefect import Task
 
@@ -127,7 +128,7 @@ class fixed:
 
 def _unfix(args: tuple, kwargs: dict, fn: Callable[..., Any]) -> tuple[tuple, dict, set[str]]:
     names: set[str] = set()
-    params = [p for p in inspect.signature(fn).parameters]
+    params = list(inspect.signature(fn).parameters)
     new_args = []
     for i, a in enumerate(args):
         if isinstance(a, fixed):
@@ -188,7 +189,7 @@ class ScoutTask(Task):
 
     scout_url: str | None = None
 
-    def _prepared(self, args: tuple = (), kwargs: dict | None = None, upstream: bool = False) -> "ScoutTask":
+    def _prepared(self, args: tuple = (), kwargs: dict | None = None, upstream: bool = False) -> ScoutTask:
         """This task bound to the call: the job name in force and which arguments come from which task runs.
 
         Both travel with the task object to thread, process and Dask workers (a process pool resolves futures
@@ -216,7 +217,7 @@ class ScoutTask(Task):
             claim(settings.root_url(spec.url), workflow, spec.name or fn.__name__, fn)
         runs.begin(self.scout_url)  # the flow's process starts the run's record at its first scout task
 
-    def _bind_call(self, args: tuple, kwargs: dict) -> tuple["ScoutTask", tuple, dict]:
+    def _bind_call(self, args: tuple, kwargs: dict) -> tuple[ScoutTask, tuple, dict]:
         self._claim()
         args, kwargs, fixed_names = _unfix(args, kwargs, self.fn)
         bound = self._prepared(args, kwargs, upstream=True)
@@ -240,7 +241,7 @@ class ScoutTask(Task):
             plans.mark_scout(future.task_run_id)
         return futures
 
-    def with_options(self, **kwargs: Any) -> "ScoutTask":
+    def with_options(self, **kwargs: Any) -> ScoutTask:
         for forbidden in ("cache_policy", "cache_key_fn", "result_storage_key", "result_serializer"):
             if forbidden in kwargs:
                 raise ScoutPersistError(

@@ -1,4 +1,7 @@
-"""``scout-persist info JOB``: Ruby's ``scout workflow info`` (key = fingerprint per .info key), -i, -ri, --json, --why."""
+"""``scout-persist info JOB``: Ruby's ``scout workflow info`` (key = fingerprint per .info key).
+
+Options: -i, -ri, --json, --why.
+"""
 
 from __future__ import annotations
 

@@ -6,10 +6,8 @@ derived statuses (``missing``, ``noinfo``, ``notfound``, ``unsync``) are Ruby ``
 
 from __future__ import annotations
 
-import os
-
 from ..errors import KeyNotFound
-from ..info import loads_info, read_info
+from ..info import loads_info
 from ..liveness import RUNNING_STATUSES, job_liveness
 from .target import JobRef
 

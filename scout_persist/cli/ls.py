@@ -66,8 +66,8 @@ def _plain(args: argparse.Namespace) -> int:
         lines: list[str] = []
         append = lines.append
         count = total = 0
-        for w, t in part:
-            for w, t, name, size, m in rows_in(store, w, t):
+        for part_w, part_t in part:
+            for w, t, name, size, m in rows_in(store, part_w, part_t):
                 if by_age is not None and not by_age(m):
                     continue
                 count += 1

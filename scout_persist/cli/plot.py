@@ -77,8 +77,9 @@ def distinct_names(nodes: list[Node], limit: int = LABEL_CHARS) -> dict[int, str
         clean = [m.group(1) + (m.group(2) or "") if (m := _HASHED.match(x)) else x for x in names]
         if len(group) > 1 and len(set(clean)) == len(clean):
             names = clean  # the hashes are not what tells these jobs apart
-        prefix = os.path.commonprefix(names) if len(group) > 1 else ""
-        suffix = os.path.commonprefix([x[::-1] for x in names])[::-1] if len(group) > 1 else ""
+        # character by character on purpose: the labels' common text, not a path
+        prefix = os.path.commonprefix(names) if len(group) > 1 else ""  # noqa: RUF071
+        suffix = os.path.commonprefix([x[::-1] for x in names])[::-1] if len(group) > 1 else ""  # noqa: RUF071
         for n, name in zip(group, names):
             if len(name) <= limit:
                 out[id(n)] = name

@@ -30,7 +30,7 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     ref = resolve_job(args.job, args.root)
     has_info = ref.store.exists(ref.info_key)
-    if len(ref.key.split("/")) < 5 or not has_info and (ref.store.isdir(ref.key) or not ref.store.exists(ref.key)):
+    if len(ref.key.split("/")) < 5 or (not has_info and (ref.store.isdir(ref.key) or not ref.store.exists(ref.key))):
         raise not_a_job(ref)
     root = build(ref)
     if args.json:

@@ -25,7 +25,7 @@ class Node:
     status: str
     exists: bool
     mtime: float | None
-    dependencies: list["Node"] = field(default_factory=list)
+    dependencies: list[Node] = field(default_factory=list)
 
     @property
     def path(self) -> str:

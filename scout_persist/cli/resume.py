@@ -17,7 +17,7 @@ import argparse
 import contextlib
 import os
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..errors import InvalidInputError
 from .output import emit, warn

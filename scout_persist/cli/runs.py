@@ -234,7 +234,7 @@ def run_show(args: argparse.Namespace) -> int:
     for j in jobs:
         how = "reused" if j.get("reused") else "ran" if j.get("status") == "done" else ""
         path = store.where(str(j.get("key"))) if not j.get("store") else f"{j['store']}/{j.get('key')}"
-        emit(f"    {str(j.get('status')):<7} {how:<6} {duration(j.get('seconds')):>7}  {str(j.get('task')):<20} {path}")
+        emit(f"    {j.get('status')!s:<7} {how:<6} {duration(j.get('seconds')):>7}  {j.get('task')!s:<20} {path}")
         if j.get("error"):
             emit(f"      {j['error']}")
     return 0

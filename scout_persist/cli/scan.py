@@ -13,11 +13,10 @@ from __future__ import annotations
 import fnmatch
 import gc
 import os
-import posixpath
 import re
 import stat as _stat
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 from ..layout import JOBS_DIR
 from ..liveness import RUNNING_STATUSES
@@ -487,7 +486,7 @@ def in_two_processes(store: Store, dirs: list[tuple[str, str]], work: Callable, 
         result = None
         if status == 0:
             try:
-                result = marshal.loads(data)
+                result = marshal.loads(data)  # noqa: S302 - written by our own forked child (above)
                 result = decode(result) if decode else result
             except (EOFError, ValueError, TypeError):
                 result = None

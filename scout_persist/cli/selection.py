@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from ..errors import InvalidInputError, JobNotFound
 from ..layout import JOBS_DIR
+from ..store import Store
 from .progress import Progress
 from .scan import JobEntry, no_cyclic_gc, scan
-from ..store import Store
 from .target import resolve_root
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}

@@ -12,7 +12,7 @@ with another key or for another job): a cache recomputes them; nothing is unpick
 from __future__ import annotations
 
 import argparse
-from typing import Iterator
+from collections.abc import Iterator
 
 from .. import payload, serializers
 from ..codecs import THREADED_HASH_MIN, new_checksum

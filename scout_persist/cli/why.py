@@ -23,8 +23,7 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass, field
 
-from .. import payload, serializers
-from .. import signature as sig
+from .. import payload, serializers, signature as sig
 from ..errors import InvalidInputError, ScoutPersistError, UnsupportedValueError
 from .fingerprint import fingerprint
 from .jobs import dependency_refs, load_info, mtime, own_inputs, recursive_inputs, result_exists, shown_status
@@ -60,7 +59,7 @@ def coerce_like(text: str, recorded):
             f"value {text!r} is not a {type(recorded).__name__} like the recorded {recorded!r}; give a number"
         ) from exc
     if isinstance(recorded, list):
-        return [s for s in text.replace("\n", ",").split(",")] if text else []
+        return list(text.replace("\n", ",").split(",")) if text else []
     return text
 
 
@@ -217,7 +216,8 @@ def explain(ref: JobRef, info: dict, assignments: list[str], version: str | None
     for name, text in given.items():
         if name not in known:
             raise InvalidInputError(
-                f"input {name!r} is not an input of {ref.display} or its dependencies; known: {', '.join(known) or 'none'}"
+                f"input {name!r} is not an input of {ref.display} or its dependencies; "
+                f"known: {', '.join(known) or 'none'}"
             )
         recorded = known[name]
         value = coerce_like(text, recorded)

@@ -2,8 +2,8 @@
 
 The value is stored as the command-line string; ``DELETE`` or ``nil`` stores null and implies ``-f``. A key is
 written only when absent, or with ``-f``: a new key is appended, an existing scalar replaced and moved to the end,
-an existing list gets the value appended. Unlike Ruby, an existing key without ``-f`` is reported and exits 1. ``-r`` does the same on every recursive dependency written on the same
-host (``-p``: and by the same pid, compared as numbers). Each ``.info`` is rewritten atomically.
+an existing list gets the value appended. Unlike Ruby, an existing key without ``-f`` is reported and exits 1.
+``-r`` does the same on every recursive dependency written on the same host (``-p``: and by the same pid, compared as numbers). Each ``.info`` is rewritten atomically.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             if not write(dep, args.key, value, force):
                 kept.append(dep.display)
-        except Exception as exc:  # Ruby warns and goes on with the other dependencies
+        except Exception as exc:  # noqa: BLE001 - Ruby warns and goes on with the other dependencies
             warn(f"could not set info {args.key!r} for {dep.display}: {exc}")
     if kept:
         warn(f"write_info: {args.key!r} is already set in {len(kept)} dependencies, left as they are "

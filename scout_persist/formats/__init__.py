@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from ..codecs import checksum_matches, parse_spec
 from ..errors import CorruptPayloadError, FormatVersionError, InvalidInputError, MissingDependencyError

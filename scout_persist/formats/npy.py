@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import base64
 import io
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .. import codecs
 from ..errors import CorruptPayloadError

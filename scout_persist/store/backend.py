@@ -123,7 +123,7 @@ class Backend(ABC):
         prefix = self.root.rstrip("/") + "/"
         return path[len(prefix):] if path.startswith(prefix) else None
 
-    def child(self, key: str) -> "Backend":
+    def child(self, key: str) -> Backend:
         """This backend rooted at ``key`` (sharing connections and caches)."""
         sub = object.__new__(type(self))
         sub.__dict__.update(self.__dict__)

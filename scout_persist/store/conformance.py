@@ -32,7 +32,7 @@ LARGE_SIZE = 3 * SINGLE_PUT_MAX + 12345  # past the single-PUT limit: object sto
 CHUNK = 1 << 20
 
 
-def _chunks(total: int, seed: bytes = b"scout") -> "iter[bytes]":
+def _chunks(total: int, seed: bytes = b"scout") -> iter[bytes]:
     """Deterministic, incompressible-looking bytes in CHUNK pieces."""
     block = hashlib.sha256(seed).digest() * (CHUNK // 32)
     sent, counter = 0, 0
@@ -73,7 +73,7 @@ class StoreConformance:
     def test_a_store_travels_to_workers(self, store: Store):
         """Blocks and tasks are pickled to process-pool and Dask workers: a store must survive it."""
         store.put("pickled", b"v")
-        copy = pickle.loads(pickle.dumps(store))
+        copy = pickle.loads(pickle.dumps(store))  # noqa: S301 - the test's own pickle
         assert copy.url == store.url and copy.get("pickled") == b"v"
 
     def test_conditional_writes_are_atomic_where_declared(self, store: Store):

@@ -12,8 +12,9 @@ from __future__ import annotations
 import os
 import posixpath
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import IO, Callable, Iterator, TypeVar
+from typing import IO, TypeVar
 
 from ..errors import KeyNotFound, ScoutPersistError, StorageError, UnsafePathError
 from . import faults
@@ -98,7 +99,7 @@ class Store:
             raise UnsafePathError(f"path {path!r} is outside the store root {self.url!r}")
         return key
 
-    def child(self, key: str) -> "Store":
+    def child(self, key: str) -> Store:
         """A store rooted at ``key`` below this one, sharing the backend's connections (and its write boundary)."""
         key = check_key(key, self.url)
         sub = object.__new__(Store)

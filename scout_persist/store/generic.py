@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import errno
 import posixpath
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 from ..errors import StorageError
 from .backend import Backend, Capabilities, temp_name
@@ -108,7 +109,7 @@ class FsspecBackend(Backend):
         except BaseException:
             try:
                 self.fs.rm(tmp)
-            except Exception:  # best effort: the original error matters more
+            except Exception:  # noqa: BLE001 - best effort: the original error matters more
                 pass
             raise
         finally:

@@ -17,8 +17,9 @@ import socket
 import stat
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Iterator
+from typing import IO
 
 from ..errors import UnsafePathError
 from .backend import TEMP_PREFIX, Backend, Capabilities, Versioned, durability, temp_name

@@ -10,8 +10,9 @@ import io
 import logging
 import random
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 from .backend import ABSENT, Capabilities, Conflict, Upload, Versioned
 from .faults import http_status, is_transient, precondition_failed, retry
@@ -241,7 +242,7 @@ class _ObjectWriter(io.RawIOBase):
         upload_id = mpu.get("UploadId") if isinstance(mpu, dict) else None
         try:
             upload.discard()
-        except BaseException as exc:  # noqa: BLE001 - also a second Ctrl-C: the first one is the one to report
+        except BaseException as exc:  # also a second Ctrl-C: the first one is the one to report
             log.warning(
                 "could not abort the multipart upload %s of %s/%s (%s: %s); its parts stay billed until aborted: run "
                 "'scout-persist gc --uploads %s --dry-run', then without --dry-run",

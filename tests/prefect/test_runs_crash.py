@@ -15,9 +15,9 @@ import time
 import uuid
 from pathlib import Path
 
-import flows_for_ops
 import pytest
 
+import flows_for_ops
 from scout_persist import runs as core
 from scout_persist.job import Job
 from scout_persist.store import Store
