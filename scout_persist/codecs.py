@@ -627,7 +627,7 @@ def _blosc2_into(blosc2: Any, src: memoryview, dst: memoryview, threads: int, wh
 
 
 # -- streams -----------------------------------------------------------------------
-def compress_stream(src: BinaryIO, dst: BinaryIO, spec: str | None = None) -> dict[str, Any]:
+def compress_stream(src: IO[bytes], dst: IO[bytes], spec: str | None = None) -> dict[str, Any]:
     """Copy ``src`` to ``dst`` encoded by ``spec``, in bounded memory; returns the payload record.
 
     Large inputs (the first read fills a whole chunk) are compressed on all cores.
@@ -664,7 +664,7 @@ def compress_stream(src: BinaryIO, dst: BinaryIO, spec: str | None = None) -> di
             "checksum": f"{checksum_algorithm()}:{digest.hexdigest()}"}
 
 
-def open_decompressed(fh: BinaryIO, where: str = "", record: dict[str, Any] | None = None) -> BinaryIO:
+def open_decompressed(fh: IO[bytes], where: str = "", record: dict[str, Any] | None = None) -> BinaryIO:
     """A reader of the plain bytes of ``fh`` (zstd, gzip or plain, told by magic bytes), in bounded memory.
 
     Damage is raised as CorruptPayloadError naming ``where`` at the latest when the end is read, so a caller
@@ -678,7 +678,7 @@ class _StoredSource(io.RawIOBase):
     """The stored bytes of a payload, re-joined after peeking at the magic, counted and hashed as they pass."""
 
     def __init__(
-        self, fh: BinaryIO, head: bytes, observer: _ZstdFrames | None = None, digest: Hasher | None = None
+        self, fh: IO[bytes], head: bytes, observer: _ZstdFrames | None = None, digest: Hasher | None = None
     ) -> None:
         self.fh = fh
         self.head = head
@@ -709,7 +709,7 @@ class _StoredSource(io.RawIOBase):
 
 
 class _DecodingReader(io.RawIOBase):
-    def __init__(self, fh: BinaryIO, where: str, record: dict[str, Any] | None) -> None:
+    def __init__(self, fh: IO[bytes], where: str, record: dict[str, Any] | None) -> None:
         self.where = where
         self.record = record
         self.produced = 0
@@ -780,7 +780,7 @@ class _DecodingReader(io.RawIOBase):
             super().close()
 
 
-def _read_exactly(fh: BinaryIO, n: int) -> bytes:
+def _read_exactly(fh: IO[bytes], n: int) -> bytes:
     data = b""
     while len(data) < n:
         more = fh.read(n - len(data))
