@@ -169,7 +169,7 @@ class JobFiles:
         return None
 
     # -- commit --------------------------------------------------------------------------------
-    def manifest(self) -> dict[str, dict]:
+    def manifest(self) -> dict[str, dict[str, Any]]:
         """``{name: {"file", "size", "checksum"}}`` of the staged files (fsynced as they are hashed)."""
         out = {}
         for name in self.names():
@@ -177,7 +177,7 @@ class JobFiles:
             out[name] = {"file": name, "size": size, "checksum": digest}
         return out
 
-    def commit(self) -> dict[str, dict] | None:
+    def commit(self) -> dict[str, dict[str, Any]] | None:
         """Publish the staged files into ``<job>.files/``; returns the manifest for ``.info`` (None: no stage)."""
         if self._stage is None:
             self._closed = True
@@ -250,7 +250,7 @@ class JobFiles:
 
 
 # -- reading -------------------------------------------------------------------------------------
-def manifest_of(info: Mapping[str, Any]) -> dict[str, dict] | None:
+def manifest_of(info: Mapping[str, Any]) -> dict[str, dict[str, Any]] | None:
     """The files manifest of a job's ``.info`` (None for jobs without one, such as Ruby's)."""
     found = info.get(MANIFEST_KEY) if isinstance(info, Mapping) else None
     return dict(found) if isinstance(found, Mapping) else None

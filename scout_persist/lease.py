@@ -42,7 +42,7 @@ def lease_record(token: str, fence: int, seconds: float, seq: int = 0) -> dict[s
             "pidns": me.pidns, "pid": me.pid, "start": me.start}
 
 
-def next_fence(previous_info: dict | None) -> int:
+def next_fence(previous_info: dict[str, Any] | None) -> int:
     record = (previous_info or {}).get(LEASE_KEY)
     try:
         return int(record.get("fence", 0)) + 1 if isinstance(record, dict) else 1
@@ -50,7 +50,7 @@ def next_fence(previous_info: dict | None) -> int:
         return 1
 
 
-def holder_lines(info: dict) -> dict[str, str]:
+def holder_lines(info: dict[str, Any]) -> dict[str, str]:
     """A running job's holder as a lock entry's lines (for :func:`scout_persist.locks.stale_reason`)."""
     from .locks import hostname
 
@@ -140,7 +140,7 @@ class InfoLease(JobLease):
         self._watch = Watch()
 
     # -- observing ---------------------------------------------------------------------------------------
-    def observe(self) -> dict | None:
+    def observe(self) -> dict[str, Any] | None:
         """Read the ``.info`` (one GET) as the version the acquisition will be conditional on; its content."""
         try:
             self.seen = self.store.get_versioned(self.info_key)
@@ -152,7 +152,7 @@ class InfoLease(JobLease):
         except InfoFormatError:
             return {"status": "noinfo"}
 
-    def busy_reason(self, info: dict | None) -> str | None:
+    def busy_reason(self, info: dict[str, Any] | None) -> str | None:
         """Why the observed job may not be taken now (another live holder runs it), or None when it may."""
         if info is None or info.get("status") not in RUNNING:
             return None

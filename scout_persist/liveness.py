@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime
 import os
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .store import Store
 
@@ -39,7 +39,7 @@ class Liveness(NamedTuple):
         return self.state == DEAD
 
 
-def job_liveness(store: Store, key: str, info: dict | None, *, holding_lock: bool = False,
+def job_liveness(store: Store, key: str, info: dict[str, Any] | None, *, holding_lock: bool = False,
                  lease: float = LOCK_LEASE) -> Liveness:
     """The liveness of job ``key`` of ``store`` whose ``.info`` is ``info``.
 
@@ -72,7 +72,7 @@ def job_liveness(store: Store, key: str, info: dict | None, *, holding_lock: boo
     return lock_liveness(store, key, lease, _where(host, pid))
 
 
-def info_lease_liveness(store: Store, key: str, lines: dict, lease: float, written_by: str = "") -> Liveness:
+def info_lease_liveness(store: Store, key: str, lines: dict[str, Any], lease: float, written_by: str = "") -> Liveness:
     """Object stores: the job's ``.info`` is its lease; alive while renewed within a lease by the store's clock."""
     from .errors import KeyNotFound
     from .locks import stale_reason

@@ -61,7 +61,7 @@ class Encoded:
     ``record``, and the ``value`` a decode gives back."""
 
     data: Any
-    record: dict
+    record: dict[str, Any]
     value: Any
 
 
@@ -324,7 +324,7 @@ def verify(data: Any, record: Mapping[str, Any], where: str) -> None:
         )
 
 
-def record_of(info: Mapping[str, Any]) -> dict | None:
+def record_of(info: Mapping[str, Any]) -> dict[str, Any] | None:
     """The payload record in a job's ``.info`` (None for jobs without one, such as Ruby's)."""
     record = info.get(RECORD_KEY)
     if isinstance(record, Mapping) and record.get("format"):

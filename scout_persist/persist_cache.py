@@ -286,7 +286,7 @@ def _decorated(func: Callable[..., Any], name: str | None, type: str | None, opt
     entry_name = name or f"{func.__module__}.{func.__qualname__}"
     signature = inspect.signature(func)
 
-    def call_options(args: tuple, kwargs: dict) -> dict[str, Any]:
+    def call_options(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
         call = dict(opts)

@@ -279,7 +279,7 @@ class Verification:
 class ArtifactVersion:
     """One immutable version: ``.name``, ``.version``, ``.manifest``, ``.metadata``, ``.files()``, ``.read()``..."""
 
-    def __init__(self, registry: Registry, name: str, version: str, manifest: dict) -> None:
+    def __init__(self, registry: Registry, name: str, version: str, manifest: dict[str, Any]) -> None:
         self.registry, self.name, self.version, self.manifest = registry, name, version, manifest
 
     def __repr__(self) -> str:
@@ -294,7 +294,7 @@ class ArtifactVersion:
         return int(self.version[1:])
 
     @property
-    def metadata(self) -> dict:
+    def metadata(self) -> dict[str, Any]:
         return self.manifest.get("metadata") or {}
 
     @property
@@ -304,7 +304,7 @@ class ArtifactVersion:
     def files(self) -> list[str]:
         return [f["name"] for f in self.manifest["files"]]
 
-    def entry(self, name: str) -> dict:
+    def entry(self, name: str) -> dict[str, Any]:
         for f in self.manifest["files"]:
             if f["name"] == name:
                 return f
@@ -339,7 +339,7 @@ class ArtifactVersion:
             check_file_name(e.get("name") if isinstance(e, dict) else e, f"in the manifest of artifact {self.ref}")
         real_dest = os.path.realpath(dest)
 
-        def folder_of(e: dict) -> str:
+        def folder_of(e: dict[str, Any]) -> str:
             folder = os.path.join(dest, *e["name"].split("/")[:-1])
             real = os.path.realpath(folder)  # folders still missing resolve as far as they exist
             if real != real_dest and not real.startswith(real_dest.rstrip(os.sep) + os.sep):
@@ -527,7 +527,7 @@ class Registry:
         _note_logged(run, published, new=True)
         return published
 
-    def _publish(self, key: str, data: bytes, token: str) -> dict | None:
+    def _publish(self, key: str, data: bytes, token: str) -> dict[str, Any] | None:
         """Create manifest ``key`` exclusively; None when it is ours (created now, or earlier by this very publish
         whose reply was lost), else the manifest another logger holds there."""
         for attempt in range(RETRIES):
@@ -549,7 +549,7 @@ class Registry:
             return None if seen.get("token") == token else seen
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _same_as(self, name: str, version: str, digest: str, type: str | None, meta: dict) -> ArtifactVersion | None:
+    def _same_as(self, name: str, version: str, digest: str, type: str | None, meta: dict[str, Any]) -> ArtifactVersion | None:
         """Version ``version`` when it holds this content, else None."""
         try:
             found = self.resolve(f"{name}:{version}")
@@ -642,7 +642,7 @@ class Registry:
         self.store.delete(self._alias_key(name, alias))
 
     # reading
-    def _read_json(self, key: str) -> dict:
+    def _read_json(self, key: str) -> dict[str, Any]:
         raw = self.store.get(key)
         try:
             value = json.loads(raw)
@@ -703,7 +703,7 @@ class Registry:
             logging.getLogger(__name__).warning("artifact %s: its use by run %s was not recorded (%s)", found.ref,
                                                 run.run_id, exc)
 
-    def used_by(self, spec: str) -> list[dict]:
+    def used_by(self, spec: str) -> list[dict[str, Any]]:
         """The recorded flow runs that used the version ``spec`` (``run_id``, ``workflow``, ``time``)."""
         found = self.resolve(spec)
         folder = f"{self._dir(found.name)}/{USED_BY}/{found.version}"
@@ -771,13 +771,13 @@ def _note_logged(run: Any, version: ArtifactVersion, new: bool) -> None:
                                             version.ref, run.run_id, exc)
 
 
-def _same_content(manifest: Mapping[str, Any], digest: str, type: str | None, meta: dict) -> bool:
+def _same_content(manifest: Mapping[str, Any], digest: str, type: str | None, meta: dict[str, Any]) -> bool:
     """Whether a published manifest holds the same files, type and metadata (creation time and token aside)."""
     return (manifest.get("digest") == digest and manifest.get("type") == type
             and (manifest.get("metadata") or {}) == meta)
 
 
-def job_metadata(job: Any) -> dict:
+def job_metadata(job: Any) -> dict[str, Any]:
     """What a published job records: where it came from, what it is, and its signature."""
     info = job.info
     try:

@@ -332,7 +332,7 @@ class _CodeFeeder:
             self.value("cl", content)
         self.globals_of(fn, code)
 
-    def code(self, code: types.CodeType, function_doc: tuple = ()) -> None:
+    def code(self, code: types.CodeType, function_doc: tuple[Any, ...] = ()) -> None:
         self.put("code", code.co_code)
         self.put("flags", str(code.co_flags))
         self.put("args", f"{code.co_argcount},{code.co_posonlyargcount},{code.co_kwonlyargcount}")

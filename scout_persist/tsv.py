@@ -88,7 +88,7 @@ def _json_safe(value: Any, what: str, where: str) -> Any:
     return value
 
 
-def dump_frame(value: Any, where: str) -> tuple[bytes, dict]:
+def dump_frame(value: Any, where: str) -> tuple[bytes, dict[str, Any]]:
     """``(TSV bytes, record)`` of a DataFrame or Series; the record lets :func:`load_frame` restore the dtypes."""
     import pandas as pd
 

@@ -121,7 +121,7 @@ def settle(plan: RunPlan) -> None:
 class Verified:
     """A stored job checked for one read: its ``.info``, the result bytes, and their decoded value."""
 
-    info: dict
+    info: dict[str, Any]
     data: bytes  # what the result read returns (a unique placeholder for a job without a result file)
     value: Any
     owner: int | None  # id() of the plan that checked it, None for a read outside a planned run

@@ -42,7 +42,7 @@ class ReuseError(ScoutPersistError, LookupError):
 class _Reused:
     store_url: str
     key: str
-    info: dict
+    info: dict[str, Any]
     run_id: str
     workflow: str
     task: str

@@ -40,7 +40,7 @@ _guard = threading.Lock()
 _recorders: dict[str, Recorder] = {}  # flow run id -> the recorder of that run in this process
 _started: dict[str, float] = {}  # task run id -> when its body started (this process)
 _reuse_runs: dict[str, None] = {}  # task runs of reuse(): they serve another run's job, not one of this run
-_noted: dict[tuple, None] = {}  # (task run, job, status, reused) already recorded
+_noted: dict[tuple[Any, ...], None] = {}  # (task run, job, status, reused) already recorded
 MAX_STARTED = 50_000
 
 
@@ -75,10 +75,10 @@ class Recorder:
     """The record of one flow run, owned by the flow's process: kept in memory, written batched."""
 
     store: Store
-    record: dict
+    record: dict[str, Any]
     lease: float
     flush: float
-    jobs: dict[str, dict] = field(default_factory=dict)
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     noted_reuse: set[str] = field(default_factory=set)
     dirty: bool = False
     closed: bool = False
@@ -104,7 +104,7 @@ class Recorder:
         self._thread.start()
 
     # -- notes ------------------------------------------------------------------------------------------
-    def note_job(self, entry: dict) -> None:
+    def note_job(self, entry: dict[str, Any]) -> None:
         """A job started (written with the next write, never causing one) or ended (written within ``flush``
         seconds): at most one write per finished task, fewer when tasks finish close together."""
         started = entry.get("status") == "start"
@@ -123,7 +123,7 @@ class Recorder:
                 ran[name] = code
                 self.dirty = True
 
-    def note(self, kind: str, data: dict) -> None:
+    def note(self, kind: str, data: dict[str, Any]) -> None:
         """Lineage: ``artifact_logged``, ``artifact_used``, ``reused``."""
         with self._lock:
             if kind == "reused":
@@ -143,7 +143,7 @@ class Recorder:
             self._wake.set()
 
     # -- writing ----------------------------------------------------------------------------------------
-    def snapshot(self) -> dict:
+    def snapshot(self) -> dict[str, Any]:
         with self._lock:
             record = dict(self.record)
             jobs = [dict(j) for j in self.jobs.values()]
@@ -312,7 +312,7 @@ def current() -> core.CurrentRun | None:
     store = settings.store_for(None)
     workflow = flow_ctx.flow.name
 
-    def note_elsewhere(kind: str, data: dict) -> None:
+    def note_elsewhere(kind: str, data: dict[str, Any]) -> None:
         import uuid
 
         core.write_part(store, workflow, run_id, f"note-{uuid.uuid4().hex}", {"kind": kind, **data})
@@ -320,7 +320,7 @@ def current() -> core.CurrentRun | None:
     return core.CurrentRun(run_id, workflow, workflow, store.url, note=note_elsewhere)
 
 
-def _record(plan: plans.RunPlan, status: str, extra: dict) -> None:
+def _record(plan: plans.RunPlan, status: str, extra: dict[str, Any]) -> None:
     mark = (plan.task_run_id, plan.job_key, status, extra.get("reused"))
     with _guard:  # Prefect reads a hit's metadata twice: note it once
         if mark in _noted:
@@ -338,7 +338,7 @@ def _record(plan: plans.RunPlan, status: str, extra: dict) -> None:
     _record_elsewhere(plan, status, extra)
 
 
-def _record_elsewhere(plan: plans.RunPlan, status: str, extra: dict) -> None:
+def _record_elsewhere(plan: plans.RunPlan, status: str, extra: dict[str, Any]) -> None:
     """A worker process: the job's entry as one file of the run (one PUT)."""
     from prefect.context import FlowRunContext
 
@@ -356,7 +356,7 @@ def _record_elsewhere(plan: plans.RunPlan, status: str, extra: dict) -> None:
         logger.warning("scout-persist: job %s not recorded in run %s (%s)", plan.job_key, plan.flow_run_id, exc)
 
 
-def _entry(plan: plans.RunPlan, status: str, recorder: Recorder | None, **extra: Any) -> dict:
+def _entry(plan: plans.RunPlan, status: str, recorder: Recorder | None, **extra: Any) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "key": plan.job_key,
         "workflow": plan.workflow,

@@ -44,7 +44,7 @@ class ScoutSerializer(Serializer):
         )
 
 
-def scout_type_from_info(info: dict) -> str:
+def scout_type_from_info(info: dict[str, Any]) -> str:
     """How a stored job was written: ``pickle`` when its ``.info`` records one, else its Scout type."""
     record = payload.record_of(info)
     if record is not None and record.get("format") == PICKLE:

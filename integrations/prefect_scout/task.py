@@ -126,7 +126,7 @@ class fixed:
         return f"fixed({self.value!r})"
 
 
-def _unfix(args: tuple, kwargs: dict, fn: Callable[..., Any]) -> tuple[tuple, dict, set[str]]:
+def _unfix(args: tuple[Any, ...], kwargs: dict[str, Any], fn: Callable[..., Any]) -> tuple[tuple[Any, ...], dict[str, Any], set[str]]:
     names: set[str] = set()
     params = list(inspect.signature(fn).parameters)
     new_args = []
@@ -169,7 +169,7 @@ def _upstream_ids(value: Any, depth: int = 0) -> list[str]:
     return []
 
 
-def upstream_runs(fn: Callable[..., Any], args: tuple, kwargs: dict) -> dict[str, list[str]]:
+def upstream_runs(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, list[str]]:
     """``{argument: [task run ids]}`` for the arguments of one call that come from upstream task runs."""
     call_kwargs = {k: v for k, v in kwargs.items() if k not in _CALL_OPTIONS}
     try:
@@ -189,7 +189,7 @@ class ScoutTask(Task):
 
     scout_url: str | None = None
 
-    def _prepared(self, args: tuple = (), kwargs: dict | None = None, upstream: bool = False) -> ScoutTask:
+    def _prepared(self, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None, upstream: bool = False) -> ScoutTask:
         """This task bound to the call: the job name in force and which arguments come from which task runs.
 
         Both travel with the task object to thread, process and Dask workers (a process pool resolves futures
@@ -217,7 +217,7 @@ class ScoutTask(Task):
             claim(settings.root_url(spec.url), workflow, spec.name or fn.__name__, fn)
         runs.begin(self.scout_url)  # the flow's process starts the run's record at its first scout task
 
-    def _bind_call(self, args: tuple, kwargs: dict) -> tuple[ScoutTask, tuple, dict]:
+    def _bind_call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[ScoutTask, tuple[Any, ...], dict[str, Any]]:
         self._claim()
         args, kwargs, fixed_names = _unfix(args, kwargs, self.fn)
         bound = self._prepared(args, kwargs, upstream=True)

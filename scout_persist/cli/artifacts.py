@@ -54,7 +54,7 @@ def _registry(args):
     return Registry(resolve_root(args.root), prefix=args.prefix)
 
 
-def _size(manifest: dict) -> int:
+def _size(manifest: dict[str, Any]) -> int:
     return sum(int(f.get("size") or 0) for f in manifest.get("files") or [] if isinstance(f, dict))
 
 

@@ -15,6 +15,7 @@ import json
 import os
 import stat
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import KeyNotFound
 from ..layout import PERSIST_DIR
@@ -110,7 +111,7 @@ def run_gc_budget(args) -> int:
     entries = cache_entries(store) if whole else []
     total = sum(j.size for j in jobs) + sum(e.size for e in entries)
     # aborted jobs first (their writer is gone: they never finish), whatever the budget
-    victims: list = [j for j in jobs if j.status == "aborted" and j.ref.display not in keep]
+    victims: list[Any] = [j for j in jobs if j.status == "aborted" and j.ref.display not in keep]
     total -= sum(j.size for j in victims)
     chosen = {id(j) for j in victims}
     order = sorted(

@@ -10,6 +10,7 @@ its result), then the result and ``.files/``. Nothing outside the store root of 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from ..errors import InvalidInputError, JobNotFound
 from .jobs import dependency_refs, load_info
@@ -66,7 +67,7 @@ def reachable(refs) -> set[str]:
     return keep
 
 
-def registry_refs(store) -> list:
+def registry_refs(store) -> list[Any]:
     """Jobs published in the artifact registry of ``store`` (``artifacts/``) under any alias, ``latest`` included.
 
     A version records its job in ``metadata["scout_job"]`` (``key``, ``path``); the job is looked up in this store
@@ -130,7 +131,7 @@ def remove(job: JobEntry) -> bool:
         lock.release()
 
 
-def _writer_gone(job: JobEntry, info: dict) -> bool:
+def _writer_gone(job: JobEntry, info: dict[str, Any]) -> bool:
     """Whether the writer of a job in a running status is gone, judged while we hold the job's lock."""
     from ..liveness import job_liveness
 

@@ -6,6 +6,7 @@ Options: -i, -ri, --json, --why.
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from ..info import NOINFO
 from .fingerprint import color, fingerprint
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     return _damaged(ref, info)
 
 
-def _damaged(ref, info: dict) -> int:
+def _damaged(ref, info: dict[str, Any]) -> int:
     """Ruby shows an unreadable .info as status 'noinfo' and exits 0; we say why and how to fix it, and exit 2."""
     if info.get("status") != NOINFO or len(info) != 1:
         return 0
@@ -76,7 +77,7 @@ def _damaged(ref, info: dict) -> int:
     return 2
 
 
-def _dead_writer(ref, info: dict) -> str | None:
+def _dead_writer(ref, info: dict[str, Any]) -> str | None:
     """``aborted`` (with a note on stderr) when the job's .info says it runs but its writer is gone, else None."""
     from ..liveness import RUNNING_STATUSES
     from .jobs import writer_liveness
@@ -97,7 +98,7 @@ def _quoted(path: str) -> str:
     return shlex.quote(path)
 
 
-def _report_exception(ref, info: dict) -> None:
+def _report_exception(ref, info: dict[str, Any]) -> None:
     """Ruby logs the backtrace and ``Class: message`` on stderr for an errored job; the exit code stays 0."""
     messages = info.get("messages") or []
     backtrace = info.get("backtrace") or []

@@ -12,6 +12,7 @@ import argparse
 import importlib
 import importlib.util
 import os
+from typing import Any
 
 from ..errors import InvalidInputError
 from .output import emit, emit_json
@@ -29,7 +30,7 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def workflows_in(spec: str) -> dict:
+def workflows_in(spec: str) -> dict[str, Any]:
     """The Workflow objects a module (name, or path of a .py file) defines, by name."""
     from ..workflow import Workflow
 
@@ -52,7 +53,7 @@ def workflows_in(spec: str) -> dict:
     return found
 
 
-def resolver(workflows: dict):
+def resolver(workflows: dict[str, Any]):
     """Map the workflow argument to a declared Workflow: its name, or a Ruby ``.rb`` file declaring it (the module
     that ``extend Workflow`` there), as ``scout workflow task`` accepts both."""
     import re

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import time
+from typing import Any
 
 from ..errors import InvalidInputError
 from .output import emit, emit_json, warn
@@ -173,7 +174,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------------- show
-def _lineage(store, run) -> dict:
+def _lineage(store, run) -> dict[str, Any]:
     from ..runs import RESUMED_BY, REUSED_BY, markers
 
     return {"resumed_by": markers(store, run.workflow, run.run_id, RESUMED_BY),

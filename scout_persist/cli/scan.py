@@ -17,6 +17,7 @@ import re
 import stat as _stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from ..layout import JOBS_DIR
 from ..liveness import RUNNING_STATUSES
@@ -65,7 +66,7 @@ class JobEntry:
         i = info_entry.st_mtime if info_entry is not None else None
         self.mtime = i if r is None else (r if i is None or r > i else i)
         self._raw = raw
-        self._info: dict | None = None
+        self._info: dict[str, Any] | None = None
         self._size: int | None = None
         self._status: str | None = None
 
@@ -81,7 +82,7 @@ class JobEntry:
         return self.result is not None and _S_ISDIR(self.result.st_mode)
 
     @property
-    def info(self) -> dict:
+    def info(self) -> dict[str, Any]:
         if self._info is None:
             if self.info_entry is None:
                 self._info = {}
@@ -176,7 +177,7 @@ def _read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def _local_groups(dir_fd: int) -> tuple[dict, dict, dict]:
+def _local_groups(dir_fd: int) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """name -> ``lstat`` of the results, ``.info`` files and ``.files`` folders of the folder open as ``dir_fd``.
 
     The hot loop of ``ls``: one lstat per entry and nothing else; kinds are checked afterwards, per job.
@@ -199,7 +200,7 @@ def _local_groups(dir_fd: int) -> tuple[dict, dict, dict]:
     return results, infos, files
 
 
-def _kinds_fixed(results: dict, infos: dict, files: dict) -> None:
+def _kinds_fixed(results: dict[str, Any], infos: dict[str, Any], files: dict[str, Any]) -> None:
     """A folder named ``x.info`` or a file named ``x.files`` is the result of job ``x.info`` / ``x.files``."""
     for suffix, group, want_dir in ((".info", infos, False), (".files", files, True)):
         for name in [n for n, st in group.items() if _S_ISDIR(st.st_mode) != want_dir]:
@@ -217,7 +218,7 @@ def _read_at(dir_fd: int, name: str) -> bytes | None:
         os.close(fd)
 
 
-def _remote_groups(store: Store, key: str) -> tuple[dict, dict, dict]:
+def _remote_groups(store: Store, key: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     results: dict[str, os.stat_result] = {}
     infos: dict[str, os.stat_result] = {}
     files: dict[str, os.stat_result] = {}
@@ -256,7 +257,7 @@ def task_dirs(store: Store, workflow: str = "*", task: str = "*") -> list[tuple[
     return out
 
 
-def _folder(store: Store, workflow: str, task: str, prefix: str = "") -> Iterator[tuple]:
+def _folder(store: Store, workflow: str, task: str, prefix: str = "") -> Iterator[tuple[Any, ...]]:
     """``(base, file_name, job_name, result, info, files, dir_fd)`` per job of one task folder, sorted by name.
 
     ``result``/``info``/``files`` are ``lstat`` results or None; names with '/' (sub-folders that are neither a
@@ -414,7 +415,7 @@ def scan(store: Store, workflow: str = "*", task: str = "*", progress=None,
             progress.advance(done - progress.done)
 
 
-def _pack(job: JobEntry) -> tuple:
+def _pack(job: JobEntry) -> tuple[Any, ...]:
     """A matched job as plain values for :mod:`marshal` (its status already computed)."""
     def st(e):
         return None if e is None else (e.st_mode, e.st_size, e.st_mtime)
@@ -423,7 +424,7 @@ def _pack(job: JobEntry) -> tuple:
             job._raw, job.status)
 
 
-def _unpack(store: Store, packed: tuple) -> JobEntry:
+def _unpack(store: Store, packed: tuple[Any, ...]) -> JobEntry:
     key, w, t, name, r, i, f, raw, status = packed
 
     def st(e):
@@ -438,8 +439,8 @@ FORK_ENV = "SCOUT_PERSIST_SCAN_FORK"  # "0": never split a scan; "1": split when
 _FORK_MIN_DIR_BYTES = 256 << 10  # task folders whose directory files total this much hold a few thousand entries
 
 
-def in_two_processes(store: Store, dirs: list[tuple[str, str]], work: Callable, progress=None,
-                     encode: Callable | None = None, decode: Callable | None = None) -> Iterator[tuple]:
+def in_two_processes(store: Store, dirs: list[tuple[str, str]], work: Callable[..., Any], progress=None,
+                     encode: Callable[..., Any] | None = None, decode: Callable[..., Any] | None = None) -> Iterator[tuple[Any, ...]]:
     """``(part, work(part, progress))`` for the two halves of ``dirs``, in order; the second half runs in a forked
     child while this process does the first, and comes back through a pipe as :mod:`marshal` data (``encode`` turns
     the child's result into such values, ``decode`` turns them back). A scan is mostly Python work around one
@@ -528,7 +529,7 @@ def _may_fork(store: Store, dirs: list[tuple[str, str]]) -> bool:
     return False
 
 
-def rows(store: Store, workflow: str = "*", task: str = "*", progress=None) -> Iterator[list[tuple]]:
+def rows(store: Store, workflow: str = "*", task: str = "*", progress=None) -> Iterator[list[tuple[Any, ...]]]:
     """Per task folder, ``(workflow, task, name, size, mtime)`` of each of its jobs, as plain ``ls`` prints them: no
     .info read, no per-job object but the tuple. ``size`` and ``mtime`` are :attr:`JobEntry.size` and ``.mtime``."""
     dirs = task_dirs(store, workflow, task)
@@ -544,7 +545,7 @@ def rows(store: Store, workflow: str = "*", task: str = "*", progress=None) -> I
             progress.advance()
 
 
-def rows_in(store: Store, w: str, t: str) -> list[tuple]:
+def rows_in(store: Store, w: str, t: str) -> list[tuple[Any, ...]]:
     """:func:`rows` of one task folder."""
     if store.capabilities.local_paths:
         return _rows_in(store, w, t)
@@ -568,7 +569,7 @@ def _size_mtime(store: Store, key: str, result, info, folder) -> tuple[int, floa
     return size, mtime
 
 
-def _rows_in(store: Store, w: str, t: str, prefix: str = "") -> list[tuple]:
+def _rows_in(store: Store, w: str, t: str, prefix: str = "") -> list[tuple[Any, ...]]:
     """:func:`rows` of one local folder: the same walk as :func:`_folder`, flattened for speed."""
     base = f"{JOBS_DIR}/{w}/{t}" + (f"/{prefix}" if prefix else "")
     try:
@@ -581,7 +582,7 @@ def _rows_in(store: Store, w: str, t: str, prefix: str = "") -> list[tuple]:
         os.close(dir_fd)
     _kinds_fixed(results, infos, files)
     lead = f"{prefix}/" if prefix else ""
-    out: list[tuple] = []
+    out: list[tuple[Any, ...]] = []
     append = out.append
     names = set(results)
     names.update(infos)

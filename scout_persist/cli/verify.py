@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterator
+from typing import Any
 
 from .. import payload, serializers
 from ..codecs import THREADED_HASH_MIN, new_checksum
@@ -25,7 +26,7 @@ from .target import JobRef, resolve_job
 CHUNK = 1 << 20
 
 
-def records(info, path: tuple = ()) -> Iterator[tuple[tuple, dict]]:
+def records(info, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
     """(where in the info, record) for every checksum record in ``info``."""
     if isinstance(info, dict):
         if isinstance(info.get("checksum"), str) and ":" in info["checksum"]:
@@ -55,7 +56,7 @@ def _hash(ref: JobRef, key: str, algorithm: str) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
-def verify_job(ref: JobRef) -> list[dict]:
+def verify_job(ref: JobRef) -> list[dict[str, Any]]:
     """One result per checksum record of ``ref``: status ``ok``, ``mismatch``, ``size`` or ``missing``."""
     info = load_info(ref) or {}
     out = []
@@ -86,7 +87,7 @@ def verify_job(ref: JobRef) -> list[dict]:
     return out
 
 
-def _format_matches(ref: JobRef, rec: dict, key: str) -> bool:
+def _format_matches(ref: JobRef, rec: dict[str, Any], key: str) -> bool:
     """A typed format's result (e.g. an uncompressed NPY, whose checksum covers the array bytes after its header) is
     verified by its format."""
     try:
@@ -96,7 +97,7 @@ def _format_matches(ref: JobRef, rec: dict, key: str) -> bool:
     return True
 
 
-def unsigned_job(ref: JobRef) -> dict | None:
+def unsigned_job(ref: JobRef) -> dict[str, Any] | None:
     """A row when ``ref``'s result is a pickle that does not verify under the current HMAC key, else None."""
     info = load_info(ref) or {}
     record = payload.record_of(info)

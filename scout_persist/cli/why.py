@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass, field
+from typing import Any
 
 from .. import payload, serializers, signature as sig
 from ..errors import InvalidInputError, ScoutPersistError, UnsupportedValueError
@@ -70,13 +71,13 @@ def _value_digest(value) -> str:
         return f"<{type(value).__name__}>"
 
 
-def signature_dependencies(ref: JobRef, info: dict) -> str:
+def signature_dependencies(ref: JobRef, info: dict[str, Any]) -> str:
     """The ``dependencies`` part recomputed from the dependencies' current ``.info`` (their result checksums)."""
     return sig.dependencies_digest([sig.dependency_token(dep.key, load_info(dep)) for dep in dependency_refs(ref, info)])
 
 
 # ------------------------------------------------------------------------------------------- the hit rule
-def result_problem(ref: JobRef, info: dict) -> str | None:
+def result_problem(ref: JobRef, info: dict[str, Any]) -> str | None:
     """Why the stored job cannot serve a run as it is (the plug-in's hit check without a plan); None if it can."""
     if info.get("status") != "done":
         return f"status is {shown_status(ref, info, result_exists(ref))!r}, not 'done': the job runs again"
@@ -112,7 +113,7 @@ def result_problem(ref: JobRef, info: dict) -> str | None:
     return None
 
 
-def _expired(info: dict) -> bool:
+def _expired(info: dict[str, Any]) -> bool:
     record = info.get("prefect") if isinstance(info.get("prefect"), dict) else {}
     recorded = record.get("expires")
     if not isinstance(recorded, str):
@@ -131,7 +132,7 @@ class Verdict:
     reasons: list[str] = field(default_factory=list)
 
 
-def _signature_problem(ref: JobRef, info: dict, stored: dict) -> str | None:
+def _signature_problem(ref: JobRef, info: dict[str, Any], stored: dict[str, Any]) -> str | None:
     if stored.get("signature_version") != sig.SIGNATURE_VERSION:
         return (f"its signature was computed by another version of scout-persist "
                 f"({stored.get('signature_version', 1)!r}, now {sig.SIGNATURE_VERSION}): the plug-in recomputes it")
@@ -169,7 +170,7 @@ def dependency_verdict(ref: JobRef, memo: dict[str, Verdict] | None = None, _sta
 
 
 # ----------------------------------------------------------------------------------------- Ruby's view
-def _ruby_freshness(ref: JobRef, info: dict, memo: dict[str, Verdict]) -> list[str]:
+def _ruby_freshness(ref: JobRef, info: dict[str, Any], memo: dict[str, Verdict]) -> list[str]:
     """Ruby's rule as notes: recursive dependencies without a result, or with a result newer than the job's by more
     than :data:`MTIME_SLACK` (copies and uploads do not keep modification times exactly)."""
     out, seen = [], set()
@@ -201,7 +202,7 @@ def _ruby_freshness(ref: JobRef, info: dict, memo: dict[str, Verdict]) -> list[s
 
 
 # --------------------------------------------------------------------------------------------- verdict
-def explain(ref: JobRef, info: dict, assignments: list[str], version: str | None = None) -> tuple[bool, list[str]]:
+def explain(ref: JobRef, info: dict[str, Any], assignments: list[str], version: str | None = None) -> tuple[bool, list[str]]:
     """``(reused, lines)``: whether a flow would reuse the job, and the lines saying so or why not.
 
     The first line starts with ``would be reused`` or ``would rerun``; ``note:`` lines follow.

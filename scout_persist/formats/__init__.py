@@ -47,7 +47,7 @@ class Stored:
     the format's ``record`` fields (sizes, codec, checksum), and the ``value`` a later decode gives back."""
 
     data: Any
-    record: dict = field(default_factory=dict)
+    record: dict[str, Any] = field(default_factory=dict)
     value: Any = None
 
 

@@ -35,7 +35,7 @@ def _header(np: Any, arr: Any) -> bytes:
     return buf.getvalue()
 
 
-def _parse_header(np: Any, header: bytes, where: str) -> tuple[tuple, bool, Any]:
+def _parse_header(np: Any, header: bytes, where: str) -> tuple[tuple[Any, ...], bool, Any]:
     fmt = np.lib.format
     fh = io.BytesIO(header)
     try:

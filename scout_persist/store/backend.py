@@ -16,9 +16,12 @@ import uuid
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import ScoutPersistError, StorageError
+
+if TYPE_CHECKING:
+    import mmap
 
 # Name prefix of a write in flight (local files and the temp-key fallback); listings hide it.
 TEMP_PREFIX = ".tmp_mv."
@@ -210,7 +213,7 @@ class Backend(ABC):
     def abort_upload(self, upload: Upload) -> bool:
         raise StorageError(f"aborting an upload in store {self.url!r}: it has no multipart uploads")
 
-    def map(self, key: str):
+    def map(self, key: str) -> mmap.mmap | bytearray | None:
         """A private, copy-on-write memory map of the entry (local disks); None where the backend cannot."""
         return None
 
