@@ -237,7 +237,7 @@ def judge(record: dict[str, Any], age: float | None, unchanged_for: float | None
     status = record.get("status")
     if status != RUNNING:
         return (status if status in STATUSES else "unknown"), ""
-    lease_rec = record.get("lease") if isinstance(record.get("lease"), dict) else {}
+    lease_rec = got if isinstance(got := record.get("lease"), dict) else {}
     try:
         lease = float(lease_rec.get("seconds") or DEFAULT_LEASE)
     except (TypeError, ValueError):
@@ -258,7 +258,7 @@ def judge(record: dict[str, Any], age: float | None, unchanged_for: float | None
 
 
 def lease_left(record: dict[str, Any], age: float | None) -> float | None:
-    lease_rec = record.get("lease") if isinstance(record.get("lease"), dict) else {}
+    lease_rec = got if isinstance(got := record.get("lease"), dict) else {}
     try:
         lease = float(lease_rec.get("seconds") or DEFAULT_LEASE)
     except (TypeError, ValueError):
@@ -269,7 +269,7 @@ def lease_left(record: dict[str, Any], age: float | None) -> float | None:
 def _writer_alive_here(record: dict[str, Any]) -> bool:
     from .locks import Identity, holder_state
 
-    ident = record.get("identity") if isinstance(record.get("identity"), dict) else {}
+    ident = got if isinstance(got := record.get("identity"), dict) else {}
     lines = {"host": str(record.get("host") or ""), "pid": str(record.get("pid") or "")}
     for name in ("boot_id", "pidns", "start"):
         if ident.get(name):
@@ -284,7 +284,7 @@ def writer_gone_here(record: dict[str, Any]) -> bool:
     waits for the lease)."""
     from .locks import Identity, holder_state
 
-    ident = record.get("identity") if isinstance(record.get("identity"), dict) else {}
+    ident = got if isinstance(got := record.get("identity"), dict) else {}
     lines = {"host": str(record.get("host") or ""), "pid": str(record.get("pid") or "")}
     for name in ("boot_id", "pidns", "start"):
         if ident.get(name):
@@ -362,7 +362,7 @@ class Run:
 
     def artifacts(self) -> dict[str, list[Any]]:
         """Registry versions this run logged and used: ``{"logged": [...], "used": [...]}``."""
-        recorded = self.record.get("artifacts") if isinstance(self.record.get("artifacts"), dict) else {}
+        recorded = got if isinstance(got := self.record.get("artifacts"), dict) else {}
         out = {}
         for bucket, kind in (("logged", "artifact_logged"), ("used", "artifact_used")):
             items = list(recorded.get(bucket) or [])
@@ -716,6 +716,7 @@ def plan_prune(store: Store, *, keep_last: int | None = None, older_than_days: f
             if keep_last is not None:
                 old = i >= keep_last
             else:
+                assert older_than_days is not None  # one of the two (checked above)
                 started = run.started
                 old = started is not None and now - started > older_than_days * 86400
             (remove if old and not live else keep).append(run)
@@ -766,7 +767,7 @@ def _writer_run(store: Store, key: str, listed_by: Run) -> str | None:
         return None
     except ScoutPersistError:
         return "?"
-    record = info.get("prefect") if isinstance(info.get("prefect"), dict) else {}
+    record = got if isinstance(got := info.get("prefect"), dict) else {}
     run = record.get("flow_run_id")
     if run:
         return str(run)
