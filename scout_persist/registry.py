@@ -784,7 +784,7 @@ def job_metadata(job: Any) -> dict[str, Any]:
         info_sha = hashlib.sha256(job.store.get(job.info_key)).hexdigest()
     except KeyNotFound:
         info_sha = None
-    prefect = info.get("prefect") if isinstance(info.get("prefect"), dict) else {}
+    prefect = got if isinstance(got := info.get("prefect"), dict) else {}
     return {
         "path": job.path,
         "key": job.key,

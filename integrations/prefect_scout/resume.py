@@ -88,14 +88,14 @@ def _already_loaded(source: str | None, qualname: str) -> Any:
 
 def code_change(run: core.Run, flow: Any) -> str | None:
     """What changed in the flow's code since ``run`` (None: the same code hash)."""
-    code = run.record.get("code") if isinstance(run.record.get("code"), dict) else {}
+    code = got if isinstance(got := run.record.get("code"), dict) else {}
     flow_code, tasks, hashed = runs.code_of(flow)
     if hashed == code.get("hash"):
         return None
     parts = []
     if flow_code != code.get("flow"):
         parts.append(f"the flow function {run.flow!r}")
-    before = code.get("tasks") if isinstance(code.get("tasks"), dict) else {}
+    before = got if isinstance(got := code.get("tasks"), dict) else {}
     changed = sorted(n for n in set(before) | set(tasks) if before.get(n) != tasks.get(n))
     if changed:
         parts.append("the scout task" + ("s " if len(changed) > 1 else " ") + ", ".join(changed))

@@ -11,6 +11,7 @@ runs are removed too (:func:`scout_persist.files.clean_stages`).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import stat
@@ -98,7 +99,7 @@ def remove_entry(entry: CacheEntry) -> bool:
         lock.release()
 
 
-def run_gc_budget(args) -> int:
+def run_gc_budget(args: argparse.Namespace) -> int:
     """``gc --max-size SIZE``: remove least recently used jobs and cache entries until the store fits."""
     from ..files import clean_stages
     from .clean import RUNNING, protected, remove

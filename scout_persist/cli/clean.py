@@ -10,7 +10,7 @@ its result), then the result and ``.files/``. Nothing outside the store root of 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError, JobNotFound
 from .jobs import dependency_refs, load_info
@@ -20,11 +20,17 @@ from .selection import add_selection_options, human_size, select
 from .target import JobRef, resolve_job
 from .uploads import add_option as add_uploads_option, run_gc_uploads
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from ..locks import Lock
+    from ..store import Store
+
 # statuses of jobs that may still be written to: never removed
 RUNNING = frozenset({"waiting", "queue", "setup", "start", "streaming", "dependencies"})
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("clean", help="remove error/aborted jobs, jobs older than N days, or one JOB "
                                      "(try --dry-run first)")
     add_selection_options(p, root_help="a Scout root (default $SCOUT_PERSIST_URL or ~/.scout), or one JOB to "
@@ -46,7 +52,7 @@ def add_parser(sub) -> None:
     g.set_defaults(run=run_gc)
 
 
-def _common(p) -> None:
+def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-n", "--dry-run", dest="dry_run", action="store_true", help="print what would go, remove nothing")
     p.add_argument("--pin", action="append", default=[], metavar="JOB",
                    help="keep this job and everything it depends on (repeatable)")
@@ -54,7 +60,7 @@ def _common(p) -> None:
                    help="do not protect jobs published in the artifact registry")
 
 
-def reachable(refs) -> set[str]:
+def reachable(refs: Iterable[JobRef]) -> set[str]:
     """Display paths of ``refs`` and of every job they depend on."""
     keep: set[str] = set()
     todo = list(refs)
@@ -67,7 +73,7 @@ def reachable(refs) -> set[str]:
     return keep
 
 
-def registry_refs(store) -> list[Any]:
+def registry_refs(store: Store) -> list[JobRef]:
     """Jobs published in the artifact registry of ``store`` (``artifacts/``) under any alias, ``latest`` included.
 
     A version records its job in ``metadata["scout_job"]`` (``key``, ``path``); the job is looked up in this store
@@ -78,7 +84,7 @@ def registry_refs(store) -> list[Any]:
     registry = Registry(store)
     if not store.isdir(registry.prefix):
         return []
-    refs = []
+    refs: list[JobRef] = []
     for name in registry.artifacts():
         for version in sorted(set(registry.aliases(name).values())):
             job = (registry.resolve(f"{name}:{version}").metadata or {}).get("scout_job") or {}
@@ -90,7 +96,7 @@ def registry_refs(store) -> list[Any]:
     return refs
 
 
-def protected(args, store) -> set[str]:
+def protected(args: argparse.Namespace, store: Store) -> set[str]:
     pins = [resolve_job(p, args.root) for p in args.pin]
     for ref in pins:
         if not (ref.store.exists(ref.info_key) or ref.store.exists(ref.key)):
@@ -100,7 +106,7 @@ def protected(args, store) -> set[str]:
     return reachable(pins)
 
 
-def job_lock(job: JobEntry):
+def job_lock(job: JobEntry) -> Lock:
     """The lock a writer of this job holds (the Prefect plug-in's and Ruby's key for the job's path)."""
     from ..locks import Lock, lock_key_for
 
@@ -138,7 +144,7 @@ def _writer_gone(job: JobEntry, info: dict[str, Any]) -> bool:
     return job_liveness(job.store, job.key, info, holding_lock=True).dead
 
 
-def _apply(args, victims: list[JobEntry], verb: str) -> int:
+def _apply(args: argparse.Namespace, victims: list[JobEntry], verb: str) -> int:
     """Remove (or with --dry-run list) ``victims``; returns how many were skipped (locked or running)."""
     freed = count = skipped = 0
     for job in victims:
@@ -279,7 +285,7 @@ def dependencies_in_store(ref: JobRef) -> list[JobEntry]:
     return out
 
 
-def dependants(store, key: str) -> list[JobEntry]:
+def dependants(store: Store, key: str) -> list[JobEntry]:
     """Every job of ``store`` that depends on ``key``, directly or not; the farthest first."""
     from .scan import scan
 

@@ -6,12 +6,16 @@ derived statuses (``missing``, ``noinfo``, ``notfound``, ``unsync``) are Ruby ``
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import KeyNotFound
 from ..info import loads_info
 from ..liveness import RUNNING_STATUSES, job_liveness
 from .target import JobRef
+
+if TYPE_CHECKING:
+    from ..liveness import Liveness
+    from ..store import Store
 
 
 def load_info_bytes(ref: JobRef) -> bytes | None:
@@ -91,7 +95,7 @@ def derived_status(info: dict[str, Any] | None, exists: bool) -> str:
     return status
 
 
-def shown_status(where, info: dict[str, Any] | None, exists: bool, key: str | None = None) -> str:
+def shown_status(where: JobRef | Store, info: dict[str, Any] | None, exists: bool, key: str | None = None) -> str:
     """The status the CLI shows: :func:`derived_status`, and ``aborted`` for a running status whose writer is gone
     (:func:`scout_persist.liveness.job_liveness`). ``where``: a JobRef, or a Store with ``key``."""
     status = derived_status(info, exists)
@@ -100,10 +104,11 @@ def shown_status(where, info: dict[str, Any] | None, exists: bool, key: str | No
     return status
 
 
-def writer_liveness(where, info: dict[str, Any] | None, key: str | None = None):
+def writer_liveness(where: JobRef | Store, info: dict[str, Any] | None, key: str | None = None) -> Liveness:
     """:func:`scout_persist.liveness.job_liveness` of a JobRef, or of ``key`` in a Store."""
     if isinstance(where, JobRef):
         return job_liveness(where.store, where.key, info)
+    assert key is not None  # a Store comes with the key
     return job_liveness(where, key, info)
 
 
@@ -127,7 +132,7 @@ def own_inputs(info: dict[str, Any] | None) -> dict[str, Any]:
     return {str(n): (values[i] if i < len(values) else None) for i, n in enumerate(names)}
 
 
-def recursive_inputs(ref: JobRef, info: dict[str, Any] | None = None, _seen: frozenset = frozenset()) -> dict[str, Any]:
+def recursive_inputs(ref: JobRef, info: dict[str, Any] | None = None, _seen: frozenset[str] = frozenset()) -> dict[str, Any]:
     """Ruby ``Step#recursive_inputs``: each dependency's inputs first, the job's own values winning (``info``: the
     job's ``.info`` when already read; every ``.info`` is read once)."""
     info = load_info(ref) if info is None else info

@@ -64,7 +64,7 @@ def build(ref: JobRef) -> Node:
     """Read ``ref`` and everything it depends on (each path once)."""
     nodes: dict[str, Node] = {}
 
-    def visit(r: JobRef, stack: frozenset) -> Node:
+    def visit(r: JobRef, stack: frozenset[str]) -> Node:
         if r.display in nodes:
             return nodes[r.display]
         info = load_info(r)
@@ -171,7 +171,7 @@ def _uncolor(s: str) -> str:
 def to_json(root: Node) -> dict[str, Any]:
     """The tree as nested dicts (repeated dependencies appear in full under every dependant)."""
 
-    def conv(n: Node, stack: frozenset) -> dict[str, Any]:
+    def conv(n: Node, stack: frozenset[int]) -> dict[str, Any]:
         return {
             "path": n.path,
             "workflow": n.workflow,

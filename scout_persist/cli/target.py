@@ -7,7 +7,7 @@ import posixpath
 import re
 
 from ..errors import JobNotFound
-from ..store import Store, default_url, shared_store, store_url
+from ..store import Store, shared_store, store_url
 
 JOBS_MARK = "/var/jobs/"
 _SCHEME_SLASH = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:/")

@@ -15,7 +15,7 @@ import argparse
 from collections.abc import Iterator
 from typing import Any
 
-from .. import payload, serializers
+from .. import formats, payload, serializers
 from ..codecs import THREADED_HASH_MIN, new_checksum
 from ..errors import CorruptPayloadError, InvalidInputError, KeyNotFound, UntrustedPayloadError
 from .jobs import load_info
@@ -26,7 +26,7 @@ from .target import JobRef, resolve_job
 CHUNK = 1 << 20
 
 
-def records(info, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
+def records(info: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
     """(where in the info, record) for every checksum record in ``info``."""
     if isinstance(info, dict):
         if isinstance(info.get("checksum"), str) and ":" in info["checksum"]:
@@ -66,7 +66,7 @@ def verify_job(ref: JobRef) -> list[dict[str, Any]]:
         row = {"job": ref.display, "record": ".".join(map(str, where)) or "(top)", "file": key.rsplit("/", 1)[-1],
                "expected": rec["checksum"]}
         try:
-            if where == (payload.RECORD_KEY,) and payload.formats.for_record(rec, key) is not None:
+            if where == (payload.RECORD_KEY,) and formats.for_record(rec, key) is not None:
                 ok = _format_matches(ref, rec, key)  # a typed format's checksum covers what its format says
                 size = rec.get("stored_size")
             else:
@@ -115,7 +115,7 @@ def unsigned_job(ref: JobRef) -> dict[str, Any] | None:
     return None
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("verify", help="recompute the checksums recorded in .info files and report mismatches")
     add_selection_options(p)
     p.add_argument("--json", action="store_true", help="print every check as JSON")

@@ -21,6 +21,7 @@ The task's code is part of the signature too, but the CLI does not have the code
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +47,7 @@ def parse_assignments(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def coerce_like(text: str, recorded):
+def coerce_like(text: str, recorded: Any) -> Any:
     """The command-line string as a value of the recorded value's type (bool, int, float, list, str)."""
     try:
         if isinstance(recorded, bool):
@@ -64,7 +65,7 @@ def coerce_like(text: str, recorded):
     return text
 
 
-def _value_digest(value) -> str:
+def _value_digest(value: Any) -> str:
     try:
         return sig.value_digest(value)
     except UnsupportedValueError:
@@ -114,7 +115,7 @@ def result_problem(ref: JobRef, info: dict[str, Any]) -> str | None:
 
 
 def _expired(info: dict[str, Any]) -> bool:
-    record = info.get("prefect") if isinstance(info.get("prefect"), dict) else {}
+    record = got if isinstance(got := info.get("prefect"), dict) else {}
     recorded = record.get("expires")
     if not isinstance(recorded, str):
         return False
@@ -132,14 +133,14 @@ class Verdict:
     reasons: list[str] = field(default_factory=list)
 
 
-def _signature_problem(ref: JobRef, info: dict[str, Any], stored: dict[str, Any]) -> str | None:
+def _signature_problem(ref: JobRef, info: dict[str, Any], stored: Mapping[str, Any]) -> str | None:
     if stored.get("signature_version") != sig.SIGNATURE_VERSION:
         return (f"its signature was computed by another version of scout-persist "
                 f"({stored.get('signature_version', 1)!r}, now {sig.SIGNATURE_VERSION}): the plug-in recomputes it")
     return None
 
 
-def dependency_verdict(ref: JobRef, memo: dict[str, Verdict] | None = None, _stack: frozenset = frozenset()) -> Verdict:
+def dependency_verdict(ref: JobRef, memo: dict[str, Verdict] | None = None, _stack: frozenset[str] = frozenset()) -> Verdict:
     """Whether a flow would reuse the job ``ref`` (a dependency: no given inputs or version), recursively."""
     memo = {} if memo is None else memo
     if ref.display in memo:
@@ -233,7 +234,7 @@ def explain(ref: JobRef, info: dict[str, Any], assignments: list[str], version: 
         if bad_version:
             reasons.append(bad_version)
         else:
-            digests = stored.get("inputs") if isinstance(stored.get("inputs"), dict) else {}
+            digests = got if isinstance(got := stored.get("inputs"), dict) else {}
             changed = [n for n in given if n in digests and _value_digest(coerce_like(given[n], known[n])) != digests[n]]
             if changed:
                 reasons.append(f"signature component 'inputs' changes with the given inputs ({', '.join(changed)})")

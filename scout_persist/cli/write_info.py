@@ -9,6 +9,7 @@ an existing list gets the value appended. Unlike Ruby, an existing key without `
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from ..errors import JobNotFound
 from ..info import InfoFile, merge_value
@@ -19,7 +20,7 @@ from .target import JobRef, resolve_job
 DELETE_WORDS = ("DELETE", "nil")
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("write_info", aliases=["write-info"], help="add, update or remove a key of a job's .info")
     p.add_argument("job", help="job path, fsspec URL, or key under $SCOUT_PERSIST_URL")
     p.add_argument("key")
@@ -33,7 +34,7 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def write(ref: JobRef, key: str, value, force: bool) -> bool:
+def write(ref: JobRef, key: str, value: Any, force: bool) -> bool:
     """Apply Ruby's rule to one job, never over a concurrent writer (the job's lock, or a conditional write);
     True when its .info changed."""
     from ..lease import rewrite_info
