@@ -223,12 +223,14 @@ def _compressor(level: int, size_hint: int) -> zstandard.ZstdCompressor:
 
 
 # -- whole payloads ---------------------------------------------------------------
-def compress(data: bytes, spec: str | None = None) -> bytes:
+def compress(data: bytes | bytearray | memoryview, spec: str | None = None) -> bytes:
     """``data`` encoded by ``spec`` (zstd frame with content checksum, or unchanged for ``none``)."""
     return compress_with_record(data, spec)[0]
 
 
-def compress_with_record(data: bytes, spec: str | None = None) -> tuple[bytes, dict[str, Any]]:
+def compress_with_record(
+    data: bytes | bytearray | memoryview, spec: str | None = None
+) -> tuple[bytes, dict[str, Any]]:
     """``(stored bytes, record)``: the record is what the job's ``.info`` keeps about the payload."""
     codec, level = _bytes_codec(spec)
     if codec == "none":

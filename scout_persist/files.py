@@ -99,7 +99,7 @@ class JobFiles:
                 self._stage = tempfile.mkdtemp(prefix="scout-persist-files.")
         return self._stage
 
-    def _rel(self, name: str | os.PathLike) -> str:
+    def _rel(self, name: str | os.PathLike[str]) -> str:
         rel = check_key(os.fspath(name), self.store.where(self.files_key))
         if not rel:
             raise UnsafePathError(f"empty file name for the files of job {self.store.where(self.job_key)!r}")
@@ -109,7 +109,7 @@ class JobFiles:
         """Where ``name`` will be once the job is committed: ``<job>.files/<name>`` (a local path or a URL)."""
         return self.store.where(f"{self.files_key}/{self._rel(name)}")
 
-    def path(self, name: str | os.PathLike) -> str:
+    def path(self, name: str | os.PathLike[str]) -> str:
         """A local path to write ``name`` to (its folders made); published into ``<job>.files/`` on commit."""
         rel = self._rel(name)
         full = os.path.join(self.stage, *rel.split("/"))
@@ -128,7 +128,7 @@ class JobFiles:
             fh.write(data)
         return self.location(name)
 
-    def open(self, name: str, mode: str = "wb", **kwargs: Any) -> IO:
+    def open(self, name: str, mode: str = "wb", **kwargs: Any) -> IO[Any]:
         """Open ``name`` for writing (``"wb"``, ``"w"``, ``"ab"``, ``"xb"``, ...; text modes take ``encoding=``)."""
         if not any(c in mode for c in "wax+"):
             raise InvalidInputError(

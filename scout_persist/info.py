@@ -15,7 +15,7 @@ import re
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import CorruptPayloadError, InfoFormatError, KeyNotFound
 from .marshal import RubyException, dump_exception, is_marshal, loads as marshal_loads
@@ -26,6 +26,9 @@ from .rubyjson import (  # public re-exports: parse_ruby_time, ruby_float, ruby_
     ruby_float as ruby_float,
     ruby_time as ruby_time,
 )
+
+if TYPE_CHECKING:
+    from .store import Store
 
 NOINFO = "noinfo"
 SETUP_KEYS = (
@@ -74,7 +77,7 @@ def loads_info(data: bytes, where: str = "", strict: bool = False) -> dict[str, 
     return {"status": NOINFO}
 
 
-def read_info(store, key: str, strict: bool = False) -> dict[str, Any]:
+def read_info(store: Store, key: str, strict: bool = False) -> dict[str, Any]:
     """The info of ``key`` (the ``.info`` key itself) in ``store``: missing -> ``{}``, as Ruby reads it."""
     try:
         data = store.get(key)
@@ -201,7 +204,7 @@ class InfoFile:
     at once, atomically (``store.put``).
     """
 
-    def __init__(self, store, key: str, put: Callable[[bytes, bool], None] | None = None) -> None:
+    def __init__(self, store: Store, key: str, put: Callable[[bytes, bool], None] | None = None) -> None:
         self.store = store
         self.key = key if key.endswith(".info") else key + ".info"
         self._put = put  # how a write reaches the store (a job lease's fenced write); default store.put

@@ -54,7 +54,7 @@ def holder_lines(info: dict[str, Any]) -> dict[str, str]:
     """A running job's holder as a lock entry's lines (for :func:`scout_persist.locks.stale_reason`)."""
     from .locks import hostname
 
-    record = info.get(LEASE_KEY) if isinstance(info.get(LEASE_KEY), dict) else {}
+    record = got if isinstance(got := info.get(LEASE_KEY), dict) else {}
     host = str(record.get("host") or info.get("pid_hostname") or "")
     lines = {"host": hostname() if host == hostname(env=True) else host,  # $HOSTNAME in .info, as Ruby writes it
              "pid": str(record.get("pid") or info.get("pid") or "")}

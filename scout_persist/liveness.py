@@ -52,6 +52,7 @@ def job_liveness(store: Store, key: str, info: dict[str, Any] | None, *, holding
     from .lease import holder_lines
     from .locks import holder_state
 
+    assert info is not None  # the running status came from it
     pid = _pid(info.get("pid"))
     host = info.get("pid_hostname")
     lines = holder_lines(info)
@@ -59,6 +60,7 @@ def job_liveness(store: Store, key: str, info: dict[str, Any] | None, *, holding
     if state == "dead":
         return Liveness(DEAD, f"its pid {pid} is not running on this host ({host}), or is now another process")
     if state == "alive":
+        assert pid is not None  # holder_state was asked
         started = _process_start(pid)
         issued = _issued(info.get("issued"))
         if started is not None and issued is not None and started > issued + _ISSUED_SLACK:
@@ -105,13 +107,13 @@ def lock_liveness(store: Store, key: str, lease: float = LOCK_LEASE, written_by:
     return Liveness(ALIVE, f"its job lock is held by host {holder.get('host', '?')} pid {holder.get('pid', '?')}")
 
 
-def _where(host, pid) -> str:
+def _where(host: Any, pid: int | None) -> str:
     if host is None and pid is None:
         return ""
     return f"; written by pid {pid if pid is not None else '?'} on host {host if host is not None else '?'}"
 
 
-def _pid(value) -> int | None:
+def _pid(value: Any) -> int | None:
     try:
         pid = int(value)
     except (TypeError, ValueError):
@@ -132,7 +134,7 @@ def _process_start(pid: int) -> float | None:
         return None
 
 
-def _issued(value) -> float | None:
+def _issued(value: Any) -> float | None:
     """``issued`` of a ``.info`` (``YYYY-MM-DD HH:MM:SS +ZZZZ``) as epoch seconds, else None."""
     if not isinstance(value, str):
         return None

@@ -231,11 +231,11 @@ def read(store: Any, key: str, record: Mapping[str, Any] | None = None) -> Any:
             fmt = formats.for_record(record, key)
         except Exception:  # noqa: BLE001 - an unreadable record: decode() reports it
             fmt = None
-    if fmt is not None and fmt.maps(record):
+    if fmt is not None and record is not None and fmt.maps(record):
         mapped = store.map(key)
         if mapped is not None:
             return mapped
-    if fmt is not None and fmt.writable(record):
+    if fmt is not None and record is not None and fmt.writable(record):
         return _read_writable(store, key, int(record.get("stored_size") or 0))
     return store.get(key)
 

@@ -255,6 +255,7 @@ def persist(
     if callable(name) and fn is None:  # bare @persist
         return _persist(None, type, **_options(locals()))(name)
     if fn is None:
+        assert not callable(name)  # a bare @persist returned above
         opts = _options(locals())
 
         def decorate(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -39,6 +39,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import IO, Any
 
 from .errors import (
@@ -141,7 +142,8 @@ def check_file_name(name: Any, where: str = "") -> str:
     if problem is not None:
         cls, reason = problem
         raise cls(f"artifact file name {name!r}{' ' + where if where else ''} is refused: {reason}")
-    return name
+    clean: str = name  # a str: _file_name_problem checked it
+    return clean
 
 
 # -- sources ------------------------------------------------------------------------------------------------------
@@ -154,10 +156,14 @@ class Source:
     where: str
 
 
+def _opener(path: str) -> Callable[[], IO[bytes]]:
+    return lambda: open(path, "rb")
+
+
 def _file_sources(path: str, prefix: str = "") -> list[Source]:
     path = os.path.abspath(os.path.expanduser(path))
     if os.path.isfile(path):
-        return [Source(prefix + os.path.basename(path), lambda p=path: open(p, "rb"), path)]
+        return [Source(prefix + os.path.basename(path), _opener(path), path)]
     if not os.path.isdir(path):
         raise InvalidInputError(f"artifact source {path!r} does not exist; give existing files or folders")
     out: list[Source] = []
@@ -174,7 +180,7 @@ def _file_sources(path: str, prefix: str = "") -> list[Source]:
             if not os.path.isfile(full):
                 raise UnsafePathError(f"{full!r} is a broken symlink; fix or remove it before logging {path!r}")
             rel = os.path.relpath(full, path).replace(os.sep, "/")
-            out.append(Source(prefix + rel, lambda p=full: open(p, "rb"), full))
+            out.append(Source(prefix + rel, _opener(full), full))
     return out
 
 
@@ -191,13 +197,13 @@ def _job_sources(job: Any) -> list[Source]:
     for suffix in ("", ".gz", ".bgz", ".zip"):
         key = job.key + suffix
         if store.exists(key) and not store.isdir(key):
-            out.append(Source(base + suffix, lambda k=key: store.open(k), job.location(key)))
+            out.append(Source(base + suffix, partial(store.open, key), job.location(key)))
             break
     if store.exists(job.info_key):
         out.append(Source(base + ".info", lambda: store.open(job.info_key), job.location(job.info_key)))
     for rel in job.files():
         key = f"{job.files_key}/{rel}"
-        out.append(Source(f"{base}.files/{rel}", lambda k=key: store.open(k), job.location(key)))
+        out.append(Source(f"{base}.files/{rel}", partial(store.open, key), job.location(key)))
     return out
 
 
@@ -295,11 +301,13 @@ class ArtifactVersion:
 
     @property
     def metadata(self) -> dict[str, Any]:
-        return self.manifest.get("metadata") or {}
+        metadata: dict[str, Any] = self.manifest.get("metadata") or {}
+        return metadata
 
     @property
     def digest(self) -> str:
-        return self.manifest["digest"]
+        digest: str = self.manifest["digest"]
+        return digest
 
     def files(self) -> list[str]:
         return [f["name"] for f in self.manifest["files"]]
@@ -307,7 +315,8 @@ class ArtifactVersion:
     def entry(self, name: str) -> dict[str, Any]:
         for f in self.manifest["files"]:
             if f["name"] == name:
-                return f
+                found: dict[str, Any] = f
+                return found
         raise KeyNotFound(f"artifact {self.ref} has no file {name!r}; its files: {', '.join(self.files()) or 'none'}")
 
     def open(self, name: str) -> IO[bytes]:
@@ -324,7 +333,7 @@ class ArtifactVersion:
             )
         return data
 
-    def download(self, dest: str | os.PathLike) -> str:
+    def download(self, dest: str | os.PathLike[str]) -> str:
         """Write every file under ``dest`` with its artifact name, verifying each; returns ``dest``.
 
         Nothing lands outside ``dest``: every name is checked before the first write (UnsafePathError for
@@ -469,7 +478,7 @@ class Registry:
         run = current_run()  # lineage: the flow run logging this version (None outside a recorded run)
         sources = collect_sources(files_or_job)
         hashed = [(s, *self._hash(s)) for s in sources]
-        entries = sorted(({"name": s.name, "size": size, "sha256": sha} for s, sha, size in hashed),
+        entries: list[dict[str, Any]] = sorted(({"name": s.name, "size": size, "sha256": sha} for s, sha, size in hashed),
                          key=lambda e: e["name"])
         digest = files_digest(entries)
         for s, sha, size in hashed:

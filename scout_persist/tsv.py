@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .errors import UnsupportedValueError
@@ -192,7 +192,7 @@ def _typed(values: list[str], dtype: str) -> Any:
     if isinstance(target, pd.StringDtype):  # Ruby writes nil as an empty cell
         return pd.array([None if v == "" else v for v in values], dtype=target)
     if kind in "iufb" and not isinstance(target, np.dtype):  # nullable Int64, Float64, boolean
-        parse = {"b": lambda v: v == "true", "f": float}.get(kind, int)
+        parse: Callable[[str], Any] = {"b": lambda v: v == "true", "f": float}.get(kind, int)
         return pd.array([None if v == "" else parse(v) for v in values], dtype=target)
     return pd.Series(values, dtype=object).astype(target).array
 
@@ -213,6 +213,7 @@ def load_frame(data: bytes, meta: Mapping[str, Any], where: str) -> Any:
     rows = [table.data[k] for k in keys]
     cols: dict[str, Any] = {}
     for i, (name, dtype) in enumerate(columns):
+        texts: list[Any]
         if table.type == "single":
             texts = [r if isinstance(r, str) else "" for r in rows]
         elif table.type == "flat":

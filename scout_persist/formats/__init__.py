@@ -51,7 +51,7 @@ class Stored:
     value: Any = None
 
 
-class Parts(tuple):
+class Parts(tuple[bytes | memoryview, ...]):
     """Buffers stored back to back (e.g. an NPY header and the array's own memory, never joined in memory)."""
 
     @property
@@ -147,7 +147,8 @@ def get(name: str) -> Format:
             f"format {name!r} is unknown; known formats: {', '.join(('pickle', *_MODULES))} (or None: chosen by the "
             "value's type)"
         )
-    return importlib.import_module(f".{module}", __name__).FORMAT
+    fmt: Format = importlib.import_module(f".{module}", __name__).FORMAT
+    return fmt
 
 
 def for_value(value: Any) -> Format | None:

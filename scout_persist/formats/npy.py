@@ -73,6 +73,7 @@ class Npy(Format):
         body = memoryview((arr.T if fortran else arr).reshape(-1).view(np.uint8))
         codec, _level = compression(spec)
         record: dict[str, Any] = {"header": base64.b64encode(header).decode("ascii"), "size": body.nbytes}
+        data: Parts | bytes
         if codec == "none":
             data = Parts((header, body))
             record.update(codec="none", level=None, stored_size=len(header) + body.nbytes,
