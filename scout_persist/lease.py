@@ -85,6 +85,10 @@ class JobLease:
     def release(self) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
+    @property
+    def held(self) -> bool:  # pragma: no cover - interface
+        raise NotImplementedError
+
 
 class LockFileLease(JobLease):
     """Ruby's job lock file: acquired before anything is written, checked before every write."""

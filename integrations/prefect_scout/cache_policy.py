@@ -119,7 +119,7 @@ class job_name:
         if not isinstance(name, str) or not name:
             raise InvalidInputError(f"job_name({name!r}): a job name is a non-empty str, e.g. job_name('Default')")
         self.name = name
-        self._token: contextvars.Token | None = None
+        self._token: contextvars.Token[str | None] | None = None
 
     def __enter__(self) -> job_name:
         self._token = _current_job_name.set(self.name)
@@ -184,7 +184,7 @@ def scout_type_of(hint: Any) -> str:
 def _upstream(task_ctx: TaskRunContext) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for name, sources in (task_ctx.task_run.task_inputs or {}).items():
-        ids = [str(s.id) for s in sources if getattr(s, "input_type", None) == "task_run"]
+        ids = [str(s.id) for s in sources if s.input_type == "task_run"]  # a TaskRunResult
         if ids:
             found[name] = ids
     return found
@@ -233,7 +233,7 @@ def _key_from_api(run_id: str, wait: float = 30.0) -> str | None:
     with get_client(sync_client=True) as client:
         while True:
             try:
-                task_run = client.read_task_run(run_id)
+                task_run = client.read_task_run(run_id)  # type: ignore[arg-type]  # a UUID str: it goes into a URL
             except ObjectNotFound:
                 task_run = None
             state = task_run.state if task_run is not None else None

@@ -107,7 +107,7 @@ def check(store: Store, job_key: str, plan: plans.RunPlan | None) -> plans.Verif
 def expired(info: dict[str, Any], plan: plans.RunPlan) -> bool:
     """Expired by the expiry recorded when it was written, or by the task's cache_expiration counted from its end."""
     now = _dt.datetime.now(_dt.timezone.utc)
-    record = info.get(PREFECT_KEY) if isinstance(info.get(PREFECT_KEY), dict) else {}
+    record = got if isinstance(got := info.get(PREFECT_KEY), dict) else {}
     recorded = record.get("expires")
     if isinstance(recorded, str):
         try:

@@ -16,9 +16,13 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scout_persist.workflow import JobIdentity
+
+if TYPE_CHECKING:
+    from scout_persist.job import JobWriter
+    from scout_persist.lease import JobLease
 
 MAX_ENTRIES = 50_000  # a long-lived worker must not grow without bound
 MAX_HELD = 64  # verified reads outside planned runs waiting for their result read
@@ -56,10 +60,10 @@ class RunPlan:
     token: str | None = None
     stored: bool = False  # this run committed its job (Prefect's own writes that follow store nothing)
     format: str | None = None  # the task's format= (None: chosen by the value's type)
-    lease: Any = None  # the JobLease this run holds (None: a read, or not yet acquired)
+    lease: JobLease | None = None  # the JobLease this run holds (None: a read, or not yet acquired)
     verified: Any = None  # the hit check's Verified read of this attempt, until the result read takes it
     handed: Any = None  # what the result read handed on, until the serializer takes its value
-    writer: Any = None  # the run's JobWriter from its 'start' (which, where .info is the lease, acquired it) to its
+    writer: JobWriter | None = None  # the run's JobWriter from its 'start' (which, where .info is the lease, acquired it) to its
     # end; prefect_scout.job_files() hands out its files while the body runs
 
 

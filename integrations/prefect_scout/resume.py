@@ -52,7 +52,7 @@ def load_flow(run: core.Run) -> Any:
             problems.append(f"{candidate}: the file does not exist")
             continue
         try:
-            flow = load_flow_from_entrypoint(candidate, use_placeholder_flow=False)
+            flow: Flow[..., Any] = load_flow_from_entrypoint(candidate, use_placeholder_flow=False)
         except Exception as exc:  # noqa: BLE001 - every way of failing to load is reported together
             problems.append(f"{candidate}: {type(exc).__name__}: {exc}")
             continue
@@ -110,9 +110,9 @@ def _in_folder(folder: str | None) -> Iterator[None]:
     if folder and os.path.isdir(folder) and folder != before:
         os.chdir(folder)
         moved = True
-    added = folder and folder not in sys.path
+    added = folder if folder and folder not in sys.path else None
     if added:
-        sys.path.insert(0, folder)
+        sys.path.insert(0, added)
     try:
         yield
     finally:
@@ -120,7 +120,7 @@ def _in_folder(folder: str | None) -> Iterator[None]:
             os.chdir(before)
         if added:
             with contextlib.suppress(ValueError):
-                sys.path.remove(folder)
+                sys.path.remove(added)
 
 
 def run_flow(run: core.Run, flow: Any, from_task: str | None = None) -> Outcome:

@@ -92,11 +92,13 @@ class Recorder:
 
     @property
     def run_id(self) -> str:
-        return self.record["run_id"]
+        run_id: str = self.record["run_id"]
+        return run_id
 
     @property
     def workflow(self) -> str:
-        return self.record["workflow"]
+        workflow: str = self.record["workflow"]
+        return workflow
 
     def start(self) -> None:
         self.write()
@@ -392,7 +394,7 @@ def _new_recorder(ctx: Any, store: Store) -> Recorder:
     me = Identity.current()
     lease = core.lease_seconds()
     reasons = [r for r in (not_loadable, not_json) if r]
-    started = getattr(flow_run, "start_time", None) or getattr(ctx, "start_time", None)
+    started: Any = getattr(flow_run, "start_time", None) or getattr(ctx, "start_time", None)  # a datetime
     record: dict[str, Any] = {
         "format": core.FORMAT,
         "run_id": str(flow_run.id),

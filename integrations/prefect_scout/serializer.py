@@ -9,7 +9,7 @@ record, and Prefect keeps only a serializer's ``type`` in its API, so nothing he
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from prefect.serializers import Serializer
 
@@ -18,7 +18,7 @@ from scout_persist.errors import CorruptPayloadError
 
 from . import plans
 
-SERIALIZER_TYPE = "scout-persist"
+SERIALIZER_TYPE: Final = "scout-persist"
 PICKLE = payload.PICKLE  # the serializer type of values stored with the Python serializer
 
 

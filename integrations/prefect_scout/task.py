@@ -18,7 +18,7 @@ import hashlib
 import inspect
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from prefect import Task
 
@@ -49,7 +49,8 @@ def saved_storage(url: str | None = None) -> ScoutStorage:
         block = _saved.get(url)
         if block is None:
             block = ScoutStorage(url=url)
-            block.save(block_name(url), overwrite=True, _sync=True)  # also when the flow is async
+            # also when the flow is async (save is dispatched by prefect's async_dispatch, which takes _sync=)
+            block.save(block_name(url), overwrite=True, _sync=True)  # type: ignore[call-arg]
             _saved[url] = block
         return block
 
@@ -184,10 +185,15 @@ def upstream_runs(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[st
     return found
 
 
-class ScoutTask(Task):
+class ScoutTask(Task[..., Any]):
     """A Prefect task that knows its Scout root and carries the ``job_name`` in force when it was called."""
 
     scout_url: str | None = None
+    # set on the copy bound to a call (_prepared), read by the cache policy
+    _scout_job_name: str | None
+    _scout_upstream: dict[str, list[str]]
+    _scout_plain: tuple[str, ...]
+    _scout_fixed: tuple[str, ...]
 
     def _prepared(self, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None, upstream: bool = False) -> ScoutTask:
         """This task bound to the call: the job name in force and which arguments come from which task runs.
@@ -209,7 +215,7 @@ class ScoutTask(Task):
     def _claim(self) -> None:
         from prefect.context import FlowRunContext
 
-        spec: ScoutSpec = self.cache_policy.spec
+        spec: ScoutSpec = cast(ScoutCachePolicy, self.cache_policy).spec  # always ours (with_options refuses others)
         flow_ctx = FlowRunContext.get()
         workflow = spec.workflow or (flow_ctx.flow.name if flow_ctx and flow_ctx.flow else None)
         if workflow:
@@ -250,8 +256,9 @@ class ScoutTask(Task):
                 )
         new = super().with_options(**kwargs)
         new.__class__ = type(self)  # Prefect rebuilds a plain Task; keep the Scout call-time binding
-        new.scout_url = self.scout_url
-        return new
+        scout = cast(ScoutTask, new)
+        scout.scout_url = self.scout_url
+        return scout
 
 
 def scout_task(
