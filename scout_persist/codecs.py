@@ -201,7 +201,7 @@ def checksum_matches(expected: str, data: Any) -> bool:
     return hmac.compare_digest(h.hexdigest(), value)
 
 
-def detect(head: bytes) -> str:
+def detect(head: bytes | memoryview) -> str:
     """The codec of a payload from its first bytes: ``"zstd"``, ``"gzip"`` or ``"none"``."""
     if len(head) >= 2 and ZSTD_MAGIC.startswith(head[:4]):
         # Two or three bytes of the magic are a zstd payload cut short (no text or pickle starts "(\xb5").
@@ -248,7 +248,7 @@ def compress_with_record(
     return stored, record
 
 
-def decompress(data: bytes, where: str = "", record: dict[str, Any] | None = None) -> bytes:
+def decompress(data: bytes | memoryview, where: str = "", record: dict[str, Any] | None = None) -> bytes:
     """The plain bytes of a zstd, gzip or plain payload; CorruptPayloadError naming ``where`` on damage.
 
     With ``record`` (from :func:`compress_with_record` / :func:`compress_stream`), sizes and the checksum of
@@ -307,11 +307,11 @@ def decompress_into(payload: bytes | memoryview, size: int, where: str = "") -> 
     return view
 
 
-def _zstd_decode_all(data: bytes, where: str) -> bytes:
+def _zstd_decode_all(data: bytes | memoryview, where: str) -> bytes:
     import zstandard
 
     parts = []
-    rest = data
+    rest: bytes | memoryview = data
     try:
         while rest:
             obj = zstandard.ZstdDecompressor().decompressobj()
@@ -838,7 +838,7 @@ class _ZstdFrames:
         self.frames = 0
         self.has_checksum = False
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | memoryview) -> None:
         view = memoryview(data)
         i, n = 0, len(view)
         while i < n:

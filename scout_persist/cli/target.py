@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+from typing import Any
 
 from ..errors import JobNotFound
 from ..store import Store, shared_store, store_url
@@ -21,7 +22,7 @@ class JobRef:
 
     __slots__ = ("root", "key", "_store")
 
-    def __init__(self, root: "str | Store", key: str):
+    def __init__(self, root: str | Store, key: str):
         if isinstance(root, str):
             self.root, self._store = root, None
         else:
@@ -50,11 +51,11 @@ class JobRef:
     def files_key(self) -> str:
         return self.key + ".files"
 
-    def sibling(self, key: str) -> "JobRef":
+    def sibling(self, key: str) -> JobRef:
         return JobRef(self._store or self.root, key)
 
 
-def store_for(url: str | None, **storage_options) -> Store:
+def store_for(url: str | None, **storage_options: Any) -> Store:
     """One Store per root URL and options, so a long listing does not re-create file systems.
 
     ``None`` is the default root (``$SCOUT_PERSIST_URL`` or ``~/.scout``): the Store then knows, for its messages,
