@@ -16,10 +16,10 @@ frame (a Prefect flow with one task returning the DataFrame; the second run is a
 
 Each is measured three times (``--repeats``) and the least disturbed run kept (per phase the minimum): the machine
 this runs on is shared.  Load times include one pass over the data (``arr.sum()``, a column sum and a string
-length), so a lazy load pays for its reads; the libraries each system needs are imported before timing.  Peak memory is the child's peak RSS
-during the operation minus its RSS before it (the peak is reset first, ``/proc/self/clear_refs``; it counts the
-file pages a memory map touches too); ``anon MB`` is the
-anonymous (private) memory held while the loaded array is alive (``RssAnon``): a memory-mapped array holds
+length), so a lazy load pays for its reads; the libraries each system needs are imported before timing.  Peak
+memory is the child's peak RSS during the operation minus its RSS before it (the peak is reset first,
+``/proc/self/clear_refs``; it counts the file pages a memory map touches too); ``anon MB`` is the anonymous
+(private) memory held while the loaded array is alive (``RssAnon``): a memory-mapped array holds
 page-cache pages instead, which the kernel can drop and share between processes.
 """
 

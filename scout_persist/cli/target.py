@@ -1,4 +1,7 @@
-"""Turn a command-line JOB or ROOT argument (local path, fsspec URL or key under SCOUT_PERSIST_URL) into a store + key."""
+"""Turn a command-line JOB or ROOT argument into a store + key.
+
+JOB or ROOT: a local path, an fsspec URL or a key under SCOUT_PERSIST_URL.
+"""
 
 from __future__ import annotations
 

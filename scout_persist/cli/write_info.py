@@ -3,7 +3,8 @@
 The value is stored as the command-line string; ``DELETE`` or ``nil`` stores null and implies ``-f``. A key is
 written only when absent, or with ``-f``: a new key is appended, an existing scalar replaced and moved to the end,
 an existing list gets the value appended. Unlike Ruby, an existing key without ``-f`` is reported and exits 1.
-``-r`` does the same on every recursive dependency written on the same host (``-p``: and by the same pid, compared as numbers). Each ``.info`` is rewritten atomically.
+``-r`` does the same on every recursive dependency written on the same host (``-p``: and by the same pid, compared
+as numbers). Each ``.info`` is rewritten atomically.
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 
 Bodies are trivial: these ports exist to check job identities.  They mirror Ruby tasks, so every one takes Ruby's
 ``:string`` rule (``ruby_strings=True``: a str naming an existing file or folder is read by content).  Each Ruby
-declaration becomes a scout task whose signature carries the inputs (types from annotations or ``types=``, defaults from the signature); each Ruby ``dep``
-becomes an upstream task whose future is passed in.  :func:`drive` runs the jobs Ruby's ``Workflow#job(task, id,
-inputs)`` would create, with the provided inputs as the flow run's parameters.
+declaration becomes a scout task whose signature carries the inputs (types from annotations or ``types=``,
+defaults from the signature); each Ruby ``dep`` becomes an upstream task whose future is passed in.  :func:`drive`
+runs the jobs Ruby's ``Workflow#job(task, id, inputs)`` would create, with the provided inputs as the flow run's
+parameters.
 """
 
 from __future__ import annotations
