@@ -705,7 +705,7 @@ class JobWriter:
             return None
         if isinstance(value, (list, tuple)):
             names = [files.name_of(v) for v in value]
-            return names if names and all(n is not None for n in names) else None  # type: ignore[return-value]
+            return names if names and all(n is not None for n in names) else None  # type: ignore[return-value]  # no None
         return files.name_of(value)
 
     @property

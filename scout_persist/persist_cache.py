@@ -266,7 +266,7 @@ def persist(
         raise InvalidInputError(f"persist fn={fn!r} is not callable; pass a function of no arguments (or a lambda)")
     if not persist:
         return fn()
-    loc = locate(name, store=store, dir=dir, path=path, **name_options)  # type: ignore[arg-type]
+    loc = locate(name, store=store, dir=dir, path=path, **name_options)  # type: ignore[arg-type]  # it checks the name
     if type == "memory":
         return _memory(fn, loc, update, repo)
     return _run(fn, loc, type, update, no_load, lock, lease, lock_timeout, canfail)
@@ -312,7 +312,7 @@ def _decorated(func: Callable[..., Any], name: str | None, type: str | None, opt
             "update", "no_load", "persist", "lock", "lease", "lock_timeout", "canfail", "repo")}
         return locate(entry_name, **naming)
 
-    wrapper.location = location  # type: ignore[attr-defined]
+    wrapper.location = location  # type: ignore[attr-defined]  # function attributes
     wrapper.persist_name = entry_name  # type: ignore[attr-defined]
     return wrapper
 

@@ -334,7 +334,7 @@ def plan_run(
             continue
         found = [_dependency(run_id, spec.url, plain) for run_id in upstream.get(pname, ())]
         if found and all(f is not None for f in found):
-            for key, nd, token in found:  # type: ignore[misc]
+            for key, nd, token in found:  # type: ignore[misc]  # all() above: no None
                 dep_keys.append(key)
                 dep_nd.extend(nd)
                 dep_tokens.append(token)

@@ -49,8 +49,8 @@ def saved_storage(url: str | None = None) -> ScoutStorage:
         block = _saved.get(url)
         if block is None:
             block = ScoutStorage(url=url)
-            # also when the flow is async (save is dispatched by prefect's async_dispatch, which takes _sync=)
-            block.save(block_name(url), overwrite=True, _sync=True)  # type: ignore[call-arg]
+            # also when the flow is async: save is dispatched by prefect's async_dispatch, which takes _sync=
+            block.save(block_name(url), overwrite=True, _sync=True)  # type: ignore[call-arg]  # (see above)
             _saved[url] = block
         return block
 
