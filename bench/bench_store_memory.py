@@ -256,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     result = run(args.size_mb, args.url, args.spec)
     print(f"store memory benchmark: {args.size_mb} MiB payload, {args.spec}, store {args.url or 'local temp dir'}")
-    print(f"{'mode':8} {'stored MiB':>10} {'persist s':>10} {'load s':>8} {'extra MiB':>10} {'extra/payload':>14} {'target':>7}")
+    print(f"{'mode':8} {'stored MiB':>10} {'persist s':>10} {'load s':>8} {'extra MiB':>10} "
+          f"{'extra/payload':>14} {'target':>7}")
     for mode in ("bytes", "stream"):
         r = result[mode]
         print(f"{mode:8} {r['stored_mb']:>10} {r['persist_s']:>10} {r['load_s']:>8} {r['extra_mb']:>10} "

@@ -132,7 +132,6 @@ def import_seconds(module: str, after: str = "numpy", repeat: int = 5) -> float:
 
 def breakeven(sizes=(4, 16, 32, 64, 128), repeat: int = 3) -> dict:
     from large_result import make_data
-
     from scout_persist import codecs
 
     out = {}
@@ -173,7 +172,7 @@ def run(size_mb: int = 200, repeat: int = 3) -> dict:
         result["import_blosc2_s"] = {"after numpy": import_seconds("blosc2"),
                                      "after prefect": import_seconds("blosc2", "prefect, numpy")}
         result["breakeven"] = breakeven(repeat=repeat)
-    except Exception as exc:  # blosc2 or prefect missing
+    except Exception as exc:  # noqa: BLE001 - blosc2 or prefect missing
         result["breakeven_error"] = repr(exc)
     view = memoryview(data["noise"]).cast("B")
     for hname, h in checksums().items():
@@ -198,7 +197,8 @@ def main(argv=None) -> int:
               " (once per process, writer and reader)")
         print(f"{'codes array, encode + decode':<48} {'zstd:3 s':>10} {'auto s':>12} {'saved s':>8}")
         for mb, row in r["breakeven"].items():
-            print(f"{str(mb) + ' MiB':<48} {row['zstd:3']:>10.3f} {row['auto']:>12.3f} {row['zstd:3'] - row['auto']:>8.3f}")
+            print(f"{str(mb) + ' MiB':<48} {row['zstd:3']:>10.3f} {row['auto']:>12.3f} "
+                  f"{row['zstd:3'] - row['auto']:>8.3f}")
     print(f"\n{'checksum of ' + str(a.size_mb) + ' MiB':<48} {'seconds':>10} {'MB/s':>12}")
     for k, v in r["checksums"].items():
         print(f"{k:<48} {v['seconds']:>10.3f} {v['mb_per_s']:>12.0f}")

@@ -15,11 +15,11 @@ frame (a Prefect flow with one task returning the DataFrame; the second run is a
 - ``prefect``:    ``@task(persist_result=True, cache_policy=INPUTS + TASK_SOURCE)``, default storage and serializer
 
 Each is measured three times (``--repeats``) and the least disturbed run kept (per phase the minimum): the machine
-this runs on is shared.  Load times include one pass over the data (``arr.sum()``, a column sum and a string length), so a lazy load pays
-for its reads; the libraries each system needs are imported before timing.  Peak memory is the child's peak RSS
-during the operation minus its RSS before it (the peak is reset first, ``/proc/self/clear_refs``; it counts the
-file pages a memory map touches too); ``anon MB`` is the
-anonymous (private) memory held while the loaded array is alive (``RssAnon``): a memory-mapped array holds
+this runs on is shared.  Load times include one pass over the data (``arr.sum()``, a column sum and a string
+length), so a lazy load pays for its reads; the libraries each system needs are imported before timing.  Peak
+memory is the child's peak RSS during the operation minus its RSS before it (the peak is reset first,
+``/proc/self/clear_refs``; it counts the file pages a memory map touches too); ``anon MB`` is the anonymous
+(private) memory held while the loaded array is alive (``RssAnon``): a memory-mapped array holds
 page-cache pages instead, which the kernel can drop and share between processes.
 """
 
@@ -35,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from child_env import child_env  # noqa: E402
+from child_env import child_env
 
 ARRAY_SYSTEMS = ("npy", "npy-plain", "pickle", "joblib")
 REPEATS = 3
@@ -136,7 +136,7 @@ def _array_child(system: str, phase: str, work: Path, size_mb: int):
         cached = joblib.Memory(work / "joblib", verbose=0).cache(produce)
         return lambda: cached(size_mb)
     import scout_persist
-    import scout_persist.formats.npy  # noqa: F401 - imports before timing, as joblib's are
+    import scout_persist.formats.npy  # imports before timing, as joblib's are
     import scout_persist.outputs
 
     scout_persist.exists("bench_array")  # the store (fsspec) is set up before timing

@@ -24,9 +24,10 @@ so that start-up state, page cache effects and peak memory are comparable:
 Flow heartbeats are off in every Prefect child (as in the test suite): they add ~1 s per flow run.
 
 CPU time (``*_cpu_s``: user + system seconds of the child, all threads, during the operation) is reported next to
-wall time: on a shared machine it moves much less. Peak memory is the child's peak RSS growth during the operation (``ru_maxrss`` after minus before),
-with the array already in memory before persisting.  numpy is imported before timing in every child
-(``import joblib`` imports it anyway; the others would import it while unpickling, inside the timing).
+wall time: on a shared machine it moves much less. Peak memory is the child's peak RSS growth during the operation
+(``ru_maxrss`` after minus before), with the array already in memory before persisting.  numpy is imported before
+timing in every child (``import joblib`` imports it anyway; the others would import it while unpickling, inside
+the timing).
 """
 
 from __future__ import annotations

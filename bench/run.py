@@ -19,16 +19,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_cli_startup  # noqa: E402
-import bench_ls  # noqa: E402
-import bench_runs  # noqa: E402
-import bench_store_memory  # noqa: E402
-import cached_tasks  # noqa: E402
-import formats as formats_bench  # noqa: E402
-import hit_cost  # noqa: E402
-import large_result  # noqa: E402
-import s3_requests  # noqa: E402
-
+import bench_cli_startup
+import bench_ls
+import bench_runs
+import bench_store_memory
+import cached_tasks
+import formats as formats_bench
+import hit_cost
+import large_result
+import s3_requests
 
 CODEC_SPECS = large_result.SPECS  # compared side by side: zstd:3, auto (the default), none
 TARGET_SPEC = "auto"  # the codec the large-array targets are set for
@@ -230,7 +229,8 @@ def print_table(raw: dict) -> None:
     if "cached_tasks" in raw:
         many = raw["cached_tasks"]
         print(f"\n{raw['tasks']} cached tasks: " + ", ".join(
-            f"{k} fill {v['fill_s']:.2f}s cached {v['cached_s']:.2f}s ({v['cached_s'] / raw['tasks'] * 1e3:.1f} ms/task,"
+            f"{k} fill {v['fill_s']:.2f}s cached {v['cached_s']:.2f}s "
+            f"({v['cached_s'] / raw['tasks'] * 1e3:.1f} ms/task,"
             f" {v['bodies_in_cached_run']} bodies ran)" for k, v in many.items()))
 
 

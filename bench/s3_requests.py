@@ -20,10 +20,10 @@ TESTS = Path(__file__).resolve().parents[1] / "tests"
 
 def run() -> dict:
     sys.path[:0] = [str(TESTS)]
+    import logging
+
     from faulty_proxy import FaultyProxy
     from s3_server import S3Server
-
-    import logging
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = S3Server().start()
@@ -45,6 +45,7 @@ def run() -> dict:
     fsspec.config.set_conf_env(fsspec.config.conf)
 
     from prefect import flow
+
     from prefect_scout import scout_task
 
     @scout_task(workflow="Bench", type="integer")

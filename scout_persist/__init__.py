@@ -8,26 +8,38 @@ No submodule has the name of a public function or class, so importing a submodul
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .errors import (
-    CorruptPayloadError,
-    FormatVersionError,
-    InfoFormatError,
-    InvalidInputError,
-    JobFailed,
-    JobNotFound,
-    KeyNotFound,
-    LeaseLost,
-    LockTimeout,
-    MissingDependencyError,
-    PickleNotAllowed,
-    ScoutPersistError,
-    StorageError,
-    UnsafePathError,
-    UnsupportedValueError,
-    UntrustedPayloadError,
+from .errors import (  # public: listed in __all__ (through _ERRORS)
+    CorruptPayloadError as CorruptPayloadError,
+    FormatVersionError as FormatVersionError,
+    InfoFormatError as InfoFormatError,
+    InvalidInputError as InvalidInputError,
+    JobFailed as JobFailed,
+    JobNotFound as JobNotFound,
+    KeyNotFound as KeyNotFound,
+    LeaseLost as LeaseLost,
+    LockTimeout as LockTimeout,
+    MissingDependencyError as MissingDependencyError,
+    PickleNotAllowed as PickleNotAllowed,
+    ScoutPersistError as ScoutPersistError,
+    StorageError as StorageError,
+    UnsafePathError as UnsafePathError,
+    UnsupportedValueError as UnsupportedValueError,
+    UntrustedPayloadError as UntrustedPayloadError,
 )
+
+if TYPE_CHECKING:  # what __getattr__ below loads on first use, as type checkers see it
+    from .job import Job as Job, JobWriter as JobWriter
+    from .outputs import exists as exists, invalidate as invalidate, load as load, save as save
+    from .persist_cache import persist as persist, workflow_persist as workflow_persist
+    from .rubydigest import (
+        Symbol as Symbol,
+        digest as digest,
+        digest_str as digest_str,
+        sanitize_filename as sanitize_filename,
+    )
+    from .store import Store as Store
 
 __version__ = "0.1.0"
 

@@ -28,10 +28,28 @@ import io
 import mmap
 import os
 import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from functools import partial
+from types import ModuleType
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, Protocol, TypeVar, cast
 
 from .errors import CorruptPayloadError, InvalidInputError, MissingDependencyError
+
+if TYPE_CHECKING:
+    import zstandard
+    from typing_extensions import Buffer
+
+_T = TypeVar("_T")
+
+
+class Hasher(Protocol):
+    """What :func:`new_checksum` returns: hashlib's sha256 or a blake3 hasher."""
+
+    def update(self, data: Buffer, /) -> object: ...
+    def digest(self) -> bytes: ...
+    def hexdigest(self) -> str: ...
+    def copy(self) -> Hasher: ...
 
 ENV_VAR = "SCOUT_PERSIST_COMPRESSION"
 DEFAULT_SPEC = "auto"
@@ -93,7 +111,7 @@ def _bytes_codec(spec: str | None) -> tuple[str, int | None]:
 
 
 # -- checksums ----------------------------------------------------------------------
-def _blake3():
+def _blake3() -> ModuleType | None:
     try:
         import blake3
     except ImportError:
@@ -106,7 +124,7 @@ def checksum_algorithm() -> str:
     return CHECKSUM_ALGORITHM if _blake3() is not None else FALLBACK_CHECKSUM
 
 
-def new_checksum(algorithm: str | None = None, size_hint: int = 0):
+def new_checksum(algorithm: str | None = None, size_hint: int = 0) -> Hasher:
     """An incremental hasher (``update``, ``digest``, ``hexdigest``, ``copy``) for streams.
 
     ``algorithm`` is ``blake3`` or ``sha256`` (default: :func:`checksum_algorithm`); ``size_hint`` (bytes to
@@ -127,7 +145,8 @@ def new_checksum(algorithm: str | None = None, size_hint: int = 0):
             "(a dependency of scout-persist: pip install scout-persist installs it)"
         )
     threads = blake3.blake3.AUTO if size_hint >= THREADED_HASH_MIN else 1
-    return blake3.blake3(max_threads=threads)
+    hasher: Hasher = blake3.blake3(max_threads=threads)
+    return hasher
 
 
 def _bytes_view(data: Any) -> memoryview:
@@ -182,7 +201,7 @@ def checksum_matches(expected: str, data: Any) -> bool:
     return hmac.compare_digest(h.hexdigest(), value)
 
 
-def detect(head: bytes) -> str:
+def detect(head: bytes | memoryview) -> str:
     """The codec of a payload from its first bytes: ``"zstd"``, ``"gzip"`` or ``"none"``."""
     if len(head) >= 2 and ZSTD_MAGIC.startswith(head[:4]):
         # Two or three bytes of the magic are a zstd payload cut short (no text or pickle starts "(\xb5").
@@ -196,7 +215,7 @@ def detect(head: bytes) -> str:
     return "none"
 
 
-def _compressor(level: int, size_hint: int):
+def _compressor(level: int, size_hint: int) -> zstandard.ZstdCompressor:
     import zstandard
 
     threads = -1 if size_hint >= MULTITHREAD_MIN else 0
@@ -204,15 +223,21 @@ def _compressor(level: int, size_hint: int):
 
 
 # -- whole payloads ---------------------------------------------------------------
-def compress(data: bytes, spec: str | None = None) -> bytes:
+def compress(data: bytes | bytearray | memoryview, spec: str | None = None) -> bytes:
     """``data`` encoded by ``spec`` (zstd frame with content checksum, or unchanged for ``none``)."""
     return compress_with_record(data, spec)[0]
 
 
-def compress_with_record(data: bytes, spec: str | None = None) -> tuple[bytes, dict]:
+def compress_with_record(
+    data: bytes | bytearray | memoryview, spec: str | None = None
+) -> tuple[bytes, dict[str, Any]]:
     """``(stored bytes, record)``: the record is what the job's ``.info`` keeps about the payload."""
     codec, level = _bytes_codec(spec)
-    stored = bytes(data) if codec == "none" else _compressor(level, len(data)).compress(data)
+    if codec == "none":
+        stored = bytes(data)
+    else:
+        assert level is not None  # zstd has a level
+        stored = _compressor(level, len(data)).compress(data)
     record = {
         "codec": codec,
         "level": level,
@@ -223,7 +248,7 @@ def compress_with_record(data: bytes, spec: str | None = None) -> tuple[bytes, d
     return stored, record
 
 
-def decompress(data: bytes, where: str = "", record: dict | None = None) -> bytes:
+def decompress(data: bytes | memoryview, where: str = "", record: dict[str, Any] | None = None) -> bytes:
     """The plain bytes of a zstd, gzip or plain payload; CorruptPayloadError naming ``where`` on damage.
 
     With ``record`` (from :func:`compress_with_record` / :func:`compress_stream`), sizes and the checksum of
@@ -251,7 +276,7 @@ def decompress(data: bytes, where: str = "", record: dict | None = None) -> byte
     return plain
 
 
-def decompress_into(payload, size: int, where: str = "") -> memoryview:
+def decompress_into(payload: bytes | memoryview, size: int, where: str = "") -> memoryview:
     """Decode ``payload`` (zstd or plain) into one new writable buffer of exactly ``size`` bytes.
 
     A payload that decodes to another size, or whose zstd content checksum fails, raises CorruptPayloadError.
@@ -282,11 +307,11 @@ def decompress_into(payload, size: int, where: str = "") -> memoryview:
     return view
 
 
-def _zstd_decode_all(data: bytes, where: str) -> bytes:
+def _zstd_decode_all(data: bytes | memoryview, where: str) -> bytes:
     import zstandard
 
     parts = []
-    rest = data
+    rest: bytes | memoryview = data
     try:
         while rest:
             obj = zstandard.ZstdDecompressor().decompressobj()
@@ -325,8 +350,8 @@ class EncodedParts:
     """Parts encoded for storage: ``header`` describes each part (codec with parameters, plain size, plain
     bytes per chunk, stored bytes of each chunk); ``pieces`` are the stored chunks in order."""
 
-    header: list[dict] = field(default_factory=list)
-    pieces: list = field(default_factory=list)
+    header: list[dict[str, Any]] = field(default_factory=list)
+    pieces: list[bytes | memoryview] = field(default_factory=list)
 
     @property
     def codec(self) -> str:
@@ -345,7 +370,7 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def _blosc2():
+def _blosc2() -> Any:  # the blosc2 module (no type stubs), or None
     try:
         import blosc2
     except ImportError:
@@ -353,7 +378,7 @@ def _blosc2():
     return blosc2
 
 
-def _flat(buffer) -> memoryview:
+def _flat(buffer: Buffer) -> memoryview:
     view = memoryview(buffer)
     return view if view.format == "B" and view.ndim == 1 else view.cast("B")
 
@@ -375,7 +400,7 @@ def part_codec(spec: str | None, nbytes: int, itemsize: int = 1) -> str:
     return f"zstd:{AUTO_ZSTD_LEVEL}"
 
 
-def _parse_part_codec(text: Any, where: str) -> tuple:
+def _parse_part_codec(text: Any, where: str) -> tuple[Any, ...]:
     """``("none",)``, ``("zstd", level)`` or ``("blosc2", inner, level, filter, typesize)``."""
     fields = text.split(":") if isinstance(text, str) else []
     try:
@@ -397,11 +422,12 @@ def _chunk_size(codec: str, size: int) -> int:
     if parsed[0] == "zstd":
         return ZSTD_FRAME
     if parsed[0] == "blosc2":
-        return max(BLOSC2_CHUNK // parsed[4], 1) * parsed[4]
+        typesize: int = parsed[4]
+        return max(BLOSC2_CHUNK // typesize, 1) * typesize
     return max(size, 1)
 
 
-def _run(jobs: list, threads: int) -> list:
+def _run(jobs: Sequence[Callable[[], _T]], threads: int) -> list[_T]:
     """Call each job (a no-argument function) on up to ``threads`` threads; results in order."""
     if threads <= 1 or len(jobs) <= 1:
         return [job() for job in jobs]
@@ -411,7 +437,9 @@ def _run(jobs: list, threads: int) -> list:
         return list(pool.map(lambda job: job(), jobs))
 
 
-def encode_parts(buffers: list, itemsizes: list[int] | None = None, spec: str | None = None) -> EncodedParts:
+def encode_parts(
+    buffers: Sequence[Buffer], itemsizes: Sequence[int] | None = None, spec: str | None = None
+) -> EncodedParts:
     """Encode ``buffers`` (any contiguous buffers; read in place, never copied) by ``spec`` (see
     :func:`part_codec`; ``None`` reads ``$SCOUT_PERSIST_COMPRESSION``). ``itemsizes`` are the bytes per item of
     each buffer (8 for float64 array data; 1, the default, for opaque bytes).
@@ -422,7 +450,8 @@ def encode_parts(buffers: list, itemsizes: list[int] | None = None, spec: str | 
     itemsizes = list(itemsizes) if itemsizes is not None else [1] * len(buffers)
     threads = _cores()
     out = EncodedParts()
-    zstd_jobs: list = []  # (part, chunk index, piece index, job): frames encoded on all cores at the end
+    # (part, chunk index, piece index, job): frames encoded on all cores at the end
+    zstd_jobs: list[tuple[dict[str, Any], int, int, Callable[[], bytes]]] = []
     for buffer, itemsize in zip(buffers, itemsizes):
         view = _flat(buffer)
         size = view.nbytes
@@ -432,28 +461,30 @@ def encode_parts(buffers: list, itemsizes: list[int] | None = None, spec: str | 
         first = encode(view[:chunk]) if encode is not None and size else None
         if auto and first is not None and len(first) > INCOMPRESSIBLE * min(chunk, size):
             codec, encode, chunk, first = "none", None, max(size, 1), None
-        part = {"codec": codec, "size": size, "chunk": chunk, "stored": []}
+        part: dict[str, Any] = {"codec": codec, "size": size, "chunk": chunk, "stored": []}
         out.header.append(part)
         for j, start in enumerate(range(0, size, chunk)):
             piece = view[start : start + chunk]
+            stored: bytes | memoryview
             if encode is None:  # plain: the value's own memory, copied once when the envelope is joined
                 stored = piece
             elif j == 0:
+                assert first is not None  # encoded above: this part has bytes and a codec
                 stored = first
             elif codec.startswith("zstd:"):
                 stored = b""
-                zstd_jobs.append((part, j, len(out.pieces), lambda piece=piece, encode=encode: encode(piece)))
+                zstd_jobs.append((part, j, len(out.pieces), partial(encode, piece)))
             else:  # Blosc2 runs its own threads on each chunk
                 stored = encode(piece)
             part["stored"].append(len(stored))
             out.pieces.append(stored)
-    for (part, j, k, _), stored in zip(zstd_jobs, _run([job for *_, job in zstd_jobs], threads)):
-        part["stored"][j] = len(stored)
-        out.pieces[k] = stored
+    for (part, j, k, _), frame in zip(zstd_jobs, _run([job for *_, job in zstd_jobs], threads)):
+        part["stored"][j] = len(frame)
+        out.pieces[k] = frame
     return out
 
 
-def _chunk_encoder(codec: str, threads: int):
+def _chunk_encoder(codec: str, threads: int) -> Callable[[memoryview], bytes] | None:
     """``piece -> stored bytes`` for ``codec``; None for plain parts."""
     parsed = _parse_part_codec(codec, "")
     if parsed[0] == "zstd":
@@ -470,9 +501,9 @@ def _zstd_frame(piece: memoryview, level: int) -> bytes:
     return zstandard.ZstdCompressor(level=level, write_checksum=True).compress(piece)
 
 
-def _blosc2_chunk(blosc2, piece: memoryview, parsed: tuple, threads: int) -> bytes:
+def _blosc2_chunk(blosc2: Any, piece: memoryview, parsed: tuple[Any, ...], threads: int) -> bytes:
     _, inner, level, filt, typesize = parsed
-    return blosc2.compress2(
+    stored: bytes = blosc2.compress2(
         piece,
         codec=getattr(blosc2.Codec, inner.upper()),
         clevel=level,
@@ -480,20 +511,23 @@ def _blosc2_chunk(blosc2, piece: memoryview, parsed: tuple, threads: int) -> byt
         typesize=typesize,
         nthreads=threads,
     )
+    return stored
 
 
-def _check_header(header: Any, payload_size: int, where: str) -> list[tuple]:
+def _check_header(header: Any, payload_size: int, where: str) -> list[tuple[tuple[Any, ...], str, int, int, list[int]]]:
     """``(parsed codec, codec, size, chunk, stored sizes)`` per part after checking that the header is
     coherent and accounts for exactly ``payload_size`` stored bytes."""
     if not isinstance(header, list) or not header:
         raise _corrupt(where, "the envelope header lists no parts")
     parts, total = [], 0
     for i, p in enumerate(header):
+        size: Any  # read from the header, checked below
+        chunk: Any
         ok = isinstance(p, dict) and isinstance(p.get("stored"), list)
         size, chunk = (p.get("size"), p.get("chunk")) if ok else (None, None)
         ok = ok and all(type(x) is int and x >= 0 for x in (size, chunk, *p["stored"])) and chunk >= 1
         if not ok or len(p["stored"]) != -(-size // chunk):
-            raise _corrupt(where, f"the envelope header of part {i} is damaged ({str(p):.120})")
+            raise _corrupt(where, f"the envelope header of part {i} is damaged ({p!s:.120})")
         parsed = _parse_part_codec(p.get("codec"), where)
         if parsed[0] == "none" and p["stored"] != [min(chunk, size - s) for s in range(0, size, chunk)]:
             raise _corrupt(where, f"part {i} is stored plain but its stored sizes differ from its plain sizes")
@@ -505,7 +539,7 @@ def _check_header(header: Any, payload_size: int, where: str) -> list[tuple]:
     return parts
 
 
-def decode_parts(header: Any, payload, where: str = "") -> list[memoryview]:
+def decode_parts(header: Any, payload: Buffer, where: str = "") -> list[memoryview]:
     """The plain bytes of each part described by ``header`` (from :func:`encode_parts`) whose stored chunks are
     ``payload``, each in a new writable buffer of its own (aligned for array data).
 
@@ -513,22 +547,22 @@ def decode_parts(header: Any, payload, where: str = "") -> list[memoryview]:
     whose content checksum fails raises CorruptPayloadError naming ``where``; a part that needs Blosc2 without
     it installed raises MissingDependencyError.
     """
-    payload = _flat(payload)
-    parts = _check_header(header, payload.nbytes, where)
+    stored_bytes = _flat(payload)
+    parts = _check_header(header, stored_bytes.nbytes, where)
     outs: list[memoryview] = []
-    zstd_jobs: list = []
-    blosc2_jobs: list = []
+    zstd_jobs: list[Callable[[], None]] = []
+    blosc2_jobs: list[tuple[memoryview, memoryview, str]] = []
     pos = 0
     for parsed, codec, size, chunk, stored in parts:
         out = memoryview(_new_buffer(size))
         outs.append(out)
         for j, n in enumerate(stored):
-            src, dst = payload[pos : pos + n], out[j * chunk : min((j + 1) * chunk, size)]
+            src, dst = stored_bytes[pos : pos + n], out[j * chunk : min((j + 1) * chunk, size)]
             pos += n
             if parsed[0] == "none":
                 dst[:] = src
             elif parsed[0] == "zstd":
-                zstd_jobs.append(lambda src=src, dst=dst: _zstd_into(src, dst, where))
+                zstd_jobs.append(partial(_zstd_into, src, dst, where))
             else:
                 blosc2_jobs.append((src, dst, codec))
     if blosc2_jobs:
@@ -545,7 +579,7 @@ def decode_parts(header: Any, payload, where: str = "") -> list[memoryview]:
     return outs
 
 
-def _new_buffer(size: int):
+def _new_buffer(size: int) -> bytearray | mmap.mmap:
     """A writable buffer of ``size`` bytes for decoded data.  Large ones are private anonymous mappings: page
     aligned, and not zeroed by a pass of their own (the kernel hands out zero pages as the decoder first writes
     them, on all its threads), which a bytearray would do first."""
@@ -579,7 +613,7 @@ def _zstd_into(src: memoryview, dst: memoryview, where: str) -> None:
                               f"{dst.nbytes} were recorded")
 
 
-def _blosc2_into(blosc2, src: memoryview, dst: memoryview, threads: int, where: str) -> None:
+def _blosc2_into(blosc2: Any, src: memoryview, dst: memoryview, threads: int, where: str) -> None:
     # Blosc2 writes as many bytes as the chunk header says, whatever dst holds: check them first.
     try:
         nbytes, cbytes, _ = blosc2.get_cbuffer_sizes(src)
@@ -595,7 +629,7 @@ def _blosc2_into(blosc2, src: memoryview, dst: memoryview, threads: int, where: 
 
 
 # -- streams -----------------------------------------------------------------------
-def compress_stream(src: BinaryIO, dst: BinaryIO, spec: str | None = None) -> dict:
+def compress_stream(src: IO[bytes], dst: IO[bytes], spec: str | None = None) -> dict[str, Any]:
     """Copy ``src`` to ``dst`` encoded by ``spec``, in bounded memory; returns the payload record.
 
     Large inputs (the first read fills a whole chunk) are compressed on all cores.
@@ -620,6 +654,7 @@ def compress_stream(src: BinaryIO, dst: BinaryIO, spec: str | None = None) -> di
             chunk = src.read(CHUNK)
     else:
         size_hint = MULTITHREAD_MIN if len(first) >= CHUNK else len(first)
+        assert level is not None  # zstd has a level
         cobj = _compressor(level, size_hint).compressobj()
         chunk = first
         while chunk:
@@ -631,7 +666,7 @@ def compress_stream(src: BinaryIO, dst: BinaryIO, spec: str | None = None) -> di
             "checksum": f"{checksum_algorithm()}:{digest.hexdigest()}"}
 
 
-def open_decompressed(fh: BinaryIO, where: str = "", record: dict | None = None) -> BinaryIO:
+def open_decompressed(fh: IO[bytes], where: str = "", record: dict[str, Any] | None = None) -> BinaryIO:
     """A reader of the plain bytes of ``fh`` (zstd, gzip or plain, told by magic bytes), in bounded memory.
 
     Damage is raised as CorruptPayloadError naming ``where`` at the latest when the end is read, so a caller
@@ -644,7 +679,9 @@ def open_decompressed(fh: BinaryIO, where: str = "", record: dict | None = None)
 class _StoredSource(io.RawIOBase):
     """The stored bytes of a payload, re-joined after peeking at the magic, counted and hashed as they pass."""
 
-    def __init__(self, fh: BinaryIO, head: bytes, observer=None, digest=None):
+    def __init__(
+        self, fh: IO[bytes], head: bytes, observer: _ZstdFrames | None = None, digest: Hasher | None = None
+    ) -> None:
         self.fh = fh
         self.head = head
         self.digest = digest
@@ -667,14 +704,14 @@ class _StoredSource(io.RawIOBase):
                 self.observer.feed(data)
         return data
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: Any) -> int:  # io's writable buffer (typeshed's has no item assignment)
         data = self.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
 
 
 class _DecodingReader(io.RawIOBase):
-    def __init__(self, fh: BinaryIO, where: str, record: dict | None):
+    def __init__(self, fh: IO[bytes], where: str, record: dict[str, Any] | None) -> None:
         self.where = where
         self.record = record
         self.produced = 0
@@ -687,13 +724,15 @@ class _DecodingReader(io.RawIOBase):
         expected = record.get("checksum") if record is not None else None
         digest = new_checksum(parse_checksum(expected)[0], THREADED_HASH_MIN) if expected is not None else None
         self.source = _StoredSource(fh, head, self.frames, digest)
+        self.inner: zstandard.ZstdDecompressionReader | gzip.GzipFile | _StoredSource
+        self.errors: tuple[type[Exception], ...]
         if self.codec == "zstd":
             import zstandard
 
             self.inner = zstandard.ZstdDecompressor().stream_reader(
-                self.source, read_size=CHUNK, read_across_frames=True
+                cast("IO[bytes]", self.source), read_size=CHUNK, read_across_frames=True  # any object with read()
             )
-            self.errors: tuple = (zstandard.ZstdError,)
+            self.errors = (zstandard.ZstdError,)
         elif self.codec == "gzip":
             self.inner = gzip.GzipFile(fileobj=self.source, mode="rb")
             self.errors = (EOFError, OSError, zlib.error)
@@ -704,7 +743,7 @@ class _DecodingReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: Any) -> int:  # io's writable buffer (typeshed's has no item assignment)
         if self.finished:
             return 0
         try:
@@ -743,7 +782,7 @@ class _DecodingReader(io.RawIOBase):
             super().close()
 
 
-def _read_exactly(fh: BinaryIO, n: int) -> bytes:
+def _read_exactly(fh: IO[bytes], n: int) -> bytes:
     data = b""
     while len(data) < n:
         more = fh.read(n - len(data))
@@ -753,7 +792,9 @@ def _read_exactly(fh: BinaryIO, n: int) -> bytes:
     return data
 
 
-def _verify_stored(record: dict, stored_size: int, data_or_digest, where: str) -> None:
+def _verify_stored(
+    record: dict[str, Any], stored_size: int, data_or_digest: bytes | bytearray | memoryview | Hasher | None, where: str
+) -> None:
     """Size and checksum of the stored bytes against ``record``; ``data_or_digest`` is the bytes or a hasher
     already fed with them (of the record's algorithm)."""
     expected_size = record.get("stored_size")
@@ -767,6 +808,7 @@ def _verify_stored(record: dict, stored_size: int, data_or_digest, where: str) -
         digest = new_checksum(algorithm, stored_size)
         digest.update(_bytes_view(data_or_digest))
     else:
+        assert data_or_digest is not None  # a reader of a record with a checksum hashes what it reads
         digest = data_or_digest
     actual = digest.hexdigest()
     if not hmac.compare_digest(actual, value):
@@ -796,7 +838,7 @@ class _ZstdFrames:
         self.frames = 0
         self.has_checksum = False
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | memoryview) -> None:
         view = memoryview(data)
         i, n = 0, len(view)
         while i < n:

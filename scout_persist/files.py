@@ -35,7 +35,8 @@ import shutil
 import tempfile
 import time
 import uuid
-from typing import IO, Any, Mapping
+from collections.abc import Mapping
+from typing import IO, Any
 
 from .codecs import checksum, checksum_matches
 from .errors import CorruptPayloadError, InvalidInputError, UnsafePathError
@@ -98,7 +99,7 @@ class JobFiles:
                 self._stage = tempfile.mkdtemp(prefix="scout-persist-files.")
         return self._stage
 
-    def _rel(self, name: str | os.PathLike) -> str:
+    def _rel(self, name: str | os.PathLike[str]) -> str:
         rel = check_key(os.fspath(name), self.store.where(self.files_key))
         if not rel:
             raise UnsafePathError(f"empty file name for the files of job {self.store.where(self.job_key)!r}")
@@ -108,7 +109,7 @@ class JobFiles:
         """Where ``name`` will be once the job is committed: ``<job>.files/<name>`` (a local path or a URL)."""
         return self.store.where(f"{self.files_key}/{self._rel(name)}")
 
-    def path(self, name: str | os.PathLike) -> str:
+    def path(self, name: str | os.PathLike[str]) -> str:
         """A local path to write ``name`` to (its folders made); published into ``<job>.files/`` on commit."""
         rel = self._rel(name)
         full = os.path.join(self.stage, *rel.split("/"))
@@ -127,7 +128,7 @@ class JobFiles:
             fh.write(data)
         return self.location(name)
 
-    def open(self, name: str, mode: str = "wb", **kwargs: Any) -> IO:
+    def open(self, name: str, mode: str = "wb", **kwargs: Any) -> IO[Any]:
         """Open ``name`` for writing (``"wb"``, ``"w"``, ``"ab"``, ``"xb"``, ...; text modes take ``encoding=``)."""
         if not any(c in mode for c in "wax+"):
             raise InvalidInputError(
@@ -168,7 +169,7 @@ class JobFiles:
         return None
 
     # -- commit --------------------------------------------------------------------------------
-    def manifest(self) -> dict[str, dict]:
+    def manifest(self) -> dict[str, dict[str, Any]]:
         """``{name: {"file", "size", "checksum"}}`` of the staged files (fsynced as they are hashed)."""
         out = {}
         for name in self.names():
@@ -176,7 +177,7 @@ class JobFiles:
             out[name] = {"file": name, "size": size, "checksum": digest}
         return out
 
-    def commit(self) -> dict[str, dict] | None:
+    def commit(self) -> dict[str, dict[str, Any]] | None:
         """Publish the staged files into ``<job>.files/``; returns the manifest for ``.info`` (None: no stage)."""
         if self._stage is None:
             self._closed = True
@@ -249,7 +250,7 @@ class JobFiles:
 
 
 # -- reading -------------------------------------------------------------------------------------
-def manifest_of(info: Mapping[str, Any]) -> dict[str, dict] | None:
+def manifest_of(info: Mapping[str, Any]) -> dict[str, dict[str, Any]] | None:
     """The files manifest of a job's ``.info`` (None for jobs without one, such as Ruby's)."""
     found = info.get(MANIFEST_KEY) if isinstance(info, Mapping) else None
     return dict(found) if isinstance(found, Mapping) else None

@@ -14,14 +14,16 @@ import os
 import re
 import time
 import traceback
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from .rubyvalues import RubyException, Symbol
 from .errors import CorruptPayloadError, InfoFormatError, KeyNotFound
-from .marshal import dump_exception, is_marshal
-from .marshal import loads as marshal_loads
-from .rubyjson import dumps as json_dumps
-from .rubyjson import parse_ruby_time, ruby_float, ruby_time  # noqa: F401  (public re-exports)
+from .marshal import dump_exception, is_marshal, loads as marshal_loads
+from .rubyjson import dumps as json_dumps, parse_ruby_time, ruby_float, ruby_time  # noqa: F401  (public re-exports)
+from .rubyvalues import RubyException, Symbol
+
+if TYPE_CHECKING:
+    from .store import Store
 
 NOINFO = "noinfo"
 SETUP_KEYS = (
@@ -39,7 +41,7 @@ def dumps_info(info: Mapping[str, Any]) -> bytes:
     return json_dumps(dict(info)).encode("utf-8")
 
 
-def loads_info(data: bytes, where: str = "", strict: bool = False) -> dict:
+def loads_info(data: bytes, where: str = "", strict: bool = False) -> dict[str, Any]:
     """Parse ``.info`` bytes (JSON, else Marshal). Empty -> ``{}``; unreadable -> ``noinfo`` or InfoFormatError."""
     if not data.strip():
         return {}
@@ -70,7 +72,7 @@ def loads_info(data: bytes, where: str = "", strict: bool = False) -> dict:
     return {"status": NOINFO}
 
 
-def read_info(store, key: str, strict: bool = False) -> dict:
+def read_info(store: Store, key: str, strict: bool = False) -> dict[str, Any]:
     """The info of ``key`` (the ``.info`` key itself) in ``store``: missing -> ``{}``, as Ruby reads it."""
     try:
         data = store.get(key)
@@ -97,7 +99,7 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def normalize_legacy(info: dict) -> dict:
+def normalize_legacy(info: dict[str, Any]) -> dict[str, Any]:
     """rbbt-util Marshal infos (§12): ``started`` -> ``start``, String pids, inputs given as a name->value map."""
     status = info.get("status")
     if isinstance(status, str) and status in _LEGACY_STATUS:
@@ -113,7 +115,7 @@ def normalize_legacy(info: dict) -> dict:
     return info
 
 
-def truncate_array(values: list) -> list:
+def truncate_array(values: list[Any]) -> list[Any]:
     """Arrays of more than 100 items in ``inputs``/``provided_inputs``: first 70, "...", last 30, a note."""
     if not isinstance(values, list) or len(values) <= MAX_INFO_ARRAY:
         return values
@@ -158,7 +160,7 @@ def hostname() -> str:
     return machine_name(env=True)
 
 
-def merge_value(info: dict, key: str, value: Any, move_to_end: bool) -> None:
+def merge_value(info: dict[str, Any], key: str, value: Any, move_to_end: bool) -> None:
     """§6.4 merge rule: append new keys, extend lists, merge maps, replace anything else."""
     if key not in info:
         info[key] = value
@@ -182,7 +184,7 @@ def merge_value(info: dict, key: str, value: Any, move_to_end: bool) -> None:
     set_value(info, key, value, move_to_end)
 
 
-def set_value(info: dict, key: str, value: Any, move_to_end: bool) -> None:
+def set_value(info: dict[str, Any], key: str, value: Any, move_to_end: bool) -> None:
     """Replace ``key``: in place during a run, moved to the end on an info re-read from disk."""
     if move_to_end and key in info:
         del info[key]
@@ -197,11 +199,11 @@ class InfoFile:
     at once, atomically (``store.put``).
     """
 
-    def __init__(self, store, key: str, put: Callable[[bytes, bool], None] | None = None) -> None:
+    def __init__(self, store: Store, key: str, put: Callable[[bytes, bool], None] | None = None) -> None:
         self.store = store
         self.key = key if key.endswith(".info") else key + ".info"
         self._put = put  # how a write reaches the store (a job lease's fenced write); default store.put
-        self._data: dict | None = None
+        self._data: dict[str, Any] | None = None
         self._in_run = False
         self._t_issued: float | None = None
         self._t_start: float | None = None
@@ -211,12 +213,12 @@ class InfoFile:
 
     # -- reading ----------------------------------------------------------------
     @property
-    def data(self) -> dict:
+    def data(self) -> dict[str, Any]:
         if self._data is None:
             self._data = read_info(self.store, self.key, strict=True)
         return self._data
 
-    def reload(self) -> dict:
+    def reload(self) -> dict[str, Any]:
         self._data = None
         self._in_run = False
         return self.data

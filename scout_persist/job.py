@@ -13,8 +13,9 @@ import logging
 import os
 import posixpath
 import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+from typing import IO, TYPE_CHECKING, Any
 
 from .errors import (
     CorruptPayloadError,
@@ -30,8 +31,7 @@ from .errors import (
 )
 from .files import MANIFEST_KEY
 from .info import NOINFO, InfoFile, decode_exception, loads_info, read_info
-from .layout import JOBS_DIR, JOBS_MARK, SCOUT_ROOT_MARK, extension_for, split_job_path
-from .layout import clean_name as _clean_name
+from .layout import JOBS_DIR, JOBS_MARK, SCOUT_ROOT_MARK, clean_name as _clean_name, extension_for, split_job_path
 from .rubyvalues import RubyException
 from .store import Store, check_key
 
@@ -57,7 +57,7 @@ class Job:
 
     def __init__(
         self,
-        path_or_url: str | os.PathLike,
+        path_or_url: str | os.PathLike[str],
         *,
         path_map: Mapping[str, str] | None = None,
         strict: bool = False,
@@ -93,11 +93,11 @@ class Job:
         self.path_map = dict(path_map or {})
         self.strict = strict
         self.external = False
-        self._info: dict | None = None
+        self._info: dict[str, Any] | None = None
 
     @classmethod
     def at(cls, store: Store, key: str, *, path_map: Mapping[str, str] | None = None, strict: bool = False,
-           info: dict | None = None) -> "Job":
+           info: dict[str, Any] | None = None) -> Job:
         """The job stored under ``key`` (``var/jobs/W/t/name``) in ``store``; ``info``: its ``.info`` when the caller
         has already read it (not read again)."""
         job = cls.__new__(cls)
@@ -106,7 +106,7 @@ class Job:
         return job
 
     @classmethod
-    def _external(cls, path: str, parent: "Job") -> "Job":
+    def _external(cls, path: str, parent: Job) -> Job:
         """A dependency outside the Scout root (a plain file overriding a dependency): read-only, no info."""
         job = cls.__new__(cls)
         d, base = os.path.split(path)
@@ -180,13 +180,13 @@ class Job:
 
     # -- info -------------------------------------------------------------------------------
     @property
-    def info(self) -> dict:
+    def info(self) -> dict[str, Any]:
         """The ``.info`` as a dict (``{}`` when absent; ``{"status": "noinfo"}`` when unreadable, unless strict)."""
         if self._info is None:
             self._info = read_info(self.store, self.info_key, strict=self.strict)
         return self._info
 
-    def read_info(self, strict: bool = True) -> dict:
+    def read_info(self, strict: bool = True) -> dict[str, Any]:
         """Re-read the ``.info``; strictly by default (InfoFormatError naming the file when unreadable)."""
         self._info = read_info(self.store, self.info_key, strict=strict)
         return self._info
@@ -228,7 +228,7 @@ class Job:
         return {str(k): self._relocate_value(v) for k, v in (self.info.get("provided_inputs") or {}).items()}
 
     @property
-    def dependencies(self) -> list["Job"]:
+    def dependencies(self) -> list[Job]:
         """The direct dependencies, relocated; a plain-file dependency outside the root is an ``external`` Job."""
         out = []
         for entry in self.info.get("dependencies") or []:
@@ -237,7 +237,7 @@ class Job:
             out.append(self._dependency(str(entry)))
         return out
 
-    def _dependency(self, path: str) -> "Job":
+    def _dependency(self, path: str) -> Job:
         key = self.relocate_key(path)
         if key is not None:
             here = Job.at(self.store, key, path_map=self.path_map, strict=self.strict)
@@ -247,7 +247,7 @@ class Job:
             return Job(mapped)
         return Job._external(mapped, self)
 
-    def _where_it_still_is(self, path: str, here: "Job") -> "Job | None":
+    def _where_it_still_is(self, path: str, here: Job) -> Job | None:
         """The dependency at its recorded ``path`` when that is under another root, it is missing from this store,
         and it still exists there (a job that used a shared root keeps reading it); else None."""
         if path.startswith(self.store.url.rstrip("/") + "/") or _job_exists(here):
@@ -339,14 +339,14 @@ class Job:
                 from None
         return self.location(key)
 
-    def files_manifest(self) -> dict[str, dict] | None:
+    def files_manifest(self) -> dict[str, dict[str, Any]] | None:
         """``{name: {"file", "size", "checksum"}}`` of the files a done job of ours committed (None: Ruby's jobs, or not
         done)."""
         from .files import manifest_of
 
         return manifest_of(self.info) if self.status == "done" else None
 
-    def open_file(self, name: str):
+    def open_file(self, name: str) -> IO[bytes]:
         """A binary reader of ``<job>.files/<name>``, from any store; a file listed in the job's ``.info`` is checked
         against its size and checksum first (CorruptPayloadError when it differs); KeyNotFound when absent."""
         from .files import verified_open
@@ -385,7 +385,7 @@ class Job:
             exc.backtrace = list(info["backtrace"])
         return exc
 
-    def payload_record(self) -> dict | None:
+    def payload_record(self) -> dict[str, Any] | None:
         """How the result was stored (format, codec, sizes, checksum), from ``.info``; None for Ruby's jobs."""
         from .payload import record_of
 
@@ -502,8 +502,8 @@ class JobWriter:
         workflow: str | None = None,
         task: str | None = None,
         type: str | None = None,
-        previous_info: bytes | None | object = READ_AT_SETUP,
-        lease: "JobLease | None" = None,
+        previous_info: bytes | object | None = READ_AT_SETUP,
+        lease: JobLease | None = None,
     ) -> None:
         self.store = store
         self.spec = None if isinstance(key_or_spec, str) else key_or_spec
@@ -566,7 +566,7 @@ class JobWriter:
         type: str | None = None,
         save: bool = True,
         **info: Any,
-    ) -> "JobWriter":
+    ) -> JobWriter:
         """Reset the ``.info`` (status ``setup``); values default to those of the JobSpec, if one was given.
 
         ``save=False`` leaves the write to :meth:`start` (one write of the same final content, see :meth:`begin`).
@@ -607,7 +607,7 @@ class JobWriter:
         self._set_up = True
         return self
 
-    def start(self) -> "JobWriter":
+    def start(self) -> JobWriter:
         """Status ``start``; with a lease, the holder and its fence go with it (after Ruby's keys)."""
         extra = {}
         if self.lease is not None:
@@ -618,7 +618,7 @@ class JobWriter:
         self.info.start(**extra)
         return self
 
-    def begin(self, **setup: Any) -> "JobWriter":
+    def begin(self, **setup: Any) -> JobWriter:
         """:meth:`setup` then :meth:`start` in one ``.info`` write (only the final status matters to readers)."""
         self.setup(save=False, **setup)
         return self.start()
@@ -641,7 +641,7 @@ class JobWriter:
         compression: str | None = None,
         hmac_key: bytes | str | None = None,
         format: str | None = None,
-    ) -> dict:
+    ) -> dict[str, Any]:
         """Write the result atomically (see :mod:`scout_persist.payload`) and return its record.
 
         Scout types give Ruby's bytes; ``type="pickle"``, or a value other than bytes/str for a ``binary`` (default)
@@ -674,7 +674,7 @@ class JobWriter:
         return dict(encoded.record)
 
     @property
-    def files(self) -> "JobFiles":
+    def files(self) -> JobFiles:
         """The job's file outputs (:class:`scout_persist.files.JobFiles`): staged while the job runs, published into
         ``<job>.files/`` by :meth:`done`, dropped by :meth:`error`."""
         if self._files is None:
@@ -690,7 +690,7 @@ class JobWriter:
             return None
         if isinstance(value, (list, tuple)):
             names = [files.name_of(v) for v in value]
-            return names if names and all(n is not None for n in names) else None  # type: ignore[return-value]
+            return names if names and all(n is not None for n in names) else None  # type: ignore[return-value]  # no None
         return files.name_of(value)
 
     @property
@@ -698,7 +698,7 @@ class JobWriter:
         """The saved value as a load of the stored bytes returns it (hand this on, not the original)."""
         return None if self._encoded is None else self._encoded.value
 
-    def _save_stream(self, stream: Any, scout_type: str) -> "Encoded":
+    def _save_stream(self, stream: Any, scout_type: str) -> Encoded:
         """A returned stream is stored raw, whatever the type (Ruby §7.3); checksummed while it is written."""
         from . import payload
         from .codecs import checksum_algorithm, new_checksum
@@ -718,7 +718,7 @@ class JobWriter:
         return payload.Encoded(b"", record, None)
 
     @contextmanager
-    def _writing(self):
+    def _writing(self) -> Iterator[None]:
         """A failed write (disk full, quota, network) names the job and keeps the committed job as it was."""
         try:
             yield
@@ -731,7 +731,7 @@ class JobWriter:
                 f"{kept}; free space or fix the store, then rerun"
             ) from exc
 
-    def _previous_info(self) -> dict:
+    def _previous_info(self) -> dict[str, Any]:
         previous = self._previous if isinstance(self._previous, bytes) else None
         return loads_info(previous, self.info.key) if previous else {}
 
@@ -814,7 +814,7 @@ class JobWriter:
         self.info.done(**fields, **{k: self._ruby_value(v) for k, v in extra.items()})
         return Job.at(self.store, self.key)
 
-    def _commit_files(self) -> dict | None:
+    def _commit_files(self) -> dict[str, Any] | None:
         """Publish the staged file outputs into ``<job>.files/`` (before ``done``); the manifest for ``.info``.
         A rerun that wrote no files removes the files a previous run of ours published (listed in its ``.info``)."""
         files = self._files

@@ -6,10 +6,11 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-from .rubydigest import digest, md5_hex
 from .errors import JobNotFound, UnsafePathError
+from .rubydigest import digest, md5_hex
 
 JOBS_DIR = "var/jobs"
 JOBS_MARK = "/" + JOBS_DIR + "/"  # what separates a root from a job key in a path or URL
@@ -55,13 +56,13 @@ def _map_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("^" + out + r"(?:/(?P<REST>.+))?/?$")
 
 
-def identify(path: str | os.PathLike, home: str | None = None, maps: Iterable[tuple[str, str]] | None = None) -> str:
+def identify(path: str | os.PathLike[str], home: str | None = None, maps: Iterable[tuple[str, str]] | None = None) -> str:
     """Ruby ``Resource.identify``: the logical path of ``path`` (``var/jobs/W/t/name``), or the path itself.
 
     Unlocated paths come back unchanged; a path under no map keeps its absolute form with ``$HOME`` as ``~``.
     """
     p = os.fspath(path)
-    if not (p.startswith("/") or p.startswith("~/") or p.startswith("./")):
+    if not p.startswith(("/", "~/", "./")):
         return p
     home = os.environ.get("HOME", "") if home is None else home
     home = home.rstrip("/") if home not in ("", "/") else home
@@ -292,7 +293,7 @@ def find(path: str, cwd: str | None = None, home: str | None = None) -> str:
 
     The first candidate that exists (or has a ``.gz``/``.bgz``/``.zip`` sibling) wins; else the ``user`` map.
     """
-    if path.startswith("/") or path.startswith("~/") or path.startswith("./"):
+    if path.startswith(("/", "~/", "./")):
         return path
     cwd = cwd or os.getcwd()
     home = os.environ.get("HOME", "") if home is None else home.rstrip("/")

@@ -22,12 +22,13 @@ import logging
 import threading
 import time
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .errors import InfoFormatError, KeyNotFound, LeaseLost, LockTimeout
 from .info import InfoFile, dumps_info, loads_info
-from .locks import renewals, Identity, Lock, Watch, describe_holder, stale_reason
 from .layout import lock_key_for
+from .locks import Identity, Lock, Watch, describe_holder, renewals, stale_reason
 from .store import ABSENT, Conflict, Store, Versioned
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def lease_record(token: str, fence: int, seconds: float, seq: int = 0) -> dict[s
             "pidns": me.pidns, "pid": me.pid, "start": me.start}
 
 
-def next_fence(previous_info: dict | None) -> int:
+def next_fence(previous_info: dict[str, Any] | None) -> int:
     record = (previous_info or {}).get(LEASE_KEY)
     try:
         return int(record.get("fence", 0)) + 1 if isinstance(record, dict) else 1
@@ -50,11 +51,11 @@ def next_fence(previous_info: dict | None) -> int:
         return 1
 
 
-def holder_lines(info: dict) -> dict[str, str]:
+def holder_lines(info: dict[str, Any]) -> dict[str, str]:
     """A running job's holder as a lock entry's lines (for :func:`scout_persist.locks.stale_reason`)."""
     from .locks import hostname
 
-    record = info.get(LEASE_KEY) if isinstance(info.get(LEASE_KEY), dict) else {}
+    record = got if isinstance(got := info.get(LEASE_KEY), dict) else {}
     host = str(record.get("host") or info.get("pid_hostname") or "")
     lines = {"host": hostname() if host == hostname(env=True) else host,  # $HOSTNAME in .info, as Ruby writes it
              "pid": str(record.get("pid") or info.get("pid") or "")}
@@ -83,6 +84,10 @@ class JobLease:
         raise NotImplementedError
 
     def release(self) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    @property
+    def held(self) -> bool:  # pragma: no cover - interface
         raise NotImplementedError
 
 
@@ -140,7 +145,7 @@ class InfoLease(JobLease):
         self._watch = Watch()
 
     # -- observing ---------------------------------------------------------------------------------------
-    def observe(self) -> dict | None:
+    def observe(self) -> dict[str, Any] | None:
         """Read the ``.info`` (one GET) as the version the acquisition will be conditional on; its content."""
         try:
             self.seen = self.store.get_versioned(self.info_key)
@@ -152,7 +157,7 @@ class InfoLease(JobLease):
         except InfoFormatError:
             return {"status": "noinfo"}
 
-    def busy_reason(self, info: dict | None) -> str | None:
+    def busy_reason(self, info: dict[str, Any] | None) -> str | None:
         """Why the observed job may not be taken now (another live holder runs it), or None when it may."""
         if info is None or info.get("status") not in RUNNING:
             return None
@@ -290,7 +295,7 @@ def rewrite_info(store: Store, job_key: str, change: Callable[[InfoFile], bool],
     for _ in range(100):
         seen = store.get_versioned(info_key)
         written: list[bytes] = []
-        info = InfoFile(store, info_key, put=lambda data, durable: written.append(data))
+        info = InfoFile(store, info_key, put=lambda data, durable: written.append(data))  # noqa: B023 - used in this iteration
         info._data = loads_info(seen.data, store.where(info_key), strict=True)
         if not change(info):
             return False

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime
 import os
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .store import Store
 
@@ -39,7 +39,7 @@ class Liveness(NamedTuple):
         return self.state == DEAD
 
 
-def job_liveness(store: Store, key: str, info: dict | None, *, holding_lock: bool = False,
+def job_liveness(store: Store, key: str, info: dict[str, Any] | None, *, holding_lock: bool = False,
                  lease: float = LOCK_LEASE) -> Liveness:
     """The liveness of job ``key`` of ``store`` whose ``.info`` is ``info``.
 
@@ -52,6 +52,7 @@ def job_liveness(store: Store, key: str, info: dict | None, *, holding_lock: boo
     from .lease import holder_lines
     from .locks import holder_state
 
+    assert info is not None  # the running status came from it
     pid = _pid(info.get("pid"))
     host = info.get("pid_hostname")
     lines = holder_lines(info)
@@ -59,6 +60,7 @@ def job_liveness(store: Store, key: str, info: dict | None, *, holding_lock: boo
     if state == "dead":
         return Liveness(DEAD, f"its pid {pid} is not running on this host ({host}), or is now another process")
     if state == "alive":
+        assert pid is not None  # holder_state was asked
         started = _process_start(pid)
         issued = _issued(info.get("issued"))
         if started is not None and issued is not None and started > issued + _ISSUED_SLACK:
@@ -72,7 +74,7 @@ def job_liveness(store: Store, key: str, info: dict | None, *, holding_lock: boo
     return lock_liveness(store, key, lease, _where(host, pid))
 
 
-def info_lease_liveness(store: Store, key: str, lines: dict, lease: float, written_by: str = "") -> Liveness:
+def info_lease_liveness(store: Store, key: str, lines: dict[str, Any], lease: float, written_by: str = "") -> Liveness:
     """Object stores: the job's ``.info`` is its lease; alive while renewed within a lease by the store's clock."""
     from .errors import KeyNotFound
     from .locks import stale_reason
@@ -91,8 +93,8 @@ def lock_liveness(store: Store, key: str, lease: float = LOCK_LEASE, written_by:
     """``alive`` while somebody holds the Scout lock of job ``key`` (fresh, by :func:`locks.stale_reason`), else
     ``dead``: the half of :func:`job_liveness` that needs no ``.info`` (``clean`` asks it of ``done`` jobs too)."""
     from .errors import KeyNotFound
-    from .locks import parse_lock, stale_reason
     from .layout import lock_key_for
+    from .locks import parse_lock, stale_reason
 
     lock_key = lock_key_for(store.path(key))
     try:
@@ -106,13 +108,13 @@ def lock_liveness(store: Store, key: str, lease: float = LOCK_LEASE, written_by:
     return Liveness(ALIVE, f"its job lock is held by host {holder.get('host', '?')} pid {holder.get('pid', '?')}")
 
 
-def _where(host, pid) -> str:
+def _where(host: Any, pid: int | None) -> str:
     if host is None and pid is None:
         return ""
     return f"; written by pid {pid if pid is not None else '?'} on host {host if host is not None else '?'}"
 
 
-def _pid(value) -> int | None:
+def _pid(value: Any) -> int | None:
     try:
         pid = int(value)
     except (TypeError, ValueError):
@@ -133,7 +135,7 @@ def _process_start(pid: int) -> float | None:
         return None
 
 
-def _issued(value) -> float | None:
+def _issued(value: Any) -> float | None:
     """``issued`` of a ``.info`` (``YYYY-MM-DD HH:MM:SS +ZZZZ``) as epoch seconds, else None."""
     if not isinstance(value, str):
         return None

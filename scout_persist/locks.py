@@ -35,11 +35,10 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from .errors import InvalidInputError, KeyNotFound, LeaseLost, LockTimeout
-from .store import ABSENT, Conflict, Store, check_key
-
+from .store import ABSENT, Conflict, Store, Versioned, check_key
 
 
 def hostname(env: bool = False) -> str:
@@ -103,13 +102,13 @@ class Identity:
     start: str
 
     @classmethod
-    def current(cls) -> "Identity":
+    def current(cls) -> Identity:
         pid = os.getpid()
         stat = _proc_stat(pid)
         return cls(hostname(), _boot_id(), _pid_namespace(), pid, stat[1] if stat else "")
 
     @classmethod
-    def of(cls, info: dict[str, str]) -> "Identity | None":
+    def of(cls, info: dict[str, str]) -> Identity | None:
         pid = info.get("pid", "")
         if not pid.isdigit():
             return None
@@ -179,15 +178,23 @@ def stale_reason(
     return None
 
 
+class _Renewable(Protocol):
+    """What the renewer renews: a :class:`Lock`, or a ``.info`` lease (:class:`scout_persist.lease.InfoLease`)."""
+
+    refresh: float
+
+    def _renew_tick(self) -> None: ...
+
+
 class _Renewer:
     """One thread per process renews every held lock when its time comes (no thread per lock to start and join)."""
 
     def __init__(self) -> None:
-        self._due: dict[int, tuple[float, "Lock"]] = {}
+        self._due: dict[int, tuple[float, _Renewable]] = {}
         self._cond = threading.Condition()
         self._pid = 0
 
-    def add(self, lock: "Lock") -> None:
+    def add(self, lock: _Renewable) -> None:
         with self._cond:
             self._due[id(lock)] = (time.monotonic() + lock.refresh, lock)
             if self._pid != os.getpid():  # first use, or a forked child: the parent's thread is not ours
@@ -195,7 +202,7 @@ class _Renewer:
                 threading.Thread(target=self._loop, name="scout lock renewer", daemon=True).start()
             self._cond.notify()
 
-    def remove(self, lock: "Lock") -> None:
+    def remove(self, lock: _Renewable) -> None:
         with self._cond:
             self._due.pop(id(lock), None)
 
@@ -385,7 +392,7 @@ class Lock:
         seen = self._read()
         return None if seen is None else parse_lock(seen.data)
 
-    def __enter__(self) -> "Lock":
+    def __enter__(self) -> Lock:
         if not self.acquire(self.timeout):
             raise LockTimeout(
                 f"lock {self.key!r} in {self.store.url!r} not acquired within {self.timeout}s: held by "
@@ -433,13 +440,13 @@ class Lock:
             self._token, self._version, self._lost = token, version, False
         self._start_refresher()
 
-    def _read(self, key: str | None = None):
+    def _read(self, key: str | None = None) -> Versioned | None:
         try:
             return self.store.get_versioned(self.key if key is None else key)
         except (KeyNotFound, FileNotFoundError):
             return None
 
-    def _break(self, seen) -> bool:
+    def _break(self, seen: Versioned) -> bool:
         """Delete the stale entry we saw, unless it changed or another breaker got there first. True when we did."""
         if self.store.conditional_writes:
             return self.store.delete_if(self.key, seen.version)

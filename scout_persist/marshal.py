@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .rubyvalues import RubyException, Symbol
 from .errors import CorruptPayloadError, UnsupportedValueError
+from .rubyvalues import RubyException, Symbol
 
 MAGIC = b"\x04\x08"
 _INTERNAL_IVARS = {"cause"}
@@ -21,19 +21,19 @@ def is_marshal(data: bytes) -> bool:
     return data[:2] == MAGIC
 
 
-def _reader_class():
+def _reader_class() -> type[Any]:
     """rubymarshal's Reader plus what Scout data holds and it lacks: Hash with default (``}``), Hash/Array
     subclasses such as IndiferentHash (``C``) and Structs (``S``)."""
     from rubymarshal.classes import RubyObject
     from rubymarshal.reader import Reader
 
-    class ScoutReader(Reader):
-        def read(self, in_ivar=False):
+    class ScoutReader(Reader):  # type: ignore[misc]  # rubymarshal has no type hints
+        def read(self, in_ivar: bool = False) -> Any:
             token = self.fd.read(1)
             if token == b"}":
                 index = len(self.objects)
                 self.objects.append(None)
-                result: dict = {}
+                result: dict[Any, Any] = {}
                 self.objects[index] = result
                 for _ in range(self.read_long()):
                     key = self.ensure_hashable(self.read())
@@ -46,7 +46,7 @@ def _reader_class():
                 index = len(self.objects)
                 self.objects.append(None)
                 name = self.read()
-                members = {}
+                members: dict[str, Any] = {}
                 for _ in range(self.read_long()):
                     member = self.read()
                     members[getattr(member, "name", str(member))] = self.read()
@@ -99,8 +99,7 @@ def loads(data: bytes, where: str = "") -> Any:
 
 def to_python(obj: Any, _seen: dict[int, Any] | None = None) -> Any:
     """Map ``rubymarshal`` objects onto the Python stand-ins for Ruby values used across scout-persist."""
-    from rubymarshal.classes import RubyObject, RubyString
-    from rubymarshal.classes import Symbol as RMSymbol
+    from rubymarshal.classes import RubyObject, RubyString, Symbol as RMSymbol
 
     seen = {} if _seen is None else _seen
     if id(obj) in seen:
@@ -136,7 +135,8 @@ def dumps(value: Any) -> bytes:
     from rubymarshal.writer import writes
 
     try:
-        return writes(_to_ruby(value))
+        data: bytes = writes(_to_ruby(value))
+        return data
     except (ValueError, TypeError) as exc:
         raise UnsupportedValueError(
             f"cannot write {type(value).__name__} value {value!r:.80} as Ruby Marshal ({exc}); Marshal holds "
@@ -162,7 +162,7 @@ def _to_ruby(value: Any) -> Any:
     return value
 
 
-def _exception_object(exc: RubyException):
+def _exception_object(exc: RubyException) -> Any:  # a rubymarshal RubyObject
     from rubymarshal.classes import RubyObject, RubyString
 
     bt = [RubyString(line, {"E": True}) for line in exc.backtrace]
@@ -179,4 +179,5 @@ def dump_exception(exc: RubyException) -> bytes:
     """Marshal bytes of an exception shaped as Ruby 3.1 dumps one (mesg, bt, bt_locations)."""
     from rubymarshal.writer import writes
 
-    return writes(_exception_object(exc))
+    data: bytes = writes(_exception_object(exc))
+    return data

@@ -118,7 +118,7 @@ def save(
     return encoded.value
 
 
-def _read_sidecar(loc: Location) -> dict:
+def _read_sidecar(loc: Location) -> dict[str, Any]:
     try:
         raw = loc.store.get(_sidecar(loc))
     except KeyNotFound:

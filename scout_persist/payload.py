@@ -28,12 +28,12 @@ import logging
 import math
 import os
 import pathlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from . import formats, serializers
 from .codecs import checksum, checksum_matches
-from .rubyvalues import Symbol
 from .errors import (
     CorruptPayloadError,
     InvalidInputError,
@@ -41,6 +41,7 @@ from .errors import (
     PickleNotAllowed,
     UnsupportedValueError,
 )
+from .rubyvalues import Symbol
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class Encoded:
     ``record``, and the ``value`` a decode gives back."""
 
     data: Any
-    record: dict
+    record: dict[str, Any]
     value: Any
 
 
@@ -228,13 +229,13 @@ def read(store: Any, key: str, record: Mapping[str, Any] | None = None) -> Any:
     if record is not None:
         try:
             fmt = formats.for_record(record, key)
-        except Exception:  # an unreadable record: decode() reports it
+        except Exception:  # noqa: BLE001 - an unreadable record: decode() reports it
             fmt = None
-    if fmt is not None and fmt.maps(record):
+    if fmt is not None and record is not None and fmt.maps(record):
         mapped = store.map(key)
         if mapped is not None:
             return mapped
-    if fmt is not None and fmt.writable(record):
+    if fmt is not None and record is not None and fmt.writable(record):
         return _read_writable(store, key, int(record.get("stored_size") or 0))
     return store.get(key)
 
@@ -323,7 +324,7 @@ def verify(data: Any, record: Mapping[str, Any], where: str) -> None:
         )
 
 
-def record_of(info: Mapping[str, Any]) -> dict | None:
+def record_of(info: Mapping[str, Any]) -> dict[str, Any] | None:
     """The payload record in a job's ``.info`` (None for jobs without one, such as Ruby's)."""
     record = info.get(RECORD_KEY)
     if isinstance(record, Mapping) and record.get("format"):
@@ -371,7 +372,7 @@ def handed(value: Any, back: Any) -> Any:
     try:
         if type(value) is type(back) and value == back:
             return value
-    except Exception:  # an __eq__ that refuses (numpy arrays): the load is the safe answer
+    except Exception:  # noqa: BLE001 - an __eq__ that refuses (numpy arrays): the load is the safe answer
         pass
     return back
 

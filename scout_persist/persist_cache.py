@@ -20,12 +20,12 @@ import logging
 import posixpath
 import re
 import time
-from typing import Any, Callable, MutableMapping
+from collections.abc import Callable, MutableMapping
+from typing import Any
 
 from .errors import CorruptPayloadError, InvalidInputError, LeaseLost, UnsafePathError
-from .layout import PERSIST_DIR, persistence_path
+from .layout import PERSIST_DIR, lock_key_for, persistence_path
 from .locks import Lock
-from .layout import lock_key_for
 from .store import Store, check_key
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def _as_store(store: Store | str | None) -> Store:
 
 
 def _is_absolute(where: str) -> bool:
-    return where.startswith("/") or where.startswith("~") or "://" in where
+    return where.startswith(("/", "~")) or "://" in where
 
 
 def _check_name(name: Any) -> str:
@@ -255,6 +255,7 @@ def persist(
     if callable(name) and fn is None:  # bare @persist
         return _persist(None, type, **_options(locals()))(name)
     if fn is None:
+        assert not callable(name)  # a bare @persist returned above
         opts = _options(locals())
 
         def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -265,7 +266,7 @@ def persist(
         raise InvalidInputError(f"persist fn={fn!r} is not callable; pass a function of no arguments (or a lambda)")
     if not persist:
         return fn()
-    loc = locate(name, store=store, dir=dir, path=path, **name_options)  # type: ignore[arg-type]
+    loc = locate(name, store=store, dir=dir, path=path, **name_options)  # type: ignore[arg-type]  # it checks the name
     if type == "memory":
         return _memory(fn, loc, update, repo)
     return _run(fn, loc, type, update, no_load, lock, lease, lock_timeout, canfail)
@@ -286,7 +287,7 @@ def _decorated(func: Callable[..., Any], name: str | None, type: str | None, opt
     entry_name = name or f"{func.__module__}.{func.__qualname__}"
     signature = inspect.signature(func)
 
-    def call_options(args: tuple, kwargs: dict) -> dict[str, Any]:
+    def call_options(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
         call = dict(opts)
@@ -311,7 +312,7 @@ def _decorated(func: Callable[..., Any], name: str | None, type: str | None, opt
             "update", "no_load", "persist", "lock", "lease", "lock_timeout", "canfail", "repo")}
         return locate(entry_name, **naming)
 
-    wrapper.location = location  # type: ignore[attr-defined]
+    wrapper.location = location  # type: ignore[attr-defined]  # function attributes
     wrapper.persist_name = entry_name  # type: ignore[attr-defined]
     return wrapper
 

@@ -37,8 +37,10 @@ import re
 import socket
 import time
 import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any, Callable, Iterable, Iterator, Mapping
+from functools import partial
+from typing import IO, Any
 
 from .errors import (
     CorruptPayloadError,
@@ -117,7 +119,7 @@ def parse_ref(spec: str) -> tuple[str, str]:
 
 
 def _file_name_problem(name: Any) -> tuple[type[ScoutPersistError], str] | None:
-    """Why ``name`` cannot name a file of an artifact (error class, reason), or None when it is a clean relative path."""
+    """Why ``name`` cannot name a file of an artifact (error class, reason); None for a clean relative path."""
     if not isinstance(name, str) or not name:
         return InvalidInputError, "it is not a non-empty str"
     if "\x00" in name:
@@ -140,7 +142,8 @@ def check_file_name(name: Any, where: str = "") -> str:
     if problem is not None:
         cls, reason = problem
         raise cls(f"artifact file name {name!r}{' ' + where if where else ''} is refused: {reason}")
-    return name
+    clean: str = name  # a str: _file_name_problem checked it
+    return clean
 
 
 # -- sources ------------------------------------------------------------------------------------------------------
@@ -153,10 +156,14 @@ class Source:
     where: str
 
 
+def _opener(path: str) -> Callable[[], IO[bytes]]:
+    return lambda: open(path, "rb")
+
+
 def _file_sources(path: str, prefix: str = "") -> list[Source]:
     path = os.path.abspath(os.path.expanduser(path))
     if os.path.isfile(path):
-        return [Source(prefix + os.path.basename(path), lambda p=path: open(p, "rb"), path)]
+        return [Source(prefix + os.path.basename(path), _opener(path), path)]
     if not os.path.isdir(path):
         raise InvalidInputError(f"artifact source {path!r} does not exist; give existing files or folders")
     out: list[Source] = []
@@ -173,7 +180,7 @@ def _file_sources(path: str, prefix: str = "") -> list[Source]:
             if not os.path.isfile(full):
                 raise UnsafePathError(f"{full!r} is a broken symlink; fix or remove it before logging {path!r}")
             rel = os.path.relpath(full, path).replace(os.sep, "/")
-            out.append(Source(prefix + rel, lambda p=full: open(p, "rb"), full))
+            out.append(Source(prefix + rel, _opener(full), full))
     return out
 
 
@@ -190,13 +197,13 @@ def _job_sources(job: Any) -> list[Source]:
     for suffix in ("", ".gz", ".bgz", ".zip"):
         key = job.key + suffix
         if store.exists(key) and not store.isdir(key):
-            out.append(Source(base + suffix, lambda k=key: store.open(k), job.location(key)))
+            out.append(Source(base + suffix, partial(store.open, key), job.location(key)))
             break
     if store.exists(job.info_key):
         out.append(Source(base + ".info", lambda: store.open(job.info_key), job.location(job.info_key)))
     for rel in job.files():
         key = f"{job.files_key}/{rel}"
-        out.append(Source(f"{base}.files/{rel}", lambda k=key: store.open(k), job.location(key)))
+        out.append(Source(f"{base}.files/{rel}", partial(store.open, key), job.location(key)))
     return out
 
 
@@ -252,7 +259,7 @@ def files_digest(files: Iterable[Mapping[str, Any]]) -> str:
     """The digest of a version's content: sha256 over sorted ``name NUL sha256`` lines."""
     h = hashlib.sha256()
     for f in sorted(files, key=lambda f: f["name"]):
-        h.update(f"{f['name']}\0{f['sha256']}\n".encode("utf-8"))
+        h.update(f"{f['name']}\0{f['sha256']}\n".encode())
     return h.hexdigest()
 
 
@@ -269,7 +276,7 @@ class Verification:
     def ok(self) -> bool:
         return not self.problems
 
-    def raise_for_problems(self) -> "Verification":
+    def raise_for_problems(self) -> Verification:
         if self.problems:
             raise CorruptPayloadError(f"artifact {self.ref} fails verification: " + "; ".join(self.problems))
         return self
@@ -278,7 +285,7 @@ class Verification:
 class ArtifactVersion:
     """One immutable version: ``.name``, ``.version``, ``.manifest``, ``.metadata``, ``.files()``, ``.read()``..."""
 
-    def __init__(self, registry: "Registry", name: str, version: str, manifest: dict) -> None:
+    def __init__(self, registry: Registry, name: str, version: str, manifest: dict[str, Any]) -> None:
         self.registry, self.name, self.version, self.manifest = registry, name, version, manifest
 
     def __repr__(self) -> str:
@@ -293,20 +300,23 @@ class ArtifactVersion:
         return int(self.version[1:])
 
     @property
-    def metadata(self) -> dict:
-        return self.manifest.get("metadata") or {}
+    def metadata(self) -> dict[str, Any]:
+        metadata: dict[str, Any] = self.manifest.get("metadata") or {}
+        return metadata
 
     @property
     def digest(self) -> str:
-        return self.manifest["digest"]
+        digest: str = self.manifest["digest"]
+        return digest
 
     def files(self) -> list[str]:
         return [f["name"] for f in self.manifest["files"]]
 
-    def entry(self, name: str) -> dict:
+    def entry(self, name: str) -> dict[str, Any]:
         for f in self.manifest["files"]:
             if f["name"] == name:
-                return f
+                found: dict[str, Any] = f
+                return found
         raise KeyNotFound(f"artifact {self.ref} has no file {name!r}; its files: {', '.join(self.files()) or 'none'}")
 
     def open(self, name: str) -> IO[bytes]:
@@ -323,7 +333,7 @@ class ArtifactVersion:
             )
         return data
 
-    def download(self, dest: str | os.PathLike) -> str:
+    def download(self, dest: str | os.PathLike[str]) -> str:
         """Write every file under ``dest`` with its artifact name, verifying each; returns ``dest``.
 
         Nothing lands outside ``dest``: every name is checked before the first write (UnsafePathError for
@@ -338,7 +348,7 @@ class ArtifactVersion:
             check_file_name(e.get("name") if isinstance(e, dict) else e, f"in the manifest of artifact {self.ref}")
         real_dest = os.path.realpath(dest)
 
-        def folder_of(e: dict) -> str:
+        def folder_of(e: dict[str, Any]) -> str:
             folder = os.path.join(dest, *e["name"].split("/")[:-1])
             real = os.path.realpath(folder)  # folders still missing resolve as far as they exist
             if real != real_dest and not real.startswith(real_dest.rstrip(os.sep) + os.sep):
@@ -468,7 +478,7 @@ class Registry:
         run = current_run()  # lineage: the flow run logging this version (None outside a recorded run)
         sources = collect_sources(files_or_job)
         hashed = [(s, *self._hash(s)) for s in sources]
-        entries = sorted(({"name": s.name, "size": size, "sha256": sha} for s, sha, size in hashed),
+        entries: list[dict[str, Any]] = sorted(({"name": s.name, "size": size, "sha256": sha} for s, sha, size in hashed),
                          key=lambda e: e["name"])
         digest = files_digest(entries)
         for s, sha, size in hashed:
@@ -526,7 +536,7 @@ class Registry:
         _note_logged(run, published, new=True)
         return published
 
-    def _publish(self, key: str, data: bytes, token: str) -> dict | None:
+    def _publish(self, key: str, data: bytes, token: str) -> dict[str, Any] | None:
         """Create manifest ``key`` exclusively; None when it is ours (created now, or earlier by this very publish
         whose reply was lost), else the manifest another logger holds there."""
         for attempt in range(RETRIES):
@@ -548,7 +558,7 @@ class Registry:
             return None if seen.get("token") == token else seen
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _same_as(self, name: str, version: str, digest: str, type: str | None, meta: dict) -> ArtifactVersion | None:
+    def _same_as(self, name: str, version: str, digest: str, type: str | None, meta: dict[str, Any]) -> ArtifactVersion | None:
         """Version ``version`` when it holds this content, else None."""
         try:
             found = self.resolve(f"{name}:{version}")
@@ -641,7 +651,7 @@ class Registry:
         self.store.delete(self._alias_key(name, alias))
 
     # reading
-    def _read_json(self, key: str) -> dict:
+    def _read_json(self, key: str) -> dict[str, Any]:
         raw = self.store.get(key)
         try:
             value = json.loads(raw)
@@ -702,7 +712,7 @@ class Registry:
             logging.getLogger(__name__).warning("artifact %s: its use by run %s was not recorded (%s)", found.ref,
                                                 run.run_id, exc)
 
-    def used_by(self, spec: str) -> list[dict]:
+    def used_by(self, spec: str) -> list[dict[str, Any]]:
         """The recorded flow runs that used the version ``spec`` (``run_id``, ``workflow``, ``time``)."""
         found = self.resolve(spec)
         folder = f"{self._dir(found.name)}/{USED_BY}/{found.version}"
@@ -770,20 +780,20 @@ def _note_logged(run: Any, version: ArtifactVersion, new: bool) -> None:
                                             version.ref, run.run_id, exc)
 
 
-def _same_content(manifest: Mapping[str, Any], digest: str, type: str | None, meta: dict) -> bool:
+def _same_content(manifest: Mapping[str, Any], digest: str, type: str | None, meta: dict[str, Any]) -> bool:
     """Whether a published manifest holds the same files, type and metadata (creation time and token aside)."""
     return (manifest.get("digest") == digest and manifest.get("type") == type
             and (manifest.get("metadata") or {}) == meta)
 
 
-def job_metadata(job: Any) -> dict:
+def job_metadata(job: Any) -> dict[str, Any]:
     """What a published job records: where it came from, what it is, and its signature."""
     info = job.info
     try:
         info_sha = hashlib.sha256(job.store.get(job.info_key)).hexdigest()
     except KeyNotFound:
         info_sha = None
-    prefect = info.get("prefect") if isinstance(info.get("prefect"), dict) else {}
+    prefect = got if isinstance(got := info.get("prefect"), dict) else {}
     return {
         "path": job.path,
         "key": job.key,

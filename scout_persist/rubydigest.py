@@ -13,7 +13,8 @@ import math
 import os
 import pathlib
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from .errors import UnsupportedValueError
 from .rubyvalues import ScoutPath, Symbol
@@ -62,7 +63,7 @@ def float_digest(x: float) -> str:
     return "%.6f" % x
 
 
-def file_digest(path: str | os.PathLike) -> str:
+def file_digest(path: str | os.PathLike[str]) -> str:
     """Scout's ``Misc.digest_file``: a ``.md5`` side file, else a sampled md5 over 10 MB, else the content md5."""
     p = os.fspath(path)
     side = p + ".md5"
@@ -87,7 +88,7 @@ def file_digest(path: str | os.PathLike) -> str:
 
 
 def is_located(p: str) -> bool:
-    return p.startswith("/") or p.startswith("~/") or p.startswith("./")
+    return p.startswith(("/", "~/", "./"))
 
 
 def _abs(p: str, cwd: str | None) -> str:

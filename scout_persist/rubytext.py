@@ -6,7 +6,8 @@ Shared by input coercion (workflow) and result loading (serializers), which read
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from .rubyvalues import ScoutPath
 

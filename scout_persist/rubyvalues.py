@@ -106,7 +106,7 @@ def ruby_eq(a: Any, b: Any) -> bool:
         return a is b or getattr(a, "scout_step_path", None) == getattr(b, "scout_step_path", object())
     try:
         return bool(a == b) and type(a) is type(b)
-    except Exception:
+    except Exception:  # noqa: BLE001 - an __eq__ that raises: not equal
         return False
 
 

@@ -31,9 +31,10 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from .errors import InvalidInputError, KeyNotFound, ScoutPersistError, UnsafePathError
 from .store import Store, Versioned, check_key
@@ -125,11 +126,11 @@ def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
-def encode(record: dict) -> bytes:
+def encode(record: dict[str, Any]) -> bytes:
     return json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
 
 
-def decode(raw: bytes, where: str) -> dict:
+def decode(raw: bytes, where: str) -> dict[str, Any]:
     try:
         value = json.loads(raw)
     except ValueError as exc:
@@ -140,7 +141,7 @@ def decode(raw: bytes, where: str) -> dict:
     return value
 
 
-def decode_head(raw: bytes, where: str) -> tuple[dict, bool]:
+def decode_head(raw: bytes, where: str) -> tuple[dict[str, Any], bool]:
     """``(record, whole)``: what precedes ``jobs`` when the record puts its jobs last and carries ``counts`` (as the
     plug-in writes it; a listing then parses a few hundred bytes instead of every job), else the whole record."""
     i = raw.rfind(b',"jobs":[')
@@ -154,7 +155,7 @@ def decode_head(raw: bytes, where: str) -> tuple[dict, bool]:
     return decode(raw, where), True
 
 
-def job_counts_of(jobs: Iterable[dict]) -> dict[str, int]:
+def job_counts_of(jobs: Iterable[dict[str, Any]]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for job in jobs:
         counts[str(job.get("status"))] = counts.get(str(job.get("status")), 0) + 1
@@ -189,7 +190,7 @@ def is_plain_json(value: Any, depth: int = 0) -> bool:
     return False
 
 
-def record_parameters(parameters: dict[str, Any]) -> tuple[dict, dict, str | None]:
+def record_parameters(parameters: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], str | None]:
     """``(JSON parameters, digests of the others, why the run cannot be resumed or None)``.
 
     A parameter that is not plain JSON is kept by the digest of its value only (its type named), so a resume could
@@ -227,7 +228,7 @@ def code_hash(flow_code: str, tasks: dict[str, str]) -> str:
 
 
 # --------------------------------------------------------------------------------------------- judging
-def judge(record: dict, age: float | None, unchanged_for: float | None = None) -> tuple[str, str]:
+def judge(record: dict[str, Any], age: float | None, unchanged_for: float | None = None) -> tuple[str, str]:
     """``(status, reason)`` of a record whose last write is ``age`` seconds old by the store's clock (None when the
     store does not say) or that the caller watched unchanged for ``unchanged_for`` seconds (its monotonic clock).
 
@@ -236,7 +237,7 @@ def judge(record: dict, age: float | None, unchanged_for: float | None = None) -
     status = record.get("status")
     if status != RUNNING:
         return (status if status in STATUSES else "unknown"), ""
-    lease_rec = record.get("lease") if isinstance(record.get("lease"), dict) else {}
+    lease_rec = got if isinstance(got := record.get("lease"), dict) else {}
     try:
         lease = float(lease_rec.get("seconds") or DEFAULT_LEASE)
     except (TypeError, ValueError):
@@ -256,8 +257,8 @@ def judge(record: dict, age: float | None, unchanged_for: float | None = None) -
     return RUNNING, f"its lease ({lease:g}s) was renewed {seen:.1f}s ago by {who}"
 
 
-def lease_left(record: dict, age: float | None) -> float | None:
-    lease_rec = record.get("lease") if isinstance(record.get("lease"), dict) else {}
+def lease_left(record: dict[str, Any], age: float | None) -> float | None:
+    lease_rec = got if isinstance(got := record.get("lease"), dict) else {}
     try:
         lease = float(lease_rec.get("seconds") or DEFAULT_LEASE)
     except (TypeError, ValueError):
@@ -265,10 +266,10 @@ def lease_left(record: dict, age: float | None) -> float | None:
     return None if age is None else max(lease - age, 0.0)
 
 
-def _writer_alive_here(record: dict) -> bool:
+def _writer_alive_here(record: dict[str, Any]) -> bool:
     from .locks import Identity, holder_state
 
-    ident = record.get("identity") if isinstance(record.get("identity"), dict) else {}
+    ident = got if isinstance(got := record.get("identity"), dict) else {}
     lines = {"host": str(record.get("host") or ""), "pid": str(record.get("pid") or "")}
     for name in ("boot_id", "pidns", "start"):
         if ident.get(name):
@@ -278,12 +279,12 @@ def _writer_alive_here(record: dict) -> bool:
     return holder_state(lines, Identity.current()) == "alive"
 
 
-def writer_gone_here(record: dict) -> bool:
+def writer_gone_here(record: dict[str, Any]) -> bool:
     """Whether the record's writer ran on this machine and its process is gone (for messages only: the status still
     waits for the lease)."""
     from .locks import Identity, holder_state
 
-    ident = record.get("identity") if isinstance(record.get("identity"), dict) else {}
+    ident = got if isinstance(got := record.get("identity"), dict) else {}
     lines = {"host": str(record.get("host") or ""), "pid": str(record.get("pid") or "")}
     for name in ("boot_id", "pidns", "start"):
         if ident.get(name):
@@ -302,11 +303,11 @@ class Run:
     store: Store
     workflow: str
     run_id: str
-    record: dict
+    record: dict[str, Any]
     age: float | None = None
     status: str = ""
     reason: str = ""
-    parts: list[dict] | None = None  # jobs recorded by other processes (read on demand)
+    parts: list[dict[str, Any]] | None = None  # jobs recorded by other processes (read on demand)
     whole: bool = True  # False: ``record`` holds what precedes its jobs (a listing); read whole on demand
 
     @property
@@ -338,30 +339,30 @@ class Run:
             return None
         return max(end - start, 0.0)
 
-    def _whole(self) -> dict:
+    def _whole(self) -> dict[str, Any]:
         if not self.whole:
             self.record = decode(self.store.get(self.key), self.store.where(self.key))
             self.whole = True
         return self.record
 
-    def jobs(self) -> list[dict]:
+    def jobs(self) -> list[dict[str, Any]]:
         """The run's jobs: those its record lists, then those other processes recorded (newest entry per key)."""
         self._whole()
-        merged: dict[str, dict] = {}
+        merged: dict[str, dict[str, Any]] = {}
         for entry in list(self.record.get("jobs") or []) + list(self.parts or []):
             if isinstance(entry, dict) and isinstance(entry.get("key"), str) and entry.get("kind", "job") == "job":
                 old = merged.get(entry["key"])
                 merged[entry["key"]] = entry if old is None or _rank(entry) >= _rank(old) else old
         return list(merged.values())
 
-    def notes(self, kind: str) -> list[dict]:
+    def notes(self, kind: str) -> list[dict[str, Any]]:
         """Lineage entries of ``kind`` recorded by other processes."""
         return [{k: v for k, v in p.items() if k != "kind"} for p in self.parts or []
                 if isinstance(p, dict) and p.get("kind") == kind]
 
-    def artifacts(self) -> dict[str, list]:
+    def artifacts(self) -> dict[str, list[Any]]:
         """Registry versions this run logged and used: ``{"logged": [...], "used": [...]}``."""
-        recorded = self.record.get("artifacts") if isinstance(self.record.get("artifacts"), dict) else {}
+        recorded = got if isinstance(got := self.record.get("artifacts"), dict) else {}
         out = {}
         for bucket, kind in (("logged", "artifact_logged"), ("used", "artifact_used")):
             items = list(recorded.get(bucket) or [])
@@ -369,7 +370,7 @@ class Run:
             out[bucket] = items
         return out
 
-    def reused(self) -> list[dict]:
+    def reused(self) -> list[dict[str, Any]]:
         """Jobs of other runs this run reused: ``[{"run_id", "workflow", "task", "job"}]``."""
         return list(self.record.get("reused") or []) + self.notes("reused")
 
@@ -379,7 +380,7 @@ class Run:
             return dict(self.record["counts"])
         return job_counts_of(self.jobs())
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         """The record with the judged status (``status``), the recorded one (``recorded_status``) and the jobs."""
         out = dict(self._whole())
         out["recorded_status"] = self.record.get("status")
@@ -396,7 +397,7 @@ class Run:
 _ORDER = {"start": 0, "error": 1, "done": 2}
 
 
-def _rank(entry: dict) -> tuple[int, str]:
+def _rank(entry: dict[str, Any]) -> tuple[int, str]:
     return _ORDER.get(str(entry.get("status")), 0), str(entry.get("ended") or "")
 
 
@@ -442,7 +443,7 @@ def read_parts(store: Store, workflow: str, run_id: str) -> list[dict]:
     return [value for _, value in entries if value is not None]
 
 
-def markers(store: Store, workflow: str, run_id: str, kind: str) -> list[dict]:
+def markers(store: Store, workflow: str, run_id: str, kind: str) -> list[dict[str, Any]]:
     """The ``resumed_by`` / ``reused_by`` entries of a run."""
     entries = _json_entries(store, f"{run_dir(workflow, run_id)}/{kind}")
     return [{"run_id": name, **(value or {})} for name, value in entries]
@@ -550,7 +551,7 @@ def load_run(store: Store, ref: str, workflow: str | None = None) -> Run:
     return read_run(store, w, r)
 
 
-def job_of(run: Run, task: str, name: str | None = None) -> dict:
+def job_of(run: Run, task: str, name: str | None = None) -> dict[str, Any]:
     """The job entry of ``task`` (Scout task name, or ``Workflow#task``) in ``run``; clear errors otherwise."""
     jobs = run.jobs()
     wf, _, plain = task.rpartition("#")
@@ -573,16 +574,16 @@ def job_of(run: Run, task: str, name: str | None = None) -> dict:
 
 
 # --------------------------------------------------------------------------------------------- writing
-def write_record(store: Store, record: dict) -> None:
+def write_record(store: Store, record: dict[str, Any]) -> None:
     """Replace the run's record atomically (temp + rename locally, one PUT on object stores)."""
     store.put(record_key(record["workflow"], record["run_id"]), encode(record))
 
 
-def write_part(store: Store, workflow: str, run_id: str, task_run_id: str, entry: dict) -> None:
+def write_part(store: Store, workflow: str, run_id: str, task_run_id: str, entry: dict[str, Any]) -> None:
     store.put(part_key(workflow, run_id, task_run_id), encode(entry))
 
 
-def write_marker(store: Store, workflow: str, run_id: str, kind: str, other_run: str, data: dict) -> None:
+def write_marker(store: Store, workflow: str, run_id: str, kind: str, other_run: str, data: dict[str, Any]) -> None:
     store.put(marker_key(workflow, run_id, kind, other_run), encode(data))
 
 
@@ -601,7 +602,7 @@ class CurrentRun:
     workflow: str
     flow: str
     store_url: str
-    note: Callable[[str, dict], None] = field(repr=False, default=lambda kind, data: None)
+    note: Callable[[str, dict[str, Any]], None] = field(repr=False, default=lambda kind, data: None)
 
 
 _provider: Callable[[], CurrentRun | None] | None = None
@@ -708,6 +709,7 @@ def plan_prune(store: Store, *, keep_last: int | None = None, older_than_days: f
             if keep_last is not None:
                 old = i >= keep_last
             else:
+                assert older_than_days is not None  # one of the two (checked above)
                 started = run.started
                 old = started is not None and now - started > older_than_days * 86400
             (remove if old and not live else keep).append(run)
@@ -758,7 +760,7 @@ def _writer_run(store: Store, key: str, listed_by: Run) -> str | None:
         return None
     except ScoutPersistError:
         return "?"
-    record = info.get("prefect") if isinstance(info.get("prefect"), dict) else {}
+    record = got if isinstance(got := info.get("prefect"), dict) else {}
     run = record.get("flow_run_id")
     if run:
         return str(run)

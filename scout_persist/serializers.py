@@ -23,16 +23,20 @@ import pathlib
 import pickle
 import re
 import struct
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from .rubyvalues import TSV, ScoutPath, Symbol
-from .errors import CorruptPayloadError, UnsupportedValueError, UntrustedPayloadError
 from . import rubytext
-from .rubyjson import dumps as json_dumps
+from .errors import CorruptPayloadError, UnsupportedValueError, UntrustedPayloadError
+from .rubyjson import dumps as json_dumps, ruby_float
 from .rubytext import RUBY_WS, split_lines
-from .rubyjson import ruby_float
+from .rubyvalues import TSV, ScoutPath, Symbol
 
 SCALAR_TYPES = ("string", "select", "folder", "text", "integer", "float", "boolean", "file", "path")
+if TYPE_CHECKING:
+    import yaml
+    from typing_extensions import Buffer
+
 KNOWN_TYPES = (*SCALAR_TYPES, "array", "json", "serializer", "yaml", "marshal", "binary", "tsv", "file_array", "pickle")
 
 PICKLE = "pickle"
@@ -135,8 +139,8 @@ def _text(v: Any) -> str:
     )
 
 
-def _flatten(items: Any) -> list:
-    out: list = []
+def _flatten(items: Any) -> list[Any]:
+    out: list[Any] = []
     for x in items:
         if isinstance(x, (list, tuple)):
             out.extend(_flatten(x))
@@ -224,7 +228,7 @@ def load(
     type: str | None = "binary",
     path: str | None = None,
     relocate: Callable[[str], str] | None = None,
-    record: dict | None = None,
+    record: dict[str, Any] | None = None,
     hmac_key: bytes | str | None = None,
     bind: str | None = None,
 ) -> Any:
@@ -292,31 +296,31 @@ def _exists(p: str) -> bool:
 
 
 # --------------------------------------------------------------------------------------------------- YAML
-def _yaml_classes():
+def _yaml_classes() -> tuple[type[yaml.SafeDumper], type[yaml.SafeLoader]]:
     import yaml
 
     class Dumper(yaml.SafeDumper):
         pass
 
-    def rep_none(d, _):
+    def rep_none(d: yaml.SafeDumper, _: None) -> yaml.ScalarNode:
         return d.represent_scalar("tag:yaml.org,2002:null", "")
 
-    def rep_str(d, s):
+    def rep_str(d: yaml.SafeDumper, s: str) -> yaml.ScalarNode:
         s = str(s)
         plain_ok = True
         if s in ("y", "Y", "n", "N") or s.startswith(":") or s == "":
             plain_ok = False
         else:
-            resolved = d.resolve(yaml.ScalarNode, s, (True, False))
+            resolved = d.resolve(yaml.ScalarNode, s, (True, False))  # type: ignore[no-untyped-call]  # untyped in types-PyYAML
             plain_ok = resolved == "tag:yaml.org,2002:str"
         if plain_ok:
             return d.represent_scalar("tag:yaml.org,2002:str", s)
         return d.represent_scalar("tag:yaml.org,2002:str", s, style='"')
 
-    def rep_sym(d, s):
+    def rep_sym(d: yaml.SafeDumper, s: Symbol) -> yaml.ScalarNode:
         return d.represent_scalar("tag:yaml.org,2002:str", ":" + str(s))
 
-    def rep_float(d, f):
+    def rep_float(d: yaml.SafeDumper, f: float) -> yaml.ScalarNode:
         return d.represent_scalar("tag:yaml.org,2002:float", ruby_float(f) if f == f and abs(f) != float("inf") else (".nan" if f != f else (".inf" if f > 0 else "-.inf")))
 
     Dumper.add_representer(type(None), rep_none)
@@ -329,11 +333,14 @@ def _yaml_classes():
         pass
 
     Loader.add_implicit_resolver("!scout/symbol", re.compile(r"^:[^\s:'\"].*$"), [":"])
-    Loader.add_constructor("!scout/symbol", lambda ld, node: Symbol(ld.construct_scalar(node)[1:]))
+    def con_sym(ld: yaml.SafeLoader, node: yaml.ScalarNode) -> Symbol:
+        return Symbol(ld.construct_scalar(node)[1:])
+
+    Loader.add_constructor("!scout/symbol", con_sym)
     return Dumper, Loader
 
 
-_YAML: tuple | None = None
+_YAML: tuple[type[yaml.SafeDumper], type[yaml.SafeLoader]] | None = None
 
 
 def dump_yaml(value: Any) -> bytes:
@@ -401,7 +408,7 @@ def _pickle_parts(value: Any) -> tuple[list[memoryview], list[int]]:
 
 def dump_pickle_with_record(
     value: Any, spec: str | None = None, hmac_key: bytes | str | None = None, bind: str | None = None
-) -> tuple[bytes, dict]:
+) -> tuple[bytes, dict[str, Any]]:
     """``(stored bytes, record)``: pickle protocol 5 with out-of-band buffers, each part encoded per ``spec``
     (``None``: ``$SCOUT_PERSIST_COMPRESSION``, default ``auto``), HMAC'd when a key is known.  Array data goes from
     the value to the encoder without an intermediate copy; the record's ``codec`` names each part's codec.
@@ -458,7 +465,7 @@ def is_pickle(data: bytes) -> bool:
 
 
 def load_pickle(
-    data: bytes, where: str = "", record: dict | None = None, hmac_key: bytes | str | None = None,
+    data: bytes, where: str = "", record: dict[str, Any] | None = None, hmac_key: bytes | str | None = None,
     bind: str | None = None,
 ) -> Any:
     """Unpickle a payload of :func:`dump_pickle` after checking record, envelope and (when a key is set) HMAC,
@@ -522,7 +529,7 @@ def check_pickle_hmac(data: bytes, where: str = "", hmac_key: bytes | str | None
         _verify_hmac(key, bytes(view[start:start + n]), [_bound(bind), view[start + n:]], where, bind)
 
 
-def _verify_hmac(key: bytes, mac: bytes, signed: list, where: str, bind: str | None = None) -> None:
+def _verify_hmac(key: bytes, mac: bytes, signed: list[Any], where: str, bind: str | None = None) -> None:
     if not mac:
         raise UntrustedPayloadError(
             f"{where} carries no HMAC but ${HMAC_ENV} is set: with a key, every pickle must be signed with it; "
@@ -539,7 +546,7 @@ def _verify_hmac(key: bytes, mac: bytes, signed: list, where: str, bind: str | N
         )
 
 
-def _unpickle(head, buffers: list, where: str) -> Any:
+def _unpickle(head: Buffer, buffers: list[Any], where: str) -> Any:
     try:
         return pickle.loads(head, buffers=buffers)  # noqa: S301 (trust rule above)
     except Exception as exc:
@@ -565,8 +572,8 @@ def _unpack_parts(body: memoryview, where: str) -> tuple[memoryview, list[memory
     return views[0], views[1:]
 
 
-def _open_v3(view: memoryview, where: str, record: dict | None, verified: bool, key: bytes | None,
-             bind: str | None = None) -> list:
+def _open_v3(view: memoryview, where: str, record: dict[str, Any] | None, verified: bool, key: bytes | None,
+             bind: str | None = None) -> list[Any]:
     """The decoded parts (pickle stream, then its buffers) of a version-3 envelope.
 
     Order: the HMAC when a key is set (before anything else is parsed; it also proves the bytes intact), else the

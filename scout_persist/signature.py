@@ -25,7 +25,8 @@ import os
 import pathlib
 import threading
 import types
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from .errors import UnsupportedValueError
 
@@ -43,7 +44,7 @@ DIGESTIBLE = (
 )
 
 
-def _hasher() -> "hashlib._Hash":
+def _hasher() -> hashlib.blake2b:
     return hashlib.blake2b(digest_size=16)
 
 
@@ -51,7 +52,7 @@ def _hasher() -> "hashlib._Hash":
 class _Feeder:
     """Feeds a canonical, tagged, length-prefixed encoding of a value into a hash."""
 
-    def __init__(self, h: "hashlib._Hash", where: str) -> None:
+    def __init__(self, h: hashlib.blake2b, where: str) -> None:
         self.h = h
         self.where = where
         self._active: set[int] = set()
@@ -159,7 +160,7 @@ class _Feeder:
                 self.feed(item, depth + 1)
             return None
         data = np.ascontiguousarray(value)
-        self.h.update(memoryview(data).cast("B"))
+        self.h.update(memoryview(data).cast("B"))  # type: ignore[arg-type]  # numpy types __buffer__ for 3.12+ only
         return None
 
     def _pandas(self, value: Any, depth: int) -> None:
@@ -211,7 +212,7 @@ def value_digest(value: Any, where: str = "value") -> str:
     return feeder.h.hexdigest()
 
 
-def file_content_digest(path: str | os.PathLike) -> str:
+def file_content_digest(path: str | os.PathLike[str]) -> str:
     """A digest of a file's content (whole up to 64 MiB; larger: size, mtime and three sampled blocks);
     ``dir`` for a folder, ``missing`` when nothing is there."""
     try:
@@ -273,7 +274,7 @@ def code_identity(fn: Any) -> str:
 
 
 class _CodeFeeder:
-    def __init__(self, h: "hashlib._Hash") -> None:
+    def __init__(self, h: hashlib.blake2b) -> None:
         self.h = h
         self.seen: set[int] = set()
 
@@ -306,7 +307,7 @@ class _CodeFeeder:
         fn = inspect.unwrap(fn)
         code = getattr(fn, "__code__", None)
         if code is None:
-            call = getattr(type(fn), "__call__", None)
+            call = getattr(type(fn), "__call__", None)  # noqa: B004 - the class's __call__ itself, for its code
             if call is not None and getattr(call, "__code__", None) is not None:
                 self.put("callable", _qualname(type(fn)))
                 return self.function(call)
@@ -331,7 +332,7 @@ class _CodeFeeder:
             self.value("cl", content)
         self.globals_of(fn, code)
 
-    def code(self, code: types.CodeType, function_doc: tuple = ()) -> None:
+    def code(self, code: types.CodeType, function_doc: tuple[Any, ...] = ()) -> None:
         self.put("code", code.co_code)
         self.put("flags", str(code.co_flags))
         self.put("args", f"{code.co_argcount},{code.co_posonlyargcount},{code.co_kwonlyargcount}")

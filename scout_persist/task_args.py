@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
-from .rubyvalues import ScoutPath, Step
 from .errors import InvalidInputError
 from .layout import find
 from .rubytext import RUBY_WS
+from .rubyvalues import ScoutPath, Step
 from .workflow import Input, JobSpec, Workflow, format_input
 
 # (shortcut, long name, takes a value), in Ruby's registration order: `scout` first, then `scout workflow task`.

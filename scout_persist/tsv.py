@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from .rubyvalues import TSV, Symbol
 from .errors import UnsupportedValueError
 from .rubyjson import ruby_float
+from .rubyvalues import TSV, Symbol
 from .serializers import dump_tsv, load_tsv
 
 ATTRS_KEY = "scout_tsv"  # df.attrs entry: {"type": "list", "options": {name: raw text}}
@@ -87,7 +88,7 @@ def _json_safe(value: Any, what: str, where: str) -> Any:
     return value
 
 
-def dump_frame(value: Any, where: str) -> tuple[bytes, dict]:
+def dump_frame(value: Any, where: str) -> tuple[bytes, dict[str, Any]]:
     """``(TSV bytes, record)`` of a DataFrame or Series; the record lets :func:`load_frame` restore the dtypes."""
     import pandas as pd
 
@@ -191,7 +192,7 @@ def _typed(values: list[str], dtype: str) -> Any:
     if isinstance(target, pd.StringDtype):  # Ruby writes nil as an empty cell
         return pd.array([None if v == "" else v for v in values], dtype=target)
     if kind in "iufb" and not isinstance(target, np.dtype):  # nullable Int64, Float64, boolean
-        parse = {"b": lambda v: v == "true", "f": float}.get(kind, int)
+        parse: Callable[[str], Any] = {"b": lambda v: v == "true", "f": float}.get(kind, int)
         return pd.array([None if v == "" else parse(v) for v in values], dtype=target)
     return pd.Series(values, dtype=object).astype(target).array
 
@@ -212,6 +213,7 @@ def load_frame(data: bytes, meta: Mapping[str, Any], where: str) -> Any:
     rows = [table.data[k] for k in keys]
     cols: dict[str, Any] = {}
     for i, (name, dtype) in enumerate(columns):
+        texts: list[Any]
         if table.type == "single":
             texts = [r if isinstance(r, str) else "" for r in rows]
         elif table.type == "flat":
@@ -292,9 +294,9 @@ def as_pandas(value: Any, where: str) -> Any:
 
 def difference(a: Any, b: Any) -> str | None:
     """What differs between a frame and its load (None: equal with dtypes, index, names and attrs)."""
-    from .formats.parquet import difference as frames_difference
-
     import pandas as pd
+
+    from .formats.parquet import difference as frames_difference
 
     return frames_difference(pd, a, b)
 

@@ -10,9 +10,13 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
+from . import rubytext
+from .errors import InvalidInputError
+from .layout import JOBS_DIR, check_job_name, extension_for, find, identify, job_key
 from .rubydigest import (
     digest_str,
     is_located,
@@ -21,11 +25,8 @@ from .rubydigest import (
     ruby_join,
     sanitize_filename,
 )
-from . import rubytext
-from .errors import InvalidInputError
 from .rubytext import split_lines
 from .rubyvalues import ScoutPath, Symbol, ruby_eq, same_as_default
-from .layout import JOBS_DIR, check_job_name, extension_for, find, identify, job_key
 
 DEFAULT_NAME = "Default"
 _NO_LOAD_TYPES = {"path", "file", "folder", "binary", "tsv"}
@@ -72,16 +73,16 @@ class Dep:
     """
 
     task: str
-    workflow: "Workflow | None" = None
+    workflow: Workflow | None = None
     inputs: Mapping[str, Any] | None = None
     jobname: str | None = None
     canfail: bool = False
-    compute: Callable[[str, dict], Any] | None = None
+    compute: Callable[[str, dict[str, Any]], Any] | None = None
 
 
 @dataclass
 class Task:
-    workflow: "Workflow"
+    workflow: Workflow
     name: str
     type: str = "binary"
     inputs: tuple[Input, ...] = ()
@@ -373,7 +374,7 @@ class Workflow:
         self.tasks[name] = t
         return t
 
-    def alias_task(self, name: str, dep_workflow: "Workflow | None", dep_task: str, **fixed: Any) -> Task:
+    def alias_task(self, name: str, dep_workflow: Workflow | None, dep_task: str, **fixed: Any) -> Task:
         """Ruby ``dep_task``: one dependency, the dependency's type, the extension of its result file."""
         wf = dep_workflow or self
         target = wf._get(dep_task)
@@ -484,7 +485,7 @@ class Workflow:
         self,
         parent: Task,
         dep_id: str,
-        wf: "Workflow",
+        wf: Workflow,
         task: str,
         step_options: dict[str, Any],
         definition: Mapping[str, Any],

@@ -41,7 +41,7 @@ class Rule:
 
     action: str
     method: str | None = None
-    path: "re.Pattern[str] | None" = None
+    path: re.Pattern[str] | None = None
     times: int | None = 1
     status: int = 500
     hits: int = 0
@@ -110,7 +110,7 @@ class FaultyProxy:
                 return self._failures.pop(0)
         return None
 
-    def start(self) -> "FaultyProxy":
+    def start(self) -> FaultyProxy:
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):

@@ -487,8 +487,8 @@ def test_clean_keeps_jobs_published_in_the_registry(root, capsys):
 
 
 def test_clean_skips_a_job_whose_lock_is_held(root, capsys):
-    from scout_persist.locks import Lock
     from scout_persist.layout import lock_key_for
+    from scout_persist.locks import Lock
     from scout_persist.store import Store
 
     store = Store(str(root))

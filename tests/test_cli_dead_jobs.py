@@ -14,8 +14,8 @@ import pytest
 from scout_persist.cli import main
 from scout_persist.info import dumps_info, hostname, ruby_time
 from scout_persist.job import JobWriter
-from scout_persist.locks import Lock
 from scout_persist.layout import lock_key_for
+from scout_persist.locks import Lock
 from scout_persist.store import Store
 from test_liveness import finished_pid
 

@@ -215,8 +215,8 @@ def test_resume_refuses_a_run_another_restorer_holds(root, capsys):
 
 def _held_job_lock(store: Store, key: str):
     """The lock of job ``key``, held by a live writer on another machine."""
-    from scout_persist.locks import Lock
     from scout_persist.layout import lock_key_for
+    from scout_persist.locks import Lock
 
     lock = Lock(store, lock_key_for(store.path(key)))
     lock.host = "other-host"

@@ -191,6 +191,9 @@ def test_the_path_command_explains_a_bad_module_or_workflow(tmp_path, capsys):
 
     assert main(["path", "-m", str(tmp_path / "nope.py"), "Baking", "bake"]) == 2
     assert "--module" in capsys.readouterr().err
+    (tmp_path / "flows.txt").write_text("x = 1\n")  # a file, but not one Python imports
+    assert main(["path", "-m", str(tmp_path / "flows.txt"), "Baking", "bake"]) == 2
+    assert "is not a Python file" in capsys.readouterr().err
     declarations = str(Path(__file__).resolve().parent / "fixture_workflows.py")
     assert main(["path", "-m", declarations, "NoSuchFlow", "t"]) == 2
     err = capsys.readouterr().err

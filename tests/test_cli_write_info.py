@@ -115,9 +115,9 @@ def test_info_rewrites_never_revert_a_concurrent_writer(tmp_path):
     from scout_persist.errors import LockTimeout
     from scout_persist.info import dumps_info, loads_info
     from scout_persist.job import JobWriter
+    from scout_persist.layout import lock_key_for
     from scout_persist.lease import rewrite_info
     from scout_persist.locks import Lock
-    from scout_persist.layout import lock_key_for
     from scout_persist.store import Store
 
     key = "var/jobs/W/t/Default"

@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from scout_persist.rubydigest import md5_hex
-from scout_persist.rubyvalues import Step, Symbol
+from fixture_workflows import WORKFLOWS
+from ruby_data import RUBY_FIXTURES
 from scout_persist.errors import InvalidInputError
 from scout_persist.layout import persistence_path
-from ruby_data import RUBY_FIXTURES
-from fixture_workflows import WORKFLOWS
+from scout_persist.rubydigest import md5_hex
+from scout_persist.rubyvalues import Step, Symbol
 
 MANIFEST = json.loads((RUBY_FIXTURES / "manifest.json").read_text())
 LOC = MANIFEST["locations"]

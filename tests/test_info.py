@@ -9,7 +9,6 @@ import time
 import pytest
 
 from scout_persist import marshal
-from scout_persist.rubyvalues import RubyException, Symbol
 from scout_persist.errors import InfoFormatError, UnsupportedValueError
 from scout_persist.info import (
     InfoFile,
@@ -23,6 +22,7 @@ from scout_persist.info import (
     ruby_time,
     truncate_array,
 )
+from scout_persist.rubyvalues import RubyException, Symbol
 from scout_persist.store import Store
 
 

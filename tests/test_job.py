@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from scout_persist import Job, marshal
-from scout_persist.rubyvalues import Symbol
 from scout_persist.errors import (
     CorruptPayloadError,
     InfoFormatError,
@@ -23,6 +22,7 @@ from scout_persist.errors import (
     UnsafePathError,
 )
 from scout_persist.info import dumps_info
+from scout_persist.rubyvalues import Symbol
 from scout_persist.store import Store
 
 BAKE = "var/jobs/Baking/bake_muffin_tray/Blueberry muffin_9aff92f61c19901acf7966542a2f3a2f"

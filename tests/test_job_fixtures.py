@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from scout_persist import serializers
-from scout_persist.rubyvalues import TSV, Symbol
 from scout_persist.errors import InfoFormatError, JobFailed, JobNotFound
 from scout_persist.info import truncate_array
 from scout_persist.job import Job
 from scout_persist.layout import clean_name
+from scout_persist.rubyvalues import TSV, Symbol
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -136,7 +136,7 @@ def test_external_file_dependency_is_reached_through_its_parent(relocated_jobs, 
     (dep,) = job.dependencies
     assert dep.external and dep.path == str(ruby_fixtures / "input_files" / "nums.txt")
     assert dep.status == "" and dep.done
-    with pytest.raises(InfoFormatError, match="no .info"):
+    with pytest.raises(InfoFormatError, match=r"no \.info"):
         dep.load()  # Ruby: JSON::ParserError (no info, so the default serializer)
     nums = (ruby_fixtures / "input_files" / "nums.txt").read_text()
     assert dep.load(type="integer_array") == [int(x) for x in nums.split()]

@@ -9,12 +9,11 @@ from fractions import Fraction
 import pytest
 
 from scout_persist import codecs
-from scout_persist.rubyvalues import TSV, Symbol
 from scout_persist.errors import CorruptPayloadError, JobFailed, JobNotFound, UnsafePathError, UnsupportedValueError
 from scout_persist.info import dumps_info
 from scout_persist.job import Job, JobWriter
+from scout_persist.rubyvalues import TSV, Symbol
 from scout_persist.store import Store
-
 from test_job_fixtures import same
 
 VOLATILE = ("issued", "pid", "pid_hostname", "start", "end", "time_elapsed", "total_time_elapsed")
@@ -322,7 +321,7 @@ def test_a_failed_rewrite_that_cannot_restore_says_so(tmp_path, monkeypatch):
     JobWriter(store, key, type="text").run(lambda: "old")
     w = JobWriter(store, key, type="text").begin()
     monkeypatch.setattr(store, "put", lambda *_a: (_ for _ in ()).throw(OSError(28, "No space left on device")))
-    with pytest.raises(StorageError, match="previous result file is kept, but restoring its .info failed too"):
+    with pytest.raises(StorageError, match=r"previous result file is kept, but restoring its \.info failed too"):
         w.save("new")
     monkeypatch.undo()
     job = Job.at(store, key)

@@ -2,11 +2,23 @@ from __future__ import annotations
 
 import pytest
 
-from scout_persist.rubydigest import digest
 from scout_persist.errors import JobNotFound, UnsafePathError
-from scout_persist.layout import (alias_extension, below_jobs, check_job_name, clean_name, extension_for, find,
-                                  identify, job_key, job_key_below, mangle, persistence_path, split_job_path,
-                                  split_location)
+from scout_persist.layout import (
+    alias_extension,
+    below_jobs,
+    check_job_name,
+    clean_name,
+    extension_for,
+    find,
+    identify,
+    job_key,
+    job_key_below,
+    mangle,
+    persistence_path,
+    split_job_path,
+    split_location,
+)
+from scout_persist.rubydigest import digest
 
 
 def test_identify_maps():

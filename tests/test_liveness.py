@@ -10,9 +10,9 @@ import time
 import pytest
 
 from scout_persist.info import hostname, ruby_time
+from scout_persist.layout import lock_key_for
 from scout_persist.liveness import job_liveness
 from scout_persist.locks import Lock, ruby_lock_time
-from scout_persist.layout import lock_key_for
 from scout_persist.store import Store
 
 KEY = "var/jobs/W/task/Default"

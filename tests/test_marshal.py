@@ -8,8 +8,8 @@ import json
 import pytest
 
 from scout_persist import marshal as M
-from scout_persist.rubyvalues import Symbol
 from scout_persist.errors import CorruptPayloadError, UnsupportedValueError
+from scout_persist.rubyvalues import Symbol
 
 
 def test_fixture_marshal_results(ruby_fixtures):
@@ -57,7 +57,7 @@ def test_python_class_travels_as_an_ivar():
     [b"", b"{}", b"\x04\x09[\x00", b"\x04\x08", b"\x04\x08[\x07i\x06", b"\x04\x08I\"\x7fabc", b"\x04\x08\xfe"],
 )
 def test_hostile_bytes_are_corrupt_payloads(data):
-    with pytest.raises(CorruptPayloadError, match="payload|Marshal"):
+    with pytest.raises(CorruptPayloadError, match=r"payload|Marshal"):
         M.loads(data, "where.marshal")
 
 

@@ -50,7 +50,7 @@ def test_save_load_exists_invalidate(root_url):
     assert not scout_persist.exists("hist", store=root_url)
     assert scout_persist.invalidate("hist", store=root_url) == 0
     assert scout_persist.invalidate(store=root_url) == 3
-    assert [k for k in store.list("var/cache/persistence")] == ["var/cache/persistence/ruby_style"]
+    assert list(store.list("var/cache/persistence")) == ["var/cache/persistence/ruby_style"]
     with pytest.raises(KeyNotFound, match=r"no saved output .*table.* \(nothing was saved under this key"):
         scout_persist.load("table", store=root_url)
 

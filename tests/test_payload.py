@@ -5,13 +5,12 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from scout_persist import payload, serializers
-from scout_persist.rubyvalues import Symbol
 from scout_persist.errors import CorruptPayloadError, UnsupportedValueError, UntrustedPayloadError
 from scout_persist.job import Job, JobWriter
+from scout_persist.rubyvalues import Symbol
 from scout_persist.store import Store
 
 KEY = "var/jobs/W/t/Default"

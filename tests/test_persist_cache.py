@@ -12,11 +12,11 @@ import time
 
 import pytest
 
-from scout_persist.rubyvalues import Symbol
 from scout_persist.errors import InvalidInputError, LockTimeout, UnsafePathError, UnsupportedValueError
-from scout_persist.locks import Lock
 from scout_persist.layout import lock_key_for
+from scout_persist.locks import Lock
 from scout_persist.persist_cache import MEMORY_CACHE, locate, persist, workflow_persist
+from scout_persist.rubyvalues import Symbol
 from scout_persist.store import Store
 from test_job_fixtures import ruby_value, same
 
@@ -300,7 +300,7 @@ def test_bad_names_and_functions(store):
     assert store.exists("var/cache/persistence/a\u00b7..\u00b7..\u00b7b")
 
 
-# -- real processes -----------------------------------------------------------------------------------------------------
+# -- real processes ----------------------------------------------------------------------------------------------------
 def _contend(url: str, side, n: int) -> list[str]:
     start = time.time() + 2.0
     procs = [subprocess.Popen([PY, "-c", WORKER, url, str(side), str(start)], stdout=subprocess.PIPE, text=True)

@@ -36,8 +36,9 @@ def test_core_import_loads_no_heavy_dependency():
 def test_testing_module_declares_its_pytest_need():
     """scout_persist.testing (the store conformance suite) imports pytest: the 'testing' extra installs it, and the
     docs that show the suite say so."""
-    import tomllib
     from pathlib import Path
+
+    import tomllib
 
     repo = Path(__file__).resolve().parents[1]
     project = tomllib.loads((repo / "pyproject.toml").read_text())["project"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -176,7 +175,7 @@ def test_verify_detects_a_tampered_manifest(reg):
         reg.use_artifact("d:v0")
 
 
-# -- Scout jobs -----------------------------------------------------------------------------------------------------------
+# -- Scout jobs --------------------------------------------------------------------------------------------------------
 def test_publish_a_ruby_job(reg, relocated_jobs, tmp_path):
     job = Job(relocated_jobs / "var/jobs/ReturnCases/with_files/Default")
     v = reg.log_job("with-files", job, aliases=["production"], metadata={"note": "fixture"})
@@ -217,7 +216,7 @@ def test_unfinished_jobs_are_refused(reg, relocated_jobs):
     assert reg.versions("failed") == []
 
 
-# -- bad input ------------------------------------------------------------------------------------------------------------------
+# -- bad input ---------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name,error", [
     ("..", UnsafePathError), ("a/b", UnsafePathError), ("a..b", UnsafePathError), ("a\\b", UnsafePathError),
     ("a:b", InvalidInputError), ("", InvalidInputError), ("-x", InvalidInputError), ("x" * 200, InvalidInputError),
@@ -278,7 +277,7 @@ def test_symlink_loops_are_not_followed(reg, src):
     assert reg.log_artifact("d", src).files() == ["a.txt", "sub/b.bin"]
 
 
-# -- concurrency (real processes) -------------------------------------------------------------------------------------------------
+# -- concurrency (real processes) --------------------------------------------------------------------------------------
 def _two_loggers(url: str, count: int) -> list[str]:
     start = time.time() + 2.0
     procs = [subprocess.Popen([PY, "-c", LOGGER, url, tag, str(count), str(start)], stdout=subprocess.PIPE, text=True)
@@ -335,7 +334,7 @@ def test_a_traversing_manifest_name_fails_verify_and_download_writes_nothing(reg
         reg.use_artifact("d:v0").download(dest)
     assert repr(bad) in str(err.value) and "d:v0" in str(err.value)
     assert not (tmp_path / "dl").exists()  # checked before anything was written, ok.txt included
-    assert not [p for p in tmp_path.rglob("escaped*")]
+    assert not list(tmp_path.rglob("escaped*"))
 
 
 def test_download_does_not_follow_a_symlink_out_of_the_destination(reg, src, tmp_path):
@@ -430,7 +429,7 @@ def test_log_job_in_one_call_from_core_code(tmp_path):
     assert "status 'start'" in str(err.value) and "Half" in str(err.value)
 
 
-# -- removing versions ------------------------------------------------------------------------------------------------------------
+# -- removing versions -------------------------------------------------------------------------------------------------
 def test_remove_a_version_never_reuses_its_number(reg):
     for i in range(3):
         reg.log_artifact("m", {"w": str(i).encode()})

@@ -1,15 +1,13 @@
 from __future__ import annotations
 
 import decimal
-import math
-import pathlib
 
 import pytest
 from hypothesis import given, strategies as st
 
+from scout_persist.errors import ScoutPersistError, UnsupportedValueError
 from scout_persist.rubydigest import digest, digest_str, file_digest, md5_hex, sanitize_filename
 from scout_persist.rubyvalues import ScoutPath, Step, Symbol
-from scout_persist.errors import ScoutPersistError, UnsupportedValueError
 
 
 def test_scalars_and_containers():

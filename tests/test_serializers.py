@@ -9,10 +9,9 @@ from fractions import Fraction
 
 import pytest
 
-from scout_persist import codecs
-from scout_persist import serializers as S
-from scout_persist.rubyvalues import ScoutPath, Symbol
+from scout_persist import codecs, serializers as S
 from scout_persist.errors import CorruptPayloadError, InvalidInputError, UnsupportedValueError, UntrustedPayloadError
+from scout_persist.rubyvalues import ScoutPath, Symbol
 
 
 @pytest.fixture(autouse=True)
@@ -75,7 +74,7 @@ def test_yaml_symbols_survive_a_round_trip():
     assert data.startswith(b"---\n:k:\n- :a\n") and b'- ":not a symbol"' in data and b'- "y"' in data
     back = S.load(data, "yaml")
     assert back == value
-    assert isinstance(list(back)[0], Symbol) and isinstance(back[Symbol("k")][0], Symbol)
+    assert isinstance(next(iter(back)), Symbol) and isinstance(back[Symbol("k")][0], Symbol)
     assert not isinstance(back[Symbol("k")][1], Symbol)
 
 

@@ -14,8 +14,8 @@ import textwrap
 import pytest
 
 from scout_persist import signature as sig
-from scout_persist.rubyvalues import Step, Symbol
 from scout_persist.errors import UnsupportedValueError
+from scout_persist.rubyvalues import Step, Symbol
 
 
 class Colour(enum.Enum):
@@ -146,7 +146,7 @@ def test_sets_digest_the_same_in_every_process():
 # ------------------------------------------------------------------------------------------------ code identity
 def _define(source: str, name: str = "task", module: str = "edited_module"):
     namespace: dict = {"__name__": module}
-    exec(compile(textwrap.dedent(source), f"<{module}>", "exec"), namespace)
+    exec(compile(textwrap.dedent(source), f"<{module}>", "exec"), namespace)  # noqa: S102 - the test's own source
     return namespace[name]
 
 

@@ -11,12 +11,11 @@ import threading
 import time
 
 import pytest
-from faulty_proxy import FaultyProxy
 
+from faulty_proxy import FaultyProxy
 from scout_persist import store as store_module
-from scout_persist.store import faults as store_faults
-from scout_persist.errors import KeyNotFound, StorageError
-from scout_persist.store import TEMP_PREFIX, Store, default_url
+from scout_persist.errors import StorageError
+from scout_persist.store import TEMP_PREFIX, Store, default_url, faults as store_faults
 
 RACE_SCRIPT = r"""
 import json, sys
@@ -40,7 +39,7 @@ def race(url: str, keys: int = 15, processes: int = 2) -> dict[str, list[int]]:
     ]
     time.sleep(1.0)  # let both import and build their store before the start signal
     outputs = {}
-    for i, proc in enumerate(procs):
+    for proc in procs:
         proc.stdin.write("go\n")
         proc.stdin.flush()
     for i, proc in enumerate(procs):

@@ -8,8 +8,8 @@ import pytest
 
 from fixture_workflows import WORKFLOWS, DepCases, InputCases
 from ruby_data import RUBY_FIXTURES
-from scout_persist.rubyvalues import ScoutPath, Step
 from scout_persist.errors import InvalidInputError, ScoutPersistError
+from scout_persist.rubyvalues import ScoutPath, Step
 from scout_persist.task_args import (
     input_shortcuts,
     load_inputs,

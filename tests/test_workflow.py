@@ -2,10 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from scout_persist.rubyvalues import Symbol
 from scout_persist.errors import InvalidInputError, UnsafePathError
 from scout_persist.rubytext import ruby_to_f, ruby_to_i
-from scout_persist.rubyvalues import ruby_eq
+from scout_persist.rubyvalues import Symbol, ruby_eq
 from scout_persist.workflow import Input, Workflow, job_identity
 
 
@@ -33,7 +32,7 @@ def test_boolean_and_array_coercion():
 def test_errors_name_value_and_fix():
     w = Workflow("Werr")
     w.task("t", inputs=[Input("needed", required=True), Input("h", "hash")])
-    with pytest.raises(InvalidInputError, match="'needed'.*pass inputs"):
+    with pytest.raises(InvalidInputError, match=r"'needed'.*pass inputs"):
         w.job("t")
     with pytest.raises(InvalidInputError, match="hash"):
         w.job("t", inputs={"needed": "x", "h": "text"})

@@ -115,7 +115,7 @@ def test_a_child_store_keeps_the_parents_boundary(root, outside):
     assert nothing_in(outside)
 
 
-# -- locks ---------------------------------------------------------------------------------------------------------------
+# -- locks -------------------------------------------------------------------------------------------------------------
 def test_lock_files_are_not_created_through_a_symlink(root, outside):
     (root / "tmp").mkdir()
     os.symlink(outside, root / "tmp" / "persist_locks")
@@ -128,7 +128,7 @@ def test_lock_files_are_not_created_through_a_symlink(root, outside):
     assert nothing_in(outside)
 
 
-# -- jobs ----------------------------------------------------------------------------------------------------------------
+# -- jobs --------------------------------------------------------------------------------------------------------------
 def test_a_symlinked_workflow_folder_gets_no_job_written_outside(root, outside):
     link_workflow(root, outside, "Baking")
     writer = JobWriter(Store(str(root)), "var/jobs/Baking/bake/Default", type="json")

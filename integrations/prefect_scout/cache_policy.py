@@ -20,19 +20,20 @@ import contextvars
 import inspect
 import logging
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePath
-from typing import Any, Mapping
+from typing import Any
 
 from prefect.cache_policies import CachePolicy
 from prefect.context import FlowRunContext, TaskRunContext
 
 from scout_persist import signature
-from scout_persist.rubydigest import digest_str
-from scout_persist.rubyvalues import Step
 from scout_persist.errors import InvalidInputError, ScoutPersistError, UnsupportedValueError
 from scout_persist.info import read_info
 from scout_persist.layout import below_jobs, job_key_below
+from scout_persist.rubydigest import digest_str
+from scout_persist.rubyvalues import Step
 from scout_persist.workflow import Input, job_identity
 
 from . import plans, settings
@@ -82,7 +83,7 @@ class ScoutCachePolicy(CachePolicy):
         run_id = task_ctx.task_run.id if task_ctx and task_ctx.task_run else None
         try:
             plan = plan_run(task_ctx, inputs, flow_parameters, self.spec)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - recorded for the task wrapper to raise (below)
             # Recorded, not raised: the task wrapper raises it as the run's failure (prefect_scout.task), so the user
             # reads it once.  Raised here, Prefect would log a second copy saying the result "will not be persisted".
             logger.debug("scout-persist: no Scout job key for task run %s: %s", run_id, exc)
@@ -118,9 +119,9 @@ class job_name:
         if not isinstance(name, str) or not name:
             raise InvalidInputError(f"job_name({name!r}): a job name is a non-empty str, e.g. job_name('Default')")
         self.name = name
-        self._token: contextvars.Token | None = None
+        self._token: contextvars.Token[str | None] | None = None
 
-    def __enter__(self) -> "job_name":
+    def __enter__(self) -> job_name:
         self._token = _current_job_name.set(self.name)
         return self
 
@@ -146,7 +147,7 @@ _NAMED_TYPES = {"bool": "boolean", "int": "integer", "float": "float", "str": "s
 def _hints(fn: Any) -> dict[str, Any]:
     try:
         return typing.get_type_hints(fn, include_extras=True)
-    except Exception:
+    except Exception:  # noqa: BLE001 - hints that do not resolve: the raw annotations
         return dict(getattr(fn, "__annotations__", {}) or {})
 
 
@@ -183,7 +184,7 @@ def scout_type_of(hint: Any) -> str:
 def _upstream(task_ctx: TaskRunContext) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for name, sources in (task_ctx.task_run.task_inputs or {}).items():
-        ids = [str(s.id) for s in sources if getattr(s, "input_type", None) == "task_run"]
+        ids = [str(s.id) for s in sources if s.input_type == "task_run"]  # a TaskRunResult
         if ids:
             found[name] = ids
     return found
@@ -232,7 +233,7 @@ def _key_from_api(run_id: str, wait: float = 30.0) -> str | None:
     with get_client(sync_client=True) as client:
         while True:
             try:
-                task_run = client.read_task_run(run_id)
+                task_run = client.read_task_run(run_id)  # type: ignore[arg-type]  # a UUID str: it goes into a URL
             except ObjectNotFound:
                 task_run = None
             state = task_run.state if task_run is not None else None
@@ -330,7 +331,7 @@ def plan_run(
             continue
         found = [_dependency(run_id, spec.url, plain) for run_id in upstream.get(pname, ())]
         if found and all(f is not None for f in found):
-            for key, nd, token in found:  # type: ignore[misc]
+            for key, nd, token in found:  # type: ignore[misc]  # all() above: no None
                 dep_keys.append(key)
                 dep_nd.extend(nd)
                 dep_tokens.append(token)

@@ -37,7 +37,8 @@ def job_files() -> JobFiles:
             "job_files() was called outside the body of a running scout task: it hands out the files of the task's "
             "job; call it inside a function decorated with @scout_task (plain code: JobWriter(...).files)"
         )
-    return writer.files
+    files: JobFiles = writer.files
+    return files
 
 
 def check_format(format: str | None, scout_type: str | None, task: str) -> None:

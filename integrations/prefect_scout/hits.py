@@ -37,7 +37,7 @@ class CacheMiss(ScoutPersistError, LookupError):
     """A stored job exists but cannot serve as a cached result (not done, damaged, expired, another signature)."""
 
 
-def read_info(store: Store, job_key: str, plan: plans.RunPlan | None) -> dict:
+def read_info(store: Store, job_key: str, plan: plans.RunPlan | None) -> dict[str, Any]:
     """The job's ``.info`` for this attempt: the bytes the plan already read, else one read (kept on the plan)."""
     raw = plan.info_raw if plan is not None else None
     if raw is None:
@@ -52,7 +52,7 @@ def read_info(store: Store, job_key: str, plan: plans.RunPlan | None) -> dict:
     return loads_info(raw, f"{store.url}/{job_key}.info")
 
 
-def why_not_usable(info: dict, plan: plans.RunPlan | None) -> str | None:
+def why_not_usable(info: dict[str, Any], plan: plans.RunPlan | None) -> str | None:
     """Why the job of ``info`` cannot serve ``plan`` without looking at its result bytes (None: it may)."""
     status = info.get("status")
     if status != "done":
@@ -104,10 +104,10 @@ def check(store: Store, job_key: str, plan: plans.RunPlan | None) -> plans.Verif
     return plans.Verified(info=info, data=data, value=value, owner=None if plan is None else id(plan))
 
 
-def expired(info: dict, plan: plans.RunPlan) -> bool:
+def expired(info: dict[str, Any], plan: plans.RunPlan) -> bool:
     """Expired by the expiry recorded when it was written, or by the task's cache_expiration counted from its end."""
     now = _dt.datetime.now(_dt.timezone.utc)
-    record = info.get(PREFECT_KEY) if isinstance(info.get(PREFECT_KEY), dict) else {}
+    record = got if isinstance(got := info.get(PREFECT_KEY), dict) else {}
     recorded = record.get("expires")
     if isinstance(recorded, str):
         try:
@@ -124,7 +124,7 @@ def expired(info: dict, plan: plans.RunPlan) -> bool:
     return False
 
 
-def _describe(status: Any, info: dict) -> str:
+def _describe(status: Any, info: dict[str, Any]) -> str:
     if status in ("start", "setup") and info.get("pid_hostname") == hostname():
         pid = info.get("pid")
         if isinstance(pid, int) and not pid_alive(pid):

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from scout_persist.errors import ScoutPersistError
 from scout_persist.job import READ_AT_SETUP, JobWriter
@@ -89,7 +90,7 @@ def fail(plan: plans.RunPlan, writer: JobWriter, exc: BaseException) -> None:
     runs.job_finished(plan, "error", exc)
 
 
-def run(plan: plans.RunPlan, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+def run(plan: plans.RunPlan, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     writer = start(plan)
     try:
         value = fn(*args, **kwargs)
@@ -99,7 +100,7 @@ def run(plan: plans.RunPlan, fn: Callable[..., Any], args: tuple, kwargs: dict) 
     return finish(plan, writer, value)
 
 
-async def arun(plan: plans.RunPlan, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+async def arun(plan: plans.RunPlan, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     writer = await asyncio.to_thread(start, plan)
     try:
         value = await fn(*args, **kwargs)

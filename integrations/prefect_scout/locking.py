@@ -66,6 +66,7 @@ class ScoutLockManager:
             return self._hold(key, holder, lease if granted and isinstance(lease, LockFileLease) else None, granted)
         if isinstance(lease, InfoLease):
             return self._acquire_info(key, holder, plan, lease, deadline)
+        assert isinstance(lease, LockFileLease)  # job_lease gives one of the two kinds
         if not self._acquire_lock_file(lease, deadline):
             return False
         plan.lease = lease
@@ -160,6 +161,7 @@ class ScoutLockManager:
             return False  # Prefect's record of a failed run: no Scout job, no lease
         if isinstance(lease, InfoLease):
             return lease.busy_reason(lease.observe()) is not None
+        assert isinstance(lease, LockFileLease)  # job_lease gives one of the two kinds
         holder = lease.lock.holder()
         return holder is not None and stale_reason(holder, self.lease, lease.lock.store.age(lease.lock.key)) is None
 

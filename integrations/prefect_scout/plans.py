@@ -16,17 +16,21 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scout_persist.workflow import JobIdentity
+
+if TYPE_CHECKING:
+    from scout_persist.job import JobWriter
+    from scout_persist.lease import JobLease
 
 MAX_ENTRIES = 50_000  # a long-lived worker must not grow without bound
 MAX_HELD = 64  # verified reads outside planned runs waiting for their result read
 HELD_TTL = 30.0  # seconds a verified read without a plan stays valid for the result read that follows it
 
 _guard = threading.Lock()
-_by_run: "OrderedDict[str, RunPlan | BaseException]" = OrderedDict()
-_scout_runs: "OrderedDict[str, None]" = OrderedDict()
+_by_run: OrderedDict[str, RunPlan | BaseException] = OrderedDict()
+_scout_runs: OrderedDict[str, None] = OrderedDict()
 
 
 @dataclass
@@ -56,14 +60,14 @@ class RunPlan:
     token: str | None = None
     stored: bool = False  # this run committed its job (Prefect's own writes that follow store nothing)
     format: str | None = None  # the task's format= (None: chosen by the value's type)
-    lease: Any = None  # the JobLease this run holds (None: a read, or not yet acquired)
+    lease: JobLease | None = None  # the JobLease this run holds (None: a read, or not yet acquired)
     verified: Any = None  # the hit check's Verified read of this attempt, until the result read takes it
     handed: Any = None  # what the result read handed on, until the serializer takes its value
-    writer: Any = None  # the run's JobWriter from its 'start' (which, where .info is the lease, acquired it) to its
+    writer: JobWriter | None = None  # the run's JobWriter from its 'start' (which, where .info is the lease, acquired it) to its
     # end; prefect_scout.job_files() hands out its files while the body runs
 
 
-def remember(run_id: Any, plan: "RunPlan | BaseException") -> None:
+def remember(run_id: Any, plan: RunPlan | BaseException) -> None:
     with _guard:
         _by_run[str(run_id)] = plan
         _by_run.move_to_end(str(run_id))
@@ -71,7 +75,7 @@ def remember(run_id: Any, plan: "RunPlan | BaseException") -> None:
             _by_run.popitem(last=False)
 
 
-def for_run(run_id: Any) -> "RunPlan | BaseException | None":
+def for_run(run_id: Any) -> RunPlan | BaseException | None:
     with _guard:
         return _by_run.get(str(run_id))
 
@@ -121,7 +125,7 @@ def settle(plan: RunPlan) -> None:
 class Verified:
     """A stored job checked for one read: its ``.info``, the result bytes, and their decoded value."""
 
-    info: dict
+    info: dict[str, Any]
     data: bytes  # what the result read returns (a unique placeholder for a job without a result file)
     value: Any
     owner: int | None  # id() of the plan that checked it, None for a read outside a planned run
@@ -131,8 +135,8 @@ class Verified:
 
 # Reads outside a planned run (a flow collecting a worker's result): few, short-lived.  A planned run keeps its own
 # on its plan, so any number of concurrent hits never evict one another.
-_held: "OrderedDict[tuple[str, str], Verified]" = OrderedDict()
-_handed: "OrderedDict[int, Verified]" = OrderedDict()
+_held: OrderedDict[tuple[str, str], Verified] = OrderedDict()
+_handed: OrderedDict[int, Verified] = OrderedDict()
 
 
 def placeholder() -> bytes:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from scout_persist import runs as core
 from scout_persist.errors import InvalidInputError
@@ -51,7 +52,7 @@ def load_flow(run: core.Run) -> Any:
             problems.append(f"{candidate}: the file does not exist")
             continue
         try:
-            flow = load_flow_from_entrypoint(candidate, use_placeholder_flow=False)
+            flow: Flow[..., Any] = load_flow_from_entrypoint(candidate, use_placeholder_flow=False)
         except Exception as exc:  # noqa: BLE001 - every way of failing to load is reported together
             problems.append(f"{candidate}: {type(exc).__name__}: {exc}")
             continue
@@ -87,14 +88,14 @@ def _already_loaded(source: str | None, qualname: str) -> Any:
 
 def code_change(run: core.Run, flow: Any) -> str | None:
     """What changed in the flow's code since ``run`` (None: the same code hash)."""
-    code = run.record.get("code") if isinstance(run.record.get("code"), dict) else {}
+    code = got if isinstance(got := run.record.get("code"), dict) else {}
     flow_code, tasks, hashed = runs.code_of(flow)
     if hashed == code.get("hash"):
         return None
     parts = []
     if flow_code != code.get("flow"):
         parts.append(f"the flow function {run.flow!r}")
-    before = code.get("tasks") if isinstance(code.get("tasks"), dict) else {}
+    before = got if isinstance(got := code.get("tasks"), dict) else {}
     changed = sorted(n for n in set(before) | set(tasks) if before.get(n) != tasks.get(n))
     if changed:
         parts.append("the scout task" + ("s " if len(changed) > 1 else " ") + ", ".join(changed))
@@ -109,9 +110,9 @@ def _in_folder(folder: str | None) -> Iterator[None]:
     if folder and os.path.isdir(folder) and folder != before:
         os.chdir(folder)
         moved = True
-    added = folder and folder not in sys.path
+    added = folder if folder and folder not in sys.path else None
     if added:
-        sys.path.insert(0, folder)
+        sys.path.insert(0, added)
     try:
         yield
     finally:
@@ -119,7 +120,7 @@ def _in_folder(folder: str | None) -> Iterator[None]:
             os.chdir(before)
         if added:
             with contextlib.suppress(ValueError):
-                sys.path.remove(folder)
+                sys.path.remove(added)
 
 
 def run_flow(run: core.Run, flow: Any, from_task: str | None = None) -> Outcome:

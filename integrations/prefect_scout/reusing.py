@@ -42,7 +42,7 @@ class ReuseError(ScoutPersistError, LookupError):
 class _Reused:
     store_url: str
     key: str
-    info: dict
+    info: dict[str, Any]
     run_id: str
     workflow: str
     task: str
@@ -72,7 +72,7 @@ class ReusePolicy(ScoutCachePolicy):
             task_run_id=str(task_ctx.task_run.id),
             flow_run_id=str(flow_ctx.flow_run.id) if flow_ctx and flow_ctx.flow_run else None,
         )
-        runs.mark_reuse_run(plan.task_run_id)
+        runs.mark_reuse_run(str(task_ctx.task_run.id))
         plans.remember(task_ctx.task_run.id, plan)
         return plan.cache_key
 
@@ -122,7 +122,7 @@ def reuse(run: str, task: str, *, name: str | None = None, url: str | None = Non
     return value
 
 
-def _task_for(found: _Reused, url: str | None) -> Task:
+def _task_for(found: _Reused, url: str | None) -> Task[..., Any]:
     from .serializer import ScoutSerializer
     from .task import saved_storage
 

@@ -1,4 +1,6 @@
-"""Run records from Prefect: what a flow run that runs scout tasks writes to ``var/runs`` (see :mod:`scout_persist.runs`).
+"""Run records from Prefect: what a flow run that runs scout tasks writes to ``var/runs``.
+
+See :mod:`scout_persist.runs`.
 
 The record is started by the flow's own process the first time the flow calls a scout task (flow run id, flow
 name, entrypoint, code hashes, parameters, host and pid), kept current by that process as the run's jobs start and
@@ -23,8 +25,9 @@ import os
 import threading
 import time
 import types
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from scout_persist import runs as core
 from scout_persist.store import Store
@@ -34,10 +37,10 @@ from . import plans, settings
 logger = logging.getLogger("prefect_scout")
 
 _guard = threading.Lock()
-_recorders: dict[str, "Recorder"] = {}  # flow run id -> the recorder of that run in this process
+_recorders: dict[str, Recorder] = {}  # flow run id -> the recorder of that run in this process
 _started: dict[str, float] = {}  # task run id -> when its body started (this process)
 _reuse_runs: dict[str, None] = {}  # task runs of reuse(): they serve another run's job, not one of this run
-_noted: dict[tuple, None] = {}  # (task run, job, status, reused) already recorded
+_noted: dict[tuple[Any, ...], None] = {}  # (task run, job, status, reused) already recorded
 MAX_STARTED = 50_000
 
 
@@ -72,10 +75,10 @@ class Recorder:
     """The record of one flow run, owned by the flow's process: kept in memory, written batched."""
 
     store: Store
-    record: dict
+    record: dict[str, Any]
     lease: float
     flush: float
-    jobs: dict[str, dict] = field(default_factory=dict)
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     noted_reuse: set[str] = field(default_factory=set)
     dirty: bool = False
     closed: bool = False
@@ -89,11 +92,13 @@ class Recorder:
 
     @property
     def run_id(self) -> str:
-        return self.record["run_id"]
+        run_id: str = self.record["run_id"]
+        return run_id
 
     @property
     def workflow(self) -> str:
-        return self.record["workflow"]
+        workflow: str = self.record["workflow"]
+        return workflow
 
     def start(self) -> None:
         self.write()
@@ -101,7 +106,7 @@ class Recorder:
         self._thread.start()
 
     # -- notes ------------------------------------------------------------------------------------------
-    def note_job(self, entry: dict) -> None:
+    def note_job(self, entry: dict[str, Any]) -> None:
         """A job started (written with the next write, never causing one) or ended (written within ``flush``
         seconds): at most one write per finished task, fewer when tasks finish close together."""
         started = entry.get("status") == "start"
@@ -120,7 +125,7 @@ class Recorder:
                 ran[name] = code
                 self.dirty = True
 
-    def note(self, kind: str, data: dict) -> None:
+    def note(self, kind: str, data: dict[str, Any]) -> None:
         """Lineage: ``artifact_logged``, ``artifact_used``, ``reused``."""
         with self._lock:
             if kind == "reused":
@@ -140,7 +145,7 @@ class Recorder:
             self._wake.set()
 
     # -- writing ----------------------------------------------------------------------------------------
-    def snapshot(self) -> dict:
+    def snapshot(self) -> dict[str, Any]:
         with self._lock:
             record = dict(self.record)
             jobs = [dict(j) for j in self.jobs.values()]
@@ -309,7 +314,7 @@ def current() -> core.CurrentRun | None:
     store = settings.store_for(None)
     workflow = flow_ctx.flow.name
 
-    def note_elsewhere(kind: str, data: dict) -> None:
+    def note_elsewhere(kind: str, data: dict[str, Any]) -> None:
         import uuid
 
         core.write_part(store, workflow, run_id, f"note-{uuid.uuid4().hex}", {"kind": kind, **data})
@@ -317,7 +322,7 @@ def current() -> core.CurrentRun | None:
     return core.CurrentRun(run_id, workflow, workflow, store.url, note=note_elsewhere)
 
 
-def _record(plan: plans.RunPlan, status: str, extra: dict) -> None:
+def _record(plan: plans.RunPlan, status: str, extra: dict[str, Any]) -> None:
     mark = (plan.task_run_id, plan.job_key, status, extra.get("reused"))
     with _guard:  # Prefect reads a hit's metadata twice: note it once
         if mark in _noted:
@@ -335,7 +340,7 @@ def _record(plan: plans.RunPlan, status: str, extra: dict) -> None:
     _record_elsewhere(plan, status, extra)
 
 
-def _record_elsewhere(plan: plans.RunPlan, status: str, extra: dict) -> None:
+def _record_elsewhere(plan: plans.RunPlan, status: str, extra: dict[str, Any]) -> None:
     """A worker process: the job's entry as one file of the run (one PUT)."""
     from prefect.context import FlowRunContext
 
@@ -353,7 +358,7 @@ def _record_elsewhere(plan: plans.RunPlan, status: str, extra: dict) -> None:
         logger.warning("scout-persist: job %s not recorded in run %s (%s)", plan.job_key, plan.flow_run_id, exc)
 
 
-def _entry(plan: plans.RunPlan, status: str, recorder: Recorder | None, **extra: Any) -> dict:
+def _entry(plan: plans.RunPlan, status: str, recorder: Recorder | None, **extra: Any) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "key": plan.job_key,
         "workflow": plan.workflow,
@@ -389,7 +394,7 @@ def _new_recorder(ctx: Any, store: Store) -> Recorder:
     me = Identity.current()
     lease = core.lease_seconds()
     reasons = [r for r in (not_loadable, not_json) if r]
-    started = getattr(flow_run, "start_time", None) or getattr(ctx, "start_time", None)
+    started: Any = getattr(flow_run, "start_time", None) or getattr(ctx, "start_time", None)  # a datetime
     record: dict[str, Any] = {
         "format": core.FORMAT,
         "run_id": str(flow_run.id),

@@ -9,7 +9,7 @@ record, and Prefect keeps only a serializer's ``type`` in its API, so nothing he
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from prefect.serializers import Serializer
 
@@ -18,7 +18,7 @@ from scout_persist.errors import CorruptPayloadError
 
 from . import plans
 
-SERIALIZER_TYPE = "scout-persist"
+SERIALIZER_TYPE: Final = "scout-persist"
 PICKLE = payload.PICKLE  # the serializer type of values stored with the Python serializer
 
 
@@ -44,7 +44,7 @@ class ScoutSerializer(Serializer):
         )
 
 
-def scout_type_from_info(info: dict) -> str:
+def scout_type_from_info(info: dict[str, Any]) -> str:
     """How a stored job was written: ``pickle`` when its ``.info`` records one, else its Scout type."""
     record = payload.record_of(info)
     if record is not None and record.get("format") == PICKLE:

@@ -17,7 +17,8 @@ import functools
 import hashlib
 import inspect
 import threading
-from typing import Annotated, Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Annotated, Any, cast
 
 from prefect import Task
 
@@ -48,7 +49,8 @@ def saved_storage(url: str | None = None) -> ScoutStorage:
         block = _saved.get(url)
         if block is None:
             block = ScoutStorage(url=url)
-            block.save(block_name(url), overwrite=True, _sync=True)  # also when the flow is async
+            # also when the flow is async: save is dispatched by prefect's async_dispatch, which takes _sync=
+            block.save(block_name(url), overwrite=True, _sync=True)  # type: ignore[call-arg]  # (see above)
             _saved[url] = block
         return block
 
@@ -125,9 +127,9 @@ class fixed:
         return f"fixed({self.value!r})"
 
 
-def _unfix(args: tuple, kwargs: dict, fn: Callable[..., Any]) -> tuple[tuple, dict, set[str]]:
+def _unfix(args: tuple[Any, ...], kwargs: dict[str, Any], fn: Callable[..., Any]) -> tuple[tuple[Any, ...], dict[str, Any], set[str]]:
     names: set[str] = set()
-    params = [p for p in inspect.signature(fn).parameters]
+    params = list(inspect.signature(fn).parameters)
     new_args = []
     for i, a in enumerate(args):
         if isinstance(a, fixed):
@@ -168,7 +170,7 @@ def _upstream_ids(value: Any, depth: int = 0) -> list[str]:
     return []
 
 
-def upstream_runs(fn: Callable[..., Any], args: tuple, kwargs: dict) -> dict[str, list[str]]:
+def upstream_runs(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, list[str]]:
     """``{argument: [task run ids]}`` for the arguments of one call that come from upstream task runs."""
     call_kwargs = {k: v for k, v in kwargs.items() if k not in _CALL_OPTIONS}
     try:
@@ -183,12 +185,17 @@ def upstream_runs(fn: Callable[..., Any], args: tuple, kwargs: dict) -> dict[str
     return found
 
 
-class ScoutTask(Task):
+class ScoutTask(Task[..., Any]):
     """A Prefect task that knows its Scout root and carries the ``job_name`` in force when it was called."""
 
     scout_url: str | None = None
+    # set on the copy bound to a call (_prepared), read by the cache policy
+    _scout_job_name: str | None
+    _scout_upstream: dict[str, list[str]]
+    _scout_plain: tuple[str, ...]
+    _scout_fixed: tuple[str, ...]
 
-    def _prepared(self, args: tuple = (), kwargs: dict | None = None, upstream: bool = False) -> "ScoutTask":
+    def _prepared(self, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None, upstream: bool = False) -> ScoutTask:
         """This task bound to the call: the job name in force and which arguments come from which task runs.
 
         Both travel with the task object to thread, process and Dask workers (a process pool resolves futures
@@ -208,7 +215,7 @@ class ScoutTask(Task):
     def _claim(self) -> None:
         from prefect.context import FlowRunContext
 
-        spec: ScoutSpec = self.cache_policy.spec
+        spec: ScoutSpec = cast(ScoutCachePolicy, self.cache_policy).spec  # always ours (with_options refuses others)
         flow_ctx = FlowRunContext.get()
         workflow = spec.workflow or (flow_ctx.flow.name if flow_ctx and flow_ctx.flow else None)
         if workflow:
@@ -216,7 +223,7 @@ class ScoutTask(Task):
             claim(settings.root_url(spec.url), workflow, spec.name or fn.__name__, fn)
         runs.begin(self.scout_url)  # the flow's process starts the run's record at its first scout task
 
-    def _bind_call(self, args: tuple, kwargs: dict) -> tuple["ScoutTask", tuple, dict]:
+    def _bind_call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[ScoutTask, tuple[Any, ...], dict[str, Any]]:
         self._claim()
         args, kwargs, fixed_names = _unfix(args, kwargs, self.fn)
         bound = self._prepared(args, kwargs, upstream=True)
@@ -240,7 +247,7 @@ class ScoutTask(Task):
             plans.mark_scout(future.task_run_id)
         return futures
 
-    def with_options(self, **kwargs: Any) -> "ScoutTask":
+    def with_options(self, **kwargs: Any) -> ScoutTask:
         for forbidden in ("cache_policy", "cache_key_fn", "result_storage_key", "result_serializer"):
             if forbidden in kwargs:
                 raise ScoutPersistError(
@@ -249,8 +256,9 @@ class ScoutTask(Task):
                 )
         new = super().with_options(**kwargs)
         new.__class__ = type(self)  # Prefect rebuilds a plain Task; keep the Scout call-time binding
-        new.scout_url = self.scout_url
-        return new
+        scout = cast(ScoutTask, new)
+        scout.scout_url = self.scout_url
+        return scout
 
 
 def scout_task(

@@ -9,19 +9,24 @@ missing artifact (the message says which and what exists).
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError
 from .output import emit, emit_json, warn
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
-def add_parser(sub) -> None:
+    from ..registry import ArtifactVersion, Registry
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("artifacts", help="list, show, download, alias, remove and verify registry artifacts")
     verbs = p.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True
 
-    def verb(name: str, help: str, run) -> argparse.ArgumentParser:
-        v = verbs.add_parser(name, help=help)
+    def verb(name: str, help: str, run: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+        v: argparse.ArgumentParser = verbs.add_parser(name, help=help)
         v.add_argument("--root", default=None, help="store root (path or fsspec URL); default $SCOUT_PERSIST_URL")
         v.add_argument("--prefix", default="artifacts", help="registry folder under the root (default: artifacts)")
         v.add_argument("--json", action="store_true", help="print JSON")
@@ -47,14 +52,14 @@ def add_parser(sub) -> None:
     v.add_argument("ref", nargs="?", metavar="NAME[:vN|:ALIAS]")
 
 
-def _registry(args):
+def _registry(args: argparse.Namespace) -> Registry:
     from ..registry import Registry
     from .target import resolve_root
 
     return Registry(resolve_root(args.root), prefix=args.prefix)
 
 
-def _size(manifest: dict) -> int:
+def _size(manifest: dict[str, Any]) -> int:
     return sum(int(f.get("size") or 0) for f in manifest.get("files") or [] if isinstance(f, dict))
 
 
@@ -62,7 +67,7 @@ def _aliases_of(aliases: dict[str, str], version: str) -> list[str]:
     return sorted(a for a, v in aliases.items() if v == version)
 
 
-def _summary(av, aliases: dict[str, str]) -> dict[str, Any]:
+def _summary(av: ArtifactVersion, aliases: dict[str, str]) -> dict[str, Any]:
     m = av.manifest
     return {
         "ref": av.ref, "name": av.name, "version": av.version, "type": m.get("type"), "created": m.get("created"),
@@ -118,7 +123,7 @@ def run_show(args: argparse.Namespace) -> int:
         emit_json(info)
         return 0
     emit(f"{av.ref}  ({', '.join(info['aliases']) or 'no aliases'})")
-    by = m.get("created_by") if isinstance(m.get("created_by"), dict) else {}
+    by = got if isinstance(got := m.get("created_by"), dict) else {}
     emit(f"  type     {info['type'] or '-'}")
     emit(f"  created  {info['created']} by {by.get('host', '?')} pid {by.get('pid', '?')}")
     emit(f"  digest   {info['digest']}")
@@ -147,7 +152,7 @@ def run_get(args: argparse.Namespace) -> int:
     return 0
 
 
-def _exact_version(reg, ref: str, what: str):
+def _exact_version(reg: Registry, ref: str, what: str) -> tuple[str, str]:
     from ..registry import parse_ref
 
     name, version = parse_ref(ref)

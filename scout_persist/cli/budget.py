@@ -11,10 +11,12 @@ runs are removed too (:func:`scout_persist.files.clean_stages`).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import stat
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import KeyNotFound
 from ..layout import PERSIST_DIR
@@ -83,8 +85,8 @@ def cache_entries(store: Store) -> list[CacheEntry]:
 
 def remove_entry(entry: CacheEntry) -> bool:
     """Remove a cache entry unless a writer holds its persist lock; True when removed."""
-    from ..locks import Lock, describe_holder
     from ..layout import lock_key_for
+    from ..locks import Lock, describe_holder
 
     lock = Lock(entry.store, lock_key_for(entry.key))
     if not lock.acquire(timeout=0):
@@ -98,7 +100,7 @@ def remove_entry(entry: CacheEntry) -> bool:
         lock.release()
 
 
-def run_gc_budget(args) -> int:
+def run_gc_budget(args: argparse.Namespace) -> int:
     """``gc --max-size SIZE``: remove least recently used jobs and cache entries until the store fits."""
     from ..files import clean_stages
     from .clean import RUNNING, protected, remove
@@ -111,7 +113,7 @@ def run_gc_budget(args) -> int:
     entries = cache_entries(store) if whole else []
     total = sum(j.size for j in jobs) + sum(e.size for e in entries)
     # aborted jobs first (their writer is gone: they never finish), whatever the budget
-    victims: list = [j for j in jobs if j.status == "aborted" and j.ref.display not in keep]
+    victims: list[Any] = [j for j in jobs if j.status == "aborted" and j.ref.display not in keep]
     total -= sum(j.size for j in victims)
     chosen = {id(j) for j in victims}
     order = sorted(

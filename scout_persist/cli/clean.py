@@ -10,6 +10,7 @@ its result), then the result and ``.files/``. Nothing outside the store root of 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError, JobNotFound
 from ..layout import JOBS_DIR
@@ -20,11 +21,17 @@ from .selection import add_selection_options, human_size, select
 from .target import JobRef, resolve_job
 from .uploads import add_option as add_uploads_option, run_gc_uploads
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from ..locks import Lock
+    from ..store import Store
+
 # statuses of jobs that may still be written to: never removed
 RUNNING = frozenset({"waiting", "queue", "setup", "start", "streaming", "dependencies"})
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("clean", help="remove error/aborted jobs, jobs older than N days, or one JOB "
                                      "(try --dry-run first)")
     add_selection_options(p, root_help="a Scout root (default $SCOUT_PERSIST_URL or ~/.scout), or one JOB to "
@@ -46,7 +53,7 @@ def add_parser(sub) -> None:
     g.set_defaults(run=run_gc)
 
 
-def _common(p) -> None:
+def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-n", "--dry-run", dest="dry_run", action="store_true", help="print what would go, remove nothing")
     p.add_argument("--pin", action="append", default=[], metavar="JOB",
                    help="keep this job and everything it depends on (repeatable)")
@@ -54,7 +61,7 @@ def _common(p) -> None:
                    help="do not protect jobs published in the artifact registry")
 
 
-def reachable(refs) -> set[str]:
+def reachable(refs: Iterable[JobRef]) -> set[str]:
     """Display paths of ``refs`` and of every job they depend on."""
     keep: set[str] = set()
     todo = list(refs)
@@ -67,7 +74,7 @@ def reachable(refs) -> set[str]:
     return keep
 
 
-def registry_refs(store) -> list:
+def registry_refs(store: Store) -> list[JobRef]:
     """Jobs published in the artifact registry of ``store`` (``artifacts/``) under any alias, ``latest`` included.
 
     A version records its job in ``metadata["scout_job"]`` (``key``, ``path``); the job is looked up in this store
@@ -78,7 +85,7 @@ def registry_refs(store) -> list:
     registry = Registry(store)
     if not store.isdir(registry.prefix):
         return []
-    refs = []
+    refs: list[JobRef] = []
     for name in registry.artifacts():
         for version in sorted(set(registry.aliases(name).values())):
             job = (registry.resolve(f"{name}:{version}").metadata or {}).get("scout_job") or {}
@@ -90,7 +97,7 @@ def registry_refs(store) -> list:
     return refs
 
 
-def protected(args, store) -> set[str]:
+def protected(args: argparse.Namespace, store: Store) -> set[str]:
     pins = [resolve_job(p, args.root) for p in args.pin]
     for ref in pins:
         if not (ref.store.exists(ref.info_key) or ref.store.exists(ref.key)):
@@ -100,10 +107,10 @@ def protected(args, store) -> set[str]:
     return reachable(pins)
 
 
-def job_lock(job: JobEntry):
+def job_lock(job: JobEntry) -> Lock:
     """The lock a writer of this job holds (the Prefect plug-in's and Ruby's key for the job's path)."""
-    from ..locks import Lock
     from ..layout import lock_key_for
+    from ..locks import Lock
 
     return Lock(job.store, lock_key_for(job.store.path(job.key)))
 
@@ -132,14 +139,14 @@ def remove(job: JobEntry) -> bool:
         lock.release()
 
 
-def _writer_gone(job: JobEntry, info: dict) -> bool:
+def _writer_gone(job: JobEntry, info: dict[str, Any]) -> bool:
     """Whether the writer of a job in a running status is gone, judged while we hold the job's lock."""
     from ..liveness import job_liveness
 
     return job_liveness(job.store, job.key, info, holding_lock=True).dead
 
 
-def _apply(args, victims: list[JobEntry], verb: str) -> int:
+def _apply(args: argparse.Namespace, victims: list[JobEntry], verb: str) -> int:
     """Remove (or with --dry-run list) ``victims``; returns how many were skipped (locked or running)."""
     freed = count = skipped = 0
     for job in victims:
@@ -273,7 +280,7 @@ def dependencies_in_store(ref: JobRef) -> list[JobEntry]:
     return [entry for entry in entries if entry is not None]
 
 
-def dependants(store, key: str) -> list[JobEntry]:
+def dependants(store: Store, key: str) -> list[JobEntry]:
     """Every job of ``store`` that depends on ``key``, directly or not; the farthest first."""
     from .scan import scan
 

@@ -1,8 +1,12 @@
-"""``scout-persist info JOB``: Ruby's ``scout workflow info`` (key = fingerprint per .info key), -i, -ri, --json, --why."""
+"""``scout-persist info JOB``: Ruby's ``scout workflow info`` (key = fingerprint per .info key).
+
+Options: -i, -ri, --json, --why.
+"""
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING, Any
 
 from ..info import NOINFO
 from .fingerprint import color, fingerprint
@@ -10,8 +14,13 @@ from .jobs import info_problem, load_info, not_a_job, own_inputs, recursive_inpu
 from .output import emit, emit_json, use_color, warn
 from .target import resolve_job
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
-def add_parser(sub) -> None:
+    from .target import JobRef
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("info", help="show the .info of a job as Ruby's `scout workflow info` does")
     p.add_argument("job", help="job path, fsspec URL, or key under $SCOUT_PERSIST_URL (W/task/name)")
     g = p.add_mutually_exclusive_group()
@@ -45,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         for line in lines:
             emit(line)
         return 0 if reused else 1
+    pairs: Iterable[tuple[str, Any]]
     if args.inputs:
         pairs = own_inputs(info).items()
     elif args.recursive_inputs:
@@ -60,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     return _damaged(ref, info)
 
 
-def _damaged(ref, info: dict) -> int:
+def _damaged(ref: JobRef, info: dict[str, Any]) -> int:
     """Ruby shows an unreadable .info as status 'noinfo' and exits 0; we say why and how to fix it, and exit 2."""
     if info.get("status") != NOINFO or len(info) != 1:
         return 0
@@ -73,7 +83,7 @@ def _damaged(ref, info: dict) -> int:
     return 2
 
 
-def _dead_writer(ref, info: dict) -> str | None:
+def _dead_writer(ref: JobRef, info: dict[str, Any]) -> str | None:
     """``aborted`` (with a note on stderr) when the job's .info says it runs but its writer is gone, else None."""
     from ..liveness import RUNNING_STATUSES
     from .jobs import writer_liveness
@@ -94,7 +104,7 @@ def _quoted(path: str) -> str:
     return shlex.quote(path)
 
 
-def _report_exception(ref, info: dict) -> None:
+def _report_exception(ref: JobRef, info: dict[str, Any]) -> None:
     """Ruby logs the backtrace and ``Class: message`` on stderr for an errored job; the exit code stays 0."""
     messages = info.get("messages") or []
     backtrace = info.get("backtrace") or []

@@ -6,13 +6,17 @@ derived statuses (``missing``, ``noinfo``, ``notfound``, ``unsync``) are Ruby ``
 
 from __future__ import annotations
 
-import os
-from typing import Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from ..errors import KeyNotFound
-from ..info import loads_info, read_info
+from ..info import loads_info
 from ..liveness import RUNNING_STATUSES, job_liveness
 from .target import JobRef
+
+if TYPE_CHECKING:
+    from ..liveness import Liveness
+    from ..store import Store
 
 
 def load_info_bytes(ref: JobRef) -> bytes | None:
@@ -23,7 +27,7 @@ def load_info_bytes(ref: JobRef) -> bytes | None:
         return None
 
 
-def load_info(ref: JobRef) -> dict | None:
+def load_info(ref: JobRef) -> dict[str, Any] | None:
     """The decoded ``.info`` of ``ref``; None when there is no info file."""
     data = load_info_bytes(ref)
     return None if data is None else loads_info(data, ref.display + ".info")
@@ -80,7 +84,7 @@ def mtime(ref: JobRef) -> float | None:
         return None
 
 
-def derived_status(info: dict | None, exists: bool) -> str:
+def derived_status(info: dict[str, Any] | None, exists: bool) -> str:
     """Ruby ``prov``'s status: the info status, or ``missing``/``noinfo``/``notfound``/``unsync``."""
     status = str((info or {}).get("status") or "missing")
     if status == "missing" and exists:
@@ -92,7 +96,7 @@ def derived_status(info: dict | None, exists: bool) -> str:
     return status
 
 
-def shown_status(where, info: dict | None, exists: bool, key: str | None = None) -> str:
+def shown_status(where: JobRef | Store, info: dict[str, Any] | None, exists: bool, key: str | None = None) -> str:
     """The status the CLI shows: :func:`derived_status`, and ``aborted`` for a running status whose writer is gone
     (:func:`scout_persist.liveness.job_liveness`). ``where``: a JobRef, or a Store with ``key``."""
     status = derived_status(info, exists)
@@ -101,14 +105,15 @@ def shown_status(where, info: dict | None, exists: bool, key: str | None = None)
     return status
 
 
-def writer_liveness(where, info: dict | None, key: str | None = None):
+def writer_liveness(where: JobRef | Store, info: dict[str, Any] | None, key: str | None = None) -> Liveness:
     """:func:`scout_persist.liveness.job_liveness` of a JobRef, or of ``key`` in a Store."""
     if isinstance(where, JobRef):
         return job_liveness(where.store, where.key, info)
+    assert key is not None  # a Store comes with the key
     return job_liveness(where, key, info)
 
 
-def dependency_refs(ref: JobRef, info: dict | None) -> list[JobRef]:
+def dependency_refs(ref: JobRef, info: dict[str, Any] | None) -> list[JobRef]:
     """The direct dependencies recorded in ``info``, relocated onto the store of ``ref`` by ``Job.dependencies``."""
     if not (info or {}).get("dependencies"):
         return []
@@ -146,7 +151,7 @@ def own_inputs(info: dict | None) -> dict:
     return {str(n): (values[i] if i < len(values) else None) for i, n in enumerate(names)}
 
 
-def recursive_inputs(ref: JobRef, info: dict | None = None, _seen: frozenset = frozenset()) -> dict:
+def recursive_inputs(ref: JobRef, info: dict[str, Any] | None = None, _seen: frozenset[str] = frozenset()) -> dict[str, Any]:
     """Ruby ``Step#recursive_inputs``: each dependency's inputs first, the job's own values winning (``info``: the
     job's ``.info`` when already read; every ``.info`` is read once)."""
     info = load_info(ref) if info is None else info

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import TYPE_CHECKING
 
 from .output import emit, emit_json, warn
 from .selection import add_selection_options, age_test, human_age, human_size, progress_bar, select, selected_root
 
+if TYPE_CHECKING:
+    from .progress import Progress
+
 _FLUSH_LINES = 4096  # lines per write of the long listings
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("ls", help="list the jobs of a store (reads .info only when a status is asked for)")
     add_selection_options(p)
     p.add_argument("-l", "--long", action="store_true", help="also show each job's status (reads every .info)")
@@ -62,12 +66,12 @@ def _plain(args: argparse.Namespace) -> int:
     by_age = age_test(args)
     now = time.time()
 
-    def render(part: list[tuple[str, str]], bar) -> tuple[str, int, int]:
+    def render(part: list[tuple[str, str]], bar: Progress | None) -> tuple[str, int, int]:
         lines: list[str] = []
         append = lines.append
         count = total = 0
-        for w, t in part:
-            for w, t, name, size, m in rows_in(store, w, t):
+        for part_w, part_t in part:
+            for w, t, name, size, m in rows_in(store, part_w, part_t):
                 if by_age is not None and not by_age(m):
                     continue
                 count += 1

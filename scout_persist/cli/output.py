@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
 from typing import Any
 
 
-def use_color(args) -> bool:
+def use_color(args: argparse.Namespace) -> bool:
     """Colour when writing to a terminal, like Ruby Scout; ``--nocolor`` / ``NO_COLOR`` turn it off, ``--color`` on."""
     if getattr(args, "color", False):
         return True

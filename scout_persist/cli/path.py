@@ -12,12 +12,17 @@ import argparse
 import importlib
 import importlib.util
 import os
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidInputError
 from .output import emit, emit_json
 
+if TYPE_CHECKING:
+    from ..task_args import WorkflowResolver
+    from ..workflow import Workflow
 
-def add_parser(sub) -> None:
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("path", help="the job path Ruby Scout's 'scout workflow task' gives these arguments",
                        description=__doc__.split("\n\n")[0])
     p.add_argument("-m", "--module", required=True,
@@ -29,7 +34,7 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def workflows_in(spec: str) -> dict:
+def workflows_in(spec: str) -> dict[str, Workflow]:
     """The Workflow objects a module (name, or path of a .py file) defines, by name."""
     from ..workflow import Workflow
 
@@ -37,6 +42,9 @@ def workflows_in(spec: str) -> dict:
         if not os.path.isfile(spec):
             raise InvalidInputError(f"--module {spec!r} is not a file; give a .py file or an importable module name")
         loader = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(spec))[0], spec)
+        if loader is None or loader.loader is None:  # not a file Python imports (e.g. a .txt)
+            raise InvalidInputError(f"--module {spec!r} is not a Python file; give a .py file or an importable "
+                                    "module name")
         module = importlib.util.module_from_spec(loader)
         loader.loader.exec_module(module)
     else:
@@ -52,12 +60,12 @@ def workflows_in(spec: str) -> dict:
     return found
 
 
-def resolver(workflows: dict):
+def resolver(workflows: dict[str, Workflow]) -> WorkflowResolver:
     """Map the workflow argument to a declared Workflow: its name, or a Ruby ``.rb`` file declaring it (the module
     that ``extend Workflow`` there), as ``scout workflow task`` accepts both."""
     import re
 
-    def resolve(arg: str):
+    def resolve(arg: str) -> Workflow:
         name = arg
         if arg.endswith(".rb") and os.path.isfile(arg):
             with open(arg, encoding="utf-8") as fh:

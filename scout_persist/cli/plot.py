@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Any
 
 from ..errors import InvalidInputError
 from .fingerprint import fingerprint, status_color
@@ -77,8 +78,9 @@ def distinct_names(nodes: list[Node], limit: int = LABEL_CHARS) -> dict[int, str
         clean = [m.group(1) + (m.group(2) or "") if (m := _HASHED.match(x)) else x for x in names]
         if len(group) > 1 and len(set(clean)) == len(clean):
             names = clean  # the hashes are not what tells these jobs apart
-        prefix = os.path.commonprefix(names) if len(group) > 1 else ""
-        suffix = os.path.commonprefix([x[::-1] for x in names])[::-1] if len(group) > 1 else ""
+        # character by character on purpose: the labels' common text, not a path
+        prefix = os.path.commonprefix(names) if len(group) > 1 else ""  # noqa: RUF071
+        suffix = os.path.commonprefix([x[::-1] for x in names])[::-1] if len(group) > 1 else ""  # noqa: RUF071
         for n, name in zip(group, names):
             if len(name) <= limit:
                 out[id(n)] = name
@@ -134,7 +136,7 @@ def plot(root: Node, filename: str, inputs: list[str] | None = None, info_fields
     box_w, gap_x, gap_layer, gap_wrap = 3.4, 0.6, 1.0, 0.45
     box_h = 0.3 + 0.32 * max(len(lines) for lines in text.values())
 
-    def fit(per_row: int) -> tuple[float, list, float, float]:
+    def fit(per_row: int) -> tuple[float, list[Any], float, float]:
         """(inches per data unit, rows, width and height in data units) when layers wrap at ``per_row``."""
         rows = wrapped(layered, per_row)
         span_x = max(len(r) for r, _ in rows) * (box_w + gap_x) - gap_x + 0.6

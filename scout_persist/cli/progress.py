@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TextIO
 
 
 class Progress:
     """``Progress(total, label)``; ``advance(n)`` steps the bar, ``note(text)`` sets the trailing text."""
 
-    def __init__(self, total: int, label: str = "", enabled: bool = True, stream=None, width: int = 30):
+    def __init__(
+        self, total: int, label: str = "", enabled: bool = True, stream: TextIO | None = None, width: int = 30
+    ) -> None:
         self.total = max(total, 0)
         self.label = label
         self.enabled = enabled

@@ -11,7 +11,7 @@ from .provenance import Reporter, build, to_dot, to_json
 from .target import resolve_job
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("prov", help="show the provenance (dependency tree) of a job")
     p.add_argument("job", help="job path, fsspec URL, or key under $SCOUT_PERSIST_URL")
     p.add_argument("-i", "--inputs", default="", help="comma-separated inputs to append to each line")
@@ -30,7 +30,7 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     ref = resolve_job(args.job, args.root)
     has_info = ref.store.exists(ref.info_key)
-    if len(ref.key.split("/")) < 5 or not has_info and (ref.store.isdir(ref.key) or not ref.store.exists(ref.key)):
+    if len(ref.key.split("/")) < 5 or (not has_info and (ref.store.isdir(ref.key) or not ref.store.exists(ref.key))):
         raise not_a_job(ref)
     root = build(ref)
     if args.json:

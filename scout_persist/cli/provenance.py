@@ -8,6 +8,7 @@ The graph is also what ``--json``, ``--dot`` and ``--plot`` draw.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from .fingerprint import color, fingerprint, status_color
 from .jobs import dependency_refs, load_info, mtime, recursive_inputs, result_exists, shown_status
@@ -21,11 +22,11 @@ class Node:
     """One job of the provenance graph."""
 
     ref: JobRef
-    info: dict | None
+    info: dict[str, Any] | None
     status: str
     exists: bool
     mtime: float | None
-    dependencies: list["Node"] = field(default_factory=list)
+    dependencies: list[Node] = field(default_factory=list)
 
     @property
     def path(self) -> str:
@@ -63,7 +64,7 @@ def build(ref: JobRef) -> Node:
     """Read ``ref`` and everything it depends on (each path once)."""
     nodes: dict[str, Node] = {}
 
-    def visit(r: JobRef, stack: frozenset) -> Node:
+    def visit(r: JobRef, stack: frozenset[str]) -> Node:
         if r.display in nodes:
             return nodes[r.display]
         info = load_info(r)
@@ -145,7 +146,7 @@ class Reporter:
             return color(flat_color, _uncolor(plain))
         return line
 
-    def lines(self, node: Node | None = None, offset: int = 0, seen: set | None = None) -> list[str]:
+    def lines(self, node: Node | None = None, offset: int = 0, seen: set[Any] | None = None) -> list[str]:
         node = node or self.root
         seen = set() if seen is None else seen
         out: list[str] = []
@@ -167,10 +168,10 @@ def _uncolor(s: str) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", s)
 
 
-def to_json(root: Node) -> dict:
+def to_json(root: Node) -> dict[str, Any]:
     """The tree as nested dicts (repeated dependencies appear in full under every dependant)."""
 
-    def conv(n: Node, stack: frozenset) -> dict:
+    def conv(n: Node, stack: frozenset[int]) -> dict[str, Any]:
         return {
             "path": n.path,
             "workflow": n.workflow,

@@ -17,16 +17,21 @@ import argparse
 import contextlib
 import os
 import time
-from typing import Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidInputError
 from .output import emit, warn
+
+if TYPE_CHECKING:
+    from ..runs import Run
+    from ..store import Store
 
 CLAIM_LEASE = 30.0
 WATCH_POLL = 1.0
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("resume", help="run a recorded flow run again (done jobs reused), or every crashed run "
                                       "with --incomplete")
     p.add_argument("run_ref", nargs="?", metavar="RUN", help="a run id (or a unique start of one)")
@@ -61,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ checks
-def _live_reason(store, target) -> str | None:
+def _live_reason(store: Store, target: Run) -> str | None:
     """Why ``target`` counts as live now, else None (watches the record when the store does not tell its age)."""
     from ..errors import KeyNotFound
     from ..runs import RUNNING, judge, lease_left
@@ -95,7 +100,7 @@ def _live_reason(store, target) -> str | None:
 
 
 @contextlib.contextmanager
-def _claimed(store, target, skip: bool) -> Iterator[bool]:
+def _claimed(store: Store, target: Run, skip: bool) -> Iterator[bool]:
     """Hold the run's resume lock (an exclusive create): True when this process holds it."""
     from ..locks import Lock, describe_holder
     from ..runs import RESUME_LOCK
@@ -117,7 +122,7 @@ def _claimed(store, target, skip: bool) -> Iterator[bool]:
 
 
 @contextlib.contextmanager
-def _root_env(store) -> Iterator[None]:
+def _root_env(store: Store) -> Iterator[None]:
     """The resumed flow writes to the store the run was found in."""
     before = os.environ.get("SCOUT_PERSIST_URL")
     os.environ["SCOUT_PERSIST_URL"] = store.url
@@ -141,7 +146,7 @@ def _plugin():
     return plugin
 
 
-def _resume(args, store, target, incomplete: bool = False) -> bool | None:
+def _resume(args: argparse.Namespace, store: Store, target: Run, incomplete: bool = False) -> bool | None:
     """Resume ``target``; True when the new run completed, False when it failed, None when skipped."""
     from ..runs import RESUMED_BY, markers
 
@@ -178,10 +183,11 @@ def _resume(args, store, target, incomplete: bool = False) -> bool | None:
     else:
         emit(f"run {outcome.run_id} resumed run {target.run_id}: {outcome.state_name}"
              + (f" ({outcome.message})" if outcome.message and not outcome.completed else ""))
-    return outcome.completed
+    completed: bool | None = outcome.completed
+    return completed
 
 
-def _clean_from(store, target, task: str) -> None:
+def _clean_from(store: Store, target: Run, task: str) -> None:
     """Remove the jobs of ``task`` in the run and every job of the run that depends on them."""
     from .clean import remove
     from .scan import job_entry
@@ -215,7 +221,7 @@ def _clean_from(store, target, task: str) -> None:
                                 "wait for the run using them to end, then resume again")
 
 
-def _incomplete(args, store) -> int:
+def _incomplete(args: argparse.Namespace, store: Store) -> int:
     from ..runs import CRASHED, RESUMED_BY, list_runs, markers
 
     candidates = [r for r in list_runs(store, args.workflow) if r.status == CRASHED]

@@ -10,16 +10,21 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import time
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError
 from .output import emit, emit_json, warn
 from .progress import Progress
 
+if TYPE_CHECKING:
+    from ..runs import Run
+    from ..store import Store
+
 SLOW = 0.5  # seconds before the progress bar appears
 SUPPRESS = argparse.SUPPRESS
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("runs", help="list the flow runs recorded in a store, newest first; runs show RUN; runs prune")
     _common(p)
     p.add_argument("-w", "--workflow", help="only the runs of this workflow (the flow's name)")
@@ -56,7 +61,7 @@ def add_parser(sub) -> None:
     r.set_defaults(verb="prune")
 
 
-def _common(p, default=None) -> None:
+def _common(p: argparse.ArgumentParser, default: str | None = None) -> None:
     # a verb's options default to SUPPRESS: the same option given before the verb (runs --root R show X) stays
     p.add_argument("--root", default=default, help="store root (path or fsspec URL); default $SCOUT_PERSIST_URL")
 
@@ -74,14 +79,14 @@ class _SlowProgress(Progress):
             super().close()
 
 
-def _bar(args) -> _SlowProgress:
+def _bar(args: argparse.Namespace) -> _SlowProgress:
     import sys
 
     show = (getattr(args, "progress", False) or sys.stderr.isatty()) and not getattr(args, "no_progress", False)
     return _SlowProgress(0, "runs", enabled=show)
 
 
-def _store(args):
+def _store(args: argparse.Namespace) -> Store:
     from .target import resolve_root
 
     return resolve_root(args.root)
@@ -117,13 +122,13 @@ def _statuses(text: str | None) -> set[str] | None:
     return wanted
 
 
-def _needs_parts(run) -> bool:
+def _needs_parts(run: Run) -> bool:
     from ..runs import CRASHED, RUNNING
 
     return run.status in (RUNNING, CRASHED) or run.record.get("task_runner") not in (None, "ThreadPoolTaskRunner")
 
 
-def _jobs_column(run) -> str:
+def _jobs_column(run: Run) -> str:
     counts = run.job_counts()
     total = sum(counts.values())
     if not total:
@@ -173,7 +178,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------------- show
-def _lineage(store, run) -> dict:
+def _lineage(store: Store, run: Run) -> dict[str, Any]:
     from ..runs import RESUMED_BY, REUSED_BY, markers
 
     return {"resumed_by": markers(store, run.workflow, run.run_id, RESUMED_BY),
@@ -204,7 +209,7 @@ def run_show(args: argparse.Namespace) -> int:
                                                        if run.ended else ""))
     emit(f"  host        {rec.get('host', '?')} pid {rec.get('pid', '?')}   cwd {rec.get('cwd', '?')}")
     emit(f"  entrypoint  {rec.get('entrypoint') or '-'}")
-    code = rec.get("code") if isinstance(rec.get("code"), dict) else {}
+    code = got if isinstance(got := rec.get("code"), dict) else {}
     emit(f"  code        {code.get('hash', '?')} (flow {str(code.get('flow', '?'))[:12]}"
          + "".join(f", {n} {str(c)[:12]}" for n, c in sorted((code.get('ran') or code.get('tasks') or {}).items()))
          + ")")
@@ -234,13 +239,13 @@ def run_show(args: argparse.Namespace) -> int:
     for j in jobs:
         how = "reused" if j.get("reused") else "ran" if j.get("status") == "done" else ""
         path = store.where(str(j.get("key"))) if not j.get("store") else f"{j['store']}/{j.get('key')}"
-        emit(f"    {str(j.get('status')):<7} {how:<6} {duration(j.get('seconds')):>7}  {str(j.get('task')):<20} {path}")
+        emit(f"    {j.get('status')!s:<7} {how:<6} {duration(j.get('seconds')):>7}  {j.get('task')!s:<20} {path}")
         if j.get("error"):
             emit(f"      {j['error']}")
     return 0
 
 
-def _plot(store, run, filename: str) -> int:
+def _plot(store: Store, run: Run, filename: str) -> int:
     from .plot import plot
     from .provenance import Node, build
     from .target import JobRef
@@ -253,19 +258,19 @@ def _plot(store, run, filename: str) -> int:
 
     class RunNode(Node):
         @property
-        def workflow(self) -> str:  # type: ignore[override]
+        def workflow(self) -> str:
             return run.flow
 
         @property
-        def task(self) -> str:  # type: ignore[override]
+        def task(self) -> str:
             return "run"
 
         @property
-        def name(self) -> str:  # type: ignore[override]
+        def name(self) -> str:
             return run.run_id
 
         @property
-        def shown_status(self) -> str:  # type: ignore[override]
+        def shown_status(self) -> str:
             return run.status
 
     root = RunNode(JobRef(store, run.dir), None, run.status, True, None)

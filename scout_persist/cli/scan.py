@@ -13,15 +13,17 @@ from __future__ import annotations
 import fnmatch
 import gc
 import os
-import posixpath
 import re
 import stat as _stat
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from types import ModuleType
+from typing import Any
 
 from ..layout import JOBS_DIR
 from ..liveness import RUNNING_STATUSES
 from ..store import TEMP_PREFIX, Store
+from .progress import Progress
 from .target import JobRef
 
 # Statuses a quick look at the head of a .info cannot confirm: they depend on the whole file being readable.
@@ -30,9 +32,14 @@ _NEEDS_PARSE = frozenset({"noinfo", "notfound"})
 _HEAD_STATUS = re.compile(rb'\{"status":"([^"\\]*)"')
 _READ_CHUNK = 1 << 16
 _S_ISDIR = _stat.S_ISDIR
+_Stats = dict[str, os.stat_result]  # name -> lstat (or its shape, on other stores)
+# (base, file_name, job_name, result, info, files, dir_fd): see _folder
+_FolderItem = tuple[
+    str, str, str, os.stat_result | None, os.stat_result | None, os.stat_result | None, int | None
+]
 
 
-def _jobs():
+def _jobs() -> ModuleType:
     """The module that reads .info files, imported when a status is needed: plain ``ls`` never loads it."""
     from . import jobs
 
@@ -41,7 +48,8 @@ def _jobs():
 
 def _fake_stat(is_dir: bool, size: int, mtime: float | None) -> os.stat_result:
     """What a listing of another store says about an entry, in the shape of a local ``lstat``."""
-    return os.stat_result((0o040755 if is_dir else 0o100644, 0, 0, 0, 0, 0, 0 if is_dir else size, 0, mtime, 0))
+    fields = (0o040755 if is_dir else 0o100644, 0, 0, 0, 0, 0, 0 if is_dir else size, 0, mtime, 0)
+    return os.stat_result(fields)  # type: ignore[arg-type]  # an unknown mtime stays None; typeshed wants numbers
 
 
 class JobEntry:
@@ -66,7 +74,7 @@ class JobEntry:
         i = info_entry.st_mtime if info_entry is not None else None
         self.mtime = i if r is None else (r if i is None or r > i else i)
         self._raw = raw
-        self._info: dict | None = None
+        self._info: dict[str, Any] | None = None
         self._size: int | None = None
         self._status: str | None = None
 
@@ -82,7 +90,7 @@ class JobEntry:
         return self.result is not None and _S_ISDIR(self.result.st_mode)
 
     @property
-    def info(self) -> dict:
+    def info(self) -> dict[str, Any]:
         if self._info is None:
             if self.info_entry is None:
                 self._info = {}
@@ -177,7 +185,7 @@ def _read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def _local_groups(dir_fd: int) -> tuple[dict, dict, dict]:
+def _local_groups(dir_fd: int) -> tuple[_Stats, _Stats, _Stats]:
     """name -> ``lstat`` of the results, ``.info`` files and ``.files`` folders of the folder open as ``dir_fd``.
 
     The hot loop of ``ls``: one lstat per entry and nothing else; kinds are checked afterwards, per job.
@@ -200,7 +208,7 @@ def _local_groups(dir_fd: int) -> tuple[dict, dict, dict]:
     return results, infos, files
 
 
-def _kinds_fixed(results: dict, infos: dict, files: dict) -> None:
+def _kinds_fixed(results: _Stats, infos: _Stats, files: _Stats) -> None:
     """A folder named ``x.info`` or a file named ``x.files`` is the result of job ``x.info`` / ``x.files``."""
     for suffix, group, want_dir in ((".info", infos, False), (".files", files, True)):
         for name in [n for n, st in group.items() if _S_ISDIR(st.st_mode) != want_dir]:
@@ -218,7 +226,7 @@ def _read_at(dir_fd: int, name: str) -> bytes | None:
         os.close(fd)
 
 
-def _remote_groups(store: Store, key: str) -> tuple[dict, dict, dict]:
+def _remote_groups(store: Store, key: str) -> tuple[_Stats, _Stats, _Stats]:
     results: dict[str, os.stat_result] = {}
     infos: dict[str, os.stat_result] = {}
     files: dict[str, os.stat_result] = {}
@@ -257,7 +265,7 @@ def task_dirs(store: Store, workflow: str = "*", task: str = "*") -> list[tuple[
     return out
 
 
-def _folder(store: Store, workflow: str, task: str, prefix: str = "") -> Iterator[tuple]:
+def _folder(store: Store, workflow: str, task: str, prefix: str = "") -> Iterator[_FolderItem]:
     """``(base, file_name, job_name, result, info, files, dir_fd)`` per job of one task folder, sorted by name.
 
     ``result``/``info``/``files`` are ``lstat`` results or None; names with '/' (sub-folders that are neither a
@@ -280,7 +288,7 @@ def _folder(store: Store, workflow: str, task: str, prefix: str = "") -> Iterato
         get_result, get_info, get_files = results.get, infos.get, files.get
         for name in sorted(names):
             result, info, folder = get_result(name), get_info(name), get_files(name)
-            if info is None and folder is None and _S_ISDIR(result.st_mode):
+            if info is None and folder is None and result is not None and _S_ISDIR(result.st_mode):
                 yield from _folder(store, workflow, task, lead + name)
                 continue
             yield base, name, lead + name, result, info, folder, dir_fd
@@ -384,7 +392,7 @@ def _lstat_at(dir_fd: int, name: str) -> os.stat_result | None:
         return None
 
 
-def scan(store: Store, workflow: str = "*", task: str = "*", progress=None,
+def scan(store: Store, workflow: str = "*", task: str = "*", progress: Progress | None = None,
          keep: Callable[[JobEntry], bool] | None = None,
          statuses: frozenset[str] | None = None) -> Iterator[JobEntry]:
     """Every job of ``store`` in workflow/task folders matching the globs, passing ``keep`` and (``statuses``)
@@ -394,8 +402,8 @@ def scan(store: Store, workflow: str = "*", task: str = "*", progress=None,
     if progress is not None:
         progress.total = len(dirs)
 
-    def work(part: list[tuple[str, str]], bar) -> list[JobEntry]:
-        found = []
+    def work(part: list[tuple[str, str]], bar: Progress | None) -> list[JobEntry]:
+        found: list[JobEntry] = []
         for w, t in part:
             found.extend(jobs_in(store, w, t, keep=keep, statuses=statuses))
             if bar is not None:
@@ -415,19 +423,19 @@ def scan(store: Store, workflow: str = "*", task: str = "*", progress=None,
             progress.advance(done - progress.done)
 
 
-def _pack(job: JobEntry) -> tuple:
+def _pack(job: JobEntry) -> tuple[Any, ...]:
     """A matched job as plain values for :mod:`marshal` (its status already computed)."""
-    def st(e):
+    def st(e: os.stat_result | None) -> tuple[int, int, float] | None:
         return None if e is None else (e.st_mode, e.st_size, e.st_mtime)
 
     return (job.key, job.workflow, job.task, job.name, st(job.result), st(job.info_entry), st(job.files),
             job._raw, job.status)
 
 
-def _unpack(store: Store, packed: tuple) -> JobEntry:
+def _unpack(store: Store, packed: tuple[Any, ...]) -> JobEntry:
     key, w, t, name, r, i, f, raw, status = packed
 
-    def st(e):
+    def st(e: tuple[int, int, float] | None) -> os.stat_result | None:
         return None if e is None else os.stat_result((e[0], 0, 0, 0, 0, 0, e[1], 0, e[2], 0))
 
     job = JobEntry(store, key, w, t, name, st(r), st(i), st(f), raw)
@@ -439,8 +447,8 @@ FORK_ENV = "SCOUT_PERSIST_SCAN_FORK"  # "0": never split a scan; "1": split when
 _FORK_MIN_DIR_BYTES = 256 << 10  # task folders whose directory files total this much hold a few thousand entries
 
 
-def in_two_processes(store: Store, dirs: list[tuple[str, str]], work: Callable, progress=None,
-                     encode: Callable | None = None, decode: Callable | None = None) -> Iterator[tuple]:
+def in_two_processes(store: Store, dirs: list[tuple[str, str]], work: Callable[..., Any], progress: Progress | None = None,
+                     encode: Callable[..., Any] | None = None, decode: Callable[..., Any] | None = None) -> Iterator[tuple[Any, ...]]:
     """``(part, work(part, progress))`` for the two halves of ``dirs``, in order; the second half runs in a forked
     child while this process does the first, and comes back through a pipe as :mod:`marshal` data (``encode`` turns
     the child's result into such values, ``decode`` turns them back). A scan is mostly Python work around one
@@ -487,7 +495,7 @@ def in_two_processes(store: Store, dirs: list[tuple[str, str]], work: Callable, 
         result = None
         if status == 0:
             try:
-                result = marshal.loads(data)
+                result = marshal.loads(data)  # noqa: S302 - written by our own forked child (above)
                 result = decode(result) if decode else result
             except (EOFError, ValueError, TypeError):
                 result = None
@@ -529,7 +537,7 @@ def _may_fork(store: Store, dirs: list[tuple[str, str]]) -> bool:
     return False
 
 
-def rows(store: Store, workflow: str = "*", task: str = "*", progress=None) -> Iterator[list[tuple]]:
+def rows(store: Store, workflow: str = "*", task: str = "*", progress: Progress | None = None) -> Iterator[list[tuple[Any, ...]]]:
     """Per task folder, ``(workflow, task, name, size, mtime)`` of each of its jobs, as plain ``ls`` prints them: no
     .info read, no per-job object but the tuple. ``size`` and ``mtime`` are :attr:`JobEntry.size` and ``.mtime``."""
     dirs = task_dirs(store, workflow, task)
@@ -545,7 +553,7 @@ def rows(store: Store, workflow: str = "*", task: str = "*", progress=None) -> I
             progress.advance()
 
 
-def rows_in(store: Store, w: str, t: str) -> list[tuple]:
+def rows_in(store: Store, w: str, t: str) -> list[tuple[Any, ...]]:
     """:func:`rows` of one task folder."""
     if store.capabilities.local_paths:
         return _rows_in(store, w, t)
@@ -553,7 +561,10 @@ def rows_in(store: Store, w: str, t: str) -> list[tuple]:
             for base, file_name, name, result, info, folder, _fd in _folder(store, w, t)]
 
 
-def _size_mtime(store: Store, key: str, result, info, folder) -> tuple[int, float | None]:
+def _size_mtime(
+    store: Store, key: str, result: os.stat_result | None, info: os.stat_result | None, folder: os.stat_result | None
+) -> tuple[int, float | None]:
+    mtime: float | None
     if result is None:
         size, mtime = 0, None
     elif _S_ISDIR(result.st_mode):
@@ -569,7 +580,7 @@ def _size_mtime(store: Store, key: str, result, info, folder) -> tuple[int, floa
     return size, mtime
 
 
-def _rows_in(store: Store, w: str, t: str, prefix: str = "") -> list[tuple]:
+def _rows_in(store: Store, w: str, t: str, prefix: str = "") -> list[tuple[Any, ...]]:
     """:func:`rows` of one local folder: the same walk as :func:`_folder`, flattened for speed."""
     base = f"{JOBS_DIR}/{w}/{t}" + (f"/{prefix}" if prefix else "")
     try:
@@ -582,7 +593,7 @@ def _rows_in(store: Store, w: str, t: str, prefix: str = "") -> list[tuple]:
         os.close(dir_fd)
     _kinds_fixed(results, infos, files)
     lead = f"{prefix}/" if prefix else ""
-    out: list[tuple] = []
+    out: list[tuple[Any, ...]] = []
     append = out.append
     names = set(results)
     names.update(infos)
@@ -600,6 +611,7 @@ def _rows_in(store: Store, w: str, t: str, prefix: str = "") -> list[tuple]:
             append((w, t, lead + name, *_size_mtime(store, f"{base}/{name}", result, info, folder)))
             continue
         if result is None:
+            assert info is not None  # the name came from one of the three groups
             append((w, t, lead + name, info.st_size, info.st_mtime))
         elif info is None:
             append((w, t, lead + name, result.st_size, result.st_mtime))

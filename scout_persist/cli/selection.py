@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from ..errors import InvalidInputError, JobNotFound
 from ..layout import JOBS_DIR
+from ..store import Store
 from .progress import Progress
 from .scan import JobEntry, no_cyclic_gc, scan
-from ..store import Store
 from .target import resolve_root
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
@@ -36,7 +37,7 @@ def parse_days(text: str) -> float:
     return value / {"": 1, "d": 1, "h": 24, "m": 1440, "s": 86400}[m.group(2)]
 
 
-def human_size(n: int) -> str:
+def human_size(n: float) -> str:
     if n < 1024:
         return f"{n:.0f}B"
     n /= 1024
@@ -59,7 +60,7 @@ def human_age(seconds: float | None) -> str:
     return f"{max(seconds, 0):.0f}s"
 
 
-def add_selection_options(p, default_status: str | None = None, root_help: str | None = None) -> None:
+def add_selection_options(p: argparse.ArgumentParser, default_status: str | None = None, root_help: str | None = None) -> None:
     p.add_argument("root", nargs="?",
                    help=root_help or "Scout root (path or fsspec URL); default $SCOUT_PERSIST_URL or ~/.scout")
     p.add_argument("-w", "--workflow", default="*", help="workflow name or glob")
@@ -72,7 +73,7 @@ def add_selection_options(p, default_status: str | None = None, root_help: str |
     p.add_argument("--no-progress", dest="no_progress", action="store_true", help="never show a progress bar")
 
 
-def selected_root(args) -> Store:
+def selected_root(args: argparse.Namespace) -> Store:
     """The store of the ROOT argument, which must hold a ``var/jobs`` folder."""
     store = resolve_root(args.root)
     if not store.isdir(JOBS_DIR):
@@ -83,12 +84,12 @@ def selected_root(args) -> Store:
     return store
 
 
-def progress_bar(args, label: str) -> Progress:
+def progress_bar(args: argparse.Namespace, label: str) -> Progress:
     show = (args.progress or sys.stderr.isatty()) and not args.no_progress
     return Progress(0, label, enabled=show)
 
 
-def age_test(args) -> Callable[[float | None], bool] | None:
+def age_test(args: argparse.Namespace) -> Callable[[float | None], bool] | None:
     """A test of a job's mtime for --older-than/--newer-than, or None when neither is given."""
     older = parse_days(args.older_than) * 86400 if args.older_than else None
     newer = parse_days(args.newer_than) * 86400 if args.newer_than else None
@@ -105,7 +106,7 @@ def age_test(args) -> Callable[[float | None], bool] | None:
     return test
 
 
-def select(args, label: str) -> tuple[Store, list[JobEntry]]:
+def select(args: argparse.Namespace, label: str) -> tuple[Store, list[JobEntry]]:
     """(store, matching jobs) for the selection options of ``args``; reads .info only for a status filter."""
     store = selected_root(args)
     statuses = frozenset(s for s in (args.status or "").split(",") if s)

@@ -1,9 +1,13 @@
-"""Turn a command-line JOB or ROOT argument (local path, fsspec URL or key under SCOUT_PERSIST_URL) into a store + key."""
+"""Turn a command-line JOB or ROOT argument into a store + key.
+
+JOB or ROOT: a local path, an fsspec URL or a key under SCOUT_PERSIST_URL.
+"""
 
 from __future__ import annotations
 
 import os
 import re
+from typing import Any
 
 from ..errors import JobNotFound
 from ..layout import JOBS_MARK, split_location
@@ -20,7 +24,7 @@ class JobRef:
 
     __slots__ = ("root", "key", "_store")
 
-    def __init__(self, root: "str | Store", key: str):
+    def __init__(self, root: str | Store, key: str):
         if isinstance(root, str):
             self.root, self._store = root, None
         else:
@@ -49,11 +53,11 @@ class JobRef:
     def files_key(self) -> str:
         return self.key + ".files"
 
-    def sibling(self, key: str) -> "JobRef":
+    def sibling(self, key: str) -> JobRef:
         return JobRef(self._store or self.root, key)
 
 
-def store_for(url: str | None, **storage_options) -> Store:
+def store_for(url: str | None, **storage_options: Any) -> Store:
     """One Store per root URL and options, so a long listing does not re-create file systems.
 
     ``None`` is the default root (``$SCOUT_PERSIST_URL`` or ``~/.scout``): the Store then knows, for its messages,

@@ -19,7 +19,7 @@ from .output import emit, emit_json, warn
 DEFAULT_HOURS = 24.0
 
 
-def add_option(p) -> None:
+def add_option(p: argparse.ArgumentParser) -> None:
     """The ``--uploads`` switch of ``gc`` (its ``--older-than`` then means hours)."""
     p.add_argument("--uploads", action="store_true",
                    help="abort incomplete multipart uploads (S3) idle for more than --older-than HOURS "

@@ -12,9 +12,10 @@ with another key or for another job): a cache recomputes them; nothing is unpick
 from __future__ import annotations
 
 import argparse
-from typing import Iterator
+from collections.abc import Iterator
+from typing import Any
 
-from .. import payload, serializers
+from .. import formats, payload, serializers
 from ..codecs import THREADED_HASH_MIN, new_checksum
 from ..errors import CorruptPayloadError, InvalidInputError, KeyNotFound, UntrustedPayloadError
 from .jobs import load_info
@@ -25,7 +26,7 @@ from .target import JobRef, resolve_job
 CHUNK = 1 << 20
 
 
-def records(info, path: tuple = ()) -> Iterator[tuple[tuple, dict]]:
+def records(info: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
     """(where in the info, record) for every checksum record in ``info``."""
     if isinstance(info, dict):
         if isinstance(info.get("checksum"), str) and ":" in info["checksum"]:
@@ -55,7 +56,7 @@ def _hash(ref: JobRef, key: str, algorithm: str) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
-def verify_job(ref: JobRef) -> list[dict]:
+def verify_job(ref: JobRef) -> list[dict[str, Any]]:
     """One result per checksum record of ``ref``: status ``ok``, ``mismatch``, ``size`` or ``missing``."""
     info = load_info(ref) or {}
     out = []
@@ -65,7 +66,7 @@ def verify_job(ref: JobRef) -> list[dict]:
         row = {"job": ref.display, "record": ".".join(map(str, where)) or "(top)", "file": key.rsplit("/", 1)[-1],
                "expected": rec["checksum"]}
         try:
-            if where == (payload.RECORD_KEY,) and payload.formats.for_record(rec, key) is not None:
+            if where == (payload.RECORD_KEY,) and formats.for_record(rec, key) is not None:
                 ok = _format_matches(ref, rec, key)  # a typed format's checksum covers what its format says
                 size = rec.get("stored_size")
             else:
@@ -86,7 +87,7 @@ def verify_job(ref: JobRef) -> list[dict]:
     return out
 
 
-def _format_matches(ref: JobRef, rec: dict, key: str) -> bool:
+def _format_matches(ref: JobRef, rec: dict[str, Any], key: str) -> bool:
     """A typed format's result (e.g. an uncompressed NPY, whose checksum covers the array bytes after its header) is
     verified by its format."""
     try:
@@ -96,7 +97,7 @@ def _format_matches(ref: JobRef, rec: dict, key: str) -> bool:
     return True
 
 
-def unsigned_job(ref: JobRef) -> dict | None:
+def unsigned_job(ref: JobRef) -> dict[str, Any] | None:
     """A row when ``ref``'s result is a pickle that does not verify under the current HMAC key, else None."""
     info = load_info(ref) or {}
     record = payload.record_of(info)
@@ -114,7 +115,7 @@ def unsigned_job(ref: JobRef) -> dict | None:
     return None
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("verify", help="recompute the checksums recorded in .info files and report mismatches")
     add_selection_options(p)
     p.add_argument("--json", action="store_true", help="print every check as JSON")

@@ -21,10 +21,11 @@ The task's code is part of the signature too, but the CLI does not have the code
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from .. import payload, serializers
-from .. import signature as sig
+from .. import payload, serializers, signature as sig
 from ..errors import InvalidInputError, ScoutPersistError, UnsupportedValueError
 from .fingerprint import fingerprint
 from .jobs import dependency_refs, load_info, mtime, own_inputs, recursive_inputs, result_exists, shown_status
@@ -46,7 +47,7 @@ def parse_assignments(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def coerce_like(text: str, recorded):
+def coerce_like(text: str, recorded: Any) -> Any:
     """The command-line string as a value of the recorded value's type (bool, int, float, list, str)."""
     try:
         if isinstance(recorded, bool):
@@ -60,24 +61,24 @@ def coerce_like(text: str, recorded):
             f"value {text!r} is not a {type(recorded).__name__} like the recorded {recorded!r}; give a number"
         ) from exc
     if isinstance(recorded, list):
-        return [s for s in text.replace("\n", ",").split(",")] if text else []
+        return list(text.replace("\n", ",").split(",")) if text else []
     return text
 
 
-def _value_digest(value) -> str:
+def _value_digest(value: Any) -> str:
     try:
         return sig.value_digest(value)
     except UnsupportedValueError:
         return f"<{type(value).__name__}>"
 
 
-def signature_dependencies(ref: JobRef, info: dict) -> str:
+def signature_dependencies(ref: JobRef, info: dict[str, Any]) -> str:
     """The ``dependencies`` part recomputed from the dependencies' current ``.info`` (their result checksums)."""
     return sig.dependencies_digest([sig.dependency_token(dep.key, load_info(dep)) for dep in dependency_refs(ref, info)])
 
 
 # ------------------------------------------------------------------------------------------- the hit rule
-def result_problem(ref: JobRef, info: dict) -> str | None:
+def result_problem(ref: JobRef, info: dict[str, Any]) -> str | None:
     """Why the stored job cannot serve a run as it is (the plug-in's hit check without a plan); None if it can."""
     if info.get("status") != "done":
         return f"status is {shown_status(ref, info, result_exists(ref))!r}, not 'done': the job runs again"
@@ -113,8 +114,8 @@ def result_problem(ref: JobRef, info: dict) -> str | None:
     return None
 
 
-def _expired(info: dict) -> bool:
-    record = info.get("prefect") if isinstance(info.get("prefect"), dict) else {}
+def _expired(info: dict[str, Any]) -> bool:
+    record = got if isinstance(got := info.get("prefect"), dict) else {}
     recorded = record.get("expires")
     if not isinstance(recorded, str):
         return False
@@ -132,14 +133,14 @@ class Verdict:
     reasons: list[str] = field(default_factory=list)
 
 
-def _signature_problem(ref: JobRef, info: dict, stored: dict) -> str | None:
+def _signature_problem(ref: JobRef, info: dict[str, Any], stored: Mapping[str, Any]) -> str | None:
     if stored.get("signature_version") != sig.SIGNATURE_VERSION:
         return (f"its signature was computed by another version of scout-persist "
                 f"({stored.get('signature_version', 1)!r}, now {sig.SIGNATURE_VERSION}): the plug-in recomputes it")
     return None
 
 
-def dependency_verdict(ref: JobRef, memo: dict[str, Verdict] | None = None, _stack: frozenset = frozenset()) -> Verdict:
+def dependency_verdict(ref: JobRef, memo: dict[str, Verdict] | None = None, _stack: frozenset[str] = frozenset()) -> Verdict:
     """Whether a flow would reuse the job ``ref`` (a dependency: no given inputs or version), recursively."""
     memo = {} if memo is None else memo
     if ref.display in memo:
@@ -170,7 +171,7 @@ def dependency_verdict(ref: JobRef, memo: dict[str, Verdict] | None = None, _sta
 
 
 # ----------------------------------------------------------------------------------------- Ruby's view
-def _ruby_freshness(ref: JobRef, info: dict, memo: dict[str, Verdict]) -> list[str]:
+def _ruby_freshness(ref: JobRef, info: dict[str, Any], memo: dict[str, Verdict]) -> list[str]:
     """Ruby's rule as notes: recursive dependencies without a result, or with a result newer than the job's by more
     than :data:`MTIME_SLACK` (copies and uploads do not keep modification times exactly)."""
     out, seen = [], set()
@@ -202,7 +203,7 @@ def _ruby_freshness(ref: JobRef, info: dict, memo: dict[str, Verdict]) -> list[s
 
 
 # --------------------------------------------------------------------------------------------- verdict
-def explain(ref: JobRef, info: dict, assignments: list[str], version: str | None = None) -> tuple[bool, list[str]]:
+def explain(ref: JobRef, info: dict[str, Any], assignments: list[str], version: str | None = None) -> tuple[bool, list[str]]:
     """``(reused, lines)``: whether a flow would reuse the job, and the lines saying so or why not.
 
     The first line starts with ``would be reused`` or ``would rerun``; ``note:`` lines follow.
@@ -217,7 +218,8 @@ def explain(ref: JobRef, info: dict, assignments: list[str], version: str | None
     for name, text in given.items():
         if name not in known:
             raise InvalidInputError(
-                f"input {name!r} is not an input of {ref.display} or its dependencies; known: {', '.join(known) or 'none'}"
+                f"input {name!r} is not an input of {ref.display} or its dependencies; "
+                f"known: {', '.join(known) or 'none'}"
             )
         recorded = known[name]
         value = coerce_like(text, recorded)
@@ -232,7 +234,7 @@ def explain(ref: JobRef, info: dict, assignments: list[str], version: str | None
         if bad_version:
             reasons.append(bad_version)
         else:
-            digests = stored.get("inputs") if isinstance(stored.get("inputs"), dict) else {}
+            digests = got if isinstance(got := stored.get("inputs"), dict) else {}
             changed = [n for n in given if n in digests and _value_digest(coerce_like(given[n], known[n])) != digests[n]]
             if changed:
                 reasons.append(f"signature component 'inputs' changes with the given inputs ({', '.join(changed)})")

@@ -2,13 +2,15 @@
 
 The value is stored as the command-line string; ``DELETE`` or ``nil`` stores null and implies ``-f``. A key is
 written only when absent, or with ``-f``: a new key is appended, an existing scalar replaced and moved to the end,
-an existing list gets the value appended. Unlike Ruby, an existing key without ``-f`` is reported and exits 1. ``-r`` does the same on every recursive dependency written on the same
-host (``-p``: and by the same pid, compared as numbers). Each ``.info`` is rewritten atomically.
+an existing list gets the value appended. Unlike Ruby, an existing key without ``-f`` is reported and exits 1.
+``-r`` does the same on every recursive dependency written on the same host (``-p``: and by the same pid, compared
+as numbers). Each ``.info`` is rewritten atomically.
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from ..errors import JobNotFound
 from ..info import InfoFile, merge_value
@@ -19,7 +21,7 @@ from .target import JobRef, resolve_job
 DELETE_WORDS = ("DELETE", "nil")
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("write_info", aliases=["write-info"], help="add, update or remove a key of a job's .info")
     p.add_argument("job", help="job path, fsspec URL, or key under $SCOUT_PERSIST_URL")
     p.add_argument("key")
@@ -33,7 +35,7 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def write(ref: JobRef, key: str, value, force: bool) -> bool:
+def write(ref: JobRef, key: str, value: Any, force: bool) -> bool:
     """Apply Ruby's rule to one job, never over a concurrent writer (the job's lock, or a conditional write);
     True when its .info changed."""
     from ..lease import rewrite_info
@@ -78,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             if not write(dep, args.key, value, force):
                 kept.append(dep.display)
-        except Exception as exc:  # Ruby warns and goes on with the other dependencies
+        except Exception as exc:  # noqa: BLE001 - Ruby warns and goes on with the other dependencies
             warn(f"could not set info {args.key!r} for {dep.display}: {exc}")
     if kept:
         warn(f"write_info: {args.key!r} is already set in {len(kept)} dependencies, left as they are "

@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from ..codecs import checksum_matches, parse_spec
 from ..errors import CorruptPayloadError, FormatVersionError, InvalidInputError, MissingDependencyError
@@ -46,11 +47,11 @@ class Stored:
     the format's ``record`` fields (sizes, codec, checksum), and the ``value`` a later decode gives back."""
 
     data: Any
-    record: dict = field(default_factory=dict)
+    record: dict[str, Any] = field(default_factory=dict)
     value: Any = None
 
 
-class Parts(tuple):
+class Parts(tuple[bytes | memoryview, ...]):
     """Buffers stored back to back (e.g. an NPY header and the array's own memory, never joined in memory)."""
 
     @property
@@ -146,7 +147,8 @@ def get(name: str) -> Format:
             f"format {name!r} is unknown; known formats: {', '.join(('pickle', *_MODULES))} (or None: chosen by the "
             "value's type)"
         )
-    return importlib.import_module(f".{module}", __name__).FORMAT
+    fmt: Format = importlib.import_module(f".{module}", __name__).FORMAT
+    return fmt
 
 
 def for_value(value: Any) -> Format | None:

@@ -9,7 +9,8 @@ Record: ``{"format": "arrow", "version": 1, "codec": "none", "compression": "zst
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .. import codecs
 from ..errors import CorruptPayloadError, UnsupportedValueError

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import base64
 import io
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .. import codecs
 from ..errors import CorruptPayloadError
@@ -34,7 +35,7 @@ def _header(np: Any, arr: Any) -> bytes:
     return buf.getvalue()
 
 
-def _parse_header(np: Any, header: bytes, where: str) -> tuple[tuple, bool, Any]:
+def _parse_header(np: Any, header: bytes, where: str) -> tuple[tuple[Any, ...], bool, Any]:
     fmt = np.lib.format
     fh = io.BytesIO(header)
     try:
@@ -72,6 +73,7 @@ class Npy(Format):
         body = memoryview((arr.T if fortran else arr).reshape(-1).view(np.uint8))
         codec, _level = compression(spec)
         record: dict[str, Any] = {"header": base64.b64encode(header).decode("ascii"), "size": body.nbytes}
+        data: Parts | bytes
         if codec == "none":
             data = Parts((header, body))
             record.update(codec="none", level=None, stored_size=len(header) + body.nbytes,

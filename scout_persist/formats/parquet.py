@@ -14,7 +14,8 @@ Record: ``{"format": "parquet", "version": 1, "codec": "none", "compression": "z
 from __future__ import annotations
 
 import io
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .. import codecs
 from ..errors import UnsupportedValueError

@@ -12,7 +12,8 @@ Record: ``{"format": "safetensors", "version": 1, "framework": "numpy"|"torch", 
 from __future__ import annotations
 
 import sys
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .. import codecs
 from ..errors import CorruptPayloadError, UnsupportedValueError

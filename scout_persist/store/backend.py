@@ -16,9 +16,12 @@ import uuid
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import ScoutPersistError, StorageError
+
+if TYPE_CHECKING:
+    import mmap
 
 # Name prefix of a write in flight (local files and the temp-key fallback); listings hide it.
 TEMP_PREFIX = ".tmp_mv."
@@ -123,7 +126,7 @@ class Backend(ABC):
         prefix = self.root.rstrip("/") + "/"
         return path[len(prefix):] if path.startswith(prefix) else None
 
-    def child(self, key: str) -> "Backend":
+    def child(self, key: str) -> Backend:
         """This backend rooted at ``key`` (sharing connections and caches)."""
         sub = object.__new__(type(self))
         sub.__dict__.update(self.__dict__)
@@ -210,7 +213,7 @@ class Backend(ABC):
     def abort_upload(self, upload: Upload) -> bool:
         raise StorageError(f"aborting an upload in store {self.url!r}: it has no multipart uploads")
 
-    def map(self, key: str):
+    def map(self, key: str) -> mmap.mmap | bytearray | None:
         """A private, copy-on-write memory map of the entry (local disks); None where the backend cannot."""
         return None
 

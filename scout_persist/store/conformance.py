@@ -20,6 +20,8 @@ import io
 import pickle
 import threading
 import time
+from collections.abc import Callable, Iterator
+from typing import Any, NoReturn
 
 import pytest
 
@@ -32,7 +34,7 @@ LARGE_SIZE = 3 * SINGLE_PUT_MAX + 12345  # past the single-PUT limit: object sto
 CHUNK = 1 << 20
 
 
-def _chunks(total: int, seed: bytes = b"scout") -> "iter[bytes]":
+def _chunks(total: int, seed: bytes = b"scout") -> Iterator[bytes]:
     """Deterministic, incompressible-looking bytes in CHUNK pieces."""
     block = hashlib.sha256(seed).digest() * (CHUNK // 32)
     sent, counter = 0, 0
@@ -52,13 +54,14 @@ class StoreConformance:
     """Behaviour every :class:`~scout_persist.store.Store` backend must show."""
 
     # -- side door ------------------------------------------------------------------
-    def side_door(self, store: Store):
+    def side_door(self, store: Store) -> tuple[Any, str]:
         """The storage of ``store`` without it: ``(fs, root)`` of a separate fsspec file system on its URL."""
         import fsspec.core
 
-        return fsspec.core.url_to_fs(store.url, **store.storage_options)
+        fs, root = fsspec.core.url_to_fs(store.url, **store.storage_options)
+        return fs, root
 
-    def test_writes_land_where_the_side_door_sees_them(self, store: Store):
+    def test_writes_land_where_the_side_door_sees_them(self, store: Store) -> None:
         store.put("side/a", b"through the store")
         fs, root = self.side_door(store)
         fs.invalidate_cache()
@@ -70,13 +73,13 @@ class StoreConformance:
         fs.invalidate_cache()
         assert not fs.exists(f"{root}/side/a")
 
-    def test_a_store_travels_to_workers(self, store: Store):
+    def test_a_store_travels_to_workers(self, store: Store) -> None:
         """Blocks and tasks are pickled to process-pool and Dask workers: a store must survive it."""
         store.put("pickled", b"v")
-        copy = pickle.loads(pickle.dumps(store))
+        copy = pickle.loads(pickle.dumps(store))  # noqa: S301 - the test's own pickle
         assert copy.url == store.url and copy.get("pickled") == b"v"
 
-    def test_conditional_writes_are_atomic_where_declared(self, store: Store):
+    def test_conditional_writes_are_atomic_where_declared(self, store: Store) -> None:
         if not store.capabilities.conditional_writes:
             pytest.skip("this backend declares no conditional writes (leases there use lock files)")
         first = store.put_if("cond", b"one", ABSENT)
@@ -90,36 +93,36 @@ class StoreConformance:
         assert not store.exists("cond")
 
     # -- put / get ------------------------------------------------------------------
-    def test_put_get_roundtrip(self, store: Store):
+    def test_put_get_roundtrip(self, store: Store) -> None:
         store.put("var/jobs/W/t/Default", b"hello\n")
         assert store.get("var/jobs/W/t/Default") == b"hello\n"
 
-    def test_put_replaces_whole_value(self, store: Store):
+    def test_put_replaces_whole_value(self, store: Store) -> None:
         store.put("k", b"a much longer first value")
         store.put("k", b"short")
         assert store.get("k") == b"short"
 
-    def test_empty_and_binary_values(self, store: Store):
+    def test_empty_and_binary_values(self, store: Store) -> None:
         store.put("empty", b"")
         store.put("bin", bytes(range(256)))
         assert store.get("empty") == b""
         assert store.get("bin") == bytes(range(256))
         assert store.size("empty") == 0
 
-    def test_get_missing_names_key_and_store(self, store: Store):
+    def test_get_missing_names_key_and_store(self, store: Store) -> None:
         with pytest.raises(KeyNotFound) as err:
             store.get("no/such/entry")
         assert "no/such/entry" in str(err.value) and store.url in str(err.value)
         assert isinstance(err.value, FileNotFoundError)
 
-    def test_get_folder_is_not_an_entry(self, store: Store):
+    def test_get_folder_is_not_an_entry(self, store: Store) -> None:
         store.put("folder/inside", b"x")
         with pytest.raises(KeyNotFound, match="folder"):
             store.get("folder")
         with pytest.raises(KeyNotFound, match="folder"):
             store.open("folder")
 
-    def test_put_below_an_entry_is_a_storage_error_and_keeps_the_entry(self, store: Store):
+    def test_put_below_an_entry_is_a_storage_error_and_keeps_the_entry(self, store: Store) -> None:
         store.put("entry", b"keep me")
         if store.capabilities.folders:
             with pytest.raises(StorageError, match="entry"):
@@ -135,21 +138,21 @@ class StoreConformance:
                 assert store.get("entry/child") == b"x"
         assert store.get("entry") == b"keep me"
 
-    def test_put_over_a_folder_is_refused_and_keeps_the_folder(self, store: Store):
+    def test_put_over_a_folder_is_refused_and_keeps_the_folder(self, store: Store) -> None:
         store.put("f/inside", b"x")
         if store.capabilities.folders:
             with pytest.raises(StorageError, match="folder"):
                 store.put("f", b"y")
         assert store.get("f/inside") == b"x"
 
-    def test_unicode_and_space_keys(self, store: Store):
+    def test_unicode_and_space_keys(self, store: Store) -> None:
         key = "var/jobs/W/t/Blueberry muffin ñ·x"
         store.put(key, b"v")
         assert store.get(key) == b"v"
         assert list(store.list("var/jobs/W/t")) == [key]
 
     # -- exists / isdir ---------------------------------------------------------------
-    def test_exists_entries_and_folders(self, store: Store):
+    def test_exists_entries_and_folders(self, store: Store) -> None:
         assert not store.exists("a/b")
         store.put("a/b", b"x")
         assert store.exists("a/b")
@@ -157,24 +160,25 @@ class StoreConformance:
         assert store.isdir("a") and not store.isdir("a/b")
         assert not store.exists("a/c")
 
-    def test_exists_never_reads_the_payload(self, store: Store, monkeypatch):
+    def test_exists_never_reads_the_payload(self, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
         store.put("payload", b"x" * 1000)
 
-        def refuse(*args, **kwargs):
+        def refuse(*args: Any, **kwargs: Any) -> NoReturn:
             raise AssertionError("exists() read a payload")
 
         with monkeypatch.context() as patch:
             for name in ("get", "get_versioned", "open"):
                 patch.setattr(store.backend, name, refuse)
+            fs = getattr(store.backend, "fs", None)  # the file system of an fsspec backend
             for name in ("cat_file", "cat", "open", "_open", "get_file"):
-                if hasattr(getattr(store.backend, "fs", None), name):
-                    patch.setattr(store.backend.fs, name, refuse)
+                if hasattr(fs, name):
+                    patch.setattr(fs, name, refuse)
             patch.setattr("builtins.open", refuse)
             found, missing = store.exists("payload"), store.exists("missing")
         assert found and not missing
 
     # -- delete ------------------------------------------------------------------
-    def test_delete_entry_and_missing(self, store: Store):
+    def test_delete_entry_and_missing(self, store: Store) -> None:
         store.put("d/x", b"1")
         store.delete("d/x")
         assert not store.exists("d/x")
@@ -182,7 +186,7 @@ class StoreConformance:
         with pytest.raises(KeyNotFound):
             store.get("d/x")
 
-    def test_delete_folder_needs_recursive(self, store: Store):
+    def test_delete_folder_needs_recursive(self, store: Store) -> None:
         store.put("tree/a", b"1")
         store.put("tree/sub/b", b"2")
         if store.capabilities.local_paths:
@@ -194,7 +198,7 @@ class StoreConformance:
         assert not store.exists("tree/sub/b")
 
     # -- list / ls ---------------------------------------------------------------
-    def test_list_is_sorted_recursive_files_only(self, store: Store):
+    def test_list_is_sorted_recursive_files_only(self, store: Store) -> None:
         for key in ["p/z", "p/a", "p/sub/m", "p/sub/deeper/q", "pp/other", "p2"]:
             store.put(key, b"v")
         assert list(store.list("p")) == ["p/a", "p/sub/deeper/q", "p/sub/m", "p/z"]
@@ -202,21 +206,21 @@ class StoreConformance:
         assert list(store.list()) == sorted(["p/z", "p/a", "p/sub/m", "p/sub/deeper/q", "pp/other", "p2"])
         assert list(store.list("missing")) == []
 
-    def test_ls_names_directly_below(self, store: Store):
+    def test_ls_names_directly_below(self, store: Store) -> None:
         for key in ["q/a", "q/b/c", "q/b/d"]:
             store.put(key, b"v")
         assert store.ls("q") == ["a", "b"]
         assert store.ls("q/b") == ["c", "d"]
         assert store.ls("nothing/here") == []
 
-    def test_key_of_inverts_path(self, store: Store):
+    def test_key_of_inverts_path(self, store: Store) -> None:
         store.put("x/y z", b"1")
         assert store.key_of(store.path("x/y z")) == "x/y z"
         with pytest.raises(UnsafePathError):
             store.key_of("/definitely/elsewhere")
 
     # -- size / mtime ------------------------------------------------------------------
-    def test_size_and_mtime(self, store: Store):
+    def test_size_and_mtime(self, store: Store) -> None:
         before = time.time()
         store.put("s", b"12345")
         assert store.size("s") == 5
@@ -228,26 +232,26 @@ class StoreConformance:
             store.mtime("missing")
 
     # -- open ---------------------------------------------------------------------
-    def test_open_streams(self, store: Store):
+    def test_open_streams(self, store: Store) -> None:
         store.put("o", b"0123456789")
         with store.open("o") as fh:
             assert fh.read(4) == b"0123"
             assert fh.read() == b"456789"
 
-    def test_open_readers_are_independent(self, store: Store):
+    def test_open_readers_are_independent(self, store: Store) -> None:
         store.put("o", b"abcdef")
         with store.open("o") as one, store.open("o") as two:
             assert one.read(3) == b"abc"
             assert two.read(3) == b"abc"
 
-    def test_open_missing_and_write_modes(self, store: Store):
+    def test_open_missing_and_write_modes(self, store: Store) -> None:
         with pytest.raises(KeyNotFound, match="nope"):
             store.open("nope")
         with pytest.raises(ValueError, match="writer"):
             store.open("o", "wb")
 
     # -- writer ---------------------------------------------------------------------
-    def test_writer_streams_and_publishes_at_the_end(self, store: Store):
+    def test_writer_streams_and_publishes_at_the_end(self, store: Store) -> None:
         with store.writer("w/out") as fh:
             fh.write(b"part1,")
             fh.write(b"part2")
@@ -256,7 +260,7 @@ class StoreConformance:
         assert list(store.list("w")) == ["w/out"]
 
     @pytest.mark.parametrize("size", [10, LARGE_SIZE], ids=["small", "large"])
-    def test_writer_abort_publishes_nothing(self, store: Store, size: int):
+    def test_writer_abort_publishes_nothing(self, store: Store, size: int) -> None:
         with pytest.raises(_Boom):
             with store.writer("w/aborted") as fh:
                 for piece in _chunks(size):
@@ -265,7 +269,7 @@ class StoreConformance:
         assert not store.exists("w/aborted")
         assert list(store.list()) == []
 
-    def test_writer_abort_keeps_the_old_value(self, store: Store):
+    def test_writer_abort_keeps_the_old_value(self, store: Store) -> None:
         store.put("w/kept", b"old")
         with pytest.raises(_Boom):
             with store.writer("w/kept") as fh:
@@ -274,13 +278,13 @@ class StoreConformance:
         assert store.get("w/kept") == b"old"
         assert list(store.list("w")) == ["w/kept"]
 
-    def test_caller_errors_pass_through_the_writer_unchanged(self, store: Store):
+    def test_caller_errors_pass_through_the_writer_unchanged(self, store: Store) -> None:
         with pytest.raises(FileNotFoundError) as err:
             with store.writer("w/x"):
                 raise FileNotFoundError("the caller's own input is missing")
         assert "caller's own" in str(err.value) and not isinstance(err.value, KeyNotFound)
 
-    def test_large_streaming_write_and_read(self, store: Store):
+    def test_large_streaming_write_and_read(self, store: Store) -> None:
         expected = hashlib.sha256()
         with store.writer("big/blob") as fh:
             for piece in _chunks(LARGE_SIZE):
@@ -293,7 +297,7 @@ class StoreConformance:
                 got.update(piece)
         assert got.hexdigest() == expected.hexdigest()
 
-    def test_compressed_stream_through_the_store(self, store: Store):
+    def test_compressed_stream_through_the_store(self, store: Store) -> None:
         plain = b"".join(b"row %d\tvalue\n" % i for i in range(200_000))
         with store.writer("c/result") as fh:
             record = compress_stream(io.BytesIO(plain), fh, "zstd:3")
@@ -301,7 +305,7 @@ class StoreConformance:
         with store.open("c/result") as fh:
             assert open_decompressed(fh, store.where("c/result"), record).read() == plain
 
-    def test_truncated_payload_is_detected_naming_the_url(self, store: Store):
+    def test_truncated_payload_is_detected_naming_the_url(self, store: Store) -> None:
         with store.writer("c/result") as fh:
             record = compress_stream(io.BytesIO(b"payload " * 100_000), fh, "zstd:3")
         store.put("c/result", store.get("c/result")[:-3])
@@ -311,13 +315,13 @@ class StoreConformance:
             open_decompressed(fh, store.where("c/result"), record).read()
 
     # -- concurrency ------------------------------------------------------------------
-    def test_readers_see_old_or_new_never_partial(self, store: Store):
+    def test_readers_see_old_or_new_never_partial(self, store: Store) -> None:
         values = [b"A" * 200_000, b"B" * 300_000]
         store.put("atomic", values[0])
         stop = threading.Event()
         seen: list[bytes] = []
 
-        def writer():
+        def writer() -> None:
             i = 0
             while not stop.is_set():
                 i += 1
@@ -334,16 +338,16 @@ class StoreConformance:
         assert all(value in values for value in seen)
 
     # -- exclusive create --------------------------------------------------------------
-    def test_create_is_exclusive(self, store: Store):
+    def test_create_is_exclusive(self, store: Store) -> None:
         assert store.create("locks/one", b"first") is True
         assert store.create("locks/one", b"second") is False
         assert store.get("locks/one") == b"first"
 
-    def test_create_racing_threads_one_winner(self, store: Store):
+    def test_create_racing_threads_one_winner(self, store: Store) -> None:
         results: dict[int, bool] = {}
         start = threading.Barrier(8)
 
-        def contend(i: int):
+        def contend(i: int) -> None:
             start.wait()
             results[i] = store.create("race/lock", b"owner %d" % i)
 
@@ -356,7 +360,7 @@ class StoreConformance:
         assert len(winners) == 1
         assert store.get("race/lock") == b"owner %d" % winners[0]
 
-    def test_create_leaves_no_temporary_entries(self, store: Store):
+    def test_create_leaves_no_temporary_entries(self, store: Store) -> None:
         store.create("c1", b"x")
         store.create("c1", b"y")
         assert list(store.list()) == ["c1"]
@@ -364,8 +368,8 @@ class StoreConformance:
 
     # -- keys ---------------------------------------------------------------------------
     @pytest.mark.parametrize("key", UNSAFE_KEYS)
-    def test_unsafe_keys_are_refused_everywhere(self, store: Store, key: str):
-        calls = [
+    def test_unsafe_keys_are_refused_everywhere(self, store: Store, key: str) -> None:
+        calls: list[Callable[[], object]] = [
             lambda: store.get(key),
             lambda: store.put(key, b"x"),
             lambda: store.create(key, b"x"),
@@ -383,7 +387,7 @@ class StoreConformance:
             assert repr(key) in str(err.value)
         assert list(store.list()) == []
 
-    def test_child_store_is_rooted_below(self, store: Store):
+    def test_child_store_is_rooted_below(self, store: Store) -> None:
         child = store.child("sub/root")
         child.put("k", b"v")
         assert store.get("sub/root/k") == b"v"

@@ -9,21 +9,26 @@ timeouts) are retried with backoff.
 
 from __future__ import annotations
 
+import builtins
 import os
 import posixpath
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import IO, Callable, Iterator, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from ..errors import KeyNotFound, ScoutPersistError, StorageError, UnsafePathError
 from . import faults
 from .addressing import URL_VARIABLE, check_key, store_url
 from .backend import TEMP_PREFIX, Backend, Capabilities, Upload, Versioned
 
+if TYPE_CHECKING:
+    import mmap
+
 T = TypeVar("T")
 
 
-def open_backend(url: str, storage_options: dict) -> Backend:
+def open_backend(url: str, storage_options: dict[str, Any]) -> Backend:
     """The backend for a checked root URL: local folders without fsspec, else by the fsspec protocol."""
     if "://" not in url:
         from .local import LocalBackend
@@ -59,7 +64,7 @@ def open_backend(url: str, storage_options: dict) -> Backend:
 class Store:
     """Key/value access to one root URL; ``storage_options`` go to fsspec untouched."""
 
-    def __init__(self, url: str | None = None, **storage_options):
+    def __init__(self, url: str | None = None, **storage_options: Any) -> None:
         given, url = url, store_url(url)
         self.url = url.rstrip("/") or "/"
         self.storage_options = storage_options
@@ -98,7 +103,7 @@ class Store:
             raise UnsafePathError(f"path {path!r} is outside the store root {self.url!r}")
         return key
 
-    def child(self, key: str) -> "Store":
+    def child(self, key: str) -> Store:
         """A store rooted at ``key`` below this one, sharing the backend's connections (and its write boundary)."""
         key = check_key(key, self.url)
         sub = object.__new__(Store)
@@ -160,7 +165,7 @@ class Store:
             raise ValueError(f"Store.open mode {mode!r}: only 'rb' reading; use Store.writer() to write atomically")
         return self._call(key, "opening", lambda k: self.backend.open(k))
 
-    def map(self, key: str):
+    def map(self, key: str) -> mmap.mmap | bytearray | None:
         """A private, copy-on-write memory map of the entry on a local disk (its pages are read on first touch; writes
         to it never reach the file); None on other backends.  KeyNotFound when absent."""
         return self._call(key, "mapping", lambda k: self.backend.map(k), retry=False)
@@ -170,12 +175,13 @@ class Store:
         keys = self._call(prefix, "listing", lambda k: self.backend.find(k))
         return iter(sorted(k for k in keys if not posixpath.basename(k).startswith(TEMP_PREFIX)))
 
-    def ls(self, prefix: str = "") -> list[str]:
+    # (below the method list(), the type is builtins.list)
+    def ls(self, prefix: str = "") -> builtins.list[str]:
         """Names directly below ``prefix`` (entries and folders), sorted."""
         found = self.list_dir(prefix)
         return sorted(name for name, _ in found)
 
-    def list_dir(self, prefix: str = "") -> list[tuple[str, tuple[bool, int, float | None]]]:
+    def list_dir(self, prefix: str = "") -> builtins.list[tuple[str, tuple[bool, int, float | None]]]:
         """``(name, (is_dir, size, mtime))`` of everything directly below ``prefix`` (writes in flight hidden)."""
         found = self._call(prefix, "listing", lambda k: self.backend.list_dir(k))
         return [item for item in found if not item[0].startswith(TEMP_PREFIX)]
@@ -249,7 +255,7 @@ class Store:
         self.backend.forget(check_key(key, self.url))
 
     # -- multipart uploads ----------------------------------------------------
-    def incomplete_uploads(self, older_than: float = 0.0) -> list[Upload]:
+    def incomplete_uploads(self, older_than: float = 0.0) -> builtins.list[Upload]:
         """Multipart uploads under this store's root never completed nor aborted (e.g. their writer was killed with
         -9), idle for more than ``older_than`` seconds; least recently active first.  Keep ``older_than`` well above
         the longest pause of a live writer (hours).  StorageError on stores without multipart uploads."""
@@ -322,11 +328,11 @@ class Store:
         return exc
 
 
-_SHARED: dict[tuple, Store] = {}
+_SHARED: dict[tuple[Any, ...], Store] = {}
 _SHARED_GUARD = threading.Lock()
 
 
-def shared_store(url: str | None = None, **storage_options) -> Store:
+def shared_store(url: str | None = None, **storage_options: Any) -> Store:
     """One :class:`Store` per root and options in this process (file systems and their connections are costly to
     build).  ``None`` is the default root (``$SCOUT_PERSIST_URL``, else ``~/.scout``), resolved at each call."""
     key = (url or None, None if url else os.environ.get(URL_VARIABLE), tuple(sorted(storage_options.items())))

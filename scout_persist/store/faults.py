@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 _BACKEND_MODULES = ("botocore", "aiobotocore", "aiohttp", "urllib3", "requests", "s3fs", "fsspec", "gcsfs", "adlfs")
 DENIED = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
@@ -65,7 +69,7 @@ RETRIES = 4
 RETRY_BASE_DELAY = 0.1
 
 
-def retry(operation, attempts: int = RETRIES, base_delay: float | None = None):
+def retry(operation: Callable[[], T], attempts: int = RETRIES, base_delay: float | None = None) -> T:
     """Run ``operation``; on a transient error wait (exponential backoff with jitter) and try again."""
     import random
     import time

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import errno
 import posixpath
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 from ..errors import StorageError
 from .backend import Backend, Capabilities, temp_name
@@ -30,12 +31,13 @@ class FsspecBackend(Backend):
 
     # -- reading ----------------------------------------------------------------------------------------------
     def get(self, key: str) -> bytes:
-        return self.fs.cat_file(self.path(key))
+        data: bytes = self.fs.cat_file(self.path(key))
+        return data
 
     def open(self, key: str) -> IO[bytes]:
         path = self.path(key)
         self.forget(key)
-        fh = self.fs.open(path, "rb")
+        fh: IO[bytes] = self.fs.open(path, "rb")
         # object stores open a folder prefix as an empty file; its details (already fetched) tell.
         details = getattr(fh, "details", None)
         if isinstance(details, dict) and details.get("type") == "directory":
@@ -108,7 +110,7 @@ class FsspecBackend(Backend):
         except BaseException:
             try:
                 self.fs.rm(tmp)
-            except Exception:  # best effort: the original error matters more
+            except Exception:  # noqa: BLE001 - best effort: the original error matters more
                 pass
             raise
         finally:
@@ -151,7 +153,7 @@ class FsspecBackend(Backend):
         self.fs.invalidate_cache(self.path(key))
 
 
-def _epoch(info: dict) -> float | None:
+def _epoch(info: dict[str, Any]) -> float | None:
     value = info.get("mtime") or info.get("LastModified") or info.get("created")
     if value is None:
         return None

@@ -17,11 +17,15 @@ import socket
 import stat
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Iterator
+from typing import IO, TYPE_CHECKING
 
 from ..errors import UnsafePathError
 from .backend import TEMP_PREFIX, Backend, Capabilities, Versioned, durability, temp_name
+
+if TYPE_CHECKING:
+    import mmap
 
 
 class LocalBackend(Backend):
@@ -87,7 +91,7 @@ class LocalBackend(Backend):
         return out
 
     def list_dir(self, prefix: str) -> list[tuple[str, tuple[bool, int, float | None]]]:
-        out = []
+        out: list[tuple[str, tuple[bool, int, float | None]]] = []
         try:
             with os.scandir(self.path(prefix)) as it:
                 for d in it:
@@ -211,7 +215,7 @@ class LocalBackend(Backend):
                 except FileNotFoundError:
                     pass
 
-    def map(self, key: str):
+    def map(self, key: str) -> mmap.mmap | bytearray:
         import mmap
 
         with open(self.path(key), "rb") as fh:

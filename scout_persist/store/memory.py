@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import io
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 from .backend import ABSENT, Capabilities, Conflict, content_version
 from .generic import FsspecBackend

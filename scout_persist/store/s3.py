@@ -10,12 +10,16 @@ import io
 import logging
 import random
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Any, Iterator
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from .backend import ABSENT, Capabilities, Conflict, Upload, Versioned
 from .faults import http_status, is_transient, precondition_failed, retry
 from .generic import FsspecBackend
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +40,15 @@ class S3Backend(FsspecBackend):
     # -- reading ----------------------------------------------------------------------------------------------
     def get(self, key: str) -> bytes:
         # One GET: s3fs would otherwise HEAD first to decide on a concurrent ranged download.
-        return self.fs.cat_file(self.path(key), max_concurrency=1)
+        data: bytes = self.fs.cat_file(self.path(key), max_concurrency=1)
+        return data
 
     def get_versioned(self, key: str) -> Versioned:
         from fsspec.asyn import sync
 
         bucket, obj, _ = self.fs.split_path(self.path(key))
 
-        async def fetch():
+        async def fetch() -> tuple[bytes, dict[str, Any]]:
             reply = await self.fs._call_s3("get_object", Bucket=bucket, Key=obj)
             body = reply["Body"]
             try:
@@ -189,19 +194,20 @@ class _ObjectWriter(io.RawIOBase):
     """Buffers a small object for one PUT; past SINGLE_PUT_MAX streams a multipart upload that is completed on
     success and aborted on error, so a failed block publishes nothing."""
 
-    def __init__(self, backend: S3Backend, key: str):
+    def __init__(self, backend: S3Backend, key: str) -> None:
         self.backend = backend
         self.key = key
         self.path = backend.path(key)
         self.buffer = io.BytesIO()
-        self.upload = None
+        self.upload: Any = None  # s3fs's file object of the multipart upload
 
     def writable(self) -> bool:
         return True
 
-    def write(self, data) -> int:
+    def write(self, data: Buffer) -> int:
         if self.upload is not None:
-            return self.upload.write(data)
+            written: int = self.upload.write(data)
+            return written
         n = self.buffer.write(data)
         if self.buffer.tell() >= SINGLE_PUT_MAX:
             self.upload = self.backend.fs.open(self.path, "wb", autocommit=False, block_size=SINGLE_PUT_MAX)
@@ -213,7 +219,7 @@ class _ObjectWriter(io.RawIOBase):
     def session(self) -> Iterator[IO[bytes]]:
         try:
             try:
-                yield self
+                yield cast("IO[bytes]", self)  # a raw binary writer
             except BaseException:
                 self._abort()
                 raise
@@ -241,7 +247,7 @@ class _ObjectWriter(io.RawIOBase):
         upload_id = mpu.get("UploadId") if isinstance(mpu, dict) else None
         try:
             upload.discard()
-        except BaseException as exc:  # noqa: BLE001 - also a second Ctrl-C: the first one is the one to report
+        except BaseException as exc:  # also a second Ctrl-C: the first one is the one to report
             log.warning(
                 "could not abort the multipart upload %s of %s/%s (%s: %s); its parts stay billed until aborted: run "
                 "'scout-persist gc --uploads %s --dry-run', then without --dry-run",
@@ -253,7 +259,7 @@ class _ObjectWriter(io.RawIOBase):
             upload.closed = True  # nothing left to flush when the file object is collected
 
 
-def _epoch(value) -> float | None:
+def _epoch(value: object) -> float | None:
     return value.timestamp() if isinstance(value, datetime.datetime) else None
 
 

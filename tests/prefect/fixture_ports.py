@@ -1,10 +1,11 @@
 """Prefect ports of the fixture workflows (tests/data/ruby-scout/workflows/*.rb) as scout tasks.
 
 Bodies are trivial: these ports exist to check job identities.  They mirror Ruby tasks, so every one takes Ruby's
-``:string`` rule (``ruby_strings=True``: a str naming an existing file or folder is read by content).  Each Ruby declaration becomes a scout task whose
-signature carries the inputs (types from annotations or ``types=``, defaults from the signature); each Ruby ``dep``
-becomes an upstream task whose future is passed in.  :func:`drive` runs the jobs Ruby's ``Workflow#job(task, id,
-inputs)`` would create, with the provided inputs as the flow run's parameters.
+``:string`` rule (``ruby_strings=True``: a str naming an existing file or folder is read by content).  Each Ruby
+declaration becomes a scout task whose signature carries the inputs (types from annotations or ``types=``,
+defaults from the signature); each Ruby ``dep`` becomes an upstream task whose future is passed in.  :func:`drive`
+runs the jobs Ruby's ``Workflow#job(task, id, inputs)`` would create, with the provided inputs as the flow run's
+parameters.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ from prefect import flow
 from prefect.utilities.annotations import allow_failure
 
 from prefect_scout import JobName, fixed, job_name, scout_task
-from scout_persist.rubyvalues import Symbol
-from scout_persist.rubyvalues import TSV
+from scout_persist.rubyvalues import TSV, Symbol
 
 # ----------------------------------------------------------------------------------------------- Baking
 

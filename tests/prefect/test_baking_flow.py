@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from scout_prefect_helpers import ran
-
 from scout_persist import Job
 from scout_persist.info import SETUP_KEYS
+from scout_prefect_helpers import ran
 
 RUBY = Path(__file__).resolve().parents[1] / "data" / "ruby-scout"
 MANIFEST = json.loads((RUBY / "manifest.json").read_text())

@@ -13,9 +13,8 @@ import time
 from pathlib import Path
 
 import flows_for_ops
-from scout_prefect_helpers import kill_group
-
 from scout_persist.store import Store
+from scout_prefect_helpers import kill_group
 
 HERE = Path(__file__).resolve().parent
 
@@ -111,7 +110,7 @@ def test_sigkill_midway_then_resume(tmp_path):
     # killed before its result was stored
     reran = [b for b in finished_at_kill if counts[b] > 1]
     assert len(reran) <= 1 and all(counts[b] == 2 for b in reran)
-    assert not {b for b in reran} & {_body_of(at_kill[k]) for k in done_at_kill}
+    assert not set(reran) & {_body_of(at_kill[k]) for k in done_at_kill}
     after = _statuses(root)
     assert len(after) == flows_for_ops.N_TASKS
     assert all(info["status"] == "done" for info in after.values())

@@ -14,8 +14,8 @@ import pytest
 from prefect.task_runners import ThreadPoolTaskRunner
 
 import flows_for_ops
-from scout_prefect_helpers import ran
 from scout_persist.store import Store
+from scout_prefect_helpers import ran
 
 HERE = Path(__file__).resolve().parent
 EXAMPLES = HERE.parents[1] / "docs" / "examples"

@@ -275,8 +275,7 @@ CONSUMER = """
 
 
 def test_reuse_returns_a_job_of_an_earlier_run_as_a_step_dependency(scout_root, write_flow, log, capsys):
-    from prefect_scout import ReuseError
-    from prefect_scout import reuse as reuse_outside_a_flow
+    from prefect_scout import ReuseError, reuse as reuse_outside_a_flow
 
     _, producer = write_flow(PIPELINE, "runs_producer", offset=0, flow="Producer")
     assert producer.pipeline(7) == 63

@@ -15,13 +15,13 @@ import time
 import uuid
 from pathlib import Path
 
-import flows_for_ops
-from scout_prefect_helpers import kill_group
 import pytest
 
+import flows_for_ops
 from scout_persist import runs as core
 from scout_persist.job import Job
 from scout_persist.store import Store
+from scout_prefect_helpers import kill_group
 
 HERE = Path(__file__).resolve().parent
 LEASE = 15  # seconds: short enough to wait for, long enough for `runs` to see the run before it lapses

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from scout_prefect_helpers import ran
 from scout_persist.store import Store
+from scout_prefect_helpers import ran
 
 RUBY_JOBS = Path(__file__).resolve().parents[1] / "data" / "ruby-scout" / "scout-jobs"
 

@@ -17,7 +17,7 @@ from scout_persist.runs import list_runs
 from scout_persist.store import Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reliability"))
-from faulty_proxy import FaultyProxy  # noqa: E402
+from faulty_proxy import FaultyProxy
 
 pytestmark = pytest.mark.s3
 
@@ -76,7 +76,7 @@ def test_hit_is_two_gets_and_takes_no_lock(proxied_root, tmp_path):
     assert hit[0].split("?")[0].endswith(".info") and "persist_locks" not in "".join(hit)
     assert log.read_text().splitlines() == ["ran"]
     store = Store(url)
-    assert not [k for k in store.list("tmp/persist_locks")]
+    assert not list(store.list("tmp/persist_locks"))
 
 
 def test_done_job_without_result_file_recomputes_under_the_lock(proxied_root, tmp_path):
@@ -92,7 +92,7 @@ def test_done_job_without_result_file_recomputes_under_the_lock(proxied_root, tm
     assert methods[:3] == ["GET", "GET", "GET"] and methods[3] == "PUT"  # .info, result (404), .info again, lease
     assert again[3].split(" ")[1].split("?")[0].endswith(".info") and "persist_locks" not in "".join(again)
     assert store.get(result) == b"3"
-    assert not [k for k in store.list("tmp/persist_locks")]
+    assert not list(store.list("tmp/persist_locks"))
     assert [line.split(" ")[0] for line in _run(proxy, 2, log)] == ["GET", "GET"]
 
 

@@ -414,7 +414,7 @@ def test_a_rewrite_whose_storage_fails_keeps_the_committed_job(scout_root, tmp_p
 
     monkeypatch.setattr(Store, "put", failing_put)
     source.write_text(textwrap.dedent(REWRITE.format(version="2", text="new")))
-    with pytest.raises(Exception, match="No space left.*previous result and its .info were kept"):
+    with pytest.raises(Exception, match=r"No space left.*previous result and its \.info were kept"):
         _load_module(source, "rewrite").rewrite_flow()  # the same module, edited and reloaded
     monkeypatch.undo()
     assert result.read_text() == "old" and Path(str(result) + ".info").read_bytes() == info_before

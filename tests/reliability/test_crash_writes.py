@@ -124,7 +124,6 @@ PERSIST_ENTRIES = 6
 def test_kill9_during_persist_writes(tmp_path):
     """persist() entries have no sidecar: the file is its own commit point, so it must never be torn."""
     from crash_persister import expected_text
-
     from scout_persist.persist_cache import locate
 
     url = str(tmp_path / "root")

@@ -3,7 +3,6 @@ clock skew.  Real processes; S3 through the fault proxy in front of the moto ser
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -15,7 +14,6 @@ import time
 import pytest
 
 from faulty_proxy import FaultyProxy
-from scout_persist.errors import LeaseLost
 from scout_persist.locks import Lock, parse_lock
 from scout_persist.store import Store
 

@@ -13,10 +13,9 @@ import time
 import pytest
 
 from faulty_proxy import FaultyProxy
-from scout_persist.store import s3 as store_s3
 from scout_persist.cli import main
 from scout_persist.errors import StorageError
-from scout_persist.store import SINGLE_PUT_MAX, Store
+from scout_persist.store import SINGLE_PUT_MAX, Store, s3 as store_s3
 
 pytestmark = pytest.mark.s3
 
