@@ -24,10 +24,22 @@ import time
 from pathlib import Path
 
 INFO = {
-    "status": "done", "issued": "2026-11-22 14:53:38 +0000", "pid": 6686, "pid_hostname": "vm",
-    "task_name": "t", "workflow": "W", "provided_inputs": {}, "non_default_inputs": [], "inputs": [],
-    "input_names": [], "type": "string", "dependencies": [], "start": "2026-11-22 14:53:38 +0000",
-    "time_elapsed": 0.005214, "total_time_elapsed": 0.031594, "end": "2026-11-22 14:53:38 +0000",
+    "status": "done",
+    "issued": "2026-11-22 14:53:38 +0000",
+    "pid": 6686,
+    "pid_hostname": "vm",
+    "task_name": "t",
+    "workflow": "W",
+    "provided_inputs": {},
+    "non_default_inputs": [],
+    "inputs": [],
+    "input_names": [],
+    "type": "string",
+    "dependencies": [],
+    "start": "2026-11-22 14:53:38 +0000",
+    "time_elapsed": 0.005214,
+    "total_time_elapsed": 0.031594,
+    "end": "2026-11-22 14:53:38 +0000",
 }
 FIND = "find"
 # issue 16 item 3: ratio of our wall time to find's, measured in the same run
@@ -98,10 +110,19 @@ def run(n_jobs: int = 100_000, directory: str | None = None, fresh: bool = False
                 progress_drawn = progress_drawn and "\r" in err and "] " in err
     seconds = {name: statistics.median(v) for name, v in samples.items()}
     ratios = {name: seconds[name] / seconds["find"] for name in cases if name != "find"}
-    return {"jobs": n_jobs, "root": str(root), "generate_s": generated, "repeat": repeat, "seconds": seconds,
-            "samples": samples, "ratio_to_find": ratios, "targets": dict(TARGETS),
-            "jobs_per_s": {k: n_jobs / v for k, v in seconds.items()}, "summary": summaries,
-            "progress_bar_drawn": progress_drawn}
+    return {
+        "jobs": n_jobs,
+        "root": str(root),
+        "generate_s": generated,
+        "repeat": repeat,
+        "seconds": seconds,
+        "samples": samples,
+        "ratio_to_find": ratios,
+        "targets": dict(TARGETS),
+        "jobs_per_s": {k: n_jobs / v for k, v in seconds.items()},
+        "summary": summaries,
+        "progress_bar_drawn": progress_drawn,
+    }
 
 
 def print_table(res: dict) -> None:
@@ -110,10 +131,14 @@ def print_table(res: dict) -> None:
         ratio = res["ratio_to_find"].get(name)
         target = res["targets"].get(name)
         verdict = "" if target is None else ("ok" if ratio <= target else "MISSED")
-        print(f"{name:<22} {s:>9.3f} {'' if ratio is None else f'{ratio:.2f}x':>7} "
-              f"{'' if target is None else f'<= {target:.1f}x':>8}  {verdict:<6} {res['summary'].get(name, '')}")
-    print(f"({res['jobs']} jobs, median of {res['repeat']} interleaved rounds; progress bar drawn: "
-          f"{res['progress_bar_drawn']})")
+        print(
+            f"{name:<22} {s:>9.3f} {'' if ratio is None else f'{ratio:.2f}x':>7} "
+            f"{'' if target is None else f'<= {target:.1f}x':>8}  {verdict:<6} {res['summary'].get(name, '')}"
+        )
+    print(
+        f"({res['jobs']} jobs, median of {res['repeat']} interleaved rounds; progress bar drawn: "
+        f"{res['progress_bar_drawn']})"
+    )
 
 
 def main() -> None:

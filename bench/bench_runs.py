@@ -35,19 +35,48 @@ def record(i: int, start: float) -> dict:
     run_id = str(uuid.UUID(int=i + 1))
     status = "failed" if i % 20 == 0 else "running" if i % 50 == 1 else "completed"
     iso = dt.datetime.fromtimestamp(start, dt.timezone.utc).isoformat()
-    jobs = [{"key": f"var/jobs/W{i % 4}/task{k}/job{i}_{k}", "workflow": f"W{i % 4}", "task": f"task{k}",
-             "status": "error" if status == "failed" and k == JOBS_PER_RUN - 1 else "done", "reused": k % 2 == 0,
-             "task_run_id": str(uuid.UUID(int=(i << 8) + k)), "dependencies": [f"var/jobs/W{i % 4}/task{k - 1}/job{i}"]
-             if k else [], "started": iso, "ended": iso, "seconds": 0.01 * k} for k in range(JOBS_PER_RUN)]
+    jobs = [
+        {
+            "key": f"var/jobs/W{i % 4}/task{k}/job{i}_{k}",
+            "workflow": f"W{i % 4}",
+            "task": f"task{k}",
+            "status": "error" if status == "failed" and k == JOBS_PER_RUN - 1 else "done",
+            "reused": k % 2 == 0,
+            "task_run_id": str(uuid.UUID(int=(i << 8) + k)),
+            "dependencies": [f"var/jobs/W{i % 4}/task{k - 1}/job{i}"] if k else [],
+            "started": iso,
+            "ended": iso,
+            "seconds": 0.01 * k,
+        }
+        for k in range(JOBS_PER_RUN)
+    ]
     return {
-        "format": "scout-persist-run/1", "run_id": run_id, "flow_run_name": f"bench-{i}", "workflow": f"W{i % 4}",
-        "flow": f"W{i % 4}", "entrypoint": "flows/bench.py:bench", "source_file": "/src/flows/bench.py",
-        "cwd": "/src", "code": {"hash": "0" * 32, "flow": "1" * 32, "tasks": {}, "ran": {}},
-        "parameters": {"n": i, "label": "bench"}, "parameter_digests": {}, "resumable": True, "not_resumable": None,
-        "host": "bench-host", "pid_hostname": "bench-host", "pid": 1000 + i, "identity": {},
-        "start": iso, "end": None if status == "running" else iso, "status": status,
-        "lease": {"seconds": 60.0, "refresh": 20.0, "seq": 3}, "task_runner": "ThreadPoolTaskRunner",
-        "parent_task_run_id": None, "resumed_from": None, "reused": [], "artifacts": {"logged": [], "used": []},
+        "format": "scout-persist-run/1",
+        "run_id": run_id,
+        "flow_run_name": f"bench-{i}",
+        "workflow": f"W{i % 4}",
+        "flow": f"W{i % 4}",
+        "entrypoint": "flows/bench.py:bench",
+        "source_file": "/src/flows/bench.py",
+        "cwd": "/src",
+        "code": {"hash": "0" * 32, "flow": "1" * 32, "tasks": {}, "ran": {}},
+        "parameters": {"n": i, "label": "bench"},
+        "parameter_digests": {},
+        "resumable": True,
+        "not_resumable": None,
+        "host": "bench-host",
+        "pid_hostname": "bench-host",
+        "pid": 1000 + i,
+        "identity": {},
+        "start": iso,
+        "end": None if status == "running" else iso,
+        "status": status,
+        "lease": {"seconds": 60.0, "refresh": 20.0, "seq": 3},
+        "task_runner": "ThreadPoolTaskRunner",
+        "parent_task_run_id": None,
+        "resumed_from": None,
+        "reused": [],
+        "artifacts": {"logged": [], "used": []},
         "error": "Flow run encountered an exception" if status == "failed" else None,
         "counts": {s: sum(j["status"] == s for j in jobs) for s in sorted({j["status"] for j in jobs})},
         "jobs": jobs,  # last, as the plug-in writes it
@@ -84,8 +113,11 @@ def run(n_runs: int = 10_000, directory: str | None = None, fresh: bool = False,
         shutil.rmtree(root, ignore_errors=True)
         generated = generate(root, n_runs)
     exe = os.path.join(os.path.dirname(sys.executable), "scout-persist")
-    cli = [exe] if os.path.exists(exe) else [sys.executable, "-c",
-                                              "import sys; from scout_persist.cli import main; sys.exit(main())"]
+    cli = (
+        [exe]
+        if os.path.exists(exe)
+        else [sys.executable, "-c", "import sys; from scout_persist.cli import main; sys.exit(main())"]
+    )
     cases = {
         "find -exec cat": (["find", "var/runs", "-name", "run.json", "-exec", "cat", "{}", "+"], str(root)),
         "runs": (cli + ["runs", "--root", str(root), "--progress"], None),
@@ -107,9 +139,19 @@ def run(n_runs: int = 10_000, directory: str | None = None, fresh: bool = False,
     seconds = {name: statistics.median(v) for name, v in samples.items()}
     base = seconds["find -exec cat"]
     ratios = {name: seconds[name] / base for name in cases if name != "find -exec cat"}
-    return {"runs": n_runs, "root": str(root), "generate_s": generated, "repeat": repeat, "seconds": seconds,
-            "samples": samples, "ratio_to_find": ratios, "targets": dict(TARGETS), "summary": summary,
-            "progress_bar_drawn": bar_drawn, "runs_per_s": {k: n_runs / v for k, v in seconds.items()}}
+    return {
+        "runs": n_runs,
+        "root": str(root),
+        "generate_s": generated,
+        "repeat": repeat,
+        "seconds": seconds,
+        "samples": samples,
+        "ratio_to_find": ratios,
+        "targets": dict(TARGETS),
+        "summary": summary,
+        "progress_bar_drawn": bar_drawn,
+        "runs_per_s": {k: n_runs / v for k, v in seconds.items()},
+    }
 
 
 def print_table(res: dict) -> None:
@@ -118,10 +160,14 @@ def print_table(res: dict) -> None:
         ratio = res["ratio_to_find"].get(name)
         target = res["targets"].get(name)
         verdict = "" if target is None else ("ok" if ratio <= target else "MISSED")
-        print(f"{name:<22} {s:>9.3f} {'' if ratio is None else f'{ratio:.2f}x':>7} "
-              f"{'' if target is None else f'<= {target:.1f}x':>8}  {verdict:<6} {res['summary'].get(name, '')}")
-    print(f"({res['runs']} runs, median of {res['repeat']} interleaved rounds; progress bar drawn: "
-          f"{res['progress_bar_drawn']})")
+        print(
+            f"{name:<22} {s:>9.3f} {'' if ratio is None else f'{ratio:.2f}x':>7} "
+            f"{'' if target is None else f'<= {target:.1f}x':>8}  {verdict:<6} {res['summary'].get(name, '')}"
+        )
+    print(
+        f"({res['runs']} runs, median of {res['repeat']} interleaved rounds; progress bar drawn: "
+        f"{res['progress_bar_drawn']})"
+    )
 
 
 def main() -> None:

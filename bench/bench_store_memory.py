@@ -70,7 +70,11 @@ def _base_block(size: int = 8 * MiB) -> bytes:
     rows, total = [], 0
     while total < size:
         row = b"%d\t%s\t%s\t%.4f\t%d\n" % (
-            rng.randrange(10**6), rng.choice(words), rng.choice(words), rng.random(), rng.randrange(100)
+            rng.randrange(10**6),
+            rng.choice(words),
+            rng.choice(words),
+            rng.random(),
+            rng.randrange(100),
         )
         rows.append(row)
         total += len(row)
@@ -134,10 +138,12 @@ def _child(size_mb: int, url: str, spec: str, mode: str) -> dict:
         expected.update(payload)
         source = _BufferReader(payload)
     else:
+
         def hashed(chunks):
             for piece in chunks:
                 expected.update(piece)
                 yield piece
+
         source = _ChunkReader(hashed(_payload_chunks(size, base)))
 
     started = time.perf_counter()
@@ -190,8 +196,18 @@ def _child(size_mb: int, url: str, spec: str, mode: str) -> dict:
 
 
 def _run_child(size_mb: int, url: str, spec: str, mode: str, env: dict | None = None) -> dict:
-    cmd = [sys.executable, os.path.abspath(__file__), "--child", mode, "--size-mb", str(size_mb), "--url", url,
-           "--spec", spec]
+    cmd = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--child",
+        mode,
+        "--size-mb",
+        str(size_mb),
+        "--url",
+        url,
+        "--spec",
+        spec,
+    ]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -210,13 +226,21 @@ def _start_moto() -> tuple[subprocess.Popen, str, dict]:
     """A moto S3 server in its own process (its memory is not the store's), a bucket, and the env for it."""
     import boto3
 
-    proc = subprocess.Popen([sys.executable, "-c", _MOTO_LAUNCHER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _MOTO_LAUNCHER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     endpoint = f"http://127.0.0.1:{int(proc.stdout.readline())}"
-    env = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
-           "FSSPEC_S3_ENDPOINT_URL": endpoint, "FSSPEC_S3_KEY": "bench", "FSSPEC_S3_SECRET": "bench"}
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench",
-                 aws_secret_access_key="bench").create_bucket(Bucket="bench")
+    env = {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "FSSPEC_S3_ENDPOINT_URL": endpoint,
+        "FSSPEC_S3_KEY": "bench",
+        "FSSPEC_S3_SECRET": "bench",
+    }
+    boto3.client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench", aws_secret_access_key="bench"
+    ).create_bucket(Bucket="bench")
     return proc, "s3://bench/store", env
 
 
@@ -247,7 +271,9 @@ def run(size_mb: int = 1024, url: str | None = None, spec: str = "zstd:3") -> di
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mb", type=int, default=1024)
-    parser.add_argument("--url", default=None, help="store URL (default: a temporary local folder; 'moto': S3 on a local moto server)")
+    parser.add_argument(
+        "--url", default=None, help="store URL (default: a temporary local folder; 'moto': S3 on a local moto server)"
+    )
     parser.add_argument("--spec", default="zstd:3", help="compression spec, e.g. zstd:3, zstd:19, none")
     parser.add_argument("--child", choices=("bytes", "stream"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -256,12 +282,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     result = run(args.size_mb, args.url, args.spec)
     print(f"store memory benchmark: {args.size_mb} MiB payload, {args.spec}, store {args.url or 'local temp dir'}")
-    print(f"{'mode':8} {'stored MiB':>10} {'persist s':>10} {'load s':>8} {'extra MiB':>10} "
-          f"{'extra/payload':>14} {'target':>7}")
+    print(
+        f"{'mode':8} {'stored MiB':>10} {'persist s':>10} {'load s':>8} {'extra MiB':>10} "
+        f"{'extra/payload':>14} {'target':>7}"
+    )
     for mode in ("bytes", "stream"):
         r = result[mode]
-        print(f"{mode:8} {r['stored_mb']:>10} {r['persist_s']:>10} {r['load_s']:>8} {r['extra_mb']:>10} "
-              f"{r['ratio']:>14} {'< ' + str(TARGET):>7}")
+        print(
+            f"{mode:8} {r['stored_mb']:>10} {r['persist_s']:>10} {r['load_s']:>8} {r['extra_mb']:>10} "
+            f"{r['ratio']:>14} {'< ' + str(TARGET):>7}"
+        )
     print(f"worst ratio {result['ratio']} -> {'OK' if result['ok'] else 'ABOVE TARGET'}")
     return 0 if result["ok"] else 1
 

@@ -48,6 +48,7 @@ def codecs() -> dict:
 
     out = {}
     for level in (1, 3):
+
         def zc(view, level=level):
             return [zstandard.ZstdCompressor(level=level, threads=-1).compress(view)]
 
@@ -62,12 +63,13 @@ def codecs() -> dict:
         pool = ThreadPoolExecutor(2)
 
         def c(view):
-            pieces = [view[i:i + frame] for i in range(0, len(view), frame)]
+            pieces = [view[i : i + frame] for i in range(0, len(view), frame)]
             return list(pool.map(lambda p: zstandard.ZstdCompressor(level=level).compress(p), pieces))
 
         def d(chunks, dst):
             def one(i):
-                dst[i * frame:(i + 1) * frame] = zstandard.ZstdDecompressor().decompress(chunks[i])
+                dst[i * frame : (i + 1) * frame] = zstandard.ZstdDecompressor().decompress(chunks[i])
+
             list(pool.map(one, range(len(chunks))))
 
         return c, d
@@ -79,17 +81,18 @@ def codecs() -> dict:
     except ImportError:
         blosc2 = None
     if blosc2 is not None:
+
         def b2(codec, level, filt, chunk, threads=2):
             cp = {"codec": codec, "clevel": level, "filters": [filt], "typesize": 8, "nthreads": threads}
 
             def c(view):
-                return [blosc2.compress2(view[i:i + chunk], **cp) for i in range(0, len(view), chunk)]
+                return [blosc2.compress2(view[i : i + chunk], **cp) for i in range(0, len(view), chunk)]
 
             def d(chunks, dst):
                 off = 0
                 for ch in chunks:
                     n = blosc2.get_cbuffer_sizes(ch)[0]
-                    blosc2.decompress2(ch, dst=dst[off:off + n], nthreads=threads)
+                    blosc2.decompress2(ch, dst=dst[off : off + n], nthreads=threads)
                     off += n
 
             return c, d
@@ -125,8 +128,10 @@ def import_seconds(module: str, after: str = "numpy", repeat: int = 5) -> float:
     import subprocess
 
     code = f"import {after}, time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
-    times = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
-             for _ in range(repeat)]
+    times = [
+        float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+        for _ in range(repeat)
+    ]
     return statistics.median(times)
 
 
@@ -145,7 +150,8 @@ def breakeven(sizes=(4, 16, 32, 64, 128), repeat: int = 3) -> dict:
                 enc = codecs.encode_parts([a], [8], spec)
                 payload = b"".join(enc.pieces)
                 row[spec] = _median(lambda: codecs.encode_parts([a], [8], spec), repeat) + _median(
-                    lambda: codecs.decode_parts(enc.header, payload, "x"), repeat)
+                    lambda: codecs.decode_parts(enc.header, payload, "x"), repeat
+                )
             out[mb] = row
     finally:
         codecs.BLOSC2_MIN = saved_min
@@ -169,8 +175,10 @@ def run(size_mb: int = 200, repeat: int = 3) -> dict:
                 "ratio": stored / len(view),
             }
     try:
-        result["import_blosc2_s"] = {"after numpy": import_seconds("blosc2"),
-                                     "after prefect": import_seconds("blosc2", "prefect, numpy")}
+        result["import_blosc2_s"] = {
+            "after numpy": import_seconds("blosc2"),
+            "after prefect": import_seconds("blosc2", "prefect, numpy"),
+        }
         result["breakeven"] = breakeven(repeat=repeat)
     except Exception as exc:  # noqa: BLE001 - blosc2 or prefect missing
         result["breakeven_error"] = repr(exc)
@@ -193,12 +201,16 @@ def main(argv=None) -> int:
         print(f"{k:<48} {v['compress_s']:>10.3f} {v['decompress_s']:>12.3f} {v['ratio']:>12.3f}")
     if "breakeven" in r:
         imp = r["import_blosc2_s"]
-        print(f"\nimport blosc2: {imp['after numpy']:.3f} s after numpy, {imp['after prefect']:.3f} s after prefect"
-              " (once per process, writer and reader)")
+        print(
+            f"\nimport blosc2: {imp['after numpy']:.3f} s after numpy, {imp['after prefect']:.3f} s after prefect"
+            " (once per process, writer and reader)"
+        )
         print(f"{'codes array, encode + decode':<48} {'zstd:3 s':>10} {'auto s':>12} {'saved s':>8}")
         for mb, row in r["breakeven"].items():
-            print(f"{str(mb) + ' MiB':<48} {row['zstd:3']:>10.3f} {row['auto']:>12.3f} "
-                  f"{row['zstd:3'] - row['auto']:>8.3f}")
+            print(
+                f"{str(mb) + ' MiB':<48} {row['zstd:3']:>10.3f} {row['auto']:>12.3f} "
+                f"{row['zstd:3'] - row['auto']:>8.3f}"
+            )
     print(f"\n{'checksum of ' + str(a.size_mb) + ' MiB':<48} {'seconds':>10} {'MB/s':>12}")
     for k, v in r["checksums"].items():
         print(f"{k:<48} {v['seconds']:>10.3f} {v['mb_per_s']:>12.0f}")

@@ -53,7 +53,7 @@ def make_array(size_mb: int):
     rng = np.random.default_rng(0)
     step = 1 << 20
     for start in range(0, n, step):
-        data[start:start + step] += rng.integers(0, 16, min(step, n - start), dtype=np.int64)
+        data[start : start + step] += rng.integers(0, 16, min(step, n - start), dtype=np.int64)
     return data
 
 
@@ -162,8 +162,7 @@ def _frame_child(system: str, phase: str, work: Path, rows: int):
     else:
         from prefect_scout import scout_task
 
-        step = scout_task(workflow="BenchFrame", name="frame",
-                          format="pickle" if system == "pickle" else None)(produce)
+        step = scout_task(workflow="BenchFrame", name="frame", format="pickle" if system == "pickle" else None)(produce)
 
     @flow(name="BenchFrame", persist_result=False)
     def frame_flow(size: int):
@@ -223,17 +222,28 @@ def _measure(kind: str, systems, size: int, repeats: int = REPEATS) -> dict:
                 if persist["checksum"] != load["checksum"]:
                     raise RuntimeError(f"{kind} {system}: loaded data differs from persisted data")
                 stored = sum(_dir_bytes(work / d) for d in ("joblib", "prefect-storage", "scout/var"))
-                runs.append({"persist_s": persist["seconds"], "load_s": load["seconds"], "bytes": stored,
-                             "peak_persist_mb": persist["peak_mb"], "peak_load_mb": load["peak_mb"],
-                             "anon_load_mb": load["anon_mb"]})
+                runs.append(
+                    {
+                        "persist_s": persist["seconds"],
+                        "load_s": load["seconds"],
+                        "bytes": stored,
+                        "peak_persist_mb": persist["peak_mb"],
+                        "peak_load_mb": load["peak_mb"],
+                        "anon_load_mb": load["anon_mb"],
+                    }
+                )
         results[system] = {k: min(r[k] for r in runs) for k in runs[0]}
     return results
 
 
 def run(size_mb: int = 200, rows: int = 1_000_000, repeats: int = REPEATS) -> dict:
-    return {"size_mb": size_mb, "rows": rows, "repeats": repeats,
-            "array": _measure("array", ARRAY_SYSTEMS, size_mb, repeats),
-            "frame": _measure("frame", FRAME_SYSTEMS, rows, repeats)}
+    return {
+        "size_mb": size_mb,
+        "rows": rows,
+        "repeats": repeats,
+        "array": _measure("array", ARRAY_SYSTEMS, size_mb, repeats),
+        "frame": _measure("frame", FRAME_SYSTEMS, rows, repeats),
+    }
 
 
 def rows_of(raw: dict) -> list[tuple[str, str, float, float | None]]:
@@ -246,29 +256,59 @@ def rows_of(raw: dict) -> list[tuple[str, str, float, float | None]]:
     mb = raw["size_mb"]
     rows = raw["rows"]
     return [
-        (f"{mb} MiB array: NPY persist + load time", "pickle (ours, same codec)", both(a["npy"]) / both(a["pickle"]),
-         1.0),
+        (
+            f"{mb} MiB array: NPY persist + load time",
+            "pickle (ours, same codec)",
+            both(a["npy"]) / both(a["pickle"]),
+            1.0,
+        ),
         (f"{mb} MiB array: NPY bytes on disk", "joblib.Memory", a["npy"]["bytes"] / a["joblib"]["bytes"], 0.5),
         (f"{mb} MiB array: NPY peak memory (persist)", "payload size", a["npy"]["peak_persist_mb"] / mb, 0.5),
-        (f"{mb} MiB array: plain NPY persist + load time", "joblib.Memory", both(a["npy-plain"]) / both(a["joblib"]),
-         1.5),
-        (f"{mb} MiB array: plain NPY private memory after load", "joblib.Memory",
-         a["npy-plain"]["anon_load_mb"] / max(a["joblib"]["anon_load_mb"], 1e-9), 0.1),
+        (
+            f"{mb} MiB array: plain NPY persist + load time",
+            "joblib.Memory",
+            both(a["npy-plain"]) / both(a["joblib"]),
+            1.5,
+        ),
+        (
+            f"{mb} MiB array: plain NPY private memory after load",
+            "joblib.Memory",
+            a["npy-plain"]["anon_load_mb"] / max(a["joblib"]["anon_load_mb"], 1e-9),
+            0.1,
+        ),
         (f"{mb} MiB array: NPY persist + load time", "joblib.Memory", both(a["npy"]) / both(a["joblib"]), None),
-        (f"{rows:,}-row DataFrame: Parquet persist + load time", "Prefect default",
-         both(f["parquet"]) / both(f["prefect"]), 1.0),
-        (f"{rows:,}-row DataFrame: Parquet bytes on disk", "Prefect default",
-         f["parquet"]["bytes"] / f["prefect"]["bytes"], 0.5),
-        (f"{rows:,}-row DataFrame: Parquet peak memory (load)", "Prefect default",
-         f["parquet"]["peak_load_mb"] / max(f["prefect"]["peak_load_mb"], 1e-9), 1.0),
-        (f"{rows:,}-row DataFrame: Parquet persist + load time", "pickle (ours)", both(f["parquet"]) / both(f["pickle"]),
-         None),
+        (
+            f"{rows:,}-row DataFrame: Parquet persist + load time",
+            "Prefect default",
+            both(f["parquet"]) / both(f["prefect"]),
+            1.0,
+        ),
+        (
+            f"{rows:,}-row DataFrame: Parquet bytes on disk",
+            "Prefect default",
+            f["parquet"]["bytes"] / f["prefect"]["bytes"],
+            0.5,
+        ),
+        (
+            f"{rows:,}-row DataFrame: Parquet peak memory (load)",
+            "Prefect default",
+            f["parquet"]["peak_load_mb"] / max(f["prefect"]["peak_load_mb"], 1e-9),
+            1.0,
+        ),
+        (
+            f"{rows:,}-row DataFrame: Parquet persist + load time",
+            "pickle (ours)",
+            both(f["parquet"]) / both(f["pickle"]),
+            None,
+        ),
     ]
 
 
 def print_tables(raw: dict) -> None:
-    lines = [(m, v, f"{r:.2f}x", "-" if t is None else f"<= {t:.2f}x",
-              "" if t is None else ("ok" if r <= t else "MISSED")) for m, v, r, t in rows_of(raw)]
+    lines = [
+        (m, v, f"{r:.2f}x", "-" if t is None else f"<= {t:.2f}x", "" if t is None else ("ok" if r <= t else "MISSED"))
+        for m, v, r, t in rows_of(raw)
+    ]
     head = ("measure", "compared with", "ours", "target", "")
     widths = [max(len(str(x[i])) for x in [head, *lines]) for i in range(5)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
@@ -282,11 +322,15 @@ def print_tables(raw: dict) -> None:
 def print_absolute(raw: dict) -> None:
     for kind, title in (("array", f"{raw['size_mb']} MiB int64 array"), ("frame", f"{raw['rows']:,}-row DataFrame")):
         print(f"\n{title}, absolute numbers:")
-        print(f"  {'system':<10} {'persist s':>9} {'load s':>8} {'MB on disk':>10} {'peak MB persist':>15} "
-              f"{'peak MB load':>12} {'anon MB load':>12}")
+        print(
+            f"  {'system':<10} {'persist s':>9} {'load s':>8} {'MB on disk':>10} {'peak MB persist':>15} "
+            f"{'peak MB load':>12} {'anon MB load':>12}"
+        )
         for name, r in raw[kind].items():
-            print(f"  {name:<10} {r['persist_s']:>9.2f} {r['load_s']:>8.2f} {r['bytes'] / 1e6:>10.1f}"
-                  f" {r['peak_persist_mb']:>15.0f} {r['peak_load_mb']:>12.0f} {r['anon_load_mb']:>12.0f}")
+            print(
+                f"  {name:<10} {r['persist_s']:>9.2f} {r['load_s']:>8.2f} {r['bytes'] / 1e6:>10.1f}"
+                f" {r['peak_persist_mb']:>15.0f} {r['peak_load_mb']:>12.0f} {r['anon_load_mb']:>12.0f}"
+            )
 
 
 if __name__ == "__main__":

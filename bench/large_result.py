@@ -195,8 +195,9 @@ def _once(system: str, size_mb: int, array: str) -> dict:
         load = _run_child(system, "load", work, size_mb, env, array)
         if persist["checksum"] != load["checksum"]:
             raise RuntimeError(f"{system}: loaded data differs from persisted data")
-        stored = [p for p in (work / "floor.pkl", work / "joblib", work / "prefect-storage", work / "scout")
-                  if p.exists()]
+        stored = [
+            p for p in (work / "floor.pkl", work / "joblib", work / "prefect-storage", work / "scout") if p.exists()
+        ]
         return {
             "persist_s": persist["seconds"],
             "load_s": load["seconds"],
@@ -219,8 +220,11 @@ def run(size_mb: int = 200, systems=SYSTEMS, array: str = "codes", repeat: int =
         for system in systems:
             samples[system].append(_once(system, size_mb, array))
     return {
-        system: {**{f: statistics.median(r[f] for r in runs) for f in FIELDS},
-                 **{f"{f}_min": min(r[f] for r in runs) for f in ("persist_s", "load_s")}, "samples": runs}
+        system: {
+            **{f: statistics.median(r[f] for r in runs) for f in FIELDS},
+            **{f"{f}_min": min(r[f] for r in runs) for f in ("persist_s", "load_s")},
+            "samples": runs,
+        }
         for system, runs in samples.items()
     }
 

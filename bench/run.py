@@ -71,16 +71,21 @@ def codec_rows(raw: dict) -> list[dict]:
             plug, core = big.get(f"scout[{spec}]"), big.get(f"persist[{spec}]")
             if not plug or not core:
                 continue
-            out.append({
-                "array": array, "codec": spec,
-                "plugin_persist_s": plug["persist_s"], "plugin_load_s": plug["load_s"],
-                "persist_fn_persist_s": core["persist_s"], "persist_fn_load_s": core["load_s"],
-                "bytes": plug["bytes"],
-                "plugin_layer_vs_joblib": _layer(plug, base) / jl,
-                "persist_fn_vs_joblib": (core["persist_s"] + core["load_s"]) / jl,
-                "bytes_vs_joblib": plug["bytes"] / joblib["bytes"],
-                "hit_vs_prefect": plug["load_s"] / prefect["load_s"] if prefect else None,
-            })
+            out.append(
+                {
+                    "array": array,
+                    "codec": spec,
+                    "plugin_persist_s": plug["persist_s"],
+                    "plugin_load_s": plug["load_s"],
+                    "persist_fn_persist_s": core["persist_s"],
+                    "persist_fn_load_s": core["load_s"],
+                    "bytes": plug["bytes"],
+                    "plugin_layer_vs_joblib": _layer(plug, base) / jl,
+                    "persist_fn_vs_joblib": (core["persist_s"] + core["load_s"]) / jl,
+                    "bytes_vs_joblib": plug["bytes"] / joblib["bytes"],
+                    "hit_vs_prefect": plug["load_s"] / prefect["load_s"] if prefect else None,
+                }
+            )
     return out
 
 
@@ -99,20 +104,37 @@ def named_rows(raw: dict) -> list[tuple[str, str, str, str, str, str]]:
         if limit is None:  # shown for comparison; the issue sets no target
             out.append((key, name, versus, fmt.format(value), "-", ""))
             return
-        out.append((key, name, versus, fmt.format(value), f"<= {fmt.format(limit)}",
-                    "ok" if value <= limit else "MISSED"))
+        out.append(
+            (key, name, versus, fmt.format(value), f"<= {fmt.format(limit)}", "ok" if value <= limit else "MISSED")
+        )
 
     if "large_result" in raw:
         _large_rows(raw, add)
     if "cached_tasks" in raw:
         many = raw["cached_tasks"]
-        add(f"{raw['tasks']} small tasks: first run wall time", "Prefect default",
-            many["scout"]["fill_s"] / many["prefect"]["fill_s"], 1.2, key="cached_tasks.first_run_vs_prefect")
-        add(f"{raw['tasks']} cached tasks: cached run wall time", "Prefect default",
-            many["scout"]["cached_s"] / many["prefect"]["cached_s"], 1.0, key="cached_tasks.cached_vs_prefect")
+        add(
+            f"{raw['tasks']} small tasks: first run wall time",
+            "Prefect default",
+            many["scout"]["fill_s"] / many["prefect"]["fill_s"],
+            1.2,
+            key="cached_tasks.first_run_vs_prefect",
+        )
+        add(
+            f"{raw['tasks']} cached tasks: cached run wall time",
+            "Prefect default",
+            many["scout"]["cached_s"] / many["prefect"]["cached_s"],
+            1.0,
+            key="cached_tasks.cached_vs_prefect",
+        )
     if "hit_cost" in raw:
-        add("our layer alone: time per cache hit", "ms (metadata + payload read)", raw["hit_cost"]["ms_per_hit"],
-            None, "{:.3f}", key="hit_cost.ms_per_hit")
+        add(
+            "our layer alone: time per cache hit",
+            "ms (metadata + payload read)",
+            raw["hit_cost"]["ms_per_hit"],
+            None,
+            "{:.3f}",
+            key="hit_cost.ms_per_hit",
+        )
     if "s3_requests" in raw:
         s3 = raw["s3_requests"]
         add("S3 requests per cache hit", "count", s3["hit"]["requests"], 2, "{:.0f}", key="s3.requests_per_hit")
@@ -120,38 +142,91 @@ def named_rows(raw: dict) -> list[tuple[str, str, str, str, str, str]]:
         per_task = s3.get("run_record")
         if per_task:
             n = per_task["tasks"]
-            add(f"S3 requests per task, run record ({n} tasks, batched)", "count", per_task["per_task_batched"], 1,
-                "{:.2f}", key="s3.run_record_per_task_batched")
-            add(f"S3 requests per task, run record ({n} tasks, unbatched)", "count",
-                per_task["per_task_unbatched"], 1 + 2 / n, "{:.2f}", key="s3.run_record_per_task_unbatched")
+            add(
+                f"S3 requests per task, run record ({n} tasks, batched)",
+                "count",
+                per_task["per_task_batched"],
+                1,
+                "{:.2f}",
+                key="s3.run_record_per_task_batched",
+            )
+            add(
+                f"S3 requests per task, run record ({n} tasks, unbatched)",
+                "count",
+                per_task["per_task_unbatched"],
+                1 + 2 / n,
+                "{:.2f}",
+                key="s3.run_record_per_task_unbatched",
+            )
     if "ls" in raw:
         ls = raw["ls"]
         find_s = ls["seconds"]["find"]
-        add(f"ls over {ls['jobs']} jobs", f"find -printf: {find_s:.2f}s", ls["ratio_to_find"]["ls"],
-            ls["targets"]["ls"], key="ls.vs_find")
-        add(f"ls -s error over {ls['jobs']} jobs (reads every .info)", f"find -printf: {find_s:.2f}s",
-            ls["ratio_to_find"]["ls -s error"], ls["targets"]["ls -s error"], key="ls.status_vs_find")
-        add("  the same two on one core: ls", "find -printf", ls["ratio_to_find"]["ls, 1 process"], None,
-            key="ls.one_process_vs_find")
-        add("  the same two on one core: ls -s error", "find -printf", ls["ratio_to_find"]["ls -s error, 1 process"],
-            None, key="ls.status_one_process_vs_find")
+        add(
+            f"ls over {ls['jobs']} jobs",
+            f"find -printf: {find_s:.2f}s",
+            ls["ratio_to_find"]["ls"],
+            ls["targets"]["ls"],
+            key="ls.vs_find",
+        )
+        add(
+            f"ls -s error over {ls['jobs']} jobs (reads every .info)",
+            f"find -printf: {find_s:.2f}s",
+            ls["ratio_to_find"]["ls -s error"],
+            ls["targets"]["ls -s error"],
+            key="ls.status_vs_find",
+        )
+        add(
+            "  the same two on one core: ls",
+            "find -printf",
+            ls["ratio_to_find"]["ls, 1 process"],
+            None,
+            key="ls.one_process_vs_find",
+        )
+        add(
+            "  the same two on one core: ls -s error",
+            "find -printf",
+            ls["ratio_to_find"]["ls -s error, 1 process"],
+            None,
+            key="ls.status_one_process_vs_find",
+        )
     if "runs" in raw:
         rn = raw["runs"]
         yard = rn["seconds"]["find -exec cat"]
-        add(f"runs over {rn['runs']} run records", f"find -exec cat: {yard:.2f}s", rn["ratio_to_find"]["runs"],
-            rn["targets"]["runs"], key="runs.vs_find")
-        add(f"  runs --json over {rn['runs']} run records", f"find -exec cat: {yard:.2f}s",
-            rn["ratio_to_find"]["runs --json"], None, key="runs.json_vs_find")
+        add(
+            f"runs over {rn['runs']} run records",
+            f"find -exec cat: {yard:.2f}s",
+            rn["ratio_to_find"]["runs"],
+            rn["targets"]["runs"],
+            key="runs.vs_find",
+        )
+        add(
+            f"  runs --json over {rn['runs']} run records",
+            f"find -exec cat: {yard:.2f}s",
+            rn["ratio_to_find"]["runs --json"],
+            None,
+            key="runs.json_vs_find",
+        )
     if "formats" in raw:  # typed formats (#15): NPY vs pickle vs joblib.Memory, Parquet vs pickle vs Prefect default
         for name, versus, value, limit in formats_bench.rows_of(raw["formats"]):
             add(name, versus, value, limit, key="formats." + name.replace(" ", "_").replace(",", ""))
     if "cli" in raw:
         cli = raw["cli"]["seconds"]
-        add("scout-persist info start-up", f"python -c pass: {cli['python -c pass']:.3f}s", cli["info"], 0.3,
-            "{:.3f}s", key="cli.info_startup_s")
+        add(
+            "scout-persist info start-up",
+            f"python -c pass: {cli['python -c pass']:.3f}s",
+            cli["info"],
+            0.3,
+            "{:.3f}s",
+            key="cli.info_startup_s",
+        )
     if "store" in raw:
-        add(f"store: peak extra memory, {raw['store']['size_mb']} MiB streamed", "payload size",
-            raw["store"]["ratio"], 0.5, key="store.peak_memory_ratio")
+        add(
+            f"store: peak extra memory, {raw['store']['size_mb']} MiB streamed",
+            "payload size",
+            raw["store"]["ratio"],
+            0.5,
+            key="store.peak_memory_ratio",
+        )
     return out
 
 
@@ -163,41 +238,110 @@ def _large_rows(raw: dict, add) -> None:
     def layer(r):  # persist + load time of the persistence layer alone
         return _layer(r, base)
 
-    add("large result: persist time", "Prefect default", ours["persist_s"] / prefect["persist_s"], 0.4,
-        key="large_result.persist_vs_prefect")
-    add("large result: cache-hit load time", "Prefect default", ours["load_s"] / prefect["load_s"], 0.2,
-        key="large_result.hit_vs_prefect")
-    add("large result: bytes on disk", "Prefect default", ours["bytes"] / prefect["bytes"], 0.1,
-        key="large_result.bytes_vs_prefect")
-    add("large result: peak memory (persist)", "Prefect default",
-        ours["peak_persist_mb"] / max(prefect["peak_persist_mb"], 1e-9), 0.5, key="large_result.peak_persist_vs_prefect")
-    add("large result: peak memory (load)", "Prefect default",
-        ours["peak_load_mb"] / max(prefect["peak_load_mb"], 1e-9), 0.5, key="large_result.peak_load_vs_prefect")
-    add("large result: persist + load, layer only*", "floor (pickle to file)",
-        layer(ours) / (floor["persist_s"] + floor["load_s"]), 1.5, key="large_result.layer_vs_floor")
-    add("large result: persist + load, layer only*", "Prefect default", layer(ours) / layer(prefect), None,
-        key="large_result.layer_vs_prefect_layer")
-    add("large result: persist + load time", "joblib.Memory",
-        (ours["persist_s"] + ours["load_s"]) / (joblib["persist_s"] + joblib["load_s"]), None,
-        key="large_result.flow_vs_joblib")
-    add("large result: bytes on disk", "joblib.Memory", ours["bytes"] / joblib["bytes"], None,
-        key="large_result.bytes_vs_joblib")
+    add(
+        "large result: persist time",
+        "Prefect default",
+        ours["persist_s"] / prefect["persist_s"],
+        0.4,
+        key="large_result.persist_vs_prefect",
+    )
+    add(
+        "large result: cache-hit load time",
+        "Prefect default",
+        ours["load_s"] / prefect["load_s"],
+        0.2,
+        key="large_result.hit_vs_prefect",
+    )
+    add(
+        "large result: bytes on disk",
+        "Prefect default",
+        ours["bytes"] / prefect["bytes"],
+        0.1,
+        key="large_result.bytes_vs_prefect",
+    )
+    add(
+        "large result: peak memory (persist)",
+        "Prefect default",
+        ours["peak_persist_mb"] / max(prefect["peak_persist_mb"], 1e-9),
+        0.5,
+        key="large_result.peak_persist_vs_prefect",
+    )
+    add(
+        "large result: peak memory (load)",
+        "Prefect default",
+        ours["peak_load_mb"] / max(prefect["peak_load_mb"], 1e-9),
+        0.5,
+        key="large_result.peak_load_vs_prefect",
+    )
+    add(
+        "large result: persist + load, layer only*",
+        "floor (pickle to file)",
+        layer(ours) / (floor["persist_s"] + floor["load_s"]),
+        1.5,
+        key="large_result.layer_vs_floor",
+    )
+    add(
+        "large result: persist + load, layer only*",
+        "Prefect default",
+        layer(ours) / layer(prefect),
+        None,
+        key="large_result.layer_vs_prefect_layer",
+    )
+    add(
+        "large result: persist + load time",
+        "joblib.Memory",
+        (ours["persist_s"] + ours["load_s"]) / (joblib["persist_s"] + joblib["load_s"]),
+        None,
+        key="large_result.flow_vs_joblib",
+    )
+    add(
+        "large result: bytes on disk",
+        "joblib.Memory",
+        ours["bytes"] / joblib["bytes"],
+        None,
+        key="large_result.bytes_vs_joblib",
+    )
     # The issue's large-array targets, for the codec they are set for (codes array; noise rows below the table)
     for row in codec_rows(raw):
         if row["array"] != "codes" or row["codec"] != TARGET_SPEC:
             continue
         k = f"large_result.{TARGET_SPEC}"
-        add(f"large result, {TARGET_SPEC}: persist + load, layer only*", "joblib.Memory",
-            row["plugin_layer_vs_joblib"], 1.0, key=f"{k}.layer_vs_joblib")
-        add(f"large result, {TARGET_SPEC}: persist() persist + load", "joblib.Memory",
-            row["persist_fn_vs_joblib"], 1.0, key=f"{k}.persist_fn_vs_joblib")
-        add(f"large result, {TARGET_SPEC}: bytes on disk", "joblib.Memory", row["bytes_vs_joblib"], 0.1,
-            key=f"{k}.bytes_vs_joblib")
-        add(f"large result, {TARGET_SPEC}: cache-hit load time", "Prefect default", row["hit_vs_prefect"], 0.15,
-            key=f"{k}.hit_vs_prefect")
+        add(
+            f"large result, {TARGET_SPEC}: persist + load, layer only*",
+            "joblib.Memory",
+            row["plugin_layer_vs_joblib"],
+            1.0,
+            key=f"{k}.layer_vs_joblib",
+        )
+        add(
+            f"large result, {TARGET_SPEC}: persist() persist + load",
+            "joblib.Memory",
+            row["persist_fn_vs_joblib"],
+            1.0,
+            key=f"{k}.persist_fn_vs_joblib",
+        )
+        add(
+            f"large result, {TARGET_SPEC}: bytes on disk",
+            "joblib.Memory",
+            row["bytes_vs_joblib"],
+            0.1,
+            key=f"{k}.bytes_vs_joblib",
+        )
+        add(
+            f"large result, {TARGET_SPEC}: cache-hit load time",
+            "Prefect default",
+            row["hit_vs_prefect"],
+            0.15,
+            key=f"{k}.hit_vs_prefect",
+        )
         plug = big[f"scout[{TARGET_SPEC}]"]
-        add(f"large result, {TARGET_SPEC}: persist + load, layer only*", "floor (pickle to file)",
-            layer(plug) / (floor["persist_s"] + floor["load_s"]), 1.5, key=f"{k}.layer_vs_floor")
+        add(
+            f"large result, {TARGET_SPEC}: persist + load, layer only*",
+            "floor (pickle to file)",
+            layer(plug) / (floor["persist_s"] + floor["load_s"]),
+            1.5,
+            key=f"{k}.layer_vs_floor",
+        )
 
 
 def print_table(raw: dict) -> None:
@@ -217,21 +361,30 @@ def print_table(raw: dict) -> None:
         if key not in raw:
             continue
         print(f"\nlarge result ({raw['size_mb']} MiB {what}), absolute numbers (median of {raw.get('repeat', 1)}):")
-        print(f"  {'system':<16} {'persist s':>9} {'load s':>8} {'MB on disk':>10} {'peak MB persist':>15}"
-              f" {'peak MB load':>12} {'least persist/load s':>20}")
+        print(
+            f"  {'system':<16} {'persist s':>9} {'load s':>8} {'MB on disk':>10} {'peak MB persist':>15}"
+            f" {'peak MB load':>12} {'least persist/load s':>20}"
+        )
         for name, r in raw[key].items():
             least = f"{r['persist_s_min']:.2f} / {r['load_s_min']:.2f}" if "persist_s_min" in r else "-"
-            print(f"  {name:<16} {r['persist_s']:>9.2f} {r['load_s']:>8.2f} {r['bytes'] / 1e6:>10.1f}"
-                  f" {r['peak_persist_mb']:>15.0f} {r['peak_load_mb']:>12.0f} {least:>20}"
-                  + (f"  (= {r['same_run_as']})" if r.get("same_run_as") else ""))
+            print(
+                f"  {name:<16} {r['persist_s']:>9.2f} {r['load_s']:>8.2f} {r['bytes'] / 1e6:>10.1f}"
+                f" {r['peak_persist_mb']:>15.0f} {r['peak_load_mb']:>12.0f} {least:>20}"
+                + (f"  (= {r['same_run_as']})" if r.get("same_run_as") else "")
+            )
     if "formats" in raw:
         formats_bench.print_absolute(raw["formats"])
     if "cached_tasks" in raw:
         many = raw["cached_tasks"]
-        print(f"\n{raw['tasks']} cached tasks: " + ", ".join(
-            f"{k} fill {v['fill_s']:.2f}s cached {v['cached_s']:.2f}s "
-            f"({v['cached_s'] / raw['tasks'] * 1e3:.1f} ms/task,"
-            f" {v['bodies_in_cached_run']} bodies ran)" for k, v in many.items()))
+        print(
+            f"\n{raw['tasks']} cached tasks: "
+            + ", ".join(
+                f"{k} fill {v['fill_s']:.2f}s cached {v['cached_s']:.2f}s "
+                f"({v['cached_s'] / raw['tasks'] * 1e3:.1f} ms/task,"
+                f" {v['bodies_in_cached_run']} bodies ran)"
+                for k, v in many.items()
+            )
+        )
 
 
 def print_codecs(raw: dict) -> None:
@@ -239,22 +392,40 @@ def print_codecs(raw: dict) -> None:
     lines = codec_rows(raw)
     if not lines:
         return
-    print(f"\ncodecs side by side ({raw['size_mb']} MiB, medians of {raw.get('repeat', 1)}; plug-in = @scout_task in a "
-          "Prefect flow, persist() = the core decorator, no Prefect)")
-    print(f"  {'array':<6} {'codec':<7} {'plug-in persist s':>17} {'load s':>7} {'persist() s':>11} {'load s':>7}"
-          f" {'MB':>7} {'layer*/joblib':>13} {'persist()/joblib':>16} {'bytes/joblib':>12} {'hit/Prefect':>11}")
+    print(
+        f"\ncodecs side by side ({raw['size_mb']} MiB, medians of {raw.get('repeat', 1)}; plug-in = @scout_task in a "
+        "Prefect flow, persist() = the core decorator, no Prefect)"
+    )
+    print(
+        f"  {'array':<6} {'codec':<7} {'plug-in persist s':>17} {'load s':>7} {'persist() s':>11} {'load s':>7}"
+        f" {'MB':>7} {'layer*/joblib':>13} {'persist()/joblib':>16} {'bytes/joblib':>12} {'hit/Prefect':>11}"
+    )
     for r in lines:
         hit = f"{r['hit_vs_prefect']:.2f}x" if r["hit_vs_prefect"] is not None else "-"
-        print(f"  {r['array']:<6} {r['codec']:<7} {r['plugin_persist_s']:>17.2f} {r['plugin_load_s']:>7.2f}"
-              f" {r['persist_fn_persist_s']:>11.2f} {r['persist_fn_load_s']:>7.2f} {r['bytes'] / 1e6:>7.1f}"
-              f" {r['plugin_layer_vs_joblib']:>12.2f}x {r['persist_fn_vs_joblib']:>15.2f}x"
-              f" {r['bytes_vs_joblib']:>11.3f}x {hit:>11}")
-    print("  targets (issue 16, codec 'auto' on the codes array): layer*/joblib and persist()/joblib <= 1.00x,"
-          " bytes/joblib <= 0.10x, hit/Prefect <= 0.15x")
+        print(
+            f"  {r['array']:<6} {r['codec']:<7} {r['plugin_persist_s']:>17.2f} {r['plugin_load_s']:>7.2f}"
+            f" {r['persist_fn_persist_s']:>11.2f} {r['persist_fn_load_s']:>7.2f} {r['bytes'] / 1e6:>7.1f}"
+            f" {r['plugin_layer_vs_joblib']:>12.2f}x {r['persist_fn_vs_joblib']:>15.2f}x"
+            f" {r['bytes_vs_joblib']:>11.3f}x {hit:>11}"
+        )
+    print(
+        "  targets (issue 16, codec 'auto' on the codes array): layer*/joblib and persist()/joblib <= 1.00x,"
+        " bytes/joblib <= 0.10x, hit/Prefect <= 0.15x"
+    )
 
 
-STEPS = ("large_result", "large_result_noise", "formats", "cached_tasks", "hit_cost", "s3_requests", "ls", "cli",
-         "runs", "store")
+STEPS = (
+    "large_result",
+    "large_result_noise",
+    "formats",
+    "cached_tasks",
+    "hit_cost",
+    "s3_requests",
+    "ls",
+    "cli",
+    "runs",
+    "store",
+)
 
 
 def main(argv=None) -> int:
@@ -267,8 +438,9 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=10_000, help="run records in the runs benchmark store")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--only", action="append", choices=STEPS, help="run this benchmark only (repeatable)")
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="large results: runs per system, interleaved; the table shows medians")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="large results: runs per system, interleaved; the table shows medians"
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     raw: dict = {"size_mb": args.size_mb, "tasks": args.tasks, "repeat": args.repeat}
@@ -294,8 +466,9 @@ def main(argv=None) -> int:
     print_table(raw)
     print(f"\nwhole run: {time.perf_counter() - started:.0f} s")
     if args.json:
-        raw["table"] = [dict(zip(("name", "measure", "compared_with", "value", "target", "verdict"), r))
-                        for r in named_rows(raw)]
+        raw["table"] = [
+            dict(zip(("name", "measure", "compared_with", "value", "target", "verdict"), r)) for r in named_rows(raw)
+        ]
         raw["codecs"] = codec_rows(raw)
         args.json.write_text(json.dumps(raw, indent=2, default=str))
     return 0

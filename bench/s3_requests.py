@@ -60,6 +60,7 @@ def run() -> dict:
         return 1
 
     flow(name="warm")(warm)()
+
     @scout_task(workflow="Bench", type="integer")
     def item(i: int) -> int:
         return i + 1000
@@ -87,9 +88,13 @@ def run() -> dict:
     proxy.stop()
     server.stop()
     out = {phase: {"requests": len(lines), "detail": lines} for phase, lines in counts.items()}
-    out["run_record"] = {"tasks": n, "per_task_batched": len(record["1"]) / n,
-                         "per_task_unbatched": len(record["0"]) / n, "batched": record["1"],
-                         "unbatched_requests": len(record["0"])}
+    out["run_record"] = {
+        "tasks": n,
+        "per_task_batched": len(record["1"]) / n,
+        "per_task_unbatched": len(record["0"]) / n,
+        "batched": record["1"],
+        "unbatched_requests": len(record["0"]),
+    }
     return out
 
 

@@ -33,11 +33,13 @@ if TYPE_CHECKING:  # what __getattr__ below loads on first use, as type checkers
     from .job import Job as Job, JobWriter as JobWriter
     from .outputs import exists as exists, invalidate as invalidate, load as load, save as save
     from .persist_cache import persist as persist, workflow_persist as workflow_persist
-    from .rubydigest import (
+    from .rubydigest import digest as digest, digest_str as digest_str, sanitize_filename as sanitize_filename
+    from .rubyvalues import (
+        TSV as TSV,
+        RubyException as RubyException,
+        ScoutPath as ScoutPath,
+        Step as Step,
         Symbol as Symbol,
-        digest as digest,
-        digest_str as digest_str,
-        sanitize_filename as sanitize_filename,
     )
     from .store import Store as Store
 

@@ -51,6 +51,7 @@ class Hasher(Protocol):
     def hexdigest(self) -> str: ...
     def copy(self) -> Hasher: ...
 
+
 ENV_VAR = "SCOUT_PERSIST_COMPRESSION"
 DEFAULT_SPEC = "auto"
 SPEC_HELP = "'auto' (the default), 'zstd', 'zstd:<level 1-22>' (e.g. 'zstd:19') or 'none'"
@@ -228,9 +229,7 @@ def compress(data: bytes | bytearray | memoryview, spec: str | None = None) -> b
     return compress_with_record(data, spec)[0]
 
 
-def compress_with_record(
-    data: bytes | bytearray | memoryview, spec: str | None = None
-) -> tuple[bytes, dict[str, Any]]:
+def compress_with_record(data: bytes | bytearray | memoryview, spec: str | None = None) -> tuple[bytes, dict[str, Any]]:
     """``(stored bytes, record)``: the record is what the job's ``.info`` keeps about the payload."""
     codec, level = _bytes_codec(spec)
     if codec == "none":
@@ -302,8 +301,11 @@ def decompress_into(payload: bytes | memoryview, size: int, where: str = "") -> 
     except zstandard.ZstdError as exc:
         raise _corrupt(where, f"zstd frame is damaged ({exc})") from exc
     if filled != size or extra:
-        raise _corrupt(where, f"decodes to {'more than ' if extra else ''}{filled} bytes where {size} were recorded; "
-                              "truncated or damaged")
+        raise _corrupt(
+            where,
+            f"decodes to {'more than ' if extra else ''}{filled} bytes where {size} were recorded; "
+            "truncated or damaged",
+        )
     return view
 
 
@@ -408,13 +410,22 @@ def _parse_part_codec(text: Any, where: str) -> tuple[Any, ...]:
             return ("none",)
         if len(fields) == 2 and fields[0] == "zstd" and 1 <= int(fields[1]) <= 22:
             return ("zstd", int(fields[1]))
-        if (len(fields) == 5 and fields[0] == "blosc2" and fields[1] in _BLOSC2_INNER and 0 <= int(fields[2]) <= 9
-                and fields[3] in _BLOSC2_FILTERS and 1 <= int(fields[4]) <= 255):
+        if (
+            len(fields) == 5
+            and fields[0] == "blosc2"
+            and fields[1] in _BLOSC2_INNER
+            and 0 <= int(fields[2]) <= 9
+            and fields[3] in _BLOSC2_FILTERS
+            and 1 <= int(fields[4]) <= 255
+        ):
             return ("blosc2", fields[1], int(fields[2]), fields[3], int(fields[4]))
     except ValueError:
         pass
-    raise _corrupt(where, f"a part names the codec {text!r:.60}, unknown to this scout-persist (written by a newer "
-                          "version?); upgrade scout-persist or recompute the entry")
+    raise _corrupt(
+        where,
+        f"a part names the codec {text!r:.60}, unknown to this scout-persist (written by a newer "
+        "version?); upgrade scout-persist or recompute the entry",
+    )
 
 
 def _chunk_size(codec: str, size: int) -> int:
@@ -534,8 +545,11 @@ def _check_header(header: Any, payload_size: int, where: str) -> list[tuple[tupl
         total += sum(p["stored"])
         parts.append((parsed, p["codec"], size, chunk, p["stored"]))
     if total != payload_size:
-        raise _corrupt(where, f"the envelope header accounts for {total} stored bytes but {payload_size} are there "
-                              "(truncated or damaged)")
+        raise _corrupt(
+            where,
+            f"the envelope header accounts for {total} stored bytes but {payload_size} are there "
+            "(truncated or damaged)",
+        )
     return parts
 
 
@@ -609,8 +623,10 @@ def _zstd_into(src: memoryview, dst: memoryview, where: str) -> None:
     except zstandard.ZstdError as exc:
         raise _corrupt(where, f"a zstd frame is damaged ({exc})") from exc
     if filled != dst.nbytes or extra:
-        raise _corrupt(where, f"a zstd frame decodes to {'more than ' if extra else ''}{filled} bytes where "
-                              f"{dst.nbytes} were recorded")
+        raise _corrupt(
+            where,
+            f"a zstd frame decodes to {'more than ' if extra else ''}{filled} bytes where {dst.nbytes} were recorded",
+        )
 
 
 def _blosc2_into(blosc2: Any, src: memoryview, dst: memoryview, threads: int, where: str) -> None:
@@ -620,8 +636,11 @@ def _blosc2_into(blosc2: Any, src: memoryview, dst: memoryview, threads: int, wh
     except (ValueError, RuntimeError) as exc:
         raise _corrupt(where, f"a blosc2 chunk header is damaged ({exc})") from exc
     if nbytes != dst.nbytes or cbytes != src.nbytes:
-        raise _corrupt(where, f"a blosc2 chunk says {nbytes} plain / {cbytes} stored bytes where "
-                              f"{dst.nbytes} / {src.nbytes} were recorded")
+        raise _corrupt(
+            where,
+            f"a blosc2 chunk says {nbytes} plain / {cbytes} stored bytes where "
+            f"{dst.nbytes} / {src.nbytes} were recorded",
+        )
     try:
         blosc2.decompress2(src, dst=dst, nthreads=threads)
     except (ValueError, RuntimeError) as exc:
@@ -662,8 +681,13 @@ def compress_stream(src: IO[bytes], dst: IO[bytes], spec: str | None = None) -> 
             emit(cobj.compress(chunk))
             chunk = src.read(CHUNK)
         emit(cobj.flush())
-    return {"codec": codec, "level": level, "size": size, "stored_size": stored,
-            "checksum": f"{checksum_algorithm()}:{digest.hexdigest()}"}
+    return {
+        "codec": codec,
+        "level": level,
+        "size": size,
+        "stored_size": stored,
+        "checksum": f"{checksum_algorithm()}:{digest.hexdigest()}",
+    }
 
 
 def open_decompressed(fh: IO[bytes], where: str = "", record: dict[str, Any] | None = None) -> BinaryIO:
@@ -730,7 +754,9 @@ class _DecodingReader(io.RawIOBase):
             import zstandard
 
             self.inner = zstandard.ZstdDecompressor().stream_reader(
-                cast("IO[bytes]", self.source), read_size=CHUNK, read_across_frames=True  # any object with read()
+                cast("IO[bytes]", self.source),
+                read_size=CHUNK,
+                read_across_frames=True,  # any object with read()
             )
             self.errors = (zstandard.ZstdError,)
         elif self.codec == "gzip":
@@ -771,7 +797,9 @@ class _DecodingReader(io.RawIOBase):
         if self.record is not None:
             _verify_stored(self.record, self.source.count, self.source.digest, self.where)
             if self.record.get("size") is not None and self.record["size"] != self.produced:
-                raise _corrupt(self.where, f"decodes to {self.produced} bytes but the record says {self.record['size']}")
+                raise _corrupt(
+                    self.where, f"decodes to {self.produced} bytes but the record says {self.record['size']}"
+                )
         self.finished = True
 
     def close(self) -> None:

@@ -116,7 +116,9 @@ class JobFiles:
         stage = os.path.realpath(self.stage)
         folder = os.path.realpath(os.path.dirname(full))
         if folder != stage and not folder.startswith(stage + os.sep):
-            raise UnsafePathError(f"file name {name!r} leads outside the files of job {self.store.where(self.job_key)!r}")
+            raise UnsafePathError(
+                f"file name {name!r} leads outside the files of job {self.store.where(self.job_key)!r}"
+            )
         os.makedirs(os.path.dirname(full), exist_ok=True)
         if os.path.islink(full):
             os.unlink(full)  # never write through a link the task made
@@ -160,12 +162,12 @@ class JobFiles:
         text = os.fspath(value)
         final = self.store.where(self.files_key) + "/"
         if text.startswith(final):
-            return check_key(text[len(final):]) or None
+            return check_key(text[len(final) :]) or None
         if self._stage is not None:
             stage = os.path.realpath(self._stage) + os.sep
             real = os.path.realpath(text) if "://" not in text else text
             if real.startswith(stage):
-                return real[len(stage):].replace(os.sep, "/")
+                return real[len(stage) :].replace(os.sep, "/")
         return None
 
     # -- commit --------------------------------------------------------------------------------

@@ -27,8 +27,18 @@ if TYPE_CHECKING:
 
 NOINFO = "noinfo"
 SETUP_KEYS = (
-    "status", "issued", "pid", "pid_hostname", "task_name", "workflow", "provided_inputs",
-    "non_default_inputs", "inputs", "input_names", "type", "dependencies",
+    "status",
+    "issued",
+    "pid",
+    "pid_hostname",
+    "task_name",
+    "workflow",
+    "provided_inputs",
+    "non_default_inputs",
+    "inputs",
+    "input_names",
+    "type",
+    "dependencies",
 )
 MAX_INFO_ARRAY = 100
 _TRUNCATED = re.compile(r"TRUNCATED only 100 out of \d+ shown")
@@ -361,9 +371,9 @@ def exception_record(
     if isinstance(exc, RubyException):
         return exc
     if backtrace is None:
-        backtrace = [
-            f"{fs.filename}:{fs.lineno}:in `{fs.name}'" for fs in traceback.extract_tb(exc.__traceback__)
-        ][::-1]
+        backtrace = [f"{fs.filename}:{fs.lineno}:in `{fs.name}'" for fs in traceback.extract_tb(exc.__traceback__)][
+            ::-1
+        ]
     return RubyException(
         "RuntimeError" if recoverable else "ScoutException",
         str(exc),

@@ -96,8 +96,15 @@ class Job:
         self._info: dict[str, Any] | None = None
 
     @classmethod
-    def at(cls, store: Store, key: str, *, path_map: Mapping[str, str] | None = None, strict: bool = False,
-           info: dict[str, Any] | None = None) -> Job:
+    def at(
+        cls,
+        store: Store,
+        key: str,
+        *,
+        path_map: Mapping[str, str] | None = None,
+        strict: bool = False,
+        info: dict[str, Any] | None = None,
+    ) -> Job:
         """The job stored under ``key`` (``var/jobs/W/t/name``) in ``store``; ``info``: its ``.info`` when the caller
         has already read it (not read again)."""
         job = cls.__new__(cls)
@@ -148,7 +155,7 @@ class Job:
         w, t = info.get("workflow"), info.get("task_name")
         head = f"{JOBS_DIR}/{w}/{t}/"
         if w and t and self.key.startswith(head):
-            return self.key[len(head):]
+            return self.key[len(head) :]
         return posixpath.basename(self.key)
 
     def _segment(self, i: int) -> str | None:
@@ -324,7 +331,7 @@ class Job:
         if manifest is not None:
             return sorted(manifest)
         prefix = self.files_key + "/"
-        return [k[len(prefix):] for k in self.store.list(self.files_key) if k.startswith(prefix)]
+        return [k[len(prefix) :] for k in self.store.list(self.files_key) if k.startswith(prefix)]
 
     def file(self, name: str) -> str:
         """The location of ``<job>.files/<name>`` (need not exist); never outside this job's files directory."""
@@ -335,8 +342,7 @@ class Job:
         try:
             self.store.safe_path(key)
         except UnsafePathError as exc:
-            raise UnsafePathError(f"{exc} (a file of job {self.path!r}: files of a job stay inside the root)") \
-                from None
+            raise UnsafePathError(f"{exc} (a file of job {self.path!r}: files of a job stay inside the root)") from None
         return self.location(key)
 
     def files_manifest(self) -> dict[str, dict[str, Any]] | None:
@@ -428,9 +434,7 @@ class Job:
         if result is None:
             if status == "done":
                 return None
-            raise JobNotFound(
-                f"job {self.path!r} has no result file (status {status or 'missing'!r}); run it first"
-            )
+            raise JobNotFound(f"job {self.path!r} has no result file (status {status or 'missing'!r}); run it first")
         if status == NOINFO and type is None:
             raise InfoFormatError(
                 f"the .info of job {self.path!r} is unreadable, so its result type is unknown; "
@@ -455,7 +459,11 @@ class Job:
                 payload.verify(data, record, location)
                 record = None  # verified; decode by the type asked for
             value = payload.decode(
-                data, record, key=self.key, scout_type=type or info.get("type") or "binary", location=location,
+                data,
+                record,
+                key=self.key,
+                scout_type=type or info.get("type") or "binary",
+                location=location,
                 relocate=self.relocate,
             )
             _touch(self.store, result)
@@ -664,8 +672,14 @@ class JobWriter:
             t = payload.PICKLE
         in_files = self._in_files(value) if t in ("file", "file_array") else None
         encoded = payload.encode(
-            value, None if payload.is_pickled(t) else t, key=self.key, compression=compression, hmac_key=hmac_key,
-            location=self.location(self.key), format=format, in_files=in_files,
+            value,
+            None if payload.is_pickled(t) else t,
+            key=self.key,
+            compression=compression,
+            hmac_key=hmac_key,
+            location=self.location(self.key),
+            format=format,
+            in_files=in_files,
         )
         if encoded.data is not None:
             with self._writing():
@@ -713,8 +727,12 @@ class JobWriter:
                     fh.write(chunk)
                 if self.lease is not None:
                     self.lease.check()  # fenced before the streamed result is published
-        record = {"format": "scout", "type": payload.info_type(scout_type), "stored_size": size,
-                  "checksum": f"{checksum_algorithm()}:{hasher.hexdigest()}"}
+        record = {
+            "format": "scout",
+            "type": payload.info_type(scout_type),
+            "stored_size": size,
+            "checksum": f"{checksum_algorithm()}:{hasher.hexdigest()}",
+        }
         return payload.Encoded(b"", record, None)
 
     @contextmanager
@@ -758,7 +776,7 @@ class JobWriter:
             payload.write(self.store, self.key, data)
         elif payload.streams(data):
             with self.store.writer(self.key) as fh:  # too large to join: a multipart upload is not conditional,
-                for part in data:                     # so the lease is checked right before it completes
+                for part in data:  # so the lease is checked right before it completes
                     fh.write(part)
                 self.lease.check()
         else:

@@ -56,7 +56,9 @@ def _map_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("^" + out + r"(?:/(?P<REST>.+))?/?$")
 
 
-def identify(path: str | os.PathLike[str], home: str | None = None, maps: Iterable[tuple[str, str]] | None = None) -> str:
+def identify(
+    path: str | os.PathLike[str], home: str | None = None, maps: Iterable[tuple[str, str]] | None = None
+) -> str:
     """Ruby ``Resource.identify``: the logical path of ``path`` (``var/jobs/W/t/name``), or the path itself.
 
     Unlocated paths come back unchanged; a path under no map keeps its absolute form with ``$HOME`` as ``~``.
@@ -83,7 +85,9 @@ def identify(path: str | os.PathLike[str], home: str | None = None, maps: Iterab
         groups = m.groupdict()
         if "PKGDIR" in groups and groups["PKGDIR"] != PKGDIR:
             continue
-        choices.append("/".join(groups[g] for g in ("TOPLEVEL", "SUBPATH", "PATH", "REST") if groups.get(g) is not None))
+        choices.append(
+            "/".join(groups[g] for g in ("TOPLEVEL", "SUBPATH", "PATH", "REST") if groups.get(g) is not None)
+        )
     identified = min(choices, key=len) if choices else p
     if home:
         identified = re.sub("^" + re.escape(home) + "(/|$)", lambda m: "~" + m.group(1), identified, count=1)

@@ -39,8 +39,17 @@ RUNNING = ("setup", "start")
 def lease_record(token: str, fence: int, seconds: float, seq: int = 0) -> dict[str, Any]:
     """The ``lease`` entry of a held job's ``.info``: who holds it, until when it must renew, which acquisition."""
     me = Identity.current()
-    return {"token": token, "fence": fence, "seconds": seconds, "seq": seq, "host": me.host, "boot_id": me.boot_id,
-            "pidns": me.pidns, "pid": me.pid, "start": me.start}
+    return {
+        "token": token,
+        "fence": fence,
+        "seconds": seconds,
+        "seq": seq,
+        "host": me.host,
+        "boot_id": me.boot_id,
+        "pidns": me.pidns,
+        "pid": me.pid,
+        "start": me.start,
+    }
 
 
 def next_fence(previous_info: dict[str, Any] | None) -> int:
@@ -57,8 +66,10 @@ def holder_lines(info: dict[str, Any]) -> dict[str, str]:
 
     record = got if isinstance(got := info.get(LEASE_KEY), dict) else {}
     host = str(record.get("host") or info.get("pid_hostname") or "")
-    lines = {"host": hostname() if host == hostname(env=True) else host,  # $HOSTNAME in .info, as Ruby writes it
-             "pid": str(record.get("pid") or info.get("pid") or "")}
+    lines = {
+        "host": hostname() if host == hostname(env=True) else host,  # $HOSTNAME in .info, as Ruby writes it
+        "pid": str(record.get("pid") or info.get("pid") or ""),
+    }
     for name in ("boot_id", "pidns", "start"):
         if record.get(name):
             lines[name] = str(record[name])
@@ -272,8 +283,7 @@ class InfoLease(JobLease):
             except Conflict:
                 self.lost = True
                 renewals.remove(self)
-                log.error("job %s: its lease was taken over by another holder; this run will not commit",
-                          self.job_key)
+                log.error("job %s: its lease was taken over by another holder; this run will not commit", self.job_key)
             except OSError:
                 pass  # transient: the next renewal retries; the lease covers the gap
 
@@ -331,5 +341,14 @@ def wait_until(deadline: float | None, poll: float) -> bool:
     return True
 
 
-__all__ = ["InfoLease", "JobLease", "LockFileLease", "holder_lines", "job_lease", "lease_record", "next_fence",
-           "rewrite_info", "wait_until"]
+__all__ = [
+    "InfoLease",
+    "JobLease",
+    "LockFileLease",
+    "holder_lines",
+    "job_lease",
+    "lease_record",
+    "next_fence",
+    "rewrite_info",
+    "wait_until",
+]

@@ -39,8 +39,9 @@ class Liveness(NamedTuple):
         return self.state == DEAD
 
 
-def job_liveness(store: Store, key: str, info: dict[str, Any] | None, *, holding_lock: bool = False,
-                 lease: float = LOCK_LEASE) -> Liveness:
+def job_liveness(
+    store: Store, key: str, info: dict[str, Any] | None, *, holding_lock: bool = False, lease: float = LOCK_LEASE
+) -> Liveness:
     """The liveness of job ``key`` of ``store`` whose ``.info`` is ``info``.
 
     ``holding_lock``: the caller holds the job's lock itself (``clean`` does before removing), so the lock cannot
@@ -64,8 +65,11 @@ def job_liveness(store: Store, key: str, info: dict[str, Any] | None, *, holding
         started = _process_start(pid)
         issued = _issued(info.get("issued"))
         if started is not None and issued is not None and started > issued + _ISSUED_SLACK:
-            return Liveness(DEAD, f"its pid {pid} on this host ({host}) is now another process, started after the "
-                                  "job was issued (the pid was reused)")
+            return Liveness(
+                DEAD,
+                f"its pid {pid} on this host ({host}) is now another process, started after the "
+                "job was issued (the pid was reused)",
+            )
         return Liveness(ALIVE, f"its pid {pid} is running on this host ({host})")
     if store.conditional_writes:
         return info_lease_liveness(store, key, lines, lease, _where(host, pid))

@@ -112,8 +112,9 @@ class Identity:
         pid = info.get("pid", "")
         if not pid.isdigit():
             return None
-        return cls(info.get("host", ""), info.get("boot_id", ""), info.get("pidns", ""), int(pid),
-                   info.get("start", ""))
+        return cls(
+            info.get("host", ""), info.get("boot_id", ""), info.get("pidns", ""), int(pid), info.get("start", "")
+        )
 
     def lines(self) -> list[str]:
         return [f"boot_id: {self.boot_id}", f"pidns: {self.pidns}", f"start: {self.start}"]
@@ -157,7 +158,10 @@ def holder_state(info: dict[str, str], me: Identity | None = None) -> str:
 
 
 def stale_reason(
-    info: dict[str, str], lease: float, age: float | None = None, unchanged_for: float | None = None,
+    info: dict[str, str],
+    lease: float,
+    age: float | None = None,
+    unchanged_for: float | None = None,
     me: Identity | None = None,
 ) -> str | None:
     """Why a lock entry is stale, or None when it must be honoured.

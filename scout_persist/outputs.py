@@ -67,7 +67,8 @@ def too_large(size: int, where: str) -> bool:
     warnings.warn(
         f"{where}: the output is {size} bytes, over ${MAX_SIZE_ENV}={os.environ.get(MAX_SIZE_ENV)} ({limit} bytes); "
         "it was not cached (the value is returned as computed); raise the limit to cache it",
-        CacheSizeWarning, stacklevel=3,
+        CacheSizeWarning,
+        stacklevel=3,
     )
     return True
 
@@ -102,16 +103,23 @@ def save(
 
     loc = _location(key, store)
     where = loc.url
-    encoded = payload.encode(value, None, key=loc.key, compression=compression, hmac_key=hmac_key, format=format,
-                             location=where)
+    encoded = payload.encode(
+        value, None, key=loc.key, compression=compression, hmac_key=hmac_key, format=format, location=where
+    )
     if encoded.data is None:
         raise InvalidInputError(f"save(None, {key!r}): None is not an output; invalidate({key!r}) removes an entry")
     from .formats import nbytes
 
     if too_large(nbytes(encoded.data), where):
         return encoded.value
-    sidecar = {"status": "done", "writer": MARK, "key": key, "saved": ruby_time(), "pinned": bool(pin),
-               payload.RECORD_KEY: encoded.record}
+    sidecar = {
+        "status": "done",
+        "writer": MARK,
+        "key": key,
+        "saved": ruby_time(),
+        "pinned": bool(pin),
+        payload.RECORD_KEY: encoded.record,
+    }
     with Lock(loc.lock_store, loc.lock_key):
         payload.write(loc.store, loc.key, encoded.data)  # the payload first: the sidecar is the commit point
         loc.store.put(_sidecar(loc), dumps_info(sidecar))
@@ -122,8 +130,9 @@ def _read_sidecar(loc: Location) -> dict[str, Any]:
     try:
         raw = loc.store.get(_sidecar(loc))
     except KeyNotFound:
-        raise KeyNotFound(f"no saved output {loc.url!r} (nothing was saved under this key, or it was invalidated)") \
-            from None
+        raise KeyNotFound(
+            f"no saved output {loc.url!r} (nothing was saved under this key, or it was invalidated)"
+        ) from None
     info = loads_info(raw, loc.url + SIDECAR, strict=True)
     if payload.record_of(info) is None:
         raise CorruptPayloadError(f"{loc.url}{SIDECAR} holds no payload record; it was not written by save()")
@@ -196,5 +205,14 @@ def saved_entries(store: Store) -> list[str]:
     return out
 
 
-__all__ = ["CacheSizeWarning", "MAX_SIZE_ENV", "exists", "invalidate", "load", "max_entry_size", "save",
-           "saved_entries", "too_large"]
+__all__ = [
+    "CacheSizeWarning",
+    "MAX_SIZE_ENV",
+    "exists",
+    "invalidate",
+    "load",
+    "max_entry_size",
+    "save",
+    "saved_entries",
+    "too_large",
+]

@@ -75,11 +75,15 @@ def require_pickle_allowed(action: str, what: str) -> None:
     if pickle_allowed():
         return
     if action == "store":
-        fix = ("return a value with a typed format (numpy array, DataFrame, pyarrow Table, dict of arrays), declare "
-               "format='json' or a Scout type, or unset the variable where the store is trusted")
+        fix = (
+            "return a value with a typed format (numpy array, DataFrame, pyarrow Table, dict of arrays), declare "
+            "format='json' or a Scout type, or unset the variable where the store is trusted"
+        )
     else:
-        fix = ("it was written as a pickle, and unpickling runs code from the store; recompute it in a typed format, "
-               "or unset the variable where the store is trusted")
+        fix = (
+            "it was written as a pickle, and unpickling runs code from the store; recompute it in a typed format, "
+            "or unset the variable where the store is trusted"
+        )
     raise PickleNotAllowed(f"{what}: ${ALLOW_PICKLE_ENV}=0 forbids pickles; refusing to {action} one: {fix}")
 
 
@@ -179,8 +183,13 @@ def _encode_tsv_frame(value: Any, where: str) -> Encoded:
     from . import tsv
 
     data, meta = tsv.dump_frame(value, where)
-    record: dict[str, Any] = {"format": "scout", "type": "tsv", "pandas": meta, "stored_size": len(data),
-                              "checksum": checksum(data)}
+    record: dict[str, Any] = {
+        "format": "scout",
+        "type": "tsv",
+        "pandas": meta,
+        "stored_size": len(data),
+        "checksum": checksum(data),
+    }
     back = tsv.load_frame(data, meta, where)
     problem = tsv.difference(value, back)
     if problem:
@@ -196,8 +205,13 @@ def _encode_in_files(in_files: str | Sequence[str], stype: str, location: str) -
     names = [in_files] if isinstance(in_files, str) else list(in_files)
     paths = [f"{location}.files/{name}" for name in names]
     data = "\n".join(paths).encode("utf-8")
-    record = {"format": "scout", "type": stype, "in_files": names[0] if stype == "file" else names,
-              "stored_size": len(data), "checksum": checksum(data)}
+    record = {
+        "format": "scout",
+        "type": stype,
+        "in_files": names[0] if stype == "file" else names,
+        "stored_size": len(data),
+        "checksum": checksum(data),
+    }
     return Encoded(data, record, paths[0] if stype == "file" else paths)
 
 
@@ -393,13 +407,15 @@ def _contract_problem(value: Any, back: Any, stype: str) -> str | None:
     if _same(value, back):
         return None
     shown = f"{type(value).__name__} {value!r:.80}"
-    return (f"a {shown} cannot be stored as Scout type {stype!r} without change: a cache hit would give "
-            f"{type(back).__name__} {back!r:.80}; {_fix(stype)}")
+    return (
+        f"a {shown} cannot be stored as Scout type {stype!r} without change: a cache hit would give "
+        f"{type(back).__name__} {back!r:.80}; {_fix(stype)}"
+    )
 
 
 def _fix(stype: str) -> str:
     if stype.endswith("_array"):
-        return f"return a list of {stype[:-len('_array')]} values, or declare type='json' or type=None"
+        return f"return a list of {stype[: -len('_array')]} values, or declare type='json' or type=None"
     return _FIXES.get(stype, "declare type=None (any Python value, stored as a pickle)")
 
 
@@ -447,6 +463,21 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-__all__ = ["ALLOW_PICKLE_ENV", "Encoded", "RECORD_KEY", "decode", "encode", "handed", "info_type", "is_pickled",
-           "pickle_allowed", "read", "record_of", "require_pickle_allowed", "require_roundtrip", "ruby_type", "verify",
-           "write"]
+__all__ = [
+    "ALLOW_PICKLE_ENV",
+    "Encoded",
+    "RECORD_KEY",
+    "decode",
+    "encode",
+    "handed",
+    "info_type",
+    "is_pickled",
+    "pickle_allowed",
+    "read",
+    "record_of",
+    "require_pickle_allowed",
+    "require_roundtrip",
+    "ruby_type",
+    "verify",
+    "write",
+]

@@ -85,7 +85,9 @@ def locate(
             parent, base = posixpath.split(path.rstrip("/"))
             if not base:
                 raise InvalidInputError(f"persist path={path!r} names no file; give the entry's full file path")
-            return Location(Store(parent, **root.storage_options) if "://" in parent else Store(parent), base, root, path)
+            return Location(
+                Store(parent, **root.storage_options) if "://" in parent else Store(parent), base, root, path
+            )
         key = check_key(path, root.url)
         return Location(root, key, root, key)
     file_name = persistence_path(_check_name(name), dir=None, **name_options)
@@ -169,8 +171,11 @@ def _run(
         found, value = _stored_value(loc, type, no_load)
         if found:
             return value
-    guard = Lock(loc.lock_store, loc.lock_key, lease=lease, refresh=min(2.0, lease / 3),
-                 timeout=lock_timeout) if lock else None
+    guard = (
+        Lock(loc.lock_store, loc.lock_key, lease=lease, refresh=min(2.0, lease / 3), timeout=lock_timeout)
+        if lock
+        else None
+    )
     if guard is not None:
         guard.__enter__()
     try:
@@ -208,8 +213,11 @@ def _fence(guard: Lock, loc: Location) -> None:
     try:
         guard.check()
     except LeaseLost:
-        log.error("persist entry %s: this process lost its lock while computing; its value is not stored over the "
-                  "newer holder's", loc.url)
+        log.error(
+            "persist entry %s: this process lost its lock while computing; its value is not stored over the "
+            "newer holder's",
+            loc.url,
+        )
         raise
 
 
@@ -276,14 +284,29 @@ _persist = persist  # inside persist() the name is the ``persist=`` flag
 
 
 def _options(frame_locals: dict[str, Any]) -> dict[str, Any]:
-    opts = {k: frame_locals[k] for k in (
-        "store", "dir", "path", "update", "no_load", "persist", "lock", "lease", "lock_timeout", "canfail", "repo"
-    )}
+    opts = {
+        k: frame_locals[k]
+        for k in (
+            "store",
+            "dir",
+            "path",
+            "update",
+            "no_load",
+            "persist",
+            "lock",
+            "lease",
+            "lock_timeout",
+            "canfail",
+            "repo",
+        )
+    }
     opts.update(frame_locals["name_options"])
     return opts
 
 
-def _decorated(func: Callable[..., Any], name: str | None, type: str | None, opts: dict[str, Any]) -> Callable[..., Any]:
+def _decorated(
+    func: Callable[..., Any], name: str | None, type: str | None, opts: dict[str, Any]
+) -> Callable[..., Any]:
     entry_name = name or f"{func.__module__}.{func.__qualname__}"
     signature = inspect.signature(func)
 
@@ -308,8 +331,11 @@ def _decorated(func: Callable[..., Any], name: str | None, type: str | None, opt
     def location(*args: Any, **kwargs: Any) -> Location:
         """Where the entry of this call lives (without computing anything)."""
         call = call_options(args, kwargs)
-        naming = {k: v for k, v in call.items() if k not in (
-            "update", "no_load", "persist", "lock", "lease", "lock_timeout", "canfail", "repo")}
+        naming = {
+            k: v
+            for k, v in call.items()
+            if k not in ("update", "no_load", "persist", "lock", "lease", "lock_timeout", "canfail", "repo")
+        }
         return locate(entry_name, **naming)
 
     wrapper.location = location  # type: ignore[attr-defined]  # function attributes
@@ -318,8 +344,11 @@ def _decorated(func: Callable[..., Any], name: str | None, type: str | None, opt
 
 
 def workflow_persist(
-    workflow: str, name: str | Callable[..., Any] | None = None, type: str | None = "serializer",
-    fn: Callable[[], Any] | None = None, **options: Any,
+    workflow: str,
+    name: str | Callable[..., Any] | None = None,
+    type: str | None = "serializer",
+    fn: Callable[[], Any] | None = None,
+    **options: Any,
 ) -> Any:
     """``persist`` in a workflow's own folder ``var/workflows/<workflow>/persist`` (§9.2)."""
     if not isinstance(workflow, str) or not _NAME_RULE.match(workflow):

@@ -478,8 +478,9 @@ class Registry:
         run = current_run()  # lineage: the flow run logging this version (None outside a recorded run)
         sources = collect_sources(files_or_job)
         hashed = [(s, *self._hash(s)) for s in sources]
-        entries: list[dict[str, Any]] = sorted(({"name": s.name, "size": size, "sha256": sha} for s, sha, size in hashed),
-                         key=lambda e: e["name"])
+        entries: list[dict[str, Any]] = sorted(
+            ({"name": s.name, "size": size, "sha256": sha} for s, sha, size in hashed), key=lambda e: e["name"]
+        )
         digest = files_digest(entries)
         for s, sha, size in hashed:
             self._store_blob(s, sha, size)  # a HEAD each when the content is already there
@@ -558,7 +559,9 @@ class Registry:
             return None if seen.get("token") == token else seen
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _same_as(self, name: str, version: str, digest: str, type: str | None, meta: dict[str, Any]) -> ArtifactVersion | None:
+    def _same_as(
+        self, name: str, version: str, digest: str, type: str | None, meta: dict[str, Any]
+    ) -> ArtifactVersion | None:
         """Version ``version`` when it holds this content, else None."""
         try:
             found = self.resolve(f"{name}:{version}")
@@ -571,8 +574,15 @@ class Registry:
             if a != LATEST:
                 self.set_alias(name, a, version)
 
-    def log_job(self, name: str, job: Any, aliases: Iterable[str] = (), metadata: Mapping[str, Any] | None = None,
-                *, force: bool = False) -> ArtifactVersion:
+    def log_job(
+        self,
+        name: str,
+        job: Any,
+        aliases: Iterable[str] = (),
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        force: bool = False,
+    ) -> ArtifactVersion:
         """Publish a done Scout job (result, ``.info``, ``.files/``; a Job, a JobWriter or a job path) whose metadata
         records its path and signature. Logging the same job again returns its version unless ``force=True``."""
         from .job import Job
@@ -629,8 +639,12 @@ class Registry:
                 "(delete_aliases=True, --delete-aliases)"
             )
         # The marker first: a logger that no longer sees vN.json must already see vN.removed, or it could reuse N.
-        marker = {"version": version, "removed": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-                  "by": {"host": socket.gethostname(), "pid": os.getpid()}, "digest": av.digest}
+        marker = {
+            "version": version,
+            "removed": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+            "by": {"host": socket.gethostname(), "pid": os.getpid()},
+            "digest": av.digest,
+        }
         self.store.put(f"{self._dir(name)}/versions/{version}.removed", json.dumps(marker).encode("utf-8"))
         self.store.delete(self._manifest_key(name, version))
         for a in pointing:
@@ -642,8 +656,7 @@ class Registry:
         if alias == LATEST:
             raise InvalidInputError("alias 'latest' always follows the newest version; it cannot be set")
         version = self.resolve(f"{name}:{version}").version
-        record = {"alias": alias, "version": version,
-                  "time": datetime.datetime.now(datetime.timezone.utc).isoformat()}
+        record = {"alias": alias, "version": version, "time": datetime.datetime.now(datetime.timezone.utc).isoformat()}
         self.store.put(self._alias_key(name, alias), json.dumps(record).encode("utf-8"))
 
     def remove_alias(self, name: str, alias: str) -> None:
@@ -685,7 +698,9 @@ class Registry:
             raise KeyNotFound(f"artifact {name!r} has no version {version!r}{gone}; its versions: {known}") from exc
         for k in ("files", "digest", "version"):
             if k not in manifest:
-                raise CorruptPayloadError(f"manifest of {name}:{version} lacks {k!r}; it was not written by this registry")
+                raise CorruptPayloadError(
+                    f"manifest of {name}:{version} lacks {k!r}; it was not written by this registry"
+                )
         return ArtifactVersion(self, name, version, manifest)
 
     def use_artifact(self, spec: str) -> ArtifactVersion:
@@ -702,15 +717,19 @@ class Registry:
     def _record_use(self, found: ArtifactVersion, run: Any) -> None:
         try:
             run.note("artifact_used", {"ref": found.ref, "digest": found.digest})
-            record = {"run_id": run.run_id, "workflow": run.workflow, "ref": found.ref,
-                      "time": datetime.datetime.now(datetime.timezone.utc).isoformat()}
-            self.store.put(self._used_by_key(found.name, found.version, run.run_id),
-                           json.dumps(record).encode("utf-8"))
+            record = {
+                "run_id": run.run_id,
+                "workflow": run.workflow,
+                "ref": found.ref,
+                "time": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+            }
+            self.store.put(self._used_by_key(found.name, found.version, run.run_id), json.dumps(record).encode("utf-8"))
         except Exception as exc:  # noqa: BLE001 - lineage is best effort: the read itself succeeded
             import logging
 
-            logging.getLogger(__name__).warning("artifact %s: its use by run %s was not recorded (%s)", found.ref,
-                                                run.run_id, exc)
+            logging.getLogger(__name__).warning(
+                "artifact %s: its use by run %s was not recorded (%s)", found.ref, run.run_id, exc
+            )
 
     def used_by(self, spec: str) -> list[dict[str, Any]]:
         """The recorded flow runs that used the version ``spec`` (``run_id``, ``workflow``, ``time``)."""
@@ -776,14 +795,16 @@ def _note_logged(run: Any, version: ArtifactVersion, new: bool) -> None:
     except Exception as exc:  # noqa: BLE001 - lineage is best effort: the version is published
         import logging
 
-        logging.getLogger(__name__).warning("artifact %s: run %s could not record that it logged it (%s)",
-                                            version.ref, run.run_id, exc)
+        logging.getLogger(__name__).warning(
+            "artifact %s: run %s could not record that it logged it (%s)", version.ref, run.run_id, exc
+        )
 
 
 def _same_content(manifest: Mapping[str, Any], digest: str, type: str | None, meta: dict[str, Any]) -> bool:
     """Whether a published manifest holds the same files, type and metadata (creation time and token aside)."""
-    return (manifest.get("digest") == digest and manifest.get("type") == type
-            and (manifest.get("metadata") or {}) == meta)
+    return (
+        manifest.get("digest") == digest and manifest.get("type") == type and (manifest.get("metadata") or {}) == meta
+    )
 
 
 def job_metadata(job: Any) -> dict[str, Any]:
@@ -813,16 +834,33 @@ def _registry(store: Store | str | None, prefix: str) -> Registry:
     return Registry(store, prefix)
 
 
-def log_artifact(name: str, files_or_job: Any, aliases: Iterable[str] = (), metadata: Mapping[str, Any] | None = None,
-                 type: str | None = None, *, force: bool = False, store: Store | str | None = None,
-                 prefix: str = "artifacts") -> ArtifactVersion:
+def log_artifact(
+    name: str,
+    files_or_job: Any,
+    aliases: Iterable[str] = (),
+    metadata: Mapping[str, Any] | None = None,
+    type: str | None = None,
+    *,
+    force: bool = False,
+    store: Store | str | None = None,
+    prefix: str = "artifacts",
+) -> ArtifactVersion:
     """:meth:`Registry.log_artifact` on ``store`` (default ``$SCOUT_PERSIST_URL``)."""
-    return _registry(store, prefix).log_artifact(name, files_or_job, aliases=aliases, metadata=metadata, type=type,
-                                                 force=force)
+    return _registry(store, prefix).log_artifact(
+        name, files_or_job, aliases=aliases, metadata=metadata, type=type, force=force
+    )
 
 
-def log_job(name: str, job: Any, aliases: Iterable[str] = (), metadata: Mapping[str, Any] | None = None, *,
-            force: bool = False, store: Store | str | None = None, prefix: str = "artifacts") -> ArtifactVersion:
+def log_job(
+    name: str,
+    job: Any,
+    aliases: Iterable[str] = (),
+    metadata: Mapping[str, Any] | None = None,
+    *,
+    force: bool = False,
+    store: Store | str | None = None,
+    prefix: str = "artifacts",
+) -> ArtifactVersion:
     """Publish a done job (a Job, a JobWriter or a job path) as a version of ``name``, in one call.
 
     The registry is the job's own store unless ``store`` is given; logging the same job again returns its version."""
@@ -831,7 +869,8 @@ def log_job(name: str, job: Any, aliases: Iterable[str] = (), metadata: Mapping[
     if not _is_job(job):
         job = Job.at(job.store, job.key) if hasattr(job, "store") and hasattr(job, "key") else Job(job)
     return _registry(store if store is not None else job.store, prefix).log_job(
-        name, job, aliases=aliases, metadata=metadata, force=force)
+        name, job, aliases=aliases, metadata=metadata, force=force
+    )
 
 
 def use_artifact(spec: str, *, store: Store | str | None = None, prefix: str = "artifacts") -> ArtifactVersion:
@@ -843,7 +882,9 @@ def verify(spec: str, *, store: Store | str | None = None, prefix: str = "artifa
     return _registry(store, prefix).verify(spec)
 
 
-def iter_versions(name: str, *, store: Store | str | None = None, prefix: str = "artifacts") -> Iterator[ArtifactVersion]:
+def iter_versions(
+    name: str, *, store: Store | str | None = None, prefix: str = "artifacts"
+) -> Iterator[ArtifactVersion]:
     reg = _registry(store, prefix)
     for v in reg.versions(name):
         yield reg.resolve(f"{name}:{v}")

@@ -125,11 +125,7 @@ def path_digest(p: str, cwd: str | None = None, home: str | None = None) -> str:
     if os.path.isdir(full):
         # Scout globs the directory found through the maps; for a relative name that is $PWD/<name>
         base = full.rstrip("/") if not p.startswith("/") else p.rstrip("/") or "/"
-        entries = sorted(
-            e.encode("utf-8", "surrogateescape")
-            for e in os.listdir(full)
-            if not e.startswith(".")
-        )
+        entries = sorted(e.encode("utf-8", "surrogateescape") for e in os.listdir(full) if not e.startswith("."))
         files = [
             base + "/" + e.decode("utf-8", "surrogateescape")
             for e in entries
@@ -181,7 +177,8 @@ def digest_str(obj: Any, *, cwd: str | None = None, home: str | None = None, str
         return "[" + ruby_join(digest_str(o, cwd=cwd, home=home, str_paths=str_paths) for o in obj) + "]"
     if isinstance(obj, dict):
         pairs = (
-            digest_str(k, cwd=cwd, home=home, str_paths=str_paths) + "="
+            digest_str(k, cwd=cwd, home=home, str_paths=str_paths)
+            + "="
             + digest_str(v, cwd=cwd, home=home, str_paths=str_paths)
             for k, v in obj.items()
         )

@@ -35,7 +35,7 @@ class Step:
 
     __slots__ = ("scout_step_path",)
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.scout_step_path = os.fspath(path)
 
     def __repr__(self) -> str:

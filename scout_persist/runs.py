@@ -134,8 +134,9 @@ def decode(raw: bytes, where: str) -> dict[str, Any]:
     try:
         value = json.loads(raw)
     except ValueError as exc:
-        raise InvalidInputError(f"run record {where!r} is not JSON ({exc}); it was not written by scout-persist "
-                                "or was cut short") from exc
+        raise InvalidInputError(
+            f"run record {where!r} is not JSON ({exc}); it was not written by scout-persist or was cut short"
+        ) from exc
     if not isinstance(value, dict) or value.get("format") != FORMAT:
         raise InvalidInputError(f"run record {where!r} is not a {FORMAT} record")
     return value
@@ -211,10 +212,12 @@ def record_parameters(parameters: dict[str, Any]) -> tuple[dict[str, Any], dict[
     why = None
     if digests:
         names = ", ".join(f"{n!r} ({d.split(':', 1)[0]})" for n, d in digests.items())
-        why = (f"parameter {names} {'is' if len(digests) == 1 else 'are'} not plain JSON, so only "
-               f"{'its' if len(digests) == 1 else 'their'} digest is recorded and a resume could not pass "
-               f"{'it' if len(digests) == 1 else 'them'} again; pass JSON values (str, numbers, bools, lists, dicts) "
-               "as flow parameters to make runs resumable")
+        why = (
+            f"parameter {names} {'is' if len(digests) == 1 else 'are'} not plain JSON, so only "
+            f"{'its' if len(digests) == 1 else 'their'} digest is recorded and a resume could not pass "
+            f"{'it' if len(digests) == 1 else 'them'} again; pass JSON values (str, numbers, bools, lists, dicts) "
+            "as flow parameters to make runs resumable"
+        )
     return plain, digests, why
 
 
@@ -246,11 +249,15 @@ def judge(record: dict[str, Any], age: float | None, unchanged_for: float | None
     if _writer_alive_here(record):
         return RUNNING, f"its process ({who}) is running on this machine"
     if age is not None and age > lease:
-        return CRASHED, (f"its record was last renewed {age:.1f}s ago by the store's clock, past its lease of "
-                         f"{lease:g}s: its process ({who}) stopped without recording an end")
+        return CRASHED, (
+            f"its record was last renewed {age:.1f}s ago by the store's clock, past its lease of "
+            f"{lease:g}s: its process ({who}) stopped without recording an end"
+        )
     if unchanged_for is not None and unchanged_for > lease:
-        return CRASHED, (f"its record has not been renewed for {unchanged_for:.1f}s (watched here), past its lease "
-                         f"of {lease:g}s: its process ({who}) stopped without recording an end")
+        return CRASHED, (
+            f"its record has not been renewed for {unchanged_for:.1f}s (watched here), past its lease "
+            f"of {lease:g}s: its process ({who}) stopped without recording an end"
+        )
     if age is None and unchanged_for is None:
         return RUNNING, f"its lease of {lease:g}s cannot be judged: this store does not tell the age of its record"
     seen = age if age is not None else unchanged_for
@@ -357,8 +364,11 @@ class Run:
 
     def notes(self, kind: str) -> list[dict[str, Any]]:
         """Lineage entries of ``kind`` recorded by other processes."""
-        return [{k: v for k, v in p.items() if k != "kind"} for p in self.parts or []
-                if isinstance(p, dict) and p.get("kind") == kind]
+        return [
+            {k: v for k, v in p.items() if k != "kind"}
+            for p in self.parts or []
+            if isinstance(p, dict) and p.get("kind") == kind
+        ]
 
     def artifacts(self) -> dict[str, list[Any]]:
         """Registry versions this run logged and used: ``{"logged": [...], "used": [...]}``."""
@@ -425,7 +435,7 @@ def read_run(store: Store, workflow: str, run_id: str, *, parts: bool = True) ->
     return run
 
 
-def _json_entries(store: Store, folder: str) -> Iterator[tuple[str, dict | None]]:
+def _json_entries(store: Store, folder: str) -> Iterator[tuple[str, dict[str, Any] | None]]:
     """``(name without .json, its object)`` per JSON entry of ``folder``; None for one gone or unreadable."""
     for name in store.ls(folder):
         if not name.endswith(".json"):
@@ -437,7 +447,7 @@ def _json_entries(store: Store, folder: str) -> Iterator[tuple[str, dict | None]
         yield name[: -len(".json")], value if isinstance(value, dict) else None
 
 
-def read_parts(store: Store, workflow: str, run_id: str) -> list[dict]:
+def read_parts(store: Store, workflow: str, run_id: str) -> list[dict[str, Any]]:
     """Job entries that processes other than the flow's wrote for the run (one listing, one read each)."""
     entries = _json_entries(store, f"{run_dir(workflow, run_id)}/{PARTS_DIR}")
     return [value for _, value in entries if value is not None]
@@ -457,8 +467,13 @@ def run_ids(store: Store, workflow: str) -> list[str]:
     return [r for r in store.ls(f"{RUNS_DIR}/{check_workflow(workflow)}") if _RUN_ID.match(r)]
 
 
-def list_runs(store: Store, workflow: str | None = None, progress: Any = None,
-              problems: list[str] | None = None, with_parts: Callable[[Run], bool] | None = None) -> list[Run]:
+def list_runs(
+    store: Store,
+    workflow: str | None = None,
+    progress: Any = None,
+    problems: list[str] | None = None,
+    with_parts: Callable[[Run], bool] | None = None,
+) -> list[Run]:
     """Every run of ``store`` (of one workflow), newest first, each judged now.
 
     Records are read whole (concurrently on object stores); only ``running`` ones are read a second time, for the
@@ -610,7 +625,8 @@ _provider_guard = threading.Lock()
 
 
 def set_current_run_provider(
-        provider: Callable[[], CurrentRun | None] | None) -> Callable[[], CurrentRun | None] | None:
+    provider: Callable[[], CurrentRun | None] | None,
+) -> Callable[[], CurrentRun | None] | None:
     """Called by the Prefect plug-in: how the core learns which recorded run (if any) the caller is in.  Returns the
     provider it replaces (to put it back)."""
     global _provider
@@ -681,8 +697,15 @@ def registry_jobs(store: Store) -> set[str]:
     return keys
 
 
-def plan_prune(store: Store, *, keep_last: int | None = None, older_than_days: float | None = None,
-               workflow: str | None = None, now: float | None = None, progress: Any = None) -> PrunePlan:
+def plan_prune(
+    store: Store,
+    *,
+    keep_last: int | None = None,
+    older_than_days: float | None = None,
+    workflow: str | None = None,
+    now: float | None = None,
+    progress: Any = None,
+) -> PrunePlan:
     """Choose the runs to remove (``keep_last`` newest of each workflow kept, or those started more than
     ``older_than_days`` ago) and the jobs only they reach.
 
@@ -741,8 +764,11 @@ def plan_prune(store: Store, *, keep_last: int | None = None, older_than_days: f
         if writer is None:
             continue  # gone already
         if writer not in removed_ids:
-            kept_jobs[key] = ("not written by a recorded run (its .info names none)" if writer == "?"
-                              else f"written by run {writer}, which is kept")
+            kept_jobs[key] = (
+                "not written by a recorded run (its .info names none)"
+                if writer == "?"
+                else f"written by run {writer}, which is kept"
+            )
             continue
         remove_jobs.append(key)
     return PrunePlan(remove, keep, remove_jobs, kept_jobs)
@@ -764,17 +790,53 @@ def _writer_run(store: Store, key: str, listed_by: Run) -> str | None:
     run = record.get("flow_run_id")
     if run:
         return str(run)
-    if info.get("status") in ("error", "aborted", "start", "setup") and str(info.get("pid")) == str(
-            listed_by.record.get("pid")) and info.get("pid_hostname") == listed_by.record.get("pid_hostname"):
+    if (
+        info.get("status") in ("error", "aborted", "start", "setup")
+        and str(info.get("pid")) == str(listed_by.record.get("pid"))
+        and info.get("pid_hostname") == listed_by.record.get("pid_hostname")
+    ):
         return listed_by.run_id
     return "?"
 
 
 __all__ = [
-    "COMPLETED", "CANCELLED", "CRASHED", "FAILED", "RUNNING", "STATUSES", "CurrentRun", "PrunePlan", "Run",
-    "check_run_id", "code_hash", "current_run", "decode", "decode_head", "delete_run", "encode", "find_run",
-    "flush_seconds", "job_counts_of",
-    "is_plain_json", "job_of", "judge", "lease_seconds", "list_runs", "load_run", "markers", "plan_prune",
-    "read_parts", "read_run", "record_key", "record_parameters", "registry_jobs", "run_dir", "run_ids",
-    "set_current_run_provider", "workflows", "write_marker", "write_part", "write_record",
+    "COMPLETED",
+    "CANCELLED",
+    "CRASHED",
+    "FAILED",
+    "RUNNING",
+    "STATUSES",
+    "CurrentRun",
+    "PrunePlan",
+    "Run",
+    "check_run_id",
+    "code_hash",
+    "current_run",
+    "decode",
+    "decode_head",
+    "delete_run",
+    "encode",
+    "find_run",
+    "flush_seconds",
+    "job_counts_of",
+    "is_plain_json",
+    "job_of",
+    "judge",
+    "lease_seconds",
+    "list_runs",
+    "load_run",
+    "markers",
+    "plan_prune",
+    "read_parts",
+    "read_run",
+    "record_key",
+    "record_parameters",
+    "registry_jobs",
+    "run_dir",
+    "run_ids",
+    "set_current_run_provider",
+    "workflows",
+    "write_marker",
+    "write_part",
+    "write_record",
 ]

@@ -155,7 +155,11 @@ def dump(value: Any, type: str | None = "binary", **options: Any) -> bytes:
     if type == "serializer":
         type = "json"
     if type == "binary":
-        raw = value if isinstance(value, (bytes, bytearray, memoryview)) else _text(value).encode("utf-8", "surrogateescape")
+        raw = (
+            value
+            if isinstance(value, (bytes, bytearray, memoryview))
+            else _text(value).encode("utf-8", "surrogateescape")
+        )
         raw = bytes(raw)
         return raw if raw.endswith(b"\n") else raw + b"\n"
     if type in SCALAR_TYPES:
@@ -169,7 +173,9 @@ def dump(value: Any, type: str | None = "binary", **options: Any) -> bytes:
         return _text(value).encode("utf-8", "surrogateescape")
     if type == "array":
         if not isinstance(value, (list, tuple)):
-            raise UnsupportedValueError(f"Scout type 'array' needs a list, got {value.__class__.__name__} {value!r:.60}")
+            raise UnsupportedValueError(
+                f"Scout type 'array' needs a list, got {value.__class__.__name__} {value!r:.60}"
+            )
         return "\n".join(_text(x) for x in _flatten(value)).encode("utf-8", "surrogateescape")
     if type == "json":
         return json_dumps(value).encode("utf-8")
@@ -321,7 +327,12 @@ def _yaml_classes() -> tuple[type[yaml.SafeDumper], type[yaml.SafeLoader]]:
         return d.represent_scalar("tag:yaml.org,2002:str", ":" + str(s))
 
     def rep_float(d: yaml.SafeDumper, f: float) -> yaml.ScalarNode:
-        return d.represent_scalar("tag:yaml.org,2002:float", ruby_float(f) if f == f and abs(f) != float("inf") else (".nan" if f != f else (".inf" if f > 0 else "-.inf")))
+        return d.represent_scalar(
+            "tag:yaml.org,2002:float",
+            ruby_float(f)
+            if f == f and abs(f) != float("inf")
+            else (".nan" if f != f else (".inf" if f > 0 else "-.inf")),
+        )
 
     Dumper.add_representer(type(None), rep_none)
     Dumper.add_representer(str, rep_str)
@@ -333,6 +344,7 @@ def _yaml_classes() -> tuple[type[yaml.SafeDumper], type[yaml.SafeLoader]]:
         pass
 
     Loader.add_implicit_resolver("!scout/symbol", re.compile(r"^:[^\s:'\"].*$"), [":"])
+
     def con_sym(ld: yaml.SafeLoader, node: yaml.ScalarNode) -> Symbol:
         return Symbol(ld.construct_scalar(node)[1:])
 
@@ -350,8 +362,15 @@ def dump_yaml(value: Any) -> bytes:
     global _YAML
     _YAML = _YAML or _yaml_classes()
     try:
-        text = yaml.dump(value, Dumper=_YAML[0], default_flow_style=False, sort_keys=False, allow_unicode=True,
-                         explicit_start=True, width=10**9)
+        text = yaml.dump(
+            value,
+            Dumper=_YAML[0],
+            default_flow_style=False,
+            sort_keys=False,
+            allow_unicode=True,
+            explicit_start=True,
+            width=10**9,
+        )
     except yaml.YAMLError as exc:
         raise UnsupportedValueError(f"{value.__class__.__name__} value cannot be written as YAML: {exc}") from exc
     # PyYAML writes "key: " before an empty null; Psych writes "key:"
@@ -451,7 +470,9 @@ def dump_pickle_with_record(
     return stored, record
 
 
-def dump_pickle(value: Any, spec: str | None = None, hmac_key: bytes | str | None = None, bind: str | None = None) -> bytes:
+def dump_pickle(
+    value: Any, spec: str | None = None, hmac_key: bytes | str | None = None, bind: str | None = None
+) -> bytes:
     return dump_pickle_with_record(value, spec, hmac_key, bind)[0]
 
 
@@ -465,7 +486,10 @@ def is_pickle(data: bytes) -> bool:
 
 
 def load_pickle(
-    data: bytes, where: str = "", record: dict[str, Any] | None = None, hmac_key: bytes | str | None = None,
+    data: bytes,
+    where: str = "",
+    record: dict[str, Any] | None = None,
+    hmac_key: bytes | str | None = None,
     bind: str | None = None,
 ) -> Any:
     """Unpickle a payload of :func:`dump_pickle` after checking record, envelope and (when a key is set) HMAC,
@@ -507,8 +531,9 @@ def load_pickle(
     return _unpickle(head, buffers, where)
 
 
-def check_pickle_hmac(data: bytes, where: str = "", hmac_key: bytes | str | None = None,
-                      bind: str | None = None) -> None:
+def check_pickle_hmac(
+    data: bytes, where: str = "", hmac_key: bytes | str | None = None, bind: str | None = None
+) -> None:
     """Check a pickle envelope's HMAC for ``bind`` under the key (``$SCOUT_PERSIST_HMAC_KEY`` by default) without
     unpickling anything; UntrustedPayloadError when it is unsigned, or signed with another key or for another
     entry; CorruptPayloadError when it is not one of our envelopes."""
@@ -522,11 +547,12 @@ def check_pickle_hmac(data: bytes, where: str = "", hmac_key: bytes | str | None
     if n not in (0, 32):
         raise CorruptPayloadError(f"{where}: damaged pickle envelope (HMAC length {n})")
     if data[: len(PICKLE_MAGIC)] == PICKLE_MAGIC:
-        _verify_hmac(key, bytes(view[len(view) - n:]) if n else b"", [_bound(bind), view[: len(view) - n]], where,
-                     bind)
+        _verify_hmac(
+            key, bytes(view[len(view) - n :]) if n else b"", [_bound(bind), view[: len(view) - n]], where, bind
+        )
     else:
         start = len(PICKLE_MAGIC) + 1
-        _verify_hmac(key, bytes(view[start:start + n]), [_bound(bind), view[start + n:]], where, bind)
+        _verify_hmac(key, bytes(view[start : start + n]), [_bound(bind), view[start + n :]], where, bind)
 
 
 def _verify_hmac(key: bytes, mac: bytes, signed: list[Any], where: str, bind: str | None = None) -> None:
@@ -572,8 +598,14 @@ def _unpack_parts(body: memoryview, where: str) -> tuple[memoryview, list[memory
     return views[0], views[1:]
 
 
-def _open_v3(view: memoryview, where: str, record: dict[str, Any] | None, verified: bool, key: bytes | None,
-             bind: str | None = None) -> list[Any]:
+def _open_v3(
+    view: memoryview,
+    where: str,
+    record: dict[str, Any] | None,
+    verified: bool,
+    key: bytes | None,
+    bind: str | None = None,
+) -> list[Any]:
     """The decoded parts (pickle stream, then its buffers) of a version-3 envelope.
 
     Order: the HMAC when a key is set (before anything else is parsed; it also proves the bytes intact), else the
@@ -585,8 +617,9 @@ def _open_v3(view: memoryview, where: str, record: dict[str, Any] | None, verifi
     mac_size = view[magic]
     fixed = magic + 1 + 4 + CHECKSUM_SIZE + mac_size
     if mac_size not in (0, 32) or len(view) < fixed:
-        raise CorruptPayloadError(f"{where}: damaged pickle envelope (HMAC length {mac_size}, {len(view)} bytes); "
-                                  "truncated or damaged")
+        raise CorruptPayloadError(
+            f"{where}: damaged pickle envelope (HMAC length {mac_size}, {len(view)} bytes); truncated or damaged"
+        )
     signed_end = len(view) - mac_size
     if key is not None:
         _verify_hmac(key, bytes(view[signed_end:]), [_bound(bind), view[:signed_end]], where, bind)

@@ -150,10 +150,13 @@ class _Feeder:
         import numpy as np
 
         if isinstance(value, np.generic):
-            return self.feed(value.item(), depth + 1) if value.dtype.kind != "V" else self._numpy(np.asarray(value), depth)
+            return (
+                self.feed(value.item(), depth + 1) if value.dtype.kind != "V" else self._numpy(np.asarray(value), depth)
+            )
         if not isinstance(value, np.ndarray):
-            raise UnsupportedValueError(f"{self.where}: numpy {type(value).__name__} values are not digestible; "
-                                        "pass an ndarray")
+            raise UnsupportedValueError(
+                f"{self.where}: numpy {type(value).__name__} values are not digestible; pass an ndarray"
+            )
         self.token(b"A", f"{value.dtype.str}|{value.dtype.descr!r}|{value.shape}".encode())
         if value.dtype.hasobject:
             for item in value.ravel(order="C").tolist():
@@ -181,8 +184,9 @@ class _Feeder:
         if isinstance(value, pd.Index):
             self.token(b"T", f"{type(value).__name__}|{value.dtype}|{value.names!r}".encode())
             return self._pandas_values(value, depth)
-        raise UnsupportedValueError(f"{self.where}: pandas {type(value).__name__} values are not digestible; pass a "
-                                    "DataFrame, Series or Index")
+        raise UnsupportedValueError(
+            f"{self.where}: pandas {type(value).__name__} values are not digestible; pass a DataFrame, Series or Index"
+        )
 
     def _pandas_values(self, value: Any, depth: int) -> None:
         import pandas as pd
@@ -253,8 +257,12 @@ def code_identity(fn: Any) -> str:
     target = inspect.unwrap(fn) if callable(fn) else fn
     code = getattr(target, "__code__", None)
     # Functions sharing code and module differ only by defaults and closure values: those are not cached.
-    cacheable = code is not None and not getattr(target, "__closure__", None) and not target.__defaults__ \
+    cacheable = (
+        code is not None
+        and not getattr(target, "__closure__", None)
+        and not target.__defaults__
         and not target.__kwdefaults__
+    )
     glob = getattr(target, "__globals__", None)
     key = (id(code), id(glob))
     if cacheable:

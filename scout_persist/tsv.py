@@ -253,8 +253,7 @@ def frame_of(table: TSV) -> Any:
         elif table.type == "flat":
             cols[name] = pd.Series([list(table.data[k]) for k in keys], index=index, dtype=object)
         else:
-            cells = [table.data[k][i] if i < len(table.data[k]) else ("" if table.type == "list" else [])
-                     for k in keys]
+            cells = [table.data[k][i] if i < len(table.data[k]) else ("" if table.type == "list" else []) for k in keys]
             cols[name] = pd.Series(cells, index=index, dtype=object) if table.type == "double" else cells
     frame = pd.DataFrame(cols, index=index) if cols else pd.DataFrame(index=index)
     options = {k: (":" + v if isinstance(v, Symbol) else str(v)) for k, v in table.options.items()}

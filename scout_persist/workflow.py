@@ -192,7 +192,12 @@ def format_input(value: Any, inp: Input, cwd: str | None = None, str_paths: bool
 def _format(value: Any, type: str, inp: Input, cwd: str | None, str_paths: bool = True) -> Any:
     if hasattr(value, "scout_step_path") or hasattr(value, "read"):
         return value
-    if isinstance(value, str) and not isinstance(value, Symbol) and type not in _NO_LOAD_TYPES and not inp.opts_out_of_loading:
+    if (
+        isinstance(value, str)
+        and not isinstance(value, Symbol)
+        and type not in _NO_LOAD_TYPES
+        and not inp.opts_out_of_loading
+    ):
         # Quirk 8 fixed: Ruby expands "" to the working directory and crashes reading it; "" is just "".
         full = value if value.startswith("/") else os.path.join(cwd or os.getcwd(), value)
         if str_paths and value != "" and "\0" not in value and os.path.exists(full) and not os.path.isdir(full):
@@ -236,8 +241,10 @@ def assign_inputs(
             final = v if (v is not None and v is not False) else id
         else:
             final = inp.default
-        if isinstance(final, str) and not isinstance(final, (Symbol, ScoutPath)) and (
-            inp.type in ("file", "path") or inp.asfile
+        if (
+            isinstance(final, str)
+            and not isinstance(final, (Symbol, ScoutPath))
+            and (inp.type in ("file", "path") or inp.asfile)
         ):
             final = ScoutPath(final)
         if isinstance(final, ScoutPath) and inp.type == "file":
@@ -307,9 +314,13 @@ def job_identity(
     if str_paths:
         input_ds = digest_str(inputs, cwd=cwd, home=home)
     else:  # the input array digested item by item, as digest_str(list) does, each by its own rule
-        input_ds = "[" + ruby_join(
-            digest_str(v, cwd=cwd, home=home, str_paths=inp.names_paths) for v, inp in zip(inputs, declared_inputs)
-        ) + "]"
+        input_ds = (
+            "["
+            + ruby_join(
+                digest_str(v, cwd=cwd, home=home, str_paths=inp.names_paths) for v, inp in zip(inputs, declared_inputs)
+            )
+            + "]"
+        )
     non_default = list(dict.fromkeys(non_default))
     fixed = set(fixed_inputs or ())
     non_default += [n for n in dependency_non_default_inputs if n not in fixed]
@@ -455,8 +466,19 @@ class Workflow:
                 res = dep.compute(dep_id, dict(block_options))
                 for r in res if isinstance(res, list) else [res]:
                     if isinstance(r, Mapping):
-                        job = self._load_dep(t, dep_id, wf, dep.task, {**block_options, **r}, block_options,
-                                             built, provided, cwd, home, from_block=True)
+                        job = self._load_dep(
+                            t,
+                            dep_id,
+                            wf,
+                            dep.task,
+                            {**block_options, **r},
+                            block_options,
+                            built,
+                            provided,
+                            cwd,
+                            home,
+                            from_block=True,
+                        )
                     else:
                         job = r
                     built.append(job)

@@ -76,8 +76,15 @@ class FaultyProxy:
         with self._lock:
             self._failures.extend([status] * n)
 
-    def add_rule(self, action: str, *, method: str | None = None, path: str | None = None, times: int | None = 1,
-                 status: int = 500) -> Rule:
+    def add_rule(
+        self,
+        action: str,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        times: int | None = 1,
+        status: int = 500,
+    ) -> Rule:
         """Inject ``action`` (one of ACTIONS) on requests with ``method`` whose target matches ``path`` (a regex)."""
         if action not in ACTIONS:
             raise ValueError(f"proxy action {action!r}: use one of {', '.join(ACTIONS)}")

@@ -16,16 +16,20 @@ _spec.loader.exec_module(_baking)
 Baking: Workflow = _baking.Baking
 
 InputCases = Workflow("InputCases")
-InputCases.task("echo", "json", [
-    Input("str", "string", "hello"),
-    Input("int", "integer", 3),
-    Input("flt", "float", 0.5),
-    Input("flag", "boolean", False),
-    Input("list", "array", ["a", "b"]),
-    Input("choice", "select", "red", select_options=["red", "green", "blue"]),
-    Input("sym", "string", Symbol("alpha")),
-    Input("opt", "string"),
-])
+InputCases.task(
+    "echo",
+    "json",
+    [
+        Input("str", "string", "hello"),
+        Input("int", "integer", 3),
+        Input("flt", "float", 0.5),
+        Input("flag", "boolean", False),
+        Input("list", "array", ["a", "b"]),
+        Input("choice", "select", "red", select_options=["red", "green", "blue"]),
+        Input("sym", "string", Symbol("alpha")),
+        Input("opt", "string"),
+    ],
+)
 InputCases.task("float_task", "float", [Input("x", "float", 0.5)])
 InputCases.task("int_task", "integer", [Input("n", "integer", 7)])
 InputCases.task("bool_task", "boolean", [Input("b", "boolean", True)])
@@ -43,13 +47,31 @@ InputCases.task("two_inputs", "string", [Input("first", "string", "first default
 
 ReturnCases = Workflow("ReturnCases")
 for _name, _type in [
-    ("ret_string", "string"), ("ret_symbol_as_string", "string"), ("ret_text", "text"), ("ret_integer", "integer"),
-    ("ret_float", "float"), ("ret_float_small", "float"), ("ret_boolean_true", "boolean"),
-    ("ret_boolean_false", "boolean"), ("ret_array", "array"), ("ret_array_mixed", "array"),
-    ("ret_integer_array", "integer_array"), ("ret_json", "json"), ("ret_yaml", "yaml"), ("ret_marshal", "marshal"),
-    ("ret_binary", "binary"), ("ret_tsv", "tsv"), ("ret_path", "path"), ("ret_file", "file"),
-    ("with_files", "string"), ("ret_error", "string"), ("ret_runtime_error", "string"),
-    ("tmp_path_write", "text"), ("with_messages", "string"), ("ret_stream", "array"), ("ret_nil", "string"),
+    ("ret_string", "string"),
+    ("ret_symbol_as_string", "string"),
+    ("ret_text", "text"),
+    ("ret_integer", "integer"),
+    ("ret_float", "float"),
+    ("ret_float_small", "float"),
+    ("ret_boolean_true", "boolean"),
+    ("ret_boolean_false", "boolean"),
+    ("ret_array", "array"),
+    ("ret_array_mixed", "array"),
+    ("ret_integer_array", "integer_array"),
+    ("ret_json", "json"),
+    ("ret_yaml", "yaml"),
+    ("ret_marshal", "marshal"),
+    ("ret_binary", "binary"),
+    ("ret_tsv", "tsv"),
+    ("ret_path", "path"),
+    ("ret_file", "file"),
+    ("with_files", "string"),
+    ("ret_error", "string"),
+    ("ret_runtime_error", "string"),
+    ("tmp_path_write", "text"),
+    ("with_messages", "string"),
+    ("ret_stream", "array"),
+    ("ret_nil", "string"),
     ("ret_unicode", "string"),
 ]:
     ReturnCases.task(_name, _type)
@@ -68,10 +90,16 @@ def _to_i(v):
     return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else 0
 
 
-DepCases.task("block_dep", "integer",
-              deps=[Dep("base", compute=lambda jobname, options: {"inputs": {"n": _to_i(options.get("n")) + 100}})])
-DepCases.task("multi_block_dep", "array",
-              deps=[Dep("base", compute=lambda jobname, options: [{"inputs": {"n": 5}}, {"inputs": {"n": 6}}])])
+DepCases.task(
+    "block_dep",
+    "integer",
+    deps=[Dep("base", compute=lambda jobname, options: {"inputs": {"n": _to_i(options.get("n")) + 100}})],
+)
+DepCases.task(
+    "multi_block_dep",
+    "array",
+    deps=[Dep("base", compute=lambda jobname, options: [{"inputs": {"n": 5}}, {"inputs": {"n": 6}}])],
+)
 DepCases.task("cross_wf", "string", deps=[Dep("whisk_eggs", workflow=Baking)])
 DepCases.task("chain", "integer", [Input("factor", "integer", 2)], deps=[Dep("plus_one")])
 DepCases.task("consume", "integer", [Input("data", "integer")])

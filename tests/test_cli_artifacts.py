@@ -24,8 +24,9 @@ def run(capsys, *argv) -> tuple[int, str, str]:
 def root(tmp_path):
     r = tmp_path / "root"
     reg = Registry(str(r))
-    reg.log_artifact("muffins", {"recipe.txt": b"flour, sugar\n", "data/tray.tsv": b"a\tb\n"},
-                     metadata={"batch": 7}, type="dataset")
+    reg.log_artifact(
+        "muffins", {"recipe.txt": b"flour, sugar\n", "data/tray.tsv": b"a\tb\n"}, metadata={"batch": 7}, type="dataset"
+    )
     reg.log_artifact("muffins", {"recipe.txt": b"flour, sugar, blueberries\n"}, aliases=["production"])
     reg.log_artifact("oven", {"temp": b"180"})
     return r
@@ -129,8 +130,11 @@ def test_rm_dry_run_refusal_and_removal(root, capsys):
 
 def test_verify_all_one_and_damaged(root, capsys):
     rc, out, err = run(capsys, "artifacts", "verify", "--root", str(root))
-    assert rc == 0 and out.splitlines() == ["ok      muffins:v0  2 files", "ok      muffins:v1  1 files",
-                                             "ok      oven:v0  1 files"]
+    assert rc == 0 and out.splitlines() == [
+        "ok      muffins:v0  2 files",
+        "ok      muffins:v1  1 files",
+        "ok      oven:v0  1 files",
+    ]
     reg = Registry(str(root))
     blob = reg.store.path(reg.blob_key(reg.use_artifact("oven").entry("temp")["sha256"]))
     with open(blob, "wb") as fh:
@@ -156,8 +160,13 @@ def test_the_cli_on_s3_in_a_real_process(s3_url, tmp_path):
     ls = subprocess.run(cli + ["artifacts", "ls", "--json"], env=env, capture_output=True, text=True, timeout=120)
     assert ls.returncode == 0, ls.stderr
     assert json.loads(ls.stdout) == [{"name": "model", "versions": 1, "latest": "v0", "aliases": {"production": "v0"}}]
-    get = subprocess.run(cli + ["artifacts", "get", "model:production", str(tmp_path / "m")], env=env,
-                         capture_output=True, text=True, timeout=120)
+    get = subprocess.run(
+        cli + ["artifacts", "get", "model:production", str(tmp_path / "m")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert get.returncode == 0, get.stderr
     assert (tmp_path / "m" / "w.bin").read_bytes() == b"\x00\x01" * 100
     verify = subprocess.run(cli + ["artifacts", "verify"], env=env, capture_output=True, text=True, timeout=120)

@@ -62,8 +62,7 @@ def test_one_job_dry_run_then_remove(root, capsys):
 def test_recursive_removes_the_dependencies(root, capsys):
     before = jobs(root)
     rc, out, _ = run(capsys, "clean", str(root / BLUEBERRY), "--recursive")
-    assert rc == 0 and [line.split("  ")[-1] for line in out.splitlines()] == [
-        BLUEBERRY[9:], BATTER[9:], EGGS[9:]]
+    assert rc == 0 and [line.split("  ")[-1] for line in out.splitlines()] == [BLUEBERRY[9:], BATTER[9:], EGGS[9:]]
     assert before - jobs(root) == {BLUEBERRY, BATTER, EGGS}
 
 
@@ -71,7 +70,10 @@ def test_downstream_removes_the_dependants(root, capsys):
     before = jobs(root)
     rc, out, _ = run(capsys, "clean", str(root / EGGS), "--downstream", "--dry-run")
     assert rc == 0 and [line.split("  ")[-1] for line in out.splitlines()] == [
-        BLUEBERRY[9:], BATTER[9:], EGGS[9:]]  # dependants first: nobody is left pointing at a removed job
+        BLUEBERRY[9:],
+        BATTER[9:],
+        EGGS[9:],
+    ]  # dependants first: nobody is left pointing at a removed job
     assert jobs(root) == before
     run(capsys, "clean", str(root / EGGS), "--downstream")
     assert before - jobs(root) == {BLUEBERRY, BATTER, EGGS}
@@ -107,18 +109,26 @@ def test_a_running_job_is_refused(root, capsys):
     before = jobs(root)
     rc, out, err = run(capsys, "clean", str(root / BLUEBERRY), "--recursive")
     assert rc == 1 and out == ""
-    assert (f"refusing to clean {str(root / BATTER)!r}: it is running (status 'start': its pid {os.getpid()} is "
-            f"running on this host ({hostname()}))") in err
+    assert (
+        f"refusing to clean {str(root / BATTER)!r}: it is running (status 'start': its pid {os.getpid()} is "
+        f"running on this host ({hostname()}))"
+    ) in err
     assert "clean: nothing removed" in err and jobs(root) == before
 
 
 def test_a_job_whose_lock_is_held_is_refused(root, capsys):
-    code = ("import time; from scout_persist.store import Store; from scout_persist.locks import Lock; "
-            "from scout_persist.layout import lock_key_for; "
-            f"s = Store({str(root)!r}); Lock(s, lock_key_for(s.path({EGGS!r}))).acquire(); print('held', flush=True); "
-            "time.sleep(60)")
-    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    code = (
+        "import time; from scout_persist.store import Store; from scout_persist.locks import Lock; "
+        "from scout_persist.layout import lock_key_for; "
+        f"s = Store({str(root)!r}); Lock(s, lock_key_for(s.path({EGGS!r}))).acquire(); print('held', flush=True); "
+        "time.sleep(60)"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         rc, out, err = run(capsys, "clean", str(root / EGGS))

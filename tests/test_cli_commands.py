@@ -17,8 +17,13 @@ from scout_persist.info import dumps_info, hostname, ruby_time
 
 BLUEBERRY = "var/jobs/Baking/bake_muffin_tray/Blueberry muffin_9aff92f61c19901acf7966542a2f3a2f"
 CHAIN = "var/jobs/DepCases/chain/chain_3c1417e9aa4886ec1db13351da3fd99d"
-ERRORS = {"DepCases/failing_dep/Default", "DepCases/maybe_fail/Default_495d8c435284bdaf9ea92943466203d8",
-          "ReturnCases/ret_error/Default", "ReturnCases/ret_error/cli_error", "ReturnCases/ret_runtime_error/Default"}
+ERRORS = {
+    "DepCases/failing_dep/Default",
+    "DepCases/maybe_fail/Default_495d8c435284bdaf9ea92943466203d8",
+    "ReturnCases/ret_error/Default",
+    "ReturnCases/ret_error/cli_error",
+    "ReturnCases/ret_runtime_error/Default",
+}
 
 
 def run(capsys, *argv) -> tuple[int, str, str]:
@@ -118,7 +123,9 @@ def test_ls_filters_by_workflow_task_status_and_age(root, capsys):
     rows = json.loads(out)
     assert {r["task"] for r in rows} == {"whisk_eggs"} and len(rows) == 7
     rc, out, _ = run(capsys, "ls", str(root), "-s", "error")
-    assert {line.split()[-1] if " " not in line.split("  ")[-1] else line.split("  ")[-1] for line in out.splitlines()} == ERRORS
+    assert {
+        line.split()[-1] if " " not in line.split("  ")[-1] else line.split("  ")[-1] for line in out.splitlines()
+    } == ERRORS
     newest = root / "var/jobs/Baking/whisk_eggs/cross"
     os.utime(newest, None)
     rc, out, _ = run(capsys, "ls", str(root), "--newer-than", "1h")
@@ -157,11 +164,14 @@ def test_clean_dry_run_then_remove_errors(root, capsys):
 def test_clean_older_than_keeps_pinned_dependencies(root, capsys):
     recent = root / "var/jobs/Baking/whisk_eggs/cross"
     os.utime(recent, None)
-    rc, out, _ = run(capsys, "clean", str(root), "--older-than", "1", "-w", "Baking",
-                     "--pin", str(root / BLUEBERRY))
+    rc, out, _ = run(capsys, "clean", str(root), "--older-than", "1", "-w", "Baking", "--pin", str(root / BLUEBERRY))
     left = {j for j in _jobs(root) if j.startswith("Baking/")}
-    assert left == {BLUEBERRY[len("var/jobs/"):], "Baking/prepare_batter/Blueberry muffin_d49308d8c17791326011a6198cb598c2",
-                    "Baking/whisk_eggs/Blueberry muffin", "Baking/whisk_eggs/cross"}
+    assert left == {
+        BLUEBERRY[len("var/jobs/") :],
+        "Baking/prepare_batter/Blueberry muffin_d49308d8c17791326011a6198cb598c2",
+        "Baking/whisk_eggs/Blueberry muffin",
+        "Baking/whisk_eggs/cross",
+    }
 
 
 def test_clean_never_removes_running_jobs(root, capsys):
@@ -203,8 +213,12 @@ def _with_checksum(root, rel: str) -> None:
     data = (root / rel).read_bytes()
     info_path = root / f"{rel}.info"
     info = json.loads(info_path.read_bytes())
-    info["result"] = {"codec": "none", "size": len(data), "stored_size": len(data),
-                      "checksum": "sha256:" + hashlib.sha256(data).hexdigest()}
+    info["result"] = {
+        "codec": "none",
+        "size": len(data),
+        "stored_size": len(data),
+        "checksum": "sha256:" + hashlib.sha256(data).hexdigest(),
+    }
     info_path.write_bytes(dumps_info(info))
 
 
@@ -246,12 +260,15 @@ def test_why_newer_dependency_and_error_status(root, capsys):
     os.utime(base, None)
     rc, out, _ = run(capsys, "info", "--why", str(root / CHAIN))
     assert rc == 0 and out.startswith("would be reused")
-    assert ("note: Ruby Scout would recompute this job: dependency "
-            f"{base} is ") in out and "s newer than its result (more than the 2 s" in out
+    assert (
+        f"note: Ruby Scout would recompute this job: dependency {base} is "
+    ) in out and "s newer than its result (more than the 2 s" in out
     rc, out, _ = run(capsys, "info", "--why", str(root / "var/jobs/DepCases/failing_dep/Default"))
     assert rc == 1 and out.startswith("would rerun: status is 'error', not 'done'")
-    assert f"note: dependency {root}/var/jobs/DepCases/maybe_fail/Default_495d8c435284bdaf9ea92943466203d8 runs " \
-           "again first (status is 'error'" in out
+    assert (
+        f"note: dependency {root}/var/jobs/DepCases/maybe_fail/Default_495d8c435284bdaf9ea92943466203d8 runs "
+        "again first (status is 'error'" in out
+    )
 
 
 def test_why_damaged_result_and_undecided_dependency(root, capsys):
@@ -263,11 +280,22 @@ def test_why_damaged_result_and_undecided_dependency(root, capsys):
     base = root / "var/jobs/DepCases/base/chain_e0415ca5244b665e3e7b7d876ba1f3d9"
     plus = root / "var/jobs/DepCases/plus_one/chain_2f314573b8160c65765ffb42ddbd2958"
     info = json.loads((plus.parent / (plus.name + ".info")).read_bytes())
-    info["payload"] = {"format": "scout", "type": "integer", "stored_size": len(plus.read_bytes()),
-                       "checksum": checksum(plus.read_bytes())}
-    info["signature"] = sig.compute({}, [sig.dependency_token(
-        "var/jobs/DepCases/base/chain_e0415ca5244b665e3e7b7d876ba1f3d9",
-        json.loads((base.parent / (base.name + ".info")).read_bytes()))], "code")
+    info["payload"] = {
+        "format": "scout",
+        "type": "integer",
+        "stored_size": len(plus.read_bytes()),
+        "checksum": checksum(plus.read_bytes()),
+    }
+    info["signature"] = sig.compute(
+        {},
+        [
+            sig.dependency_token(
+                "var/jobs/DepCases/base/chain_e0415ca5244b665e3e7b7d876ba1f3d9",
+                json.loads((base.parent / (base.name + ".info")).read_bytes()),
+            )
+        ],
+        "code",
+    )
     (plus.parent / (plus.name + ".info")).write_bytes(dumps_info(info))
     rc, out, _ = run(capsys, "info", "--why", str(plus))
     assert rc == 0 and out.startswith("would be reused: status done, result verified, signature unchanged")
@@ -278,8 +306,9 @@ def test_why_damaged_result_and_undecided_dependency(root, capsys):
     plus.write_bytes(original)
     base.unlink()
     rc, out, _ = run(capsys, "info", "--why", str(plus))
-    assert rc == 1 and out.startswith(f"would rerun unless the dependencies that run again first ({base}) give "
-                                      "the same bytes as before")
+    assert rc == 1 and out.startswith(
+        f"would rerun unless the dependencies that run again first ({base}) give the same bytes as before"
+    )
 
 
 def test_why_signature_components(root, capsys):
@@ -324,7 +353,11 @@ def test_keys_under_scout_persist_url(root, capsys, monkeypatch):
     monkeypatch.setenv("SCOUT_PERSIST_URL", str(root))
     monkeypatch.chdir(root.parent)
     rc, out, _ = run(capsys, "prov", "--nocolor", "Baking/bake_muffin_tray/Normal muffin")
-    assert rc == 0 and out.splitlines()[-1] == f"done Baking bake_muffin_tray {root}/var/jobs/Baking/bake_muffin_tray/Normal muffin"
+    assert (
+        rc == 0
+        and out.splitlines()[-1]
+        == f"done Baking bake_muffin_tray {root}/var/jobs/Baking/bake_muffin_tray/Normal muffin"
+    )
     rc, out, _ = run(capsys, "ls", "-w", "Baking", "-t", "bake_*")
     assert rc == 0 and len(out.splitlines()) == 4
 
@@ -334,8 +367,11 @@ def test_memory_url(root, capsys):
 
     fs = fsspec.filesystem("memory")
     base = f"/cli-{os.getpid()}-{time.time_ns()}"
-    for rel in ("Baking/whisk_eggs/Normal muffin", "Baking/prepare_batter/Normal muffin",
-                "Baking/bake_muffin_tray/Normal muffin"):
+    for rel in (
+        "Baking/whisk_eggs/Normal muffin",
+        "Baking/prepare_batter/Normal muffin",
+        "Baking/bake_muffin_tray/Normal muffin",
+    ):
         for suffix in ("", ".info"):
             fs.pipe(f"{base}/var/jobs/{rel}{suffix}", (root / f"var/jobs/{rel}{suffix}").read_bytes())
     url = f"memory://{base}"
@@ -356,15 +392,20 @@ def test_s3_url(s3_url, root, capsys):
     import fsspec
 
     fs = fsspec.filesystem("s3")
-    bucket_root = s3_url[len("s3://"):]
-    for rel in ("DepCases/failing_dep/Default", "DepCases/maybe_fail/Default_495d8c435284bdaf9ea92943466203d8",
-                "Baking/whisk_eggs/cross"):
+    bucket_root = s3_url[len("s3://") :]
+    for rel in (
+        "DepCases/failing_dep/Default",
+        "DepCases/maybe_fail/Default_495d8c435284bdaf9ea92943466203d8",
+        "Baking/whisk_eggs/cross",
+    ):
         for suffix in ("", ".info"):
             src = root / f"var/jobs/{rel}{suffix}"
             if src.exists():
                 fs.pipe(f"{bucket_root}/var/jobs/{rel}{suffix}", src.read_bytes())
     rc, out, _ = run(capsys, "prov", "--nocolor", f"{s3_url}/var/jobs/DepCases/failing_dep/Default")
-    assert rc == 0 and out.splitlines()[-1] == f"error DepCases failing_dep {s3_url}/var/jobs/DepCases/failing_dep/Default"
+    assert (
+        rc == 0 and out.splitlines()[-1] == f"error DepCases failing_dep {s3_url}/var/jobs/DepCases/failing_dep/Default"
+    )
     rc, out, _ = run(capsys, "clean", s3_url)
     assert rc == 0 and out.count("removed") == 2
     fs.invalidate_cache()
@@ -482,8 +523,11 @@ def test_clean_keeps_jobs_published_in_the_registry(root, capsys):
     assert out.count("Blueberry muffin") == 3  # the job and its two dependencies
     run(capsys, "gc", str(root), "--max-size", "0", "-w", "Baking")
     left = {j for j in _jobs(root) if j.startswith("Baking/")}
-    assert left == {BLUEBERRY[len("var/jobs/"):], "Baking/prepare_batter/Blueberry muffin_d49308d8c17791326011a6198cb598c2",
-                    "Baking/whisk_eggs/Blueberry muffin"}
+    assert left == {
+        BLUEBERRY[len("var/jobs/") :],
+        "Baking/prepare_batter/Blueberry muffin_d49308d8c17791326011a6198cb598c2",
+        "Baking/whisk_eggs/Blueberry muffin",
+    }
 
 
 def test_clean_skips_a_job_whose_lock_is_held(root, capsys):

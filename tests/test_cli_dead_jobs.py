@@ -72,8 +72,13 @@ def _status_by_name(out: str) -> dict[str, str]:
 def test_ls_shows_dead_jobs_as_aborted(root, away_lock, capsys):
     rc, out, _ = run(capsys, "ls", "-l", str(root))
     assert rc == 0 and _status_by_name(out) == {
-        "dead_away": "aborted", "dead_here": "aborted", "done_job": "done", "forced": "forced_status",
-        "live_away": "start", "live_here": "start"}
+        "dead_away": "aborted",
+        "dead_here": "aborted",
+        "done_job": "done",
+        "forced": "forced_status",
+        "live_away": "start",
+        "live_here": "start",
+    }
     lines = out.splitlines()
     assert len({line.index("W/task/") for line in lines}) == 1  # one status column, as wide as 'forced_status'
     rc, out, _ = run(capsys, "ls", "-s", "aborted", str(root))
@@ -124,17 +129,26 @@ def test_clean_rechecks_under_the_lock(root, capsys):
     jobs = {j.name: j for j in scan(store)}
     assert jobs["dead_away"].status == jobs["dead_here"].status == "aborted"
     # another process takes the lock of dead_away: clean must not wait, nor remove
-    code = ("import sys, time; from scout_persist.store import Store; from scout_persist.locks import Lock; "
-            "from scout_persist.layout import lock_key_for; "
-            f"s = Store({str(root)!r}); l = Lock(s, lock_key_for(s.path({DEAD_AWAY!r}))); "
-            "l.acquire(); print('held', flush=True); time.sleep(60)")
-    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    code = (
+        "import sys, time; from scout_persist.store import Store; from scout_persist.locks import Lock; "
+        "from scout_persist.layout import lock_key_for; "
+        f"s = Store({str(root)!r}); l = Lock(s, lock_key_for(s.path({DEAD_AWAY!r}))); "
+        "l.acquire(); print('held', flush=True); time.sleep(60)"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         capsys.readouterr()
         assert remove(jobs["dead_away"]) is False
-        assert f"skipped W/task/dead_away: locked by host {socket.gethostname()} pid {holder.pid}" in capsys.readouterr().err
+        assert (
+            f"skipped W/task/dead_away: locked by host {socket.gethostname()} pid {holder.pid}"
+            in capsys.readouterr().err
+        )
     finally:
         holder.kill()
         holder.wait()

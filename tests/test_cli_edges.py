@@ -66,8 +66,10 @@ def _fan_in(root, n: int) -> str:
     store = Store(str(root))
     deps = []
     for i in range(n):
-        key = (f"var/jobs/Survey/load_chunk/chunk of the survey data set number {i:02d}_"
-               f"{hashlib.md5(str(i).encode()).hexdigest()}")
+        key = (
+            f"var/jobs/Survey/load_chunk/chunk of the survey data set number {i:02d}_"
+            f"{hashlib.md5(str(i).encode()).hexdigest()}"
+        )
         w = JobWriter(store, key, type="string")
         w.setup(inputs=[i], input_names=["n"])
         w.start()

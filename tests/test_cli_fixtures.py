@@ -25,7 +25,7 @@ RUBY_ROOT = MANIFEST["original_prefix"]  # /home/scout/.scout/
 # capture name -> why our output differs on purpose (docs/cli.md, "Deliberate differences")
 DELIBERATE_DIFFERENCES = {
     "info_via_info_file": "Ruby prints nothing for a path ending in .info (SCOUT_FORMAT §13 #25); "
-                          "we strip .info as prov does",
+    "we strip .info as prov does",
 }
 
 CAPTURES = sorted(

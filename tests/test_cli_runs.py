@@ -30,15 +30,33 @@ def cli(capsys, *argv: str) -> tuple[int, str, str]:
 
 def three_runs(store: Store) -> None:
     now = time.time()
-    jobs = [{"key": "var/jobs/Demo/a/x", "task": "a", "workflow": "Demo", "status": "done", "seconds": 0.25,
-             "reused": False, "dependencies": []},
-            {"key": "var/jobs/Demo/b/y", "task": "b", "workflow": "Demo", "status": "error", "error": "ValueError: no",
-             "dependencies": ["var/jobs/Demo/a/x"]}]
+    jobs = [
+        {
+            "key": "var/jobs/Demo/a/x",
+            "task": "a",
+            "workflow": "Demo",
+            "status": "done",
+            "seconds": 0.25,
+            "reused": False,
+            "dependencies": [],
+        },
+        {
+            "key": "var/jobs/Demo/b/y",
+            "task": "b",
+            "workflow": "Demo",
+            "status": "error",
+            "error": "ValueError: no",
+            "dependencies": ["var/jobs/Demo/a/x"],
+        },
+    ]
     runs.write_record(store, make_record("run-old", start=now - 300, status="completed", jobs=jobs[:1]))
-    runs.write_record(store, make_record("run-failed", start=now - 200, status="failed", jobs=jobs,
-                                         error="Flow run encountered an exception"))
-    runs.write_record(store, make_record("run-dead", start=now - 100, status="running", lease=5,
-                                         parameters={"n": 3}))
+    runs.write_record(
+        store,
+        make_record(
+            "run-failed", start=now - 200, status="failed", jobs=jobs, error="Flow run encountered an exception"
+        ),
+    )
+    runs.write_record(store, make_record("run-dead", start=now - 100, status="running", lease=5, parameters={"n": 3}))
     age_record(store, make_record("run-dead"), 60)
 
 
@@ -60,7 +78,9 @@ def test_runs_json_filters_by_status_and_carries_the_jobs(root, capsys):
     assert code == 0
     rows = json.loads(out)
     assert [(r["run_id"], r["status"], r["recorded_status"]) for r in rows] == [
-        ("run-dead", "crashed", "running"), ("run-failed", "failed", "failed")]
+        ("run-dead", "crashed", "running"),
+        ("run-failed", "failed", "failed"),
+    ]
     assert "past its lease of 5s" in rows[0]["status_reason"]
     assert [j["status"] for j in rows[1]["jobs"]] == ["done", "error"]
 
@@ -122,12 +142,28 @@ def test_prune_dry_run_then_prune(root, capsys):
     write_job(root, "var/jobs/Demo/a/old", "r-old")
     write_job(root, "var/jobs/Demo/a/shared", "r-old")
     write_job(root, "var/jobs/Demo/a/new", "r-new")
-    runs.write_record(root, make_record("r-old", start=now - 50, jobs=[
-        {"key": "var/jobs/Demo/a/old", "task": "a", "status": "done"},
-        {"key": "var/jobs/Demo/a/shared", "task": "a", "status": "done"}]))
-    runs.write_record(root, make_record("r-new", start=now, jobs=[
-        {"key": "var/jobs/Demo/a/new", "task": "a", "status": "done"},
-        {"key": "var/jobs/Demo/a/shared", "task": "a", "status": "done", "reused": True}]))
+    runs.write_record(
+        root,
+        make_record(
+            "r-old",
+            start=now - 50,
+            jobs=[
+                {"key": "var/jobs/Demo/a/old", "task": "a", "status": "done"},
+                {"key": "var/jobs/Demo/a/shared", "task": "a", "status": "done"},
+            ],
+        ),
+    )
+    runs.write_record(
+        root,
+        make_record(
+            "r-new",
+            start=now,
+            jobs=[
+                {"key": "var/jobs/Demo/a/new", "task": "a", "status": "done"},
+                {"key": "var/jobs/Demo/a/shared", "task": "a", "status": "done", "reused": True},
+            ],
+        ),
+    )
     code, out, err = cli(capsys, "runs", "prune", "--keep-last", "1", "--dry-run")
     assert code == 0
     assert "would delete run  r-old" in out and "would delete job  var/jobs/Demo/a/old" in out
@@ -147,9 +183,17 @@ def test_prune_dry_run_then_prune(root, capsys):
 def test_prune_keeps_what_a_registry_version_needs(root, capsys):
     write_job(root, "var/jobs/Demo/a/dep", "r-old")
     write_job(root, "var/jobs/Demo/b/top", "r-old", deps=["var/jobs/Demo/a/dep"])
-    runs.write_record(root, make_record("r-old", start=time.time() - 3 * 86400, jobs=[
-        {"key": "var/jobs/Demo/a/dep", "task": "a", "status": "done"},
-        {"key": "var/jobs/Demo/b/top", "task": "b", "status": "done"}]))
+    runs.write_record(
+        root,
+        make_record(
+            "r-old",
+            start=time.time() - 3 * 86400,
+            jobs=[
+                {"key": "var/jobs/Demo/a/dep", "task": "a", "status": "done"},
+                {"key": "var/jobs/Demo/b/top", "task": "b", "status": "done"},
+            ],
+        ),
+    )
     Registry(root).log_job("top", root.path("var/jobs/Demo/b/top"))
     code, out, _ = cli(capsys, "runs", "prune", "--older-than", "1")
     assert code == 0
@@ -179,13 +223,16 @@ def test_resume_refuses_a_live_run(root, capsys):
     code, _, err = cli(capsys, "resume", "r-live")
     assert code == 2
     assert "run r-live of flow Demo is still running (its lease (60s) was renewed" in err
-    assert "wait for it to end (scout-persist runs show r-live), or, if its process is gone, for its lease to " \
-           "lapse about" in err
+    assert (
+        "wait for it to end (scout-persist runs show r-live), or, if its process is gone, for its lease to "
+        "lapse about" in err
+    )
 
 
 def test_resume_refuses_a_run_that_is_not_resumable(root, capsys):
-    runs.write_record(root, make_record("r-x", resumable=False, not_resumable="parameter 'd' (datetime.date) is "
-                                                                              "not plain JSON"))
+    runs.write_record(
+        root, make_record("r-x", resumable=False, not_resumable="parameter 'd' (datetime.date) is not plain JSON")
+    )
     code, _, err = cli(capsys, "resume", "r-x")
     assert code == 2 and "run r-x cannot be resumed: parameter 'd' (datetime.date) is not plain JSON" in err
 
@@ -226,8 +273,12 @@ def _held_job_lock(store: Store, key: str):
 
 def test_prune_skips_a_job_whose_lock_is_held_and_says_so(root, capsys):
     write_job(root, "var/jobs/Demo/a/old", "r-old")
-    runs.write_record(root, make_record("r-old", start=time.time() - 50, jobs=[
-        {"key": "var/jobs/Demo/a/old", "task": "a", "status": "done"}]))
+    runs.write_record(
+        root,
+        make_record(
+            "r-old", start=time.time() - 50, jobs=[{"key": "var/jobs/Demo/a/old", "task": "a", "status": "done"}]
+        ),
+    )
     runs.write_record(root, make_record("r-new"))
     lock = _held_job_lock(root, "var/jobs/Demo/a/old")
     try:
@@ -246,13 +297,23 @@ def test_resume_from_refuses_when_a_job_to_recompute_is_held(root):
 
     write_job(root, "var/jobs/Demo/a/1", "r1")
     write_job(root, "var/jobs/Demo/b/1", "r1", deps=["var/jobs/Demo/a/1"])
-    runs.write_record(root, make_record("r1", jobs=[
-        {"key": "var/jobs/Demo/a/1", "task": "a", "status": "done", "dependencies": []},
-        {"key": "var/jobs/Demo/b/1", "task": "b", "status": "done", "dependencies": ["var/jobs/Demo/a/1"]}]))
+    runs.write_record(
+        root,
+        make_record(
+            "r1",
+            jobs=[
+                {"key": "var/jobs/Demo/a/1", "task": "a", "status": "done", "dependencies": []},
+                {"key": "var/jobs/Demo/b/1", "task": "b", "status": "done", "dependencies": ["var/jobs/Demo/a/1"]},
+            ],
+        ),
+    )
     lock = _held_job_lock(root, "var/jobs/Demo/b/1")
     try:
-        with pytest.raises(InvalidInputError, match=r"--from 'a': var/jobs/Demo/b/1 could not be removed \(locked or "
-                                                    r"running\); wait for the run using them to end"):
+        with pytest.raises(
+            InvalidInputError,
+            match=r"--from 'a': var/jobs/Demo/b/1 could not be removed \(locked or "
+            r"running\); wait for the run using them to end",
+        ):
             _clean_from(root, runs.read_run(root, "Demo", "r1"), "a")
     finally:
         lock.release()
@@ -282,16 +343,21 @@ def test_where_the_store_tells_no_age_resume_watches_the_record(capsys, monkeypa
 
     monkeypatch.setattr(resume_cli, "WATCH_POLL", 0.05)
     store = Store("memory://runs-watch")
-    runs.write_record(store, make_record("r-mem", status="running", lease=0.5, resumable=False,
-                                         not_resumable="test record"))
+    runs.write_record(
+        store, make_record("r-mem", status="running", lease=0.5, resumable=False, not_resumable="test record")
+    )
     stop = threading.Event()
 
     def renew() -> None:
         seq = 0
         while not stop.wait(0.01):
             seq += 1
-            runs.write_record(store, make_record("r-mem", status="running", lease=0.5, resumable=False,
-                                                 not_resumable="test record", seq=seq))
+            runs.write_record(
+                store,
+                make_record(
+                    "r-mem", status="running", lease=0.5, resumable=False, not_resumable="test record", seq=seq
+                ),
+            )
 
     renewer = threading.Thread(target=renew)
     renewer.start()

@@ -60,14 +60,17 @@ def odd_root(relocated_jobs):
     return relocated_jobs
 
 
-@pytest.mark.parametrize("status, expected", [
-    ("noinfo", ["bare", "truncated"]),
-    ("done", []),
-    ("error", ["duplicate"]),
-    ("forced_status", ["moved"]),
-    ("unsync", ["unsync"]),
-    ("done,error,unsync", ["duplicate", "unsync"]),
-])
+@pytest.mark.parametrize(
+    "status, expected",
+    [
+        ("noinfo", ["bare", "truncated"]),
+        ("done", []),
+        ("error", ["duplicate"]),
+        ("forced_status", ["moved"]),
+        ("unsync", ["unsync"]),
+        ("done,error,unsync", ["duplicate", "unsync"]),
+    ],
+)
 def test_status_filter_agrees_with_a_full_parse(odd_root, capsys, status, expected):
     rc, out, _ = run(capsys, "ls", str(odd_root), "-w", "Odd", "-s", status, "--json")
     assert rc == 0 and [r["name"] for r in json.loads(out)] == expected
@@ -93,8 +96,9 @@ def _cli(root, *argv, fork: str) -> subprocess.CompletedProcess:
     return subprocess.run([exe, *argv, str(root)], capture_output=True, text=True, env=env, check=True)
 
 
-@pytest.mark.parametrize("argv", [["ls"], ["ls", "-s", "error,done"], ["ls", "-s", "noinfo,unsync,missing"],
-                                  ["clean", "--dry-run"]])
+@pytest.mark.parametrize(
+    "argv", [["ls"], ["ls", "-s", "error,done"], ["ls", "-s", "noinfo,unsync,missing"], ["clean", "--dry-run"]]
+)
 def test_two_processes_print_what_one_prints(odd_root, argv):
     for dirpath, dirs, files in os.walk(odd_root):  # ages in days: the same in both runs
         for n in dirs + files:
@@ -125,6 +129,10 @@ def test_split_runs_the_second_half_in_a_child_and_survives_its_failure(relocate
         assert sum(n for _, n in in_two_processes(store, dirs, fails_in_the_child)) == len(dirs)
         print("ok")
     """)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
     assert proc.stdout.strip() == "ok", proc.stderr

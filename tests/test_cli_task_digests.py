@@ -44,6 +44,7 @@ KNOWN_DIFFERENCES = {
     ),
 }
 
+
 def argv_of(name: str) -> list[str]:
     """The arguments after `scout workflow task`, placeholders replaced by the fixture folders."""
     words = shlex.split((CLI / f"{name}.cmd").read_text())
@@ -88,7 +89,7 @@ def ruby_lines(name: str) -> list[dict]:
 def spy_key(name: str) -> str:
     spy = (CLI / f"{name}.spy_path").read_text().strip()
     assert spy.startswith(SCOUT_ROOT), spy
-    return spy[len(SCOUT_ROOT):]
+    return spy[len(SCOUT_ROOT) :]
 
 
 def test_every_digest_log_has_a_spy_path():
@@ -141,7 +142,7 @@ def test_printpath_runs(name, tmp_path):
     _, job = build(name, tmp_path)
     printed = (CLI / f"{name}.stdout").read_text().strip()
     assert printed.startswith(SCOUT_ROOT)
-    assert job.key == printed[len(SCOUT_ROOT):]
+    assert job.key == printed[len(SCOUT_ROOT) :]
 
 
 SAVE_INPUTS = sorted(p.name[: -len(".cmd")] for p in CLI.glob("task_*.cmd") if "--save_inputs" in p.read_text())
@@ -164,9 +165,11 @@ def test_count_of_captures_checked(tmp_path, capsys):
     assert set(KNOWN_DIFFERENCES) <= set(SPIED)
     logs = [n for n in WITH_DIGESTS if n not in KNOWN_DIFFERENCES]
     with capsys.disabled():
-        print(f"\ncli task captures: {len(exact)} spied jobs reproduced ({len(logs)} with digest logs, {lines} digest "
-              f"lines; {len(exact) - len(logs)} clean-named), {len(KNOWN_DIFFERENCES)} known difference(s): "
-              f"{sorted(KNOWN_DIFFERENCES)}; {len(PRINTPATH)} -pf paths, {len(SAVE_INPUTS)} --save_inputs lists")
+        print(
+            f"\ncli task captures: {len(exact)} spied jobs reproduced ({len(logs)} with digest logs, {lines} digest "
+            f"lines; {len(exact) - len(logs)} clean-named), {len(KNOWN_DIFFERENCES)} known difference(s): "
+            f"{sorted(KNOWN_DIFFERENCES)}; {len(PRINTPATH)} -pf paths, {len(SAVE_INPUTS)} --save_inputs lists"
+        )
     assert len(exact) + len(KNOWN_DIFFERENCES) == len(SPIED) > 0 and lines > 0
 
 

@@ -98,7 +98,9 @@ def test_recursive_reports_dependencies_left_alone(before, capsys):
     capsys.readouterr()
     assert main(["write_info", "-r", str(before / JOB), "team", "new"]) == 0
     err = capsys.readouterr().err
-    assert f"'team' is already set in 1 dependencies, left as they are (pass -f to replace it): {before / DEPS[1]}" in err
+    assert (
+        f"'team' is already set in 1 dependencies, left as they are (pass -f to replace it): {before / DEPS[1]}" in err
+    )
     assert json.loads((before / f"{DEPS[1]}.info").read_bytes())["team"] == "old"
     assert json.loads((before / f"{DEPS[0]}.info").read_bytes())["team"] == "new"
 

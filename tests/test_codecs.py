@@ -36,8 +36,15 @@ def read_stream(data: bytes, where: str = "P", record: dict | None = None, chunk
 # -- specs ----------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "spec, expected",
-    [("zstd:3", ("zstd", 3)), ("zstd:19", ("zstd", 19)), ("zstd", ("zstd", 3)), ("none", ("none", None)),
-     (" ZSTD:1 ", ("zstd", 1)), ("auto", ("auto", None)), (" Auto ", ("auto", None))],
+    [
+        ("zstd:3", ("zstd", 3)),
+        ("zstd:19", ("zstd", 19)),
+        ("zstd", ("zstd", 3)),
+        ("none", ("none", None)),
+        (" ZSTD:1 ", ("zstd", 1)),
+        ("auto", ("auto", None)),
+        (" Auto ", ("auto", None)),
+    ],
 )
 def test_parse_spec(spec, expected):
     assert codecs.parse_spec(spec) == expected
@@ -63,8 +70,11 @@ def test_bad_spec_names_value_rule_and_fix(spec):
 @pytest.mark.parametrize("call", ["compress", "encode_parts", "part_codec"])
 def test_bad_environment_spec_names_the_variable(monkeypatch, call):
     monkeypatch.setenv(codecs.ENV_VAR, "brotli")
-    run = {"compress": lambda: codecs.compress(b"x"), "encode_parts": lambda: codecs.encode_parts([b"x"]),
-           "part_codec": lambda: codecs.part_codec(None, 1 << 20, 8)}[call]
+    run = {
+        "compress": lambda: codecs.compress(b"x"),
+        "encode_parts": lambda: codecs.encode_parts([b"x"]),
+        "part_codec": lambda: codecs.part_codec(None, 1 << 20, 8),
+    }[call]
     with pytest.raises(InvalidInputError) as err:
         run()
     assert codecs.ENV_VAR in str(err.value) and "'brotli'" in str(err.value) and "'auto'" in str(err.value)
@@ -126,7 +136,7 @@ STORED = codecs.compress(PAYLOAD)
 
 
 def damaged():
-    flip = lambda data, i: data[:i] + bytes([data[i] ^ 0x10]) + data[i + 1:]  # noqa: E731
+    flip = lambda data, i: data[:i] + bytes([data[i] ^ 0x10]) + data[i + 1 :]  # noqa: E731
     return {
         "truncated by 1": STORED[:-1],
         "truncated checksum": STORED[:-4],
@@ -239,12 +249,11 @@ def test_any_zstd_payload_roundtrips_and_any_truncation_is_detected(data, level,
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.binary(min_size=1, max_size=4000), position=st.floats(0, 1, exclude_max=True),
-       bit=st.integers(0, 7))
+@given(data=st.binary(min_size=1, max_size=4000), position=st.floats(0, 1, exclude_max=True), bit=st.integers(0, 7))
 def test_any_flipped_bit_never_returns_wrong_data(data, position, bit):
     stored, record = codecs.compress_with_record(data, "zstd:3")
     i = int(len(stored) * position)
-    bad = stored[:i] + bytes([stored[i] ^ (1 << bit)]) + stored[i + 1:]
+    bad = stored[:i] + bytes([stored[i] ^ (1 << bit)]) + stored[i + 1 :]
     # With the record every flip is caught; without it the codec must either refuse or return the truth.
     with pytest.raises(CorruptPayloadError):
         codecs.decompress(bad, "H", record)
@@ -328,8 +337,10 @@ def test_checksum_matches_new_and_old_records():
     assert not codecs.checksum_matches("sha256:" + hashlib.sha256(data).hexdigest(), changed)
 
 
-@pytest.mark.parametrize("expected", ["md5:" + "0" * 64, "blake3:" + "0" * 63, "blake3:" + "g" * 64, "blake3",
-                                      "", None, 12, "sha256:" + "0" * 128])
+@pytest.mark.parametrize(
+    "expected",
+    ["md5:" + "0" * 64, "blake3:" + "0" * 63, "blake3:" + "g" * 64, "blake3", "", None, 12, "sha256:" + "0" * 128],
+)
 def test_checksum_matches_refuses_what_it_cannot_check(expected):
     with pytest.raises(InvalidInputError) as err:
         codecs.checksum_matches(expected, b"data")
@@ -443,8 +454,17 @@ def test_parts_round_trip_in_chunks_into_writable_buffers(spec, monkeypatch):
         assert set(codecs_used) == {spec}
     big = encoded.header[1]
     assert len(big["stored"]) == -(-big["size"] // big["chunk"])
-    assert len(big["stored"]) == (1 if spec == "none" else -(-big["size"] // codecs.ZSTD_FRAME) if "zstd:" in spec
-                                  else -(-big["size"] // codecs.BLOSC2_CHUNK)) > (spec != "none")
+    assert (
+        len(big["stored"])
+        == (
+            1
+            if spec == "none"
+            else -(-big["size"] // codecs.ZSTD_FRAME)
+            if "zstd:" in spec
+            else -(-big["size"] // codecs.BLOSC2_CHUNK)
+        )
+        > (spec != "none")
+    )
     payload = b"".join(encoded.pieces)
     assert len(payload) == sum(sum(p["stored"]) for p in encoded.header)
     outs = codecs.decode_parts(encoded.header, payload, "P")
@@ -486,6 +506,7 @@ def _header_damage():
             header = copy.deepcopy(header)
             fn(header)
             return header
+
         return make
 
     return {
@@ -525,7 +546,7 @@ def test_damaged_blosc2_and_zstd_chunks_never_decode_silently_to_other_sizes():
     first = header[0]["stored"][0]
     blosc_start = first
     bad = bytearray(payload)
-    bad[blosc_start:blosc_start + 16] = bytes(16)  # the blosc2 chunk header
+    bad[blosc_start : blosc_start + 16] = bytes(16)  # the blosc2 chunk header
     with pytest.raises(CorruptPayloadError, match="blosc2"):
         codecs.decode_parts(header, bad, "P")
     bad = bytearray(payload)
@@ -550,8 +571,10 @@ def test_importing_the_codecs_loads_no_codec_library():
     import subprocess
     import sys
 
-    code = ("import sys, scout_persist, scout_persist.codecs, scout_persist.serializers; "
-            "print(sorted(m for m in ('numpy', 'blosc2', 'blake3', 'zstandard') if m in sys.modules))")
+    code = (
+        "import sys, scout_persist, scout_persist.codecs, scout_persist.serializers; "
+        "print(sorted(m for m in ('numpy', 'blosc2', 'blake3', 'zstandard') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -161,22 +161,29 @@ def test_committed_files_are_verified_when_read(tmp_path):
 
 def test_names_that_leave_the_files_folder_and_reading_modes_are_refused(tmp_path):
     writer = _writer(Store(str(tmp_path)))
-    for bad, message in (("../escape.txt", r"escapes the store root.*'\.\.' path segments"),
-                         ("/abs.txt", r"is absolute; keys are relative"),
-                         ("", r"empty file name for the files of job")):
+    for bad, message in (
+        ("../escape.txt", r"escapes the store root.*'\.\.' path segments"),
+        ("/abs.txt", r"is absolute; keys are relative"),
+        ("", r"empty file name for the files of job"),
+    ):
         with pytest.raises(UnsafePathError, match=message):
             writer.files.path(bad)
-    with pytest.raises(InvalidInputError, match=r"files.open\('x', 'rb'\): the files of a running job are for "
-                                                r"writing.*Job\(path\).open_file"):
+    with pytest.raises(
+        InvalidInputError,
+        match=r"files.open\('x', 'rb'\): the files of a running job are for "
+        r"writing.*Job\(path\).open_file",
+    ):
         writer.files.open("x", "rb")
 
 
 def _child(url: str, key: str, *extra: str) -> subprocess.Popen:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(HERE.parent), str(HERE.parent / "integrations"),
-                                         env.get("PYTHONPATH", "")])
-    return subprocess.Popen([sys.executable, str(HERE / "files_child.py"), url, key, *extra], env=env,
-                            stdout=subprocess.PIPE, text=True)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(HERE.parent), str(HERE.parent / "integrations"), env.get("PYTHONPATH", "")]
+    )
+    return subprocess.Popen(
+        [sys.executable, str(HERE / "files_child.py"), url, key, *extra], env=env, stdout=subprocess.PIPE, text=True
+    )
 
 
 def _kill_while_writing(url: str, key: str) -> int:
@@ -202,7 +209,10 @@ def test_a_run_killed_mid_write_leaves_no_partial_files_folder(backend, tmp_path
     finished = _child(url, done, "--finish")
     assert finished.communicate(timeout=60)[0].split() == ["committed"]
     before = {k: store.get(k) for k in store.list(done + ".files")}
-    assert sorted(before) == [f"{done}.files/a.txt", f"{done}.files/big.bin"] and len(before[f"{done}.files/big.bin"]) == 2 << 20
+    assert (
+        sorted(before) == [f"{done}.files/a.txt", f"{done}.files/big.bin"]
+        and len(before[f"{done}.files/big.bin"]) == 2 << 20
+    )
     _kill_while_writing(url, done)
     assert {k: store.get(k) for k in store.list(done + ".files")} == before
     if backend == "local":

@@ -40,12 +40,16 @@ def decode(v, relocate=True):
         if kind == "Hash":
             return {decode(k, relocate): decode(x, relocate) for k, x in v["pairs"]}
         if kind in ("Path", "Step"):
-            return Step(MANIFEST["original_prefix"] + v["path"]) if kind == "Step" else MANIFEST["original_prefix"] + v["path"]
+            return (
+                Step(MANIFEST["original_prefix"] + v["path"])
+                if kind == "Step"
+                else MANIFEST["original_prefix"] + v["path"]
+            )
         if kind is None:
             return {k: decode(x, relocate) for k, x in v.items()}
         raise AssertionError(f"unexpected fixture value {v}")
     if relocate and isinstance(v, str) and v.startswith(LOC["input_files"]):
-        return INPUT_FILES + v[len(LOC["input_files"]):]
+        return INPUT_FILES + v[len(LOC["input_files"]) :]
     return v
 
 
@@ -91,8 +95,10 @@ def test_case_identity(case, tmp_path):
         if name == "echo_string_keys":
             assert job.key == "var/jobs/InputCases/echo/strkeys_3747e524abe333ca62deb9e481daed9b.json"
         else:
-            clean = ("{inputs=[Directory MD5: [File MD5: bf072e9119077b4e76437a93986787ef, "
-                     "File MD5: 30cf3d7d133b08543cb6c8933c29dfd7]], dependencies=[]}")
+            clean = (
+                "{inputs=[Directory MD5: [File MD5: bf072e9119077b4e76437a93986787ef, "
+                "File MD5: 30cf3d7d133b08543cb6c8933c29dfd7]], dependencies=[]}"
+            )
             assert job.digest_str == clean and job.hash == md5_hex(clean) == "d25d4f05f339591d26eb0b8bdcadff30"
         return
     COUNTS["completed"] += 1
@@ -103,8 +109,12 @@ def test_case_identity(case, tmp_path):
     # every process_inputs call Ruby made (top task first, then dependencies) is one of our jobs
     ours = list(walk(job))
     for call in case["process_inputs_calls"]:
-        matching = [j for j in ours if (j.workflow, j.task) == (call["workflow"], call["task"])
-                    and j.digest_str.startswith("{inputs=" + call["input_digest_str"] + ", dependencies=")]
+        matching = [
+            j
+            for j in ours
+            if (j.workflow, j.task) == (call["workflow"], call["task"])
+            and j.digest_str.startswith("{inputs=" + call["input_digest_str"] + ", dependencies=")
+        ]
         assert matching, (call, [j.digest_str for j in ours])
     for j in ours:
         if j.key in STEPS:
@@ -136,6 +146,8 @@ def test_persist_names():
 def test_report_counts(capsys):
     total = sum(1 for c in CASES if not c.get("job_creation_error") and c["case"] not in DIVERGENT)
     with capsys.disabled():
-        print(f"\nfixture identity: {COUNTS['reproduced']}/{total} completed cases reproduced "
-              f"({COUNTS['steps']} step identities checked, {COUNTS['divergent']} documented divergences, "
-              f"{COUNTS['failed_in_ruby']} cases Ruby refused, {COUNTS['persist']} persist names)")
+        print(
+            f"\nfixture identity: {COUNTS['reproduced']}/{total} completed cases reproduced "
+            f"({COUNTS['steps']} step identities checked, {COUNTS['divergent']} documented divergences, "
+            f"{COUNTS['failed_in_ruby']} cases Ruby refused, {COUNTS['persist']} persist names)"
+        )

@@ -38,17 +38,28 @@ def _values():
         "npy-struct": np.array([(1, 2.5), (3, 4.5)], dtype=[("a", "<i4"), ("b", "<f8")]),
         "npy-datetime": np.array(["2026-01-01", "2026-06-30"], dtype="M8[D]"),
         "parquet": pd.DataFrame(
-            {"n": [1, 2, 3], "f": [0.5, np.nan, 1e-7], "s": ["a", None, "c"], "b": [True, False, True],
-             "cat": pd.Categorical(["x", "y", "x"]), "i": pd.array([1, None, 3], dtype="Int64"),
-             "t": pd.to_datetime(["2026-01-01", "2026-01-02", None]).tz_localize("UTC")},
-            index=pd.Index(["r1", "r2", "r3"], name="ID")),
+            {
+                "n": [1, 2, 3],
+                "f": [0.5, np.nan, 1e-7],
+                "s": ["a", None, "c"],
+                "b": [True, False, True],
+                "cat": pd.Categorical(["x", "y", "x"]),
+                "i": pd.array([1, None, 3], dtype="Int64"),
+                "t": pd.to_datetime(["2026-01-01", "2026-01-02", None]).tz_localize("UTC"),
+            },
+            index=pd.Index(["r1", "r2", "r3"], name="ID"),
+        ),
         "parquet-range": pd.DataFrame({"x": np.arange(5)}).assign(y=lambda d: d.x * 2.0),
         "parquet-series": pd.Series([1.5, 2.5, 3.5], index=[10, 20, 30], name="value"),
         "parquet-attrs": pd.DataFrame({"x": [1]}).pipe(lambda d: d.attrs.update(unit="mm") or d),
-        "arrow": pa.table({"a": [1, 2, None], "b": ["x", "y", "z"], "l": [[1], [], [2, 3]]},
-                          metadata={"source": "test"}),
-        "safetensors": {"weight": np.ones((3, 2), dtype=np.float16), "bias": np.arange(2, dtype=np.int64),
-                        "mask": np.array([True, False])},
+        "arrow": pa.table(
+            {"a": [1, 2, None], "b": ["x", "y", "z"], "l": [[1], [], [2, 3]]}, metadata={"source": "test"}
+        ),
+        "safetensors": {
+            "weight": np.ones((3, 2), dtype=np.float16),
+            "bias": np.arange(2, dtype=np.int64),
+            "mask": np.array([True, False]),
+        },
         "json": {"pair": [1, 2], "nested": {"f": 1e-7, "none": None}, "s": "ñ"},
     }
 
@@ -171,8 +182,11 @@ def test_safetensors_keeps_the_key_order(tmp_path):
 
 def test_a_frame_parquet_would_change_is_refused_when_asked_and_pickled_when_chosen():
     lossy = pd.Series([1.5, 2.5], index=pd.date_range("2026-01-01", periods=2), name="v")  # freq is not kept
-    with pytest.raises(UnsupportedValueError, match=r"Series cannot be stored as parquet without change.*freq.*"
-                                                    r"format='pickle'"):
+    with pytest.raises(
+        UnsupportedValueError,
+        match=r"Series cannot be stored as parquet without change.*freq.*"
+        r"format='pickle'",
+    ):
         payload.encode(lossy, None, key=KEY, format="parquet")
     enc = payload.encode(lossy, None, key=KEY)
     assert enc.record["format"] == "pickle" and enc.value is lossy
@@ -181,15 +195,18 @@ def test_a_frame_parquet_would_change_is_refused_when_asked_and_pickled_when_cho
         payload.encode(mixed, None, key=KEY, format="parquet")
 
 
-@pytest.mark.parametrize("fmt, value, message", [
-    ("npy", [1, 2], r"a list cannot be stored as npy: npy holds numpy.ndarray.*format='pickle'"),
-    ("npy", np.array([None]), r"ndarray cannot be stored as npy.*dtype=object"),
-    ("parquet", {"a": 1}, r"a dict cannot be stored as parquet.*DataFrame"),
-    ("arrow", pd.DataFrame({"a": [1]}), r"a DataFrame cannot be stored as arrow.*pyarrow.Table"),
-    ("safetensors", {"a": "text"}, r"a dict cannot be stored as safetensors.*str -> numpy arrays"),
-    ("json", {1, 2}, r"a set cannot be stored as json"),
-    ("json", {"t": b"bytes"}, r"cannot be stored as json"),
-])
+@pytest.mark.parametrize(
+    "fmt, value, message",
+    [
+        ("npy", [1, 2], r"a list cannot be stored as npy: npy holds numpy.ndarray.*format='pickle'"),
+        ("npy", np.array([None]), r"ndarray cannot be stored as npy.*dtype=object"),
+        ("parquet", {"a": 1}, r"a dict cannot be stored as parquet.*DataFrame"),
+        ("arrow", pd.DataFrame({"a": [1]}), r"a DataFrame cannot be stored as arrow.*pyarrow.Table"),
+        ("safetensors", {"a": "text"}, r"a dict cannot be stored as safetensors.*str -> numpy arrays"),
+        ("json", {1, 2}, r"a set cannot be stored as json"),
+        ("json", {"t": b"bytes"}, r"cannot be stored as json"),
+    ],
+)
 def test_a_value_the_asked_format_cannot_hold_is_refused_with_the_fix(fmt, value, message):
     with pytest.raises(UnsupportedValueError, match=message):
         payload.encode(value, None, key=KEY, format=fmt)
@@ -198,8 +215,11 @@ def test_a_value_the_asked_format_cannot_hold_is_refused_with_the_fix(fmt, value
 def test_format_with_a_scout_type_or_unknown_name_is_refused():
     with pytest.raises(InvalidInputError, match=r"format='npy' applies to results of any Python type.*'json'"):
         payload.encode(np.arange(3), "json", key=KEY, format="npy")
-    with pytest.raises(InvalidInputError, match=r"format 'hdf5' is unknown; known formats: pickle, npy, parquet, "
-                                                r"arrow, safetensors, json"):
+    with pytest.raises(
+        InvalidInputError,
+        match=r"format 'hdf5' is unknown; known formats: pickle, npy, parquet, "
+        r"arrow, safetensors, json",
+    ):
         payload.encode(np.arange(3), None, key=KEY, format="hdf5")
 
 
@@ -237,8 +257,11 @@ def test_a_record_of_a_newer_format_version_asks_for_an_upgrade(tmp_path):
     info = json.loads(info_path.read_text())
     info["payload"]["version"] = 2
     info_path.write_text(json.dumps(info))
-    with pytest.raises(FormatVersionError, match=r"written as npy version 2; this scout-persist reads npy up to "
-                                                 r"version 1: upgrade scout-persist"):
+    with pytest.raises(
+        FormatVersionError,
+        match=r"written as npy version 2; this scout-persist reads npy up to "
+        r"version 1: upgrade scout-persist",
+    ):
         Job(str(tmp_path / KEY)).load()
 
 
@@ -251,8 +274,11 @@ def test_a_missing_library_names_the_install(monkeypatch):
     enc = payload.encode(_values()["parquet"], None, key=KEY)
     data = bytes(enc.data)
     monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow now fails as if it were not installed
-    with pytest.raises(MissingDependencyError, match=r"needs the pyarrow package, which is not installed; install it:"
-                                                     r" pip install 'scout-persist\[frames\]'"):
+    with pytest.raises(
+        MissingDependencyError,
+        match=r"needs the pyarrow package, which is not installed; install it:"
+        r" pip install 'scout-persist\[frames\]'",
+    ):
         payload.decode(data, enc.record, key=KEY)
     with pytest.raises(MissingDependencyError, match=r"scout-persist\[frames\]"):
         payload.encode(_values()["parquet"], None, key=KEY, format="parquet")
@@ -269,11 +295,13 @@ def test_safetensors_missing_names_its_extra(monkeypatch):
 
 
 def test_importing_scout_persist_loads_no_optional_library():
-    code = ("import sys, scout_persist, scout_persist.job, scout_persist.payload, scout_persist.formats, "
-            "scout_persist.outputs, scout_persist.files, scout_persist.tsv; "
-            "import scout_persist.formats.npy, scout_persist.formats.parquet, scout_persist.formats.arrow, "
-            "scout_persist.formats.safetensors, scout_persist.formats.json; "
-            "print(sorted({'numpy', 'pandas', 'pyarrow', 'safetensors', 'torch'} & set(sys.modules)))")
+    code = (
+        "import sys, scout_persist, scout_persist.job, scout_persist.payload, scout_persist.formats, "
+        "scout_persist.outputs, scout_persist.files, scout_persist.tsv; "
+        "import scout_persist.formats.npy, scout_persist.formats.parquet, scout_persist.formats.arrow, "
+        "scout_persist.formats.safetensors, scout_persist.formats.json; "
+        "print(sorted({'numpy', 'pandas', 'pyarrow', 'safetensors', 'torch'} & set(sys.modules)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -306,8 +334,11 @@ def test_pickles_refused_at_save_and_at_load_when_not_allowed(tmp_path, monkeypa
 
 
 def test_a_series_with_an_unusable_name_is_refused():
-    with pytest.raises(UnsupportedValueError, match=r"a Series named \('a', 1\) cannot be stored as parquet: its name "
-                                                    r"must be a str, number or None"):
+    with pytest.raises(
+        UnsupportedValueError,
+        match=r"a Series named \('a', 1\) cannot be stored as parquet: its name "
+        r"must be a str, number or None",
+    ):
         payload.encode(pd.Series([1], name=("a", 1)), None, key=KEY, format="parquet")
 
 
@@ -334,8 +365,11 @@ def test_records_that_do_not_describe_their_bytes_are_corrupt():
     # a header that says more elements than the bytes hold
     other = payload.encode(np.arange(8), None, key=KEY, compression="zstd:3")
     with pytest.raises(CorruptPayloadError, match=r"bytes of array data where shape \(8,\) of int64 needs"):
-        payload.decode(arr.data, _rerecorded(arr.record, header=other.record["header"], size=32,
-                                             checksum=checksum(arr.data)), key=KEY)
+        payload.decode(
+            arr.data,
+            _rerecorded(arr.record, header=other.record["header"], size=32, checksum=checksum(arr.data)),
+            key=KEY,
+        )
 
 
 @pytest.mark.s3

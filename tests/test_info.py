@@ -29,12 +29,25 @@ from scout_persist.store import Store
 @pytest.mark.parametrize(
     "x, text",
     [
-        (2.0, "2.0"), (0.0001, "0.0001"), (123456789012345.0, "123456789012345.0"),
-        (1 / 3, "0.3333333333333333"), (-0.0, "-0.0"), (0.0, "0.0"), (1e-7, "1.0e-07"), (1e20, "1.0e+20"),
-        (1.5e-7, "1.5e-07"), (1e15, "1.0e+15"), (3.14159, "3.14159"), (4.0, "4.0"), (2e20, "2.0e+20"),
-        (2 / 3, "0.6666666666666666"), (-12.75, "-12.75"), (1.2345e-5, "1.2345e-05"), (1.7976931348623157e308,
-                                                                                        "1.7976931348623157e+308"),
-        (5e-324, "5.0e-324"), (0.001, "0.001"),
+        (2.0, "2.0"),
+        (0.0001, "0.0001"),
+        (123456789012345.0, "123456789012345.0"),
+        (1 / 3, "0.3333333333333333"),
+        (-0.0, "-0.0"),
+        (0.0, "0.0"),
+        (1e-7, "1.0e-07"),
+        (1e20, "1.0e+20"),
+        (1.5e-7, "1.5e-07"),
+        (1e15, "1.0e+15"),
+        (3.14159, "3.14159"),
+        (4.0, "4.0"),
+        (2e20, "2.0e+20"),
+        (2 / 3, "0.6666666666666666"),
+        (-12.75, "-12.75"),
+        (1.2345e-5, "1.2345e-05"),
+        (1.7976931348623157e308, "1.7976931348623157e+308"),
+        (5e-324, "5.0e-324"),
+        (0.001, "0.001"),
     ],
 )
 def test_ruby_float(x, text):
@@ -80,7 +93,9 @@ def test_every_fixture_info_round_trips_byte_for_byte(ruby_fixtures):
 
 def test_json_strings_like_ruby():
     info = {"s": 'q"\\\n\t\r\b\f\x01\x1f\x7f/\u2028ñ', Symbol("k"): Symbol("v"), 1: [None, True]}
-    assert dumps_info(info) == '{"s":"q\\"\\\\\\n\\t\\r\\b\\f\\u0001\\u001f\x7f/\u2028ñ","k":"v","1":[null,true]}'.encode()
+    assert (
+        dumps_info(info) == '{"s":"q\\"\\\\\\n\\t\\r\\b\\f\\u0001\\u001f\x7f/\u2028ñ","k":"v","1":[null,true]}'.encode()
+    )
 
 
 @pytest.mark.parametrize("raw", [b"", b"  \n"])
@@ -88,8 +103,9 @@ def test_empty_info_reads_as_empty(raw):
     assert loads_info(raw, "x.info", strict=True) == {}
 
 
-@pytest.mark.parametrize("raw", [b'{"status":"done","pid":', b"[1,2]", b"\xff\xfe garbage", b"\x04\x08[\x06i\x06",
-                                 b"\x04\x08o:\x0bObject"])
+@pytest.mark.parametrize(
+    "raw", [b'{"status":"done","pid":', b"[1,2]", b"\xff\xfe garbage", b"\x04\x08[\x06i\x06", b"\x04\x08o:\x0bObject"]
+)
 def test_unreadable_info_is_noinfo_or_strict_error(raw):
     assert loads_info(raw, "/r/var/jobs/W/t/x.info") == {"status": "noinfo"}
     with pytest.raises(InfoFormatError, match=r"/r/var/jobs/W/t/x\.info.*noinfo"):
@@ -102,10 +118,13 @@ def test_read_info_of_a_missing_file(tmp_path):
 
 def test_marshal_info_fallback_and_rbbt_legacy():
     legacy = {
-        "status": Symbol("started"), "pid": "4242", "inputs": {"n": 3, "name": "x"},
+        "status": Symbol("started"),
+        "pid": "4242",
+        "inputs": {"n": 3, "name": "x"},
         "dependencies": [["base", "Default", "/home/u/.rbbt/var/jobs/W/base/Default"]],
         "exception": {"class": "RuntimeError", "message": "m", "backtrace": ["a:1"]},
-        "result_type": Symbol("integer"), "name": "Default",
+        "result_type": Symbol("integer"),
+        "name": "Default",
     }
     info = loads_info(marshal.dumps(legacy), "legacy.info", strict=True)
     assert info["status"] == "start" and info["pid"] == 4242
@@ -145,7 +164,9 @@ def _lifecycle(store, key, case):
     return f
 
 
-@pytest.mark.parametrize("case_name", ["baking_normal", "ret_with_messages", "dep_alias", "ret_ret_error", "dep_failing"])
+@pytest.mark.parametrize(
+    "case_name", ["baking_normal", "ret_with_messages", "dep_alias", "ret_ret_error", "dep_failing"]
+)
 def test_lifecycle_key_order_matches_ruby(tmp_path, manifest, case_name):
     case = next(c for c in manifest["cases"] if c["case"] == case_name)
     store = Store(str(tmp_path))
@@ -206,8 +227,14 @@ def test_merge_rule_lists_and_maps(tmp_path):
 def test_inputs_over_100_items_are_truncated_in_the_info(tmp_path):
     store = Store(str(tmp_path))
     f = InfoFile(store, "var/jobs/W/t/x")
-    f.setup(task_name="t", workflow="W", inputs=["a", list(range(150))], input_names=["s", "l"],
-            provided_inputs={"l": list(range(150))}, non_default_inputs=["l"])
+    f.setup(
+        task_name="t",
+        workflow="W",
+        inputs=["a", list(range(150))],
+        input_names=["s", "l"],
+        provided_inputs={"l": list(range(150))},
+        non_default_inputs=["l"],
+    )
     info = read_info(store, "var/jobs/W/t/x.info")
     assert info["inputs"][1][-1] == "TRUNCATED only 100 out of 150 shown"
     assert info["provided_inputs"]["l"][70] == "..."

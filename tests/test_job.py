@@ -194,13 +194,22 @@ def test_rbbt_legacy_job(tmp_path):
     store = Store(str(root))
     old = "/home/someone/.rbbt/var/jobs/Old/base/Default"
     store.put("var/jobs/Old/base/Default", b"7")
-    store.put("var/jobs/Old/base/Default.info", marshal.dumps({"status": Symbol("done"), "result_type": Symbol("integer")}))
+    store.put(
+        "var/jobs/Old/base/Default.info", marshal.dumps({"status": Symbol("done"), "result_type": Symbol("integer")})
+    )
     store.put("var/jobs/Old/top/Default", b"")
-    store.put("var/jobs/Old/top/Default.info", marshal.dumps({
-        "status": Symbol("error"), "pid": "99", "inputs": {"n": 3},
-        "dependencies": [["base", "Default", old]],
-        "exception": {"class": "RuntimeError", "message": "old failure", "backtrace": ["x.rb:1"]},
-    }))
+    store.put(
+        "var/jobs/Old/top/Default.info",
+        marshal.dumps(
+            {
+                "status": Symbol("error"),
+                "pid": "99",
+                "inputs": {"n": 3},
+                "dependencies": [["base", "Default", old]],
+                "exception": {"class": "RuntimeError", "message": "old failure", "backtrace": ["x.rb:1"]},
+            }
+        ),
+    )
     store.delete("var/jobs/Old/top/Default")
     job = Job(root / "var/jobs/Old/top/Default")
     assert job.status == "error" and job.info["pid"] == 99

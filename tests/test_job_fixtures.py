@@ -25,7 +25,7 @@ def ruby_value(v, root: Path, manifest: dict, ruby_fixtures: Path):
         return [ruby_value(x, root, manifest, ruby_fixtures) for x in v]
     if isinstance(v, str):
         if v.startswith(prefix):
-            return str(root) + "/" + v[len(prefix):]
+            return str(root) + "/" + v[len(prefix) :]
         return v.replace("{INPUT_FILES}", input_files) if v.startswith("{INPUT_FILES}") else v
     if not isinstance(v, dict):
         return v
@@ -35,8 +35,10 @@ def ruby_value(v, root: Path, manifest: dict, ruby_fixtures: Path):
     if kind == "Symbol":
         return Symbol(v["value"])
     if kind == "Hash":
-        return {ruby_value(k, root, manifest, ruby_fixtures): ruby_value(x, root, manifest, ruby_fixtures)
-                for k, x in v["pairs"]}
+        return {
+            ruby_value(k, root, manifest, ruby_fixtures): ruby_value(x, root, manifest, ruby_fixtures)
+            for k, x in v["pairs"]
+        }
     if kind == "Path":
         p = v["path"]
         if p.startswith("{INPUT_FILES}"):
@@ -201,7 +203,10 @@ def test_fixture_tree_on_a_memory_store(ruby_fixtures, manifest):
         assert job.status == "done"
         assert job.load() == manifest["steps"][case["path"]]["result"]
         (dep,) = job.dependencies
-        assert dep.path == f"memory://{base}/var/jobs/Baking/prepare_batter/Blueberry muffin_d49308d8c17791326011a6198cb598c2"
+        assert (
+            dep.path
+            == f"memory://{base}/var/jobs/Baking/prepare_batter/Blueberry muffin_d49308d8c17791326011a6198cb598c2"
+        )
         assert dep.inputs == {"add_bluberries": True}
         assert [d.task_name for d in dep.dependencies] == ["whisk_eggs"]
     finally:

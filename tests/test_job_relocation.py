@@ -39,8 +39,10 @@ def test_dependency_under_another_existing_root_is_read_there(roots, capsys):
     assert dep.path == shared.path(DEP) and dep.load() == "from the shared root"
     capsys.readouterr()
     assert main(["prov", "--nocolor", mine.path(TOP)]) == 0
-    assert capsys.readouterr().out.splitlines() == [f" done Shared base {shared.path(DEP)}",
-                                                    f"done Mine top {mine.path(TOP)}"]
+    assert capsys.readouterr().out.splitlines() == [
+        f" done Shared base {shared.path(DEP)}",
+        f"done Mine top {mine.path(TOP)}",
+    ]
 
 
 def test_a_copy_under_the_own_root_wins(roots):

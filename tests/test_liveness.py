@@ -25,8 +25,14 @@ def finished_pid() -> int:
 
 
 def running_info(pid: int, host: str, issued: str | None = None, status: str = "start") -> dict:
-    return {"status": status, "issued": issued or ruby_time(), "pid": pid, "pid_hostname": host,
-            "task_name": "task", "workflow": "W"}
+    return {
+        "status": status,
+        "issued": issued or ruby_time(),
+        "pid": pid,
+        "pid_hostname": host,
+        "task_name": "task",
+        "workflow": "W",
+    }
 
 
 def lock_entry(host: str, pid: int, expires: float | None) -> bytes:

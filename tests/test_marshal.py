@@ -23,7 +23,20 @@ def test_fixture_marshal_results(ruby_fixtures):
 
 
 def test_round_trip_values():
-    value = [1, -2**70, 2**40, 1.5, "ñ", b"\x00\xff", None, True, False, Symbol("s"), Symbol("s"), {"a": [Symbol("s")]}]
+    value = [
+        1,
+        -(2**70),
+        2**40,
+        1.5,
+        "ñ",
+        b"\x00\xff",
+        None,
+        True,
+        False,
+        Symbol("s"),
+        Symbol("s"),
+        {"a": [Symbol("s")]},
+    ]
     back = M.loads(M.dumps(value))
     assert back == value
     assert isinstance(back[9], Symbol) and isinstance(back[5], bytes) and type(back[4]) is str
@@ -54,7 +67,7 @@ def test_python_class_travels_as_an_ivar():
 
 @pytest.mark.parametrize(
     "data",
-    [b"", b"{}", b"\x04\x09[\x00", b"\x04\x08", b"\x04\x08[\x07i\x06", b"\x04\x08I\"\x7fabc", b"\x04\x08\xfe"],
+    [b"", b"{}", b"\x04\x09[\x00", b"\x04\x08", b"\x04\x08[\x07i\x06", b'\x04\x08I"\x7fabc', b"\x04\x08\xfe"],
 )
 def test_hostile_bytes_are_corrupt_payloads(data):
     with pytest.raises(CorruptPayloadError, match=r"payload|Marshal"):
@@ -76,9 +89,9 @@ def test_unsupported_values():
     "data, value",
     [
         (b"\x04\x08}\x06:\x06ai\x06i\x00", {Symbol("a"): 1}),  # Hash.new(0).merge(a: 1): pairs kept
-        (b"\x04\x08C:\x13IndiferentHash{\x06I\"\x06a\x06:\x06ETi\x06", {"a": 1}),  # a Hash subclass (rbbt infos)
+        (b'\x04\x08C:\x13IndiferentHash{\x06I"\x06a\x06:\x06ETi\x06', {"a": 1}),  # a Hash subclass (rbbt infos)
         (b"\x04\x08[\x07}\x00i\x00@\x06", [{}, {}]),  # a link back to a Hash with default
-        (b"\x04\x08[\x07\"\x08abcI\"\x06x\x06:\x06EF", [b"abc", "x"]),  # binary vs US-ASCII strings
+        (b'\x04\x08[\x07"\x08abcI"\x06x\x06:\x06EF', [b"abc", "x"]),  # binary vs US-ASCII strings
     ],
 )
 def test_ruby_shapes_rubymarshal_lacks(data, value):

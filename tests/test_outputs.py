@@ -27,8 +27,12 @@ def root_url(request, tmp_path) -> str:
 
 def test_save_load_exists_invalidate(root_url):
     frame = pd.DataFrame({"n": [1, 2]}, index=pd.Index(["a", "b"], name="ID"))
-    values = {"hist": np.histogram(np.arange(100), bins=5)[0], "table": frame, "notes": {"k": [1, 2]},
-              "anything": {"set": {1, 2}}}
+    values = {
+        "hist": np.histogram(np.arange(100), bins=5)[0],
+        "table": frame,
+        "notes": {"k": [1, 2]},
+        "anything": {"set": {1, 2}},
+    }
     formats = {"hist": "npy", "table": "parquet", "notes": "json", "anything": "pickle"}
     for key, value in values.items():
         assert not scout_persist.exists(key, store=root_url)
@@ -76,16 +80,20 @@ def test_a_damaged_output_is_not_returned(tmp_path):
 def test_outputs_over_the_maximum_entry_size_are_not_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("SCOUT_PERSIST_MAX_ENTRY_SIZE", "1K")
     big = np.arange(1000, dtype=np.int64)
-    with pytest.warns(CacheSizeWarning, match=r"the output is 8\d\d\d bytes, over \$SCOUT_PERSIST_MAX_ENTRY_SIZE=1K "
-                                              r"\(1024 bytes\); it was not cached"):
+    with pytest.warns(
+        CacheSizeWarning,
+        match=r"the output is 8\d\d\d bytes, over \$SCOUT_PERSIST_MAX_ENTRY_SIZE=1K "
+        r"\(1024 bytes\); it was not cached",
+    ):
         back = scout_persist.save(big, "big", store=str(tmp_path), compression="none")
     assert back is big and not scout_persist.exists("big", store=str(tmp_path))
     scout_persist.save(np.arange(10), "small", store=str(tmp_path))
     assert scout_persist.exists("small", store=str(tmp_path))
     calls = []
     with pytest.warns(CacheSizeWarning, match="not cached"):
-        assert persist("p", "json", lambda: calls.append(1) or list(range(1000)), store=str(tmp_path)) == \
-            list(range(1000))
+        assert persist("p", "json", lambda: calls.append(1) or list(range(1000)), store=str(tmp_path)) == list(
+            range(1000)
+        )
     with pytest.warns(CacheSizeWarning):
         persist("p", "json", lambda: calls.append(1) or list(range(1000)), store=str(tmp_path))
     assert len(calls) == 2  # not cached: computed again
@@ -137,8 +145,11 @@ def test_gc_max_size_removes_least_recently_used_first(tmp_path, capsys):
     jobs = [f"var/jobs/W/t/{n}{s}" for n in ("job_old", "job_new") for s in ("", ".info")]
     total = size(*entries, *jobs)
     # room for everything but the two least recently used: job_old (2500 s ago), then mid (2000 s ago)
-    limit = total - size("var/jobs/W/t/job_old", "var/jobs/W/t/job_old.info") - size(
-        "var/cache/persistence/mid", "var/cache/persistence/mid.info")
+    limit = (
+        total
+        - size("var/jobs/W/t/job_old", "var/jobs/W/t/job_old.info")
+        - size("var/cache/persistence/mid", "var/cache/persistence/mid.info")
+    )
     capsys.readouterr()
     assert main(["gc", str(root), "--max-size", str(limit), "--dry-run"]) == 0
     out, _ = capsys.readouterr()

@@ -14,16 +14,37 @@ from scout_persist.rubyvalues import Symbol
 from scout_persist.store import Store
 
 KEY = "var/jobs/W/t/Default"
-SCOUT_TYPES = ["string", "text", "integer", "float", "boolean", "array", "integer_array", "float_array",
-               "boolean_array", "json", "yaml", "marshal", "binary", None]
+SCOUT_TYPES = [
+    "string",
+    "text",
+    "integer",
+    "float",
+    "boolean",
+    "array",
+    "integer_array",
+    "float_array",
+    "boolean_array",
+    "json",
+    "yaml",
+    "marshal",
+    "binary",
+    None,
+]
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(), st.binary(max_size=64),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True),
+    st.text(),
+    st.binary(max_size=64),
 )
 values = st.recursive(
     scalars,
     lambda inner: st.one_of(
-        st.lists(inner, max_size=5), st.tuples(inner, inner), st.dictionaries(st.text(max_size=5), inner, max_size=4),
+        st.lists(inner, max_size=5),
+        st.tuples(inner, inner),
+        st.dictionaries(st.text(max_size=5), inner, max_size=4),
         st.frozensets(st.integers(), max_size=4),
     ),
     max_leaves=12,
@@ -54,36 +75,42 @@ def test_the_first_run_hands_on_what_every_cached_run_gets(value, scout_type):
     assert _equal(enc.value, back), (value, scout_type, enc.value, back)
 
 
-@pytest.mark.parametrize("scout_type, value, handed", [
-    ("binary", bytes(range(256)), bytes(range(256))),  # Ruby's appended newline is not part of the value
-    ("binary", bytearray(b"ab"), b"ab"),
-    ("binary", "text as bytes", b"text as bytes"),
-    ("string", Symbol("sym"), "sym"),
-    ("float", 3, 3.0),
-    ("json", {"t": (1, 2)}, {"t": [1, 2]}),
-    ("text", "  padded  \n", "  padded  \n"),
-    ("array", ("a", "b"), ["a", "b"]),
-    (None, {"set": {1, 2}}, {"set": {1, 2}}),
-])
+@pytest.mark.parametrize(
+    "scout_type, value, handed",
+    [
+        ("binary", bytes(range(256)), bytes(range(256))),  # Ruby's appended newline is not part of the value
+        ("binary", bytearray(b"ab"), b"ab"),
+        ("binary", "text as bytes", b"text as bytes"),
+        ("string", Symbol("sym"), "sym"),
+        ("float", 3, 3.0),
+        ("json", {"t": (1, 2)}, {"t": [1, 2]}),
+        ("text", "  padded  \n", "  padded  \n"),
+        ("array", ("a", "b"), ["a", "b"]),
+        (None, {"set": {1, 2}}, {"set": {1, 2}}),
+    ],
+)
 def test_lossless_changes_of_representation_are_handed_on(scout_type, value, handed):
     enc = payload.encode(value, scout_type, key=KEY)
     assert _equal(enc.value, handed)
     assert _equal(payload.decode(enc.data, enc.record, key=KEY), handed)
 
 
-@pytest.mark.parametrize("scout_type, value, fix", [
-    ("string", "  padded  \n", "type='text'"),
-    ("array", [1, 2, 3], "type='json'"),
-    ("array", ["a", ""], "type='json'"),
-    ("array", ["line\nbreak"], "type='json'"),
-    ("integer", "not a number", "return an int"),
-    ("integer", True, "return an int"),
-    ("integer", 2.5, "return an int"),
-    ("boolean", 1, "return a bool"),
-    ("json", {1: "int keys"}, "JSON data"),
-    ("json", {"s": {1, 2}}, "JSON"),
-    ("string", 5, "type='text'"),
-])
+@pytest.mark.parametrize(
+    "scout_type, value, fix",
+    [
+        ("string", "  padded  \n", "type='text'"),
+        ("array", [1, 2, 3], "type='json'"),
+        ("array", ["a", ""], "type='json'"),
+        ("array", ["line\nbreak"], "type='json'"),
+        ("integer", "not a number", "return an int"),
+        ("integer", True, "return an int"),
+        ("integer", 2.5, "return an int"),
+        ("boolean", 1, "return a bool"),
+        ("json", {1: "int keys"}, "JSON data"),
+        ("json", {"s": {1, 2}}, "JSON"),
+        ("string", 5, "type='text'"),
+    ],
+)
 def test_values_a_type_cannot_hold_are_refused_naming_type_and_fix(scout_type, value, fix):
     with pytest.raises(UnsupportedValueError) as err:
         payload.encode(value, scout_type, key=KEY)

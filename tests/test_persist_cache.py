@@ -222,8 +222,9 @@ def test_threads_compute_once(store):
         return ["a", "b"]
 
     out = []
-    threads = [threading.Thread(target=lambda: out.append(persist("t", "array", compute, store=store)))
-               for _ in range(6)]
+    threads = [
+        threading.Thread(target=lambda: out.append(persist("t", "array", compute, store=store))) for _ in range(6)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -303,8 +304,10 @@ def test_bad_names_and_functions(store):
 # -- real processes ----------------------------------------------------------------------------------------------------
 def _contend(url: str, side, n: int) -> list[str]:
     start = time.time() + 2.0
-    procs = [subprocess.Popen([PY, "-c", WORKER, url, str(side), str(start)], stdout=subprocess.PIPE, text=True)
-             for _ in range(n)]
+    procs = [
+        subprocess.Popen([PY, "-c", WORKER, url, str(side), str(start)], stdout=subprocess.PIPE, text=True)
+        for _ in range(n)
+    ]
     outs = [p.communicate(timeout=180)[0].strip() for p in procs]
     assert all(p.returncode == 0 for p in procs)
     return outs

@@ -217,11 +217,21 @@ def test_unfinished_jobs_are_refused(reg, relocated_jobs):
 
 
 # -- bad input ---------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name,error", [
-    ("..", UnsafePathError), ("a/b", UnsafePathError), ("a..b", UnsafePathError), ("a\\b", UnsafePathError),
-    ("a:b", InvalidInputError), ("", InvalidInputError), ("-x", InvalidInputError), ("x" * 200, InvalidInputError),
-    (None, InvalidInputError), ("_blobs", InvalidInputError),
-])
+@pytest.mark.parametrize(
+    "name,error",
+    [
+        ("..", UnsafePathError),
+        ("a/b", UnsafePathError),
+        ("a..b", UnsafePathError),
+        ("a\\b", UnsafePathError),
+        ("a:b", InvalidInputError),
+        ("", InvalidInputError),
+        ("-x", InvalidInputError),
+        ("x" * 200, InvalidInputError),
+        (None, InvalidInputError),
+        ("_blobs", InvalidInputError),
+    ],
+)
 def test_bad_artifact_names(reg, name, error):
     with pytest.raises(error) as err:
         check_artifact_name(name)
@@ -280,8 +290,10 @@ def test_symlink_loops_are_not_followed(reg, src):
 # -- concurrency (real processes) --------------------------------------------------------------------------------------
 def _two_loggers(url: str, count: int) -> list[str]:
     start = time.time() + 2.0
-    procs = [subprocess.Popen([PY, "-c", LOGGER, url, tag, str(count), str(start)], stdout=subprocess.PIPE, text=True)
-             for tag in ("A", "B")]
+    procs = [
+        subprocess.Popen([PY, "-c", LOGGER, url, tag, str(count), str(start)], stdout=subprocess.PIPE, text=True)
+        for tag in ("A", "B")
+    ]
     outs = [p.communicate(timeout=300)[0].split() for p in procs]
     assert [p.returncode for p in procs] == [0, 0]
     return outs[0] + outs[1]
@@ -321,8 +333,17 @@ def _rename_entry(reg: Registry, spec: str, old: str, new) -> None:
     reg.store.put(f"{reg.prefix}/{av.name}/versions/{av.version}.json", json.dumps(m).encode())
 
 
-@pytest.mark.parametrize("bad", ["../../escaped.txt", "/etc/escaped.txt", "a\x00b.txt", "..\\..\\escaped.txt",
-                                 "sub/../../escaped.txt", "C:/escaped.txt"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "../../escaped.txt",
+        "/etc/escaped.txt",
+        "a\x00b.txt",
+        "..\\..\\escaped.txt",
+        "sub/../../escaped.txt",
+        "C:/escaped.txt",
+    ],
+)
 def test_a_traversing_manifest_name_fails_verify_and_download_writes_nothing(reg, tmp_path, bad):
     reg.log_artifact("d", {"ok.txt": b"fine", "evil.txt": b"payload"})
     _rename_entry(reg, "d:v0", "evil.txt", bad)
@@ -400,8 +421,10 @@ print(reg.log_artifact("same", {"model.bin": b"identical bytes"}, metadata={"k":
 
 def test_processes_logging_identical_content_at_once_share_one_version(reg):
     start = time.time() + 2.0
-    procs = [subprocess.Popen([PY, "-c", SAME_LOGGER, reg.store.url, str(start)], stdout=subprocess.PIPE, text=True)
-             for _ in range(3)]
+    procs = [
+        subprocess.Popen([PY, "-c", SAME_LOGGER, reg.store.url, str(start)], stdout=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
     outs = [p.communicate(timeout=120)[0].split() for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0]
     assert outs == [["v0"]] * 3 and reg.versions("same") == ["v0"]

@@ -19,9 +19,20 @@ def test_scalars_and_containers():
     assert digest_str(list(range(100001))) == "[100001:1, 2, 50000, 99999, 100000]"
 
 
-@pytest.mark.parametrize("x,s", [(2.0, "2"), (1e20, "100000000000000000000"), (12.5, "12.5"), (1.5, "1.500"),
-                                 (1e-7, "0.000000"), (-0.25, "-0.250000"), (float("inf"), "Inf"),
-                                 (float("-inf"), "-Inf"), (float("nan"), "NaN")])
+@pytest.mark.parametrize(
+    "x,s",
+    [
+        (2.0, "2"),
+        (1e20, "100000000000000000000"),
+        (12.5, "12.5"),
+        (1.5, "1.500"),
+        (1e-7, "0.000000"),
+        (-0.25, "-0.250000"),
+        (float("inf"), "Inf"),
+        (float("-inf"), "-Inf"),
+        (float("nan"), "NaN"),
+    ],
+)
 def test_floats(x, s):
     assert digest_str(x) == s
 
@@ -39,7 +50,7 @@ def test_float_matches_decimal_reference(x):
 
 @given(st.lists(st.sampled_from(["", "a", "bb"]), max_size=8))
 def test_join_drops_only_leading_empties(items):
-    rest = items[next((i for i, x in enumerate(items) if x), len(items)):]
+    rest = items[next((i for i, x in enumerate(items) if x), len(items)) :]
     assert digest_str(items) == "[" + ", ".join(rest) + "]"
 
 
@@ -57,8 +68,7 @@ def test_files_dirs_and_missing(tmp_path):
     for i in range(3):
         (d / f"{i}.txt").write_text(str(i))
     (d / "sub").mkdir()
-    assert digest_str(str(d)) == "Directory MD5: [" + ", ".join(
-        "File MD5: " + md5_hex(str(i)) for i in range(3)) + "]"
+    assert digest_str(str(d)) == "Directory MD5: [" + ", ".join("File MD5: " + md5_hex(str(i)) for i in range(3)) + "]"
     for i in range(3, 12):
         (d / f"{i:02d}.txt").write_text(str(i))
     out = digest_str(str(d))
@@ -71,7 +81,7 @@ def test_large_file_sampled(tmp_path):
     f.write_bytes(data)
     size = len(data)
     s = 3_000_000
-    ref = md5_hex(f"{size}:".encode() + data[:s] + data[size // 2:size // 2 + s] + data[size - s - 1:size - 1])
+    ref = md5_hex(f"{size}:".encode() + data[:s] + data[size // 2 : size // 2 + s] + data[size - s - 1 : size - 1])
     assert file_digest(f) == ref
 
 

@@ -17,16 +17,33 @@ from scout_persist.registry import Registry
 from scout_persist.store import Store
 
 
-def make_record(run_id: str, workflow: str = "Demo", status: str = "completed", start: float | None = None,
-                jobs: list[dict] | None = None, lease: float = 60.0, **extra) -> dict:
+def make_record(
+    run_id: str,
+    workflow: str = "Demo",
+    status: str = "completed",
+    start: float | None = None,
+    jobs: list[dict] | None = None,
+    lease: float = 60.0,
+    **extra,
+) -> dict:
     start = time.time() if start is None else start
     record = {
-        "format": runs.FORMAT, "run_id": run_id, "workflow": workflow, "flow": workflow,
-        "entrypoint": "flows.py:demo", "code": {"hash": "h", "flow": "f", "tasks": {}},
-        "parameters": {}, "resumable": True, "host": "elsewhere", "pid": 1, "pid_hostname": "elsewhere",
+        "format": runs.FORMAT,
+        "run_id": run_id,
+        "workflow": workflow,
+        "flow": workflow,
+        "entrypoint": "flows.py:demo",
+        "code": {"hash": "h", "flow": "f", "tasks": {}},
+        "parameters": {},
+        "resumable": True,
+        "host": "elsewhere",
+        "pid": 1,
+        "pid_hostname": "elsewhere",
         "start": dt.datetime.fromtimestamp(start, dt.timezone.utc).isoformat(),
         "end": None if status == "running" else dt.datetime.fromtimestamp(start + 5, dt.timezone.utc).isoformat(),
-        "status": status, "lease": {"seconds": lease, "refresh": lease / 3, "seq": 1}, "jobs": jobs or [],
+        "status": status,
+        "lease": {"seconds": lease, "refresh": lease / 3, "seq": 1},
+        "jobs": jobs or [],
     }
     record.update(extra)
     return record
@@ -38,8 +55,14 @@ def store(tmp_path) -> Store:
 
 
 def write_job(store: Store, key: str, run_id: str | None, deps: list[str] = (), status: str = "done") -> None:
-    info = {"status": status, "workflow": key.split("/")[2], "task_name": key.split("/")[3],
-            "dependencies": [store.path(d) for d in deps], "pid": 4242, "pid_hostname": "elsewhere"}
+    info = {
+        "status": status,
+        "workflow": key.split("/")[2],
+        "task_name": key.split("/")[3],
+        "dependencies": [store.path(d) for d in deps],
+        "pid": 4242,
+        "pid_hostname": "elsewhere",
+    }
     if run_id is not None:
         info["prefect"] = {"flow_run_id": run_id}
     store.put(key + ".info", json.dumps(info).encode())
@@ -126,8 +149,14 @@ def test_a_writer_this_machine_sees_running_is_never_crashed():
     from scout_persist.locks import Identity
 
     me = Identity.current()
-    record = make_record("r1", status="running", lease=1, host=me.host, pid=me.pid,
-                         identity={"boot_id": me.boot_id, "pidns": me.pidns, "start": me.start})
+    record = make_record(
+        "r1",
+        status="running",
+        lease=1,
+        host=me.host,
+        pid=me.pid,
+        identity={"boot_id": me.boot_id, "pidns": me.pidns, "start": me.start},
+    )
     status, reason = runs.judge(record, age=1000.0)
     assert status == runs.RUNNING and "is running on this machine" in reason
 
@@ -163,15 +192,20 @@ def test_find_run_takes_a_unique_start_of_an_id(store):
     assert runs.find_run(store, "Other/abd456") == ("Other", "abd456")
     with pytest.raises(InvalidInputError, match=r"run id 'ab' matches 2 runs \(.*\); give more of the id"):
         runs.find_run(store, "ab")
-    with pytest.raises(KeyNotFound, match=r"no run 'zzz' in .*var/runs \(workflows with runs: Demo, Other\); "
-                                          r"list runs with: scout-persist runs"):
+    with pytest.raises(
+        KeyNotFound,
+        match=r"no run 'zzz' in .*var/runs \(workflows with runs: Demo, Other\); "
+        r"list runs with: scout-persist runs",
+    ):
         runs.find_run(store, "zzz")
 
 
 def test_job_of_names_the_tasks_a_run_has(store):
-    jobs = [{"key": "var/jobs/Demo/a/x", "task": "a", "workflow": "Demo", "status": "done"},
-            {"key": "var/jobs/Demo/b/1", "task": "b", "workflow": "Demo", "status": "done"},
-            {"key": "var/jobs/Demo/b/2", "task": "b", "workflow": "Demo", "status": "done"}]
+    jobs = [
+        {"key": "var/jobs/Demo/a/x", "task": "a", "workflow": "Demo", "status": "done"},
+        {"key": "var/jobs/Demo/b/1", "task": "b", "workflow": "Demo", "status": "done"},
+        {"key": "var/jobs/Demo/b/2", "task": "b", "workflow": "Demo", "status": "done"},
+    ]
     runs.write_record(store, make_record("r1", jobs=jobs))
     run = runs.load_run(store, "r1")
     assert runs.job_of(run, "a")["key"] == "var/jobs/Demo/a/x"
@@ -205,11 +239,20 @@ def test_prune_removes_only_jobs_reachable_from_nothing_kept(store):
     write_job(store, f"{j}/p/1", "r0")
     write_job(store, f"{j}/e/1", None, status="error")
     write_job(store, f"{j}/l/1", None)
-    old_jobs = [{"key": k, "task": k.split("/")[3], "status": "done"}
-                for k in (f"{j}/a/1", f"{j}/b/1", f"{j}/b/2", f"{j}/p/1", f"{j}/e/1", f"{j}/l/1")]
+    old_jobs = [
+        {"key": k, "task": k.split("/")[3], "status": "done"}
+        for k in (f"{j}/a/1", f"{j}/b/1", f"{j}/b/2", f"{j}/p/1", f"{j}/e/1", f"{j}/l/1")
+    ]
     runs.write_record(store, make_record("r0", start=now - 1000, jobs=old_jobs, pid=4242))
-    runs.write_record(store, make_record("r1", start=now - 10, jobs=[{"key": f"{j}/s/1", "task": "s"}],
-                                         reused=[{"run_id": "r0", "task": "a", "job": f"{j}/a/1"}]))
+    runs.write_record(
+        store,
+        make_record(
+            "r1",
+            start=now - 10,
+            jobs=[{"key": f"{j}/s/1", "task": "s"}],
+            reused=[{"run_id": "r0", "task": "a", "job": f"{j}/a/1"}],
+        ),
+    )
     Registry(store).log_job("pinned", store.path(f"{j}/p/1"))
     plan = runs.plan_prune(store, keep_last=1)
     assert [r.run_id for r in plan.remove_runs] == ["r0"] and [r.run_id for r in plan.keep_runs] == ["r1"]
@@ -253,9 +296,11 @@ def test_a_version_logged_in_a_run_names_it_and_a_use_names_the_consumer(store, 
         used = reg.use_artifact("model:v0")
     finally:
         runs.set_current_run_provider(previous)
-    assert notes == [("artifact_logged", {"ref": "model:v0", "digest": logged.digest, "new": True}),
-                     ("artifact_logged", {"ref": "model:v0", "digest": logged.digest, "new": False}),
-                     ("artifact_used", {"ref": "model:v0", "digest": used.digest})]
+    assert notes == [
+        ("artifact_logged", {"ref": "model:v0", "digest": logged.digest, "new": True}),
+        ("artifact_logged", {"ref": "model:v0", "digest": logged.digest, "new": False}),
+        ("artifact_used", {"ref": "model:v0", "digest": used.digest}),
+    ]
     by = reg.used_by("model:v0")
     assert [(u["run_id"], u["workflow"], u["ref"]) for u in by] == [("run-2", "Demo", "model:v0")]
     reg.use_artifact("model:v0")  # outside a run: nothing recorded
@@ -296,11 +341,17 @@ def test_a_failing_lineage_note_warns_and_the_registry_call_succeeds(store, tmp_
 
 def test_reading_records_that_are_not_runs_names_them(store):
     store.put(runs.record_key("Demo", "r1"), json.dumps({"format": "something-else"}).encode())
-    with pytest.raises(InvalidInputError, match=r"run record '.*var/runs/Demo/r1/run.json' is not a "
-                                                r"scout-persist-run/1 record"):
+    with pytest.raises(
+        InvalidInputError,
+        match=r"run record '.*var/runs/Demo/r1/run.json' is not a "
+        r"scout-persist-run/1 record",
+    ):
         runs.read_run(store, "Demo", "r1")
-    with pytest.raises(KeyNotFound, match=r"no run record '.*var/runs/Demo/r2/run.json'; list runs with: "
-                                          r"scout-persist runs"):
+    with pytest.raises(
+        KeyNotFound,
+        match=r"no run record '.*var/runs/Demo/r2/run.json'; list runs with: "
+        r"scout-persist runs",
+    ):
         runs.read_run(store, "Demo", "r2")
     with pytest.raises(InvalidInputError, match="empty run id; give a run id as printed by: scout-persist runs"):
         runs.find_run(store, " ")

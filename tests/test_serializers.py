@@ -53,7 +53,7 @@ def test_every_fixture_result_loads_and_dumps_to_rubys_bytes(manifest, ruby_fixt
         ("json", b"", None),
         ("json", b'{"a":[1,2.5]}', {"a": [1, 2.5]}),
         ("serializer", b'{"ser":true}', {"ser": True}),
-        ("yaml", b"---\n:sym: :val\n\"y\": 1\nnil:\n", {Symbol("sym"): Symbol("val"), "y": 1, "nil": None}),
+        ("yaml", b'---\n:sym: :val\n"y": 1\nnil:\n', {Symbol("sym"): Symbol("val"), "y": 1, "nil": None}),
         ("binary", b"\x80\xff\n", b"\x80\xff\n"),
         (None, b"raw", b"raw"),
         ("string", "ñandú".encode() + b"\xff", "ñandú"),  # Ruby's fixutf8 drops invalid bytes
@@ -111,7 +111,12 @@ def test_tsv_types():
         data = S.dump(t, "tsv")
         back = S.load(data, "tsv")
         assert (back.key_field, back.fields, back.type, back.data, back.options) == (
-            t.key_field, t.fields, t.type, t.data, t.options)
+            t.key_field,
+            t.fields,
+            t.type,
+            t.data,
+            t.options,
+        )
     assert S.dump(S.TSV("ID", ["A"], "double", {"k": [["a", "b"]]}), "tsv") == b"#: :type=:double\n#ID\tA\nk\ta|b\n"
 
 
@@ -293,8 +298,12 @@ def _array_value():
 
     n = 400_000
     codes = (np.arange(n, dtype=np.int64) // 64) % 50_000 + np.random.default_rng(0).integers(0, 16, n)
-    return {"codes": codes, "noise": np.random.default_rng(1).standard_normal(n // 4), "label": "x" * 100,
-            "small": np.arange(10, dtype=np.int16)}
+    return {
+        "codes": codes,
+        "noise": np.random.default_rng(1).standard_normal(n // 4),
+        "label": "x" * 100,
+        "small": np.arange(10, dtype=np.int16),
+    }
 
 
 def test_auto_stores_arrays_with_blosc2_and_the_rest_with_zstd(monkeypatch):
@@ -412,8 +421,12 @@ def test_version_3_hmac_signs_every_byte_and_is_checked_first(where, monkeypatch
     data = bytearray(data)
     assert data[len(S.PICKLE_MAGIC)] == 32  # the HMAC is last: it signs the header, the chunks and the trailer
     assert S.load_pickle(bytes(data), "K")["label"] == "x" * 100
-    at = {"chunk": len(data) // 2, "trailer": len(data) - 40, "hmac": len(data) - 1,
-          "header length": len(S.PICKLE_MAGIC) + 2}[where]
+    at = {
+        "chunk": len(data) // 2,
+        "trailer": len(data) - 40,
+        "hmac": len(data) - 1,
+        "header length": len(S.PICKLE_MAGIC) + 2,
+    }[where]
     data[at] ^= 0x20
     with pytest.raises(UntrustedPayloadError, match="does not verify"):  # not parsed before the HMAC passes
         S.load_pickle(bytes(data), "K")
@@ -439,7 +452,7 @@ def _damage(data: bytes, how: str) -> bytes:
     import struct
 
     header_end = len(S.PICKLE_MAGIC) + 1 + 4 + struct.unpack_from("<I", data, len(S.PICKLE_MAGIC) + 1)[0]
-    flip = lambda b, i: b[:i] + bytes([b[i] ^ 0x04]) + b[i + 1:]  # noqa: E731
+    flip = lambda b, i: b[:i] + bytes([b[i] ^ 0x04]) + b[i + 1 :]  # noqa: E731
     return {
         "truncated": lambda: data[:-100],
         "truncated to the header": lambda: data[:header_end],
@@ -453,8 +466,17 @@ def _damage(data: bytes, how: str) -> bytes:
     }[how]()
 
 
-DAMAGE = ["truncated", "truncated to the header", "extended", "flip in magic", "flip in HMAC length", "flip in header",
-          "flip in first chunk", "flip in middle", "flip in trailer"]
+DAMAGE = [
+    "truncated",
+    "truncated to the header",
+    "extended",
+    "flip in magic",
+    "flip in HMAC length",
+    "flip in header",
+    "flip in first chunk",
+    "flip in middle",
+    "flip in trailer",
+]
 
 
 @pytest.mark.parametrize("spec", ["auto", "zstd:3", "none"])
@@ -541,6 +563,7 @@ def test_a_consistent_envelope_with_a_bad_header_is_corrupt(case, monkeypatch):
 # -- pickle layout version 2: out-of-band buffers -----------------------------------------------------
 def test_arrays_travel_out_of_band_and_load_writable():
     import numpy as np
+
     a = np.arange(300_000, dtype=np.int64) % 1000
     data, record = S.dump_pickle_with_record(a, "zstd:3")
     assert data.startswith(S.PICKLE_MAGIC) and record["size"] >= a.nbytes

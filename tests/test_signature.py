@@ -85,8 +85,9 @@ def test_numpy_arrays_by_dtype_shape_and_content():
     b[2, 3] = 99
     assert sig.value_digest(a) != sig.value_digest(b)
     assert sig.value_digest(np.float64(0.5)) == sig.value_digest(0.5)
-    assert sig.value_digest(np.array([{"k": 1}, None], dtype=object)) != sig.value_digest(np.array([{"k": 2}, None],
-                                                                                                    dtype=object))
+    assert sig.value_digest(np.array([{"k": 1}, None], dtype=object)) != sig.value_digest(
+        np.array([{"k": 2}, None], dtype=object)
+    )
 
 
 def test_pandas_objects_by_content():
@@ -137,8 +138,9 @@ def test_sets_digest_the_same_in_every_process():
     seen = set()
     for seed in ("1", "2", "3"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
-        out = subprocess.run([sys.executable, "-c", DIGEST_IN_CHILD], env=env, capture_output=True, text=True,
-                             check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", DIGEST_IN_CHILD], env=env, capture_output=True, text=True, check=True
+        )
         seen.add(out.stdout.strip())
     assert len(seen) == 1
 
@@ -155,7 +157,8 @@ def test_code_identity_sees_constants_defaults_closures_and_helpers():
     assert sig.code_identity(base) == sig.code_identity(_define("def task(x):\n    return x * 7\n"))
     assert sig.code_identity(base) != sig.code_identity(_define("def task(x):\n    return x * 9\n"))
     assert sig.code_identity(_define("def task(x, k=7):\n    return x * k\n")) != sig.code_identity(
-        _define("def task(x, k=9):\n    return x * k\n"))
+        _define("def task(x, k=9):\n    return x * k\n")
+    )
     helper7 = "def helper(x):\n    return x + 7\n\ndef task(x):\n    return helper(x)\n"
     helper9 = "def helper(x):\n    return x + 9\n\ndef task(x):\n    return helper(x)\n"
     assert sig.code_identity(_define(helper7)) != sig.code_identity(_define(helper9))
@@ -168,7 +171,9 @@ def test_code_identity_sees_constants_defaults_closures_and_helpers():
     closure = "def make(k):\n    def task(x):\n        return x * k\n    return task\n"
     make = _define(closure, "make")
     assert sig.code_identity(make(7)) != sig.code_identity(make(9))
-    method7 = "class Scaler:\n    def apply(self, x):\n        return x * 7\n\ndef task(x):\n    return Scaler().apply(x)\n"
+    method7 = (
+        "class Scaler:\n    def apply(self, x):\n        return x * 7\n\ndef task(x):\n    return Scaler().apply(x)\n"
+    )
     assert sig.code_identity(_define(method7)) != sig.code_identity(_define(method7.replace("* 7", "* 9")))
 
 
@@ -189,10 +194,13 @@ CODE_IN_CHILD = textwrap.dedent("""
 def test_code_identity_is_equal_after_travelling_by_value_to_another_process():
     """What a process pool or a Dask worker receives: the function pickled by value, no source file to read."""
     cloudpickle = pytest.importorskip("cloudpickle")
-    fn = _define("FACTOR = 7\n\ndef helper(x):\n    return x + FACTOR\n\ndef task(x):\n    return helper(x) * 2\n",
-                 module="__main__")
-    out = subprocess.run([sys.executable, "-c", CODE_IN_CHILD], input=cloudpickle.dumps(fn), capture_output=True,
-                         check=True)
+    fn = _define(
+        "FACTOR = 7\n\ndef helper(x):\n    return x + FACTOR\n\ndef task(x):\n    return helper(x) * 2\n",
+        module="__main__",
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", CODE_IN_CHILD], input=cloudpickle.dumps(fn), capture_output=True, check=True
+    )
     assert out.stdout.decode().strip() == sig.code_identity(fn)
 
 
@@ -201,10 +209,12 @@ def test_compute_and_changed_parts():
     base = sig.compute({"n": 5, "s": {"a", "b"}}, ["var/jobs/W/dep/x=sha256:ab"], "code1", None)
     assert base["signature_version"] == sig.SIGNATURE_VERSION and base["version"] == ""
     assert sig.changed_parts(base, base) == []
-    assert sig.changed_parts(base, sig.compute({"n": 6, "s": {"a", "b"}}, ["var/jobs/W/dep/x=sha256:ab"], "code1",
-                                               None)) == ["inputs"]
-    assert sig.changed_parts(base, sig.compute({"n": 5, "s": {"b", "a"}}, ["var/jobs/W/dep/x=sha256:cd"], "code2",
-                                               "2")) == ["dependencies", "code", "version"]
+    assert sig.changed_parts(
+        base, sig.compute({"n": 6, "s": {"a", "b"}}, ["var/jobs/W/dep/x=sha256:ab"], "code1", None)
+    ) == ["inputs"]
+    assert sig.changed_parts(
+        base, sig.compute({"n": 5, "s": {"b", "a"}}, ["var/jobs/W/dep/x=sha256:cd"], "code2", "2")
+    ) == ["dependencies", "code", "version"]
     assert sig.changed_parts({"inputs": "md5", "source": "x"}, base) == ["signature_version"]  # older plug-in
     assert sig.changed_parts(None, base) == ["signature_version"]
     assert sig.changed_inputs(base, sig.compute({"n": 6, "s": {"a"}}, [], "c", None)) == ["n", "s"]

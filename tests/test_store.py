@@ -33,7 +33,10 @@ def race(url: str, keys: int = 15, processes: int = 2) -> dict[str, list[int]]:
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", RACE_SCRIPT, url, f"p{i}", str(keys)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for i in range(processes)
     ]
@@ -181,7 +184,8 @@ def test_unreachable_endpoint_is_a_storage_error_naming_the_url(monkeypatch):
     store = Store(
         "s3://no-bucket/root",
         endpoint_url="http://127.0.0.1:9",  # discard port: nothing listens
-        key="k", secret="s",
+        key="k",
+        secret="s",
         config_kwargs={"retries": {"max_attempts": 1}, "connect_timeout": 1},
     )
     started = time.time()
@@ -248,8 +252,14 @@ def test_s3_put_and_get_survive_injected_500s(s3_url, s3_server, monkeypatch):
     proxy = FaultyProxy(s3_server.url).start()
     try:
         # botocore's own retries off: the store's retry is what must absorb the failures.
-        store = Store(s3_url, endpoint_url=proxy.url, key=env["FSSPEC_S3_KEY"], secret=env["FSSPEC_S3_SECRET"],
-                      config_kwargs={"retries": {"max_attempts": 1}}, skip_instance_cache=True)
+        store = Store(
+            s3_url,
+            endpoint_url=proxy.url,
+            key=env["FSSPEC_S3_KEY"],
+            secret=env["FSSPEC_S3_SECRET"],
+            config_kwargs={"retries": {"max_attempts": 1}},
+            skip_instance_cache=True,
+        )
         proxy.fail_next(2)
         store.put("flaky/value", b"made it")
         assert proxy.injected == 2

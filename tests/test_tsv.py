@@ -66,13 +66,20 @@ def test_the_same_table_built_by_hand_with_numbers_gives_ruby_bytes(ruby_fixture
 
 def test_cells_are_written_as_ruby_writes_them():
     df = pd.DataFrame(
-        {"f": [1e-7, 4.0, np.nan, np.inf], "b": [True, False, True, False], "i": [1, -2, 3, 40],
-         "s": ["x", None, "ñandú", "z"]},
-        index=pd.Index(["k1", "k2", "k3", "k4"], name="Key"))
+        {
+            "f": [1e-7, 4.0, np.nan, np.inf],
+            "b": [True, False, True, False],
+            "i": [1, -2, 3, 40],
+            "s": ["x", None, "ñandú", "z"],
+        },
+        index=pd.Index(["k1", "k2", "k3", "k4"], name="Key"),
+    )
     enc = payload.encode(df, "tsv", key="k")
-    assert enc.data.decode() == ("#: :type=:list\n#Key\tf\tb\ti\ts\n"
-                                 "k1\t1.0e-07\ttrue\t1\tx\nk2\t4.0\tfalse\t-2\t\nk3\t\ttrue\t3\tñandú\n"
-                                 "k4\tInfinity\tfalse\t40\tz\n")
+    assert enc.data.decode() == (
+        "#: :type=:list\n#Key\tf\tb\ti\ts\n"
+        "k1\t1.0e-07\ttrue\t1\tx\nk2\t4.0\tfalse\t-2\t\nk3\t\ttrue\t3\tñandú\n"
+        "k4\tInfinity\tfalse\t40\tz\n"
+    )
     pd.testing.assert_frame_equal(payload.decode(enc.data, enc.record, key="k"), df)
 
 
@@ -81,8 +88,13 @@ def test_series_single_and_double_tsvs():
     enc = payload.encode(s, "tsv", key="k")
     assert enc.data == b"#: :type=:single\n#Gene\tScore\na\t1.5\nb\t2.5\n"
     pd.testing.assert_series_equal(payload.decode(enc.data, enc.record, key="k"), s)
-    ruby_double = TSV(key_field="Gene", fields=["Synonyms", "Ids"], type="double",
-                      data={"g1": [["a", "b"], ["1"]], "g2": [[], ["2", "3"]]}, options={})
+    ruby_double = TSV(
+        key_field="Gene",
+        fields=["Synonyms", "Ids"],
+        type="double",
+        data={"g1": [["a", "b"], ["1"]], "g2": [[], ["2", "3"]]},
+        options={},
+    )
     raw = dump_tsv(ruby_double)
     frame = frame_of(ruby_double)
     assert frame.loc["g1", "Synonyms"] == ["a", "b"] and frame.attrs["scout_tsv"]["type"] == "double"
@@ -92,24 +104,35 @@ def test_series_single_and_double_tsvs():
 def test_preamble_options_travel_in_attrs():
     from scout_persist.rubyvalues import Symbol
 
-    ruby = TSV(key_field="ID", fields=["V"], type="list", data={"a": ["1"]},
-               options={"namespace": Symbol("Hsa"), "cast": "to_i"})
+    ruby = TSV(
+        key_field="ID",
+        fields=["V"],
+        type="list",
+        data={"a": ["1"]},
+        options={"namespace": Symbol("Hsa"), "cast": "to_i"},
+    )
     raw = dump_tsv(ruby)
     assert raw.startswith(b"#: :cast=to_i#:namespace=:Hsa#:type=:list\n")
     frame = frame_of(ruby)
     assert payload.encode(frame, "tsv", key="k").data == raw
 
 
-@pytest.mark.parametrize("frame, message", [
-    (pd.DataFrame({"a": ["x\ty"]}), r"holds a tab or a newline, which a TSV cannot"),
-    (pd.DataFrame({"a": [1, 2]}, index=["k", "k"]), r"the key 'k' appears more than once; Scout TSV keys are unique"),
-    (pd.DataFrame({0: [1]}), r"TSV field names are text"),
-    (pd.DataFrame({"a": [1]}, index=pd.MultiIndex.from_tuples([("x", 1)])), r"reset the MultiIndex"),
-    (pd.DataFrame({"a": [[1], 2]}), r"some cells are lists and others not"),
-    (pd.DataFrame({"a": ["x", ""]}), r"cannot be stored as Scout type 'tsv' without change.*TSV cells are text"),
-    (pd.DataFrame({"a": [[1, 2]]}), r"cannot be stored as Scout type 'tsv' without change"),
-    (pd.DataFrame({"a": [["x|y"]]}), r"holds '\|', which separates values in a double TSV"),
-])
+@pytest.mark.parametrize(
+    "frame, message",
+    [
+        (pd.DataFrame({"a": ["x\ty"]}), r"holds a tab or a newline, which a TSV cannot"),
+        (
+            pd.DataFrame({"a": [1, 2]}, index=["k", "k"]),
+            r"the key 'k' appears more than once; Scout TSV keys are unique",
+        ),
+        (pd.DataFrame({0: [1]}), r"TSV field names are text"),
+        (pd.DataFrame({"a": [1]}, index=pd.MultiIndex.from_tuples([("x", 1)])), r"reset the MultiIndex"),
+        (pd.DataFrame({"a": [[1], 2]}), r"some cells are lists and others not"),
+        (pd.DataFrame({"a": ["x", ""]}), r"cannot be stored as Scout type 'tsv' without change.*TSV cells are text"),
+        (pd.DataFrame({"a": [[1, 2]]}), r"cannot be stored as Scout type 'tsv' without change"),
+        (pd.DataFrame({"a": [["x|y"]]}), r"holds '\|', which separates values in a double TSV"),
+    ],
+)
 def test_a_table_tsv_cannot_hold_is_refused_with_the_fix(frame, message):
     with pytest.raises(UnsupportedValueError, match=message):
         payload.encode(frame, "tsv", key="k")

@@ -48,10 +48,14 @@ def test_strings_naming_files_follow_ruby_unless_str_paths_is_off(tmp_path, ruby
     ins = [Input("split", "string", "train"), Input("data", "file"), Input("out", "folder")]
     given = {"split": "valid", "data": str(tmp_path / "x.txt"), "out": "reports"}
     (tmp_path / "x.txt").write_text("one")
-    before = {mode: job_identity("W", "pick", ins, given, [], cwd=str(tmp_path), str_paths=mode) for mode in (True, False)}
+    before = {
+        mode: job_identity("W", "pick", ins, given, [], cwd=str(tmp_path), str_paths=mode) for mode in (True, False)
+    }
     (tmp_path / "valid").mkdir()
     (tmp_path / "valid" / "a.csv").write_text("1,2")
-    after = {mode: job_identity("W", "pick", ins, given, [], cwd=str(tmp_path), str_paths=mode) for mode in (True, False)}
+    after = {
+        mode: job_identity("W", "pick", ins, given, [], cwd=str(tmp_path), str_paths=mode) for mode in (True, False)
+    }
     assert before[True].key != after[True].key  # Ruby: ./valid/ appearing changes the job
     assert "Directory MD5: [" in after[True].digest_str
     assert before[False].key == after[False].key and after[False].digest_str.startswith("{inputs=[valid, File MD5: ")

@@ -58,8 +58,13 @@ def baking(muffin: str = "Normal muffin", add_bluberries: bool | None = None) ->
         batter = prepare_batter.submit(eggs, add_bluberries)
         tray = bake_muffin_tray.submit(batter)
         result = tray.result()
-    return {"tray": result, "states": {name: f.state.name for name, f in
-                                       (("whisk_eggs", eggs), ("prepare_batter", batter), ("bake_muffin_tray", tray))}}
+    return {
+        "tray": result,
+        "states": {
+            name: f.state.name
+            for name, f in (("whisk_eggs", eggs), ("prepare_batter", batter), ("bake_muffin_tray", tray))
+        },
+    }
 
 
 def job_tree(job, depth: int = 0) -> list[str]:

@@ -137,11 +137,29 @@ def current_job_name() -> str | None:
 
 # ---------------------------------------------------------------------------------------------- planning
 
-_SIMPLE_TYPES = {bool: "boolean", int: "integer", float: "float", str: "string", list: "array", tuple: "array",
-                 dict: "hash"}
-_NAMED_TYPES = {"bool": "boolean", "int": "integer", "float": "float", "str": "string", "list": "array",
-                "dict": "hash", "list[str]": "array", "list[int]": "integer_array", "list[float]": "float_array",
-                "Path": "file", "pathlib.Path": "file", "JobName": "string"}
+_SIMPLE_TYPES = {
+    bool: "boolean",
+    int: "integer",
+    float: "float",
+    str: "string",
+    list: "array",
+    tuple: "array",
+    dict: "hash",
+}
+_NAMED_TYPES = {
+    "bool": "boolean",
+    "int": "integer",
+    "float": "float",
+    "str": "string",
+    "list": "array",
+    "dict": "hash",
+    "list[str]": "array",
+    "list[int]": "integer_array",
+    "list[float]": "float_array",
+    "Path": "file",
+    "pathlib.Path": "file",
+    "JobName": "string",
+}
 
 
 def _hints(fn: Any) -> dict[str, Any]:
@@ -345,25 +363,34 @@ def plan_run(
         if value is not None:
             own[pname] = _identity_value(value, where)
         by_value[pname] = value
-    provided = {
-        k: _provided_value(v) for k, v in (flow_parameters or {}).items() if v is not None and k not in ignore
-    }
+    provided = {k: _provided_value(v) for k, v in (flow_parameters or {}).items() if v is not None and k not in ignore}
     for inp in declared:
         provided.pop(inp.name, None)
     provided.update(own)
     job_id = getattr(task, "_scout_job_name", None) or current_job_name()
     try:
         ident = job_identity(
-            workflow, task_name, declared, provided, dep_keys, id=job_id, extension=spec.extension,
-            type=spec.type, dependency_non_default_inputs=dep_nd, str_paths=spec.ruby_strings,
+            workflow,
+            task_name,
+            declared,
+            provided,
+            dep_keys,
+            id=job_id,
+            extension=spec.extension,
+            type=spec.type,
+            dependency_non_default_inputs=dep_nd,
+            str_paths=spec.ruby_strings,
         )
     except ScoutPersistError:
         raise
     except Exception as exc:  # a bug or an odd value: still fail loudly, with the context
-        raise ScoutKeyError(f"Scout job identity of {workflow}#{task_name} failed: {type(exc).__name__}: {exc}") from exc
+        raise ScoutKeyError(
+            f"Scout job identity of {workflow}#{task_name} failed: {type(exc).__name__}: {exc}"
+        ) from exc
     try:
-        sig = signature.compute(by_value, dep_tokens, signature.code_identity(fn), spec.version,
-                                where=f"scout task {workflow}#{task_name}")
+        sig = signature.compute(
+            by_value, dep_tokens, signature.code_identity(fn), spec.version, where=f"scout task {workflow}#{task_name}"
+        )
     except UnsupportedValueError as exc:
         raise ScoutKeyError(str(exc)) from None
     cache_key = below_jobs(ident.key)
@@ -386,5 +413,12 @@ def plan_run(
     )
 
 
-__all__ = ["ScoutCachePolicy", "ScoutKeyError", "ScoutSpec", "current_job_name", "job_name", "plan_run",
-           "scout_type_of"]
+__all__ = [
+    "ScoutCachePolicy",
+    "ScoutKeyError",
+    "ScoutSpec",
+    "current_job_name",
+    "job_name",
+    "plan_run",
+    "scout_type_of",
+]

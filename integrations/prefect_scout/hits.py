@@ -89,7 +89,11 @@ def check(store: Store, job_key: str, plan: plans.RunPlan | None) -> plans.Verif
             raise CacheMiss(f"job {location!r} is done but its result file is missing: recompute") from None
         try:
             value = payload.decode(
-                data, record, key=job_key, scout_type=info.get("type"), location=location,
+                data,
+                record,
+                key=job_key,
+                scout_type=info.get("type"),
+                location=location,
                 relocate=Job.at(store, job_key).relocate,
             )
         except UntrustedPayloadError as exc:
@@ -141,7 +145,9 @@ def _warn_untrusted(location: str, exc: Exception, plan: plans.RunPlan | None) -
     logger.warning(
         "scout-persist: %s (and possibly more jobs of this run) is a pickle that does not verify under "
         "$SCOUT_PERSIST_HMAC_KEY; it is recomputed and rewritten signed. List them with "
-        "`scout-persist verify --unsigned`. (%s)", location, exc,
+        "`scout-persist verify --unsigned`. (%s)",
+        location,
+        exc,
     )
 
 

@@ -25,8 +25,15 @@ from .hits import PREFECT_KEY
 
 def writer_for(plan: plans.RunPlan, lease: Any, previous: Any) -> JobWriter:
     """The one writer of the plan's job; every write goes through ``lease`` (fenced) when given."""
-    return JobWriter(settings.store_for(plan.url), plan.job_key, workflow=plan.workflow, task=plan.task,
-                     type=_info_type(plan), previous_info=previous, lease=lease)
+    return JobWriter(
+        settings.store_for(plan.url),
+        plan.job_key,
+        workflow=plan.workflow,
+        task=plan.task,
+        type=_info_type(plan),
+        previous_info=previous,
+        lease=lease,
+    )
 
 
 def begin(plan: plans.RunPlan, writer: JobWriter) -> None:
@@ -63,8 +70,9 @@ def finish(plan: plans.RunPlan, writer: JobWriter, value: Any) -> Any:
     failure) when the value cannot be stored."""
     try:
         # compression=None: the codec reads $SCOUT_PERSIST_COMPRESSION itself and names it when it is wrong
-        writer.save(value, "pickle" if plan.declared_type in (None, "", "pickle") else plan.declared_type,
-                    format=plan.format)
+        writer.save(
+            value, "pickle" if plan.declared_type in (None, "", "pickle") else plan.declared_type, format=plan.format
+        )
         writer.done(signature=plan.signature, **{PREFECT_KEY: _prefect_record(plan)})
     except BaseException as exc:
         writer.error(exc)

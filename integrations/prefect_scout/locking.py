@@ -35,8 +35,9 @@ POLL = 0.25
 class ScoutLockManager:
     """Exactly-once for scout tasks: one holder per job across threads, processes and hosts sharing a store."""
 
-    def __init__(self, url: str | None = None, lease: float = 30.0, refresh: float = 2.0,
-                 acquire_timeout: float | None = None) -> None:
+    def __init__(
+        self, url: str | None = None, lease: float = 30.0, refresh: float = 2.0, acquire_timeout: float | None = None
+    ) -> None:
         self.url = url
         self.lease = lease
         self.refresh = refresh
@@ -48,8 +49,9 @@ class ScoutLockManager:
     def _lease(self, key: str) -> JobLease:
         return job_lease(settings.store_for(self.url), job_key(key), lease=self.lease, refresh=self.refresh)
 
-    def acquire_lock(self, key: str, holder: str, acquire_timeout: float | None = None,
-                     hold_timeout: float | None = None) -> bool:
+    def acquire_lock(
+        self, key: str, holder: str, acquire_timeout: float | None = None, hold_timeout: float | None = None
+    ) -> bool:
         with _GUARD:
             mine = _HELD.get((self.url, key))
         if mine is not None and mine[0] == holder and (mine[1] is None or mine[1].held):
@@ -72,8 +74,9 @@ class ScoutLockManager:
         plan.lease = lease
         return self._hold(key, holder, lease, True)
 
-    def _acquire_info(self, key: str, holder: str, plan: plans.RunPlan, lease: InfoLease,
-                      deadline: float | None) -> bool:
+    def _acquire_info(
+        self, key: str, holder: str, plan: plans.RunPlan, lease: InfoLease, deadline: float | None
+    ) -> bool:
         """Observe the job's ``.info``: done and usable -> a read; held by a live run -> wait; else take it by
         writing ``start`` conditionally on what was observed (another taker first -> observe again)."""
         info = lease.observe()
@@ -177,8 +180,9 @@ class ScoutLockManager:
                 return False
         return True
 
-    async def aacquire_lock(self, key: str, holder: str, acquire_timeout: float | None = None,
-                            hold_timeout: float | None = None) -> bool:
+    async def aacquire_lock(
+        self, key: str, holder: str, acquire_timeout: float | None = None, hold_timeout: float | None = None
+    ) -> bool:
         return await asyncio.to_thread(self.acquire_lock, key, holder, acquire_timeout, hold_timeout)
 
     async def await_for_lock(self, key: str, timeout: float | None = None) -> bool:

@@ -63,7 +63,9 @@ class RunPlan:
     lease: JobLease | None = None  # the JobLease this run holds (None: a read, or not yet acquired)
     verified: Any = None  # the hit check's Verified read of this attempt, until the result read takes it
     handed: Any = None  # what the result read handed on, until the serializer takes its value
-    writer: JobWriter | None = None  # the run's JobWriter from its 'start' (which, where .info is the lease, acquired it) to its
+    writer: JobWriter | None = (
+        None  # the run's JobWriter from its 'start' (which, where .info is the lease, acquired it) to its
+    )
     # end; prefect_scout.job_files() hands out its files while the body runs
 
 

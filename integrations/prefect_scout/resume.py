@@ -37,7 +37,9 @@ def load_flow(run: core.Run) -> Any:
     record = run.record
     entrypoint, source = record.get("entrypoint"), record.get("source_file")
     if not entrypoint:
-        raise InvalidInputError(f"run {run.run_id} cannot be resumed: {record.get('not_resumable') or 'it has no entrypoint'}")
+        raise InvalidInputError(
+            f"run {run.run_id} cannot be resumed: {record.get('not_resumable') or 'it has no entrypoint'}"
+        )
     qualname = entrypoint.rsplit(":", 1)[-1]
     loaded = _already_loaded(source, qualname)
     if loaded is not None:
@@ -63,7 +65,7 @@ def load_flow(run: core.Run) -> Any:
         f"run {run.run_id} cannot be resumed: its flow {run.flow!r} does not load from its entrypoint ("
         + "; ".join(problems)
         + f"); run resume from the folder the flow ran in ({record.get('cwd')}), with the flow's code and its "
-          "packages installed"
+        "packages installed"
     )
 
 
@@ -128,8 +130,12 @@ def run_flow(run: core.Run, flow: Any, from_task: str | None = None) -> Outcome:
     params = dict(run.record.get("parameters") or {})
     with _in_folder(run.record.get("cwd")), runs.resuming(run.workflow, run.run_id, from_task) as marker:
         state = flow(**params, return_state=True)
-    return Outcome(marker.new_run_id, getattr(state, "name", str(state)), bool(state.is_completed()),
-                   str(getattr(state, "message", "") or ""))
+    return Outcome(
+        marker.new_run_id,
+        getattr(state, "name", str(state)),
+        bool(state.is_completed()),
+        str(getattr(state, "message", "") or ""),
+    )
 
 
 __all__ = ["Outcome", "code_change", "load_flow", "run_flow"]

@@ -54,21 +54,34 @@ class ReusePolicy(ScoutCachePolicy):
 
     reused: Any = None
 
-    def compute_key(self, task_ctx: Any, inputs: dict[str, Any], flow_parameters: dict[str, Any],
-                    **kwargs: Any) -> str | None:
+    def compute_key(
+        self, task_ctx: Any, inputs: dict[str, Any], flow_parameters: dict[str, Any], **kwargs: Any
+    ) -> str | None:
         found: _Reused = self.reused
         info = found.info
         ident = JobIdentity(
-            id=found.key.rsplit("/", 1)[-1], name=found.key.rsplit("/", 1)[-1], hash=None, digest_str="",
-            key=found.key, inputs=[], input_names=list(info.get("input_names") or []),
-            non_default_inputs=list(info.get("non_default_inputs") or []), provided_inputs={},
+            id=found.key.rsplit("/", 1)[-1],
+            name=found.key.rsplit("/", 1)[-1],
+            hash=None,
+            digest_str="",
+            key=found.key,
+            inputs=[],
+            input_names=list(info.get("input_names") or []),
+            non_default_inputs=list(info.get("non_default_inputs") or []),
+            provided_inputs={},
         )
         signature = stored_signature(info)
         flow_ctx = FlowRunContext.get()
         plan = plans.RunPlan(
-            cache_key=below_jobs(found.key), job_key=found.key, workflow=str(info.get("workflow") or ""),
-            task=str(info.get("task_name") or found.task), declared_type=None, identity=ident,
-            dependencies=[], signature=dict(signature) if signature else {}, url=found.store_url,
+            cache_key=below_jobs(found.key),
+            job_key=found.key,
+            workflow=str(info.get("workflow") or ""),
+            task=str(info.get("task_name") or found.task),
+            declared_type=None,
+            identity=ident,
+            dependencies=[],
+            signature=dict(signature) if signature else {},
+            url=found.store_url,
             task_run_id=str(task_ctx.task_run.id),
             flow_run_id=str(flow_ctx.flow_run.id) if flow_ctx and flow_ctx.flow_run else None,
         )
@@ -105,8 +118,10 @@ def reuse(run: str, task: str, *, name: str | None = None, url: str | None = Non
     try:
         info = loads_info(job_store.get(key + ".info"), job_store.where(key + ".info"))
     except KeyNotFound as exc:
-        raise ReuseError(f"{where}: job {job_store.where(key)!r} of that run is gone (cleaned or pruned); resume "
-                         f"the run to recompute it (scout-persist resume {source.run_id})") from exc
+        raise ReuseError(
+            f"{where}: job {job_store.where(key)!r} of that run is gone (cleaned or pruned); resume "
+            f"the run to recompute it (scout-persist resume {source.run_id})"
+        ) from exc
     if info.get("status") != "done":
         raise ReuseError(
             f"{where}: job {job_store.where(key)!r} of that run is {info.get('status')!r}, not done, so it has no "
@@ -129,11 +144,16 @@ def _task_for(found: _Reused, url: str | None) -> Task[..., Any]:
     def reused_job(job: str) -> Any:
         return _cannot_serve(job, found.run_id, found.task)
 
-    policy = ReusePolicy(spec=ScoutSpec(url=found.store_url), key_storage=_info_storage(found.store_url),
-                         reused=found)
-    return Task(fn=reused_job, name=f"reuse {found.task}", cache_policy=policy,
-                result_storage=saved_storage(found.store_url if found.store_url != settings.root_url(url) else url),
-                result_serializer=ScoutSerializer(), persist_result=True, retries=0)
+    policy = ReusePolicy(spec=ScoutSpec(url=found.store_url), key_storage=_info_storage(found.store_url), reused=found)
+    return Task(
+        fn=reused_job,
+        name=f"reuse {found.task}",
+        cache_policy=policy,
+        result_storage=saved_storage(found.store_url if found.store_url != settings.root_url(url) else url),
+        result_serializer=ScoutSerializer(),
+        persist_result=True,
+        retries=0,
+    )
 
 
 def _info_storage(url: str) -> Any:
@@ -158,10 +178,14 @@ def _record_lineage(found: _Reused, consumer: str) -> None:
         current.note("reused", data)
         workflow = current.workflow
     try:
-        core.write_marker(settings.store_for(None) if recorder is None else recorder.store, found.workflow,
-                          found.run_id, core.REUSED_BY, consumer,
-                          {"run_id": consumer, "workflow": workflow, "task": found.task, "job": found.key,
-                           "at": core.now_iso()})
+        core.write_marker(
+            settings.store_for(None) if recorder is None else recorder.store,
+            found.workflow,
+            found.run_id,
+            core.REUSED_BY,
+            consumer,
+            {"run_id": consumer, "workflow": workflow, "task": found.task, "job": found.key, "at": core.now_iso()},
+        )
     except Exception as exc:  # noqa: BLE001 - lineage never fails the flow
         logger.warning("scout-persist: run %s not marked as reused by %s (%s)", found.run_id, consumer, exc)
 

@@ -168,8 +168,13 @@ class Recorder:
                     self.dirty = True
                 if not self._warned:
                     self._warned = True
-                    logger.warning("scout-persist: the run record of flow run %s could not be written to %s (%s); "
-                                   "the flow goes on, the record may lag", self.run_id, self.store.url, exc)
+                    logger.warning(
+                        "scout-persist: the run record of flow run %s could not be written to %s (%s); "
+                        "the flow goes on, the record may lag",
+                        self.run_id,
+                        self.store.url,
+                        exc,
+                    )
             self._last_write = time.monotonic()
 
     def _loop(self) -> None:
@@ -236,9 +241,19 @@ def begin(url: str | None = None) -> None:
     if recorder.record.get("resumed_from"):
         src = recorder.record["resumed_from"]
         try:
-            core.write_marker(recorder.store, src["workflow"], src["run_id"], core.RESUMED_BY, run_id,
-                              {"run_id": run_id, "workflow": recorder.workflow, "at": core.now_iso(),
-                               "from_task": src.get("from_task")})
+            core.write_marker(
+                recorder.store,
+                src["workflow"],
+                src["run_id"],
+                core.RESUMED_BY,
+                run_id,
+                {
+                    "run_id": run_id,
+                    "workflow": recorder.workflow,
+                    "at": core.now_iso(),
+                    "from_task": src.get("from_task"),
+                },
+            )
         except Exception as exc:  # noqa: BLE001
             logger.warning("scout-persist: could not mark run %s as resumed by %s (%s)", src["run_id"], run_id, exc)
 
@@ -307,8 +322,9 @@ def current() -> core.CurrentRun | None:
         return None
     recorder = recorder_for(run_id)
     if recorder is not None:
-        return core.CurrentRun(run_id, recorder.workflow, recorder.record["flow"], recorder.store.url,
-                               note=recorder.note)
+        return core.CurrentRun(
+            run_id, recorder.workflow, recorder.record["flow"], recorder.store.url, note=recorder.note
+        )
     if flow_ctx is None or flow_ctx.flow is None or not getattr(flow_ctx, "detached", False):
         return None  # the flow's own process records through its recorder (none: the run has no record)
     store = settings.store_for(None)
@@ -428,8 +444,7 @@ def _new_recorder(ctx: Any, store: Store) -> Recorder:
     if resume is not None and not resume.used and flow_run.parent_task_run_id is None:
         resume.used = True
         resume.new_run_id = str(flow_run.id)
-        record["resumed_from"] = {"workflow": resume.workflow, "run_id": resume.run_id,
-                                  "from_task": resume.from_task}
+        record["resumed_from"] = {"workflow": resume.workflow, "run_id": resume.run_id, "from_task": resume.from_task}
     return Recorder(store=store, record=record, lease=lease, flush=core.flush_seconds())
 
 
@@ -448,8 +463,14 @@ def entrypoint_of(flow: Any) -> tuple[str | None, str | None, str | None]:
         source = code.co_filename
     source = os.path.abspath(source) if source else None
     if "<locals>" in qualname:
-        return None, source, (f"the flow function {qualname!r} is defined inside another function, so no "
-                              "entrypoint can load it; define the flow at module level")
+        return (
+            None,
+            source,
+            (
+                f"the flow function {qualname!r} is defined inside another function, so no "
+                "entrypoint can load it; define the flow at module level"
+            ),
+        )
     module = getattr(fn, "__module__", None) or ""
     if module and module != "__main__" and not module.startswith("__prefect_loader"):
         return f"{module}:{qualname}", source, None
@@ -541,5 +562,16 @@ def forget_all() -> None:
         _noted.clear()
 
 
-__all__ = ["Recorder", "begin", "code_of", "current", "entrypoint_of", "job_finished", "job_reused", "job_started",
-           "record_flow_end", "recorder_for", "resuming"]
+__all__ = [
+    "Recorder",
+    "begin",
+    "code_of",
+    "current",
+    "entrypoint_of",
+    "job_finished",
+    "job_reused",
+    "job_started",
+    "record_flow_end",
+    "recorder_for",
+    "resuming",
+]

@@ -127,7 +127,9 @@ class fixed:
         return f"fixed({self.value!r})"
 
 
-def _unfix(args: tuple[Any, ...], kwargs: dict[str, Any], fn: Callable[..., Any]) -> tuple[tuple[Any, ...], dict[str, Any], set[str]]:
+def _unfix(
+    args: tuple[Any, ...], kwargs: dict[str, Any], fn: Callable[..., Any]
+) -> tuple[tuple[Any, ...], dict[str, Any], set[str]]:
     names: set[str] = set()
     params = list(inspect.signature(fn).parameters)
     new_args = []
@@ -195,7 +197,9 @@ class ScoutTask(Task[..., Any]):
     _scout_plain: tuple[str, ...]
     _scout_fixed: tuple[str, ...]
 
-    def _prepared(self, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None, upstream: bool = False) -> ScoutTask:
+    def _prepared(
+        self, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None, upstream: bool = False
+    ) -> ScoutTask:
         """This task bound to the call: the job name in force and which arguments come from which task runs.
 
         Both travel with the task object to thread, process and Dask workers (a process pool resolves futures
@@ -223,7 +227,9 @@ class ScoutTask(Task[..., Any]):
             claim(settings.root_url(spec.url), workflow, spec.name or fn.__name__, fn)
         runs.begin(self.scout_url)  # the flow's process starts the run's record at its first scout task
 
-    def _bind_call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[ScoutTask, tuple[Any, ...], dict[str, Any]]:
+    def _bind_call(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[ScoutTask, tuple[Any, ...], dict[str, Any]]:
         self._claim()
         args, kwargs, fixed_names = _unfix(args, kwargs, self.fn)
         bound = self._prepared(args, kwargs, upstream=True)
@@ -296,9 +302,20 @@ def scout_task(
     """
     if fn is None:
         return functools.partial(
-            scout_task, workflow=workflow, name=name, type=type, extension=extension, version=version,
-            ignore=ignore, types=types, url=url, step_inputs=step_inputs, lock_lease=lock_lease, format=format,
-            ruby_strings=ruby_strings, **task_options,
+            scout_task,
+            workflow=workflow,
+            name=name,
+            type=type,
+            extension=extension,
+            version=version,
+            ignore=ignore,
+            types=types,
+            url=url,
+            step_inputs=step_inputs,
+            lock_lease=lock_lease,
+            format=format,
+            ruby_strings=ruby_strings,
+            **task_options,
         )
     for forbidden in ("cache_policy", "cache_key_fn", "result_storage_key", "result_serializer", "result_storage"):
         if forbidden in task_options:
@@ -309,9 +326,19 @@ def scout_task(
     check_format(format, type, name or fn.__name__)
     if type == "pickle" and format is None:
         format = "pickle"  # declared pickle: a pickle, whatever the value's type
-    spec = ScoutSpec(workflow=workflow, name=name, type=type, extension=extension, version=version,
-                     ignore=tuple(ignore), types=dict(types) if types else None, url=url,
-                     step_inputs=tuple(step_inputs), format=format, ruby_strings=bool(ruby_strings))
+    spec = ScoutSpec(
+        workflow=workflow,
+        name=name,
+        type=type,
+        extension=extension,
+        version=version,
+        ignore=tuple(ignore),
+        types=dict(types) if types else None,
+        url=url,
+        step_inputs=tuple(step_inputs),
+        format=format,
+        ruby_strings=bool(ruby_strings),
+    )
     policy = ScoutCachePolicy(
         spec=spec,
         key_storage=ScoutInfoStorage(url=url),

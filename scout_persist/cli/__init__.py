@@ -14,9 +14,20 @@ from ..errors import ScoutPersistError
 
 COMMANDS = ("info", "prov", "write_info", "ls", "clean", "verify", "artifacts", "path", "runs", "resume")
 # command word -> the module that defines it (only that module is imported for a normal run)
-MODULE_OF = {"info": "info", "prov": "prov", "write_info": "write_info", "write-info": "write_info",
-             "ls": "ls", "clean": "clean", "gc": "clean", "verify": "verify", "artifacts": "artifacts",
-             "path": "path", "runs": "runs", "resume": "resume"}
+MODULE_OF = {
+    "info": "info",
+    "prov": "prov",
+    "write_info": "write_info",
+    "write-info": "write_info",
+    "ls": "ls",
+    "clean": "clean",
+    "gc": "clean",
+    "verify": "verify",
+    "artifacts": "artifacts",
+    "path": "path",
+    "runs": "runs",
+    "resume": "resume",
+}
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

@@ -45,8 +45,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     v.add_argument("alias", metavar="ALIAS")
     v = verb("rm", "remove one version (its number is never reused; content blobs stay)", run_rm)
     v.add_argument("ref", metavar="NAME:vN")
-    v.add_argument("--delete-aliases", dest="delete_aliases", action="store_true",
-                   help="also remove the aliases pointing at it (otherwise they make rm refuse)")
+    v.add_argument(
+        "--delete-aliases",
+        dest="delete_aliases",
+        action="store_true",
+        help="also remove the aliases pointing at it (otherwise they make rm refuse)",
+    )
     v.add_argument("-n", "--dry-run", dest="dry_run", action="store_true", help="say what would go, remove nothing")
     v = verb("verify", "check versions against their manifests (all, every version of NAME, or NAME:REF)", run_verify)
     v.add_argument("ref", nargs="?", metavar="NAME[:vN|:ALIAS]")
@@ -70,8 +74,14 @@ def _aliases_of(aliases: dict[str, str], version: str) -> list[str]:
 def _summary(av: ArtifactVersion, aliases: dict[str, str]) -> dict[str, Any]:
     m = av.manifest
     return {
-        "ref": av.ref, "name": av.name, "version": av.version, "type": m.get("type"), "created": m.get("created"),
-        "files": len(m.get("files") or []), "size": _size(m), "digest": m.get("digest"),
+        "ref": av.ref,
+        "name": av.name,
+        "version": av.version,
+        "type": m.get("type"),
+        "created": m.get("created"),
+        "files": len(m.get("files") or []),
+        "size": _size(m),
+        "digest": m.get("digest"),
         "aliases": _aliases_of(aliases, av.version),
     }
 
@@ -85,21 +95,30 @@ def run_ls(args: argparse.Namespace) -> int:
         rows = [_summary(reg.resolve(f"{args.name}:{v}"), aliases) for v in reg.versions(args.name)]
         if not rows:
             known = ", ".join(reg.artifacts()) or "none"
-            raise InvalidInputError(f"artifact {args.name!r} has no versions in {reg.store.url}/{reg.prefix}; "
-                                    f"artifacts there: {known}")
+            raise InvalidInputError(
+                f"artifact {args.name!r} has no versions in {reg.store.url}/{reg.prefix}; artifacts there: {known}"
+            )
         if args.json:
             emit_json(rows)
             return 0
         for r in rows:
-            emit(f"{r['version']:<6} {r['created'] or '?':<32} {r['files']:>5} files {human_size(r['size']):>8}  "
-                 f"{r['digest'][:12]}  {','.join(r['aliases'])}")
+            emit(
+                f"{r['version']:<6} {r['created'] or '?':<32} {r['files']:>5} files {human_size(r['size']):>8}  "
+                f"{r['digest'][:12]}  {','.join(r['aliases'])}"
+            )
         return 0
     rows = []
     for name in reg.artifacts():
         aliases = reg.aliases(name)
         versions = reg.versions(name)
-        rows.append({"name": name, "versions": len(versions), "latest": aliases.get("latest"),
-                     "aliases": {a: v for a, v in aliases.items() if a != "latest"}})
+        rows.append(
+            {
+                "name": name,
+                "versions": len(versions),
+                "latest": aliases.get("latest"),
+                "aliases": {a: v for a, v in aliases.items() if a != "latest"},
+            }
+        )
     if args.json:
         emit_json(rows)
         return 0
@@ -117,8 +136,14 @@ def run_show(args: argparse.Namespace) -> int:
     reg = _registry(args)
     av = reg.resolve(args.ref)
     m = av.manifest
-    info = {**_summary(av, reg.aliases(av.name)), "created_by": m.get("created_by"), "metadata": av.metadata,
-            "file_list": m.get("files") or [], "produced_by_run": m.get("run"), "used_by_runs": reg.used_by(av.ref)}
+    info = {
+        **_summary(av, reg.aliases(av.name)),
+        "created_by": m.get("created_by"),
+        "metadata": av.metadata,
+        "file_list": m.get("files") or [],
+        "produced_by_run": m.get("run"),
+        "used_by_runs": reg.used_by(av.ref),
+    }
     if args.json:
         emit_json(info)
         return 0
@@ -185,7 +210,9 @@ def run_rm(args: argparse.Namespace) -> int:
     if not args.dry_run:
         reg.remove_version(name, version, delete_aliases=args.delete_aliases)
     if args.json:
-        emit_json({"ref": av.ref, "removed": not args.dry_run, "aliases_removed": aliases if args.delete_aliases else []})
+        emit_json(
+            {"ref": av.ref, "removed": not args.dry_run, "aliases_removed": aliases if args.delete_aliases else []}
+        )
     else:
         verb = "would remove" if args.dry_run else "removed"
         emit(f"{verb} {av.ref}" + (f" and its aliases {', '.join(aliases)}" if aliases and args.delete_aliases else ""))
@@ -207,11 +234,15 @@ def run_verify(args: argparse.Namespace) -> int:
         emit_json([{"ref": r.ref, "ok": r.ok, "checked": r.checked, "problems": r.problems} for r in reports])
     else:
         for r in reports:
-            emit(f"{'ok' if r.ok else 'FAILED':<7} {r.ref}  {r.checked} files" + "".join(f"\n  {p}" for p in r.problems))
+            emit(
+                f"{'ok' if r.ok else 'FAILED':<7} {r.ref}  {r.checked} files" + "".join(f"\n  {p}" for p in r.problems)
+            )
     bad = [r for r in reports if not r.ok]
     if bad:
-        warn(f"artifacts verify: {len(bad)} of {len(reports)} versions have problems; "
-             "re-log them from their sources, or remove them (scout-persist artifacts rm NAME:vN)")
+        warn(
+            f"artifacts verify: {len(bad)} of {len(reports)} versions have problems; "
+            "re-log them from their sources, or remove them (scout-persist artifacts rm NAME:vN)"
+        )
     elif not reports:
         warn(f"artifacts verify: no versions in {reg.store.url}/{reg.prefix}")
     return 1 if bad else 0

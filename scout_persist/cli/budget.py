@@ -108,8 +108,9 @@ def run_gc_budget(args: argparse.Namespace) -> int:
     limit = parse_size(args.max_size)
     store, jobs = select(args, "gc")
     keep = protected(args, store)
-    whole = args.workflow == "*" and args.task == "*" and not args.status and not args.older_than \
-        and not args.newer_than
+    whole = (
+        args.workflow == "*" and args.task == "*" and not args.status and not args.older_than and not args.newer_than
+    )
     entries = cache_entries(store) if whole else []
     total = sum(j.size for j in jobs) + sum(e.size for e in entries)
     # aborted jobs first (their writer is gone: they never finish), whatever the budget
@@ -152,6 +153,8 @@ def run_gc_budget(args: argparse.Namespace) -> int:
         count += 1
         emit(f"{'would remove' if args.dry_run else 'removed'}  {status:<8} {human_size(size):>7}  {label}")
     stages = [] if args.dry_run else clean_stages(store)
-    warn(f"gc: {count} entries, {human_size(freed)}{' (dry run: nothing removed)' if args.dry_run else ''}"
-         + (f"; {len(stages)} stale file stages removed" if stages else ""))
+    warn(
+        f"gc: {count} entries, {human_size(freed)}{' (dry run: nothing removed)' if args.dry_run else ''}"
+        + (f"; {len(stages)} stale file stages removed" if stages else "")
+    )
     return 0

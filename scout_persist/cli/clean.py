@@ -32,22 +32,40 @@ RUNNING = frozenset({"waiting", "queue", "setup", "start", "streaming", "depende
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("clean", help="remove error/aborted jobs, jobs older than N days, or one JOB "
-                                     "(try --dry-run first)")
-    add_selection_options(p, root_help="a Scout root (default $SCOUT_PERSIST_URL or ~/.scout), or one JOB to "
-                                       "remove: a job path, URL, or W/task/name under $SCOUT_PERSIST_URL")
-    p.add_argument("-r", "--recursive", action="store_true",
-                   help="with JOB: also remove the jobs it depends on, recursively (Ruby's recursive_clean)")
-    p.add_argument("--downstream", action="store_true",
-                   help="with JOB: also remove the jobs that depend on it, recursively (reads every .info)")
+    p = sub.add_parser(
+        "clean", help="remove error/aborted jobs, jobs older than N days, or one JOB (try --dry-run first)"
+    )
+    add_selection_options(
+        p,
+        root_help="a Scout root (default $SCOUT_PERSIST_URL or ~/.scout), or one JOB to "
+        "remove: a job path, URL, or W/task/name under $SCOUT_PERSIST_URL",
+    )
+    p.add_argument(
+        "-r",
+        "--recursive",
+        action="store_true",
+        help="with JOB: also remove the jobs it depends on, recursively (Ruby's recursive_clean)",
+    )
+    p.add_argument(
+        "--downstream",
+        action="store_true",
+        help="with JOB: also remove the jobs that depend on it, recursively (reads every .info)",
+    )
     _common(p)
     p.set_defaults(run=run_clean)
 
-    g = sub.add_parser("gc", help="remove aborted jobs (their writer is gone), then the least recently used jobs and "
-                                  "cache entries until the store fits a size limit")
+    g = sub.add_parser(
+        "gc",
+        help="remove aborted jobs (their writer is gone), then the least recently used jobs and "
+        "cache entries until the store fits a size limit",
+    )
     add_selection_options(g)
-    g.add_argument("--max-size", dest="max_size", metavar="SIZE",
-                   help="keep the selected jobs under SIZE in total (e.g. 500M, 20G); required unless --uploads")
+    g.add_argument(
+        "--max-size",
+        dest="max_size",
+        metavar="SIZE",
+        help="keep the selected jobs under SIZE in total (e.g. 500M, 20G); required unless --uploads",
+    )
     add_uploads_option(g)
     _common(g)
     g.set_defaults(run=run_gc)
@@ -55,10 +73,19 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-n", "--dry-run", dest="dry_run", action="store_true", help="print what would go, remove nothing")
-    p.add_argument("--pin", action="append", default=[], metavar="JOB",
-                   help="keep this job and everything it depends on (repeatable)")
-    p.add_argument("--no-registry", dest="no_registry", action="store_true",
-                   help="do not protect jobs published in the artifact registry")
+    p.add_argument(
+        "--pin",
+        action="append",
+        default=[],
+        metavar="JOB",
+        help="keep this job and everything it depends on (repeatable)",
+    )
+    p.add_argument(
+        "--no-registry",
+        dest="no_registry",
+        action="store_true",
+        help="do not protect jobs published in the artifact registry",
+    )
 
 
 def reachable(refs: Iterable[JobRef]) -> set[str]:
@@ -156,8 +183,10 @@ def _apply(args: argparse.Namespace, victims: list[JobEntry], verb: str) -> int:
             continue
         freed += size
         count += 1
-        emit(f"{'would remove' if args.dry_run else 'removed'}  {job.status:<8} {human_size(size):>7}  "
-             f"{job.workflow}/{job.task}/{job.name}")
+        emit(
+            f"{'would remove' if args.dry_run else 'removed'}  {job.status:<8} {human_size(size):>7}  "
+            f"{job.workflow}/{job.task}/{job.name}"
+        )
     warn(f"{verb}: {count} jobs, {human_size(freed)}{' (dry run: nothing removed)' if args.dry_run else ''}")
     return skipped
 
@@ -204,8 +233,17 @@ def clean_job(args: argparse.Namespace, ref: JobRef) -> int:
     """``clean JOB [--recursive] [--downstream]``: remove one job, its dependencies, its dependants."""
     from .scan import job_entry
 
-    given = [flag for flag, on in (("-w", args.workflow != "*"), ("-t", args.task != "*"), ("-s", args.status),
-                                   ("--older-than", args.older_than), ("--newer-than", args.newer_than)) if on]
+    given = [
+        flag
+        for flag, on in (
+            ("-w", args.workflow != "*"),
+            ("-t", args.task != "*"),
+            ("-s", args.status),
+            ("--older-than", args.older_than),
+            ("--newer-than", args.newer_than),
+        )
+        if on
+    ]
     if given:
         raise InvalidInputError(
             f"clean JOB removes that one job; {', '.join(given)} select the jobs of a Scout root and do not combine "
@@ -244,8 +282,10 @@ def clean_job(args: argparse.Namespace, ref: JobRef) -> int:
     running = [(j, why) for j in victims if (why := _running(j))]
     if running:
         for j, why in running:
-            warn(f"refusing to clean {j.ref.display!r}: it is running ({why}); wait for it to finish or stop it, "
-                 "then clean again")
+            warn(
+                f"refusing to clean {j.ref.display!r}: it is running ({why}); wait for it to finish or stop it, "
+                "then clean again"
+            )
         warn("clean: nothing removed")
         return 1
     skipped = _apply(args, victims, "clean")
@@ -307,8 +347,9 @@ def run_gc(args: argparse.Namespace) -> int:
     if args.uploads:
         return run_gc_uploads(args)
     if not args.max_size:
-        raise InvalidInputError("gc needs --max-size SIZE (e.g. 20G) to remove jobs, or --uploads to abort "
-                                "incomplete multipart uploads")
+        raise InvalidInputError(
+            "gc needs --max-size SIZE (e.g. 20G) to remove jobs, or --uploads to abort incomplete multipart uploads"
+        )
     from .budget import run_gc_budget
 
     return run_gc_budget(args)  # aborted jobs, then least recently used first: jobs and persist-cache entries

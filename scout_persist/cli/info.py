@@ -25,13 +25,28 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("job", help="job path, fsspec URL, or key under $SCOUT_PERSIST_URL (W/task/name)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("-i", "--inputs", action="store_true", help="print the task's own inputs, name = value")
-    g.add_argument("-ri", "--recursive_inputs", "--recursive-inputs", action="store_true", dest="recursive_inputs",
-                   help="print the inputs of the job and all its dependencies")
+    g.add_argument(
+        "-ri",
+        "--recursive_inputs",
+        "--recursive-inputs",
+        action="store_true",
+        dest="recursive_inputs",
+        help="print the inputs of the job and all its dependencies",
+    )
     g.add_argument("--json", action="store_true", help="print the .info as JSON")
-    g.add_argument("--why", action="store_true",
-                   help="say whether a flow would reuse the job, and what changed if not (status, result, signature)")
-    p.add_argument("-s", "--set", action="append", default=[], metavar="NAME=VALUE",
-                   help="with --why: an input value to compare with the recorded one (repeatable)")
+    g.add_argument(
+        "--why",
+        action="store_true",
+        help="say whether a flow would reuse the job, and what changed if not (status, result, signature)",
+    )
+    p.add_argument(
+        "-s",
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="with --why: an input value to compare with the recorded one (repeatable)",
+    )
     p.add_argument("--task-version", dest="task_version", help="with --why: the task version= to compare")
     p.add_argument("--root", help="store root for keys (default $SCOUT_PERSIST_URL or ~/.scout)")
     p.set_defaults(run=run)
@@ -78,8 +93,10 @@ def _damaged(ref: JobRef, info: dict[str, Any]) -> int:
     if problem is None:
         return 0
     warn(f"scout-persist info: {problem}")
-    warn(f"hint: the job cannot be trusted without its .info; `scout-persist clean {_quoted(ref.display)}` "
-         "removes it so that it is computed again")
+    warn(
+        f"hint: the job cannot be trusted without its .info; `scout-persist clean {_quoted(ref.display)}` "
+        "removes it so that it is computed again"
+    )
     return 2
 
 
@@ -93,8 +110,10 @@ def _dead_writer(ref: JobRef, info: dict[str, Any]) -> str | None:
     live = writer_liveness(ref, info)
     if not live.dead:
         return None
-    warn(f"note: the .info of {ref.display!r} says status {info.get('status')!r}, but {live.reason}: the job "
-         f"will never finish and is shown as 'aborted'; `scout-persist clean {_quoted(ref.display)}` removes it")
+    warn(
+        f"note: the .info of {ref.display!r} says status {info.get('status')!r}, but {live.reason}: the job "
+        f"will never finish and is shown as 'aborted'; `scout-persist clean {_quoted(ref.display)}` removes it"
+    )
     return "aborted"
 
 

@@ -140,7 +140,7 @@ def recursive_dependencies(ref: JobRef, follow: Callable[[JobRef], bool] | None 
     return out
 
 
-def own_inputs(info: dict | None) -> dict:
+def own_inputs(info: dict[str, Any] | None) -> dict[str, Any]:
     """``input_names`` paired with ``inputs`` (Ruby's named inputs of a re-read job)."""
     info = info or {}
     names = info.get("input_names") or []
@@ -151,7 +151,9 @@ def own_inputs(info: dict | None) -> dict:
     return {str(n): (values[i] if i < len(values) else None) for i, n in enumerate(names)}
 
 
-def recursive_inputs(ref: JobRef, info: dict[str, Any] | None = None, _seen: frozenset[str] = frozenset()) -> dict[str, Any]:
+def recursive_inputs(
+    ref: JobRef, info: dict[str, Any] | None = None, _seen: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     """Ruby ``Step#recursive_inputs``: each dependency's inputs first, the job's own values winning (``info``: the
     job's ``.info`` when already read; every ``.info`` is read once)."""
     info = load_info(ref) if info is None else info

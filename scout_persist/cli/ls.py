@@ -32,9 +32,17 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         rows = []
         for j in jobs:
-            row = {"workflow": j.workflow, "task": j.task, "name": j.name, "path": j.ref.display,
-                   "size": j.size, "mtime": j.mtime, "has_result": j.result is not None,
-                   "has_info": j.info_entry is not None, "has_files": j.files is not None}
+            row = {
+                "workflow": j.workflow,
+                "task": j.task,
+                "name": j.name,
+                "path": j.ref.display,
+                "size": j.size,
+                "mtime": j.mtime,
+                "has_result": j.result is not None,
+                "has_info": j.info_entry is not None,
+                "has_files": j.files is not None,
+            }
             if with_status:
                 row["status"] = j.status
             rows.append(row)
@@ -47,8 +55,10 @@ def run(args: argparse.Namespace) -> int:
     for status, j in zip(statuses, jobs):
         size, m = j.size, j.mtime
         total += size
-        lines.append(f"{status:<{width}}  {human_size(size):>7}  {'?' if m is None else human_age(now - m):>4}  "
-                     f"{j.workflow}/{j.task}/{j.name}")
+        lines.append(
+            f"{status:<{width}}  {human_size(size):>7}  {'?' if m is None else human_age(now - m):>4}  "
+            f"{j.workflow}/{j.task}/{j.name}"
+        )
         if len(lines) >= _FLUSH_LINES:
             emit("\n".join(lines))
             lines.clear()

@@ -23,14 +23,24 @@ if TYPE_CHECKING:
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("path", help="the job path Ruby Scout's 'scout workflow task' gives these arguments",
-                       description=__doc__.split("\n\n")[0])
-    p.add_argument("-m", "--module", required=True,
-                   help="a module name or .py file declaring the workflows (scout_persist.workflow.Workflow objects)")
+    p = sub.add_parser(
+        "path",
+        help="the job path Ruby Scout's 'scout workflow task' gives these arguments",
+        description=__doc__.split("\n\n")[0],
+    )
+    p.add_argument(
+        "-m",
+        "--module",
+        required=True,
+        help="a module name or .py file declaring the workflows (scout_persist.workflow.Workflow objects)",
+    )
     p.add_argument("--root", default=None, help="store root for the printed path (default $SCOUT_PERSIST_URL)")
     p.add_argument("--json", action="store_true", help="print path, name and digest string as JSON")
-    p.add_argument("task_argv", nargs=argparse.REMAINDER,
-                   help="WORKFLOW TASK and the task's options, exactly as given to 'scout workflow task'")
+    p.add_argument(
+        "task_argv",
+        nargs=argparse.REMAINDER,
+        help="WORKFLOW TASK and the task's options, exactly as given to 'scout workflow task'",
+    )
     p.set_defaults(run=run)
 
 
@@ -43,20 +53,25 @@ def workflows_in(spec: str) -> dict[str, Workflow]:
             raise InvalidInputError(f"--module {spec!r} is not a file; give a .py file or an importable module name")
         loader = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(spec))[0], spec)
         if loader is None or loader.loader is None:  # not a file Python imports (e.g. a .txt)
-            raise InvalidInputError(f"--module {spec!r} is not a Python file; give a .py file or an importable "
-                                    "module name")
+            raise InvalidInputError(
+                f"--module {spec!r} is not a Python file; give a .py file or an importable module name"
+            )
         module = importlib.util.module_from_spec(loader)
         loader.loader.exec_module(module)
     else:
         try:
             module = importlib.import_module(spec)
         except ImportError as exc:
-            raise InvalidInputError(f"--module {spec!r} cannot be imported ({exc}); give a module on the "
-                                    "Python path or the path of a .py file") from exc
+            raise InvalidInputError(
+                f"--module {spec!r} cannot be imported ({exc}); give a module on the "
+                "Python path or the path of a .py file"
+            ) from exc
     found = {w.name: w for w in vars(module).values() if isinstance(w, Workflow)}
     if not found:
-        raise InvalidInputError(f"--module {spec!r} declares no scout_persist.workflow.Workflow; declare one, e.g. "
-                                "Baking = Workflow('Baking'); Baking.task(...)")
+        raise InvalidInputError(
+            f"--module {spec!r} declares no scout_persist.workflow.Workflow; declare one, e.g. "
+            "Baking = Workflow('Baking'); Baking.task(...)"
+        )
     return found
 
 
@@ -88,8 +103,16 @@ def run(args: argparse.Namespace) -> int:
     job = task_job(argv, resolver(workflows_in(args.module)), cwd=os.getcwd())
     path = f"{store_url(args.root).rstrip('/')}/{job.key}"
     if args.json:
-        emit_json({"path": path, "key": job.key, "name": job.name, "digest_str": job.digest_str,
-                   "hash": job.hash, "non_default_inputs": job.non_default_inputs})
+        emit_json(
+            {
+                "path": path,
+                "key": job.key,
+                "name": job.name,
+                "digest_str": job.digest_str,
+                "hash": job.hash,
+                "non_default_inputs": job.non_default_inputs,
+            }
+        )
     else:
         emit(path)
         emit(f"name: {job.name}")

@@ -60,7 +60,7 @@ def _short(s: str, limit: int = 28) -> str:
     if len(s) <= limit:
         return s
     head = (limit - 1) // 2
-    return s[:head] + "…" + s[len(s) - (limit - 1 - head):]
+    return s[:head] + "…" + s[len(s) - (limit - 1 - head) :]
 
 
 _HASHED = re.compile(r"^(.*)_[0-9a-f]{32}(\.[^/]*)?$", re.S)
@@ -146,8 +146,9 @@ def plot(root: Node, filename: str, inputs: list[str] | None = None, info_fields
     layered = layers(root)
     widest = max(len(layer) for layer in layered)
     # PER_ROW boxes a row, more when a huge layer would otherwise make a tall strip of tiny boxes
-    scale, rows, span_x, span_y = max((fit(k) for k in range(PER_ROW, max(widest, PER_ROW) + 1)),
-                                      key=lambda f: f[0] + 1e-9 * -f[2])
+    scale, rows, span_x, span_y = max(
+        (fit(k) for k in range(PER_ROW, max(widest, PER_ROW) + 1)), key=lambda f: f[0] + 1e-9 * -f[2]
+    )
     font = max(8 * scale / 0.8, 3.0)
     title = f"provenance of {root.workflow}/{root.task}/{_short(root.name, 60)}"
     fig_w = min(max(3.5, span_x * scale, len(title) * 9 * 0.55 / 72 + 0.4), MAX_INCHES[0])
@@ -164,25 +165,44 @@ def plot(root: Node, filename: str, inputs: list[str] | None = None, info_fields
             x = (j - (len(row) - 1) / 2) * (box_w + gap_x)
             centre[id(n)] = (x, y)
             colour = FILL[status_color(n.shown_status)] if n.is_job else FILL["green"]
-            ax.add_patch(FancyBboxPatch(
-                (x - box_w / 2, y - box_h / 2), box_w, box_h, boxstyle="round,pad=0.02,rounding_size=0.15",
-                facecolor=colour, edgecolor="#222222", linewidth=2.8 if n is root else 1.0, zorder=2,
-            ))
+            ax.add_patch(
+                FancyBboxPatch(
+                    (x - box_w / 2, y - box_h / 2),
+                    box_w,
+                    box_h,
+                    boxstyle="round,pad=0.02,rounding_size=0.15",
+                    facecolor=colour,
+                    edgecolor="#222222",
+                    linewidth=2.8 if n is root else 1.0,
+                    zorder=2,
+                )
+            )
             ax.text(x, y, "\n".join(text[id(n)]), ha="center", va="center", fontsize=font, zorder=3)
     pairs = edges(root)
     for dep, node in pairs:
         (x0, y0), (x1, y1) = centre[id(dep)], centre[id(node)]
-        ax.add_patch(FancyArrowPatch(
-            (x0, y0 - box_h / 2), (x1, y1 + box_h / 2), arrowstyle="-|>", mutation_scale=12 * scale / 0.8,
-            color="#444444", linewidth=1.0, alpha=0.5 if len(pairs) > 12 else 1.0, zorder=1,
-        ))
+        ax.add_patch(
+            FancyArrowPatch(
+                (x0, y0 - box_h / 2),
+                (x1, y1 + box_h / 2),
+                arrowstyle="-|>",
+                mutation_scale=12 * scale / 0.8,
+                color="#444444",
+                linewidth=1.0,
+                alpha=0.5 if len(pairs) > 12 else 1.0,
+                zorder=1,
+            )
+        )
     half = fig_w / scale / 2  # the axes span the figure: the same inches per unit on both axes
     ax.set_xlim(-half, half)
     ax.set_ylim(y - box_h / 2 - 0.3, box_h / 2 + 0.3)
     statuses = sorted({n.shown_status for n in walk(root)})
     fig.legend(
         handles=[Patch(facecolor=FILL[status_color(s)], edgecolor="#222222", label=s) for s in statuses],
-        loc="lower center", fontsize=8, frameon=False, ncol=len(statuses),
+        loc="lower center",
+        fontsize=8,
+        frameon=False,
+        ncol=len(statuses),
     )
     fig.suptitle(title, fontsize=9, y=1 - 0.1 / fig_h, va="top")
     path = os.path.abspath(filename)

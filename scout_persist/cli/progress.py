@@ -43,9 +43,7 @@ class Progress:
         filled = int(frac * self.width)
         bar = "#" * filled + "-" * (self.width - filled)
         elapsed = now - self.started
-        self.stream.write(
-            f"\r{self.label} [{bar}] {self.done}/{self.total} {self.text} {elapsed:.1f}s\x1b[K"
-        )
+        self.stream.write(f"\r{self.label} [{bar}] {self.done}/{self.total} {self.text} {elapsed:.1f}s\x1b[K")
         self.stream.flush()
         self.redraws += 1
 

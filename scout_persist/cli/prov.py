@@ -15,10 +15,22 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p = sub.add_parser("prov", help="show the provenance (dependency tree) of a job")
     p.add_argument("job", help="job path, fsspec URL, or key under $SCOUT_PERSIST_URL")
     p.add_argument("-i", "--inputs", default="", help="comma-separated inputs to append to each line")
-    p.add_argument("-if", "--info_fields", "--info-fields", dest="info_fields", default="",
-                   help="comma-separated .info fields to append to each line")
-    p.add_argument("-e", "--expand_repeats", "--expand-repeats", dest="expand_repeats", action="store_true",
-                   help="print the whole subtree of dependencies already shown")
+    p.add_argument(
+        "-if",
+        "--info_fields",
+        "--info-fields",
+        dest="info_fields",
+        default="",
+        help="comma-separated .info fields to append to each line",
+    )
+    p.add_argument(
+        "-e",
+        "--expand_repeats",
+        "--expand-repeats",
+        dest="expand_repeats",
+        action="store_true",
+        help="print the whole subtree of dependencies already shown",
+    )
     out = p.add_mutually_exclusive_group()
     out.add_argument("-p", "--plot", metavar="FILE", help="draw the graph to FILE (.png, .svg or .pdf) with matplotlib")
     out.add_argument("--json", action="store_true", help="print the tree as JSON")
@@ -42,8 +54,12 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         from .plot import plot
 
-        written = plot(root, args.plot, inputs=[s for s in args.inputs.split(",") if s],
-                       info_fields=[s for s in args.info_fields.split(",") if s])
+        written = plot(
+            root,
+            args.plot,
+            inputs=[s for s in args.inputs.split(",") if s],
+            info_fields=[s for s in args.info_fields.split(",") if s],
+        )
         emit(written)
         return 0
     reporter = Reporter(

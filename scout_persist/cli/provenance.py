@@ -111,8 +111,14 @@ def edges(root: Node) -> list[tuple[Node, Node]]:
 class Reporter:
     """Ruby ``Step.prov_report`` over a built graph."""
 
-    def __init__(self, root: Node, colored: bool = False, inputs: list[str] | None = None,
-                 info_fields: list[str] | None = None, expand_repeats: bool = False):
+    def __init__(
+        self,
+        root: Node,
+        colored: bool = False,
+        inputs: list[str] | None = None,
+        info_fields: list[str] | None = None,
+        expand_repeats: bool = False,
+    ):
         self.root = root
         self.colored = colored
         self.inputs = inputs or []

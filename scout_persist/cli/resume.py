@@ -24,6 +24,8 @@ from ..errors import InvalidInputError
 from .output import emit, warn
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     from ..runs import Run
     from ..store import Store
 
@@ -32,15 +34,23 @@ WATCH_POLL = 1.0
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("resume", help="run a recorded flow run again (done jobs reused), or every crashed run "
-                                      "with --incomplete")
+    p = sub.add_parser(
+        "resume", help="run a recorded flow run again (done jobs reused), or every crashed run with --incomplete"
+    )
     p.add_argument("run_ref", nargs="?", metavar="RUN", help="a run id (or a unique start of one)")
-    p.add_argument("--incomplete", action="store_true",
-                   help="resume every run whose process died (status running, lease lapsed) not resumed yet")
+    p.add_argument(
+        "--incomplete",
+        action="store_true",
+        help="resume every run whose process died (status running, lease lapsed) not resumed yet",
+    )
     p.add_argument("-w", "--workflow", help="the run's workflow; with --incomplete, only that workflow's runs")
     p.add_argument("--force", action="store_true", help="resume although the flow's code changed since the run")
-    p.add_argument("--from", dest="from_task", metavar="TASK",
-                   help="recompute TASK's jobs of the run and every job of the run downstream of them")
+    p.add_argument(
+        "--from",
+        dest="from_task",
+        metavar="TASK",
+        help="recompute TASK's jobs of the run and every job of the run downstream of them",
+    )
     p.add_argument("--root", default=None, help="store root (path or fsspec URL); default $SCOUT_PERSIST_URL")
     p.set_defaults(run=run)
 
@@ -50,16 +60,16 @@ def run(args: argparse.Namespace) -> int:
     from .target import resolve_root
 
     if args.incomplete and args.run_ref:
-        raise InvalidInputError(f"resume takes a RUN or --incomplete, not both (got {args.run_ref!r} and "
-                                "--incomplete)")
+        raise InvalidInputError(f"resume takes a RUN or --incomplete, not both (got {args.run_ref!r} and --incomplete)")
     if args.incomplete and args.from_task:
         raise InvalidInputError("--from TASK restarts one run from a task; give that RUN instead of --incomplete")
     store = resolve_root(args.root)
     if args.incomplete:
         return _incomplete(args, store)
     if not args.run_ref:
-        raise InvalidInputError("resume needs a RUN id (scout-persist runs lists them), or --incomplete to resume "
-                                "every crashed run")
+        raise InvalidInputError(
+            "resume needs a RUN id (scout-persist runs lists them), or --incomplete to resume every crashed run"
+        )
     target = load_run(store, args.run_ref, args.workflow)
     outcome = _resume(args, store, target)
     return 0 if outcome else 1
@@ -76,13 +86,17 @@ def _live_reason(store: Store, target: Run) -> str | None:
     if target.age is not None or "cannot be judged" not in target.reason:
         left = lease_left(target.record, target.age)
         extra = f" about {left:.0f}s" if left is not None else ""
-        return (f"run {target.run_id} of flow {target.flow} is still running ({target.reason}); wait for it to end "
-                f"(scout-persist runs show {target.run_id}), or, if its process is gone, for its lease to lapse"
-                f"{extra}, then resume it")
+        return (
+            f"run {target.run_id} of flow {target.flow} is still running ({target.reason}); wait for it to end "
+            f"(scout-persist runs show {target.run_id}), or, if its process is gone, for its lease to lapse"
+            f"{extra}, then resume it"
+        )
     # The store does not tell the age of an entry: watch it with this process's clock for a lease.
     lease = float((target.record.get("lease") or {}).get("seconds") or 60.0)
-    warn(f"resume: {target.store.url} does not tell the age of run records; watching run {target.run_id} for up to "
-         f"{lease:g}s to see whether it is renewed")
+    warn(
+        f"resume: {target.store.url} does not tell the age of run records; watching run {target.run_id} for up to "
+        f"{lease:g}s to see whether it is renewed"
+    )
     first = time.monotonic()
     seen = target.store.get_versioned(target.key).version
     while True:
@@ -92,8 +106,10 @@ def _live_reason(store: Store, target: Run) -> str | None:
         except KeyNotFound:
             return None
         if now != seen:
-            return (f"run {target.run_id} of flow {target.flow} is still running: its record was renewed while "
-                    "watched; wait for it to end, then resume it")
+            return (
+                f"run {target.run_id} of flow {target.flow} is still running: its record was renewed while "
+                "watched; wait for it to end, then resume it"
+            )
         status, _ = judge(target.record, None, time.monotonic() - first)
         if status != RUNNING:
             return None
@@ -105,11 +121,18 @@ def _claimed(store: Store, target: Run, skip: bool) -> Iterator[bool]:
     from ..locks import Lock, describe_holder
     from ..runs import RESUME_LOCK
 
-    lock = Lock(store, f"{target.dir}/{RESUME_LOCK}", lease=CLAIM_LEASE, refresh=CLAIM_LEASE / 10,
-                owner=f"scout-persist resume {target.run_id}")
+    lock = Lock(
+        store,
+        f"{target.dir}/{RESUME_LOCK}",
+        lease=CLAIM_LEASE,
+        refresh=CLAIM_LEASE / 10,
+        owner=f"scout-persist resume {target.run_id}",
+    )
     if not lock.acquire(timeout=0):
-        message = (f"run {target.run_id} is being resumed by {describe_holder(lock.last_holder)}; wait for that "
-                   "resume to end (scout-persist runs lists the new run)")
+        message = (
+            f"run {target.run_id} is being resumed by {describe_holder(lock.last_holder)}; wait for that "
+            "resume to end (scout-persist runs lists the new run)"
+        )
         if not skip:
             raise InvalidInputError(message)
         warn(f"skipped: {message}")
@@ -135,14 +158,16 @@ def _root_env(store: Store) -> Iterator[None]:
             os.environ["SCOUT_PERSIST_URL"] = before
 
 
-def _plugin():
+def _plugin() -> ModuleType:
     import importlib
 
     try:  # by module name, so a plug-in that cannot import is reported even if its package was imported before
         plugin = importlib.import_module("prefect_scout.resume")
     except ImportError as exc:
-        raise InvalidInputError(f"resume runs the flow with Prefect and the prefect_scout plug-in, which do not "
-                                f"import here ({exc}); pip install 'scout-persist[prefect]'") from exc
+        raise InvalidInputError(
+            f"resume runs the flow with Prefect and the prefect_scout plug-in, which do not "
+            f"import here ({exc}); pip install 'scout-persist[prefect]'"
+        ) from exc
     return plugin
 
 
@@ -178,11 +203,15 @@ def _resume(args: argparse.Namespace, store: Store, target: Run, incomplete: boo
             emit(f"resuming run {target.run_id} of flow {target.flow} ({target.record.get('entrypoint')})")
             outcome = plugin.run_flow(target, flow, args.from_task)
     if outcome.run_id is None:
-        warn(f"resume: the flow of run {target.run_id} ended {outcome.state_name} before it ran a scout task, so no "
-             "run was recorded" + (f": {outcome.message}" if outcome.message else ""))
+        warn(
+            f"resume: the flow of run {target.run_id} ended {outcome.state_name} before it ran a scout task, so no "
+            "run was recorded" + (f": {outcome.message}" if outcome.message else "")
+        )
     else:
-        emit(f"run {outcome.run_id} resumed run {target.run_id}: {outcome.state_name}"
-             + (f" ({outcome.message})" if outcome.message and not outcome.completed else ""))
+        emit(
+            f"run {outcome.run_id} resumed run {target.run_id}: {outcome.state_name}"
+            + (f" ({outcome.message})" if outcome.message and not outcome.completed else "")
+        )
     completed: bool | None = outcome.completed
     return completed
 
@@ -197,8 +226,9 @@ def _clean_from(store: Store, target: Run, task: str) -> None:
     start = {j["key"] for j in jobs if j.get("task") == plain and (not wf or j.get("workflow") == wf)}
     if not start:
         tasks = sorted({str(j.get("task")) for j in jobs})
-        raise InvalidInputError(f"--from {task!r}: run {target.run_id} has no job of that task; its tasks: "
-                                f"{', '.join(tasks) or 'none'}")
+        raise InvalidInputError(
+            f"--from {task!r}: run {target.run_id} has no job of that task; its tasks: {', '.join(tasks) or 'none'}"
+        )
     victims = set(start)
     grew = True
     while grew:
@@ -217,8 +247,10 @@ def _clean_from(store: Store, target: Run, task: str) -> None:
         else:
             refused.append(key)
     if refused:
-        raise InvalidInputError(f"--from {task!r}: {', '.join(refused)} could not be removed (locked or running); "
-                                "wait for the run using them to end, then resume again")
+        raise InvalidInputError(
+            f"--from {task!r}: {', '.join(refused)} could not be removed (locked or running); "
+            "wait for the run using them to end, then resume again"
+        )
 
 
 def _incomplete(args: argparse.Namespace, store: Store) -> int:
@@ -227,8 +259,10 @@ def _incomplete(args: argparse.Namespace, store: Store) -> int:
     candidates = [r for r in list_runs(store, args.workflow) if r.status == CRASHED]
     candidates = [r for r in candidates if not markers(store, r.workflow, r.run_id, RESUMED_BY)]
     if not candidates:
-        warn(f"resume --incomplete: no crashed run to resume in {store.where('var/runs')}"
-             + (f" for workflow {args.workflow}" if args.workflow else ""))
+        warn(
+            f"resume --incomplete: no crashed run to resume in {store.where('var/runs')}"
+            + (f" for workflow {args.workflow}" if args.workflow else "")
+        )
         return 0
     failed = 0
     for target in reversed(candidates):  # oldest first

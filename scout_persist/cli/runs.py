@@ -28,8 +28,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p = sub.add_parser("runs", help="list the flow runs recorded in a store, newest first; runs show RUN; runs prune")
     _common(p)
     p.add_argument("-w", "--workflow", help="only the runs of this workflow (the flow's name)")
-    p.add_argument("-s", "--status", help="only runs in these statuses (comma-separated): running, completed, "
-                                          "failed, cancelled, crashed")
+    p.add_argument(
+        "-s",
+        "--status",
+        help="only runs in these statuses (comma-separated): running, completed, failed, cancelled, crashed",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON list (each run with its jobs)")
     p.add_argument("--progress", action="store_true", help="show a progress bar on stderr even when not a terminal")
     p.add_argument("--no-progress", dest="no_progress", action="store_true", help="never show a progress bar")
@@ -41,23 +44,33 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     _common(s, SUPPRESS)
     s.add_argument("-w", "--workflow", default=SUPPRESS, help="the run's workflow, when its id is ambiguous")
     out = s.add_mutually_exclusive_group()
-    out.add_argument("--json", action="store_true", default=SUPPRESS, help="print the record as JSON, with the "
-                                                                             "lineage")
-    out.add_argument("-p", "--plot", metavar="FILE", help="draw the run's jobs and their dependencies to FILE "
-                                                           "(.png, .svg or .pdf), as prov --plot does")
+    out.add_argument("--json", action="store_true", default=SUPPRESS, help="print the record as JSON, with the lineage")
+    out.add_argument(
+        "-p",
+        "--plot",
+        metavar="FILE",
+        help="draw the run's jobs and their dependencies to FILE (.png, .svg or .pdf), as prov --plot does",
+    )
     s.set_defaults(verb="show")
 
     r = verbs.add_parser("prune", help="delete old run records and the jobs only they reach (try --dry-run first)")
     _common(r, SUPPRESS)
     which = r.add_mutually_exclusive_group(required=True)
-    which.add_argument("--keep-last", dest="keep_last", type=int, metavar="N",
-                       help="keep the N newest runs of each workflow")
-    which.add_argument("--older-than", dest="older_than", type=float, metavar="DAYS",
-                       help="delete runs started more than DAYS days ago")
+    which.add_argument(
+        "--keep-last", dest="keep_last", type=int, metavar="N", help="keep the N newest runs of each workflow"
+    )
+    which.add_argument(
+        "--older-than",
+        dest="older_than",
+        type=float,
+        metavar="DAYS",
+        help="delete runs started more than DAYS days ago",
+    )
     r.add_argument("-w", "--workflow", default=SUPPRESS, help="only prune the runs of this workflow")
     r.add_argument("-n", "--dry-run", dest="dry_run", action="store_true", help="print what would go, delete nothing")
-    r.add_argument("--json", action="store_true", default=SUPPRESS,
-                   help="print what is (or would be) deleted and kept as JSON")
+    r.add_argument(
+        "--json", action="store_true", default=SUPPRESS, help="print what is (or would be) deleted and kept as JSON"
+    )
     r.set_defaults(verb="prune")
 
 
@@ -154,8 +167,9 @@ def run_list(args: argparse.Namespace) -> int:
     problems: list[str] = []
     bar = _bar(args)
     try:
-        runs = list_runs(store, args.workflow, progress=bar, problems=problems,
-                         with_parts=_needs_parts if args.json else None)
+        runs = list_runs(
+            store, args.workflow, progress=bar, problems=problems, with_parts=_needs_parts if args.json else None
+        )
     finally:
         bar.close()
     if wanted is not None:
@@ -170,8 +184,10 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     lines = [f"{'RUN':<36}  {'STATUS':<9}  {'STARTED (UTC)':<19}  {'TIME':>6}  {'FLOW':<16}  JOBS"]
     for r in runs:
-        lines.append(f"{r.run_id:<36}  {r.status:<9}  {when(r.started):<19}  {duration(r.seconds):>6}  "
-                     f"{r.flow:<16}  {_jobs_column(r)}")
+        lines.append(
+            f"{r.run_id:<36}  {r.status:<9}  {when(r.started):<19}  {duration(r.seconds):>6}  "
+            f"{r.flow:<16}  {_jobs_column(r)}"
+        )
     emit("\n".join(lines))
     warn(f"{len(runs)} runs in {store.where('var/runs')}")
     return 0
@@ -181,8 +197,10 @@ def run_list(args: argparse.Namespace) -> int:
 def _lineage(store: Store, run: Run) -> dict[str, Any]:
     from ..runs import RESUMED_BY, REUSED_BY, markers
 
-    return {"resumed_by": markers(store, run.workflow, run.run_id, RESUMED_BY),
-            "reused_by": markers(store, run.workflow, run.run_id, REUSED_BY)}
+    return {
+        "resumed_by": markers(store, run.workflow, run.run_id, RESUMED_BY),
+        "reused_by": markers(store, run.workflow, run.run_id, REUSED_BY),
+    }
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -197,32 +215,42 @@ def run_show(args: argparse.Namespace) -> int:
         emit_json({**run.summary(), **lineage})
         return 0
     rec = run.record
-    emit(f"run {run.run_id}  (flow {run.flow}" + (f", flow run {rec['flow_run_name']!r}" if rec.get("flow_run_name")
-                                                     else "") + ")")
+    emit(
+        f"run {run.run_id}  (flow {run.flow}"
+        + (f", flow run {rec['flow_run_name']!r}" if rec.get("flow_run_name") else "")
+        + ")"
+    )
     status = run.status + (f": {run.reason}" if run.reason else "")
     if run.status == "running" and writer_gone_here(rec):
         status += "; its process is gone from this machine: it counts as crashed once its lease lapses"
     emit(f"  status      {status}")
     if rec.get("error"):
         emit(f"  error       {rec['error']}")
-    emit(f"  started     {when(run.started)} UTC" + (f"   ended {when(run.ended)} UTC ({duration(run.seconds)})"
-                                                       if run.ended else ""))
+    emit(
+        f"  started     {when(run.started)} UTC"
+        + (f"   ended {when(run.ended)} UTC ({duration(run.seconds)})" if run.ended else "")
+    )
     emit(f"  host        {rec.get('host', '?')} pid {rec.get('pid', '?')}   cwd {rec.get('cwd', '?')}")
     emit(f"  entrypoint  {rec.get('entrypoint') or '-'}")
     code = got if isinstance(got := rec.get("code"), dict) else {}
-    emit(f"  code        {code.get('hash', '?')} (flow {str(code.get('flow', '?'))[:12]}"
-         + "".join(f", {n} {str(c)[:12]}" for n, c in sorted((code.get('ran') or code.get('tasks') or {}).items()))
-         + ")")
+    emit(
+        f"  code        {code.get('hash', '?')} (flow {str(code.get('flow', '?'))[:12]}"
+        + "".join(f", {n} {str(c)[:12]}" for n, c in sorted((code.get("ran") or code.get("tasks") or {}).items()))
+        + ")"
+    )
     params = rec.get("parameters") or {}
     digests = rec.get("parameter_digests") or {}
-    shown = [f"{k}={v!r}" for k, v in params.items()] + [f"{k}=<{v.split(':', 1)[0]} {v.split(':')[-1][:12]}>"
-                                                          for k, v in digests.items()]
+    shown = [f"{k}={v!r}" for k, v in params.items()] + [
+        f"{k}=<{v.split(':', 1)[0]} {v.split(':')[-1][:12]}>" for k, v in digests.items()
+    ]
     emit(f"  parameters  {' '.join(shown) or '(none)'}")
     emit(f"  resumable   {'yes' if rec.get('resumable') else 'no: ' + str(rec.get('not_resumable'))}")
     src = rec.get("resumed_from")
     if isinstance(src, dict):
-        emit(f"  resumed     from run {src.get('run_id')}" + (f" (--from {src['from_task']})" if src.get("from_task")
-                                                              else ""))
+        emit(
+            f"  resumed     from run {src.get('run_id')}"
+            + (f" (--from {src['from_task']})" if src.get("from_task") else "")
+        )
     for m in lineage["resumed_by"]:
         emit(f"  resumed by  run {m['run_id']}" + (f" at {m['at']}" if m.get("at") else ""))
     for u in run.reused():
@@ -288,8 +316,9 @@ def run_prune(args: argparse.Namespace) -> int:
     store = _store(args)
     bar = _bar(args)
     try:
-        plan = plan_prune(store, keep_last=args.keep_last, older_than_days=args.older_than, workflow=args.workflow,
-                          progress=bar)
+        plan = plan_prune(
+            store, keep_last=args.keep_last, older_than_days=args.older_than, workflow=args.workflow, progress=bar
+        )
     finally:
         bar.close()
     verb = "would delete" if args.dry_run else "deleted"
@@ -313,14 +342,16 @@ def run_prune(args: argparse.Namespace) -> int:
             delete_run(store, run)
         removed_runs.append(run)
     if args.json:
-        emit_json({
-            "dry_run": bool(args.dry_run),
-            "runs_deleted": [r.run_id for r in removed_runs],
-            "runs_kept": [r.run_id for r in plan.keep_runs],
-            "jobs_deleted": deleted_jobs,
-            "jobs_kept": plan.kept_jobs,
-            "jobs_skipped": skipped,
-        })
+        emit_json(
+            {
+                "dry_run": bool(args.dry_run),
+                "runs_deleted": [r.run_id for r in removed_runs],
+                "runs_kept": [r.run_id for r in plan.keep_runs],
+                "jobs_deleted": deleted_jobs,
+                "jobs_kept": plan.kept_jobs,
+                "jobs_skipped": skipped,
+            }
+        )
         return 1 if skipped else 0
     for r in removed_runs:
         emit(f"{verb} run  {r.run_id}  {r.status:<9} {when(r.started)}  {r.flow}")
@@ -328,7 +359,9 @@ def run_prune(args: argparse.Namespace) -> int:
         emit(f"{verb} job  {key}")
     for key, why in sorted(plan.kept_jobs.items()):
         emit(f"kept job     {key}: {why}")
-    warn(f"runs prune: {len(removed_runs)} runs and {len(deleted_jobs)} jobs {done}, {len(plan.keep_runs)} runs kept"
-         + (" (dry run: nothing deleted)" if args.dry_run else "")
-         + (f"; {len(skipped)} jobs skipped (locked or running)" if skipped else ""))
+    warn(
+        f"runs prune: {len(removed_runs)} runs and {len(deleted_jobs)} jobs {done}, {len(plan.keep_runs)} runs kept"
+        + (" (dry run: nothing deleted)" if args.dry_run else "")
+        + (f"; {len(skipped)} jobs skipped (locked or running)" if skipped else "")
+    )
     return 1 if skipped else 0

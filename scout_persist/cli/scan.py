@@ -34,9 +34,7 @@ _READ_CHUNK = 1 << 16
 _S_ISDIR = _stat.S_ISDIR
 _Stats = dict[str, os.stat_result]  # name -> lstat (or its shape, on other stores)
 # (base, file_name, job_name, result, info, files, dir_fd): see _folder
-_FolderItem = tuple[
-    str, str, str, os.stat_result | None, os.stat_result | None, os.stat_result | None, int | None
-]
+_FolderItem = tuple[str, str, str, os.stat_result | None, os.stat_result | None, os.stat_result | None, int | None]
 
 
 def _jobs() -> ModuleType:
@@ -55,12 +53,34 @@ def _fake_stat(is_dir: bool, size: int, mtime: float | None) -> os.stat_result:
 class JobEntry:
     """A job found by a scan; ``info`` is read on first use."""
 
-    __slots__ = ("store", "key", "workflow", "task", "name", "result", "info_entry", "files", "mtime",
-                 "_raw", "_info", "_size", "_status")
+    __slots__ = (
+        "store",
+        "key",
+        "workflow",
+        "task",
+        "name",
+        "result",
+        "info_entry",
+        "files",
+        "mtime",
+        "_raw",
+        "_info",
+        "_size",
+        "_status",
+    )
 
-    def __init__(self, store: Store, key: str, workflow: str, task: str, name: str,
-                 result: os.stat_result | None = None, info_entry: os.stat_result | None = None,
-                 files: os.stat_result | None = None, raw: bytes | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        key: str,
+        workflow: str,
+        task: str,
+        name: str,
+        result: os.stat_result | None = None,
+        info_entry: os.stat_result | None = None,
+        files: os.stat_result | None = None,
+        raw: bytes | None = None,
+    ) -> None:
         self.store = store
         self.key = key
         self.workflow = workflow
@@ -105,8 +125,9 @@ class JobEntry:
     def status(self) -> str:
         """The status ``ls``, ``info`` and ``prov`` show (derived statuses and dead jobs as ``aborted``)."""
         if self._status is None:
-            self._status = _jobs().shown_status(self.store, self.info if self.info_entry else None,
-                                              self.result is not None, self.key)
+            self._status = _jobs().shown_status(
+                self.store, self.info if self.info_entry else None, self.result is not None, self.key
+            )
         return self._status
 
     @property
@@ -114,8 +135,11 @@ class JobEntry:
         """Bytes of the result, the .info and everything under .files (or a folder result)."""
         if self._size is None:
             total = 0
-            for e, key in ((self.result, self.key), (self.info_entry, self.key + ".info"),
-                           (self.files, self.key + ".files")):
+            for e, key in (
+                (self.result, self.key),
+                (self.info_entry, self.key + ".info"),
+                (self.files, self.key + ".files"),
+            ):
                 if e is None:
                     continue
                 total += tree_size(self.store, key) if _S_ISDIR(e.st_mode) else e.st_size
@@ -129,6 +153,7 @@ def job_entry(store: Store, key: str) -> JobEntry | None:
     if len(parts) < 5 or parts[0] != "var" or parts[1] != "jobs":
         return None
     if store.capabilities.local_paths:
+
         def st(k: str) -> os.stat_result | None:
             try:
                 return os.lstat(store.path(k))
@@ -139,8 +164,9 @@ def job_entry(store: Store, key: str) -> JobEntry | None:
     else:
         parent, name = key.rsplit("/", 1)
         found = dict(list_dir(store, parent))
-        result, info, files = (None if found.get(n) is None else _fake_stat(*found[n])
-                               for n in (name, name + ".info", name + ".files"))
+        result, info, files = (
+            None if found.get(n) is None else _fake_stat(*found[n]) for n in (name, name + ".info", name + ".files")
+        )
     if result is None and info is None and files is None:
         return None
     return JobEntry(store, key, parts[2], parts[3], parts[4], result, info, files)
@@ -297,8 +323,13 @@ def _folder(store: Store, workflow: str, task: str, prefix: str = "") -> Iterato
             os.close(dir_fd)
 
 
-def jobs_in(store: Store, workflow: str, task: str, keep: Callable[[JobEntry], bool] | None = None,
-            statuses: frozenset[str] | None = None) -> list[JobEntry]:
+def jobs_in(
+    store: Store,
+    workflow: str,
+    task: str,
+    keep: Callable[[JobEntry], bool] | None = None,
+    statuses: frozenset[str] | None = None,
+) -> list[JobEntry]:
     """The jobs of one task folder, sorted by name.
 
     ``keep``: a cheap test on the listing (e.g. the age); ``statuses``: only jobs whose status is one of them
@@ -332,8 +363,9 @@ def jobs_in(store: Store, workflow: str, task: str, keep: Callable[[JobEntry], b
     return out
 
 
-def _local_jobs_by_status(store: Store, workflow: str, task: str, statuses: frozenset[str],
-                          prefix: str = "") -> list[JobEntry]:
+def _local_jobs_by_status(
+    store: Store, workflow: str, task: str, statuses: frozenset[str], prefix: str = ""
+) -> list[JobEntry]:
     """:func:`jobs_in` with a status filter on a local folder: the listing gives names and kinds only (no stat),
     every ``.info`` is read, and only the jobs that may match are stat'ed and looked at closely."""
     derived_status = _jobs().derived_status
@@ -373,10 +405,16 @@ def _local_jobs_by_status(store: Store, workflow: str, task: str, statuses: froz
                     continue
             elif derived_status(None, is_dir is not None) not in statuses:
                 continue
-            job = JobEntry(store, f"{base}/{name}", workflow, task, lead + name,
-                           _lstat_at(dir_fd, name) if is_dir is not None else None,
-                           _lstat_at(dir_fd, name + ".info") if raw is not None else None,
-                           _lstat_at(dir_fd, name + ".files") if has_files else None)
+            job = JobEntry(
+                store,
+                f"{base}/{name}",
+                workflow,
+                task,
+                lead + name,
+                _lstat_at(dir_fd, name) if is_dir is not None else None,
+                _lstat_at(dir_fd, name + ".info") if raw is not None else None,
+                _lstat_at(dir_fd, name + ".files") if has_files else None,
+            )
             job._raw = raw if job.info_entry is not None else None
             if job.status in statuses:
                 out.append(job)
@@ -392,9 +430,14 @@ def _lstat_at(dir_fd: int, name: str) -> os.stat_result | None:
         return None
 
 
-def scan(store: Store, workflow: str = "*", task: str = "*", progress: Progress | None = None,
-         keep: Callable[[JobEntry], bool] | None = None,
-         statuses: frozenset[str] | None = None) -> Iterator[JobEntry]:
+def scan(
+    store: Store,
+    workflow: str = "*",
+    task: str = "*",
+    progress: Progress | None = None,
+    keep: Callable[[JobEntry], bool] | None = None,
+    statuses: frozenset[str] | None = None,
+) -> Iterator[JobEntry]:
     """Every job of ``store`` in workflow/task folders matching the globs, passing ``keep`` and (``statuses``)
     in one of them; ``progress`` advances per task folder. A status filter on a big local listing is split with
     :func:`in_two_processes` (few jobs match, so little comes back)."""
@@ -415,8 +458,14 @@ def scan(store: Store, workflow: str = "*", task: str = "*", progress: Progress 
         yield from work(dirs, progress)
         return
     done = 0
-    for part, jobs in in_two_processes(store, dirs, work, progress, encode=lambda jobs: [_pack(j) for j in jobs],
-                                       decode=lambda packed: [_unpack(store, t) for t in packed]):
+    for part, jobs in in_two_processes(
+        store,
+        dirs,
+        work,
+        progress,
+        encode=lambda jobs: [_pack(j) for j in jobs],
+        decode=lambda packed: [_unpack(store, t) for t in packed],
+    ):
         done += len(part)
         yield from jobs
         if progress is not None and progress.done < done:
@@ -425,11 +474,21 @@ def scan(store: Store, workflow: str = "*", task: str = "*", progress: Progress 
 
 def _pack(job: JobEntry) -> tuple[Any, ...]:
     """A matched job as plain values for :mod:`marshal` (its status already computed)."""
+
     def st(e: os.stat_result | None) -> tuple[int, int, float] | None:
         return None if e is None else (e.st_mode, e.st_size, e.st_mtime)
 
-    return (job.key, job.workflow, job.task, job.name, st(job.result), st(job.info_entry), st(job.files),
-            job._raw, job.status)
+    return (
+        job.key,
+        job.workflow,
+        job.task,
+        job.name,
+        st(job.result),
+        st(job.info_entry),
+        st(job.files),
+        job._raw,
+        job.status,
+    )
 
 
 def _unpack(store: Store, packed: tuple[Any, ...]) -> JobEntry:
@@ -447,8 +506,14 @@ FORK_ENV = "SCOUT_PERSIST_SCAN_FORK"  # "0": never split a scan; "1": split when
 _FORK_MIN_DIR_BYTES = 256 << 10  # task folders whose directory files total this much hold a few thousand entries
 
 
-def in_two_processes(store: Store, dirs: list[tuple[str, str]], work: Callable[..., Any], progress: Progress | None = None,
-                     encode: Callable[..., Any] | None = None, decode: Callable[..., Any] | None = None) -> Iterator[tuple[Any, ...]]:
+def in_two_processes(
+    store: Store,
+    dirs: list[tuple[str, str]],
+    work: Callable[..., Any],
+    progress: Progress | None = None,
+    encode: Callable[..., Any] | None = None,
+    decode: Callable[..., Any] | None = None,
+) -> Iterator[tuple[Any, ...]]:
     """``(part, work(part, progress))`` for the two halves of ``dirs``, in order; the second half runs in a forked
     child while this process does the first, and comes back through a pipe as :mod:`marshal` data (``encode`` turns
     the child's result into such values, ``decode`` turns them back). A scan is mostly Python work around one
@@ -537,7 +602,9 @@ def _may_fork(store: Store, dirs: list[tuple[str, str]]) -> bool:
     return False
 
 
-def rows(store: Store, workflow: str = "*", task: str = "*", progress: Progress | None = None) -> Iterator[list[tuple[Any, ...]]]:
+def rows(
+    store: Store, workflow: str = "*", task: str = "*", progress: Progress | None = None
+) -> Iterator[list[tuple[Any, ...]]]:
     """Per task folder, ``(workflow, task, name, size, mtime)`` of each of its jobs, as plain ``ls`` prints them: no
     .info read, no per-job object but the tuple. ``size`` and ``mtime`` are :attr:`JobEntry.size` and ``.mtime``."""
     dirs = task_dirs(store, workflow, task)
@@ -557,8 +624,10 @@ def rows_in(store: Store, w: str, t: str) -> list[tuple[Any, ...]]:
     """:func:`rows` of one task folder."""
     if store.capabilities.local_paths:
         return _rows_in(store, w, t)
-    return [(w, t, name, *_size_mtime(store, f"{base}/{file_name}", result, info, folder))
-            for base, file_name, name, result, info, folder, _fd in _folder(store, w, t)]
+    return [
+        (w, t, name, *_size_mtime(store, f"{base}/{file_name}", result, info, folder))
+        for base, file_name, name, result, info, folder, _fd in _folder(store, w, t)
+    ]
 
 
 def _size_mtime(

@@ -60,13 +60,20 @@ def human_age(seconds: float | None) -> str:
     return f"{max(seconds, 0):.0f}s"
 
 
-def add_selection_options(p: argparse.ArgumentParser, default_status: str | None = None, root_help: str | None = None) -> None:
-    p.add_argument("root", nargs="?",
-                   help=root_help or "Scout root (path or fsspec URL); default $SCOUT_PERSIST_URL or ~/.scout")
+def add_selection_options(
+    p: argparse.ArgumentParser, default_status: str | None = None, root_help: str | None = None
+) -> None:
+    p.add_argument(
+        "root", nargs="?", help=root_help or "Scout root (path or fsspec URL); default $SCOUT_PERSIST_URL or ~/.scout"
+    )
     p.add_argument("-w", "--workflow", default="*", help="workflow name or glob")
     p.add_argument("-t", "--task", default="*", help="task name or glob")
-    p.add_argument("-s", "--status", default=default_status,
-                   help="comma-separated statuses (done, error, aborted, start, missing, unsync, ...)")
+    p.add_argument(
+        "-s",
+        "--status",
+        default=default_status,
+        help="comma-separated statuses (done, error, aborted, start, missing, unsync, ...)",
+    )
     p.add_argument("--older-than", dest="older_than", metavar="DAYS", help="only jobs last modified more than DAYS ago")
     p.add_argument("--newer-than", dest="newer_than", metavar="DAYS", help="only jobs modified within DAYS")
     p.add_argument("--progress", action="store_true", help="show a progress bar on stderr even when not a terminal")

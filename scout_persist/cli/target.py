@@ -82,7 +82,9 @@ def resolve_job(arg: str, root: str | None = None, strip_suffix: bool = True) ->
     A trailing ``.info`` or ``.files`` is removed (Ruby's ``prov`` does so; its ``info`` prints nothing instead).
     """
     if not arg:
-        raise JobNotFound("empty job argument; give a job path such as ~/.scout/var/jobs/Baking/bake_muffin_tray/Default")
+        raise JobNotFound(
+            "empty job argument; give a job path such as ~/.scout/var/jobs/Baking/bake_muffin_tray/Default"
+        )
     if strip_suffix:
         arg = _strip(arg)
     if "://" in arg:

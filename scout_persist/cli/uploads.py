@@ -21,9 +21,12 @@ DEFAULT_HOURS = 24.0
 
 def add_option(p: argparse.ArgumentParser) -> None:
     """The ``--uploads`` switch of ``gc`` (its ``--older-than`` then means hours)."""
-    p.add_argument("--uploads", action="store_true",
-                   help="abort incomplete multipart uploads (S3) idle for more than --older-than HOURS "
-                        f"(default {DEFAULT_HOURS:g}; also 30m, 2d); try --dry-run first")
+    p.add_argument(
+        "--uploads",
+        action="store_true",
+        help="abort incomplete multipart uploads (S3) idle for more than --older-than HOURS "
+        f"(default {DEFAULT_HOURS:g}; also 30m, 2d); try --dry-run first",
+    )
     p.add_argument("--json", action="store_true", help="with --uploads: print the uploads as JSON")
 
 
@@ -52,8 +55,9 @@ def run_gc_uploads(args: argparse.Namespace) -> int:
     from .target import resolve_root
 
     if getattr(args, "max_size", None):
-        raise InvalidInputError("gc --uploads aborts multipart uploads; run it without --max-size (and gc --max-size "
-                                "separately for jobs)")
+        raise InvalidInputError(
+            "gc --uploads aborts multipart uploads; run it without --max-size (and gc --max-size separately for jobs)"
+        )
     older = parse_hours(args.older_than)
     store = resolve_root(args.root)
     uploads = store.incomplete_uploads(older_than=older)
@@ -67,9 +71,21 @@ def run_gc_uploads(args: argparse.Namespace) -> int:
             idle = None if u.last_active is None else now - u.last_active
             emit(f"{verb:<12} idle {_age(idle):>6}  {u.key}  upload {u.upload_id}")
     if args.json:
-        emit_json([{"key": u.key, "upload_id": u.upload_id, "initiated": u.initiated, "last_active": u.last_active,
-                    "aborted": done} for u, done in zip(uploads, aborted)])
+        emit_json(
+            [
+                {
+                    "key": u.key,
+                    "upload_id": u.upload_id,
+                    "initiated": u.initiated,
+                    "last_active": u.last_active,
+                    "aborted": done,
+                }
+                for u, done in zip(uploads, aborted)
+            ]
+        )
     what = "would abort" if args.dry_run else "aborted"
-    warn(f"gc --uploads: {what} {sum(aborted) if not args.dry_run else len(uploads)} incomplete uploads idle for "
-         f"more than {_age(older)} under {store.url}{' (dry run: nothing aborted)' if args.dry_run else ''}")
+    warn(
+        f"gc --uploads: {what} {sum(aborted) if not args.dry_run else len(uploads)} incomplete uploads idle for "
+        f"more than {_age(older)} under {store.url}{' (dry run: nothing aborted)' if args.dry_run else ''}"
+    )
     return 0

@@ -63,8 +63,12 @@ def verify_job(ref: JobRef) -> list[dict[str, Any]]:
     for where, rec in records(info):
         name = rec.get("file")
         key = f"{ref.files_key}/{name}" if isinstance(name, str) and name else ref.key
-        row = {"job": ref.display, "record": ".".join(map(str, where)) or "(top)", "file": key.rsplit("/", 1)[-1],
-               "expected": rec["checksum"]}
+        row = {
+            "job": ref.display,
+            "record": ".".join(map(str, where)) or "(top)",
+            "file": key.rsplit("/", 1)[-1],
+            "expected": rec["checksum"],
+        }
         try:
             if where == (payload.RECORD_KEY,) and formats.for_record(rec, key) is not None:
                 ok = _format_matches(ref, rec, key)  # a typed format's checksum covers what its format says
@@ -119,8 +123,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p = sub.add_parser("verify", help="recompute the checksums recorded in .info files and report mismatches")
     add_selection_options(p)
     p.add_argument("--json", action="store_true", help="print every check as JSON")
-    p.add_argument("--unsigned", action="store_true",
-                   help="list pickled results that do not verify under $SCOUT_PERSIST_HMAC_KEY (recomputed by caches)")
+    p.add_argument(
+        "--unsigned",
+        action="store_true",
+        help="list pickled results that do not verify under $SCOUT_PERSIST_HMAC_KEY (recomputed by caches)",
+    )
     p.set_defaults(run=run)
 
 
@@ -146,8 +153,10 @@ def run(args: argparse.Namespace) -> int:
         emit_json({"checked": len(results), "failed": len(bad), "unverified_jobs": unverified, "results": results})
     else:
         for r in bad:
-            emit(f"{r['status'].upper():<8} {r['job']} [{r['file']}] expected {r['expected']}"
-                 + (f" got {r['actual']}" if "actual" in r else ""))
+            emit(
+                f"{r['status'].upper():<8} {r['job']} [{r['file']}] expected {r['expected']}"
+                + (f" got {r['actual']}" if "actual" in r else "")
+            )
         warn(f"verify: {len(results)} checksums, {len(bad)} failed; {unverified} of {len(refs)} jobs carry no checksum")
     return 1 if bad else 0
 
@@ -160,6 +169,8 @@ def _run_unsigned(args: argparse.Namespace, refs: list[JobRef]) -> int:
         for row in rows:
             emit(f"UNSIGNED {row['job']}" + (f" ({row['reason']})" if "reason" in row else ""))
         key = "set" if serializers.hmac_key_from_env() else "not set"
-        warn(f"verify --unsigned: {len(rows)} of {len(refs)} jobs hold pickles that do not verify "
-             f"(${serializers.HMAC_ENV} is {key}); caches recompute them")
+        warn(
+            f"verify --unsigned: {len(rows)} of {len(refs)} jobs hold pickles that do not verify "
+            f"(${serializers.HMAC_ENV} is {key}); caches recompute them"
+        )
     return 1 if rows else 0

@@ -74,7 +74,9 @@ def _value_digest(value: Any) -> str:
 
 def signature_dependencies(ref: JobRef, info: dict[str, Any]) -> str:
     """The ``dependencies`` part recomputed from the dependencies' current ``.info`` (their result checksums)."""
-    return sig.dependencies_digest([sig.dependency_token(dep.key, load_info(dep)) for dep in dependency_refs(ref, info)])
+    return sig.dependencies_digest(
+        [sig.dependency_token(dep.key, load_info(dep)) for dep in dependency_refs(ref, info)]
+    )
 
 
 # ------------------------------------------------------------------------------------------- the hit rule
@@ -98,8 +100,7 @@ def result_problem(ref: JobRef, info: dict[str, Any]) -> str | None:
     where = job.location(ref.key)
     try:
         if record is None:  # a job Ruby wrote: it must load by Ruby's rules for its type
-            payload.decode(data, None, key=ref.key, scout_type=info.get("type"), location=where,
-                           relocate=job.relocate)
+            payload.decode(data, None, key=ref.key, scout_type=info.get("type"), location=where, relocate=job.relocate)
         elif record.get("format") not in payload.FORMATS:
             return f"its result format {record.get('format')!r} is unknown to this version of scout-persist"
         else:
@@ -135,12 +136,16 @@ class Verdict:
 
 def _signature_problem(ref: JobRef, info: dict[str, Any], stored: Mapping[str, Any]) -> str | None:
     if stored.get("signature_version") != sig.SIGNATURE_VERSION:
-        return (f"its signature was computed by another version of scout-persist "
-                f"({stored.get('signature_version', 1)!r}, now {sig.SIGNATURE_VERSION}): the plug-in recomputes it")
+        return (
+            f"its signature was computed by another version of scout-persist "
+            f"({stored.get('signature_version', 1)!r}, now {sig.SIGNATURE_VERSION}): the plug-in recomputes it"
+        )
     return None
 
 
-def dependency_verdict(ref: JobRef, memo: dict[str, Verdict] | None = None, _stack: frozenset[str] = frozenset()) -> Verdict:
+def dependency_verdict(
+    ref: JobRef, memo: dict[str, Verdict] | None = None, _stack: frozenset[str] = frozenset()
+) -> Verdict:
     """Whether a flow would reuse the job ``ref`` (a dependency: no given inputs or version), recursively."""
     memo = {} if memo is None else memo
     if ref.display in memo:
@@ -187,23 +192,28 @@ def _ruby_freshness(ref: JobRef, info: dict[str, Any], memo: dict[str, Verdict])
             continue
         exists = result_exists(dep)
         if dependency_verdict(dep, memo).state == "rerun":
-            out.append(f"note: dependency {dep.display} runs again first "
-                       f"({dependency_verdict(dep, memo).reasons[0]})")
+            out.append(f"note: dependency {dep.display} runs again first ({dependency_verdict(dep, memo).reasons[0]})")
         if not exists:
-            out.append(f"note: Ruby Scout would recompute this job: dependency {dep.display} has no result "
-                       f"(status {shown_status(dep, dep_info, exists)!r})")
+            out.append(
+                f"note: Ruby Scout would recompute this job: dependency {dep.display} has no result "
+                f"(status {shown_status(dep, dep_info, exists)!r})"
+            )
         elif job_mtime is not None:
             newer = (mtime(dep) or 0) - job_mtime
             if newer > MTIME_SLACK:
-                out.append(f"note: Ruby Scout would recompute this job: dependency {dep.display} is {newer:.0f} s "
-                           f"newer than its result (more than the {MTIME_SLACK:g} s a copied or uploaded tree may "
-                           "differ by); the plug-in does not compare times")
+                out.append(
+                    f"note: Ruby Scout would recompute this job: dependency {dep.display} is {newer:.0f} s "
+                    f"newer than its result (more than the {MTIME_SLACK:g} s a copied or uploaded tree may "
+                    "differ by); the plug-in does not compare times"
+                )
         todo.extend(dependency_refs(dep, dep_info))
     return out
 
 
 # --------------------------------------------------------------------------------------------- verdict
-def explain(ref: JobRef, info: dict[str, Any], assignments: list[str], version: str | None = None) -> tuple[bool, list[str]]:
+def explain(
+    ref: JobRef, info: dict[str, Any], assignments: list[str], version: str | None = None
+) -> tuple[bool, list[str]]:
     """``(reused, lines)``: whether a flow would reuse the job, and the lines saying so or why not.
 
     The first line starts with ``would be reused`` or ``would rerun``; ``note:`` lines follow.
@@ -225,7 +235,9 @@ def explain(ref: JobRef, info: dict[str, Any], assignments: list[str], version: 
         value = coerce_like(text, recorded)
         if _value_digest(value) != _value_digest(recorded):
             where = "" if name in own else " (an input of a dependency)"
-            reasons.append(f"input {name!r} changed{where}: recorded {fingerprint(recorded)}, given {fingerprint(value)}")
+            reasons.append(
+                f"input {name!r} changed{where}: recorded {fingerprint(recorded)}, given {fingerprint(value)}"
+            )
     memo: dict[str, Verdict] = {}
     stored = sig.stored_signature(info)
     pending: list[JobRef] = []
@@ -235,15 +247,18 @@ def explain(ref: JobRef, info: dict[str, Any], assignments: list[str], version: 
             reasons.append(bad_version)
         else:
             digests = got if isinstance(got := stored.get("inputs"), dict) else {}
-            changed = [n for n in given if n in digests and _value_digest(coerce_like(given[n], known[n])) != digests[n]]
+            changed = [
+                n for n in given if n in digests and _value_digest(coerce_like(given[n], known[n])) != digests[n]
+            ]
             if changed:
                 reasons.append(f"signature component 'inputs' changes with the given inputs ({', '.join(changed)})")
             pending = [d for d in dependency_refs(ref, info) if dependency_verdict(d, memo).state != "reused"]
             if not pending and "dependencies" in stored and signature_dependencies(ref, info) != stored["dependencies"]:
                 reasons.append("signature component 'dependencies' changed: a dependency was recomputed to other bytes")
             if version is not None and str(stored.get("version", "")) != version:
-                reasons.append(f"signature component 'version' changed: recorded {stored.get('version')!r}, "
-                               f"given {version!r}")
+                reasons.append(
+                    f"signature component 'version' changed: recorded {stored.get('version')!r}, given {version!r}"
+                )
     notes = _ruby_freshness(ref, info, memo)
     previous = (info.get("prefect") or {}).get("recomputed_because")
     if previous:
@@ -252,12 +267,17 @@ def explain(ref: JobRef, info: dict[str, Any], assignments: list[str], version: 
         return False, [f"{RERUN}: {r}" for r in reasons] + notes
     if pending:
         names = ", ".join(d.display for d in pending)
-        return False, [f"{RERUN} unless the dependencies that run again first ({names}) give the same bytes as "
-                       "before: its signature holds the checksums of their earlier results", *notes]
+        return False, [
+            f"{RERUN} unless the dependencies that run again first ({names}) give the same bytes as "
+            "before: its signature holds the checksums of their earlier results",
+            *notes,
+        ]
     if stored is None:
         what = f"readable as {info.get('type') or 'binary'!r}"
         first = f"{REUSED}: status done, result {what} (a job written by Ruby Scout: no signature to compare)"
     else:
-        first = (f"{REUSED}: status done, result verified, signature unchanged (inputs, dependencies, version; "
-                 "the task's code is compared by the plug-in)")
+        first = (
+            f"{REUSED}: status done, result verified, signature unchanged (inputs, dependencies, version; "
+            "the task's code is compared by the plug-in)"
+        )
     return True, [first, *notes]

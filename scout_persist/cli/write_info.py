@@ -27,10 +27,17 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("key")
     p.add_argument("value", help="stored as a string; DELETE or nil stores null (and implies -f)")
     p.add_argument("-f", "--force", action="store_true", help="overwrite a key that is already present")
-    p.add_argument("-r", "--recursive", action="store_true",
-                   help="also write every recursive dependency created on the same host")
-    p.add_argument("-p", "--check_pid", "--check-pid", dest="check_pid", action="store_true",
-                   help="with -r: only dependencies written by the same pid")
+    p.add_argument(
+        "-r", "--recursive", action="store_true", help="also write every recursive dependency created on the same host"
+    )
+    p.add_argument(
+        "-p",
+        "--check_pid",
+        "--check-pid",
+        dest="check_pid",
+        action="store_true",
+        help="with -r: only dependencies written by the same pid",
+    )
     p.add_argument("--root", help="store root for keys (default $SCOUT_PERSIST_URL or ~/.scout)")
     p.set_defaults(run=run)
 
@@ -63,8 +70,10 @@ def run(args: argparse.Namespace) -> int:
     written = write(ref, args.key, value, force)
     if not written:
         current = (load_info(ref) or {}).get(args.key)
-        warn(f"write_info: {args.key!r} is already set in the .info of {ref.display!r} (to {current!r}); "
-             f"nothing written: a key is only added unless forced; pass -f to replace it")
+        warn(
+            f"write_info: {args.key!r} is already set in the .info of {ref.display!r} (to {current!r}); "
+            f"nothing written: a key is only added unless forced; pass -f to replace it"
+        )
     if not args.recursive:
         return 0 if written else 1
     own = load_info(ref) or {}
@@ -83,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
         except Exception as exc:  # noqa: BLE001 - Ruby warns and goes on with the other dependencies
             warn(f"could not set info {args.key!r} for {dep.display}: {exc}")
     if kept:
-        warn(f"write_info: {args.key!r} is already set in {len(kept)} dependencies, left as they are "
-             f"(pass -f to replace it): {', '.join(kept)}")
+        warn(
+            f"write_info: {args.key!r} is already set in {len(kept)} dependencies, left as they are "
+            f"(pass -f to replace it): {', '.join(kept)}"
+        )
     return 0 if written else 1

@@ -170,7 +170,9 @@ def for_record(record: Mapping[str, Any], where: str) -> Format | None:
     try:
         version = int(record.get("version", 1))
     except (TypeError, ValueError):
-        raise CorruptPayloadError(f"{where}: payload record version {record.get('version')!r} is not a number") from None
+        raise CorruptPayloadError(
+            f"{where}: payload record version {record.get('version')!r} is not a number"
+        ) from None
     if version > fmt.version:
         raise FormatVersionError(
             f"{where} was written as {fmt.name} version {version}; this scout-persist reads {fmt.name} up to version "
@@ -179,5 +181,17 @@ def for_record(record: Mapping[str, Any], where: str) -> Format | None:
     return fmt
 
 
-__all__ = ["AUTO", "Format", "Parts", "Stored", "compression", "for_record", "for_value", "get", "loaded", "names",
-           "nbytes", "verify_whole"]
+__all__ = [
+    "AUTO",
+    "Format",
+    "Parts",
+    "Stored",
+    "compression",
+    "for_record",
+    "for_value",
+    "get",
+    "loaded",
+    "names",
+    "nbytes",
+    "verify_whole",
+]

@@ -40,11 +40,19 @@ class Arrow(Format):
             with pa.ipc.new_file(sink, value.schema, options=options) as writer:
                 writer.write_table(value)
         except (pa.ArrowException, ValueError) as exc:
-            raise UnsupportedValueError(f"a pyarrow.Table cannot be stored as arrow ({exc}); declare format='pickle'") \
-                from exc
+            raise UnsupportedValueError(
+                f"a pyarrow.Table cannot be stored as arrow ({exc}); declare format='pickle'"
+            ) from exc
         data = sink.getvalue()
-        record = {"codec": "none", "level": None, "compression": "none" if codec == "none" else f"{codec}:{level}",
-                  "rows": value.num_rows, "size": data.size, "stored_size": data.size, "checksum": codecs.checksum(data)}
+        record = {
+            "codec": "none",
+            "level": None,
+            "compression": "none" if codec == "none" else f"{codec}:{level}",
+            "rows": value.num_rows,
+            "size": data.size,
+            "stored_size": data.size,
+            "checksum": codecs.checksum(data),
+        }
         back = self.decode(data, record, where)
         if not back.equals(value, check_metadata=True):
             raise UnsupportedValueError(

@@ -37,8 +37,13 @@ class Json(Format):
                 f"a {type(value).__name__} cannot be stored as json: {exc}; return JSON data (dict with str keys, "
                 "list, str, int, float, bool, None), or declare format='pickle'"
             ) from exc
-        record = {"codec": "none", "level": None, "size": len(data), "stored_size": len(data),
-                  "checksum": codecs.checksum(data)}
+        record = {
+            "codec": "none",
+            "level": None,
+            "size": len(data),
+            "stored_size": len(data),
+            "checksum": codecs.checksum(data),
+        }
         return Stored(data, record, payload.handed(value, back))
 
     def decode(self, data: Any, record: Mapping[str, Any], where: str) -> Any:

@@ -76,12 +76,14 @@ class Npy(Format):
         data: Parts | bytes
         if codec == "none":
             data = Parts((header, body))
-            record.update(codec="none", level=None, stored_size=len(header) + body.nbytes,
-                          checksum=codecs.checksum(body))
+            record.update(
+                codec="none", level=None, stored_size=len(header) + body.nbytes, checksum=codecs.checksum(body)
+            )
         else:
             data, crec = codecs.compress_with_record(body, spec)
-            record.update(codec=crec["codec"], level=crec["level"], stored_size=len(data),
-                          checksum=codecs.checksum(data))
+            record.update(
+                codec=crec["codec"], level=crec["level"], stored_size=len(data), checksum=codecs.checksum(data)
+            )
         # the decode of these bytes is an equal array of the same dtype and shape: hand on the value itself
         return Stored(data, record, value)
 
@@ -111,7 +113,7 @@ class Npy(Format):
         for n in shape:
             count *= int(n)
         if record.get("codec") == "none":
-            body = memoryview(data)[len(header):]
+            body = memoryview(data)[len(header) :]
         else:
             body = codecs.decompress_into(data, int(record.get("size") or 0), where)
         if body.nbytes != count * dtype.itemsize:

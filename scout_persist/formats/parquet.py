@@ -53,8 +53,9 @@ class Parquet(Format):
             record.update(kind="series", series_name=name)
             frame = value.to_frame(name=SERIES_COLUMN if name is None else str(name))
         codec, level = compression(spec)
-        options: dict[str, Any] = {"compression": None} if codec == "none" else {
-            "compression": codec, "compression_level": level}
+        options: dict[str, Any] = (
+            {"compression": None} if codec == "none" else {"compression": codec, "compression_level": level}
+        )
         buf = io.BytesIO()
         try:
             frame.to_parquet(buf, engine="pyarrow", index=None, **options)
@@ -64,8 +65,14 @@ class Parquet(Format):
                 "column one type (no mixed objects) and string column names, or declare format='pickle'"
             ) from exc
         data = buf.getbuffer()
-        record.update(codec="none", level=None, compression="none" if codec == "none" else f"{codec}:{level}",
-                      size=data.nbytes, stored_size=data.nbytes, checksum=codecs.checksum(data))
+        record.update(
+            codec="none",
+            level=None,
+            compression="none" if codec == "none" else f"{codec}:{level}",
+            size=data.nbytes,
+            stored_size=data.nbytes,
+            checksum=codecs.checksum(data),
+        )
         back = self._frame(data, record, where)
         problem = difference(pd, value, back)
         if problem:
@@ -93,8 +100,9 @@ class Parquet(Format):
         except (OSError, ValueError) as exc:
             from ..errors import CorruptPayloadError
 
-            raise CorruptPayloadError(f"{where}: the Parquet payload does not load ({type(exc).__name__}: {exc})") \
-                from exc
+            raise CorruptPayloadError(
+                f"{where}: the Parquet payload does not load ({type(exc).__name__}: {exc})"
+            ) from exc
 
 
 def difference(pd: Any, a: Any, b: Any) -> str | None:

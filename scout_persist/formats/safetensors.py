@@ -23,13 +23,17 @@ _NUMPY_KINDS = "biuf"
 
 
 def _numpy_ok(np: Any, v: Any) -> bool:
-    return (type(v) is np.ndarray and v.dtype.kind in _NUMPY_KINDS and v.dtype.isnative
-            and v.dtype.fields is None)
+    return type(v) is np.ndarray and v.dtype.kind in _NUMPY_KINDS and v.dtype.isnative and v.dtype.fields is None
 
 
 def _torch_ok(torch: Any, v: Any) -> bool:
-    return (isinstance(v, torch.Tensor) and type(v) is torch.Tensor and v.device.type == "cpu"
-            and not v.requires_grad and v.layout == torch.strided)
+    return (
+        isinstance(v, torch.Tensor)
+        and type(v) is torch.Tensor
+        and v.device.type == "cpu"
+        and not v.requires_grad
+        and v.layout == torch.strided
+    )
 
 
 class SafeTensors(Format):

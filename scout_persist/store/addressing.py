@@ -23,8 +23,25 @@ def default_url() -> str:
 # Protocols whose URL must name a bucket/container: s3://<bucket>/<prefix>
 _BUCKET_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss", "oci", "r2"})
 # Common fsspec protocols, recognised without importing fsspec when a URL lacks its '//' ("s3:bucket")
-_COMMON_PROTOCOLS = _BUCKET_PROTOCOLS | {"memory", "file", "local", "http", "https", "ftp", "sftp", "ssh", "hdfs",
-                                        "webhdfs", "gdrive", "github", "zip", "tar", "dbfs", "dir", "simplecache"}
+_COMMON_PROTOCOLS = _BUCKET_PROTOCOLS | {
+    "memory",
+    "file",
+    "local",
+    "http",
+    "https",
+    "ftp",
+    "sftp",
+    "ssh",
+    "hdfs",
+    "webhdfs",
+    "gdrive",
+    "github",
+    "zip",
+    "tar",
+    "dbfs",
+    "dir",
+    "simplecache",
+}
 _UNEXPANDED = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):(.*)", re.S)
 
@@ -71,9 +88,7 @@ def store_url(url: str | None = None) -> str:
     while not os.path.lexists(probe) and os.path.dirname(probe) != probe:
         probe = os.path.dirname(probe)
     if os.path.lexists(probe) and not os.path.isdir(probe):
-        raise StorageError(
-            f"{what}: {probe!r} is a file, not a folder, so no store can be created at {path!r}; {fix}"
-        )
+        raise StorageError(f"{what}: {probe!r} is a file, not a folder, so no store can be created at {path!r}; {fix}")
     return path
 
 

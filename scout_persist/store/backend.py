@@ -124,7 +124,7 @@ class Backend(ABC):
         if path == self.root:
             return ""
         prefix = self.root.rstrip("/") + "/"
-        return path[len(prefix):] if path.startswith(prefix) else None
+        return path[len(prefix) :] if path.startswith(prefix) else None
 
     def child(self, key: str) -> Backend:
         """This backend rooted at ``key`` (sharing connections and caches)."""
@@ -199,9 +199,7 @@ class Backend(ABC):
         )
 
     def delete_if(self, key: str, version: str) -> bool:
-        raise StorageError(
-            f"conditional delete of store {self.url!r}: this backend has no atomic conditional writes"
-        )
+        raise StorageError(f"conditional delete of store {self.url!r}: this backend has no atomic conditional writes")
 
     def incomplete_uploads(self, older_than: float = 0.0) -> list[Upload]:
         raise StorageError(

@@ -279,8 +279,9 @@ class Store:
                 raise
             raise translated from exc
 
-    def _write(self, key: str, action: str, operation: Callable[[str], T], retry: bool = True,
-               prepare: bool = True) -> T:
+    def _write(
+        self, key: str, action: str, operation: Callable[[str], T], retry: bool = True, prepare: bool = True
+    ) -> T:
         key = check_key(key, self.url)
         self.backend.check_write(key, action)
 

@@ -11,13 +11,30 @@ T = TypeVar("T")
 _BACKEND_MODULES = ("botocore", "aiobotocore", "aiohttp", "urllib3", "requests", "s3fs", "fsspec", "gcsfs", "adlfs")
 DENIED = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
 _TRANSIENT_WORDS = (
-    "500", "502", "503", "504", "InternalError", "Internal Server Error", "ServiceUnavailable",
-    "Service Unavailable", "Bad Gateway", "Gateway Timeout", "SlowDown", "RequestTimeout",
-    "Connection reset", "connection was closed", "Server disconnected", "timed out",
+    "500",
+    "502",
+    "503",
+    "504",
+    "InternalError",
+    "Internal Server Error",
+    "ServiceUnavailable",
+    "Service Unavailable",
+    "Bad Gateway",
+    "Gateway Timeout",
+    "SlowDown",
+    "RequestTimeout",
+    "Connection reset",
+    "connection was closed",
+    "Server disconnected",
+    "timed out",
 )
 # s3fs maps S3's 500 InternalError to EREMOTEIO and 503 SlowDown/ServiceUnavailable to EBUSY.
 _TRANSIENT_ERRNOS = {
-    getattr(errno, "EREMOTEIO", errno.EIO), errno.EBUSY, errno.ECONNRESET, errno.ETIMEDOUT, errno.EPIPE,
+    getattr(errno, "EREMOTEIO", errno.EIO),
+    errno.EBUSY,
+    errno.ECONNRESET,
+    errno.ETIMEDOUT,
+    errno.EPIPE,
 }
 
 
@@ -40,8 +57,11 @@ def http_status(exc: BaseException) -> int:
 
 def precondition_failed(exc: BaseException) -> bool:
     """412 (If-Match / If-None-Match did not hold) or 404 (If-Match on an entry that is gone)."""
-    return isinstance(exc, (FileExistsError, FileNotFoundError)) or http_status(exc) in (404, 412) or (
-        isinstance(exc, OSError) and exc.errno == errno.EINVAL and "pre-condition" in str(exc))
+    return (
+        isinstance(exc, (FileExistsError, FileNotFoundError))
+        or http_status(exc) in (404, 412)
+        or (isinstance(exc, OSError) and exc.errno == errno.EINVAL and "pre-condition" in str(exc))
+    )
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -165,8 +165,11 @@ class LocalBackend(Backend):
         self._sweep_temporaries(folder)
         now = time.time()
         program = os.path.basename(sys.argv[0] or "python") or "python"
-        tmp = os.path.join(folder, f".{socket.gethostname()}_{os.getpid()}_{program}_{int(now)}_"
-                                   f"{int(now * 1e6) % 1000000}_{random.randrange(1 << 30)}.lck")
+        tmp = os.path.join(
+            folder,
+            f".{socket.gethostname()}_{os.getpid()}_{program}_{int(now)}_"
+            f"{int(now * 1e6) % 1000000}_{random.randrange(1 << 30)}.lck",
+        )
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -208,7 +211,7 @@ class LocalBackend(Backend):
         for name in names:
             if not (name.startswith(prefix) and name.endswith(".lck")):
                 continue
-            pid = name[len(prefix):].split("_", 1)[0]
+            pid = name[len(prefix) :].split("_", 1)[0]
             if pid.isdigit() and not pid_alive(int(pid)):
                 try:
                     os.unlink(os.path.join(folder, name))
@@ -251,7 +254,7 @@ class LocalBackend(Backend):
         if folder != boundary and not folder.startswith(boundary + "/"):
             raise UnsafePathError(f"{action} {self.url}/{key!r} refused: {folder!r} is not below the store root")
         current = boundary
-        for part in filter(None, folder[len(boundary):].split("/")):
+        for part in filter(None, folder[len(boundary) :].split("/")):
             current = f"{current}/{part}"
             try:
                 mode = os.lstat(current).st_mode

@@ -17,6 +17,7 @@ _GUARD = threading.Lock()  # memory:// is shared by every store of the process
 
 class MemoryBackend(FsspecBackend):
     kind_name = "memory"
+
     def __init__(self, url: str, root: str, fs: Any) -> None:
         super().__init__(url, root, fs)
         self.capabilities = Capabilities(conditional_writes=True, atomic_rename=True, folders=True, names=("memory",))

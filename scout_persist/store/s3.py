@@ -33,6 +33,7 @@ AMBIGUITY_RETRIES = 4
 
 class S3Backend(FsspecBackend):
     kind_name = "s3"
+
     def __init__(self, url: str, root: str, fs: Any) -> None:
         super().__init__(url, root, fs)
         self.capabilities = Capabilities(conditional_writes=True, multipart=True, remote=True, names=("s3",))
@@ -111,8 +112,9 @@ class S3Backend(FsspecBackend):
                     return seen.version
                 if refused or (seen is None) != (expect is ABSENT) or (seen is not None and seen.version != expect):
                     wanted = "absent" if expect is ABSENT else f"at version {expect}"
-                    raise Conflict(f"{self.url}/{key!r} is no longer {wanted}: another writer changed it first") \
-                        from exc
+                    raise Conflict(
+                        f"{self.url}/{key!r} is no longer {wanted}: another writer changed it first"
+                    ) from exc
                 if attempt == AMBIGUITY_RETRIES - 1:
                     raise
                 time.sleep(0.1 * (2**attempt) * (0.5 + random.random()))
@@ -152,11 +154,10 @@ class S3Backend(FsspecBackend):
                 active = max(t for t in (initiated, last) if t is not None) if (initiated or last) else None
                 if older_than > 0 and (active is None or now - active < older_than):
                     continue
-                found.append(Upload(u["Key"][len(prefix):], u["UploadId"], initiated, active))
+                found.append(Upload(u["Key"][len(prefix) :], u["UploadId"], initiated, active))
             if not page.get("IsTruncated"):
                 break
-            markers = {"KeyMarker": page.get("NextKeyMarker", ""),
-                       "UploadIdMarker": page.get("NextUploadIdMarker", "")}
+            markers = {"KeyMarker": page.get("NextKeyMarker", ""), "UploadIdMarker": page.get("NextUploadIdMarker", "")}
         return sorted(found, key=lambda u: (u.last_active or 0.0, u.key))
 
     def _last_part_time(self, bucket: str, key: str, upload_id: str) -> float | None:
@@ -164,8 +165,9 @@ class S3Backend(FsspecBackend):
         marker = 0
         while True:
             try:
-                page = self.fs.call_s3("list_parts", Bucket=bucket, Key=key, UploadId=upload_id,
-                                       PartNumberMarker=marker)
+                page = self.fs.call_s3(
+                    "list_parts", Bucket=bucket, Key=key, UploadId=upload_id, PartNumberMarker=marker
+                )
             except FileNotFoundError:  # completed or aborted since the listing
                 return newest
             for part in page.get("Parts") or []:
@@ -179,8 +181,7 @@ class S3Backend(FsspecBackend):
     def abort_upload(self, upload: Upload) -> bool:
         bucket, prefix = self._scope()
         try:
-            self.fs.call_s3("abort_multipart_upload", Bucket=bucket, Key=prefix + upload.key,
-                            UploadId=upload.upload_id)
+            self.fs.call_s3("abort_multipart_upload", Bucket=bucket, Key=prefix + upload.key, UploadId=upload.upload_id)
         except FileNotFoundError:  # NoSuchUpload: completed or aborted meanwhile
             return False
         return True
@@ -251,7 +252,12 @@ class _ObjectWriter(io.RawIOBase):
             log.warning(
                 "could not abort the multipart upload %s of %s/%s (%s: %s); its parts stay billed until aborted: run "
                 "'scout-persist gc --uploads %s --dry-run', then without --dry-run",
-                upload_id or "(id unknown)", self.backend.url, self.key, type(exc).__name__, exc, self.backend.url,
+                upload_id or "(id unknown)",
+                self.backend.url,
+                self.key,
+                type(exc).__name__,
+                exc,
+                self.backend.url,
             )
             if not isinstance(exc, Exception):
                 raise

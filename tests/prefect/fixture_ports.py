@@ -43,8 +43,16 @@ IC = {"workflow": "InputCases", "ruby_strings": True}
 
 
 @scout_task(type="json", types={"choice": "select"}, **IC)
-def echo(str: str = "hello", int: int = 3, flt: float = 0.5, flag: bool = False, list: list = ["a", "b"],
-         choice: str = "red", sym: str = Symbol("alpha"), opt: str | None = None) -> Any:
+def echo(
+    str: str = "hello",
+    int: int = 3,
+    flt: float = 0.5,
+    flag: bool = False,
+    list: list = ["a", "b"],
+    choice: str = "red",
+    sym: str = Symbol("alpha"),
+    opt: str | None = None,
+) -> Any:
     return {"str": f"{str}"}
 
 
@@ -132,19 +140,31 @@ def _returning(name: str, value: Any) -> Any:
 
 
 for _name, _type, _value, _ext in [
-    ("ret_string", "string", "a plain string", None), ("ret_symbol_as_string", "string", "a_symbol", None),
-    ("ret_text", "text", "line one\n", None), ("ret_integer", "integer", 42, None), ("ret_float", "float", 3.14159, None),
-    ("ret_float_small", "float", 1e-07, None), ("ret_boolean_true", "boolean", True, None),
-    ("ret_boolean_false", "boolean", False, None), ("ret_array", "array", ["one", 2], None),
-    ("ret_array_mixed", "array", ["a", None], None), ("ret_integer_array", "integer_array", [1, 2, 3], None),
-    ("ret_json", "json", {"a": 1}, None), ("ret_yaml", "yaml", {"name": "muffin"}, None),
-    ("ret_binary", "binary", b"\x00\x01", None), ("ret_unicode", "string", "ñandú", None),
-    ("with_files", "string", "files", None), ("with_messages", "string", "m", None),
-    ("csv_table", "text", "a,b\n", "csv"), ("ext_txt", "string", "txt", "txt"),
+    ("ret_string", "string", "a plain string", None),
+    ("ret_symbol_as_string", "string", "a_symbol", None),
+    ("ret_text", "text", "line one\n", None),
+    ("ret_integer", "integer", 42, None),
+    ("ret_float", "float", 3.14159, None),
+    ("ret_float_small", "float", 1e-07, None),
+    ("ret_boolean_true", "boolean", True, None),
+    ("ret_boolean_false", "boolean", False, None),
+    ("ret_array", "array", ["one", 2], None),
+    ("ret_array_mixed", "array", ["a", None], None),
+    ("ret_integer_array", "integer_array", [1, 2, 3], None),
+    ("ret_json", "json", {"a": 1}, None),
+    ("ret_yaml", "yaml", {"name": "muffin"}, None),
+    ("ret_binary", "binary", b"\x00\x01", None),
+    ("ret_unicode", "string", "ñandú", None),
+    ("with_files", "string", "files", None),
+    ("with_messages", "string", "m", None),
+    ("csv_table", "text", "a,b\n", "csv"),
+    ("ext_txt", "string", "txt", "txt"),
     ("ret_marshal", "marshal", {"a": 1}, None),
     ("ret_tsv", "tsv", TSV("ID", ["Letter"], "list", {"row1": ["a"]}), None),
-    ("ret_path", "path", "/tmp/out.txt", None), ("ret_file", "file", "/tmp/result.tsv", None),
-    ("tmp_path_write", "text", "written\n", None), ("ret_stream", "array", ["s1", "s2"], None),
+    ("ret_path", "path", "/tmp/out.txt", None),
+    ("ret_file", "file", "/tmp/result.tsv", None),
+    ("tmp_path_write", "text", "written\n", None),
+    ("ret_stream", "array", ["s1", "s2"], None),
     ("ret_nil", "string", None, None),
 ]:
     RETURNS[_name] = scout_task(_returning(_name, _value), type=_type, extension=_ext, **RC)
@@ -287,9 +307,26 @@ def _baking(task: str, p: dict[str, Any], jid: str | None) -> Any:
     return batter if task == "prepare_batter" else bake_muffin_tray.submit(batter)
 
 
-_INPUT_TASKS = {t.name: t for t in (echo, float_task, int_task, bool_task, array_task, int_array_task, hash_task,
-                                     text_task, file_task, file_array_task, dir_task, path_task, jobname_task,
-                                     required_task, two_inputs)}
+_INPUT_TASKS = {
+    t.name: t
+    for t in (
+        echo,
+        float_task,
+        int_task,
+        bool_task,
+        array_task,
+        int_array_task,
+        hash_task,
+        text_task,
+        file_task,
+        file_array_task,
+        dir_task,
+        path_task,
+        jobname_task,
+        required_task,
+        two_inputs,
+    )
+}
 
 
 def _input_cases(task: str, p: dict[str, Any], jid: str | None) -> Any:

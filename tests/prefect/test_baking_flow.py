@@ -19,8 +19,9 @@ def ruby_tree(case: str) -> list[str]:
     """The job keys Ruby recorded for a Baking case: the job and its dependencies."""
     top = CASES[case]["path"]
     name = top.rsplit("/", 1)[1].split("_")[0]
-    return sorted(s for s in MANIFEST["steps"] if s.startswith("var/jobs/Baking/") and
-                  s.rsplit("/", 1)[1].split("_")[0] == name)
+    return sorted(
+        s for s in MANIFEST["steps"] if s.startswith("var/jobs/Baking/") and s.rsplit("/", 1)[1].split("_")[0] == name
+    )
 
 
 def run_both(baking):
@@ -33,8 +34,11 @@ def test_baking_writes_ruby_exact_jobs_then_hits(scout_root, body_log, baking_mo
     for out in first:
         assert set(out["states"].values()) == {"Completed"}
 
-    written = sorted(str(p.relative_to(scout_root)) for p in (scout_root / "var/jobs").rglob("*")
-                     if p.is_file() and not p.name.endswith(".info"))
+    written = sorted(
+        str(p.relative_to(scout_root))
+        for p in (scout_root / "var/jobs").rglob("*")
+        if p.is_file() and not p.name.endswith(".info")
+    )
     expected = sorted(ruby_tree("baking_normal") + ruby_tree("baking_blueberry"))
     assert written == expected and len(written) == 6
     for key in expected:
@@ -47,8 +51,9 @@ def test_baking_writes_ruby_exact_jobs_then_hits(scout_root, body_log, baking_mo
         assert info["status"] == "done" and "prefect" in info
         for k in ("task_name", "workflow", "provided_inputs", "non_default_inputs", "inputs", "input_names", "type"):
             assert info[k] == ruby_info[k], (key, k)
-        assert [d.split("/var/jobs/")[1] for d in info["dependencies"]] == \
-            [d.split("/var/jobs/")[1] for d in ruby_info["dependencies"]]
+        assert [d.split("/var/jobs/")[1] for d in info["dependencies"]] == [
+            d.split("/var/jobs/")[1] for d in ruby_info["dependencies"]
+        ]
 
     second = run_both(baking_module)
     assert ran(body_log) == TASKS * 2  # no body ran again

@@ -33,11 +33,16 @@ def prefect_server(tmp_path):
     port = _free_port()
     env = dict(os.environ)
     env.pop("PREFECT_API_URL", None)
-    env.update(PREFECT_HOME=str(tmp_path / "server-home"), PREFECT_UI_ENABLED="false",
-               PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    env.update(
+        PREFECT_HOME=str(tmp_path / "server-home"), PREFECT_UI_ENABLED="false", PREFECT_SERVER_ANALYTICS_ENABLED="false"
+    )
     prefect = Path(sys.executable).with_name("prefect")
-    server = subprocess.Popen([str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}/api"
     try:
         deadline = time.monotonic() + 60
@@ -65,13 +70,24 @@ def prefect_server(tmp_path):
 def test_four_processes_compute_each_job_once(tmp_path, prefect_server):
     root, log = tmp_path / "scout", tmp_path / "bodies.log"
     env = dict(os.environ)
-    env.update(SCOUT_PERSIST_URL=str(root), PREFECT_API_URL=prefect_server, OPS_BODY_LOG=str(log),
-               PREFECT_HOME=str(tmp_path / "client-home"))
+    env.update(
+        SCOUT_PERSIST_URL=str(root),
+        PREFECT_API_URL=prefect_server,
+        OPS_BODY_LOG=str(log),
+        PREFECT_HOME=str(tmp_path / "client-home"),
+    )
     env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
     outs = [tmp_path / f"out{i}.json" for i in range(N_PROCS)]
     started = time.monotonic()
-    children = [subprocess.Popen([sys.executable, str(HERE / "flows_for_ops.py"), "fan", str(out)], env=env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for out in outs]
+    children = [
+        subprocess.Popen(
+            [sys.executable, str(HERE / "flows_for_ops.py"), "fan", str(out)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for out in outs
+    ]
     try:
         errors = [child.communicate(timeout=150)[1] for child in children]
     finally:

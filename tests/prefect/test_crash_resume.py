@@ -52,9 +52,13 @@ def test_sigkill_midway_then_resume(tmp_path):
     root, log, out = tmp_path / "scout", tmp_path / "bodies.log", tmp_path / "out.json"
     script = [sys.executable, str(HERE / "flows_for_ops.py"), "chain", str(out)]
     started = time.monotonic()
-    child = subprocess.Popen(script, env=_child_env(tmp_path, root, log, "home1"),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True)  # its own group: the kill takes its ephemeral API server too
+    child = subprocess.Popen(
+        script,
+        env=_child_env(tmp_path, root, log, "home1"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # its own group: the kill takes its ephemeral API server too
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -64,6 +68,7 @@ def test_sigkill_midway_then_resume(tmp_path):
             assert child.poll() is None, "the flow ended before it could be killed"
             assert time.monotonic() < deadline, "the flow never reached 8 task bodies"
             time.sleep(0.02)
+
         # kill while the next link is inside its body (status start; the body sleeps 0.2 s before its line)
         def in_body() -> bool:
             logged = set(log.read_text().split())
@@ -86,15 +91,21 @@ def test_sigkill_midway_then_resume(tmp_path):
     running = {k: info for k, info in at_kill.items() if info["status"] == "start"}
     in_flight = {k: i for k, i in running.items() if _body_of(i) not in finished_at_kill}
     assert len(in_flight) == 1, {k: i["status"] for k, i in at_kill.items()}
-    (running_key, running_info), = in_flight.items()
+    ((running_key, running_info),) = in_flight.items()
     assert running_info["pid"] == child.pid and not _pid_alive(child.pid)
     assert len(done_at_kill) >= 5
     for key in done_at_kill:
         assert (root / key).is_file(), key
 
     started = time.monotonic()
-    subprocess.run(script, env=_child_env(tmp_path, root, log, "home2"), check=True, timeout=180,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        script,
+        env=_child_env(tmp_path, root, log, "home2"),
+        check=True,
+        timeout=180,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     second_run = time.monotonic() - started
     print(f"crash test: killed run {first_run:.1f} s, resumed run {second_run:.1f} s")
 

@@ -26,8 +26,13 @@ def _dask_runner():
 
     return DaskTaskRunner(
         cluster_class="distributed.LocalCluster",
-        cluster_kwargs={"n_workers": 2, "processes": True, "threads_per_worker": 1, "host": "127.0.0.1",
-                        "dashboard_address": None},
+        cluster_kwargs={
+            "n_workers": 2,
+            "processes": True,
+            "threads_per_worker": 1,
+            "host": "127.0.0.1",
+            "dashboard_address": None,
+        },
     )
 
 
@@ -50,7 +55,7 @@ def _tree(url: str) -> dict[str, object]:
         data = store.get(key)
         if key.endswith(".info"):
             info = json.loads(data)
-            deps = [d[len(root):] if d.startswith(root) else d for d in info["dependencies"]]
+            deps = [d[len(root) :] if d.startswith(root) else d for d in info["dependencies"]]
             tree[key] = (info["status"], info.get("inputs"), info.get("input_names"), deps)
         else:
             tree[key] = data

@@ -119,8 +119,9 @@ def test_every_block_follows_the_convention():
         if not b.lang:
             problems.append(f"{b.where}: the fence names no language; use python, sh, json or text (CONTRIBUTING.md)")
         elif b.lang not in RUN | PARSE | NOT_CODE:
-            problems.append(f"{b.where}: language {b.lang!r} is neither run nor parsed; use one of "
-                            f"{sorted(RUN | PARSE | NOT_CODE)}")
+            problems.append(
+                f"{b.where}: language {b.lang!r} is neither run nor parsed; use one of {sorted(RUN | PARSE | NOT_CODE)}"
+            )
         unknown = b.directives - DIRECTIVES
         if unknown:
             problems.append(f"{b.where}: unknown doc-test directive(s) {sorted(unknown)}; known: {sorted(DIRECTIVES)}")
@@ -170,14 +171,23 @@ def _setup(directives: set[str], home: Path, request, monkeypatch) -> None:
         server.reset()
         for name, value in server.env().items():
             monkeypatch.setenv(name, value)
-        monkeypatch.setitem(fsspec.config.conf, "s3", {
-            **fsspec.config.conf.get("s3", {}), "endpoint_url": server.url,
-            "key": server.env()["FSSPEC_S3_KEY"], "secret": server.env()["FSSPEC_S3_SECRET"],
-        })
+        monkeypatch.setitem(
+            fsspec.config.conf,
+            "s3",
+            {
+                **fsspec.config.conf.get("s3", {}),
+                "endpoint_url": server.url,
+                "key": server.env()["FSSPEC_S3_KEY"],
+                "secret": server.env()["FSSPEC_S3_SECRET"],
+            },
+        )
         server.create_bucket("lab-bucket")
         monkeypatch.setenv("SCOUT_PERSIST_URL", "s3://lab-bucket/scout")
-        for name, option in (("S3_ENDPOINT", "FSSPEC_S3_ENDPOINT_URL"), ("S3_KEY", "FSSPEC_S3_KEY"),
-                             ("S3_SECRET", "FSSPEC_S3_SECRET")):
+        for name, option in (
+            ("S3_ENDPOINT", "FSSPEC_S3_ENDPOINT_URL"),
+            ("S3_KEY", "FSSPEC_S3_KEY"),
+            ("S3_SECRET", "FSSPEC_S3_SECRET"),
+        ):
             monkeypatch.setenv(name, server.env()[option])
 
 
@@ -193,10 +203,15 @@ def _run_shell(block: Block, home: Path, env_overrides: dict[str, str]) -> None:
         if re.match(r"^\s*make\b", line):
             line = re.sub(r"^(\s*)make\b", r'\1make -n -C "$DOC_TEST_REPO"', line)
         script.append(line)
-    env = {**os.environ, **env_overrides, "DOC_TEST_REPO": str(REPO),
-           "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
-    proc = subprocess.run(["bash", "-c", "set -eu\n" + "\n".join(script)], cwd=home, env=env,
-                          capture_output=True, text=True, timeout=240)
+    env = {
+        **os.environ,
+        **env_overrides,
+        "DOC_TEST_REPO": str(REPO),
+        "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+    }
+    proc = subprocess.run(
+        ["bash", "-c", "set -eu\n" + "\n".join(script)], cwd=home, env=env, capture_output=True, text=True, timeout=240
+    )
     assert proc.returncode == 0, (
         f"{block.where}: the shell block exited {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
     )

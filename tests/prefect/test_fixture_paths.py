@@ -49,7 +49,7 @@ def decode(v):
             return {k: decode(x) for k, x in v.items()}
         raise AssertionError(v)
     if isinstance(v, str) and v.startswith(LOC["input_files"]):
-        return INPUT_FILES + v[len(LOC["input_files"]):]
+        return INPUT_FILES + v[len(LOC["input_files"]) :]
     return v
 
 
@@ -68,7 +68,12 @@ def test_fixture_case_path(case, scout_root, ruby_home):
     from fixture_ports import drive
 
     provided = {k: decode(v["value"]) for k, v in (case["provided_inputs"] or {}).items()}
-    drive(case["workflow"], case["task"], case["jobname_arg"], provided, )
+    drive(
+        case["workflow"],
+        case["task"],
+        case["jobname_arg"],
+        provided,
+    )
     written = {key[: -len(".info")] for key in Store(str(scout_root)).list("var/jobs") if key.endswith(".info")}
     assert case["path"] in written, sorted(written)
     for key in written:  # every job the flow planned, dependencies included, is one Ruby recorded
@@ -81,6 +86,8 @@ def test_inexpressible_cases_are_documented():
     for name in list(INEXPRESSIBLE) + list(DIVERGENT):
         assert f"`{name}`" in doc, name
     assert len(EXPRESSIBLE) + len(INEXPRESSIBLE) + len(DIVERGENT) == len(RUNNABLE)
-    print(f"\nprefect fixture paths: {len(EXPRESSIBLE)} expressible of {len(RUNNABLE)} completed cases "
-          f"({len(INEXPRESSIBLE)} inexpressible, {len(DIVERGENT)} documented divergences)")
+    print(
+        f"\nprefect fixture paths: {len(EXPRESSIBLE)} expressible of {len(RUNNABLE)} completed cases "
+        f"({len(INEXPRESSIBLE)} inexpressible, {len(DIVERGENT)} documented divergences)"
+    )
     _ = os

@@ -115,8 +115,16 @@ TASKS = """
 """
 
 EXPECTED_FORMATS = {
-    "array": "npy", "frame": "parquet", "series": "parquet", "table": "arrow", "tensors": "safetensors",
-    "summary": "json", "forced": "pickle", "other": "pickle", "scout_table": "scout", "report": "scout",
+    "array": "npy",
+    "frame": "parquet",
+    "series": "parquet",
+    "table": "arrow",
+    "tensors": "safetensors",
+    "summary": "json",
+    "forced": "pickle",
+    "other": "pickle",
+    "scout_table": "scout",
+    "report": "scout",
 }
 
 
@@ -266,8 +274,13 @@ def test_a_scout_task_killed_mid_write_leaves_no_partial_files_folder(tmp_path):
     here = Path(__file__).resolve().parent
     env = dict(os.environ, SCOUT_PERSIST_URL=str(root), PREFECT_HOME=str(tmp_path / "home"))
     env.pop("PREFECT_API_URL", None)
-    child = subprocess.Popen([sys.executable, str(here / "files_flow_child.py"), str(marker)], env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    child = subprocess.Popen(
+        [sys.executable, str(here / "files_flow_child.py"), str(marker)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 180
         while not marker.exists():

@@ -74,7 +74,7 @@ def test_error_job_then_retry(scout_root, log, tmp_path, monkeypatch):
     monkeypatch.setenv("FRAGILE_FAIL", str(flag))
     state = fragile_flow(5, return_state=True)
     assert state.is_failed()
-    job = Job(str(scout_root / "var/jobs/Lifecycle/fragile/Default_" ) + _hash_of(scout_root, "fragile"))
+    job = Job(str(scout_root / "var/jobs/Lifecycle/fragile/Default_") + _hash_of(scout_root, "fragile"))
     assert job.status == "error"
     assert not os.path.exists(job.path)  # only .info remains, as in Ruby
     exc = job.exception
@@ -93,7 +93,7 @@ def test_error_job_then_retry(scout_root, log, tmp_path, monkeypatch):
 def _hash_of(root, task):
     names = [p.name for p in (root / "var/jobs/Lifecycle" / task).iterdir() if p.name.endswith(".info")]
     assert len(names) == 1, names
-    return names[0][len("Default_"):-len(".info")]
+    return names[0][len("Default_") : -len(".info")]
 
 
 def _dead_pid() -> int:
@@ -124,7 +124,7 @@ def _first_run_hash(root, log):
 def test_damaged_result_is_a_miss_not_a_failure(scout_root, log):
     key = "var/jobs/Lifecycle/counted/Default_" + _first_run_hash(scout_root, log)
     meta = ScoutInfoStorage()
-    cache_key = key[len("var/jobs/"):]
+    cache_key = key[len("var/jobs/") :]
     assert json.loads(meta.read_path(cache_key, _sync=True))["serializer"]["scout_type"] == "integer"
     (scout_root / key).write_bytes(b"99")  # same size, other bytes: the checksum tells
     with pytest.raises(CacheMiss, match="checksum"):
@@ -207,8 +207,10 @@ def test_blocks_accept_sync_and_async_calls(scout_root):
     assert asyncio.run(storage.aread_path("W/t/x")) == b"abc"
     assert json.loads(asyncio.run(meta.aread_path("W/t/x")))["storage_key"] == "W/t/x"
     # Writes through the blocks store nothing: the scout task wrapper commits jobs itself.
-    for write in (lambda: storage.write_path("W/t/y", b"def", _sync=True),
-                  lambda: asyncio.run(storage.awrite_path("W/t/y", b"def"))):
+    for write in (
+        lambda: storage.write_path("W/t/y", b"def", _sync=True),
+        lambda: asyncio.run(storage.awrite_path("W/t/y", b"def")),
+    ):
         with pytest.raises(ScoutPersistError, match="no scout task run of this process committed"):
             write()
     assert not (scout_root / "var/jobs/W/t/y").exists()

@@ -132,7 +132,10 @@ def test_a_flow_run_is_recorded_with_its_code_parameters_and_jobs(scout_root, wr
     assert first.run_id == run.run_id and newest.run_id != run.run_id
     again = core.read_run(store, newest.workflow, newest.run_id)
     assert [(j["task"], j["status"], j["reused"]) for j in again.jobs()] == [
-        ("load", "done", True), ("scale", "done", True), ("total", "done", True)]
+        ("load", "done", True),
+        ("scale", "done", True),
+        ("total", "done", True),
+    ]
 
 
 FAILING = """
@@ -190,8 +193,10 @@ def test_a_parameter_that_is_not_json_makes_the_run_not_resumable_and_says_so(sc
     assert run.record["resumable"] is False
     code, _, err = cli(capsys, "resume", run.run_id)
     assert code == 2
-    assert (f"run {run.run_id} cannot be resumed: parameter 'when' (datetime.date) is not plain JSON, so only its "
-            "digest is recorded") in err
+    assert (
+        f"run {run.run_id} cannot be resumed: parameter 'when' (datetime.date) is not plain JSON, so only its "
+        "digest is recorded"
+    ) in err
     code, out, _ = cli(capsys, "runs", "show", run.run_id)
     assert "  resumable   no: parameter 'when' (datetime.date) is not plain JSON" in out
 
@@ -207,8 +212,10 @@ def test_resume_refuses_changed_code_and_force_runs_it(scout_root, write_flow, l
 
     code, _, err = cli(capsys, "resume", old.run_id)
     assert code == 2
-    assert (f"run {old.run_id} of flow Edited was made by other code: the scout task Edited#total changed (code "
-            f"hash {old.record['code']['hash'][:12]} recorded,") in err
+    assert (
+        f"run {old.run_id} of flow Edited was made by other code: the scout task Edited#total changed (code "
+        f"hash {old.record['code']['hash'][:12]} recorded,"
+    ) in err
     assert "Resume with --force to run the current code" in err
     assert bodies(log) == ["load", "scale", "total"]
     assert len(core.list_runs(store)) == 1
@@ -298,11 +305,17 @@ def test_reuse_returns_a_job_of_an_earlier_run_as_a_step_dependency(scout_root, 
     assert f"  reused by   run {run.run_id} (load)" in out
 
     assert reuse_outside_a_flow(run=source.run_id, task="load") == list(range(7))  # verified value, no lineage
-    with pytest.raises(ReuseError, match=r"reuse\(run='nope', task='load'\): no run 'nope' in .*var/runs "
-                                         r"\(workflows with runs: Consumer, Producer\)"):
+    with pytest.raises(
+        ReuseError,
+        match=r"reuse\(run='nope', task='load'\): no run 'nope' in .*var/runs "
+        r"\(workflows with runs: Consumer, Producer\)",
+    ):
         consumer.consumer("nope")
-    with pytest.raises(ReuseError, match=rf"reuse\(run='{source.run_id}', task='bake'\): run {source.run_id} "
-                                         r"\(flow Producer\) has no job of task 'bake'; its tasks: load, scale, total"):
+    with pytest.raises(
+        ReuseError,
+        match=rf"reuse\(run='{source.run_id}', task='bake'\): run {source.run_id} "
+        r"\(flow Producer\) has no job of task 'bake'; its tasks: load, scale, total",
+    ):
         consumer.consumer(source.run_id, "bake")
 
 
@@ -330,8 +343,9 @@ LINEAGE = """
 """
 
 
-def test_a_registry_version_and_the_runs_that_made_and_used_it_name_each_other(scout_root, write_flow, capsys,
-                                                                              tmp_path):
+def test_a_registry_version_and_the_runs_that_made_and_used_it_name_each_other(
+    scout_root, write_flow, capsys, tmp_path
+):
     _, mod = write_flow(LINEAGE, "runs_lineage")
     model = tmp_path / "model.txt"
     assert mod.train(3, str(model)) == "model:v0"
@@ -445,8 +459,9 @@ def test_resume_says_when_the_flow_no_longer_loads(scout_root, write_flow, log, 
     path.rename(path.with_name("elsewhere.py"))
     code, _, err = cli(capsys, "resume", run.run_id)
     assert code == 2
-    assert (f"run {run.run_id} cannot be resumed: its flow 'Moved' does not load from its entrypoint "
-            f"(runs_moved:pipeline: ") in err
+    assert (
+        f"run {run.run_id} cannot be resumed: its flow 'Moved' does not load from its entrypoint (runs_moved:pipeline: "
+    ) in err
     assert f"{path}:pipeline: the file does not exist); run resume from the folder the flow ran in" in err
 
 
@@ -460,13 +475,19 @@ def test_reuse_of_a_job_that_is_gone_or_damaged_says_to_resume_its_run(scout_roo
     load_key = next(j["key"] for j in source.jobs() if j["task"] == "load")
     _, consumer = write_flow(CONSUMER, "runs_damaged_consumer")
     store.put(load_key, store.get(load_key) + b" ")  # its bytes no longer match their checksum
-    with pytest.raises(ReuseError, match=rf"reuse\(run='{source.run_id}', task='load'\): job '{load_key}' no longer "
-                                         r"passes the hit check .* cannot be reused; resume that run to recompute it"):
+    with pytest.raises(
+        ReuseError,
+        match=rf"reuse\(run='{source.run_id}', task='load'\): job '{load_key}' no longer "
+        r"passes the hit check .* cannot be reused; resume that run to recompute it",
+    ):
         consumer.consumer(source.run_id)
     assert json.loads(store.get(load_key + ".info"))["status"] == "done"  # reuse never writes the other run's job
     store.delete(load_key + ".info")
-    with pytest.raises(ReuseError, match=rf"job '.*{load_key}' of that run is gone \(cleaned or pruned\); resume the "
-                                         rf"run to recompute it \(scout-persist resume {source.run_id}\)"):
+    with pytest.raises(
+        ReuseError,
+        match=rf"job '.*{load_key}' of that run is gone \(cleaned or pruned\); resume the "
+        rf"run to recompute it \(scout-persist resume {source.run_id}\)",
+    ):
         consumer.consumer(source.run_id)
     assert "count" not in bodies(log)
 
@@ -497,8 +518,10 @@ def test_a_flow_defined_inside_a_function_is_recorded_not_resumable(scout_root):
     assert inner_flow(2) == 1002
     run = only_run(Store(str(scout_root)))
     assert run.record["resumable"] is False and run.record["entrypoint"] is None
-    assert "is defined inside another function, so no entrypoint can load it; define the flow at module level" \
+    assert (
+        "is defined inside another function, so no entrypoint can load it; define the flow at module level"
         in run.record["not_resumable"]
+    )
 
 
 ASYNC = """

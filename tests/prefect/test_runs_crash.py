@@ -30,8 +30,14 @@ CLI = [sys.executable, "-c", "import sys; from scout_persist.cli import main; sy
 
 def _env(root: str, log: Path, home: Path | None, **extra: str) -> dict:
     env = dict(os.environ)
-    env.update(SCOUT_PERSIST_URL=root, OPS_BODY_LOG=str(log), SCOUT_PERSIST_RUN_LEASE=str(LEASE),
-               SCOUT_PERSIST_RUN_FLUSH="0", PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="240", **extra)
+    env.update(
+        SCOUT_PERSIST_URL=root,
+        OPS_BODY_LOG=str(log),
+        SCOUT_PERSIST_RUN_LEASE=str(LEASE),
+        SCOUT_PERSIST_RUN_FLUSH="0",
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="240",
+        **extra,
+    )
     env.pop("PREFECT_API_URL", None)  # each child starts its own ephemeral API in its own PREFECT_HOME
     if home is not None:
         env["PREFECT_HOME"] = str(home)
@@ -44,8 +50,11 @@ def _cli(env: dict, *argv: str, timeout: float = 300) -> subprocess.CompletedPro
 
 
 def _job_infos(store: Store) -> dict[str, dict]:
-    return {k[: -len(".info")]: json.loads(store.get(k)) for k in store.list("var/jobs/Ops/chain_step")
-            if k.endswith(".info")}
+    return {
+        k[: -len(".info")]: json.loads(store.get(k))
+        for k in store.list("var/jobs/Ops/chain_step")
+        if k.endswith(".info")
+    }
 
 
 def _body_of(info: dict) -> str:
@@ -64,9 +73,13 @@ def test_killed_flow_is_found_without_prefect_and_resumed_without_recomputing(cr
     store = Store(crash_root)
     log, out = tmp_path / "bodies.log", tmp_path / "out.json"
     home1 = tmp_path / "home1"
-    child = subprocess.Popen([sys.executable, str(HERE / "flows_for_ops.py"), "chain", str(out)],
-                             env=_env(crash_root, log, home1), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True)  # its own group: the kill takes its ephemeral API server too
+    child = subprocess.Popen(
+        [sys.executable, str(HERE / "flows_for_ops.py"), "chain", str(out)],
+        env=_env(crash_root, log, home1),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # its own group: the kill takes its ephemeral API server too
     try:
         deadline = time.monotonic() + 180
         while len(log.read_text().split() if log.exists() else []) < 6:
@@ -138,18 +151,35 @@ def test_two_restorers_racing_resume_a_crashed_run_once(tmp_path):
     flow_code, tasks, hashed = code_of(flows_for_ops.chain)
     run_id = str(uuid.uuid4())
     record = {
-        "format": core.FORMAT, "run_id": run_id, "workflow": "Ops", "flow": "Ops",
-        "entrypoint": f"{HERE / 'flows_for_ops.py'}:chain", "source_file": str(HERE / "flows_for_ops.py"),
-        "cwd": str(tmp_path), "code": {"hash": hashed, "flow": flow_code, "tasks": tasks},
-        "parameters": {"n": 4}, "parameter_digests": {}, "resumable": True, "host": "a-machine-long-gone", "pid": 7,
-        "start": core.now_iso(), "end": None, "status": "running", "lease": {"seconds": 1.0}, "jobs": [],
+        "format": core.FORMAT,
+        "run_id": run_id,
+        "workflow": "Ops",
+        "flow": "Ops",
+        "entrypoint": f"{HERE / 'flows_for_ops.py'}:chain",
+        "source_file": str(HERE / "flows_for_ops.py"),
+        "cwd": str(tmp_path),
+        "code": {"hash": hashed, "flow": flow_code, "tasks": tasks},
+        "parameters": {"n": 4},
+        "parameter_digests": {},
+        "resumable": True,
+        "host": "a-machine-long-gone",
+        "pid": 7,
+        "start": core.now_iso(),
+        "end": None,
+        "status": "running",
+        "lease": {"seconds": 1.0},
+        "jobs": [],
     }
     core.write_record(store, record)
     path = store.path(core.record_key("Ops", run_id))
     os.utime(path, (time.time() - 60, time.time() - 60))
     env = _env(str(root), log, tmp_path / "home", OPS_SLEEP="1.0", PREFECT_API_URL=str(PREFECT_API_URL.value()))
-    restorers = [subprocess.Popen(CLI + ["resume", "--incomplete"], env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    restorers = [
+        subprocess.Popen(
+            CLI + ["resume", "--incomplete"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     outputs = [p.communicate(timeout=300) for p in restorers]
     assert [p.returncode for p in restorers] == [0, 0], outputs
     resumed = [o for o, _ in outputs if f"resumed run {run_id}" in o]
@@ -158,5 +188,8 @@ def test_two_restorers_racing_resume_a_crashed_run_once(tmp_path):
     new = [r for r in core.list_runs(store) if r.run_id != run_id]
     assert len(new) == 1 and new[0].record["resumed_from"]["run_id"] == run_id and new[0].status == "completed"
     loser = next(o + e for o, e in outputs if f"resumed run {run_id}" not in o)
-    assert ("is being resumed by" in loser or "no crashed run to resume" in loser
-            or f"run {run_id} was resumed meanwhile" in loser), loser
+    assert (
+        "is being resumed by" in loser
+        or "no crashed run to resume" in loser
+        or f"run {run_id} was resumed meanwhile" in loser
+    ), loser

@@ -38,8 +38,10 @@ def count(data: Path) -> str:
 
 TASKS = {
     "default": (scout_task(_pick, type="string", name="pick"), scout_task(_report, type="string", name="report")),
-    "ruby": (scout_task(_pick, type="string", name="pick", ruby_strings=True),
-             scout_task(_report, type="string", name="report", ruby_strings=True)),
+    "ruby": (
+        scout_task(_pick, type="string", name="pick", ruby_strings=True),
+        scout_task(_report, type="string", name="report", ruby_strings=True),
+    ),
 }
 
 

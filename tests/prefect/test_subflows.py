@@ -61,8 +61,11 @@ def kitchen_passes() -> str:
 
 
 def jobs(root) -> list[str]:
-    return sorted(str(p.relative_to(root / "var/jobs")) for p in (root / "var/jobs").rglob("*")
-                  if p.is_file() and not p.name.endswith(".info"))
+    return sorted(
+        str(p.relative_to(root / "var/jobs"))
+        for p in (root / "var/jobs").rglob("*")
+        if p.is_file() and not p.name.endswith(".info")
+    )
 
 
 def test_a_task_in_a_subflow_belongs_to_the_subflow_workflow(scout_root):

@@ -29,8 +29,7 @@ def dask_address():
     pytest.importorskip("prefect_dask")
     from distributed import LocalCluster
 
-    cluster = LocalCluster(n_workers=1, processes=True, threads_per_worker=2, host="127.0.0.1",
-                           dashboard_address=None)
+    cluster = LocalCluster(n_workers=1, processes=True, threads_per_worker=2, host="127.0.0.1", dashboard_address=None)
     yield cluster.scheduler_address
     cluster.close()
 
@@ -215,15 +214,19 @@ REFUSED = """
 """
 
 
-@pytest.mark.parametrize("scout_type, value, message", [
-    ("integer", '"not a number"', r"Scout type 'integer'"),
-    ("array", "[1, 2, 3]", r"Scout type 'array'.*type='json'"),
-    ("string", '"  padded  "', r"type='text'"),
-    ("json", "{1, 2}", r"Scout type 'json'"),
-    ("pickle", "lambda: 1", r"cannot be pickled"),
-])
-def test_a_value_that_cannot_be_stored_fails_the_task_loudly(scout_type, value, message, scout_root, tmp_path,
-                                                             monkeypatch):
+@pytest.mark.parametrize(
+    "scout_type, value, message",
+    [
+        ("integer", '"not a number"', r"Scout type 'integer'"),
+        ("array", "[1, 2, 3]", r"Scout type 'array'.*type='json'"),
+        ("string", '"  padded  "', r"type='text'"),
+        ("json", "{1, 2}", r"Scout type 'json'"),
+        ("pickle", "lambda: 1", r"cannot be pickled"),
+    ],
+)
+def test_a_value_that_cannot_be_stored_fails_the_task_loudly(
+    scout_type, value, message, scout_root, tmp_path, monkeypatch
+):
     log = tmp_path / "ran.log"
     monkeypatch.setenv("TRUST_LOG", str(log))
     source = tmp_path / "refused_tasks.py"
@@ -276,8 +279,9 @@ TAMPER = """
 
 
 @pytest.mark.parametrize("kind", ("thread", "process"))
-def test_tampered_or_damaged_results_are_recomputed_not_served(kind, runner_for, scout_root, tmp_path, monkeypatch,
-                                                              caplog):
+def test_tampered_or_damaged_results_are_recomputed_not_served(
+    kind, runner_for, scout_root, tmp_path, monkeypatch, caplog
+):
     log = tmp_path / "ran.log"
     monkeypatch.setenv("TRUST_LOG", str(log))
     source = tmp_path / "tamper_tasks.py"
@@ -324,8 +328,10 @@ def test_two_functions_claiming_one_task_are_refused_at_the_first_call(scout_roo
         clash_flow()
     message = str(err.value)
     assert "clash_a.process" in message and "clash_b.process" in message and "name=" in message
-    assert not (scout_root / "var/jobs/Clash/process").exists() or len(
-        list((scout_root / "var/jobs/Clash/process").glob("*.info"))) <= 1
+    assert (
+        not (scout_root / "var/jobs/Clash/process").exists()
+        or len(list((scout_root / "var/jobs/Clash/process").glob("*.info"))) <= 1
+    )
 
 
 EXPIRING = """

@@ -44,8 +44,11 @@ def test_task_runs_show_their_job_in_prefect(scout_root):
         state = baking(kind, return_state=True)
         (run,) = task_runs_of(state.state_details.flow_run_id)
         assert run.state_name == expected_state
-        job = "Baking/whisk/Blueberry muffin" if kind == "eggs" else next(
-            t for t in run.tags if t.startswith("scout:")).removeprefix("scout:")
+        job = (
+            "Baking/whisk/Blueberry muffin"
+            if kind == "eggs"
+            else next(t for t in run.tags if t.startswith("scout:")).removeprefix("scout:")
+        )
         assert run.tags == ["kitchen", f"scout:{job}"], run.tags
         assert (scout_root / "var/jobs" / job).exists()  # the tag names the job's file under the root
     assert job.startswith("Baking/whisk/Blueberry muffin_")  # a non-default input hashes the name

@@ -20,8 +20,9 @@ def test_collection_entry_point_registers_blocks_and_serializer():
     assert "prefect_scout" in load_prefect_collections()
     assert Block.get_block_class_from_key("scout-persist-storage").__name__ == "ScoutStorage"
     assert Block.get_block_class_from_key("scout-persist-info").__name__ == "ScoutInfoStorage"
-    meta = ResultRecordMetadata.load_bytes(json.dumps(
-        {"storage_key": "W/t/x", "serializer": {"type": "scout-persist", "scout_type": "integer"}}).encode())
+    meta = ResultRecordMetadata.load_bytes(
+        json.dumps({"storage_key": "W/t/x", "serializer": {"type": "scout-persist", "scout_type": "integer"}}).encode()
+    )
     assert isinstance(meta.serializer, ScoutSerializer) and meta.serializer.scout_type == "integer"
 
 
@@ -39,8 +40,17 @@ def test_serializer_decodes_only_bytes_the_hit_check_verified():
 
 
 def test_annotation_types():
-    assert [scout_type_of(h) for h in (bool, int, float, str, list, dict, Path, list[int], int | None)] == \
-        ["boolean", "integer", "float", "string", "array", "hash", "file", "integer_array", "integer"]
+    assert [scout_type_of(h) for h in (bool, int, float, str, list, dict, Path, list[int], int | None)] == [
+        "boolean",
+        "integer",
+        "float",
+        "string",
+        "array",
+        "hash",
+        "file",
+        "integer_array",
+        "integer",
+    ]
     assert scout_type_of(JobName) == "string" and scout_type_of("bool") == "boolean"
 
 

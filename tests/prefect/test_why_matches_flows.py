@@ -29,8 +29,10 @@ from test_fixture_paths import EXPRESSIBLE, LOC, RUBY, decode
 
 FIXED_MTIME = 1_700_000_000
 NEWER_BY_AN_HOUR = ("var/jobs/Baking/whisk_eggs/Normal muffin", "var/jobs/Baking/prepare_batter/Normal muffin")
-NEWER_WITHIN_SLACK = ("var/jobs/Baking/whisk_eggs/Blueberry muffin",
-                      "var/jobs/Baking/prepare_batter/Blueberry muffin_d49308d8c17791326011a6198cb598c2")
+NEWER_WITHIN_SLACK = (
+    "var/jobs/Baking/whisk_eggs/Blueberry muffin",
+    "var/jobs/Baking/prepare_batter/Blueberry muffin_d49308d8c17791326011a6198cb598c2",
+)
 
 
 def _reached(root: Path, key: str, acc: dict[str, None]) -> None:
@@ -156,9 +158,11 @@ def test_times_are_notes_not_verdicts(tree, capsys):
     """Ruby's freshness rule is a note beyond the slack, and nothing within it; the verdict stays the plug-in's."""
     rc, lines = why(capsys, tree, NEWER_BY_AN_HOUR[1])
     assert rc == 0 and lines[0].startswith("would be reused: status done, result readable as 'string'")
-    assert any(line.startswith("note: Ruby Scout would recompute this job: dependency ") and
-               "Baking/whisk_eggs/Normal muffin is 3600 s newer than its result (more than the 2 s" in line
-               for line in lines), lines
+    assert any(
+        line.startswith("note: Ruby Scout would recompute this job: dependency ")
+        and "Baking/whisk_eggs/Normal muffin is 3600 s newer than its result (more than the 2 s" in line
+        for line in lines
+    ), lines
     rc, lines = why(capsys, tree, NEWER_WITHIN_SLACK[1])
     assert rc == 0 and lines == [lines[0]] and lines[0].startswith("would be reused")
 
@@ -168,5 +172,7 @@ def test_every_verdict_was_compared():
     if len(TALLY["jobs"]) < 100:
         pytest.skip("run together with test_why_agrees_with_the_flow")
     assert TALLY["reused"] > 100 and TALLY["rerun"] >= 4, TALLY
-    print(f"\n--why vs flows: {TALLY['reused']} reused, {TALLY['rerun']} rerun, {TALLY['undecided']} undecided, "
-          f"{len(TALLY['jobs'])} jobs, {len(CASES)} cases")
+    print(
+        f"\n--why vs flows: {TALLY['reused']} reused, {TALLY['rerun']} rerun, {TALLY['undecided']} undecided, "
+        f"{len(TALLY['jobs'])} jobs, {len(CASES)} cases"
+    )

@@ -58,8 +58,9 @@ def violations_in(store: Store) -> list[str]:
     return found
 
 
-def hammer(url: str, seed: int, pause: float = 0.0, max_delay: float = 0.4,
-           min_kills: int = MIN_KILLS) -> tuple[int, int, list[str]]:
+def hammer(
+    url: str, seed: int, pause: float = 0.0, max_delay: float = 0.4, min_kills: int = MIN_KILLS
+) -> tuple[int, int, list[str]]:
     """Kill the writer at random points until MIN_WRITES writes completed; return (writes, kills, violations)."""
     rng = random.Random(seed)
     store = Store(url)
@@ -79,7 +80,8 @@ def hammer(url: str, seed: int, pause: float = 0.0, max_delay: float = 0.4,
             first = rng.randrange(0, JOBS - 8)
             proc = subprocess.Popen(
                 [sys.executable, str(HERE / "crash_writer.py"), url, str(first), "8"],
-                stdout=subprocess.PIPE, text=True,
+                stdout=subprocess.PIPE,
+                text=True,
             )
             proc.stdout.readline()  # imports done, one write completed
             writes += 1
@@ -132,8 +134,11 @@ def test_kill9_during_persist_writes(tmp_path):
     rng = random.Random(3)
     kills, torn = 0, []
     while kills < (100 if SOAK else 25):
-        proc = subprocess.Popen([sys.executable, str(HERE / "crash_persister.py"), url, str(PERSIST_ENTRIES)],
-                                stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, str(HERE / "crash_persister.py"), url, str(PERSIST_ENTRIES)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         proc.stdout.readline()
         time.sleep(rng.uniform(0.05, 0.5))
         proc.kill()
@@ -144,5 +149,6 @@ def test_kill9_during_persist_writes(tmp_path):
             if loc.store.exists(loc.key) and loc.store.get(loc.key) != texts[i]:
                 torn.append(f"soak_{i} after kill {kills}")
     assert torn == []
-    assert all(locate(f"soak_{i}", store=store).store.exists(locate(f"soak_{i}", store=store).key)
-               for i in range(2)), "the writer never completed an entry: the test exercised nothing"
+    assert all(locate(f"soak_{i}", store=store).store.exists(locate(f"soak_{i}", store=store).key) for i in range(2)), (
+        "the writer never completed an entry: the test exercised nothing"
+    )

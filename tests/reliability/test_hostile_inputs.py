@@ -28,7 +28,8 @@ def sandbox(tmp_path):
 
     def outside():
         return sorted(
-            str(p.relative_to(tmp_path)) for p in (tmp_path / "sandbox").rglob("*")
+            str(p.relative_to(tmp_path))
+            for p in (tmp_path / "sandbox").rglob("*")
             if root not in p.parents and p != root
         )
 

@@ -73,8 +73,12 @@ def _take_over(store: Store, value: dict, lease_s: float) -> JobWriter:
 def test_a_holder_stopped_past_its_lease_cannot_commit_over_the_new_holder(where, tmp_path, request):
     url = str(tmp_path / "root") if where == "local" else request.getfixturevalue("s3_url")
     store = Store(url)
-    first = subprocess.Popen([PY, "-c", textwrap.dedent(SLOW_WRITER), url, KEY, "1.0"], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [PY, "-c", textwrap.dedent(SLOW_WRITER), url, KEY, "1.0"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert first.stdout.readline().strip() == "started"
     first.send_signal(signal.SIGSTOP)
     try:

@@ -22,8 +22,9 @@ KEY = "tmp/persist_locks/job.persist.lock"
 
 
 def _spawn(code: str, *args: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([PY, "-c", textwrap.dedent(code), *map(str, args)], stdout=subprocess.PIPE, text=True,
-                            **kwargs)
+    return subprocess.Popen(
+        [PY, "-c", textwrap.dedent(code), *map(str, args)], stdout=subprocess.PIPE, text=True, **kwargs
+    )
 
 
 @pytest.fixture
@@ -164,7 +165,8 @@ def test_a_live_pid_that_is_another_process_is_not_the_holder(tmp_path):
     host_lines = Lock(store, KEY)._content("x").decode()
     info = parse_lock(host_lines.encode())
     reused = host_lines.replace(f"pid: {info['pid']}", f"pid: {os.getppid()}").replace(
-        f"start: {info['start']}", "start: 1")  # our parent is alive, but it is not the process that locked
+        f"start: {info['start']}", "start: 1"
+    )  # our parent is alive, but it is not the process that locked
     store.put(KEY, reused.encode())
     lock = Lock(store, KEY)  # default 30 s lease: only the identity can explain a quick recovery
     assert lock.acquire(timeout=5)
@@ -190,7 +192,19 @@ def test_a_holder_restarted_as_the_same_pid_in_a_new_namespace_does_not_keep_a_d
     if probe.returncode != 0:
         pytest.skip(f"unshare --pid is not permitted here: {probe.stderr.decode().strip()}")
     root = str(tmp_path / "root")
-    cmd = ["unshare", "--pid", "--fork", "--kill-child", "--mount-proc", PY, "-c", textwrap.dedent(NS_HOLD), root, KEY, "1.0"]
+    cmd = [
+        "unshare",
+        "--pid",
+        "--fork",
+        "--kill-child",
+        "--mount-proc",
+        PY,
+        "-c",
+        textwrap.dedent(NS_HOLD),
+        root,
+        KEY,
+        "1.0",
+    ]
     first = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     assert first.stdout.readline().strip() == "held by pid 1"
     first.kill()
@@ -225,8 +239,7 @@ def test_a_host_with_a_clock_40s_ahead_does_not_take_a_live_lock(where, tmp_path
     holder.host = "far-away.example"  # a live holder elsewhere, renewing
     assert holder.acquire(timeout=0)
     try:
-        out = subprocess.run([PY, "-c", textwrap.dedent(SKEWED), url, KEY], capture_output=True, text=True,
-                             timeout=60)
+        out = subprocess.run([PY, "-c", textwrap.dedent(SKEWED), url, KEY], capture_output=True, text=True, timeout=60)
         assert out.stdout.strip() == "honoured", out.stderr
         holder.check()
     finally:

@@ -56,8 +56,9 @@ def objects_in(endpoint: str, bucket: str) -> list[str]:
 
 
 def start_writer(url: str, mode: str) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, url, mode], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, url, mode], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     assert proc.stdout.readline().strip() == "started", proc.stderr.read()
     return proc
 
