@@ -287,25 +287,7 @@ def decompress_into(payload: bytes | memoryview, size: int, where: str = "") -> 
             raise _corrupt(where, f"holds {len(payload)} bytes where {size} were recorded")
         view[:] = payload
         return view
-    import zstandard
-
-    filled = 0
-    try:
-        with zstandard.ZstdDecompressor().stream_reader(payload, closefd=False) as reader:
-            while filled < size:
-                n = reader.readinto(view[filled:])
-                if not n:
-                    break
-                filled += n
-            extra = reader.read(1)  # reaching the frame end verifies zstd's content checksum
-    except zstandard.ZstdError as exc:
-        raise _corrupt(where, f"zstd frame is damaged ({exc})") from exc
-    if filled != size or extra:
-        raise _corrupt(
-            where,
-            f"decodes to {'more than ' if extra else ''}{filled} bytes where {size} were recorded; "
-            "truncated or damaged",
-        )
+    _zstd_into(memoryview(payload), view, where)
     return view
 
 
@@ -625,7 +607,8 @@ def _zstd_into(src: memoryview, dst: memoryview, where: str) -> None:
     if filled != dst.nbytes or extra:
         raise _corrupt(
             where,
-            f"a zstd frame decodes to {'more than ' if extra else ''}{filled} bytes where {dst.nbytes} were recorded",
+            f"a zstd frame decodes to {'more than ' if extra else ''}{filled} bytes where {dst.nbytes} were recorded; "
+            "truncated or damaged",
         )
 
 
