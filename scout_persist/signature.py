@@ -23,6 +23,9 @@ import hashlib
 import inspect
 import os
 import pathlib
+import site
+import sys
+import sysconfig
 import threading
 import types
 from collections.abc import Iterable, Mapping, Sequence
@@ -250,9 +253,12 @@ def code_identity(fn: Any) -> str:
 
     Built from the code objects that run, never from the source file on disk (which may have been edited since
     the code was loaded, and is not there on every worker): bytecode, constants (nested code recursively), names,
-    default values, closure values, and — recursively — the functions and classes of the task's own module that it
-    refers to, and that module's simple constants (numbers, strings, tuples of them).  Docstrings, comments, line
-    numbers and the file's location do not count.  Changing a module global at run time is seen by the next process.
+    default values, closure values, and — recursively — the functions and classes it refers to that are the user's
+    own code, named directly (``helper(x)``, ``from helpers import helper``) or through a module (``helpers.f(x)``),
+    with the simple constants (numbers, strings, tuples of them) it reads from those modules.  The user's own code is
+    the task's module and any code outside the standard library, the installed packages and the scout/Prefect
+    packages: a library is its installed version, not part of the task.  Docstrings, comments, line numbers and the
+    file's location do not count.  Changing a module global at run time is seen by the next process.
     """
     target = inspect.unwrap(fn) if callable(fn) else fn
     code = getattr(target, "__code__", None)
@@ -285,6 +291,7 @@ class _CodeFeeder:
     def __init__(self, h: hashlib.blake2b) -> None:
         self.h = h
         self.seen: set[int] = set()
+        self.seen_attrs: set[tuple[int, str]] = set()
 
     def put(self, tag: str, payload: bytes | str = b"") -> None:
         data = payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else payload
@@ -360,19 +367,32 @@ class _CodeFeeder:
     def globals_of(self, fn: Any, code: types.CodeType) -> None:
         module = getattr(fn, "__module__", None)
         glob = getattr(fn, "__globals__", None) or {}
-        for name in sorted(set(_all_names(code))):
-            if name not in glob:
-                continue
-            value = glob[name]
-            if isinstance(value, types.FunctionType) and value.__module__ == module:
-                self.put("g", name)
-                self.function(value)
-            elif isinstance(value, type) and value.__module__ == module:
-                self.put("gc", name)
-                self.klass(value)
-            elif _is_simple_constant(value):
-                self.put("gk", name)
-                self.put("gv", value_digest(value))
+        names = set(_all_names(code))
+        for name in sorted(names):
+            if name in glob:
+                self.referenced(name, glob[name], module, names)
+
+    def referenced(self, name: str, value: Any, module: str | None, names: set[str]) -> None:
+        """A global the code names: followed when it is the user's code or a simple constant, else not digested."""
+        # a decorated helper (functools.wraps, lru_cache) is its wrapped function
+        target = inspect.unwrap(value) if callable(value) and hasattr(value, "__wrapped__") else value
+        if isinstance(target, types.FunctionType) and (target.__module__ == module or _is_user_function(target)):
+            self.put("g", name)
+            self.function(target)
+        elif isinstance(target, type) and (target.__module__ == module or _is_user_class(target)):
+            self.put("gc", name)
+            self.klass(target)
+        elif isinstance(target, types.ModuleType) and _is_user_module(target):
+            # ``helpers.f(x)``: the module's attributes the code names (co_names holds attribute names too)
+            self.put("gm", name)
+            members = vars(target)
+            for attr in sorted(names):
+                if attr in members and (id(target), attr) not in self.seen_attrs:
+                    self.seen_attrs.add((id(target), attr))
+                    self.referenced(attr, members[attr], target.__name__, names)
+        elif _is_simple_constant(target):
+            self.put("gk", name)
+            self.put("gv", value_digest(target))
 
     def klass(self, cls: type) -> None:
         if id(cls) in self.seen:
@@ -399,6 +419,53 @@ def _all_names(code: types.CodeType) -> Iterable[str]:
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             yield from _all_names(const)
+
+
+# Code of these packages is the framework's, not the task's: an upgrade of scout-persist or Prefect is no code change.
+_FRAMEWORK = frozenset({"scout_persist", "prefect_scout", "prefect"})
+
+
+@functools.lru_cache(maxsize=1)
+def _library_roots() -> tuple[str, ...]:
+    """The folders of the standard library and of installed packages (this interpreter's and the user's)."""
+    paths = sysconfig.get_paths()
+    roots = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if paths.get(k)}
+    roots.update(getattr(site, "getsitepackages", list)())
+    roots.add(site.getusersitepackages())
+    return tuple(sorted({os.path.join(os.path.realpath(r), "") for r in roots if r}))
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_library_file(filename: str) -> bool:
+    if filename.startswith("<"):  # <frozen ...> is the standard library; <string>, <ipython-input-...> are the user's
+        return filename.startswith("<frozen")
+    return os.path.realpath(filename).startswith(_library_roots())
+
+
+def _is_user_function(fn: types.FunctionType) -> bool:
+    """By the file its code was compiled from, which travels with the code to process-pool and Dask workers."""
+    if (fn.__module__ or "").partition(".")[0] in _FRAMEWORK:
+        return False
+    return not _is_library_file(fn.__code__.co_filename)
+
+
+def _is_user_class(cls: type) -> bool:
+    """By its module's file; a class whose module is not imported here (sent by value) by its methods' file."""
+    module = sys.modules.get(cls.__module__)
+    if module is not None and getattr(module, "__file__", None) is not None:
+        return _is_user_module(module)
+    for member in vars(cls).values():
+        member = getattr(member, "__func__", member)  # staticmethod, classmethod
+        if isinstance(member, types.FunctionType) and member.__code__.co_filename != "<string>":  # not generated
+            return _is_user_function(member)
+    return False
+
+
+def _is_user_module(module: types.ModuleType) -> bool:
+    filename = getattr(module, "__file__", None)  # None: built in, or a namespace package
+    if filename is None or module.__name__.partition(".")[0] in _FRAMEWORK:
+        return False
+    return not _is_library_file(filename)
 
 
 def _is_simple_constant(value: Any, depth: int = 0) -> bool:

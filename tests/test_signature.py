@@ -204,6 +204,77 @@ def test_code_identity_is_equal_after_travelling_by_value_to_another_process():
     assert out.stdout.decode().strip() == sig.code_identity(fn)
 
 
+IDENTITY_IN_CHILD = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, sys.argv[1])
+    from scout_persist.signature import code_identity
+    import tasks
+    print(code_identity(getattr(tasks, sys.argv[2])))
+""")
+
+TASKS = textwrap.dedent("""
+    import json
+    import helpers
+    from helpers import scale
+    from helpers.units import Meter
+    import numpy
+    from scout_persist.signature import value_digest
+
+    def direct(x):
+        return scale(x)
+
+    def through_module(x):
+        return helpers.scale(x) + helpers.OFFSET
+
+    def with_class(x):
+        return Meter(x).value
+
+    def with_libraries(x):
+        return json.dumps(numpy.asarray([x]).tolist()) + value_digest(x)
+""")
+HELPERS = {
+    "helpers/__init__.py": "OFFSET = 1\n\ndef scale(x):\n    return _two(x) * 7\n\ndef _two(x):\n    return 2 * x\n",
+    "helpers/units.py": "class Meter:\n    def __init__(self, v):\n        self.value = v * 100\n",
+}
+
+
+def _identities(folder: pathlib.Path, edits: dict[str, tuple[str, str]] | None = None) -> dict[str, str]:
+    """Each task's code identity in a fresh interpreter that imports the modules by name, after ``edits``."""
+    for rel, text in {**HELPERS, "tasks.py": TASKS}.items():
+        if rel in (edits or {}):
+            text = text.replace(*edits[rel])
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text(text)
+    run = [sys.executable, "-B", "-c", IDENTITY_IN_CHILD, str(folder)]
+    names = ("direct", "through_module", "with_class", "with_libraries")
+    return {n: subprocess.run([*run, n], capture_output=True, text=True, check=True).stdout.strip() for n in names}
+
+
+def test_code_identity_follows_the_users_helpers_in_other_modules(tmp_path):
+    """Edit a helper in a sibling module (called directly, through its module, or through another helper) and the
+    task is other code; the libraries it calls are their installed versions, not part of the task."""
+    pytest.importorskip("numpy")
+    base = _identities(tmp_path)
+    assert base == _identities(tmp_path)  # stable between processes
+    nested = _identities(tmp_path, {"helpers/__init__.py": ("2 * x", "3 * x")})  # _two, reached through scale
+    assert nested["direct"] != base["direct"] and nested["through_module"] != base["through_module"]
+    assert nested["with_class"] == base["with_class"] and nested["with_libraries"] == base["with_libraries"]
+    constant = _identities(tmp_path, {"helpers/__init__.py": ("OFFSET = 1", "OFFSET = 2")})
+    assert constant["through_module"] != base["through_module"] and constant["direct"] == base["direct"]
+    method = _identities(tmp_path, {"helpers/units.py": ("v * 100", "v * 1000")})
+    assert method["with_class"] != base["with_class"] and method["direct"] == base["direct"]
+    comment = _identities(tmp_path, {"helpers/__init__.py": ("def scale(x):\n", "def scale(x):\n    # seven\n")})
+    assert comment == base  # comments and line numbers are not code
+    assert not sig._is_user_function(json.dumps) and not sig._is_user_function(sig.value_digest)
+    assert sig._is_user_function(_define("def task(x):\n    return x\n"))
+
+
+def test_a_decorated_helper_is_followed_through_its_wrapper():
+    cached = "import functools\n\n@functools.lru_cache\ndef helper(x):\n    return x + {k}\n\n"
+    cached += "def task(x):\n    return helper(x)\n"
+    assert sig.code_identity(_define(cached.format(k=7))) != sig.code_identity(_define(cached.format(k=9)))
+
+
 # --------------------------------------------------------------------------------------------------- signatures
 def test_compute_and_changed_parts():
     base = sig.compute({"n": 5, "s": {"a", "b"}}, ["var/jobs/W/dep/x=sha256:ab"], "code1", None)

@@ -120,6 +120,52 @@ def test_an_edited_task_body_recomputes_under_every_runner(kind, runner_for, sco
     assert info["prefect"]["recomputed_because"] == ["code"]
 
 
+HELPER = """
+    FACTOR = {factor}
+
+    def scale_by(x):
+        return x * FACTOR
+"""
+USES_HELPER = """
+    import os
+    from prefect import flow
+    from prefect_scout import scout_task
+    import {helpers} as helpers
+
+    @scout_task(type="integer", workflow="EditHelper")
+    def scaled(x: int) -> int:
+        with open(os.environ["TRUST_LOG"], "a") as fh:
+            fh.write("scaled\\n")
+        return helpers.scale_by(x)
+
+    @flow(name="EditHelper")
+    def helper_flow(x: int = 3):
+        return scaled.submit(x).result()
+"""
+
+
+@pytest.mark.parametrize("kind", RUNNERS)
+@pytest.mark.timeout(240)
+def test_an_edited_helper_in_another_module_recomputes_under_every_runner(
+    kind, runner_for, scout_root, tmp_path, monkeypatch
+):
+    """The task's code is unchanged; the helper it calls, in the user's other module, is edited."""
+    log = tmp_path / "ran.log"
+    monkeypatch.setenv("TRUST_LOG", str(log))
+    helpers, tasks = f"edited_helpers_{kind}", f"uses_helper_{kind}"
+
+    def run(factor: int) -> int:
+        (tmp_path / f"{helpers}.py").write_text(textwrap.dedent(HELPER.format(factor=factor)))
+        (tmp_path / f"{tasks}.py").write_text(textwrap.dedent(USES_HELPER.format(helpers=helpers)))
+        _load_module(tmp_path / f"{helpers}.py", helpers)
+        module = _load_module(tmp_path / f"{tasks}.py", tasks)
+        return module.helper_flow.with_options(task_runner=runner_for(kind))(3)
+
+    assert run(7) == 21 and _ran(log) == 1
+    assert run(7) == 21 and _ran(log) == 1  # cached
+    assert run(9) == 27 and _ran(log) == 2  # the helper changed: recomputed, never the old value
+
+
 CONTRACT = """
     import json, os
     from prefect import flow
