@@ -246,6 +246,8 @@ _code_cache: dict[tuple[int, int], tuple[Any, Any, str]] = {}
 _code_guard = threading.Lock()
 MAX_CODE_CACHE = 4096
 _SIMPLE_CONSTANTS = (type(None), bool, int, float, complex, str, bytes)
+MAX_CONSTANT_ITEMS = 100_000  # per container of a module or class constant
+MAX_CONSTANT_DEPTH = 6
 
 
 def code_identity(fn: Any) -> str:
@@ -255,10 +257,11 @@ def code_identity(fn: Any) -> str:
     the code was loaded, and is not there on every worker): bytecode, constants (nested code recursively), names,
     default values, closure values, and — recursively — the functions and classes it refers to that are the user's
     own code, named directly (``helper(x)``, ``from helpers import helper``) or through a module (``helpers.f(x)``),
-    with the simple constants (numbers, strings, tuples of them) it reads from those modules.  The user's own code is
-    the task's module and any code outside the standard library, the installed packages and the scout/Prefect
-    packages: a library is its installed version, not part of the task.  Docstrings, comments, line numbers and the
-    file's location do not count.  Changing a module global at run time is seen by the next process.
+    with the plain data it reads from those modules (numbers, strings, and bounded lists, tuples, sets and dicts of
+    them).  The user's own code is the task's module and any code outside the standard library, the installed
+    packages and the scout/Prefect packages: a library is its installed version, not part of the task.  Docstrings,
+    comments, line numbers and the file's location do not count.  Changing a module global at run time is seen by
+    the next process.
     """
     target = inspect.unwrap(fn) if callable(fn) else fn
     code = getattr(target, "__code__", None)
@@ -393,6 +396,8 @@ class _CodeFeeder:
         elif _is_simple_constant(target):
             self.put("gk", name)
             self.put("gv", value_digest(target))
+        elif isinstance(target, (tuple, frozenset, list, set, dict)):  # past the bounds: its size at least
+            self.put("gz", f"{name}:{type(target).__name__}:{len(target)}")
 
     def klass(self, cls: type) -> None:
         if id(cls) in self.seen:
@@ -469,11 +474,16 @@ def _is_user_module(module: types.ModuleType) -> bool:
 
 
 def _is_simple_constant(value: Any, depth: int = 0) -> bool:
+    """Plain data a module or class holds (``FACTOR = 7``, ``PARAMS = {"k": [1, 2]}``): part of the code that reads
+    it.  Bounded, so a large table loaded at import time is not hashed: such data belongs in an input."""
     if isinstance(value, _SIMPLE_CONSTANTS):
         return True
-    if isinstance(value, (tuple, frozenset)) and depth < 4:
-        return all(_is_simple_constant(v, depth + 1) for v in value)
-    return False
+    if depth >= MAX_CONSTANT_DEPTH or not isinstance(value, (tuple, frozenset, list, set, dict)):
+        return False
+    if len(value) > MAX_CONSTANT_ITEMS:
+        return False
+    items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+    return all(_is_simple_constant(v, depth + 1) for v in items)
 
 
 # ----------------------------------------------------------------------------------------------- signatures

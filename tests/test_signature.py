@@ -165,6 +165,12 @@ def test_code_identity_sees_constants_defaults_closures_and_helpers():
     const7 = "FACTOR = 7\n\ndef task(x):\n    return x * FACTOR\n"
     const9 = "FACTOR = 9\n\ndef task(x):\n    return x * FACTOR\n"
     assert sig.code_identity(_define(const7)) != sig.code_identity(_define(const9))
+    table = "PARAMS = {'scale': [1, 7], 'names': {'a', 'b'}}\n\ndef task(x):\n    return x * PARAMS['scale'][1]\n"
+    assert sig.code_identity(_define(table)) == sig.code_identity(_define(table))
+    assert sig.code_identity(_define(table)) != sig.code_identity(_define(table.replace("7]", "9]")))
+    # past the bounds, a table is known by its size (documented: data that large belongs in an input)
+    big = "BIG = list(range(200_000))\n\ndef task(x):\n    return BIG[x]\n"
+    assert sig.code_identity(_define(big)) != sig.code_identity(_define(big.replace("200_000", "300_000")))
     nested7 = "def task(xs):\n    return [(lambda v: v * 7)(x) for x in xs]\n"
     nested9 = "def task(xs):\n    return [(lambda v: v * 9)(x) for x in xs]\n"
     assert sig.code_identity(_define(nested7)) != sig.code_identity(_define(nested9))
