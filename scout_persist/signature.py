@@ -3,7 +3,7 @@
 One algorithm, used by the Prefect plug-in (cache hits) and by ``scout-persist info --why`` alike.  A signature is a
 small JSON map kept in the job's ``.info`` under ``signature``::
 
-    {"signature_version": 2, "inputs": {"n": "<hex>", ...}, "dependencies": "<hex>", "code": "<hex>", "version": ""}
+    {"signature_version": 3, "inputs": {"n": "<hex>", ...}, "dependencies": "<hex>", "code": "<hex>", "version": ""}
 
 * ``inputs``: one digest per input, by value (:func:`value_digest`), never by a per-process pickle or ``repr``;
 * ``dependencies``: the direct dependencies by job key and by the *content* of their results (the checksum recorded
@@ -24,6 +24,7 @@ import inspect
 import os
 import pathlib
 import site
+import struct
 import sys
 import sysconfig
 import threading
@@ -33,7 +34,7 @@ from typing import Any
 
 from .errors import UnsupportedValueError
 
-SIGNATURE_VERSION = 2
+SIGNATURE_VERSION = 3  # 3: dicts by their order, numpy scalars by dtype, NaN by its bits, the user's helpers
 PARTS = ("inputs", "dependencies", "code", "version")
 # Files up to this size are digested whole; larger ones by size, mtime and three sampled blocks.
 FILE_FULL_DIGEST_MAX = 64 << 20
@@ -45,6 +46,9 @@ DIGESTIBLE = (
     "pathlib paths, numpy arrays and scalars, pandas Series/DataFrame/Index, or an object with a "
     "__scout_digest__() method"
 )
+
+
+_PLAIN_TYPES = (int, float, complex, str, bytes, bytearray, list, tuple, dict, set, frozenset)
 
 
 def _hasher() -> hashlib.blake2b:
@@ -83,9 +87,16 @@ class _Feeder:
         if isinstance(value, enum.Enum):
             self.token(b"E", f"{_qualname(type(value))}.{value.name}".encode())
             return self.feed(value.value, depth + 1)
+        module = type(value).__module__.split(".")[0]
+        if module == "numpy":  # before float: numpy.float64 is a float, yet computes otherwise (x / 0, overflow)
+            return self._numpy(value, depth)
+        if type(value) not in _PLAIN_TYPES and isinstance(value, _PLAIN_TYPES) and type(value).__name__ != "Symbol":
+            self.token(b"t", _qualname(type(value)).encode())  # a subclass (OrderedDict, a str with methods)
         if isinstance(value, int):
             return self.token(b"i", str(int(value)).encode())
         if isinstance(value, float):
+            if value != value:  # NaN: its sign and payload, which float.hex() drops
+                return self.token(b"f", struct.pack(">d", value).hex().encode())
             return self.token(b"f", float(value).hex().encode())
         if isinstance(value, complex):
             return self.token(b"c", f"{value.real.hex()},{value.imag.hex()}".encode())
@@ -102,9 +113,6 @@ class _Feeder:
         step = getattr(value, "scout_step_path", None)
         if step is not None:
             return self.token(b"S", str(step).encode("utf-8", "surrogatepass"))
-        module = type(value).__module__.split(".")[0]
-        if module == "numpy":
-            return self._numpy(value, depth)
         if module == "pandas":
             return self._pandas(value, depth)
         if isinstance(value, (list, tuple, dict, set, frozenset)) or dataclasses.is_dataclass(value):
@@ -130,9 +138,11 @@ class _Feeder:
                 self.token(b"(", f"{_qualname(type(value))}:{len(value)}".encode())
                 for item in value:
                     self.feed(item, depth + 1)
-            elif isinstance(value, dict):
-                pairs = sorted(self.sub_digest(k, depth + 1) + self.sub_digest(v, depth + 1) for k, v in value.items())
-                self.token(b"{", b"".join(pairs))
+            elif isinstance(value, dict):  # in order: a task that iterates a dict sees its order
+                self.token(b"{", str(len(value)).encode())
+                for key, item in value.items():
+                    self.feed(key, depth + 1)
+                    self.feed(item, depth + 1)
             elif isinstance(value, (set, frozenset)):
                 tag = b"<" if isinstance(value, set) else b">"
                 self.token(tag, b"".join(sorted(self.sub_digest(item, depth + 1) for item in value)))
@@ -153,9 +163,10 @@ class _Feeder:
         import numpy as np
 
         if isinstance(value, np.generic):
-            return (
-                self.feed(value.item(), depth + 1) if value.dtype.kind != "V" else self._numpy(np.asarray(value), depth)
-            )
+            if value.dtype.kind == "V":
+                return self._numpy(np.asarray(value), depth)
+            self.token(b"g", value.dtype.str.encode())
+            return self.feed(value.item(), depth + 1)
         if not isinstance(value, np.ndarray):
             raise UnsupportedValueError(
                 f"{self.where}: numpy {type(value).__name__} values are not digestible; pass an ndarray"
@@ -209,8 +220,9 @@ def _qualname(cls: type) -> str:
 def value_digest(value: Any, where: str = "value") -> str:
     """A deterministic digest of ``value`` by content: equal in every process, for every run.
 
-    ``where`` names the value in errors (``"input 'n' of Baking#bake"``).  Sets and dicts digest independently of
-    their iteration order; tuples and lists differ; numpy arrays and pandas objects digest by dtype, shape and data;
+    ``where`` names the value in errors (``"input 'n' of Baking#bake"``).  Sets digest independently of their
+    iteration order, dicts by their items in order (a task may iterate them); tuples and lists differ; numpy scalars
+    differ from Python numbers; numpy arrays and pandas objects digest by dtype, shape and data;
     an existing ``pathlib.Path`` by its name and its file's content.  Values that cannot be digested this way raise
     :class:`UnsupportedValueError` naming ``where``, the type and the fixes.
     """
