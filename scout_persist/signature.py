@@ -254,7 +254,7 @@ def file_content_digest(path: str | os.PathLike[str]) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ code identity
-_code_cache: dict[tuple[int, int], tuple[Any, Any, str]] = {}
+_code_cache: dict[tuple[int, int], tuple[Any, Any, str, _Witnesses]] = {}
 _code_guard = threading.Lock()
 MAX_CODE_CACHE = 4096
 _SIMPLE_CONSTANTS = (type(None), bool, int, float, complex, str, bytes)
@@ -272,8 +272,8 @@ def code_identity(fn: Any) -> str:
     with the plain data it reads from those modules (numbers, strings, and bounded lists, tuples, sets and dicts of
     them).  The user's own code is the task's module and any code outside the standard library, the installed
     packages and the scout/Prefect packages: a library is its installed version, not part of the task.  Docstrings,
-    comments, line numbers and the file's location do not count.  Changing a module global at run time is seen by
-    the next process.
+    comments, line numbers and the file's location do not count.  A helper reloaded or a global rebound at run time
+    (``importlib.reload``, notebook autoreload) is seen at the next call; data mutated in place, in the next process.
     """
     target = inspect.unwrap(fn) if callable(fn) else fn
     code = getattr(target, "__code__", None)
@@ -289,17 +289,37 @@ def code_identity(fn: Any) -> str:
     if cacheable:
         with _code_guard:
             hit = _code_cache.get(key)
-        if hit is not None and hit[0] is code and hit[1] is glob:
+        if hit is not None and hit[0] is code and hit[1] is glob and hit[3].unchanged():
             return hit[2]
     h = _hasher()
-    _CodeFeeder(h).function(target)
+    feeder = _CodeFeeder(h)
+    feeder.function(target)
     digest = h.hexdigest()
     if cacheable:
         with _code_guard:
             if len(_code_cache) >= MAX_CODE_CACHE:
                 _code_cache.clear()
-            _code_cache[key] = (code, glob, digest)
+            _code_cache[key] = (code, glob, digest, feeder.witnesses)
     return digest
+
+
+class _Witnesses:
+    """What a cached code identity was built from, checked by identity on every reuse (microseconds): a name that
+    now holds another object (a reloaded helper, a rebound constant) or a function given other code is a change."""
+
+    __slots__ = ("bindings", "codes")
+
+    def __init__(self) -> None:
+        self.bindings: list[tuple[Mapping[str, Any], str, Any]] = []
+        self.codes: list[tuple[Any, types.CodeType]] = []
+
+    def unchanged(self) -> bool:
+        return all(ns.get(name, _GONE) is obj for ns, name, obj in self.bindings) and all(
+            fn.__code__ is code for fn, code in self.codes
+        )
+
+
+_GONE = object()
 
 
 class _CodeFeeder:
@@ -307,6 +327,7 @@ class _CodeFeeder:
         self.h = h
         self.seen: set[int] = set()
         self.seen_attrs: set[tuple[int, str]] = set()
+        self.witnesses = _Witnesses()
 
     def put(self, tag: str, payload: bytes | str = b"") -> None:
         data = payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else payload
@@ -347,6 +368,7 @@ class _CodeFeeder:
             self.put("again", fn.__qualname__)
             return
         self.seen.add(id(fn))
+        self.witnesses.codes.append((fn, code))
         self.code(code, function_doc=(fn.__doc__,))
         for default in fn.__defaults__ or ():
             self.value("d", default)
@@ -385,6 +407,7 @@ class _CodeFeeder:
         names = set(_all_names(code))
         for name in sorted(names):
             if name in glob:
+                self.witnesses.bindings.append((glob, name, glob[name]))
                 self.referenced(name, glob[name], module, names)
 
     def referenced(self, name: str, value: Any, module: str | None, names: set[str]) -> None:
@@ -404,6 +427,7 @@ class _CodeFeeder:
             for attr in sorted(names):
                 if attr in members and (id(target), attr) not in self.seen_attrs:
                     self.seen_attrs.add((id(target), attr))
+                    self.witnesses.bindings.append((members, attr, members[attr]))
                     self.referenced(attr, members[attr], target.__name__, names)
         elif _is_simple_constant(target):
             self.put("gk", name)

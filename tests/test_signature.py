@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import enum
+import importlib
 import json
 import os
 import pathlib
@@ -282,6 +283,25 @@ def test_code_identity_follows_the_users_helpers_in_other_modules(tmp_path):
     assert comment == base  # comments and line numbers are not code
     assert not sig._is_user_function(json.dumps) and not sig._is_user_function(sig.value_digest)
     assert sig._is_user_function(_define("def task(x):\n    return x\n"))
+
+
+def test_a_reloaded_helper_or_a_rebound_constant_is_seen_at_the_next_call(tmp_path, monkeypatch):
+    """A notebook edits a helper module and reloads it (autoreload): the same task object is other code now."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    (tmp_path / "reloaded_helpers.py").write_text("LIMIT = 5\n\ndef scale(x):\n    return x * 7\n")
+    helpers = importlib.import_module("reloaded_helpers")
+    task = _define(
+        "import reloaded_helpers\n\ndef task(x):\n    return reloaded_helpers.scale(x) + reloaded_helpers.LIMIT\n"
+    )
+    before = sig.code_identity(task)
+    assert sig.code_identity(task) == before  # cached, and still valid
+    (tmp_path / "reloaded_helpers.py").write_text("LIMIT = 5\n\ndef scale(x):\n    return x * 9 + 0\n")
+    importlib.reload(helpers)
+    reloaded = sig.code_identity(task)
+    assert reloaded != before
+    monkeypatch.setattr(helpers, "LIMIT", 6)
+    assert sig.code_identity(task) != reloaded
 
 
 def test_a_decorated_helper_is_followed_through_its_wrapper():
