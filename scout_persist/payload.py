@@ -28,6 +28,7 @@ import logging
 import math
 import os
 import pathlib
+import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -149,9 +150,10 @@ def encode(
         return _encode_in_files(in_files, stype, location or key)
     try:
         data = serializers.dump(value, stype)
-    except UnsupportedValueError as exc:
+    except (UnsupportedValueError, UnicodeEncodeError) as exc:
+        why = f"text Ruby reads is UTF-8, which cannot hold {exc}" if isinstance(exc, UnicodeEncodeError) else exc
         raise UnsupportedValueError(
-            f"a {type(value).__name__} cannot be stored as Scout type {stype!r}: {exc}; {_fix(stype)}"
+            f"a {type(value).__name__} cannot be stored as Scout type {stype!r}: {why}; {_fix(stype)}"
         ) from exc
     record: dict[str, Any] = {"format": "scout", "type": stype, "stored_size": len(data), "checksum": checksum(data)}
     if stype == "binary" and not _ends_with_newline(value):
@@ -382,13 +384,28 @@ def _ends_with_newline(value: Any) -> bool:
 
 # ------------------------------------------------------------------------------------------------- contract
 def handed(value: Any, back: Any) -> Any:
-    """The value to hand on: the original when it already equals its load (no copy), else the load."""
+    """The value to hand on: the original when it is its load to the last element's type (no copy), else the load."""
     try:
-        if type(value) is type(back) and value == back:
+        if _identical(value, back):
             return value
     except Exception:  # noqa: BLE001 - an __eq__ that refuses (numpy arrays): the load is the safe answer
         pass
     return back
+
+
+def _identical(a: Any, b: Any) -> bool:
+    """Equal, and of the same types all the way down: [0.1, 2] is not [0.1, 2.0], though Python says ==."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_identical(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return len(a) == len(b) and all(
+            _identical(ka, kb) and _identical(va, vb) for (ka, va), (kb, vb) in zip(a.items(), b.items())
+        )
+    if isinstance(a, float):
+        return struct.pack(">d", a) == struct.pack(">d", b)  # -0.0 is not 0.0; a NaN is itself
+    return bool(a == b)
 
 
 def require_roundtrip(value: Any, back: Any, stype: str) -> None:
