@@ -7,9 +7,9 @@ as the raw bytes (Ruby drops bytes >= 0x80) and text reads drop invalid UTF-8 as
 
 Values with no Scout type use the ``pickle`` serializer: pickle protocol 5, its buffers encoded by
 :mod:`scout_persist.codecs` (Blosc2 for array data, zstd for the rest, by default), in a self-describing envelope with
-a checksum trailer and an optional HMAC-SHA256.  Trust rule: when ``$SCOUT_PERSIST_HMAC_KEY`` is set
-(or ``hmac_key=`` is given), every pickle must carry a valid HMAC under that key or it is refused with
-:class:`UntrustedPayloadError` before unpickling; when no key is set, pickles load (the store itself is trusted).
+a checksum trailer and an HMAC-SHA256.  Trust rule: every pickle must carry a valid HMAC under the pickle key
+(:mod:`scout_persist.pickle_key`: ``$SCOUT_PERSIST_HMAC_KEY``, else this user's own key; or ``hmac_key=``) or it is
+refused with :class:`UntrustedPayloadError` before unpickling; only when no key can be had do pickles load unsigned.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import rubytext
+from . import pickle_key, rubytext
 from .errors import CorruptPayloadError, UnsupportedValueError, UntrustedPayloadError
 from .rubyjson import dumps as json_dumps, ruby_float
 from .rubytext import RUBY_WS, split_lines
@@ -51,7 +51,6 @@ PICKLE = "pickle"
 PICKLE_MAGIC = b"SCOUTPY\x03"
 PICKLE_MAGIC_V2 = b"SCOUTPY\x02"
 PICKLE_MAGIC_V1 = b"SCOUTPY\x01"
-HMAC_ENV = "SCOUT_PERSIST_HMAC_KEY"
 
 
 def _tsv_opt_value(v: Any) -> str:
@@ -389,14 +388,9 @@ def load_yaml(text: str, where: str = "") -> Any:
 
 
 # ------------------------------------------------------------------------------------------------- pickle
-def hmac_key_from_env() -> bytes | None:
-    key = os.environ.get(HMAC_ENV)
-    return key.encode("utf-8") if key else None
-
-
 def _key_bytes(key: bytes | str | None) -> bytes | None:
     if key is None:
-        return hmac_key_from_env()
+        return pickle_key.current()
     return key.encode("utf-8") if isinstance(key, str) else bytes(key)
 
 
@@ -534,7 +528,7 @@ def load_pickle(
 def check_pickle_hmac(
     data: bytes, where: str = "", hmac_key: bytes | str | None = None, bind: str | None = None
 ) -> None:
-    """Check a pickle envelope's HMAC for ``bind`` under the key (``$SCOUT_PERSIST_HMAC_KEY`` by default) without
+    """Check a pickle envelope's HMAC for ``bind`` under the key (the pickle key by default) without
     unpickling anything; UntrustedPayloadError when it is unsigned, or signed with another key or for another
     entry; CorruptPayloadError when it is not one of our envelopes."""
     key = _key_bytes(hmac_key)
@@ -558,15 +552,16 @@ def check_pickle_hmac(
 def _verify_hmac(key: bytes, mac: bytes, signed: list[Any], where: str, bind: str | None = None) -> None:
     if not mac:
         raise UntrustedPayloadError(
-            f"{where} carries no HMAC but ${HMAC_ENV} is set: with a key, every pickle must be signed with it; "
-            "refusing to unpickle. Rewrite the entry with the key set, or unset the key if you trust the store"
+            f"{where} carries no HMAC, and every pickle must be signed with the pickle key ({pickle_key.source()}); "
+            "refusing to unpickle. Recompute the entry (caches do), or, for pickles a colleague signed, share one "
+            f"key as ${pickle_key.HMAC_ENV}"
         )
     signer = hmac.new(key, digestmod=hashlib.sha256)
     for piece in signed:
         signer.update(piece)
     if not hmac.compare_digest(mac, signer.digest()):
         raise UntrustedPayloadError(
-            f"{where} has an HMAC that does not verify under ${HMAC_ENV} for this entry"
+            f"{where} has an HMAC that does not verify under the pickle key ({pickle_key.source()}) for this entry"
             f"{'' if bind is None else f' ({bind!r})'}: written with another key, for another entry, or altered; "
             "refusing to unpickle"
         )

@@ -273,7 +273,8 @@ def code_identity(fn: Any) -> str:
     them).  The user's own code is the task's module and any code outside the standard library, the installed
     packages and the scout/Prefect packages: a library is its installed version, not part of the task.  Docstrings,
     comments, line numbers and the file's location do not count.  A helper reloaded or a global rebound at run time
-    (``importlib.reload``, notebook autoreload) is seen at the next call; data mutated in place, in the next process.
+    (``importlib.reload``, notebook autoreload) is seen at the next call; a list, set or dict mutated in place counts
+    as this process first saw it (a memo a task fills is not a change of its code).
     """
     target = inspect.unwrap(fn) if callable(fn) else fn
     code = getattr(target, "__code__", None)
@@ -412,6 +413,8 @@ class _CodeFeeder:
 
     def referenced(self, name: str, value: Any, module: str | None, names: set[str]) -> None:
         """A global the code names: followed when it is the user's code or a simple constant, else not digested."""
+        if type(value).__module__.partition(".")[0] in _FRAMEWORK:
+            return  # a Prefect task or flow the code calls: a job (or run) of its own, with its own identity
         # a decorated helper (functools.wraps, lru_cache) is its wrapped function
         target = inspect.unwrap(value) if callable(value) and hasattr(value, "__wrapped__") else value
         if isinstance(target, types.FunctionType) and (target.__module__ == module or _is_user_function(target)):
@@ -429,10 +432,13 @@ class _CodeFeeder:
                     self.seen_attrs.add((id(target), attr))
                     self.witnesses.bindings.append((members, attr, members[attr]))
                     self.referenced(attr, members[attr], target.__name__, names)
+        elif isinstance(target, (list, set, dict)):
+            self.put("gk", name)
+            self.put("gv", _first_seen_digest(target))
         elif _is_simple_constant(target):
             self.put("gk", name)
             self.put("gv", value_digest(target))
-        elif isinstance(target, (tuple, frozenset, list, set, dict)):  # past the bounds: its size at least
+        elif isinstance(target, (tuple, frozenset)):  # past the bounds of plain data: its size at least
             self.put("gz", f"{name}:{type(target).__name__}:{len(target)}")
 
     def klass(self, cls: type) -> None:
@@ -450,6 +456,9 @@ class _CodeFeeder:
                     if accessor is not None:
                         self.put("p", name)
                         self.function(accessor)
+            elif isinstance(member, (list, set, dict)) and not name.startswith("__"):
+                self.put("ca", name)
+                self.put("cv", _first_seen_digest(member))
             elif _is_simple_constant(member) and not name.startswith("__"):
                 self.put("ca", name)
                 self.put("cv", value_digest(member))
@@ -507,6 +516,30 @@ def _is_user_module(module: types.ModuleType) -> bool:
     if filename is None or module.__name__.partition(".")[0] in _FRAMEWORK:
         return False
     return not _is_library_file(filename)
+
+
+_first_seen: dict[int, tuple[Any, str]] = {}
+
+
+def _first_seen_digest(container: list[Any] | set[Any] | dict[Any, Any]) -> str:
+    """A mutable module or class container as this process first saw it, which is as its source defines it when a
+    task first reads it: a task that fills a memo dict or appends to a log list must not change its own code.  A
+    container past the bounds of plain data is known by its type and size."""
+    with _code_guard:
+        seen = _first_seen.get(id(container))
+    if seen is not None and seen[0] is container:
+        return seen[1]
+    if _is_simple_constant(container):
+        digest = value_digest(container)
+    else:
+        digest = f"{type(container).__name__}:{len(container)}"
+    with _code_guard:
+        if len(_first_seen) >= MAX_CODE_CACHE:
+            _first_seen.clear()
+        seen = _first_seen.get(id(container))
+        if seen is None or seen[0] is not container:  # (an id of a container since collected is reused)
+            seen = _first_seen[id(container)] = (container, digest)
+        return seen[1]
 
 
 def _is_simple_constant(value: Any, depth: int = 0) -> bool:

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from ruby_data import RUBY_FIXTURES
+
+# Pickles are signed with the account's own key when $SCOUT_PERSIST_HMAC_KEY is unset: the suite and every process it
+# starts share one key made for the session, and the account's real key file is left alone.
+os.environ.setdefault("SCOUT_PERSIST_HMAC_KEY_FILE", os.path.join(tempfile.mkdtemp(prefix="scout-key-"), "pickle.key"))
 
 
 @pytest.fixture(scope="session")

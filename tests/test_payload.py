@@ -7,9 +7,10 @@ import math
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from scout_persist import payload, serializers
+from scout_persist import payload, pickle_key, serializers
 from scout_persist.errors import CorruptPayloadError, UnsupportedValueError, UntrustedPayloadError
 from scout_persist.job import Job, JobWriter
+from scout_persist.pickle_key import HMAC_ENV
 from scout_persist.rubyvalues import Symbol
 from scout_persist.store import Store
 
@@ -157,7 +158,7 @@ def test_a_pickle_is_unpickled_only_when_the_record_says_so():
 
 
 def test_hmac_binds_a_pickle_to_its_job(tmp_path, monkeypatch):
-    monkeypatch.setenv(serializers.HMAC_ENV, "k1")
+    monkeypatch.setenv(HMAC_ENV, "k1")
     store = Store(str(tmp_path))
     JobWriter(store, "var/jobs/W/t/a").run(lambda: {"owner": "a"})
     JobWriter(store, "var/jobs/W/t/b").run(lambda: {"owner": "b"})
@@ -167,12 +168,14 @@ def test_hmac_binds_a_pickle_to_its_job(tmp_path, monkeypatch):
     store.put("var/jobs/W/t/a.info", store.get("var/jobs/W/t/b.info"))
     with pytest.raises(UntrustedPayloadError, match="for another entry"):
         Job.at(store, "var/jobs/W/t/a").load()
-    monkeypatch.setenv(serializers.HMAC_ENV, "k2")
+    monkeypatch.setenv(HMAC_ENV, "k2")
     with pytest.raises(UntrustedPayloadError):
         Job.at(store, "var/jobs/W/t/b").load()
-    monkeypatch.delenv(serializers.HMAC_ENV)
+    monkeypatch.delenv(HMAC_ENV)  # no key file either: unsigned
+    monkeypatch.setattr(pickle_key, "current", lambda: None)
     JobWriter(store, "var/jobs/W/t/c").run(lambda: {"unsigned": True})
-    monkeypatch.setenv(serializers.HMAC_ENV, "k1")
+    monkeypatch.undo()
+    monkeypatch.setenv(HMAC_ENV, "k1")
     with pytest.raises(UntrustedPayloadError, match="carries no HMAC"):
         Job.at(store, "var/jobs/W/t/c").load()
 

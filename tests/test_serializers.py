@@ -5,12 +5,14 @@ from __future__ import annotations
 import gzip
 import hashlib
 import hmac
+import os
 from fractions import Fraction
 
 import pytest
 
-from scout_persist import codecs, serializers as S
+from scout_persist import codecs, pickle_key, serializers as S
 from scout_persist.errors import CorruptPayloadError, InvalidInputError, UnsupportedValueError, UntrustedPayloadError
+from scout_persist.pickle_key import HMAC_ENV
 from scout_persist.rubyvalues import ScoutPath, Symbol
 
 
@@ -151,11 +153,18 @@ def test_corrupt_json_and_yaml_are_errors_not_values():
 
 
 # ----------------------------------------------------------------------------------------------- pickle
+def _without_a_key(monkeypatch):
+    """No key file can be had (no writable home): the key is $SCOUT_PERSIST_HMAC_KEY when set, else pickles are
+    unsigned."""
+    monkeypatch.delenv(HMAC_ENV, raising=False)
+    monkeypatch.setattr(pickle_key, "current", lambda: os.environ.get(HMAC_ENV, "").encode() or None)
+
+
 VALUE = {"frac": Fraction(2, 7), "set": {1, 2}, "bytes": b"\x00" * 1000}
 
 
 def test_pickle_round_trip_and_record(monkeypatch):
-    monkeypatch.delenv(S.HMAC_ENV, raising=False)
+    _without_a_key(monkeypatch)
     data, record = S.dump_pickle_with_record(VALUE, "zstd:3")
     assert data.startswith(S.PICKLE_MAGIC)
     assert record["serializer"] == "pickle" and record["codec"] == "zstd:3" and record["hmac"] is False
@@ -168,7 +177,7 @@ def test_pickle_round_trip_and_record(monkeypatch):
 
 
 def test_hmac_trust_rule(monkeypatch):
-    monkeypatch.setenv(S.HMAC_ENV, "s3cret")
+    monkeypatch.setenv(HMAC_ENV, "s3cret")
     signed = S.dump(VALUE, "pickle")
     assert signed[len(S.PICKLE_MAGIC)] == 32
     assert S.load(signed, "pickle") == VALUE
@@ -181,13 +190,13 @@ def test_hmac_trust_rule(monkeypatch):
     with pytest.raises(UntrustedPayloadError, match="does not verify"):
         S.load(bytes(body), "pickle")
     # an unsigned pickle when a key is set
-    monkeypatch.delenv(S.HMAC_ENV)
+    _without_a_key(monkeypatch)
     unsigned = S.dump(VALUE, "pickle")
-    monkeypatch.setenv(S.HMAC_ENV, "s3cret")
+    monkeypatch.setenv(HMAC_ENV, "s3cret")
     with pytest.raises(UntrustedPayloadError, match="no HMAC"):
         S.load(unsigned, "pickle")
     # no key: pickles load (documented: the store is trusted)
-    monkeypatch.delenv(S.HMAC_ENV)
+    _without_a_key(monkeypatch)
     assert S.load(signed, "pickle") == VALUE
 
 
@@ -205,14 +214,14 @@ def test_hmac_refusal_happens_before_unpickling(monkeypatch, tmp_path):
 
     body = compress(pickle.dumps(Evil(), protocol=5), "zstd:3")
     forged = S.PICKLE_MAGIC + bytes([32]) + hmac.new(b"guess", body, hashlib.sha256).digest() + body
-    monkeypatch.setenv(S.HMAC_ENV, "real-key")
+    monkeypatch.setenv(HMAC_ENV, "real-key")
     with pytest.raises(UntrustedPayloadError):
         S.load(forged, "pickle")
     assert not marker.exists()
 
 
 def test_damaged_pickles(monkeypatch):
-    monkeypatch.delenv(S.HMAC_ENV, raising=False)
+    _without_a_key(monkeypatch)
     data, record = S.dump_pickle_with_record(VALUE)
     with pytest.raises(CorruptPayloadError, match="checksum"):
         S.load(data[:-1] + bytes([data[-1] ^ 1]), "pickle", record=record)
@@ -229,7 +238,7 @@ def test_damaged_pickles(monkeypatch):
 def test_binary_bytes_are_never_unpickled_whatever_they_start_with(monkeypatch):
     """Bytes cached from anywhere (a download) may carry our envelope: type binary returns them raw; only a record
     (or an explicit type pickle) unpickles."""
-    monkeypatch.delenv(S.HMAC_ENV, raising=False)
+    _without_a_key(monkeypatch)
     data = S.dump(VALUE, "pickle")
     assert S.load(data, "binary") == data
     assert S.load(data, None) == data
@@ -269,7 +278,7 @@ def _same(a, b) -> bool:
 @pytest.mark.parametrize("name", ["v2-zstd3", "v2-none", "v2-zstd3-hmac"])
 def test_version_2_payloads_written_by_the_previous_code_still_load(name, monkeypatch):
     """Golden files written by scout-persist 84ac831 (envelope v2, sha256 records), read as they are."""
-    monkeypatch.delenv(S.HMAC_ENV, raising=False)
+    _without_a_key(monkeypatch)
     data, record = _golden(name)
     assert data.startswith(S.PICKLE_MAGIC_V2) and record["checksum"].startswith("sha256:")
     key = b"golden-key" if record["hmac"] else None
@@ -287,7 +296,7 @@ def test_version_2_payloads_written_by_the_previous_code_still_load(name, monkey
 
 
 def test_version_1_golden_payload_still_loads(monkeypatch):
-    monkeypatch.delenv(S.HMAC_ENV, raising=False)
+    _without_a_key(monkeypatch)
     data, _ = _golden("v1-zstd3")
     assert S.load_pickle(data, "old") == {"legacy": True}
 
@@ -309,7 +318,7 @@ def _array_value():
 def test_auto_stores_arrays_with_blosc2_and_the_rest_with_zstd(monkeypatch):
     import numpy as np
 
-    monkeypatch.delenv(S.HMAC_ENV, raising=False)
+    _without_a_key(monkeypatch)
     monkeypatch.delenv(codecs.ENV_VAR, raising=False)
     value = _array_value()
     data, record = S.dump_pickle_with_record(value)  # auto is the default
@@ -332,7 +341,7 @@ def test_auto_stores_arrays_with_blosc2_and_the_rest_with_zstd(monkeypatch):
 def test_every_spec_round_trips_arrays_of_every_layout(spec, monkeypatch):
     import numpy as np
 
-    monkeypatch.delenv(S.HMAC_ENV, raising=False)
+    _without_a_key(monkeypatch)
     rng = np.random.default_rng(5)
     value = [
         rng.standard_normal((300, 200)).astype(np.float16),
@@ -359,7 +368,7 @@ def test_every_spec_round_trips_arrays_of_every_layout(spec, monkeypatch):
 
 
 def test_compression_variable_is_followed_and_a_bad_value_is_named(monkeypatch):
-    monkeypatch.delenv(S.HMAC_ENV, raising=False)
+    _without_a_key(monkeypatch)
     monkeypatch.setenv(codecs.ENV_VAR, "none")
     data, record = S.dump_pickle_with_record(VALUE)
     assert record["codec"] == "none" and S.load_pickle(data, "E", record) == VALUE
@@ -378,7 +387,7 @@ def test_without_blosc2_writing_falls_back_to_zstd_and_reading_names_the_install
 
     from scout_persist.errors import MissingDependencyError
 
-    monkeypatch.delenv(S.HMAC_ENV, raising=False)
+    _without_a_key(monkeypatch)
     value = _array_value()
     with_blosc2 = S.dump_pickle(value, "auto")
     monkeypatch.setitem(sys.modules, "blosc2", None)  # import blosc2 -> ImportError
@@ -393,7 +402,7 @@ def test_without_blosc2_writing_falls_back_to_zstd_and_reading_names_the_install
 def test_without_blake3_the_envelope_and_record_use_sha256(monkeypatch):
     import sys
 
-    monkeypatch.delenv(S.HMAC_ENV, raising=False)
+    _without_a_key(monkeypatch)
     written = S.dump_pickle(VALUE, "zstd:3")
     monkeypatch.setitem(sys.modules, "blake3", None)
     data, record = S.dump_pickle_with_record(VALUE, "zstd:3")
@@ -416,7 +425,7 @@ def _with_trailer(data) -> bytes:
 
 @pytest.mark.parametrize("where", ["chunk", "trailer", "hmac", "header length"])
 def test_version_3_hmac_signs_every_byte_and_is_checked_first(where, monkeypatch):
-    monkeypatch.setenv(S.HMAC_ENV, "team key")
+    monkeypatch.setenv(HMAC_ENV, "team key")
     data, record = S.dump_pickle_with_record(_array_value(), "auto")
     data = bytearray(data)
     assert data[len(S.PICKLE_MAGIC)] == 32  # the HMAC is last: it signs the header, the chunks and the trailer
@@ -430,7 +439,7 @@ def test_version_3_hmac_signs_every_byte_and_is_checked_first(where, monkeypatch
     data[at] ^= 0x20
     with pytest.raises(UntrustedPayloadError, match="does not verify"):  # not parsed before the HMAC passes
         S.load_pickle(bytes(data), "K")
-    monkeypatch.delenv(S.HMAC_ENV)
+    _without_a_key(monkeypatch)
     with pytest.raises(CorruptPayloadError, match="checksum"):  # without a key: the record's checksum catches it
         S.load_pickle(bytes(data), "K", record)
     if where == "hmac":  # without key nor record: the trailer covers the content, intact here
@@ -441,9 +450,9 @@ def test_version_3_hmac_signs_every_byte_and_is_checked_first(where, monkeypatch
 
 
 def test_an_unsigned_version_3_payload_is_refused_when_a_key_is_set(monkeypatch):
-    monkeypatch.delenv(S.HMAC_ENV, raising=False)
+    _without_a_key(monkeypatch)
     data = S.dump_pickle({"a": 1})
-    monkeypatch.setenv(S.HMAC_ENV, "team key")
+    monkeypatch.setenv(HMAC_ENV, "team key")
     with pytest.raises(UntrustedPayloadError, match="no HMAC"):
         S.load_pickle(data, "N")
 
@@ -482,7 +491,7 @@ DAMAGE = [
 @pytest.mark.parametrize("spec", ["auto", "zstd:3", "none"])
 @pytest.mark.parametrize("how", DAMAGE)
 def test_damaged_version_3_payload_is_corrupt_with_and_without_its_record(spec, how, monkeypatch):
-    monkeypatch.delenv(S.HMAC_ENV, raising=False)
+    _without_a_key(monkeypatch)
     data, record = S.dump_pickle_with_record(_array_value(), spec)
     bad = _damage(data, how)
     where = "var/jobs/W/t/damaged"
@@ -494,7 +503,7 @@ def test_damaged_version_3_payload_is_corrupt_with_and_without_its_record(spec, 
 
 @pytest.mark.parametrize("field", ["checksum", "stored_size", "codec", "size", "other payload"])
 def test_a_wrong_record_is_corrupt(field, monkeypatch):
-    monkeypatch.delenv(S.HMAC_ENV, raising=False)
+    _without_a_key(monkeypatch)
     data, record = S.dump_pickle_with_record(_array_value(), "auto")
     other, other_record = S.dump_pickle_with_record({"other": 1}, "auto")
     wrong = dict(record)
@@ -514,7 +523,7 @@ def test_a_wrong_record_is_corrupt(field, monkeypatch):
 
 def test_the_record_checksum_or_the_trailer_is_checked_never_the_bytes_taken_on_trust(monkeypatch):
     """A payload whose chunk bytes and trailer were both rewritten: the record still catches it."""
-    monkeypatch.delenv(S.HMAC_ENV, raising=False)
+    _without_a_key(monkeypatch)
     data, record = S.dump_pickle_with_record(list(range(1000)), "none")
     changed = bytearray(data)
     i = changed.index(bytes([231, 3]))  # a pickled 999, BININT2
@@ -552,7 +561,7 @@ HEADER_EDITS = {
 @pytest.mark.parametrize("case", list(HEADER_EDITS))
 def test_a_consistent_envelope_with_a_bad_header_is_corrupt(case, monkeypatch):
     """Even with a trailer that matches (someone rewrote it), a header this version cannot follow is refused."""
-    monkeypatch.delenv(S.HMAC_ENV, raising=False)
+    _without_a_key(monkeypatch)
     edit, message = HEADER_EDITS[case]
     forged = _with_header(S.dump_pickle({"a": 1}, "zstd:3"), edit)
     with pytest.raises(CorruptPayloadError, match=message) as err:
@@ -573,7 +582,8 @@ def test_arrays_travel_out_of_band_and_load_writable():
     assert np.array_equal(strided, a[::3])
 
 
-def test_version_1_pickles_still_load():
+def test_version_1_pickles_still_load(monkeypatch):
+    _without_a_key(monkeypatch)  # version 1 envelopes of unsigned stores
     import pickle
 
     from scout_persist.codecs import compress
@@ -583,7 +593,8 @@ def test_version_1_pickles_still_load():
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "table"])
-def test_damaged_version_2_payload_is_detected_without_a_record(damage):
+def test_damaged_version_2_payload_is_detected_without_a_record(damage, monkeypatch):
+    _without_a_key(monkeypatch)
     data = bytearray((GOLDEN / "v2-zstd3.bin").read_bytes())
     if damage == "truncate":
         data = data[:-40]
@@ -604,7 +615,7 @@ def test_large_decoded_arrays_are_private_memory_across_fork(monkeypatch):
 
     import numpy as np
 
-    monkeypatch.delenv(S.HMAC_ENV, raising=False)
+    _without_a_key(monkeypatch)
     a = np.arange(codecs.MAPPED_MIN, dtype=np.int64)
     loaded = S.load_pickle(S.dump_pickle(a, "auto"), "M")
     assert loaded.nbytes >= codecs.MAPPED_MIN

@@ -304,6 +304,18 @@ def test_a_reloaded_helper_or_a_rebound_constant_is_seen_at_the_next_call(tmp_pa
     assert sig.code_identity(task) != reloaded
 
 
+def test_a_memo_or_log_the_task_fills_is_not_a_change_of_its_code():
+    """Module lists, sets and dicts count as first seen: filling them at run time keeps hits hitting."""
+    fn = _define("MEMO = {}\nLOG = []\n\ndef task(x, k=1):\n    LOG.append(x)\n    MEMO[x] = x * k\n    return x\n")
+    before = sig.code_identity(fn)
+    fn(1), fn(2)
+    assert sig.code_identity(fn) == before
+    edited = _define(
+        "MEMO = {1: 1}\nLOG = []\n\ndef task(x, k=1):\n    LOG.append(x)\n    MEMO[x] = x * k\n    return x\n"
+    )
+    assert sig.code_identity(edited) != before  # as the source defines it: another module, another table
+
+
 def test_a_decorated_helper_is_followed_through_its_wrapper():
     cached = "import functools\n\n@functools.lru_cache\ndef helper(x):\n    return x + {k}\n\n"
     cached += "def task(x):\n    return helper(x)\n"

@@ -144,7 +144,7 @@ def _warn_untrusted(location: str, exc: Exception, plan: plans.RunPlan | None) -
         _warned_unsigned.add(run)
     logger.warning(
         "scout-persist: %s (and possibly more jobs of this run) is a pickle that does not verify under "
-        "$SCOUT_PERSIST_HMAC_KEY; it is recomputed and rewritten signed. List them with "
+        "the pickle key; it is recomputed and rewritten signed. List them with "
         "`scout-persist verify --unsigned`. (%s)",
         location,
         exc,

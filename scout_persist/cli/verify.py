@@ -5,7 +5,7 @@ A record is any map in the ``.info`` (top level or nested, e.g. ``payload``) hol
 ``.files/``. The checksum covers the bytes as stored. Jobs without a record (every job Ruby wrote) are counted as
 unverified, not as failures.
 
-``--unsigned`` lists the pickled results that would not load under ``$SCOUT_PERSIST_HMAC_KEY`` (unsigned, or signed
+``--unsigned`` lists the pickled results that would not load under the pickle key (unsigned, or signed
 with another key or for another job): a cache recomputes them; nothing is unpickled to tell.
 """
 
@@ -15,7 +15,7 @@ import argparse
 from collections.abc import Iterator
 from typing import Any
 
-from .. import formats, payload, serializers
+from .. import formats, payload, pickle_key, serializers
 from ..codecs import THREADED_HASH_MIN, new_checksum
 from ..errors import CorruptPayloadError, InvalidInputError, KeyNotFound, UntrustedPayloadError
 from .jobs import load_info
@@ -108,7 +108,7 @@ def unsigned_job(ref: JobRef) -> dict[str, Any] | None:
     if record is None or record.get("format") != payload.PICKLE:
         return None
     row = {"job": ref.display, "status": "unsigned"}
-    if serializers.hmac_key_from_env() is None:
+    if pickle_key.current() is None:
         return None if record.get("hmac") else row
     try:
         serializers.check_pickle_hmac(ref.store.get(ref.key), ref.display, bind=ref.key)
@@ -126,7 +126,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--unsigned",
         action="store_true",
-        help="list pickled results that do not verify under $SCOUT_PERSIST_HMAC_KEY (recomputed by caches)",
+        help="list pickled results that do not verify under the pickle key (recomputed by caches)",
     )
     p.set_defaults(run=run)
 
@@ -168,9 +168,8 @@ def _run_unsigned(args: argparse.Namespace, refs: list[JobRef]) -> int:
     else:
         for row in rows:
             emit(f"UNSIGNED {row['job']}" + (f" ({row['reason']})" if "reason" in row else ""))
-        key = "set" if serializers.hmac_key_from_env() else "not set"
         warn(
             f"verify --unsigned: {len(rows)} of {len(refs)} jobs hold pickles that do not verify "
-            f"(${serializers.HMAC_ENV} is {key}); caches recompute them"
+            f"(key: {pickle_key.source()}); caches recompute them"
         )
     return 1 if rows else 0

@@ -4,7 +4,7 @@ The verdict follows the Prefect plug-in's hit rule (``prefect_scout.hits``), so 
 
 * the job is reused when its ``.info`` says ``done``, its result can serve (no result at all for a task that
   returned None; else the bytes match the size and checksum ``.info`` records and, for a pickle, its HMAC verifies
-  under ``$SCOUT_PERSIST_HMAC_KEY``; a job Ruby wrote must load as its type), it has not expired, and — for jobs
+  under the pickle key; a job Ruby wrote must load as its type), it has not expired, and — for jobs
   the plug-in wrote — its strong signature (:mod:`scout_persist.signature`, the plug-in's own algorithm) still
   holds: the inputs given with ``-s NAME=VALUE``, ``--task-version``, and the ``dependencies`` part recomputed from
   the dependencies' current ``.info``;
@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import payload, serializers, signature as sig
+from .. import payload, pickle_key, serializers, signature as sig
 from ..errors import InvalidInputError, ScoutPersistError, UnsupportedValueError
 from .fingerprint import fingerprint
 from .jobs import dependency_refs, load_info, mtime, own_inputs, recursive_inputs, result_exists, shown_status
@@ -106,7 +106,7 @@ def result_problem(ref: JobRef, info: dict[str, Any]) -> str | None:
         else:
             payload.verify(data, record, where)
             if record.get("format") == payload.PICKLE:
-                if serializers.hmac_key_from_env() is not None:
+                if pickle_key.current() is not None:
                     serializers.check_pickle_hmac(data, where, bind=ref.key)  # checked without unpickling
             else:
                 payload.decode(data, record, key=ref.key, location=where, relocate=job.relocate)

@@ -435,6 +435,37 @@ def test_unsigned_pickles_under_a_new_key_are_misses_with_one_warning(scout_root
     assert main(["verify", "--unsigned", str(scout_root)]) == 0
 
 
+class _Planted:
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_planted_pickle_is_never_unpickled_and_the_job_is_recomputed(scout_root, tmp_path, monkeypatch):
+    """Someone who can write to the store (not read our key) replaces a pickled result and fixes its record."""
+    from scout_persist import serializers
+    from scout_persist.info import dumps_info
+
+    monkeypatch.delenv("SCOUT_PERSIST_HMAC_KEY", raising=False)  # the default: the account's own key
+    log, marker = tmp_path / "ran.log", tmp_path / "pwned"
+    monkeypatch.setenv("TRUST_LOG", str(log))
+    source = tmp_path / "planted_tasks.py"
+    source.write_text(textwrap.dedent(TAMPER.format()))
+    module = _load_module(source, "planted")
+    assert module.tamper_flow()[1] == {"rows": list(range(50))} and _ran(log) == 2
+    (info_path,) = (scout_root / "var/jobs/Tamper/pickled").glob("*.info")
+    key = str(info_path.relative_to(scout_root))[: -len(".info")]
+    data, record = serializers.dump_pickle_with_record(_Planted(str(marker)), "none", hmac_key=b"", bind=key)
+    info = json.loads(info_path.read_text())
+    info["payload"] = {"format": "pickle", **{k: v for k, v in record.items() if k != "serializer"}}
+    (scout_root / key).write_bytes(data)
+    info_path.write_bytes(dumps_info(info))
+    assert module.tamper_flow()[1] == {"rows": list(range(50))}
+    assert not marker.exists() and _ran(log) == 3  # recomputed, never unpickled
+
+
 REWRITE = """
     from prefect import flow
     from prefect_scout import scout_task
