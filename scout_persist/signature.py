@@ -413,7 +413,7 @@ class _CodeFeeder:
 
     def referenced(self, name: str, value: Any, module: str | None, names: set[str]) -> None:
         """A global the code names: followed when it is the user's code or a simple constant, else not digested."""
-        if type(value).__module__.partition(".")[0] in _FRAMEWORK:
+        if callable(value) and type(value).__module__.partition(".")[0] in _FRAMEWORK:
             return  # a Prefect task or flow the code calls: a job (or run) of its own, with its own identity
         # a decorated helper (functools.wraps, lru_cache) is its wrapped function
         target = inspect.unwrap(value) if callable(value) and hasattr(value, "__wrapped__") else value
