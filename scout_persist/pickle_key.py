@@ -10,6 +10,7 @@ unsigned, as a store trusted as a whole, and a warning says so once.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import secrets
@@ -51,6 +52,7 @@ def key_file() -> str:
     return os.path.join(_account_home(), ".config", "scout-persist", "pickle.key")
 
 
+@functools.lru_cache(maxsize=1)
 def _account_home() -> str:
     try:
         import pwd
