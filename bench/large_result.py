@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 from pathlib import Path
 
 from child_env import child_env
@@ -78,12 +79,15 @@ def _dir_bytes(path: Path) -> int:
 
 
 # -- child side -------------------------------------------------------------------------------
-_DATA = None  # the value every system persists; built before timing starts
+# The value every system persists, built before timing starts. A holder object, not a module global the body reads:
+# a task's code identity includes the plain data it reads (None in the load phase), and the body must be the same
+# code in both phases.
+_PREPARED = types.SimpleNamespace(value=None)
 
 
 def produce(size_mb: int):
     """The 'task body': returns the prepared array (None if called when a cache hit was expected)."""
-    return _DATA
+    return _PREPARED.value
 
 
 def _prefect_flow(system: str):
@@ -113,13 +117,12 @@ def _prefect_flow(system: str):
 
 
 def child(system: str, phase: str, workdir: str, size_mb: int, array: str = "codes") -> dict:
-    global _DATA
     work = Path(workdir)
     system, _ = split_system(system)  # the codec spec reaches the child through its environment
     import numpy  # noqa: F401  the value's own library, loaded before timing in every system (joblib loads it anyway)
 
     if phase == "persist" or system == "orchestration":
-        _DATA = make_data(size_mb, array)
+        _PREPARED.value = make_data(size_mb, array)
     if system in ("orchestration", "prefect", "scout"):
         bench_flow = _prefect_flow(system)
         run = lambda: bench_flow(size_mb)  # noqa: E731
@@ -130,8 +133,8 @@ def child(system: str, phase: str, workdir: str, size_mb: int, array: str = "cod
             target = work / "floor.pkl"
             if phase == "persist":
                 with open(target, "wb") as fh:
-                    pickle.dump(_DATA, fh, protocol=5)
-                return float(_DATA.sum())
+                    pickle.dump(_PREPARED.value, fh, protocol=5)
+                return float(_PREPARED.value.sum())
             with open(target, "rb") as fh:
                 return float(pickle.load(fh).sum())
     elif system == "joblib":
