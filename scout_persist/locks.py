@@ -104,8 +104,11 @@ class Identity:
     @classmethod
     def current(cls) -> Identity:
         pid = os.getpid()
-        stat = _proc_stat(pid)
-        return cls(hostname(), _boot_id(), _pid_namespace(), pid, stat[1] if stat else "")
+        known = _CURRENT.get(pid)  # by pid: a forked child is another process, with another start time
+        if known is None:
+            stat = _proc_stat(pid)
+            known = _CURRENT[pid] = cls(hostname(), _boot_id(), _pid_namespace(), pid, stat[1] if stat else "")
+        return known
 
     @classmethod
     def of(cls, info: dict[str, str]) -> Identity | None:
@@ -118,6 +121,9 @@ class Identity:
 
     def lines(self) -> list[str]:
         return [f"boot_id: {self.boot_id}", f"pidns: {self.pidns}", f"start: {self.start}"]
+
+
+_CURRENT: dict[int, Identity] = {}
 
 
 def pid_alive(pid: int) -> bool:
