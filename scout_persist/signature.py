@@ -440,6 +440,17 @@ class _CodeFeeder:
             self.put("gv", value_digest(target))
         elif isinstance(target, (tuple, frozenset)):  # past the bounds of plain data: its size at least
             self.put("gz", f"{name}:{type(target).__name__}:{len(target)}")
+        elif isinstance(target, functools.partial) and isinstance(inspect.unwrap(target.func), types.FunctionType):
+            if inspect.unwrap(target.func).__module__ == module or _is_user_function(inspect.unwrap(target.func)):
+                self.put("gp", name)  # ``scale = partial(_scale, factor=7)``: the function and its bound values
+                self.function(target)
+        elif type(target).__module__ == module or _is_user_class(type(target)):
+            # ``scaler = Scaler(7)``: an instance of the user's class, by its class and its plain attributes
+            self.put("gi", name)
+            self.klass(type(target))
+            state = getattr(target, "__dict__", None)
+            if isinstance(state, dict):
+                self.put("gs", _first_seen_digest(state))
 
     def klass(self, cls: type) -> None:
         if id(cls) in self.seen:

@@ -316,6 +316,16 @@ def test_a_memo_or_log_the_task_fills_is_not_a_change_of_its_code():
     assert sig.code_identity(edited) != before  # as the source defines it: another module, another table
 
 
+def test_a_partial_or_an_instance_the_task_calls_is_part_of_its_code():
+    partial = "import functools\n\ndef _scale(x, factor):\n    return x * factor\n\n"
+    partial += "scale = functools.partial(_scale, factor={k})\n\ndef task(x):\n    return scale(x)\n"
+    assert sig.code_identity(_define(partial.format(k=7))) != sig.code_identity(_define(partial.format(k=9)))
+    instance = "class Scaler:\n    def __init__(self, k):\n        self.k = k\n\n    def __call__(self, x):\n"
+    instance += "        return x * self.k\n\nscaler = Scaler({k})\n\ndef task(x):\n    return scaler(x)\n"
+    assert sig.code_identity(_define(instance.format(k=7))) != sig.code_identity(_define(instance.format(k=9)))
+    assert sig.code_identity(_define(instance.format(k=7))) == sig.code_identity(_define(instance.format(k=7)))
+
+
 def test_a_decorated_helper_is_followed_through_its_wrapper():
     cached = "import functools\n\n@functools.lru_cache\ndef helper(x):\n    return x + {k}\n\n"
     cached += "def task(x):\n    return helper(x)\n"
