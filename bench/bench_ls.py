@@ -66,7 +66,7 @@ def generate(root: Path, n_jobs: int = 100_000, workflows: int = 4, tasks: int =
     return time.perf_counter() - t
 
 
-def _time(argv: list[str], cwd: str | None = None, env: dict | None = None) -> tuple[float, str]:
+def time_command(argv: list[str], cwd: str | None = None, env: dict | None = None) -> tuple[float, str]:
     t = time.perf_counter()
     proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True, cwd=cwd, env=env)
     return time.perf_counter() - t, proc.stderr.decode("utf-8", "replace")  # bytes: keep the bar's '\r'
@@ -97,13 +97,13 @@ def run(n_jobs: int = 100_000, directory: str | None = None, fresh: bool = False
         "ls --json": ([exe, "ls", str(root), "--progress", "--json"], None, None),
     }
     for argv, cwd, env in cases.values():  # warm the page cache, the dentry cache and the .pyc files
-        _time(argv, cwd, env)
+        time_command(argv, cwd, env)
     samples: dict[str, list[float]] = {name: [] for name in cases}
     summaries: dict[str, str] = {}
     progress_drawn = True
     for _ in range(repeat):
         for name, (argv, cwd, env) in cases.items():
-            s, err = _time(argv, cwd, env)
+            s, err = time_command(argv, cwd, env)
             samples[name].append(s)
             if name != "find":
                 summaries[name] = _summary(err)
@@ -125,7 +125,8 @@ def run(n_jobs: int = 100_000, directory: str | None = None, fresh: bool = False
     }
 
 
-def print_table(res: dict) -> None:
+def print_table(res: dict, counted: str = "jobs") -> None:
+    """The medians against ``find``, with targets; ``counted`` names what ``res[counted]`` counts."""
     print(f"{'command':<22} {'median s':>9} {'x find':>7} {'target':>8}  {'':<6} summary")
     for name, s in res["seconds"].items():
         ratio = res["ratio_to_find"].get(name)
@@ -136,7 +137,7 @@ def print_table(res: dict) -> None:
             f"{'' if target is None else f'<= {target:.1f}x':>8}  {verdict:<6} {res['summary'].get(name, '')}"
         )
     print(
-        f"({res['jobs']} jobs, median of {res['repeat']} interleaved rounds; progress bar drawn: "
+        f"({res[counted]} {counted}, median of {res['repeat']} interleaved rounds; progress bar drawn: "
         f"{res['progress_bar_drawn']})"
     )
 

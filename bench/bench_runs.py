@@ -19,12 +19,13 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
+
+from bench_ls import print_table, time_command
 
 TARGETS = {"runs": 3.0}  # as `ls -s error`, which also reads every entry
 JOBS_PER_RUN = 8
@@ -99,12 +100,6 @@ def generate(root: Path, n_runs: int = 10_000) -> float:
     return time.perf_counter() - t
 
 
-def _time(argv: list[str], cwd: str | None = None) -> tuple[float, str]:
-    t = time.perf_counter()
-    proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True, cwd=cwd)
-    return time.perf_counter() - t, proc.stderr.decode("utf-8", "replace")
-
-
 def run(n_runs: int = 10_000, directory: str | None = None, fresh: bool = False, repeat: int = 5) -> dict:
     root = Path(directory or os.path.join(tempfile.gettempdir(), f"scout_persist_bench_runs_{n_runs}"))
     marker = root / ".bench_runs_complete"
@@ -125,13 +120,13 @@ def run(n_runs: int = 10_000, directory: str | None = None, fresh: bool = False,
         "runs --json": (cli + ["runs", "--root", str(root), "--progress", "--json"], None),
     }
     for argv, cwd in cases.values():  # warm the page cache and the .pyc files
-        _time(argv, cwd)
+        time_command(argv, cwd)
     samples: dict[str, list[float]] = {name: [] for name in cases}
     summary: dict[str, str] = {}
     bar_drawn = False
     for _ in range(repeat):
         for name, (argv, cwd) in cases.items():
-            s, err = _time(argv, cwd)
+            s, err = time_command(argv, cwd)
             samples[name].append(s)
             if name != "find -exec cat":
                 summary[name] = err.strip().rsplit("\n", 1)[-1].rsplit("\r", 1)[-1]
@@ -154,22 +149,6 @@ def run(n_runs: int = 10_000, directory: str | None = None, fresh: bool = False,
     }
 
 
-def print_table(res: dict) -> None:
-    print(f"{'command':<22} {'median s':>9} {'x find':>7} {'target':>8}  {'':<6} summary")
-    for name, s in res["seconds"].items():
-        ratio = res["ratio_to_find"].get(name)
-        target = res["targets"].get(name)
-        verdict = "" if target is None else ("ok" if ratio <= target else "MISSED")
-        print(
-            f"{name:<22} {s:>9.3f} {'' if ratio is None else f'{ratio:.2f}x':>7} "
-            f"{'' if target is None else f'<= {target:.1f}x':>8}  {verdict:<6} {res['summary'].get(name, '')}"
-        )
-    print(
-        f"({res['runs']} runs, median of {res['repeat']} interleaved rounds; progress bar drawn: "
-        f"{res['progress_bar_drawn']})"
-    )
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=10_000)
@@ -177,7 +156,7 @@ def main() -> None:
     ap.add_argument("--fresh", action="store_true")
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
-    print_table(run(args.runs, args.dir, args.fresh, args.repeat))
+    print_table(run(args.runs, args.dir, args.fresh, args.repeat), counted="runs")
 
 
 if __name__ == "__main__":
