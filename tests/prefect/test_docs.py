@@ -165,22 +165,8 @@ def _setup(directives: set[str], home: Path, request, monkeypatch) -> None:
     if "fixtures" in directives:
         shutil.copytree(RUBY_FIXTURES / "scout-jobs", home / ".scout", symlinks=True)
     if "s3" in directives:
-        import fsspec.config
-
+        request.getfixturevalue("s3_url")  # the S3 server's environment, set up as for every S3 test
         server = request.getfixturevalue("s3_server")
-        server.reset()
-        for name, value in server.env().items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setitem(
-            fsspec.config.conf,
-            "s3",
-            {
-                **fsspec.config.conf.get("s3", {}),
-                "endpoint_url": server.url,
-                "key": server.env()["FSSPEC_S3_KEY"],
-                "secret": server.env()["FSSPEC_S3_SECRET"],
-            },
-        )
         server.create_bucket("lab-bucket")
         monkeypatch.setenv("SCOUT_PERSIST_URL", "s3://lab-bucket/scout")
         for name, option in (
