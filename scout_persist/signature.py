@@ -411,13 +411,18 @@ class _CodeFeeder:
                 self.witnesses.bindings.append((glob, name, glob[name]))
                 self.referenced(name, glob[name], module, names)
 
+    @staticmethod
+    def is_users(fn: Any, module: str | None) -> bool:
+        """A function of the referring code's module, or of the user's code anywhere."""
+        return isinstance(fn, types.FunctionType) and (fn.__module__ == module or _is_user_function(fn))
+
     def referenced(self, name: str, value: Any, module: str | None, names: set[str]) -> None:
         """A global the code names: followed when it is the user's code or a simple constant, else not digested."""
         if callable(value) and type(value).__module__.partition(".")[0] in _FRAMEWORK:
             return  # a Prefect task or flow the code calls: a job (or run) of its own, with its own identity
         # a decorated helper (functools.wraps, lru_cache) is its wrapped function
         target = inspect.unwrap(value) if callable(value) and hasattr(value, "__wrapped__") else value
-        if isinstance(target, types.FunctionType) and (target.__module__ == module or _is_user_function(target)):
+        if self.is_users(target, module):
             self.put("g", name)
             self.function(target)
         elif isinstance(target, type) and (target.__module__ == module or _is_user_class(target)):
@@ -440,10 +445,9 @@ class _CodeFeeder:
             self.put("gv", value_digest(target))
         elif isinstance(target, (tuple, frozenset)):  # past the bounds of plain data: its size at least
             self.put("gz", f"{name}:{type(target).__name__}:{len(target)}")
-        elif isinstance(target, functools.partial) and isinstance(inspect.unwrap(target.func), types.FunctionType):
-            if inspect.unwrap(target.func).__module__ == module or _is_user_function(inspect.unwrap(target.func)):
-                self.put("gp", name)  # ``scale = partial(_scale, factor=7)``: the function and its bound values
-                self.function(target)
+        elif isinstance(target, functools.partial) and self.is_users(inspect.unwrap(target.func), module):
+            self.put("gp", name)  # ``scale = partial(_scale, factor=7)``: the function and its bound values
+            self.function(target)
         elif type(target).__module__ == module or _is_user_class(type(target)):
             # ``scaler = Scaler(7)``: an instance of the user's class, by its class and its plain attributes
             self.put("gi", name)

@@ -51,8 +51,9 @@ def test_processes_racing_to_make_the_key_all_get_the_one_published(key_file):
     assert [p.name for p in key_file.parent.iterdir()] == ["pickle.key"]  # no temporary file left behind
 
 
-def test_a_planted_pickle_is_refused_before_it_runs(key_file, tmp_path):
-    store = Store(str(tmp_path / "store"))
+@pytest.mark.parametrize("backend", ["local", "s3"])
+def test_a_planted_pickle_is_refused_before_it_runs(key_file, tmp_path, backend, request):
+    store = Store(str(tmp_path / "store") if backend == "local" else request.getfixturevalue("s3_url"))
     key = "var/jobs/W/t/Default"
     JobWriter(store, key).run(lambda: {"rows": [1, 2]})
     marker = tmp_path / "pwned"
