@@ -16,6 +16,7 @@ import textwrap
 import pytest
 
 from scout_persist import signature as sig
+from scout_persist.codeidentity import _is_user_function
 from scout_persist.errors import UnsupportedValueError
 from scout_persist.rubyvalues import Step, Symbol
 
@@ -36,7 +37,7 @@ GOLDEN = [
     (None, "7fca578fe311fdef2ff8b7b257432344"),
     (True, "f03f406e7649a3f852cc008d2bf6c963"),
     (7, "dde811846e9f6c83ea17ee12c4d33b2b"),
-    (0.1, "2e482eb57745324c644b17492b3090ba"),
+    (0.1, "ead87ca5201d4b54e224e17df95d3222"),
     ("muffin", "3d0178478a2e3bad3efb77291cd0faeb"),
     (b"\x00\xff", "948a0e9b0a2e52f8de0605e5e0210f37"),
     ([1, "a", None], "d8d64e5f7b23e76de8c631dc36cda530"),
@@ -88,7 +89,9 @@ def test_numpy_arrays_by_dtype_shape_and_content():
     np = pytest.importorskip("numpy")
     a = np.arange(12, dtype=np.int64).reshape(3, 4)
     assert sig.value_digest(a) == sig.value_digest(a.copy())
-    assert sig.value_digest(a) == sig.value_digest(np.asfortranarray(a))  # layout in memory does not count
+    # memory order is seen by a computation (tobytes(order="A"), ravel("K"), the layout of results)
+    assert sig.value_digest(a) != sig.value_digest(np.asfortranarray(a))
+    assert sig.value_digest(a[::2]) == sig.value_digest(a[::2].copy())  # a strided view is its values in C order
     assert sig.value_digest(a) != sig.value_digest(a.reshape(4, 3))
     assert sig.value_digest(a) != sig.value_digest(a.astype(np.int32))
     b = a.copy()
@@ -281,8 +284,8 @@ def test_code_identity_follows_the_users_helpers_in_other_modules(tmp_path):
     assert method["with_class"] != base["with_class"] and method["direct"] == base["direct"]
     comment = _identities(tmp_path, {"helpers/__init__.py": ("def scale(x):\n", "def scale(x):\n    # seven\n")})
     assert comment == base  # comments and line numbers are not code
-    assert not sig._is_user_function(json.dumps) and not sig._is_user_function(sig.value_digest)
-    assert sig._is_user_function(_define("def task(x):\n    return x\n"))
+    assert not _is_user_function(json.dumps) and not _is_user_function(sig.value_digest)
+    assert _is_user_function(_define("def task(x):\n    return x\n"))
 
 
 def test_a_reloaded_helper_or_a_rebound_constant_is_seen_at_the_next_call(tmp_path, monkeypatch):
@@ -349,8 +352,22 @@ def test_compute_and_changed_parts():
 
 
 def test_dependency_tokens_follow_result_content():
+    """A dependency is what its loaded value is made of: the checksum of its bytes and the rest of its record
+    (format, dtype, shape, flags), and its .files manifest."""
     ours = {"payload": {"format": "scout", "type": "json", "checksum": "sha256:aa"}}
-    assert sig.dependency_token("var/jobs/W/t/x", ours) == "var/jobs/W/t/x=sha256:aa"
-    assert sig.dependency_token("var/jobs/W/t/x", {"payload": {"format": "none"}}) == "var/jobs/W/t/x=none"
+    token = sig.dependency_token("var/jobs/W/t/x", ours)
+    assert token.startswith("var/jobs/W/t/x=r:") and token == sig.dependency_token("var/jobs/W/t/x", dict(ours))
+    others = [
+        {"payload": {"format": "scout", "type": "json", "checksum": "sha256:bb"}},
+        {"payload": {"format": "npy", "checksum": "sha256:aa", "header": {"shape": [3, 2]}}},
+        {"payload": {"format": "npy", "checksum": "sha256:aa", "header": {"shape": [2, 3]}}},
+        {"payload": {"format": "scout", "type": "binary", "checksum": "sha256:aa", "newline": True}},
+        {**ours, "files": {"plot.png": {"size": 1, "checksum": "sha256:cc"}}},
+        {**ours, "files": {"plot.png": {"size": 1, "checksum": "sha256:dd"}}},
+    ]
+    tokens = [sig.dependency_token("var/jobs/W/t/x", info) for info in others]
+    assert len({token, *tokens}) == len(others) + 1
+    assert sig.dependency_token("var/jobs/W/t/x", {**ours, "end": "later", "time_elapsed": 3}) == token
+    assert sig.dependency_token("var/jobs/W/t/x", {"payload": {"format": "none"}}).startswith("var/jobs/W/t/x=r:")
     ruby = {"status": "done", "end": "2026-11-22 14:53:39 +0000"}
     assert sig.dependency_token("var/jobs/W/t/x", ruby) == "var/jobs/W/t/x=legacy:2026-11-22 14:53:39 +0000"

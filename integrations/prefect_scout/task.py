@@ -22,6 +22,7 @@ from typing import Annotated, Any, cast
 
 from prefect import Task
 
+from scout_persist.callplan import UpstreamRef
 from scout_persist.errors import ScoutPersistError
 
 from . import lifecycle, plans, runs, settings
@@ -148,43 +149,55 @@ def _unfix(
     return tuple(new_args), new_kwargs, names
 
 
-def _upstream_ids(value: Any, depth: int = 0) -> list[str]:
-    """Task run ids feeding ``value``, in order: futures, and results Prefect linked to their task run."""
+def _template(value: Any, found: list[str], depth: int = 0) -> Any:
+    """``value`` with an :class:`UpstreamRef` in place of each future and each value Prefect links to a task run
+    (collected in ``found``, in order); containers are rebuilt only where they hold one."""
     from prefect.futures import PrefectFuture
     from prefect.utilities.engine import get_state_for_result
 
     if isinstance(value, PrefectFuture):
-        return [str(value.task_run_id)]
-    found: list[str] = []
-    if depth < 3 and isinstance(value, (list, tuple, set, frozenset)):
-        for item in value:
-            found += _upstream_ids(item, depth + 1)
-    elif depth < 3 and isinstance(value, dict):
-        for item in value.values():
-            found += _upstream_ids(item, depth + 1)
-    if found:
-        return found
-    linked = get_state_for_result(value)
+        found.append(str(value.task_run_id))
+        return UpstreamRef(found[-1])
+    linked = get_state_for_result(value) if not isinstance(value, (bool, type(None))) else None
     if linked is not None:
         state, run_type = linked
         if getattr(run_type, "value", run_type) == "task_run" and state.state_details.task_run_id:
-            return [str(state.state_details.task_run_id)]
-    return []
+            found.append(str(state.state_details.task_run_id))
+            return UpstreamRef(found[-1])
+    if depth >= 8:
+        return value
+    before = len(found)
+    if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
+        items = [_template(item, found, depth + 1) for item in value]
+        rebuilt: Any = items if isinstance(value, list) else tuple(items)
+    elif isinstance(value, dict):
+        rebuilt = {k: _template(v, found, depth + 1) for k, v in value.items()}
+    elif isinstance(value, (set, frozenset)):
+        rebuilt = type(value)(_template(item, found, depth + 1) for item in value)
+    else:
+        return value
+    return rebuilt if len(found) > before else value
 
 
-def upstream_runs(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, list[str]]:
-    """``{argument: [task run ids]}`` for the arguments of one call that come from upstream task runs."""
+def upstream_runs(
+    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[dict[str, list[str]], dict[str, Any]]:
+    """``({argument: [task run ids]}, {argument: template})`` for the arguments of one call fed by upstream task
+    runs; a template is the argument as passed with an :class:`UpstreamRef` where each upstream value goes."""
     call_kwargs = {k: v for k, v in kwargs.items() if k not in _CALL_OPTIONS}
     try:
         bound = inspect.signature(fn).bind_partial(*args, **call_kwargs)
     except TypeError:
-        return {}  # Prefect reports the bad call itself
+        return {}, {}  # Prefect reports the bad call itself
     found: dict[str, list[str]] = {}
+    templates: dict[str, Any] = {}
     for name, value in bound.arguments.items():
-        ids = _upstream_ids(value)
+        ids: list[str] = []
+        template = _template(value, ids)
         if ids:
             found[name] = ids
-    return found
+            templates[name] = template
+    return found, templates
 
 
 class ScoutTask(Task[..., Any]):
@@ -194,6 +207,7 @@ class ScoutTask(Task[..., Any]):
     # set on the copy bound to a call (_prepared), read by the cache policy
     _scout_job_name: str | None
     _scout_upstream: dict[str, list[str]]
+    _scout_templates: dict[str, Any]
     _scout_plain: tuple[str, ...]
     _scout_fixed: tuple[str, ...]
 
@@ -210,8 +224,9 @@ class ScoutTask(Task[..., Any]):
         bound = copy.copy(self)
         bound._scout_job_name = current_job_name()
         if upstream:
-            found = upstream_runs(self.fn, args, kwargs or {})
+            found, templates = upstream_runs(self.fn, args, kwargs or {})
             bound._scout_upstream = found
+            bound._scout_templates = templates
             # which upstream runs are plain Prefect tasks: their values are inputs, no need to ask the API
             bound._scout_plain = tuple(i for ids in found.values() for i in ids if not plans.is_scout(i))
         return bound

@@ -1,0 +1,354 @@
+"""The plan of one task call: which arguments are Scout inputs and which are dependencies, the Ruby-exact job key,
+and the strong signature — every rule in one place, used by the Prefect plug-in and by anything else that runs
+Python functions as Scout tasks.
+
+Rules (docs/prefect.md, docs/identity.md):
+
+* An argument fed *only* by upstream jobs (a future, a list of futures, a value a task call returned) is a Scout
+  dependency: it enters the key as ``Step: var/jobs/...``.  An argument that mixes upstream values with literals
+  (``combine([b, 2])``) is a dependency for each upstream job *and* an input, its value the literal structure with
+  each upstream job in place (``[Step(b), 2]``).  Every other argument is an input, typed from its annotation.
+* ``*args`` and ``**kwargs`` are inputs named after their parameter (``array`` and ``hash`` types) when not empty.
+* The signature digests **every** argument by value, including those fed by upstream jobs (a value changed in place
+  after a task returned it is another input); an upstream value that cannot be digested counts by its job's token.
+  Dependencies enter it by their tokens (:func:`scout_persist.signature.dependency_token`), and the code by its
+  identity (:mod:`scout_persist.codeidentity`).
+* Arguments in ``ignore`` take part in neither key nor signature.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import Any
+
+from . import signature
+from .codeidentity import CodeIdentity, identify
+from .errors import ScoutPersistError, UnsupportedValueError
+from .rubydigest import digest_str
+from .rubyvalues import Step
+from .workflow import Input, JobIdentity, job_identity
+
+JOBNAME_MARK = "scout:jobname"
+
+
+class ScoutKeyError(ScoutPersistError, ValueError):
+    """The Scout job key of a task call could not be computed; the task fails instead of running uncached."""
+
+
+@dataclass(frozen=True)
+class TaskDecl:
+    """What a task declares (None: take it from the flow / function)."""
+
+    workflow: str | None = None
+    name: str | None = None
+    type: str | None = None
+    extension: str | None = None
+    version: str | None = None
+    ignore: tuple[str, ...] = ()
+    types: Mapping[str, str] | None = None
+    url: str | None = None
+    step_inputs: tuple[str, ...] = ()  # arguments whose upstream job is an input value (Ruby ``data: :base``)
+    format: str | None = None  # payload format of results of any Python type (None: chosen by the value's type)
+    # Ruby's ``:string`` rule: a str naming an existing file or folder is loaded / digested by its content.  Off, only
+    # inputs typed as paths (Path annotations, types= path/file/folder/file_array) are read from disk.
+    ruby_strings: bool = False
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """A job whose result feeds an argument: its key, its :func:`~scout_persist.signature.dependency_token` and
+    the non-default inputs it passes on to its dependents (Ruby's inherited inputs)."""
+
+    key: str
+    token: str
+    inherited: tuple[str, ...] = ()
+
+
+def upstream_from_info(key: str, info: Mapping[str, Any] | None, fixed: Sequence[str] = ()) -> Upstream:
+    """An upstream job read from its ``.info``: inputs fixed by the caller are not inherited by dependents."""
+    info = info or {}
+    record = info.get("prefect") if isinstance(info.get("prefect"), Mapping) else {}
+    fixed_names = set(fixed) | set((record or {}).get("fixed_inputs") or ())
+    inherited = tuple(n for n in info.get("non_default_inputs") or [] if n not in fixed_names)
+    return Upstream(key, signature.dependency_token(key, info), inherited)
+
+
+@dataclass(frozen=True)
+class UpstreamRef:
+    """In an argument's template: the place of a value that an upstream run (by id) produced."""
+
+    run: str
+
+
+@dataclass(frozen=True)
+class CallPlan:
+    """One planned call: where its job lives and what must match for a stored job to count."""
+
+    workflow: str
+    task: str
+    job_key: str  # var/jobs/<Workflow>/<task>/<name>[.ext]
+    identity: JobIdentity
+    dependencies: tuple[str, ...]  # job keys of the direct dependencies, in order
+    signature: Mapping[str, Any]
+    code: CodeIdentity = field(repr=False, compare=False, default=CodeIdentity("", {}))
+
+
+# ------------------------------------------------------------------------------------------ annotations
+_SIMPLE_TYPES = {bool: "boolean", int: "integer", float: "float", str: "string", list: "array", tuple: "array"}
+_SIMPLE_TYPES[dict] = "hash"
+_NAMED_TYPES = {
+    "bool": "boolean",
+    "int": "integer",
+    "float": "float",
+    "str": "string",
+    "list": "array",
+    "dict": "hash",
+    "list[str]": "array",
+    "list[int]": "integer_array",
+    "list[float]": "float_array",
+    "Path": "file",
+    "pathlib.Path": "file",
+    "JobName": "string",
+}
+
+
+def hints(fn: Any) -> dict[str, Any]:
+    """The parameter annotations of ``fn``, resolved where they can be."""
+    try:
+        return typing.get_type_hints(fn, include_extras=True)
+    except Exception:  # noqa: BLE001 - hints that do not resolve: the raw annotations
+        return dict(getattr(fn, "__annotations__", {}) or {})
+
+
+def is_jobname(hint: Any) -> bool:
+    """Whether an annotation marks Scout's ``jobname: true`` input (``JobName``)."""
+    if isinstance(hint, str):
+        return hint.replace(" ", "") in ("JobName", "prefect_scout.JobName")
+    return JOBNAME_MARK in getattr(hint, "__metadata__", ())
+
+
+def scout_type_of(hint: Any) -> str:
+    """The Scout input type for a parameter annotation (``string`` when unknown)."""
+    if hint is inspect.Parameter.empty or hint is None:
+        return "string"
+    if isinstance(hint, str):
+        text = hint.replace(" ", "").replace("Optional[", "").rstrip("]") if hint.startswith("Optional[") else hint
+        text = text.split("|")[0] if "|" in text else text
+        return _NAMED_TYPES.get(text, "string")
+    if getattr(hint, "__metadata__", None) is not None:
+        hint = typing.get_args(hint)[0]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    origin = typing.get_origin(hint)
+    if origin is typing.Union or (origin is not None and type(hint).__name__ == "UnionType"):
+        return scout_type_of(args[0]) if args else "string"
+    if origin in (list, tuple):
+        inner = _SIMPLE_TYPES.get(args[0]) if args else None
+        return f"{inner}_array" if inner in ("integer", "float", "boolean") else "array"
+    if origin is dict:
+        return "hash"
+    if isinstance(hint, type) and issubclass(hint, PurePath):
+        return "file"
+    return _SIMPLE_TYPES.get(hint, "string")
+
+
+# ------------------------------------------------------------------------------------------------ values
+def identity_value(value: Any, where: str) -> Any:
+    """A value the Ruby key can digest: Scout values as they are, anything else as a content token."""
+    try:
+        digest_str(value, str_paths=False)  # only whether it can be digested: no need to look at the disk
+        return value
+    except UnsupportedValueError:
+        return f"<{type(value).__name__} {_content_digest(value, where)}>"
+
+
+def provided_value(value: Any) -> Any:
+    """A flow parameter among the provided inputs: digested like an input when it can be; else a constant token
+    (a parameter this task does not take as an input must not make it fail; one it takes is digested as its own)."""
+    try:
+        return identity_value(value, "flow parameter")
+    except ScoutKeyError:
+        return f"<{type(value).__name__}>"
+
+
+def _content_digest(value: Any, where: str) -> str:
+    try:
+        return signature.value_digest(value, where)
+    except UnsupportedValueError as exc:
+        raise ScoutKeyError(str(exc)) from None
+
+
+class _Token:
+    """An upstream job inside a template, digested by its token."""
+
+    __slots__ = ("token",)
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def __scout_digest__(self) -> tuple[str, str]:
+        return ("upstream", self.token)
+
+
+def _substitute(template: Any, swap: Callable[[UpstreamRef], Any], depth: int = 0) -> Any:
+    """``template`` with each :class:`UpstreamRef` replaced by ``swap(ref)`` (containers rebuilt, same types)."""
+    if isinstance(template, UpstreamRef):
+        return swap(template)
+    if depth > 32:
+        return template
+    if isinstance(template, list):
+        return [_substitute(v, swap, depth + 1) for v in template]
+    if isinstance(template, tuple) and not hasattr(template, "_fields"):
+        return tuple(_substitute(v, swap, depth + 1) for v in template)
+    if isinstance(template, dict):
+        return {k: _substitute(v, swap, depth + 1) for k, v in template.items()}
+    if isinstance(template, (set, frozenset)):
+        return type(template)(_substitute(v, swap, depth + 1) for v in template)
+    return template
+
+
+def only_upstream(template: Any) -> bool:
+    """Whether a template holds nothing but upstream values (a future, or a list/tuple of futures)."""
+    if isinstance(template, UpstreamRef):
+        return True
+    return isinstance(template, (list, tuple)) and bool(template) and all(isinstance(v, UpstreamRef) for v in template)
+
+
+# ------------------------------------------------------------------------------------------------- plan
+def plan_call(
+    fn: Callable[..., Any],
+    decl: TaskDecl,
+    workflow: str,
+    arguments: Mapping[str, Any],
+    upstream: Mapping[str, Sequence[tuple[str, Upstream | None]]] | None = None,
+    templates: Mapping[str, Any] | None = None,
+    provided: Mapping[str, Any] | None = None,
+    job_id: str | None = None,
+) -> CallPlan:
+    """Plan one call of ``fn`` (the user's function) as a Scout task of ``workflow``.
+
+    ``arguments``: the call's values by parameter name (as bound; ``*args`` a tuple, ``**kwargs`` a dict; upstream
+    values resolved); ``upstream``: parameter -> ``[(run id, Upstream or None for a run that is not a Scout job)]``;
+    ``templates``: parameter -> the argument as passed, with :class:`UpstreamRef` where an upstream value goes
+    (absent: the argument is the upstream value itself); ``provided``: the flow run's parameters (Scout's provided
+    inputs); ``job_id``: the Scout job name in force.  Raises :class:`ScoutKeyError` naming the argument and fix.
+    """
+    task_name = decl.name or fn.__name__
+    where_task = f"scout task {workflow}#{task_name}"
+    ignore = set(decl.ignore)
+    upstream = upstream or {}
+    templates = templates or {}
+    annotations = hints(fn)
+    declared: list[Input] = []
+    own: dict[str, Any] = {}
+    dep_keys: list[str] = []
+    dep_nd: list[str] = []
+    tokens: list[str] = []
+    digests: dict[str, str] = {}
+    for pname, param in inspect.signature(fn).parameters.items():
+        if pname in ignore:
+            continue
+        hint = annotations.get(pname, param.annotation)
+        variadic = param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
+        if variadic:
+            default: Any = None
+            value = arguments.get(pname) or None
+        else:
+            default = None if param.default is inspect.Parameter.empty else param.default
+            value = arguments.get(pname, default)
+        where = f"input {pname!r} of {where_task}"
+        fed = list(upstream.get(pname, ()))
+        jobs = {run: up for run, up in fed if up is not None}
+        if fed and pname in decl.step_inputs:
+            if len(fed) != 1 or not jobs:
+                raise ScoutKeyError(
+                    f"step input {pname!r} of {workflow}#{task_name} receives {len(fed)} upstream results"
+                    + ("" if jobs else " that are not Scout jobs")
+                    + "; a step input takes exactly one scout task result"
+                )
+            (up,) = jobs.values()
+            declared.append(Input(pname, (decl.types or {}).get(pname) or scout_type_of(hint), None))
+            own[pname] = Step(up.key)
+            digests[pname] = signature.value_digest(("step", up.token))
+            continue
+        template = templates.get(pname, UpstreamRef(fed[0][0]) if len(fed) == 1 else None)
+        if fed and len(jobs) == len(fed):
+            for up in jobs.values():
+                dep_keys.append(up.key)
+                dep_nd.extend(up.inherited)
+                tokens.append(up.token)
+            digests[pname] = _fed_digest(value, template, jobs, where)
+            if template is None or only_upstream(template):
+                continue
+            # literals beside upstream values: an input too, each upstream job in its place
+            value = _substitute(template, lambda ref: Step(jobs[ref.run].key) if ref.run in jobs else None)
+        stype = (decl.types or {}).get(pname) or ("hash" if param.kind == param.VAR_KEYWORD else None)
+        stype = stype or ("array" if param.kind == param.VAR_POSITIONAL else scout_type_of(hint))
+        declared.append(Input(pname, stype, identity_value(default, where), jobname=is_jobname(hint)))
+        if value is not None:
+            own[pname] = identity_value(list(value) if isinstance(value, tuple) and variadic else value, where)
+        if pname not in digests:
+            digests[pname] = _content_digest(arguments.get(pname, default) if not variadic else value, where)
+    given = {k: provided_value(v) for k, v in (provided or {}).items() if v is not None and k not in ignore}
+    for inp in declared:
+        given.pop(inp.name, None)
+    given.update(own)
+    try:
+        ident = job_identity(
+            workflow,
+            task_name,
+            declared,
+            given,
+            dep_keys,
+            id=job_id,
+            extension=decl.extension,
+            type=decl.type,
+            dependency_non_default_inputs=dep_nd,
+            str_paths=decl.ruby_strings,
+        )
+    except ScoutPersistError:
+        raise
+    except Exception as exc:  # a bug or an odd value: still fail loudly, with the context
+        raise ScoutKeyError(f"Scout job identity of {workflow}#{task_name} failed: {type(exc).__name__}: {exc}") from exc
+    code = identify(fn)
+    declared = {"type": decl.type, "format": decl.format, "extension": decl.extension}
+    sig = signature.compute({}, tokens, code, decl.version, where=where_task, digests=digests, declared=declared)
+    return CallPlan(workflow, task_name, ident.key, ident, tuple(dep_keys), sig, code)
+
+
+def _fed_digest(value: Any, template: Any, jobs: Mapping[str, Upstream], where: str) -> str:
+    """An argument fed by upstream jobs: by its value (what the task receives), else by the template with each
+    job's token in its place (an upstream value of a type that cannot be digested)."""
+    try:
+        return signature.value_digest(value, where)
+    except UnsupportedValueError:
+        pass
+    if template is None:
+        return signature.value_digest(tuple(("upstream", up.token) for up in jobs.values()))
+    try:
+        return signature.value_digest(
+            _substitute(template, lambda ref: _Token(jobs[ref.run].token) if ref.run in jobs else None), where
+        )
+    except UnsupportedValueError as exc:
+        raise ScoutKeyError(str(exc)) from None
+
+
+__all__ = [
+    "JOBNAME_MARK",
+    "CallPlan",
+    "ScoutKeyError",
+    "TaskDecl",
+    "Upstream",
+    "UpstreamRef",
+    "hints",
+    "identity_value",
+    "is_jobname",
+    "only_upstream",
+    "plan_call",
+    "provided_value",
+    "scout_type_of",
+    "upstream_from_info",
+]
