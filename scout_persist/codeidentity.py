@@ -159,14 +159,15 @@ class _Walk:
         self.parts[unique] = h.hexdigest()
         return unique
 
-    def named(self, name: str, described: str) -> None:
-        """A binding (module global, class attribute) as a part of its own, so a change names it."""
+    def named(self, name: str, described: str) -> str:
+        """A binding (module global) as a part of its own, so a change names it; returns the part's name."""
         h = _Hash()
         h.put("binding", described)
         digest, unique, n = h.hexdigest(), name, 2
         while self.parts.get(unique, digest) != digest:
             unique, n = f"{name}#{n}", n + 1
         self.parts[unique] = digest
+        return unique
 
     def finish(self, root: str) -> CodeIdentity:
         h = _Hash()
@@ -309,7 +310,8 @@ class _Walk:
         else:
             described = self.describe(value, f"{module}.{name}")
         if not described.startswith(("ref:", "module:", "framework", "logger")):
-            self.named(f"{module}.{name}", described)  # a constant or library object: named when it changes
+            # a constant or library object: a part of its own, so a change names it and not its readers
+            return "part:" + self.named(f"{module}.{name}", described)
         if described.startswith("module:"):
             members = vars(value)
             parts = []
@@ -482,13 +484,15 @@ def _is_user_class(cls: type) -> bool:
     if cls.__module__ == "builtins" or cls.__module__.partition(".")[0] in _FRAMEWORK:
         return False
     module = sys.modules.get(cls.__module__)
-    if module is not None and getattr(module, "__file__", None) is not None:
+    if module is None:
+        return True  # no such module here: a class sent by value (a script's, a notebook's) or made by exec
+    if getattr(module, "__file__", None) is not None:
         return _is_user_module(module)
     for member in vars(cls).values():
         member = getattr(member, "__func__", member)  # staticmethod, classmethod
         if isinstance(member, types.FunctionType) and member.__code__.co_filename != "<string>":  # not generated
             return _is_user_function(member)
-    return module is not None and cls.__module__ in ("__main__", "__mp_main__")
+    return cls.__module__ in ("__main__", "__mp_main__")
 
 
 def _is_user_module(module: types.ModuleType) -> bool:
@@ -649,14 +653,20 @@ def code_identity(fn: Any) -> str:
 
 
 def _unwrap_framework(fn: Any) -> Any:
-    """The user's callable under the framework's own wrappers (the scout task's lifecycle wrapper); a user's
-    decorator is the user's code and stays part of the identity."""
+    """The user's callable under the framework's own wrappers (the scout task's lifecycle wrapper, which
+    ``functools.wraps`` gives the user's module name); a user's decorator is the user's code and stays."""
     while True:
         wrapped = getattr(fn, "__wrapped__", None)
-        module = getattr(fn, "__module__", None) or ""
-        if wrapped is None or module.partition(".")[0] not in _FRAMEWORK:
+        code = getattr(fn, "__code__", None)
+        if wrapped is None or code is None or not _is_framework_file(code.co_filename):
             return fn
         fn = wrapped
+
+
+def _is_framework_file(filename: str) -> bool:
+    roots = [os.path.dirname(__file__)]
+    roots += [os.path.dirname(getattr(sys.modules.get(name), "__file__", "") or "") for name in ("prefect_scout", "prefect")]
+    return any(root and os.path.realpath(filename).startswith(os.path.join(os.path.realpath(root), "")) for root in roots)
 
 
 _class_cache: dict[int, tuple[type, str, _Witnesses]] = {}
@@ -692,8 +702,16 @@ def class_identity(cls: type) -> str | None:
 def code_value_identity(value: Any) -> str | None:
     """A callable passed as a value (an argument ``f=min``, a function in a list): its code identity (a library
     object by qualified name and version); None when it cannot be followed (it is then not digestible)."""
-    walk = _Walk()
-    described = walk.describe(value, getattr(value, "__qualname__", None) or qualname(type(value)))
+    busy: set[int] = getattr(_in_progress, "values", None) or set()
+    if id(value) in busy:
+        return None  # the walk of this value digests it as a constant first: it is an instance, not code
+    busy.add(id(value))
+    _in_progress.values = busy
+    try:
+        walk = _Walk()
+        described = walk.describe(value, getattr(value, "__qualname__", None) or qualname(type(value)))
+    finally:
+        busy.discard(id(value))
     if described.startswith("opaque:") or walk.not_followed:
         return None
     return walk.finish(described).digest
