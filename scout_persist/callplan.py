@@ -18,6 +18,7 @@ Rules (docs/prefect.md, docs/identity.md):
 
 from __future__ import annotations
 
+import functools
 import inspect
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -284,7 +285,7 @@ def plan_call(
             if template is None or only_upstream(template):
                 continue
             # literals beside upstream values: an input too, each upstream job in its place
-            value = _substitute(template, lambda ref: Step(jobs[ref.run].key) if ref.run in jobs else None)
+            value = _substitute(template, functools.partial(_step_of, jobs))
         stype = (decl.types or {}).get(pname) or ("hash" if param.kind == param.VAR_KEYWORD else None)
         stype = stype or ("array" if param.kind == param.VAR_POSITIONAL else scout_type_of(hint))
         declared.append(Input(pname, stype, identity_value(default, where), jobname=is_jobname(hint)))
@@ -312,11 +313,18 @@ def plan_call(
     except ScoutPersistError:
         raise
     except Exception as exc:  # a bug or an odd value: still fail loudly, with the context
-        raise ScoutKeyError(f"Scout job identity of {workflow}#{task_name} failed: {type(exc).__name__}: {exc}") from exc
+        raise ScoutKeyError(
+            f"Scout job identity of {workflow}#{task_name} failed: {type(exc).__name__}: {exc}"
+        ) from exc
     code = identify(fn)
-    declared = {"type": decl.type, "format": decl.format, "extension": decl.extension}
-    sig = signature.compute({}, tokens, code, decl.version, where=where_task, digests=digests, declared=declared)
+    result = {"type": decl.type, "format": decl.format, "extension": decl.extension}
+    sig = signature.compute({}, tokens, code, decl.version, where=where_task, digests=digests, declared=result)
     return CallPlan(workflow, task_name, ident.key, ident, tuple(dep_keys), sig, code)
+
+
+def _step_of(jobs: Mapping[str, Upstream], ref: UpstreamRef) -> Step | None:
+    up = jobs.get(ref.run)
+    return None if up is None else Step(up.key)
 
 
 def _fed_digest(value: Any, template: Any, jobs: Mapping[str, Upstream], where: str) -> str:

@@ -505,9 +505,11 @@ def _is_user_module(module: types.ModuleType) -> bool:
 def _is_library_callable(value: Any) -> bool:
     return callable(value) and (
         isinstance(value, types.BuiltinFunctionType | types.BuiltinMethodType | types.MethodDescriptorType)
-        or type(value).__module__.partition(".")[0] not in ("builtins", "__main__")
-        and not _is_user_class(type(value))
-        and hasattr(value, "__name__")
+        or (
+            type(value).__module__.partition(".")[0] not in ("builtins", "__main__")
+            and not _is_user_class(type(value))
+            and hasattr(value, "__name__")
+        )
     )
 
 
@@ -569,9 +571,11 @@ def _set_built_names(filename: str) -> frozenset[str]:
             tree = ast.parse(fh.read())
     except (OSError, SyntaxError, ValueError):
         return frozenset()
-    names = set()
+    names: set[str] = set()
     for node in tree.body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        targets = (
+            node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        )
         value = getattr(node, "value", None)
         if value is None or not _hashed_order(value):
             continue
@@ -665,8 +669,12 @@ def _unwrap_framework(fn: Any) -> Any:
 
 def _is_framework_file(filename: str) -> bool:
     roots = [os.path.dirname(__file__)]
-    roots += [os.path.dirname(getattr(sys.modules.get(name), "__file__", "") or "") for name in ("prefect_scout", "prefect")]
-    return any(root and os.path.realpath(filename).startswith(os.path.join(os.path.realpath(root), "")) for root in roots)
+    roots += [
+        os.path.dirname(getattr(sys.modules.get(name), "__file__", "") or "") for name in ("prefect_scout", "prefect")
+    ]
+    return any(
+        root and os.path.realpath(filename).startswith(os.path.join(os.path.realpath(root), "")) for root in roots
+    )
 
 
 _class_cache: dict[int, tuple[type, str, _Witnesses]] = {}

@@ -33,6 +33,7 @@ from .valuedigest import DIGESTIBLE, file_content_digest, hasher, value_digest
 SIGNATURE_VERSION = 4
 PARTS = ("inputs", "dependencies", "code", "version", "declared")
 
+
 # ----------------------------------------------------------------------------------------------- signatures
 def dependency_token(key: str, info: Mapping[str, Any] | None) -> str:
     """How a dependency enters its dependents' signature: its job key and what its loaded value is made of — the

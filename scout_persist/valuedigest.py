@@ -80,7 +80,7 @@ class Feeder:
         sub = Feeder(hasher(), self.where)
         sub._active = self._active
         sub.feed(value, depth)
-        return sub.h.digest()
+        return bytes(sub.h.digest())
 
     def refuse(self, what: str) -> UnsupportedValueError:
         return UnsupportedValueError(
@@ -349,9 +349,9 @@ def value_digest(value: Any, where: str = "value") -> str:
 
     ``where`` names the value in errors (``"input 'n' of Baking#bake"``).
     """
-    feeder = Feeder(hasher(), where)
-    feeder.feed(value)
-    return feeder.h.hexdigest()
+    h = hasher()
+    Feeder(h, where).feed(value)
+    return h.hexdigest()
 
 
 # ------------------------------------------------------------------------------------------------- files on disk

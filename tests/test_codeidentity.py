@@ -44,12 +44,37 @@ EDITED = [
         0,
         1,
     ),
-    ("a library function bound to a module name", "import numpy as np\nAGG = np.{v}\ndef task(x):\n    return AGG(x)", "mean", "median"),
+    (
+        "a library function bound to a module name",
+        "import numpy as np\nAGG = np.{v}\ndef task(x):\n    return AGG(x)",
+        "mean",
+        "median",
+    ),
     ("a builtin as a default", "def task(xs, f={v}):\n    return f(xs)", "min", "max"),
-    ("partial of a library function", "import functools, operator\nS = functools.partial(operator.{v}, 3)\ndef task(x):\n    return S(x)", "mul", "add"),
-    ("a numpy array constant", "import numpy as np\nW = np.array([1.0, {v}])\ndef task(x):\n    return W @ x", 2.0, 3.0),
-    ("a compiled regex constant", "import re\nP = re.compile('{v}')\ndef task(s):\n    return P.findall(s)", "a+", "b+"),
-    ("a Decimal constant", "from decimal import Decimal\nC = Decimal('{v}')\ndef task(x):\n    return C * x", "1.0", "1.00"),
+    (
+        "partial of a library function",
+        "import functools, operator\nS = functools.partial(operator.{v}, 3)\ndef task(x):\n    return S(x)",
+        "mul",
+        "add",
+    ),
+    (
+        "a numpy array constant",
+        "import numpy as np\nW = np.array([1.0, {v}])\ndef task(x):\n    return W @ x",
+        2.0,
+        3.0,
+    ),
+    (
+        "a compiled regex constant",
+        "import re\nP = re.compile('{v}')\ndef task(s):\n    return P.findall(s)",
+        "a+",
+        "b+",
+    ),
+    (
+        "a Decimal constant",
+        "from decimal import Decimal\nC = Decimal('{v}')\ndef task(x):\n    return C * x",
+        "1.0",
+        "1.00",
+    ),
     (
         "an Enum value",
         "import enum\nclass Mode(enum.Enum):\n    A = {v}\nMODE = Mode.A\ndef task(x):\n    return MODE.value * x",
@@ -194,7 +219,8 @@ print(json.dumps([set_built.ORDER, code_identity(set_built.task)]))
 
 def test_a_constant_built_from_a_set_has_one_identity_in_every_process(tmp_path):
     (tmp_path / "set_built.py").write_text(
-        "ORDER = list({'x', 'y', 'z', 'w', 'v'})\nLITERAL = ['b', 'a']\n\ndef task():\n    return sorted(ORDER) + LITERAL\n"
+        "ORDER = list({'x', 'y', 'z', 'w', 'v'})\nLITERAL = ['b', 'a']\n\n"
+        "def task():\n    return sorted(ORDER) + LITERAL\n"
     )
     seen = {}
     for seed in ("1", "2", "3", "4", "5"):
@@ -222,8 +248,14 @@ def test_what_cannot_be_followed_is_named():
 
 
 def test_a_change_is_named_by_its_component():
-    one = sig.compute({}, [], identify(_define("K = 1\ndef helper(x):\n    return x + K\ndef task(x):\n    return helper(x)\n")))
-    two = sig.compute({}, [], identify(_define("K = 2\ndef helper(x):\n    return x + K\ndef task(x):\n    return helper(x)\n")))
+    one = sig.compute(
+        {}, [], identify(_define("K = 1\ndef helper(x):\n    return x + K\ndef task(x):\n    return helper(x)\n"))
+    )
+    two = sig.compute(
+        {}, [], identify(_define("K = 2\ndef helper(x):\n    return x + K\ndef task(x):\n    return helper(x)\n"))
+    )
     assert sig.explain(one, two) == ["code: identity_case.K"]
-    three = sig.compute({}, [], identify(_define("K = 1\ndef helper(x):\n    return x - K\ndef task(x):\n    return helper(x)\n")))
+    three = sig.compute(
+        {}, [], identify(_define("K = 1\ndef helper(x):\n    return x - K\ndef task(x):\n    return helper(x)\n"))
+    )
     assert sig.explain(one, three) == ["code: identity_case.helper"]

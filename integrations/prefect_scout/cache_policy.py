@@ -27,7 +27,6 @@ from prefect.context import FlowRunContext, TaskRunContext
 
 from scout_persist import signature
 from scout_persist.callplan import (
-    JOBNAME_MARK,
     ScoutKeyError,
     TaskDecl,
     Upstream,
@@ -209,9 +208,7 @@ def plan_run(
     runs_by_arg = _upstream(task_ctx)
     runs_by_arg.update(getattr(task, "_scout_upstream", None) or {})  # ordered, and survives process pools
     plain = set(getattr(task, "_scout_plain", ()) or ())
-    upstream = {
-        name: [(run, _dependency(run, spec.url, plain)) for run in ids] for name, ids in runs_by_arg.items()
-    }
+    upstream = {name: [(run, _dependency(run, spec.url, plain)) for run in ids] for name, ids in runs_by_arg.items()}
     planned = plan_call(
         fn,
         spec,

@@ -22,11 +22,11 @@ from typing import Annotated, Any, cast
 
 from prefect import Task
 
-from scout_persist.callplan import UpstreamRef
+from scout_persist.callplan import JOBNAME_MARK, UpstreamRef
 from scout_persist.errors import ScoutPersistError
 
 from . import lifecycle, plans, runs, settings
-from .cache_policy import JOBNAME_MARK, ScoutCachePolicy, ScoutKeyError, ScoutSpec, current_job_name
+from .cache_policy import ScoutCachePolicy, ScoutKeyError, ScoutSpec, current_job_name
 from .files import check_format
 from .locking import ScoutLockManager
 from .serializer import ScoutSerializer

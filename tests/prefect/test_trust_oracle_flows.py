@@ -16,10 +16,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from test_trust import RUNNERS, _load_module, dask_address, runner_for  # noqa: F401 - fixtures used by name
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "trust"))
-from oracle_strict import difference  # noqa: E402 - the oracle's strict equality, beside the oracle
+from oracle_strict import difference
 
 SOURCE = """
     import functools
@@ -143,7 +144,7 @@ VERSION_2 = {"agg": "median", "wrapper_op": "+ 1", "shape": "(3, 2)", "pick": "m
 
 @pytest.mark.parametrize("kind", RUNNERS)
 @pytest.mark.timeout(300)
-def test_warm_equals_cold_for_every_class_under_every_runner(kind, runner_for, tmp_path, monkeypatch):
+def test_warm_equals_cold_for_every_class_under_every_runner(kind, runner_for, tmp_path, monkeypatch):  # noqa: F811
     log = tmp_path / "ran.log"
     monkeypatch.setenv("TRUST_LOG", str(log))
     folder = tmp_path / "inputs"

@@ -42,7 +42,11 @@ class Cell:
 def run_child(job: dict, seed: str = "0", timeout: float = 600) -> list[dict]:
     env = {**os.environ, "PYTHONHASHSEED": seed, "SCOUT_ORACLE_ENGINE": "core", "PYTHONDONTWRITEBYTECODE": "1"}
     done = subprocess.run(
-        [sys.executable, str(CHILD)], input=json.dumps(job, default=str), capture_output=True, text=True, env=env,
+        [sys.executable, str(CHILD)],
+        input=json.dumps(job, default=str),
+        capture_output=True,
+        text=True,
+        env=env,
         timeout=timeout,
     )
     if done.returncode != 0:
@@ -83,12 +87,16 @@ def edit_cells(flow: str, work: Path, per_operator: int | None = 6) -> tuple[dic
             cell.failures.append(f"{result['id']}: worker crash {result['crash'][-600:]}")
             continue
         cell.failures += [
-            f"{result['id']} {f['call']}: {f['why']}" for f in result["failures"] if (f["call"], f["why"]) not in baseline
+            f"{result['id']} {f['call']}: {f['why']}"
+            for f in result["failures"]
+            if (f["call"], f["why"]) not in baseline
         ]
         cell.recomputed += result["misses"]
         if neutral and result["unchanged"] != result["calls"]:
             cell.spurious += 1
-            cell.failures.append(f"{result['id']}: a neutral edit changed {result['calls'] - result['unchanged']} signatures")
+            cell.failures.append(
+                f"{result['id']}: a neutral edit changed {result['calls'] - result['unchanged']} signatures"
+            )
     return cells, results
 
 
@@ -102,7 +110,9 @@ def matrix(cells: list[Cell]) -> str:
         row = []
         for f in flows:
             c = grid.get((f, op))
-            row.append("        ." if c is None else f"{'FAIL' if c.failures else 'ok'}{c.sites - c.invalid:>3}/{c.sites:<2}")
+            row.append(
+                "        ." if c is None else f"{'FAIL' if c.failures else 'ok'}{c.sites - c.invalid:>3}/{c.sites:<2}"
+            )
         lines.append(f"{op:<{width}}  " + "  ".join(f"{r:>9}" for r in row))
     return "\n".join(lines)
 
@@ -110,7 +120,12 @@ def matrix(cells: list[Cell]) -> str:
 def signatures_in_fresh_process(flow: str, work: Path, data: Path, seed: str) -> dict:
     """Key and signature of every call of the original flow, computed by a fresh process with ``seed`` from a
     checkout in ``work`` (its inputs in ``data``)."""
-    job = {"flow": flow, "work": str(work), "data": str(data), "variants": [{"id": "original", "files": flow_files(flow)}]}
+    job = {
+        "flow": flow,
+        "work": str(work),
+        "data": str(data),
+        "variants": [{"id": "original", "files": flow_files(flow)}],
+    }
     results = run_child(job, seed)
     return results[0]["signatures"]
 

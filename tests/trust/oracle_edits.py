@@ -130,7 +130,11 @@ def _getattr_retarget(node: ast.AST, parents: dict) -> Callable[[], None] | None
 
 
 def _append_item(node: ast.AST, parents: dict) -> Callable[[], None] | None:
-    if isinstance(node, (ast.List, ast.Tuple, ast.Set)) and node.elts and not isinstance(getattr(node, "ctx", None), ast.Store):
+    if (
+        isinstance(node, (ast.List, ast.Tuple, ast.Set))
+        and node.elts
+        and not isinstance(getattr(node, "ctx", None), ast.Store)
+    ):
         if isinstance(parents.get(node), ast.Return) and isinstance(node, ast.Tuple):
             return None  # a flow's tuple of results: another shape of the flow, not of a task
         return lambda: node.elts.append(copy.deepcopy(node.elts[-1]))
@@ -140,7 +144,11 @@ def _append_item(node: ast.AST, parents: dict) -> Callable[[], None] | None:
 
 
 def _drop_item(node: ast.AST, parents: dict) -> Callable[[], None] | None:
-    if isinstance(node, (ast.List, ast.Tuple, ast.Set)) and len(node.elts) >= 2 and not isinstance(getattr(node, "ctx", None), ast.Store):
+    if (
+        isinstance(node, (ast.List, ast.Tuple, ast.Set))
+        and len(node.elts) >= 2
+        and not isinstance(getattr(node, "ctx", None), ast.Store)
+    ):
         if isinstance(parents.get(node), ast.Return):
             return None
         return lambda: node.elts.pop()
@@ -148,7 +156,11 @@ def _drop_item(node: ast.AST, parents: dict) -> Callable[[], None] | None:
 
 
 def _swap_items(node: ast.AST, parents: dict) -> Callable[[], None] | None:
-    if isinstance(node, (ast.List, ast.Tuple)) and len(node.elts) >= 2 and not isinstance(getattr(node, "ctx", None), ast.Store):
+    if (
+        isinstance(node, (ast.List, ast.Tuple))
+        and len(node.elts) >= 2
+        and not isinstance(getattr(node, "ctx", None), ast.Store)
+    ):
         if isinstance(parents.get(node), ast.Return):
             return None
         return lambda: node.elts.__setitem__(slice(0, 2), [node.elts[1], node.elts[0]])
@@ -244,7 +256,11 @@ def _contexts(tree: ast.Module, file: str) -> dict[ast.AST, str]:
                 elif "lru_cache" in decos or "cache" in decos:
                     ctx = "cached helper"
                 elif any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) for n in child.body):
-                    ctx = "decorator" if any("wraps" in ast.unparse(d) for n in child.body for d in getattr(n, "decorator_list", [])) else "factory"
+                    ctx = (
+                        "decorator"
+                        if any("wraps" in ast.unparse(d) for n in child.body for d in getattr(n, "decorator_list", []))
+                        else "factory"
+                    )
                 else:
                     ctx = "sibling-module helper" if sibling else "helper"
                 for d in child.decorator_list:

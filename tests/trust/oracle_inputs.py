@@ -189,7 +189,9 @@ OPERATORS: list[InputOperator] = [
     InputOperator("set -> frozenset", lambda t: ({1, 2}, frozenset({1, 2}))),
     InputOperator("Decimal scale", lambda t: (decimal.Decimal("1.0"), decimal.Decimal("1.00"))),
     InputOperator("date -> datetime", lambda t: (dt.date(2026, 1, 2), dt.datetime(2026, 1, 2))),
-    InputOperator("naive -> aware", lambda t: (dt.datetime(2026, 1, 2), dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc))),
+    InputOperator(
+        "naive -> aware", lambda t: (dt.datetime(2026, 1, 2), dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc))
+    ),
     InputOperator("range -> list", lambda t: (range(3), [0, 1, 2])),
     InputOperator("regex flags", lambda t: (re.compile("a+"), re.compile("a+", re.I))),
     InputOperator("enum class", lambda t: (Colour.RED, Shade.RED)),
@@ -203,18 +205,34 @@ OPERATORS: list[InputOperator] = [
         lambda t: (np.ma.array([1.0, 2.0], mask=[True, False]), np.ma.array([1.0, 2.0], mask=[False, True])),
     ),
     InputOperator("masked -> plain", lambda t: (np.ma.array([1.0, 2.0], mask=[False, False]), np.array([1.0, 2.0]))),
-    InputOperator("object array 1 -> '1'", lambda t: (np.array([1, 2], dtype=object), np.array(["1", "2"], dtype=object))),
-    InputOperator("Series object 1 -> '1'", lambda t: (pd.Series([1, 2], dtype=object), pd.Series(["1", "2"], dtype=object))),
+    InputOperator(
+        "object array 1 -> '1'", lambda t: (np.array([1, 2], dtype=object), np.array(["1", "2"], dtype=object))
+    ),
+    InputOperator(
+        "Series object 1 -> '1'", lambda t: (pd.Series([1, 2], dtype=object), pd.Series(["1", "2"], dtype=object))
+    ),
     InputOperator("Series -0.0", lambda t: (pd.Series([0.0, 1.0]), pd.Series([-0.0, 1.0]))),
     InputOperator("Series name", lambda t: (pd.Series([1], name="a"), pd.Series([1], name="b"))),
-    InputOperator("index 1 -> '1'", lambda t: (pd.Series([5], index=pd.Index([1], dtype=object)), pd.Series([5], index=pd.Index(["1"], dtype=object)))),
+    InputOperator(
+        "index 1 -> '1'",
+        lambda t: (
+            pd.Series([5], index=pd.Index([1], dtype=object)),
+            pd.Series([5], index=pd.Index(["1"], dtype=object)),
+        ),
+    ),
     InputOperator(
         "categories",
-        lambda t: (pd.Series(pd.Categorical(_CAT, categories=["a", "b"])), pd.Series(pd.Categorical(_CAT, categories=["a", "b", "c"]))),
+        lambda t: (
+            pd.Series(pd.Categorical(_CAT, categories=["a", "b"])),
+            pd.Series(pd.Categorical(_CAT, categories=["a", "b", "c"])),
+        ),
     ),
     InputOperator(
         "category order",
-        lambda t: (pd.Series(pd.Categorical(_CAT, categories=["a", "b"])), pd.Series(pd.Categorical(_CAT, categories=["b", "a"]))),
+        lambda t: (
+            pd.Series(pd.Categorical(_CAT, categories=["a", "b"])),
+            pd.Series(pd.Categorical(_CAT, categories=["b", "a"])),
+        ),
     ),
     InputOperator(
         "categorical ordered",
@@ -233,11 +251,18 @@ OPERATORS: list[InputOperator] = [
     ),
     InputOperator(
         "time zone",
-        lambda t: (pd.Series(pd.to_datetime(["2026-01-01"])), pd.Series(pd.to_datetime(["2026-01-01"]).tz_localize("UTC"))),
+        lambda t: (
+            pd.Series(pd.to_datetime(["2026-01-01"])),
+            pd.Series(pd.to_datetime(["2026-01-01"]).tz_localize("UTC")),
+        ),
     ),
-    InputOperator("nullable Int64 -> float", lambda t: (pd.Series([1, None], dtype="Int64"), pd.Series([1.0, math.nan]))),
+    InputOperator(
+        "nullable Int64 -> float", lambda t: (pd.Series([1, None], dtype="Int64"), pd.Series([1.0, math.nan]))
+    ),
     InputOperator("file content", _file_pair, lambda t: (t / "file.txt").write_text("two\n")),
-    InputOperator("folder: change in a sub-folder", _folder_pair, lambda t: (t / "folder" / "sub" / "deep.txt").write_text("DEEP")),
+    InputOperator(
+        "folder: change in a sub-folder", _folder_pair, lambda t: (t / "folder" / "sub" / "deep.txt").write_text("DEEP")
+    ),
     InputOperator(
         "large file edited between samples, mtime kept",
         lambda t: (_big_file(t, "big.bin", (64 << 20) + (5 << 20)),) * 2,

@@ -189,12 +189,12 @@ def _call(task: CoreTask, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tupl
     bound_call = inspect.signature(task.fn).bind(*_resolve(list(args)), **_resolve(kwargs))
     try:
         value = task.fn(*bound_call.args, **bound_call.kwargs)
-    except Exception as exc:  # noqa: BLE001 - the body's failure is the call's outcome
+    except Exception as exc:
         call.error = f"{type(exc).__name__}: {exc}"
         raise TaskFailed(call.error) from exc
     try:
         encoded = payload.encode(value, task.decl.type, key=plan.job_key, format=task.decl.format)
-    except Exception as exc:  # noqa: BLE001 - a value that cannot be stored fails the task, as in the plug-in
+    except Exception as exc:
         call.error = f"{type(exc).__name__}: {exc}"
         raise TaskFailed(call.error) from exc
     record = encoded.record

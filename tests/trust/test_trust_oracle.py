@@ -3,9 +3,8 @@ original's store must give every task the value a cold run gives, or recompute i
 
 from __future__ import annotations
 
-import pytest
-
 import oracle_driver
+import pytest
 
 
 @pytest.mark.parametrize("flow", oracle_driver.flow_names())

@@ -44,7 +44,7 @@ def pick(xs: list, f=min) -> int:
 def dynamic(x: int) -> int:
     from . import ops
 
-    return getattr(ops, "double")(x) + ops.OFFSET
+    return ops.double(x) + ops.OFFSET
 
 
 @task(type="integer")

@@ -6,7 +6,6 @@ import enum
 
 import numpy as np
 import pandas as pd
-
 from oracle_runtime import flow, task
 
 

@@ -4,7 +4,6 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-
 from oracle_runtime import flow, task
 
 
@@ -13,6 +12,7 @@ def traced(fn):
     def wrapper(*args, **kwargs):
         out = fn(*args, **kwargs)
         return out
+
     return wrapper
 
 
@@ -65,7 +65,7 @@ WEIGHTS = np.array([1.0, -2.0, 0.5])
 NOISE = np.linspace(0, 0.1, 8)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def features(n):
     return np.arange(n * 3, dtype=float).reshape(n, 3) / 10
 
