@@ -422,7 +422,7 @@ def test_unsigned_pickles_under_a_new_key_are_misses_with_one_warning(scout_root
     module = _load_module(source, "unsigned")
     module.tamper_flow()
     assert _ran(log) == 2
-    monkeypatch.setenv("SCOUT_PERSIST_HMAC_KEY", "now-signed")
+    monkeypatch.setenv("SCOUT_PERSIST_HMAC_KEY", "now signed with a team key of 32 bytes")
     from scout_persist.cli import main
 
     assert main(["verify", "--unsigned", str(scout_root)]) != 0
