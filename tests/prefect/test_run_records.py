@@ -488,6 +488,9 @@ def test_jobs_finished_in_a_process_pool_are_recorded_one_file_each(scout_root, 
     parts = store.ls(f"{run.dir}/parts")
     assert len(parts) == 3  # one entry per task, written by the worker
     assert sorted((j["task"], j["status"]) for j in run.jobs()) == [("square", "done")] * 3
+    for job in run.jobs():  # a worker records what its job holds too
+        info = json.loads(store.get(job["key"] + ".info"))
+        assert job["content"]["result"] == info["payload"]["checksum"]
     code, out, _ = cli(capsys, "runs", "--json")
     assert [len(r["jobs"]) for r in json.loads(out)] == [3]
 
