@@ -32,7 +32,7 @@ MIN_KEY_BYTES = 32
 MAKE_KEY = "python -c 'import secrets; print(secrets.token_hex(32))'"
 
 _lock = threading.Lock()
-_by_file: dict[tuple[str, int, int, int, int], bytes] = {}  # (path, device, inode, mtime, size) -> key
+_by_file: dict[str, tuple[tuple[int, int, int, int], bytes]] = {}  # path -> ((device, inode, mtime, size), key)
 
 
 def current() -> bytes:
@@ -98,14 +98,14 @@ def file_key(path: str) -> bytes:
     except OSError as exc:
         raise _unreadable(path, exc) from exc
     check_private(path, st)
-    seen = (path, st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+    seen = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
     with _lock:
-        known = _by_file.get(seen)
-    if known is not None:
-        return known
+        known = _by_file.get(path)
+    if known is not None and known[0] == seen:
+        return known[1]
     key = _read(path)
     with _lock:
-        _by_file[seen] = key
+        _by_file[path] = (seen, key)
     return key
 
 
