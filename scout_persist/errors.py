@@ -68,5 +68,10 @@ class FormatVersionError(ScoutPersistError, ValueError):
     """A payload was written by a newer version of its format than this scout-persist reads."""
 
 
+class PickleKeyError(ScoutPersistError, PermissionError):
+    """The pickle key is there but cannot be used (too short, not a private file of this account, unreadable, or it
+    cannot be made): no pickle is written or read until it is fixed, never an unsigned one instead."""
+
+
 class PickleNotAllowed(UntrustedPayloadError):
     """``SCOUT_PERSIST_ALLOW_PICKLE=0``: pickles are neither written nor read (stores shared with untrusted writers)."""

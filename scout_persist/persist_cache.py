@@ -9,6 +9,13 @@ asking for the same entry at once compute it once. ``workflow_persist`` is the p
 Deliberate differences from Ruby: ``update=True`` replaces the old entry atomically once the new value is ready
 (Ruby deletes it first, so a failed update loses it); an entry that no longer loads is recomputed under the lock;
 a function returning None stores nothing and returns None (Ruby returns nil without a file as well).
+
+Ruby's file name hashes Ruby's ``digest_str`` of the options, which rounds floats and abbreviates long arrays, so
+different options can share one name.  The name stays Ruby's; beside each entry we write a sidecar ``<entry>.info``
+(written first, then the entry) holding the entry's full signature -- :func:`scout_persist.signature.value_digest` of
+the name, type and options, and the code identity of a decorated function -- and the checksum of its bytes.  An entry
+is served only when both match; otherwise it is a miss, recomputed and overwritten.  Entries without a sidecar
+(Ruby's, or written before signatures) keep Ruby's rules.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import time
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
-from .errors import CorruptPayloadError, InvalidInputError, LeaseLost, UnsafePathError
+from .errors import CorruptPayloadError, InfoFormatError, InvalidInputError, KeyNotFound, LeaseLost, UnsafePathError
 from .layout import PERSIST_DIR, lock_key_for, persistence_path
 from .locks import Lock
 from .store import Store, check_key
@@ -32,6 +39,22 @@ log = logging.getLogger(__name__)
 
 WORKFLOWS_DIR = "var/workflows"
 MEMORY_CACHE: dict[str, Any] = {}
+SIDECAR = ".info"  # <entry>.info: the entry's signature and payload record (as save() outputs have)
+WRITER = "scout_persist.persist"  # the sidecar's "writer"
+# persist()'s own options; every other keyword shapes the file name (and is part of the entry's signature)
+_CALL_OPTIONS = (
+    "store",
+    "dir",
+    "path",
+    "update",
+    "no_load",
+    "persist",
+    "lock",
+    "lease",
+    "lock_timeout",
+    "canfail",
+    "repo",
+)
 _NAME_RULE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 
 
@@ -46,6 +69,11 @@ class Location:
     def url(self) -> str:
         """The entry's full location: an absolute file path for local stores, else a URL."""
         return f"{self.store.url}/{self.key}"
+
+    @property
+    def sidecar(self) -> str:
+        """The key of the entry's sidecar (its signature and payload record)."""
+        return self.key + SIDECAR
 
     def __repr__(self) -> str:
         return f"Location({self.url!r})"
@@ -119,41 +147,117 @@ def _needs_update(loc: Location, update: Any) -> bool:
     )
 
 
-def _load(loc: Location, type: str | None) -> Any:
+def entry_signature(name: Any, type: str | None, options: dict[str, Any], code: str | None = None) -> dict[str, str]:
+    """What an entry must have been computed from to be served: the digest of its name, type and naming options by
+    value (:func:`scout_persist.signature.value_digest`, exact where Ruby's ``digest_str`` rounds and abbreviates),
+    and the code identity of a decorated function (empty for a call with a function of its own)."""
+    from .signature import value_digest
+
+    inputs = {"name": name, "type": type, "options": options}
+    return {"inputs": value_digest(inputs, f"the options of persist({name!r})"), "code": code or ""}
+
+
+class _Stale(Exception):
+    """An entry with a sidecar that does not vouch for it here: a miss (the message says why)."""
+
+
+def _checked(loc: Location, signature: dict[str, str]) -> bytes | None:
+    """The verified bytes of an entry we wrote for ``signature``; None for an entry without a sidecar (Ruby's
+    rules); :class:`_Stale` when the sidecar is for other inputs or code, or for other
+    bytes (a write cut between sidecar and entry, or an entry rewritten by a writer that keeps no sidecar)."""
+    from . import payload
+    from .info import loads_info
+
+    try:
+        raw = loc.store.get(loc.sidecar)
+    except KeyNotFound:
+        return None
+    try:
+        info = loads_info(raw, loc.url + SIDECAR, strict=True)
+    except (InfoFormatError, CorruptPayloadError) as exc:
+        raise _Stale(f"its sidecar does not parse ({exc})") from exc
+    record = payload.record_of(info)
+    if info.get("writer") != WRITER or record is None:
+        raise _Stale(f"its sidecar was written by {info.get('writer')!r}, not by persist()")
+    stored = got if isinstance(got := info.get("signature"), dict) else {}
+    changed = [part for part in ("inputs", "code") if stored.get(part) != signature[part]]
+    if changed:
+        raise _Stale(f"it was computed with other {' and '.join(changed)} (Ruby's file name is the same)")
+    try:
+        data = loc.store.get(loc.key)
+        payload.verify(data, record, loc.url)
+    except KeyNotFound as exc:
+        raise _Stale("it is gone") from exc
+    except CorruptPayloadError as exc:
+        raise _Stale(str(exc)) from exc
+    return data
+
+
+def _load(loc: Location, type: str | None, data: bytes | None = None) -> Any:
     from . import payload, serializers
 
     if type == serializers.PICKLE:
         payload.require_pickle_allowed("load", loc.url)
     # A pickle's HMAC (when a key is set) is bound to the entry it was written for.
-    return serializers.load(loc.store.get(loc.key), type, path=loc.url, bind=loc.key)
+    data = loc.store.get(loc.key) if data is None else data
+    return serializers.load(data, type, path=loc.url, bind=loc.key)
 
 
-def _stored_value(loc: Location, type: str | None, no_load: bool) -> tuple[bool, Any]:
-    """``(True, value or location)`` for an entry that is there and loads; ``(False, None)`` to compute it."""
+def _stored_value(loc: Location, type: str | None, no_load: bool, signature: dict[str, str]) -> tuple[bool, Any]:
+    """``(True, value or location)`` for an entry that is there, vouched for by its sidecar (or Ruby's, without
+    one) and loads; ``(False, None)`` to compute it."""
     if not loc.store.exists(loc.key):
+        return False, None
+    try:
+        data = _checked(loc, signature)
+    except _Stale as why:
+        log.info("persist entry %s is a miss: %s; recomputing it", loc.url, why)
         return False, None
     if no_load:
         return True, loc.url
     try:
-        return True, _load(loc, type)
+        return True, _load(loc, type, data)
+    except KeyNotFound:
+        return False, None
     except CorruptPayloadError as exc:
         log.warning("persist entry %s does not load (%s); recomputing it", loc.url, exc)
         return False, None
 
 
-def _stored(value: Any, type: str | None, loc: Location) -> tuple[bytes, Any]:
-    """``(bytes, value)``: what to store for ``value`` and the value a later load of it gives back, which the first
-    call returns too (a value the type cannot hold is refused)."""
+def _stored(value: Any, type: str | None, loc: Location) -> tuple[bytes, Any, dict[str, Any]]:
+    """``(bytes, value, payload record)``: what to store for ``value``, the value a later load of it gives back
+    (which the first call returns too; a value the type cannot hold is refused), and the record of the bytes."""
     from . import payload, serializers
+    from .codecs import checksum
 
     if type == serializers.PICKLE:
         payload.require_pickle_allowed("store", f"{loc.url} (a {value.__class__.__name__})")
-        return serializers.dump_pickle(value, bind=loc.key), value
+        data, prec = serializers.dump_pickle_with_record(value, bind=loc.key)
+        return data, value, {"format": payload.PICKLE, **{k: v for k, v in prec.items() if k != "serializer"}}
     data = serializers.dump(value, type)
     stype = "binary" if type in (None, "") else str(type)
     back = serializers.load(data, stype, path=loc.url)
     payload.require_roundtrip(value, back, "json" if stype == "serializer" else stype)
-    return data, payload.handed(value, back)
+    record = {"format": "scout", "type": payload.info_type(stype), "stored_size": len(data), "checksum": checksum(data)}
+    return data, payload.handed(value, back), record
+
+
+def _sidecar(name: Any, type: str | None, signature: dict[str, str], record: dict[str, Any]) -> bytes:
+    from . import payload
+    from .info import dumps_info
+    from .rubyjson import ruby_time
+
+    return dumps_info(
+        {
+            "status": "done",
+            "writer": WRITER,
+            "name": name if isinstance(name, str) else None,
+            "type": type,
+            "saved": ruby_time(),
+            "signature": signature,
+            payload.RECORD_KEY: record,
+        }
+    )
 
 
 def _run(
@@ -166,9 +270,11 @@ def _run(
     lease: float,
     lock_timeout: float | None,
     canfail: bool,
+    name: Any,
+    signature: dict[str, str],
 ) -> Any:
     if not _needs_update(loc, update):
-        found, value = _stored_value(loc, type, no_load)
+        found, value = _stored_value(loc, type, no_load, signature)
         if found:
             return value
     guard = (
@@ -181,7 +287,7 @@ def _run(
     try:
         # Another process may have computed the entry while we waited for the lock.
         if update is not True and not _needs_update(loc, update):
-            found, value = _stored_value(loc, type, no_load)
+            found, value = _stored_value(loc, type, no_load, signature)
             if found:
                 return value
         try:
@@ -193,13 +299,16 @@ def _run(
             raise
         if value is None:
             return loc.url if no_load else None
-        data, value = _stored(value, type, loc)
+        data, value, record = _stored(value, type, loc)
         from .outputs import too_large
 
         if too_large(len(data), loc.url):
             return None if no_load else value  # over $SCOUT_PERSIST_MAX_ENTRY_SIZE: not cached
         if guard is not None:
             _fence(guard, loc)
+        # The sidecar first: it names the bytes that follow, so an entry cut between the two writes is a miss (its
+        # checksum differs), and no entry of ours is ever without the sidecar that vouches for it.
+        loc.store.put(loc.sidecar, _sidecar(name, type, signature, record))
         loc.store.put(loc.key, data)
         return loc.url if no_load else value
     finally:
@@ -221,11 +330,15 @@ def _fence(guard: Lock, loc: Location) -> None:
         raise
 
 
-def _memory(fn: Callable[[], Any], loc: Location, update: Any, repo: MutableMapping[str, Any] | None) -> Any:
+def _memory(
+    fn: Callable[[], Any], loc: Location, update: Any, repo: MutableMapping[str, Any] | None, signature: dict[str, str]
+) -> Any:
+    """Kept in ``repo`` under the entry's location and signature: colliding names never share a value here either."""
     repo = MEMORY_CACHE if repo is None else repo
-    if update is True or loc.url not in repo:
-        repo[loc.url] = fn()
-    return repo[loc.url]
+    key = f"{loc.url}#{signature['inputs']}:{signature['code']}"
+    if update is True or key not in repo:
+        repo[key] = fn()
+    return repo[key]
 
 
 def persist(
@@ -270,36 +383,40 @@ def persist(
             return _decorated(func, name, type, opts)
 
         return decorate
-    if not callable(fn):
-        raise InvalidInputError(f"persist fn={fn!r} is not callable; pass a function of no arguments (or a lambda)")
-    if not persist:
-        return fn()
-    loc = locate(name, store=store, dir=dir, path=path, **name_options)  # type: ignore[arg-type]  # it checks the name
-    if type == "memory":
-        return _memory(fn, loc, update, repo)
-    return _run(fn, loc, type, update, no_load, lock, lease, lock_timeout, canfail)
+    return _call(name, type, fn, _options(locals()))
 
 
 _persist = persist  # inside persist() the name is the ``persist=`` flag
 
 
+def _call(name: Any, type: str | None, fn: Any, opts: dict[str, Any], code: str | None = None) -> Any:
+    """One persist call: ``opts`` as :func:`_options` collects them; ``code`` the decorated function's identity."""
+    if not callable(fn):
+        raise InvalidInputError(f"persist fn={fn!r} is not callable; pass a function of no arguments (or a lambda)")
+    if not opts["persist"]:
+        return fn()
+    naming = {k: v for k, v in opts.items() if k not in _CALL_OPTIONS}
+    loc = locate(name, store=opts["store"], dir=opts["dir"], path=opts["path"], **naming)
+    signature = entry_signature(name, type, naming, code)
+    if type == "memory":
+        return _memory(fn, loc, opts["update"], opts["repo"], signature)
+    return _run(
+        fn,
+        loc,
+        type,
+        opts["update"],
+        opts["no_load"],
+        opts["lock"],
+        opts["lease"],
+        opts["lock_timeout"],
+        opts["canfail"],
+        name,
+        signature,
+    )
+
+
 def _options(frame_locals: dict[str, Any]) -> dict[str, Any]:
-    opts = {
-        k: frame_locals[k]
-        for k in (
-            "store",
-            "dir",
-            "path",
-            "update",
-            "no_load",
-            "persist",
-            "lock",
-            "lease",
-            "lock_timeout",
-            "canfail",
-            "repo",
-        )
-    }
+    opts = {k: frame_locals[k] for k in _CALL_OPTIONS}
     opts.update(frame_locals["name_options"])
     return opts
 
@@ -326,16 +443,15 @@ def _decorated(
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        return persist(entry_name, type, lambda: func(*args, **kwargs), **call_options(args, kwargs))
+        from .signature import code_identity
+
+        # the function's code is part of the entry's signature: an edited function does not get its old values
+        return _call(entry_name, type, lambda: func(*args, **kwargs), call_options(args, kwargs), code_identity(func))
 
     def location(*args: Any, **kwargs: Any) -> Location:
         """Where the entry of this call lives (without computing anything)."""
         call = call_options(args, kwargs)
-        naming = {
-            k: v
-            for k, v in call.items()
-            if k not in ("update", "no_load", "persist", "lock", "lease", "lock_timeout", "canfail", "repo")
-        }
+        naming = {k: v for k, v in call.items() if k not in _CALL_OPTIONS or k in ("store", "dir", "path")}
         return locate(entry_name, **naming)
 
     wrapper.location = location  # type: ignore[attr-defined]  # function attributes

@@ -10,7 +10,8 @@ Layout under the store root::
 
 ``<Workflow>`` is the flow's name, ``<run id>`` Prefect's flow run id.  The record says what ran (flow, entrypoint,
 code hashes, parameters), where (host, pid), when (start, end), how it ended (``status``) and which jobs it had
-(``jobs``: key, task, status, reused or computed, times, dependencies).  Its writer (the flow's process) rewrites it
+(``jobs``: key, task, status, reused or computed, times, dependencies, and for each job done its ``content``: what
+it held, so a later ``reuse`` can tell whether it still does).  Its writer (the flow's process) rewrites it
 when jobs finish (batched) and at least every ``lease / 3`` seconds while it runs: that renewal is the run's lease.
 
 Status: ``completed``, ``failed`` and ``cancelled`` are written by the run; ``running`` is what a live run writes,
@@ -31,7 +32,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -588,6 +589,72 @@ def job_of(run: Run, task: str, name: str | None = None) -> dict[str, Any]:
     return matches[0]
 
 
+# ------------------------------------------------------------------------------------------- job content
+CONTENT = "content"  # a job entry's record of what the job held when the run computed or reused it
+SIGNATURE_PARTS = ("signature_version", "inputs", "dependencies", "code", "version")
+
+
+def job_content(token: str, key: str, signature: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What a run records of a job it computed or reused: ``result``, the job's dependency token
+    (:func:`scout_persist.signature.dependency_token`) without its key -- the checksum recorded for its payload, or
+    ``legacy:<end>`` for a job Ruby wrote -- and, when the job has a signature, ``signature``: a short digest of each
+    of its parts, enough to name the part that changed."""
+    prefix = key + "="
+    content: dict[str, Any] = {"result": token[len(prefix) :] if token.startswith(prefix) else token}
+    if isinstance(signature, Mapping):
+        content["signature"] = {part: _part_digest(signature.get(part)) for part in SIGNATURE_PARTS}
+    return content
+
+
+def _part_digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+
+
+def content_changes(recorded: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    """What differs between a job's content as a run recorded it and as it is now (both from :func:`job_content`):
+    ``result`` and the signature parts (compared where both carry a signature).  Empty: the same job."""
+    changes = []
+    if recorded.get("result") != now.get("result"):
+        changes.append(f"result (checksum {recorded.get('result')} then, {now.get('result')} now)")
+    then, current = recorded.get("signature"), now.get("signature")
+    if isinstance(then, Mapping) and isinstance(current, Mapping):
+        changes += [f"signature {part}" for part in SIGNATURE_PARTS if then.get(part) != current.get(part)]
+    return changes
+
+
+def writer_run_of(info: Mapping[str, Any]) -> str | None:
+    """The flow run that wrote a job, as its ``.info`` records it (None: no recorded run wrote it)."""
+    record = got if isinstance(got := info.get("prefect"), Mapping) else {}
+    run = record.get("flow_run_id")
+    return str(run) if run else None
+
+
+def still_holds(run: Run, entry: Mapping[str, Any], info: Mapping[str, Any], now: Mapping[str, Any]) -> str | None:
+    """None when the job of ``entry`` (a job of ``run``) still holds the value the run recorded, judged by its
+    ``info`` now and ``now`` (its :func:`job_content`); else why not, naming what changed.
+
+    A record written before contents were recorded (no ``content``) proves nothing by itself: the job counts as
+    the run's only when its ``.info`` names the run as its writer (a later run that rewrote it names itself)."""
+    recorded = entry.get(CONTENT)
+    key = str(entry.get("key"))
+    how = "reused" if entry.get("reused") else "computed"
+    if isinstance(recorded, Mapping):
+        changes = content_changes(recorded, now)
+        if not changes:
+            return None
+        return f"job {key!r} changed since run {run.run_id} {how} it: its {', '.join(changes)}"
+    writer = writer_run_of(info)
+    if writer == run.run_id:
+        return None
+    return (
+        f"the record of run {run.run_id} predates job checksums (it was written by an older scout-persist), and job "
+        f"{key!r} cannot be shown to still hold that run's value: its .info names "
+        + (f"run {writer}" if writer else "no recorded run")
+        + " as its writer"
+    )
+
+
 # --------------------------------------------------------------------------------------------- writing
 def write_record(store: Store, record: dict[str, Any]) -> None:
     """Replace the run's record atomically (temp + rename locally, one PUT on object stores)."""
@@ -786,10 +853,9 @@ def _writer_run(store: Store, key: str, listed_by: Run) -> str | None:
         return None
     except ScoutPersistError:
         return "?"
-    record = got if isinstance(got := info.get("prefect"), dict) else {}
-    run = record.get("flow_run_id")
+    run = writer_run_of(info)
     if run:
-        return str(run)
+        return run
     if (
         info.get("status") in ("error", "aborted", "start", "setup")
         and str(info.get("pid")) == str(listed_by.record.get("pid"))
@@ -801,6 +867,7 @@ def _writer_run(store: Store, key: str, listed_by: Run) -> str | None:
 
 __all__ = [
     "COMPLETED",
+    "CONTENT",
     "CANCELLED",
     "CRASHED",
     "FAILED",
@@ -811,6 +878,7 @@ __all__ = [
     "Run",
     "check_run_id",
     "code_hash",
+    "content_changes",
     "current_run",
     "decode",
     "decode_head",
@@ -820,6 +888,7 @@ __all__ = [
     "flush_seconds",
     "job_counts_of",
     "is_plain_json",
+    "job_content",
     "job_of",
     "judge",
     "lease_seconds",
@@ -835,8 +904,10 @@ __all__ = [
     "run_dir",
     "run_ids",
     "set_current_run_provider",
+    "still_holds",
     "workflows",
     "write_marker",
     "write_part",
     "write_record",
+    "writer_run_of",
 ]

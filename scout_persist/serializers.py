@@ -9,7 +9,7 @@ Values with no Scout type use the ``pickle`` serializer: pickle protocol 5, its 
 :mod:`scout_persist.codecs` (Blosc2 for array data, zstd for the rest, by default), in a self-describing envelope with
 a checksum trailer and an HMAC-SHA256.  Trust rule: every pickle must carry a valid HMAC under the pickle key
 (:mod:`scout_persist.pickle_key`: ``$SCOUT_PERSIST_HMAC_KEY``, else this user's own key; or ``hmac_key=``) or it is
-refused with :class:`UntrustedPayloadError` before unpickling; only when no key can be had do pickles load unsigned.
+refused with :class:`UntrustedPayloadError` before unpickling; a key that cannot be used is a :class:`PickleKeyError`.
 """
 
 from __future__ import annotations

@@ -158,7 +158,7 @@ def test_a_pickle_is_unpickled_only_when_the_record_says_so():
 
 
 def test_hmac_binds_a_pickle_to_its_job(tmp_path, monkeypatch):
-    monkeypatch.setenv(HMAC_ENV, "k1")
+    monkeypatch.setenv(HMAC_ENV, "k1: a team key of 32 bytes or more")
     store = Store(str(tmp_path))
     JobWriter(store, "var/jobs/W/t/a").run(lambda: {"owner": "a"})
     JobWriter(store, "var/jobs/W/t/b").run(lambda: {"owner": "b"})
@@ -168,14 +168,14 @@ def test_hmac_binds_a_pickle_to_its_job(tmp_path, monkeypatch):
     store.put("var/jobs/W/t/a.info", store.get("var/jobs/W/t/b.info"))
     with pytest.raises(UntrustedPayloadError, match="for another entry"):
         Job.at(store, "var/jobs/W/t/a").load()
-    monkeypatch.setenv(HMAC_ENV, "k2")
+    monkeypatch.setenv(HMAC_ENV, "k2: a team key of 32 bytes or more")
     with pytest.raises(UntrustedPayloadError):
         Job.at(store, "var/jobs/W/t/b").load()
-    monkeypatch.delenv(HMAC_ENV)  # no key file either: unsigned
+    monkeypatch.delenv(HMAC_ENV)  # an unsigned pickle, as an older version wrote them
     monkeypatch.setattr(pickle_key, "current", lambda: None)
     JobWriter(store, "var/jobs/W/t/c").run(lambda: {"unsigned": True})
     monkeypatch.undo()
-    monkeypatch.setenv(HMAC_ENV, "k1")
+    monkeypatch.setenv(HMAC_ENV, "k1: a team key of 32 bytes or more")
     with pytest.raises(UntrustedPayloadError, match="carries no HMAC"):
         Job.at(store, "var/jobs/W/t/c").load()
 

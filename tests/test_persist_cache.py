@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import shutil
 import subprocess
@@ -233,12 +234,16 @@ def test_threads_compute_once(store):
 
 
 # -- decorator and workflow variant ---------------------------------------------------------------------------------
+CALLS: list = []  # module data, not a closure cell: a closure's values are part of the code identity
+
+
 def test_decorator_one_entry_per_call(store):
-    calls = []
+    calls = CALLS
+    calls.clear()
 
     @persist(type="json", store=store)
     def square(x, power=2):
-        calls.append(x)
+        CALLS.append(x)
         return x**power
 
     assert square(3) == 9 and square(3) == 9 and square(x=3, power=2) == 9
@@ -250,7 +255,7 @@ def test_decorator_one_entry_per_call(store):
 
     @persist("fixed name", "string", store=store)
     def hello():
-        calls.append("hello")
+        CALLS.append("hello")
         return "hi"
 
     assert hello() == "hi" and hello() == "hi" and calls.count("hello") == 1
@@ -328,3 +333,123 @@ def test_processes_compute_once_on_s3(s3_url, tmp_path):
     runs = side.read_text().splitlines()
     assert len(runs) == 1 and outs == [runs[0]] * 3
     assert Store(s3_url).exists("var/cache/persistence/shared_entry")
+
+
+# -- Ruby's name collides; the recorded signature does not ---------------------------------------------------------
+def test_a_dose_that_rounds_like_another_is_its_own_entry(store):
+    """Ruby's digest_str writes 10.04 and 10.01 as '10.0': one file name for both, yet never the other's value."""
+
+    @persist(type="float", store=store)
+    def dose(mg):
+        return mg * 2
+
+    assert dose.location(10.01).key == dose.location(10.04).key  # Ruby's name: kept exactly
+    assert dose(10.01) == 20.02
+    assert dose(10.04) == 20.08  # the neighbouring dose's entry is a miss
+    assert dose(10.01) == 20.02  # two callers alternating on one name recompute each time, never serve the other
+
+
+def test_long_lists_differing_past_rubys_abbreviation_do_not_collide(store):
+    a = list(range(200_000))
+    b = list(a)
+    b[1000] = -1
+    calls = []
+
+    def total(values):
+        calls.append(1)
+        return sum(values)
+
+    assert locate("sum", store=store, other={"v": a}).key == locate("sum", store=store, other={"v": b}).key
+    assert persist("sum", "integer", lambda: total(a), store=store, other={"v": a}) == sum(a)
+    assert persist("sum", "integer", lambda: total(b), store=store, other={"v": b}) == sum(b)
+    assert persist("sum", "integer", never, store=store, other={"v": b}) == sum(b) and len(calls) == 2
+    assert persist("sum", "integer", never, store=store, other={"v": b}, no_load=True).endswith(
+        locate("sum", store=store, other={"v": b}).key
+    )
+
+
+def test_an_edited_decorated_function_does_not_get_its_old_value(store):
+    @persist("scaled", "integer", store=store)
+    def scale(x):
+        return x * 2
+
+    assert scale(3) == 6
+    first = scale.location(3).key
+
+    @persist("scaled", "integer", store=store)
+    def scale(x):  # the same function, edited
+        return x * 3
+
+    assert scale.location(3).key == first and scale(3) == 9
+
+
+def test_the_sidecar_records_the_signature_and_the_bytes(store):
+    from scout_persist.codecs import checksum
+    from scout_persist.persist_cache import entry_signature
+
+    persist("dose", "float", lambda: 20.08, store=store, other={"mg": 10.04})
+    loc = locate("dose", store=store, other={"mg": 10.04})
+    side = json.loads(store.get(loc.sidecar))
+    assert side["writer"] == "scout_persist.persist" and side["status"] == "done"
+    assert side["signature"] == entry_signature("dose", "float", {"other": {"mg": 10.04}})
+    assert side["signature"] != entry_signature("dose", "float", {"other": {"mg": 10.01}})
+    assert side["payload"] == {"format": "scout", "type": "float", "stored_size": 5, "checksum": checksum(b"20.08")}
+    assert store.get(loc.key) == b"20.08"  # Ruby's bytes
+
+
+def test_an_entry_whose_bytes_are_not_the_ones_its_sidecar_names_is_a_miss(store):
+    """A write cut between the sidecar and the entry, or an entry Ruby rewrote (Ruby keeps no sidecar)."""
+    persist("n", "integer", lambda: 1, store=store)
+    store.put("var/cache/persistence/n", b"2")
+    assert persist("n", "integer", lambda: 3, store=store) == 3
+    assert persist("n", "integer", never, store=store) == 3
+    store.delete("var/cache/persistence/n")  # the sidecar of a new value was written, the value was not
+    assert persist("n", "integer", lambda: 4, store=store) == 4
+    assert persist("n", "integer", never, store=store, no_load=True) == store.url + "/var/cache/persistence/n"
+    store.put("var/cache/persistence/n", b"5")
+    assert persist("n", "integer", lambda: 6, store=store, no_load=True) == store.url + "/var/cache/persistence/n"
+    assert store.get("var/cache/persistence/n") == b"6"  # no_load verifies the bytes too
+
+
+def test_the_sidecar_is_written_before_the_entry(store, monkeypatch):
+    order = []
+    real_put = Store.put
+
+    def put(self, key, data, **options):
+        order.append(key.rsplit("/", 1)[-1])
+        return real_put(self, key, data, **options)
+
+    monkeypatch.setattr(Store, "put", put)
+    persist("ordered", "string", lambda: "x", store=store)
+    assert [k for k in order if k.startswith("ordered")] == ["ordered.info", "ordered"]
+
+
+def test_a_sidecar_that_is_not_persists_is_a_miss(store):
+    import scout_persist
+
+    scout_persist.save({"saved": True}, "shared name", store=store)  # save() writes its own sidecar
+    assert persist("shared name", "json", lambda: {"computed": True}, store=store) == {"computed": True}
+    assert persist("shared name", "json", never, store=store) == {"computed": True}
+    store.put("var/cache/persistence/shared_name.info", b"{not json")
+    assert persist("shared name", "json", lambda: {"again": True}, store=store) == {"again": True}
+
+
+def test_entries_without_a_sidecar_keep_rubys_rules(store):
+    """Ruby's entries (and ours from before signatures) carry no signature: served by their name, as Ruby does."""
+    key = locate("dose", store=store, other={"mg": 10.01}).key
+    store.put(key, b"20.02")
+    assert persist("dose", "float", never, store=store, other={"mg": 10.04}) == 20.02  # Ruby's name, Ruby's rule
+    assert not store.exists(key + ".info")
+
+
+def test_memory_entries_are_kept_by_signature_too(store):
+    repo: dict = {}
+    assert persist("m", "memory", lambda: "a", store=store, repo=repo, other={"x": 10.01}) == "a"
+    assert persist("m", "memory", lambda: "b", store=store, repo=repo, other={"x": 10.04}) == "b"
+    assert persist("m", "memory", never, store=store, repo=repo, other={"x": 10.01}) == "a"
+
+
+def test_colliding_entries_on_s3(s3_url):
+    assert persist("dose", "float", lambda: 20.02, store=s3_url, other={"mg": 10.01}) == 20.02
+    assert persist("dose", "float", lambda: 20.08, store=s3_url, other={"mg": 10.04}) == 20.08
+    assert persist("dose", "float", never, store=s3_url, other={"mg": 10.04}) == 20.08

@@ -226,6 +226,64 @@ def test_jobs_recorded_by_other_processes_are_merged_into_the_run(store):
     assert run.artifacts()["used"] == [{"ref": "model:v1"}]
 
 
+# ------------------------------------------------------------------------------------------ job content
+SIG = {"signature_version": 3, "inputs": {"n": "d1"}, "dependencies": "d2", "code": "c1", "version": ""}
+KEY = "var/jobs/Demo/a/x"
+
+
+def test_a_jobs_content_is_its_result_checksum_and_a_digest_of_each_signature_part():
+    content = runs.job_content(f"{KEY}=blake3:abc", KEY, SIG)
+    assert content["result"] == "blake3:abc"
+    assert set(content["signature"]) == set(runs.SIGNATURE_PARTS)
+    assert runs.job_content(f"{KEY}=blake3:abc", KEY, dict(SIG)) == content  # a pure function of the values
+    assert runs.job_content(f"{KEY}=legacy:2026-01-01", KEY, None) == {"result": "legacy:2026-01-01"}  # Ruby's job
+    assert runs.content_changes(content, content) == []
+
+
+def test_content_changes_name_the_result_and_each_signature_part_that_changed():
+    then = runs.job_content(f"{KEY}=blake3:abc", KEY, SIG)
+    now = runs.job_content(f"{KEY}=blake3:def", KEY, {**SIG, "code": "c2", "inputs": {"n": "d9"}})
+    assert runs.content_changes(then, now) == [
+        "result (checksum blake3:abc then, blake3:def now)",
+        "signature inputs",
+        "signature code",
+    ]
+    same_bytes = runs.job_content(f"{KEY}=blake3:abc", KEY, {**SIG, "version": "2"})
+    assert runs.content_changes(then, same_bytes) == ["signature version"]  # recomputed, even to the same bytes
+    # a side without a signature (a job Ruby wrote, or rewrote): the result alone decides
+    assert runs.content_changes(then, runs.job_content(f"{KEY}=blake3:abc", KEY, None)) == []
+
+
+def test_a_job_rewritten_after_its_run_is_named_with_what_changed(store):
+    content = runs.job_content(f"{KEY}=blake3:abc", KEY, SIG)
+    entry = {"key": KEY, "task": "a", "status": "done", "reused": False, runs.CONTENT: content}
+    runs.write_record(store, make_record("r1", jobs=[entry]))
+    run = runs.load_run(store, "r1")
+    info = {"prefect": {"flow_run_id": "r2"}}
+    assert runs.still_holds(run, entry, info, content) is None  # whoever wrote it last: the same content
+    why = runs.still_holds(run, entry, info, runs.job_content(f"{KEY}=blake3:def", KEY, {**SIG, "code": "c2"}))
+    assert why == (
+        f"job {KEY!r} changed since run r1 computed it: its result (checksum blake3:abc then, blake3:def now), "
+        "signature code"
+    )
+    assert "since run r1 reused it" in runs.still_holds(run, {**entry, "reused": True}, info, {"result": "x"})
+
+
+def test_a_record_from_before_contents_vouches_only_for_jobs_its_run_wrote(store):
+    entry = {"key": KEY, "task": "a", "status": "done", "reused": False}  # no content: an older record
+    runs.write_record(store, make_record("r1", jobs=[entry]))
+    run = runs.load_run(store, "r1")
+    now = {"result": "blake3:abc"}
+    assert runs.still_holds(run, entry, {"prefect": {"flow_run_id": "r1"}}, now) is None
+    why = runs.still_holds(run, entry, {"prefect": {"flow_run_id": "r2"}}, now)
+    assert why == (
+        f"the record of run r1 predates job checksums (it was written by an older scout-persist), and job {KEY!r} "
+        "cannot be shown to still hold that run's value: its .info names run r2 as its writer"
+    )
+    assert "names no recorded run as its writer" in runs.still_holds(run, entry, {}, now)  # Ruby's, or no run's
+    assert runs.writer_run_of({"prefect": {"flow_run_id": "r1"}}) == "r1" and runs.writer_run_of({}) is None
+
+
 # ------------------------------------------------------------------------------------------ pruning
 def test_prune_removes_only_jobs_reachable_from_nothing_kept(store):
     """Old run r0 wrote a, b (b depends on shared s), p (pinned by the registry) and e (failed); new run r1 wrote s

@@ -154,8 +154,8 @@ def test_corrupt_json_and_yaml_are_errors_not_values():
 
 # ----------------------------------------------------------------------------------------------- pickle
 def _without_a_key(monkeypatch):
-    """No key file can be had (no writable home): the key is $SCOUT_PERSIST_HMAC_KEY when set, else pickles are
-    unsigned."""
+    """The serializer's own rules without a key (pickle_key itself never hands out none: a key that cannot be had is
+    a PickleKeyError): the key is $SCOUT_PERSIST_HMAC_KEY when set, else pickles are unsigned."""
     monkeypatch.delenv(HMAC_ENV, raising=False)
     monkeypatch.setattr(pickle_key, "current", lambda: os.environ.get(HMAC_ENV, "").encode() or None)
 
@@ -177,7 +177,7 @@ def test_pickle_round_trip_and_record(monkeypatch):
 
 
 def test_hmac_trust_rule(monkeypatch):
-    monkeypatch.setenv(HMAC_ENV, "s3cret")
+    monkeypatch.setenv(HMAC_ENV, "s3cret team key of 32 bytes or more")
     signed = S.dump(VALUE, "pickle")
     assert signed[len(S.PICKLE_MAGIC)] == 32
     assert S.load(signed, "pickle") == VALUE
@@ -192,7 +192,7 @@ def test_hmac_trust_rule(monkeypatch):
     # an unsigned pickle when a key is set
     _without_a_key(monkeypatch)
     unsigned = S.dump(VALUE, "pickle")
-    monkeypatch.setenv(HMAC_ENV, "s3cret")
+    monkeypatch.setenv(HMAC_ENV, "s3cret team key of 32 bytes or more")
     with pytest.raises(UntrustedPayloadError, match="no HMAC"):
         S.load(unsigned, "pickle")
     # no key: pickles load (documented: the store is trusted)
@@ -214,7 +214,7 @@ def test_hmac_refusal_happens_before_unpickling(monkeypatch, tmp_path):
 
     body = compress(pickle.dumps(Evil(), protocol=5), "zstd:3")
     forged = S.PICKLE_MAGIC + bytes([32]) + hmac.new(b"guess", body, hashlib.sha256).digest() + body
-    monkeypatch.setenv(HMAC_ENV, "real-key")
+    monkeypatch.setenv(HMAC_ENV, "the real team key, 32 bytes or more")
     with pytest.raises(UntrustedPayloadError):
         S.load(forged, "pickle")
     assert not marker.exists()
@@ -425,7 +425,7 @@ def _with_trailer(data) -> bytes:
 
 @pytest.mark.parametrize("where", ["chunk", "trailer", "hmac", "header length"])
 def test_version_3_hmac_signs_every_byte_and_is_checked_first(where, monkeypatch):
-    monkeypatch.setenv(HMAC_ENV, "team key")
+    monkeypatch.setenv(HMAC_ENV, "a team key of 32 bytes or more, ok")
     data, record = S.dump_pickle_with_record(_array_value(), "auto")
     data = bytearray(data)
     assert data[len(S.PICKLE_MAGIC)] == 32  # the HMAC is last: it signs the header, the chunks and the trailer
@@ -452,7 +452,7 @@ def test_version_3_hmac_signs_every_byte_and_is_checked_first(where, monkeypatch
 def test_an_unsigned_version_3_payload_is_refused_when_a_key_is_set(monkeypatch):
     _without_a_key(monkeypatch)
     data = S.dump_pickle({"a": 1})
-    monkeypatch.setenv(HMAC_ENV, "team key")
+    monkeypatch.setenv(HMAC_ENV, "a team key of 32 bytes or more, ok")
     with pytest.raises(UntrustedPayloadError, match="no HMAC"):
         S.load_pickle(data, "N")
 

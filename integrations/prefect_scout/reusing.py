@@ -1,9 +1,16 @@
 """``reuse(run=RUN_ID, task="name")``: the value of a job of an earlier run, as a Scout dependency of what it feeds.
 
+The job must still hold the value the run recorded: the run's record keeps each job's content (the checksum of its
+result and a digest of each signature part, :func:`scout_persist.runs.job_content`), and a job rewritten since (by a
+later run, a resume, Ruby) is refused with :class:`ReuseError` naming what changed -- never a later run's value.
+Records written before contents were recorded prove nothing by themselves: their job is reused only when its
+``.info`` names the run as its writer.
+
 Inside a flow, ``reuse`` runs a small Prefect task whose cache key is the reused job's own key: Prefect finds it
 stored, and the scout hit check verifies it (``done``, result bytes against their checksum) before its value is
-returned -- nothing is recomputed or written.  Because that task run's plan names the job, a scout task fed with
-the value counts the job as a dependency (``Step: var/jobs/...`` in its key, its path in its ``.info``
+returned -- nothing is recomputed or written.  The content that check verified is compared with the record once
+more, so a rewrite between the two reads is refused too.  Because that task run's plan names the job, a scout task
+fed with the value counts the job as a dependency (``Step: var/jobs/...`` in its key, its path in its ``.info``
 dependencies), in this process and in process-pool or Dask workers alike.  Values Prefect cannot track by identity
 (None, booleans, small ints) reach the scout tasks as plain inputs, as any task result would.
 
@@ -25,7 +32,7 @@ from scout_persist.errors import InvalidInputError, KeyNotFound, ScoutPersistErr
 from scout_persist.info import loads_info
 from scout_persist.job import Job
 from scout_persist.layout import below_jobs
-from scout_persist.signature import stored_signature
+from scout_persist.signature import dependency_token, stored_signature
 from scout_persist.workflow import JobIdentity
 
 from . import plans, runs, settings
@@ -46,6 +53,7 @@ class _Reused:
     run_id: str
     workflow: str
     task: str
+    plan: plans.RunPlan | None = None  # the plan of the reuse task run (its token: the content the hit verified)
 
 
 @dataclass
@@ -87,6 +95,7 @@ class ReusePolicy(ScoutCachePolicy):
         )
         runs.mark_reuse_run(str(task_ctx.task_run.id))
         plans.remember(task_ctx.task_run.id, plan)
+        found.plan = plan
         return plan.cache_key
 
 
@@ -127,14 +136,65 @@ def reuse(run: str, task: str, *, name: str | None = None, url: str | None = Non
             f"{where}: job {job_store.where(key)!r} of that run is {info.get('status')!r}, not done, so it has no "
             f"value to reuse; resume the run first (scout-persist resume {source.run_id})"
         )
+    _require_unchanged(where, source, entry, info)
     flow_ctx = FlowRunContext.get()
     if flow_ctx is None or flow_ctx.flow_run is None or TaskRunContext.get() is not None:
-        return Job.at(job_store, key).load()  # outside a flow body: the verified value, no lineage
+        job = Job.at(job_store, key)
+        value = job.load()  # outside a flow body: the verified value, no lineage
+        _require_unchanged(where, source, entry, job.info)  # the .info that load followed
+        return value
     runs.begin(url)  # a run that reuses a job is recorded like one that runs a scout task
     found = _Reused(job_store.url, key, info, source.run_id, source.workflow, str(entry.get("task")))
     value = _task_for(found, url)(key)
+    _require_verified(where, source, entry, job_store.where(key), found)
     _record_lineage(found, str(flow_ctx.flow_run.id))
     return value
+
+
+def _require_unchanged(where: str, run: core.Run, entry: dict[str, Any], info: dict[str, Any]) -> None:
+    """ReuseError unless the job still holds the value ``run`` recorded for it (see :func:`core.still_holds`)."""
+    key = str(entry["key"])
+    now = core.job_content(dependency_token(key, info), key, stored_signature(info))
+    why = core.still_holds(run, entry, info, now)
+    if why is not None:
+        raise ReuseError(
+            f"{where}: {why}, so it is not reused (it may not be that run's value); {_fixes(run, entry, info)}"
+        )
+
+
+def _require_verified(where: str, run: core.Run, entry: dict[str, Any], location: str, found: _Reused) -> None:
+    """The content the hit check verified is the one checked before (a rewrite between the two reads is refused)."""
+    plan = found.plan
+    if plan is None or plan.token is None:
+        raise ReuseError(
+            f"{where}: job {location!r} was served without the scout hit check recording what it verified, so it "
+            f"cannot be shown to be run {run.run_id}'s value; {_fixes(run, entry, found.info)}"
+        )
+    key = str(entry["key"])
+    served = core.job_content(plan.token, key, None)
+    recorded = entry.get(core.CONTENT)
+    expected = (
+        recorded if isinstance(recorded, dict) else core.job_content(dependency_token(key, found.info), key, None)
+    )
+    if served.get("result") != expected.get("result"):
+        raise ReuseError(
+            f"{where}: job {location!r} was rewritten while it was being reused (checksum {expected.get('result')} "
+            f"recorded, {served.get('result')} served), so it is not reused; {_fixes(run, entry, found.info)}"
+        )
+
+
+def _fixes(run: core.Run, entry: dict[str, Any], info: dict[str, Any]) -> str:
+    writer = core.writer_run_of(info)
+    task = str(entry.get("task"))
+    newer = (
+        f", or reuse the run that wrote the job now (reuse(run={writer!r}, task={task!r}))"
+        if writer and writer != run.run_id
+        else ""
+    )
+    return (
+        f"resume run {run.run_id} to recompute its value (scout-persist resume {run.run_id}) and reuse the new "
+        f"run{newer}"
+    )
 
 
 def _task_for(found: _Reused, url: str | None) -> Task[..., Any]:

@@ -383,6 +383,8 @@ def _entry(plan: plans.RunPlan, status: str, recorder: Recorder | None, **extra:
         "task_run_id": plan.task_run_id,
         "dependencies": list(plan.dependencies),
     }
+    if status == "done" and plan.token:  # what the job holds, so a later reuse() can tell whether it still does
+        entry[core.CONTENT] = core.job_content(plan.token, plan.job_key, plan.signature or None)
     root = settings.root_url(plan.url)
     if recorder is None or root != recorder.store.url:
         entry["store"] = root

@@ -319,6 +319,100 @@ def test_reuse_returns_a_job_of_an_earlier_run_as_a_step_dependency(scout_root, 
         consumer.consumer(source.run_id, "bake")
 
 
+EDITED_LOAD = PIPELINE.replace("return list(range(n))", "return list(range(1, n + 1))")
+
+
+def _job(run: core.Run, task: str) -> dict:
+    return next(j for j in run.jobs() if j["task"] == task)
+
+
+def _runs_of(store: Store, workflow: str) -> list[core.Run]:
+    """Oldest first, read whole."""
+    return [core.read_run(store, r.workflow, r.run_id) for r in reversed(core.list_runs(store, workflow))]
+
+
+def test_reuse_refuses_a_job_a_later_run_rewrote_and_names_what_changed(scout_root, write_flow, log):
+    from prefect_scout import ReuseError, reuse as reuse_outside_a_flow
+
+    _, first = write_flow(PIPELINE, "runs_rewritten", offset=0, flow="Rewritten")
+    assert first.pipeline(4) == 18
+    store = Store(str(scout_root))
+    (r1,) = _runs_of(store, "Rewritten")
+    load = _job(r1, "load")
+    info = json.loads((scout_root / (load["key"] + ".info")).read_text())
+    assert load["content"]["result"] == info["payload"]["checksum"]  # the record keeps what each job held
+    assert set(load["content"]["signature"]) == set(core.SIGNATURE_PARTS)
+    assert all("content" in j for j in r1.jobs())
+    _, consumer = write_flow(CONSUMER, "runs_rewritten_consumer")
+    assert consumer.consumer(r1.run_id) == 400
+
+    sys.modules.pop("runs_rewritten")
+    _, second = write_flow(EDITED_LOAD, "runs_rewritten", offset=0, flow="Rewritten")  # the module, edited
+    assert second.pipeline(4) == 30  # load's code changed: its job (same path) is rewritten by the second run
+    r1, r2 = _runs_of(store, "Rewritten")
+    assert _job(r2, "load")["key"] == load["key"] and _job(r2, "load")["reused"] is False
+    for attempt in (lambda: consumer.consumer(r1.run_id), lambda: reuse_outside_a_flow(run=r1.run_id, task="load")):
+        with pytest.raises(ReuseError) as err:
+            attempt()
+        message = str(err.value)
+        assert f"reuse(run='{r1.run_id}', task='load'): job '{load['key']}' changed since run {r1.run_id} " in message
+        assert "computed it: its result (checksum blake3:" in message and "signature code" in message
+        assert f"scout-persist resume {r1.run_id}" in message
+        assert f"reuse the run that wrote the job now (reuse(run='{r2.run_id}', task='load'))" in message
+    assert reuse_outside_a_flow(run=r2.run_id, task="load") == [1, 2, 3, 4]  # the newer run's own value
+    assert consumer.consumer(r2.run_id) == 400
+    assert bodies(log).count("count") == 2  # the refused reuses computed nothing
+
+
+def test_reuse_of_a_record_from_before_contents_trusts_only_jobs_its_run_wrote(scout_root, write_flow, log):
+    from prefect_scout import ReuseError, reuse as reuse_outside_a_flow
+
+    _, first = write_flow(PIPELINE, "runs_old_record", offset=0, flow="OldRecord")
+    assert first.pipeline(3) == 9
+    store = Store(str(scout_root))
+    (r1,) = _runs_of(store, "OldRecord")
+    record = json.loads(store.get(r1.key))
+    for job in record["jobs"]:
+        del job["content"]  # as an older scout-persist wrote it
+    store.put(r1.key, json.dumps(record).encode())
+    assert reuse_outside_a_flow(run=r1.run_id, task="load") == [0, 1, 2]  # its .info names r1: r1's value
+    sys.modules.pop("runs_old_record")
+    _, second = write_flow(EDITED_LOAD, "runs_old_record", offset=0, flow="OldRecord")
+    assert second.pipeline(3) == 18
+    _, r2 = _runs_of(store, "OldRecord")
+    with pytest.raises(ReuseError) as err:
+        reuse_outside_a_flow(run=r1.run_id, task="load")
+    assert f"the record of run {r1.run_id} predates job checksums" in str(err.value)
+    assert f"its .info names run {r2.run_id} as its writer" in str(err.value)
+    assert f"reuse(run='{r2.run_id}', task='load')" in str(err.value)
+
+
+def test_reuse_refuses_a_job_rewritten_between_its_check_and_its_hit(scout_root, write_flow, log, monkeypatch):
+    from prefect_scout import ReuseError, reusing
+    from scout_persist.codecs import checksum
+
+    _, producer = write_flow(PIPELINE, "runs_raced", offset=0, flow="Raced")
+    assert producer.pipeline(2) == 3
+    store = Store(str(scout_root))
+    (run,) = _runs_of(store, "Raced")
+    key = _job(run, "load")["key"]
+    checked = reusing._require_unchanged
+
+    def check_then_rewrite(*args, **kwargs):
+        checked(*args, **kwargs)  # passes; then another writer commits a new value before the hit check reads it
+        data = b"[7,7]"
+        info = json.loads(store.get(key + ".info"))
+        info["payload"] = {**info["payload"], "stored_size": len(data), "checksum": checksum(data)}
+        store.put(key, data)
+        store.put(key + ".info", json.dumps(info).encode())
+
+    monkeypatch.setattr(reusing, "_require_unchanged", check_then_rewrite)
+    _, consumer = write_flow(CONSUMER, "runs_raced_consumer")
+    with pytest.raises(ReuseError, match=r"was rewritten while it was being reused \(checksum blake3:\w+ recorded"):
+        consumer.consumer(run.run_id)
+    assert "count" not in bodies(log)
+
+
 # ------------------------------------------------------------------------------------------------ lineage
 LINEAGE = """
     from prefect import flow
@@ -394,6 +488,9 @@ def test_jobs_finished_in_a_process_pool_are_recorded_one_file_each(scout_root, 
     parts = store.ls(f"{run.dir}/parts")
     assert len(parts) == 3  # one entry per task, written by the worker
     assert sorted((j["task"], j["status"]) for j in run.jobs()) == [("square", "done")] * 3
+    for job in run.jobs():  # a worker records what its job holds too
+        info = json.loads(store.get(job["key"] + ".info"))
+        assert job["content"]["result"] == info["payload"]["checksum"]
     code, out, _ = cli(capsys, "runs", "--json")
     assert [len(r["jobs"]) for r in json.loads(out)] == [3]
 

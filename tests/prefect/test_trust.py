@@ -19,6 +19,7 @@ from prefect import flow
 from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 
 from scout_persist.job import Job
+from test_pickle_key import BROKEN as BROKEN_KEYS
 
 RUNNERS = ("thread", "process", "dask")
 
@@ -422,7 +423,7 @@ def test_unsigned_pickles_under_a_new_key_are_misses_with_one_warning(scout_root
     module = _load_module(source, "unsigned")
     module.tamper_flow()
     assert _ran(log) == 2
-    monkeypatch.setenv("SCOUT_PERSIST_HMAC_KEY", "now-signed")
+    monkeypatch.setenv("SCOUT_PERSIST_HMAC_KEY", "now signed with a team key of 32 bytes")
     from scout_persist.cli import main
 
     assert main(["verify", "--unsigned", str(scout_root)]) != 0
@@ -464,6 +465,40 @@ def test_a_planted_pickle_is_never_unpickled_and_the_job_is_recomputed(scout_roo
     info_path.write_bytes(dumps_info(info))
     assert module.tamper_flow()[1] == {"rows": list(range(50))}
     assert not marker.exists() and _ran(log) == 3  # recomputed, never unpickled
+
+
+@pytest.mark.parametrize("state", list(BROKEN_KEYS))
+def test_a_planted_pickle_never_runs_in_a_flow_while_the_key_cannot_be_used(state, scout_root, tmp_path, monkeypatch):
+    """The key breaks after a run (a key file made too open, emptied, replaced by a folder...): the next run fails
+    with the key's error (the hit check cannot verify the stored pickle, the recomputed value cannot be signed), the
+    pickle planted meanwhile is never unpickled, and nothing is stored unsigned."""
+    from scout_persist import pickle_key, serializers
+    from scout_persist.errors import PickleKeyError
+    from scout_persist.info import dumps_info
+
+    key_file = tmp_path / "config" / "pickle.key"
+    monkeypatch.delenv("SCOUT_PERSIST_HMAC_KEY", raising=False)
+    monkeypatch.setenv(pickle_key.KEY_FILE_ENV, str(key_file))
+    log, marker = tmp_path / "ran.log", tmp_path / "pwned"
+    monkeypatch.setenv("TRUST_LOG", str(log))
+    source = tmp_path / "broken_key_tasks.py"
+    source.write_text(textwrap.dedent(TAMPER.format()))
+    module = _load_module(source, "broken_key")
+    assert module.tamper_flow()[1] == {"rows": list(range(50))} and _ran(log) == 2  # signed by the key made now
+    (info_path,) = (scout_root / "var/jobs/Tamper/pickled").glob("*.info")
+    key = str(info_path.relative_to(scout_root))[: -len(".info")]
+    data, record = serializers.dump_pickle_with_record(_Planted(str(marker)), "none", hmac_key=b"", bind=key)
+    info = json.loads(info_path.read_text())
+    info["payload"] = {"format": "pickle", **{k: v for k, v in record.items() if k != "serializer"}}
+    (scout_root / key).write_bytes(data)
+    info_path.write_bytes(dumps_info(info))
+    key_file.unlink()
+    named, _ = BROKEN_KEYS[state](key_file, monkeypatch)
+    with pytest.raises(PickleKeyError) as err:
+        module.tamper_flow()
+    assert named in str(err.value) and not marker.exists()
+    after = json.loads(info_path.read_text())  # the task ran again and could not store its value: an error, not
+    assert after["status"] == "error" and not (scout_root / key).exists()  # an unsigned pickle, nor the planted one
 
 
 REWRITE = """

@@ -69,7 +69,7 @@ def test_pickle_from_someone_else_is_refused_before_unpickling(tmp_path, monkeyp
     monkeypatch.delenv(HMAC_ENV, raising=False)
     foreign = dump_pickle(_Boobytrap(str(trap)))  # written without any key: no HMAC
     forged = dump_pickle(_Boobytrap(str(trap)), hmac_key=b"attacker key")
-    monkeypatch.setenv(HMAC_ENV, "our team key")
+    monkeypatch.setenv(HMAC_ENV, "our team key, of 32 bytes or more")
     for payload in (foreign, forged):
         with pytest.raises(UntrustedPayloadError) as err:
             load_pickle(payload, where="var/jobs/W/t/job")
@@ -80,7 +80,7 @@ def test_pickle_from_someone_else_is_refused_before_unpickling(tmp_path, monkeyp
 
 
 def test_tampered_payload_with_a_valid_key_is_refused(monkeypatch):
-    monkeypatch.setenv(HMAC_ENV, "our team key")
+    monkeypatch.setenv(HMAC_ENV, "our team key, of 32 bytes or more")
     data = bytearray(dump_pickle({"x": list(range(100))}))
     data[-5] ^= 0x01
     with pytest.raises(UntrustedPayloadError):
