@@ -167,7 +167,9 @@ class Feeder:
             raise UnsupportedValueError(f"{self.where}: the value contains itself (a reference cycle); break the cycle")
         self._active.add(marker)
         try:
-            if isinstance(value, list):
+            if isinstance(value, (list, tuple)) and self._uniform(value):
+                pass
+            elif isinstance(value, list):
                 self.token(b"[", str(len(value)).encode())
                 for item in value:
                     self.feed(item, depth + 1)
@@ -190,6 +192,24 @@ class Feeder:
                     self.feed(getattr(value, f.name), depth + 1)
         finally:
             self._active.discard(marker)
+
+    def _uniform(self, value: list[Any] | tuple[Any, ...]) -> bool:
+        """A long list or tuple of only ``str``, only ``int`` or only ``float`` items in one pass (a list option of
+        200 000 numbers digests in milliseconds); False for anything else, which is fed item by item."""
+        if len(value) < 16:
+            return False
+        first = type(value[0])
+        if first not in (str, int, float) or not all(type(item) is first for item in value):
+            return False
+        kind = b"[" if isinstance(value, list) else b"("
+        if first is float:
+            self.token(kind + b"f", struct.pack(f">{len(value)}d", *value))
+        elif first is int:
+            self.token(kind + b"i", ",".join(map(str, value)).encode())
+        else:
+            encoded = [item.encode("utf-8", "surrogatepass") for item in value]
+            self.token(kind + b"s", b"".join(b"%d:%s" % (len(e), e) for e in encoded))
+        return True
 
     def _time(self, value: Any) -> None:
         self.text(b"T", type(value).__name__)
