@@ -28,13 +28,13 @@ import logging
 import math
 import os
 import pathlib
-import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from . import formats, serializers
 from .codecs import checksum, checksum_matches
+from .equality import difference
 from .errors import (
     CorruptPayloadError,
     InvalidInputError,
@@ -165,9 +165,9 @@ def encode(
 
 def _encode_pickle(value: Any, key: str, compression: str | None, hmac_key: Any, where: str) -> Encoded:
     require_pickle_allowed("store", f"{where} (a {type(value).__name__})")
-    data, prec = serializers.dump_pickle_with_record(value, compression, hmac_key, bind=key)
+    data, prec, back = serializers.dump_pickle_handing_on(value, compression, hmac_key, bind=key)
     record = {"format": PICKLE, **{k: v for k, v in prec.items() if k != "serializer"}}
-    return Encoded(data, record, value)
+    return Encoded(data, record, back)
 
 
 def _encode_format(fmt: formats.Format, value: Any, compression: str | None, where: str) -> Encoded:
@@ -193,7 +193,7 @@ def _encode_tsv_frame(value: Any, where: str) -> Encoded:
         "checksum": checksum(data),
     }
     back = tsv.load_frame(data, meta, where)
-    problem = tsv.difference(value, back)
+    problem = difference(value, back)
     if problem:
         raise UnsupportedValueError(
             f"a {type(value).__name__} cannot be stored as Scout type 'tsv' without change: a cache hit would give "
@@ -384,28 +384,8 @@ def _ends_with_newline(value: Any) -> bool:
 
 # ------------------------------------------------------------------------------------------------- contract
 def handed(value: Any, back: Any) -> Any:
-    """The value to hand on: the original when it is its load to the last element's type (no copy), else the load."""
-    try:
-        if _identical(value, back):
-            return value
-    except Exception:  # noqa: BLE001 - an __eq__ that refuses (numpy arrays): the load is the safe answer
-        pass
-    return back
-
-
-def _identical(a: Any, b: Any) -> bool:
-    """Equal, and of the same types all the way down: [0.1, 2] is not [0.1, 2.0], though Python says ==."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(_identical(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict):
-        return len(a) == len(b) and all(
-            _identical(ka, kb) and _identical(va, vb) for (ka, va), (kb, vb) in zip(a.items(), b.items())
-        )
-    if isinstance(a, float):
-        return struct.pack(">d", a) == struct.pack(">d", b)  # -0.0 is not 0.0; a NaN is itself
-    return bool(a == b)
+    """The value to hand on: the original when its load is indistinguishable from it (no copy), else the load."""
+    return value if difference(value, back) is None else back
 
 
 def require_roundtrip(value: Any, back: Any, stype: str) -> None:
@@ -462,8 +442,8 @@ def _same(a: Any, b: Any) -> bool:
         return a.encode("utf-8", "surrogateescape") == b
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
-    if isinstance(a, float) and isinstance(b, float):
-        return a == b or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, float) and isinstance(b, float):  # by the bits: -0.0 is not 0.0; NaN is NaN
+        return (a == b and math.copysign(1.0, a) == math.copysign(1.0, b)) or (math.isnan(a) and math.isnan(b))
     if isinstance(a, int) and isinstance(b, float):
         return float(a) == b and int(b) == a
     if isinstance(a, (Symbol, pathlib.PurePath)) and type(b) is str:

@@ -428,9 +428,35 @@ def dump_pickle_with_record(
 
     ``bind`` (the store key of the entry, e.g. the job's key) is covered by the HMAC with the payload, so a signed
     payload copied to another entry does not verify there."""
+    parts, itemsizes = _pickle_parts(value)
+    return _envelope(parts, itemsizes, spec, hmac_key, bind)
+
+
+def dump_pickle_handing_on(
+    value: Any, spec: str | None = None, hmac_key: bytes | str | None = None, bind: str | None = None
+) -> tuple[bytes, dict[str, Any], Any]:
+    """:func:`dump_pickle_with_record`, and the value a load of those bytes gives back: the pickle stream just written,
+    unpickled in memory with its out-of-band buffers (no decompression, no copy of array data; arrays are writable
+    as loaded ones are).  A value whose pickle does not load back is refused: every cache hit would fail."""
+    parts, itemsizes = _pickle_parts(value)
+    stored, record = _envelope(parts, itemsizes, spec, hmac_key, bind)
+    buffers = [memoryview(bytearray(p)) if p.readonly else p for p in parts[1:]]  # loads hand out writable memory
+    try:
+        back = pickle.loads(parts[0], buffers=buffers)  # noqa: S301 (the stream this call just made of the value)
+    except Exception as exc:  # whatever a __reduce__ or __setstate__ raises
+        raise UnsupportedValueError(
+            f"a {value.__class__.__name__} value pickles but does not unpickle ({type(exc).__name__}: {exc}), so "
+            "every cache hit would fail; give its class a __reduce__ or __getstate__/__setstate__ that round trip"
+        ) from exc
+    return stored, record, back
+
+
+def _envelope(
+    parts: list[memoryview], itemsizes: list[int], spec: str | None, hmac_key: bytes | str | None, bind: str | None
+) -> tuple[bytes, dict[str, Any]]:
+    """The version 3 envelope of a pickle stream and its out-of-band buffers, and its record."""
     from .codecs import CHECKSUM_SIZE, checksum_algorithm, encode_parts, new_checksum
 
-    parts, itemsizes = _pickle_parts(value)
     encoded = encode_parts(parts, itemsizes, spec)
     algorithm = checksum_algorithm()
     header = json.dumps({"parts": encoded.header, "checksum": algorithm}, separators=(",", ":")).encode("utf-8")

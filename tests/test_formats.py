@@ -7,6 +7,7 @@ import json
 import mmap
 import subprocess
 import sys
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ import pyarrow as pa
 import pytest
 
 from scout_persist import payload
+from scout_persist.equality import difference
 from scout_persist.errors import (
     CorruptPayloadError,
     FormatVersionError,
@@ -189,7 +191,8 @@ def test_a_frame_parquet_would_change_is_refused_when_asked_and_pickled_when_cho
     ):
         payload.encode(lossy, None, key=KEY, format="parquet")
     enc = payload.encode(lossy, None, key=KEY)
-    assert enc.record["format"] == "pickle" and enc.value is lossy
+    assert enc.record["format"] == "pickle"
+    assert difference(lossy, enc.value) is None and difference(enc.value, _hit(enc)) is None
     mixed = pd.DataFrame({"m": [1, "a"]})
     with pytest.raises(UnsupportedValueError, match=r"cannot be stored as parquet.*one type.*format='pickle'"):
         payload.encode(mixed, None, key=KEY, format="parquet")
@@ -388,20 +391,42 @@ def test_a_large_uncompressed_array_on_s3_is_streamed_into_its_own_buffer(s3_url
     assert isinstance(getattr(base, "obj", base), bytearray)
 
 
-def test_the_parquet_comparison_sees_every_difference():
-    from scout_persist.formats.parquet import difference
+def _hit(enc):
+    """What a cache hit decodes from the bytes ``enc`` stored."""
+    return payload.decode(bytes(payload.joined(enc.data)), enc.record, key=KEY)
 
-    base = pd.DataFrame({"a": [1.0, np.nan], "s": ["x", "y"]}, index=pd.Index(["r1", "r2"], name="ID"))
-    assert difference(pd, base, base.copy()) is None  # NaN equals NaN
-    renamed = base.rename_axis("KEY")
-    assert difference(pd, base, renamed) == "index names ['KEY'] instead of ['ID']"
-    assert "column 'a': dtype float32" in difference(pd, base, base.astype({"a": "float32"}))
-    changed = base.copy()
-    changed.iloc[0, 0] = 1.0000000001
-    assert difference(pd, base, changed) == "column 'a': values differ"
-    tagged = base.copy()
-    tagged.attrs["unit"] = "mm"
-    assert difference(pd, base, tagged).startswith("attrs")
-    assert difference(pd, base, base.reset_index(drop=True)).startswith("index: a RangeIndex")
-    assert difference(pd, base["a"], base["a"].rename("b")) == "name 'b' instead of 'a'"
-    assert difference(pd, base, base["a"]) == "a Series instead of a DataFrame"
+
+@pytest.mark.parametrize("layout", ["transpose", "fortran", "strided", "zero-size", "0-d"])
+@pytest.mark.parametrize("compression", ["none", "zstd:3"])
+def test_a_dict_of_arrays_in_any_layout_round_trips_exactly_as_safetensors(layout, compression):
+    """Trust issue #21: a transposed, Fortran-ordered or strided array in a dict of arrays was stored scrambled; the
+    first run handed on the right array, every cache hit a wrong one (and its checksum verified)."""
+    base = np.arange(24, dtype=np.float32).reshape(4, 6)
+    arrays = {
+        "transpose": base.T,
+        "fortran": np.asfortranarray(base),
+        "strided": base[::2, ::3],
+        "zero-size": np.zeros((0, 3), dtype=np.int16),
+        "0-d": np.array(2.5),
+    }
+    value = {"w": arrays[layout], "b": np.ones(3, dtype=np.float64)}
+    enc = payload.encode(value, None, key=KEY, compression=compression)
+    assert enc.record["format"] == "safetensors"
+    hit = _hit(enc)
+    assert np.array_equal(hit["w"], value["w"]) and hit["w"].shape == value["w"].shape
+    assert difference(enc.value, hit) is None  # the first run hands on what every hit gets
+    assert list(enc.value) == list(hit) == ["w", "b"]
+
+
+def test_parquet_never_changes_a_decimal_scale():
+    """Trust issue #21: Parquet stored Decimal('1.0') beside Decimal('1.23') in one decimal(3, 2) column, and hits
+    gave Decimal('1.00')."""
+    frame = pd.DataFrame({"d": [Decimal("1.0"), Decimal("1.23")]})
+    with pytest.raises(UnsupportedValueError, match=r"cannot be stored as parquet without change.*Decimal\('1.0'\)"):
+        payload.encode(frame, None, key=KEY, format="parquet")
+    enc = payload.encode(frame, None, key=KEY)  # chosen by type: the next format that holds it exactly
+    assert enc.record["format"] == "pickle"
+    assert difference(frame, _hit(enc)) is None and difference(enc.value, _hit(enc)) is None
+    same_scale = pd.DataFrame({"d": [Decimal("1.00"), Decimal("1.23")]})
+    enc = payload.encode(same_scale, None, key=KEY)
+    assert enc.record["format"] == "parquet" and difference(same_scale, _hit(enc)) is None
