@@ -16,8 +16,9 @@ Rules, all the way down:
 - dicts with their key order and key types; sets and frozensets by their members and the members' types;
   dataclasses and plain objects (no ``__eq__`` of their own) field by field; other objects by their ``__eq__``,
   and by ``repr`` when ``__eq__`` does not give a bool (the reason then says so);
-- numpy arrays by class, dtype, shape, memory layout, ``writeable`` and values (masked arrays: also mask and
-  fill value), with the float and NaN rules above, vectorised;
+- numpy arrays by class, dtype (and its metadata), shape, memory layout, ``writeable`` and values (masked arrays:
+  also the mask, ``hardmask`` and the fill value as it fills, in the array's dtype), with the float and NaN rules
+  above, vectorised;
 - pandas DataFrame/Series/Index: class, dtypes, values, index (with its dtype: ``1`` is not ``"1"``), columns and
   ``columns.name``, names, categoricals (categories, their order, ``ordered``), object columns element by element
   with their types, ``attrs``, ``flags``, ``DatetimeIndex.freq``, tz;
@@ -45,6 +46,7 @@ import fractions
 import struct
 import sys
 import types
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -102,6 +104,14 @@ def _type_name(t: type) -> str:
 
 def _ne(path: str, a: Any, b: Any) -> str:
     return f"{_where(path)}: {_short(a)} != {_short(b)}"
+
+
+def _dtype_ne(path: str, a: Any, b: Any) -> str:
+    """Two dtypes by their names, or by their reprs when the names agree (``string`` of two storages)."""
+    sa, sb = str(a), str(b)
+    if sa == sb:
+        sa, sb = _short(a), _short(b)
+    return f"{_where(path)}: {sa} != {sb}"
 
 
 def _float_same(a: float, b: float) -> bool:
@@ -265,7 +275,7 @@ class _Comparison:
 
     def ndarray(self, np: Any, a: Any, b: Any, path: str) -> str | None:
         if a.dtype != b.dtype:
-            return f"{_where(path + '.dtype')}: {a.dtype} != {b.dtype}"
+            return _dtype_ne(path + ".dtype", a.dtype, b.dtype)
         if a.dtype.metadata != b.dtype.metadata:
             return _ne(path + ".dtype.metadata", a.dtype.metadata, b.dtype.metadata)
         if a.shape != b.shape:
@@ -279,7 +289,7 @@ class _Comparison:
             problem = self.values(np, np.ma.getmaskarray(a), np.ma.getmaskarray(b), path + ".mask")
             if problem:
                 return problem
-            problem = self.diff(a.fill_value, b.fill_value, path + ".fill_value")
+            problem = self.values(np, _fill(np, a), _fill(np, b), path + ".fill_value")
             if problem:
                 return problem
             if a.hardmask != b.hardmask:
@@ -393,7 +403,8 @@ class _Comparison:
         if problem:
             return problem
         if a.flags.allows_duplicate_labels != b.flags.allows_duplicate_labels:
-            return _ne(path + ".flags.allows_duplicate_labels", a.flags.allows_duplicate_labels, b.flags)
+            flag = ".flags.allows_duplicate_labels"
+            return _ne(path + flag, a.flags.allows_duplicate_labels, b.flags.allows_duplicate_labels)
         return None
 
     def frame(self, pd: Any, a: Any, b: Any, path: str) -> str | None:
@@ -413,19 +424,19 @@ class _Comparison:
     def column(self, pd: Any, a: Any, b: Any, path: str) -> str | None:
         """A Series' or Index's dtype and values (not its labels)."""
         if type(a.dtype) is not type(b.dtype) or (a.dtype != b.dtype and not isinstance(a.dtype, pd.CategoricalDtype)):
-            return f"{_where(path + '.dtype')}: {a.dtype} != {b.dtype}"
+            return _dtype_ne(path + ".dtype", a.dtype, b.dtype)
         return self.array(pd, a.array, b.array, path)
 
     def dtype(self, pd: Any, a: Any, b: Any, path: str) -> str | None:
         if type(a) is not type(b):
-            return f"{_where(path)}: type {_type_name(type(a))} != {_type_name(type(b))}"
+            return _dtype_ne(path, a, b)
         if isinstance(a, pd.CategoricalDtype):  # == ignores the order of unordered categories: compare them
             if a.ordered != b.ordered:
                 return _ne(path + ".ordered", a.ordered, b.ordered)
             if a.categories is None or b.categories is None:
                 return None if a.categories is b.categories else _ne(path + ".categories", a, b)
             return self.index(pd, a.categories, b.categories, path + ".categories")
-        return None if a == b else _ne(path, a, b)
+        return None if a == b else _dtype_ne(path, a, b)
 
     def array(self, pd: Any, a: Any, b: Any, path: str) -> str | None:
         """Two pandas arrays (ExtensionArrays, incl. numpy-backed ones) of equal length."""
@@ -535,6 +546,14 @@ class _Comparison:
         elif a.equals(b):
             return None
         return self.diff(a.to_pylist(), b.to_pylist(), path)
+
+
+def _fill(np: Any, a: Any) -> Any:
+    """A masked array's fill value as it fills: in the array's dtype (numpy's default for int8, 999999, fills 63;
+    numpy's own pickle keeps only that)."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # numpy's own default fill overflows small dtypes: that is the point
+        return np.asarray(a.fill_value).astype(a.dtype)
 
 
 def _plain(x: Any) -> Any:

@@ -436,13 +436,13 @@ def dump_pickle_handing_on(
     value: Any, spec: str | None = None, hmac_key: bytes | str | None = None, bind: str | None = None
 ) -> tuple[bytes, dict[str, Any], Any]:
     """:func:`dump_pickle_with_record`, and the value a load of those bytes gives back: the pickle stream just written,
-    unpickled in memory with its out-of-band buffers (no decompression, no copy of array data; arrays are writable
-    as loaded ones are).  A value whose pickle does not load back is refused: every cache hit would fail."""
+    unpickled in memory with its out-of-band buffers (no decompression, no copy of array data: its arrays share the
+    value's memory, read-only where the value's are, as loaded ones are).  A value whose pickle does not load back
+    is refused: every cache hit would fail."""
     parts, itemsizes = _pickle_parts(value)
     stored, record = _envelope(parts, itemsizes, spec, hmac_key, bind)
-    buffers = [memoryview(bytearray(p)) if p.readonly else p for p in parts[1:]]  # loads hand out writable memory
     try:
-        back = pickle.loads(parts[0], buffers=buffers)  # noqa: S301 (the stream this call just made of the value)
+        back = pickle.loads(parts[0], buffers=parts[1:])  # noqa: S301 (the stream this call just made of the value)
     except Exception as exc:  # whatever a __reduce__ or __setstate__ raises
         raise UnsupportedValueError(
             f"a {value.__class__.__name__} value pickles but does not unpickle ({type(exc).__name__}: {exc}), so "

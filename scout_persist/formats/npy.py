@@ -65,7 +65,21 @@ def _refusal(np: Any, value: Any) -> str | None:
         return "npy holds arrays without Python objects (dtype=object); convert it to a numeric or str dtype"
     if value.dtype.metadata is not None:
         return "npy does not keep dtype metadata; drop it (arr.astype(arr.dtype.str))"
+    names = _field_names(value.dtype)
+    if not all(n.isascii() for n in names):  # the NPY header this reader and numpy < 2 agree on is Latin-1 text
+        return f"npy headers are ASCII, and the field names {[n for n in names if not n.isascii()]!r:.60} are not"
     return None
+
+
+def _field_names(dtype: Any) -> list[str]:
+    """Every field name of a structured dtype, nested ones included (titles too: the header holds them)."""
+    if dtype.fields is None:
+        return _field_names(dtype.subdtype[0]) if dtype.subdtype else []
+    names: list[str] = []
+    for name, spec in dtype.fields.items():
+        names.append(str(name))
+        names.extend(_field_names(spec[0]))
+    return names
 
 
 class Npy(Format):

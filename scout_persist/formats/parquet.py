@@ -54,6 +54,12 @@ class Parquet(Format):
                 )
             record.update(kind="series", series_name=name)
             frame = value.to_frame(name=SERIES_COLUMN if name is None else str(name))
+        elif not isinstance(value.columns, pd.MultiIndex) and not all(type(c) is str for c in value.columns):
+            raise UnsupportedValueError(
+                f"a DataFrame with column names {[c for c in value.columns if type(c) is not str]!r:.60} cannot be "
+                "stored as parquet: Parquet column names are text, and a cache hit would give back str names; "
+                "rename them (df.columns = df.columns.astype(str)), or declare format='pickle'"
+            )
         codec, level = compression(spec)
         options: dict[str, Any] = (
             {"compression": None} if codec == "none" else {"compression": codec, "compression_level": level}
@@ -75,7 +81,14 @@ class Parquet(Format):
             stored_size=data.nbytes,
             checksum=codecs.checksum(data),
         )
-        back = self._frame(data, record, where)
+        try:
+            back = self._frame(data, record, where)
+        except Exception as exc:  # pyarrow refuses its own file (e.g. a column and an index of one name)
+            raise UnsupportedValueError(
+                f"a {type(value).__name__} cannot be stored as parquet: the file written does not load back "
+                f"({type(exc).__name__}: {exc!s:.120}); give the index and the columns distinct str names, or declare "
+                "format='pickle'"
+            ) from exc
         problem = difference(value, back)
         if problem:
             raise UnsupportedValueError(
