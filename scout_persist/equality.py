@@ -256,8 +256,11 @@ class _Comparison:
             same = None
         if type(same) is bool:
             return None if same else f"{_ne(path, a, b)} (by {_type_name(type(a))}.__eq__)"
-        if _repr(a) == _repr(b):
-            return None
+        try:
+            if repr(a) == repr(b):
+                return None
+        except Exception:  # noqa: BLE001 - nothing left to compare by
+            return f"{_where(path)}: a {_type_name(type(a))} cannot be compared (its __eq__ and its repr fail)"
         return f"{_ne(path, a, b)} (compared by repr: {_type_name(type(a))} has no exact comparison)"
 
     # -- numpy

@@ -158,7 +158,13 @@ def encode(
     record: dict[str, Any] = {"format": "scout", "type": stype, "stored_size": len(data), "checksum": checksum(data)}
     if stype == "binary" and not _ends_with_newline(value):
         record["newline"] = True  # Ruby appends a newline to binary results; it is not part of the value
-    back = _decode_scout(data, record, location, None)
+    try:
+        back = _decode_scout(data, record, location, None)
+    except CorruptPayloadError as exc:  # written, but unreadable: every cache hit would be a miss
+        raise UnsupportedValueError(
+            f"a {type(value).__name__} cannot be stored as Scout type {stype!r}: the bytes written for it do not "
+            f"load back ({exc}); {_fix(stype)}"
+        ) from exc
     require_roundtrip(value, back, stype)
     return Encoded(data, record, handed(value, back))
 
@@ -457,7 +463,7 @@ def _same(a: Any, b: Any) -> bool:
         return all(k in b and type(k) is key_types[k] and _same(v, b[k]) for k, v in a.items())
     if type(a).__module__.split(".")[0] == "numpy" and hasattr(a, "item") and getattr(a, "shape", None) == ():
         return _same(a.item(), b)
-    return type(a) is type(b) and a == b
+    return difference(a, b) is None  # anything else must come back indistinguishable (a datetime keeps its tzinfo)
 
 
 __all__ = [

@@ -383,7 +383,8 @@ def load_yaml(text: str, where: str = "") -> Any:
     _YAML = _YAML or _yaml_classes()
     try:
         return yaml.load(text, Loader=_YAML[1])  # noqa: S506 (a SafeLoader subclass)
-    except yaml.YAMLError as exc:
+    # PyYAML's constructors fail with plain errors on text its scanner accepted (a UTC offset with seconds)
+    except (yaml.YAMLError, ValueError, TypeError, AttributeError, OverflowError) as exc:
         raise CorruptPayloadError(f"{where} should hold YAML (type yaml) but does not: {exc}") from exc
 
 

@@ -391,6 +391,20 @@ def test_a_large_uncompressed_array_on_s3_is_streamed_into_its_own_buffer(s3_url
     assert isinstance(getattr(base, "obj", base), bytearray)
 
 
+class Unit(pa.ExtensionType):
+    """An Arrow extension type never registered: a load gives back its storage type."""
+
+    def __init__(self):
+        super().__init__(pa.float64(), "test.unit")
+
+    def __arrow_ext_serialize__(self):
+        return b""
+
+    @classmethod
+    def __arrow_ext_deserialize__(cls, storage_type, serialized):
+        return cls()
+
+
 def _hit(enc):
     """What a cache hit decodes from the bytes ``enc`` stored."""
     return payload.decode(bytes(payload.joined(enc.data)), enc.record, key=KEY)
@@ -430,3 +444,106 @@ def test_parquet_never_changes_a_decimal_scale():
     same_scale = pd.DataFrame({"d": [Decimal("1.00"), Decimal("1.23")]})
     enc = payload.encode(same_scale, None, key=KEY)
     assert enc.record["format"] == "parquet" and difference(same_scale, _hit(enc)) is None
+
+
+def test_npy_hands_on_the_contiguous_writable_array_a_load_gives_back():
+    base = np.arange(24, dtype=np.float64).reshape(4, 6)
+    enc = payload.encode(base, None, key=KEY)
+    assert enc.value is base  # already what a load gives back: no copy
+    fortran = np.asfortranarray(base)
+    assert (
+        payload.encode(fortran, None, key=KEY).value is fortran
+        and _hit(payload.encode(fortran, None, key=KEY)).flags.f_contiguous
+    )
+    for view in (base[::2, ::3], base.T[::2], np.broadcast_to(np.arange(3), (2, 3))):
+        enc = payload.encode(view, None, key=KEY)
+        assert enc.value.flags.c_contiguous and enc.value.flags.writeable and np.array_equal(enc.value, view)
+        assert difference(enc.value, _hit(enc)) is None
+    frozen = np.frombuffer(base.tobytes(), dtype=np.float64)  # read-only
+    enc = payload.encode(frozen, None, key=KEY)
+    assert enc.value.flags.writeable and difference(enc.value, _hit(enc)) is None
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (np.zeros(2, dtype=np.dtype(float, metadata={"unit": "mm"})), r"npy does not keep dtype metadata"),
+        (np.zeros(2, dtype=[("\u0100", "i4")]), r"npy headers are ASCII, and the field names \['\u0100'\]"),
+        (np.ma.masked_array([1, 2], mask=[0, 1]), r"MaskedArray cannot be stored as npy.*not subclasses"),
+    ],
+)
+def test_arrays_npy_would_change_are_refused_when_asked_and_pickled_when_chosen(value, message):
+    with pytest.raises(UnsupportedValueError, match=message):
+        payload.encode(value, None, key=KEY, format="npy")
+    enc = payload.encode(value, None, key=KEY)
+    assert enc.record["format"] == "pickle" and difference(value, enc.value) is None
+    assert difference(enc.value, _hit(enc)) is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"__metadata__": np.zeros(2)},  # the safetensors header's own entry
+        {"x": np.zeros(2, dtype=np.longdouble)},
+        {"x": np.zeros(2, dtype=np.complex64)},
+        {"x": np.zeros(2, dtype="M8[D]")},
+    ],
+)
+def test_dicts_safetensors_cannot_hold_stay_pickles(value):
+    assert payload.encode(value, None, key=KEY).record["format"] == "pickle"
+    with pytest.raises(UnsupportedValueError, match="cannot be stored as safetensors"):
+        payload.encode(value, None, key=KEY, format="safetensors")
+
+
+def test_safetensors_hands_on_arrays_already_c_contiguous_without_a_copy():
+    value = {"w": np.ones((2, 3), dtype=np.float32), "frozen": np.frombuffer(b"\x01\x02", dtype=np.uint8)}
+    enc = payload.encode(value, None, key=KEY)
+    assert enc.value["w"] is value["w"]
+    assert enc.value["frozen"].flags.writeable and difference(enc.value, _hit(enc)) is None
+
+
+@pytest.mark.parametrize(
+    "frame, message",
+    [
+        (pd.DataFrame({1: [1], "1": [2]}), r"column names \[1\] cannot be stored as parquet: Parquet column names"),
+        (pd.DataFrame({"a": [1]}, index=pd.Index([5], name=0)), r"\(index\.names\[0\]: type int != str\)"),
+        (pd.Series([], name=0, dtype="int64", index=pd.Index([], dtype="int64", name="0")).to_frame(name="0"), None),
+        (
+            pd.DataFrame({"a": np.array([1, 2], dtype=object)}),
+            r"without change: a cache hit would give back a different value \(\['a'\]\.dtype: object != int64\)",
+        ),
+        (
+            pd.DataFrame({"a": [1]}, index=pd.date_range("2026-01-01", periods=1)),
+            r"\(index\.freq: <Day> != None\)",
+        ),
+        (pd.DataFrame({"a": pd.Categorical([1, 2])}), r"\(\['a'\]\.dtype: category != int64\)"),
+        (pd.DataFrame({"a": [1]}).set_flags(allows_duplicate_labels=False), r"allows_duplicate_labels: False"),
+        (pd.DataFrame({"a": [1]}).pipe(lambda d: d.attrs.update(t=(1, 2)) or d), r"attrs\['t'\]: type tuple != list"),
+    ],
+)
+def test_frames_parquet_would_change_are_refused_with_the_difference(frame, message):
+    if message is None:  # a column and an index of one name: stored, and loads back
+        enc = payload.encode(frame, None, key=KEY, format="parquet")
+        assert difference(frame, _hit(enc)) is None
+        return
+    with pytest.raises(UnsupportedValueError, match=message):
+        payload.encode(frame, None, key=KEY, format="parquet")
+    enc = payload.encode(frame, None, key=KEY)
+    assert enc.record["format"] == "pickle" and difference(enc.value, _hit(enc)) is None
+
+
+def test_a_frame_pyarrow_cannot_read_back_is_refused():
+    series = pd.Series([], name=0, dtype="int64", index=pd.Index([], dtype="int64", name=0))  # two fields "0"
+    with pytest.raises(UnsupportedValueError, match=r"the file written does not load back \(ArrowInvalid"):
+        payload.encode(series, None, key=KEY, format="parquet")
+
+
+def test_arrow_tables_with_nan_are_arrow_and_unreadable_extension_types_are_refused():
+    table = pa.table({"f": [1.0, float("nan"), -0.0]})
+    enc = payload.encode(table, None, key=KEY)
+    assert enc.record["format"] == "arrow" and difference(enc.value, _hit(enc)) is None  # was a pickle: NaN != NaN
+
+    odd = pa.table({"x": pa.ExtensionArray.from_storage(Unit(), pa.array([1.0]))})
+    with pytest.raises(UnsupportedValueError, match=r"schema\['x'\]\.type: extension<test\.unit.*!= double"):
+        payload.encode(odd, None, key=KEY, format="arrow")
+    assert payload.encode(odd, None, key=KEY).record["format"] == "pickle"

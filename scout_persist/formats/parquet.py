@@ -15,6 +15,7 @@ Record: ``{"format": "parquet", "version": 1, "codec": "none", "compression": "z
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -66,7 +67,9 @@ class Parquet(Format):
         )
         buf = io.BytesIO()
         try:
-            frame.to_parquet(buf, engine="pyarrow", index=None, **options)
+            with warnings.catch_warnings():  # "... will be converted to string": the comparison below decides
+                warnings.simplefilter("ignore", UserWarning)
+                frame.to_parquet(buf, engine="pyarrow", index=None, **options)
         except Exception as exc:  # pyarrow's ArrowTypeError/ArrowInvalid, pandas' ValueError
             raise UnsupportedValueError(
                 f"a {type(value).__name__} cannot be stored as parquet ({type(exc).__name__}: {exc}); give every "

@@ -11,6 +11,7 @@ lossless change (docs/formats.md).
 from __future__ import annotations
 
 import math
+import pathlib
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +25,7 @@ from hypothesis.extra import numpy as hnp
 from scout_persist import formats, payload
 from scout_persist.equality import difference
 from scout_persist.errors import InvalidInputError, UnsupportedValueError
+from scout_persist.rubyvalues import Symbol
 
 KEY = "var/jobs/Trust/roundtrip/Default"
 FORMATS = [None, "pickle", *formats.names()]  # None: chosen by the value's type
@@ -384,8 +386,25 @@ def test_plain_data_in_every_format(value, compression):
     _every_format(value, compression)
 
 
+scout_values = st.recursive(
+    st.one_of(
+        scalars,
+        st.builds(Symbol, st.text(max_size=3)),
+        st.builds(pathlib.PurePosixPath, st.text(min_size=1, max_size=4)),
+        st.datetimes(timezones=st.none() | st.timezones()),
+        st.dates(),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.tuples(inner, inner),
+        st.dictionaries(st.one_of(st.text(max_size=3), st.integers(-2, 2)), inner, max_size=3),
+    ),
+    max_leaves=6,
+)
+
+
 @settings(max_examples=80, deadline=None)
-@given(value=plain, scout_type=st.sampled_from(SCOUT_TYPES))
+@given(value=scout_values, scout_type=st.sampled_from(SCOUT_TYPES))
 def test_plain_data_as_every_scout_type(value, scout_type):
     try:
         enc = payload.encode(value, scout_type, key=KEY, location="/store/" + KEY)
