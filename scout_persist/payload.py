@@ -14,10 +14,14 @@ pickle; ``format=`` overrides the choice (``"json"``, ``"pickle"``, or any forma
 read only while ``$SCOUT_PERSIST_ALLOW_PICKLE`` is not ``0`` (:class:`PickleNotAllowed` otherwise).
 
 Contract: :func:`encode` returns, besides the bytes, the value a later :func:`decode` of them gives back; callers
-hand *that* value on, so a first run and every cached run see equal values of the same type.  Lossless changes of
-representation are accepted (a tuple stored as a JSON array comes back as a list, ``str`` stored as ``binary`` as
-``bytes``, an ``int`` stored as ``float`` as a float); a value the declared Scout type cannot hold exactly is
-refused with :class:`UnsupportedValueError` naming the type and the fix.  :func:`decode` verifies the stored size
+hand *that* value on, so a first run and every cached run see indistinguishable values
+(:func:`scout_persist.equality.difference`: same classes, dtypes, layout, float bits, ...).  Lossless changes of
+representation are accepted (:func:`lossless`: a tuple stored as a JSON array comes back as a list, ``str`` stored
+as ``binary`` as ``bytes``, an ``int`` stored as ``float`` as a float; the formats' own in docs/formats.md); a value
+the declared Scout type or the asked format cannot hold exactly is refused with :class:`UnsupportedValueError`
+naming the type and the fix, and a value whose format was chosen by its type falls back to a pickle.  A pickle
+hands on the stream just written, unpickled in memory, so what its ``__reduce__`` drops is dropped on the first
+run too.  :func:`decode` verifies the stored size
 and checksum first: damaged or replaced bytes raise :class:`CorruptPayloadError`, never decode to a wrong value.
 Only a record that says ``pickle`` (or a caller that explicitly asks for ``pickle``) ever unpickles.
 """
@@ -407,7 +411,7 @@ def _contract_problem(value: Any, back: Any, stype: str) -> str | None:
         raw = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else bytes(value)
         if back == raw or back == raw + b"\n":  # the newline Ruby appends to binary results
             return None
-    if _same(value, back):
+    if lossless(value, back):
         return None
     shown = f"{type(value).__name__} {value!r:.80}"
     return (
@@ -440,8 +444,11 @@ _FIXES = {
 }
 
 
-def _same(a: Any, b: Any) -> bool:
-    """``a`` as a stored value of its type would come back as ``b``: equal, with lossless representation changes."""
+def lossless(a: Any, b: Any) -> bool:
+    """Whether ``b`` (a load of ``a``) is ``a`` up to a documented lossless change of representation: a tuple as a
+    list, ``bytearray``/``memoryview``/``str`` as ``bytes``, a Symbol or Path as ``str``, an ``int`` as the float
+    that holds it exactly, a numpy scalar as its Python value.  Anything else must be indistinguishable
+    (:func:`scout_persist.equality.difference`)."""
     if isinstance(a, (bytes, bytearray, memoryview)) and isinstance(b, bytes):
         return bytes(a) == b
     if isinstance(a, str) and isinstance(b, bytes):
@@ -455,14 +462,14 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, (Symbol, pathlib.PurePath)) and type(b) is str:
         return os.fspath(a) == b if isinstance(a, pathlib.PurePath) else str(a) == b
     if isinstance(a, (list, tuple)) and isinstance(b, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(lossless(x, y) for x, y in zip(a, b))
     if isinstance(a, dict) and isinstance(b, dict):
         if len(a) != len(b):
             return False
         key_types = {k: type(k) for k in b}
-        return all(k in b and type(k) is key_types[k] and _same(v, b[k]) for k, v in a.items())
+        return all(k in b and type(k) is key_types[k] and lossless(v, b[k]) for k, v in a.items())
     if type(a).__module__.split(".")[0] == "numpy" and hasattr(a, "item") and getattr(a, "shape", None) == ():
-        return _same(a.item(), b)
+        return lossless(a.item(), b)
     return difference(a, b) is None  # anything else must come back indistinguishable (a datetime keeps its tzinfo)
 
 
@@ -475,6 +482,7 @@ __all__ = [
     "handed",
     "info_type",
     "is_pickled",
+    "lossless",
     "pickle_allowed",
     "read",
     "record_of",

@@ -208,6 +208,9 @@ def test_a_frame_parquet_would_change_is_refused_when_asked_and_pickled_when_cho
         ("safetensors", {"a": "text"}, r"a dict cannot be stored as safetensors.*str -> numpy arrays"),
         ("json", {1, 2}, r"a set cannot be stored as json"),
         ("json", {"t": b"bytes"}, r"cannot be stored as json"),
+        ("json", {1: "int key"}, r"a dict \{1: 'int key'\} cannot be stored as json without change: a cache hit "),
+        ("json", [float("nan")], r"a list cannot be stored as json: float nan cannot be written as Scout JSON"),
+        ("json", {"s": "lone \ud800"}, r"a dict cannot be stored as json: 'utf-8' codec can't encode"),
     ],
 )
 def test_a_value_the_asked_format_cannot_hold_is_refused_with_the_fix(fmt, value, message):
