@@ -51,6 +51,7 @@ from collections.abc import Callable
 from typing import Any
 
 _SCALARS = (type(None), bool, int, str, bytes, bytearray, range, type(Ellipsis), type(NotImplemented))
+_EXACT_EQ = frozenset(_SCALARS[:6])  # classes whose == between two instances is exact: None, bool, int, str, bytes
 _OBJECT_EQ: Any = object.__eq__
 _TIMES = (_dt.datetime, _dt.date, _dt.time, _dt.timedelta, _dt.timezone)
 _NAMED = (
@@ -342,29 +343,33 @@ class _Comparison:
         return _ne(path + _index(at), _plain(a[at]), _plain(b[at]))
 
     def objects(self, np: Any, a: Any, b: Any, path: str, skip: Any = None) -> str | None:
-        """Object arrays: element types vectorised, str/int/bool/None/bytes and floats vectorised, the rest in turn."""
+        """Object arrays: element types and ``==`` in C loops; only elements whose ``==`` is loose (floats, done
+        vectorised, Decimals, containers, objects) or false are compared one by one."""
         fa, fb = a.reshape(-1), b.reshape(-1)
-        kinds = np.frompyfunc(type, 1, 1)
-        ta, tb = kinds(fa), kinds(fb)
-        todo = np.ones(fa.shape, dtype=bool) if skip is None else ~np.asarray(skip).reshape(-1)
-        bad = np.flatnonzero(todo & (ta != tb))
-        if bad.size:
-            i = int(bad[0])
-            return self.diff(fa[i], fb[i], path + _index(np.unravel_index(i, a.shape)))
-        simple = todo & np.frompyfunc(lambda t: t in _SCALARS, 1, 1)(ta).astype(bool)
-        if simple.any():
-            same = np.asarray(fa[simple] == fb[simple], dtype=bool)
-            if not same.all():
-                i = int(np.flatnonzero(simple)[np.flatnonzero(~same)[0]])
-                return _ne(path + _index(np.unravel_index(i, a.shape)), fa[i], fb[i])
-        floats = todo & np.frompyfunc(lambda t: t is float, 1, 1)(ta).astype(bool)
+        n = fa.shape[0]
+        todo = np.ones(n, dtype=bool) if skip is None else ~np.asarray(skip, dtype=bool).reshape(-1)
+        ta, tb = list(map(type, fa)), list(map(type, fb))
+        if ta != tb:
+            for i in np.flatnonzero(todo):
+                if ta[i] is not tb[i]:
+                    return self.diff(fa[i], fb[i], path + _index(np.unravel_index(int(i), a.shape)))
+        try:
+            check = ~np.asarray(fa == fb, dtype=bool)
+        except Exception:  # noqa: BLE001 - elements whose == is not a bool (arrays): each compared below
+            check = np.ones(n, dtype=bool)
+        if not set(ta) <= _EXACT_EQ:  # == says 1.0 == 1 and Decimal("1.0") == Decimal("1.00"): not enough
+            check |= np.fromiter((t not in _EXACT_EQ for t in ta), dtype=bool, count=n)
+        check &= todo
+        if not check.any():
+            return None
+        floats = check & np.fromiter((t is float for t in ta), dtype=bool, count=n)
         if floats.any():
             xa, xb = fa[floats].astype(np.float64), fb[floats].astype(np.float64)
-            ok = np.asarray(_bits_equal(np, xa, xb)) | (np.isnan(xa) & np.isnan(xb))
+            ok = _bits_equal(np, xa, xb) | (np.isnan(xa) & np.isnan(xb))
             if not ok.all():
                 i = int(np.flatnonzero(floats)[np.flatnonzero(~ok)[0]])
                 return _ne(path + _index(np.unravel_index(i, a.shape)), fa[i], fb[i])
-        for i in np.flatnonzero(todo & ~simple & ~floats):
+        for i in np.flatnonzero(check & ~floats):
             problem = self.diff(fa[i], fb[i], path + _index(np.unravel_index(int(i), a.shape)))
             if problem:
                 return problem
@@ -458,6 +463,8 @@ class _Comparison:
             return self.values(np, a.to_numpy(copy=False), b.to_numpy(copy=False), path)
         if isinstance(a, pd.Categorical):
             return self.values(np, np.asarray(a.codes), np.asarray(b.codes), path + ".codes")
+        if isinstance(a, (arrays.ArrowStringArray, arrays.ArrowExtensionArray)):  # Arrow memory: Arrow's comparison
+            return self.arrow_values(_lib("pyarrow"), a.__arrow_array__(), b.__arrow_array__(), path)
         if isinstance(a, (arrays.IntegerArray, arrays.FloatingArray, arrays.BooleanArray)):
             # values and mask; what lies under the mask is no value
             problem = self.values(np, a._mask, b._mask, path + ".isna()")

@@ -226,6 +226,17 @@ def test_a_pickle_hands_on_what_a_load_of_it_gives_back():
     assert difference(enc.value, hit) is None
 
 
+def test_builtin_data_is_handed_on_as_itself_without_unpickling():
+    value = {"set": {1, 2}, "t": (1, -0.0, math.nan), "b": b"x", "nested": [{"k": None}]}
+    enc = payload.encode(value, None, key=KEY)
+    assert enc.record["format"] == "pickle" and enc.value is value  # pickle gives builtin data back exactly
+    from scout_persist.equality import difference
+
+    assert difference(value, payload.decode(enc.data, enc.record, key=KEY)) is None
+    with_object = {"obj": _Cached(1)}
+    assert payload.encode(with_object, None, key=KEY).value is not with_object  # unpickled: what a hit gets
+
+
 def test_a_value_whose_pickle_does_not_load_back_is_refused():
     with pytest.raises(
         UnsupportedValueError, match=r"_Unloadable value pickles but does not unpickle.*cannot be rebuilt"
