@@ -14,8 +14,9 @@ Rules, all the way down:
 - floats by their bits (``-0.0`` is not ``0.0``), except that every NaN equals every NaN; ``Decimal`` by its exact
   tuple (``Decimal("1.0")`` is not ``Decimal("1.00")``); ``datetime`` values with their tzinfo and fold;
 - dicts with their key order and key types; sets and frozensets by their members and the members' types;
-  dataclasses and plain objects (no ``__eq__`` of their own) field by field; other objects by their ``__eq__``,
-  and by ``repr`` when ``__eq__`` does not give a bool (the reason then says so);
+  dataclasses and plain objects (no ``__eq__`` of their own) field by field, ``__dict__`` and ``__slots__`` (an
+  object with neither, such as a lock, has no state to differ); other objects by their ``__eq__``, and by ``repr``
+  when ``__eq__`` does not give a bool (the reason then says so); classes and functions by their qualified name;
 - numpy arrays by class, dtype (and its metadata), shape, memory layout, ``writeable`` and values (masked arrays:
   also the mask, ``hardmask`` and the fill value as it fills, in the array's dtype), with the float and NaN rules
   above, vectorised;

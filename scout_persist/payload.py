@@ -19,9 +19,9 @@ hand *that* value on, so a first run and every cached run see indistinguishable 
 representation are accepted (:func:`lossless`: a tuple stored as a JSON array comes back as a list, ``str`` stored
 as ``binary`` as ``bytes``, an ``int`` stored as ``float`` as a float; the formats' own in docs/formats.md); a value
 the declared Scout type or the asked format cannot hold exactly is refused with :class:`UnsupportedValueError`
-naming the type and the fix, and a value whose format was chosen by its type falls back to a pickle.  A pickle
-hands on the stream just written, unpickled in memory, so what its ``__reduce__`` drops is dropped on the first
-run too.  :func:`decode` verifies the stored size
+naming the type and the fix, and a value whose format was chosen by its type falls back to a pickle.  A pickle of
+anything but builtin data hands on the stream just written, unpickled in memory, so what a ``__reduce__`` drops is
+dropped on the first run too.  :func:`decode` verifies the stored size
 and checksum first: damaged or replaced bytes raise :class:`CorruptPayloadError`, never decode to a wrong value.
 Only a record that says ``pickle`` (or a caller that explicitly asks for ``pickle``) ever unpickles.
 """
@@ -463,11 +463,10 @@ def lossless(a: Any, b: Any) -> bool:
         return os.fspath(a) == b if isinstance(a, pathlib.PurePath) else str(a) == b
     if isinstance(a, (list, tuple)) and isinstance(b, list):
         return len(a) == len(b) and all(lossless(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict) and isinstance(b, dict):
-        if len(a) != len(b):
-            return False
-        key_types = {k: type(k) for k in b}
-        return all(k in b and type(k) is key_types[k] and lossless(v, b[k]) for k, v in a.items())
+    if isinstance(a, dict) and isinstance(b, dict):  # keys exactly, in their order
+        return len(a) == len(b) and all(
+            difference(ka, kb) is None and lossless(va, vb) for (ka, va), (kb, vb) in zip(a.items(), b.items())
+        )
     if type(a).__module__.split(".")[0] == "numpy" and hasattr(a, "item") and getattr(a, "shape", None) == ():
         return lossless(a.item(), b)
     return difference(a, b) is None  # anything else must come back indistinguishable (a datetime keeps its tzinfo)
