@@ -25,23 +25,29 @@ from hypothesis.extra import numpy as hnp
 from scout_persist import formats, payload
 from scout_persist.equality import difference
 from scout_persist.errors import InvalidInputError, UnsupportedValueError
-from scout_persist.rubyvalues import Symbol
+from scout_persist.rubyvalues import TSV, Symbol
 
 KEY = "var/jobs/Trust/roundtrip/Default"
 FORMATS = [None, "pickle", *formats.names()]  # None: chosen by the value's type
 SCOUT_TYPES = [
     "string",
+    "select",
+    "folder",
     "text",
     "integer",
     "float",
     "boolean",
     "array",
+    "string_array",
     "integer_array",
     "float_array",
+    "boolean_array",
     "json",
+    "serializer",
     "yaml",
     "marshal",
     "binary",
+    "tsv",
 ]
 # numpy's default fill value of small integer masked arrays overflows when numpy copies or pickles them
 pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
@@ -386,9 +392,18 @@ def test_plain_data_in_every_format(value, compression):
     _every_format(value, compression)
 
 
+tsv_cells = st.one_of(st.text(max_size=3), st.integers(-3, 3), st.none())
+tsv_tables = st.builds(
+    TSV,
+    key_field=st.sampled_from(["ID", "Gene"]),
+    fields=st.just(["A", "B"]),
+    type=st.just("list"),
+    data=st.dictionaries(st.text(min_size=1, max_size=3), st.lists(tsv_cells, min_size=2, max_size=2), max_size=3),
+)
 scout_values = st.recursive(
     st.one_of(
         scalars,
+        tsv_tables,
         st.builds(Symbol, st.text(max_size=3)),
         st.builds(pathlib.PurePosixPath, st.text(min_size=1, max_size=4)),
         st.datetimes(timezones=st.none() | st.timezones()),
