@@ -14,10 +14,14 @@ pickle; ``format=`` overrides the choice (``"json"``, ``"pickle"``, or any forma
 read only while ``$SCOUT_PERSIST_ALLOW_PICKLE`` is not ``0`` (:class:`PickleNotAllowed` otherwise).
 
 Contract: :func:`encode` returns, besides the bytes, the value a later :func:`decode` of them gives back; callers
-hand *that* value on, so a first run and every cached run see equal values of the same type.  Lossless changes of
-representation are accepted (a tuple stored as a JSON array comes back as a list, ``str`` stored as ``binary`` as
-``bytes``, an ``int`` stored as ``float`` as a float); a value the declared Scout type cannot hold exactly is
-refused with :class:`UnsupportedValueError` naming the type and the fix.  :func:`decode` verifies the stored size
+hand *that* value on, so a first run and every cached run see indistinguishable values
+(:func:`scout_persist.equality.difference`: same classes, dtypes, layout, float bits, ...).  Lossless changes of
+representation are accepted (:func:`lossless`: a tuple stored as a JSON array comes back as a list, ``str`` stored
+as ``binary`` as ``bytes``, an ``int`` stored as ``float`` as a float; the formats' own in docs/formats.md); a value
+the declared Scout type or the asked format cannot hold exactly is refused with :class:`UnsupportedValueError`
+naming the type and the fix, and a value whose format was chosen by its type falls back to a pickle.  A pickle of
+anything but builtin data hands on the stream just written, unpickled in memory, so what a ``__reduce__`` drops is
+dropped on the first run too.  :func:`decode` verifies the stored size
 and checksum first: damaged or replaced bytes raise :class:`CorruptPayloadError`, never decode to a wrong value.
 Only a record that says ``pickle`` (or a caller that explicitly asks for ``pickle``) ever unpickles.
 """
@@ -28,13 +32,13 @@ import logging
 import math
 import os
 import pathlib
-import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from . import formats, serializers
 from .codecs import checksum, checksum_matches
+from .equality import difference
 from .errors import (
     CorruptPayloadError,
     InvalidInputError,
@@ -158,16 +162,22 @@ def encode(
     record: dict[str, Any] = {"format": "scout", "type": stype, "stored_size": len(data), "checksum": checksum(data)}
     if stype == "binary" and not _ends_with_newline(value):
         record["newline"] = True  # Ruby appends a newline to binary results; it is not part of the value
-    back = _decode_scout(data, record, location, None)
+    try:
+        back = _decode_scout(data, record, location, None)
+    except CorruptPayloadError as exc:  # written, but unreadable: every cache hit would be a miss
+        raise UnsupportedValueError(
+            f"a {type(value).__name__} cannot be stored as Scout type {stype!r}: the bytes written for it do not "
+            f"load back ({exc}); {_fix(stype)}"
+        ) from exc
     require_roundtrip(value, back, stype)
     return Encoded(data, record, handed(value, back))
 
 
 def _encode_pickle(value: Any, key: str, compression: str | None, hmac_key: Any, where: str) -> Encoded:
     require_pickle_allowed("store", f"{where} (a {type(value).__name__})")
-    data, prec = serializers.dump_pickle_with_record(value, compression, hmac_key, bind=key)
+    data, prec, back = serializers.dump_pickle_handing_on(value, compression, hmac_key, bind=key)
     record = {"format": PICKLE, **{k: v for k, v in prec.items() if k != "serializer"}}
-    return Encoded(data, record, value)
+    return Encoded(data, record, back)
 
 
 def _encode_format(fmt: formats.Format, value: Any, compression: str | None, where: str) -> Encoded:
@@ -193,7 +203,7 @@ def _encode_tsv_frame(value: Any, where: str) -> Encoded:
         "checksum": checksum(data),
     }
     back = tsv.load_frame(data, meta, where)
-    problem = tsv.difference(value, back)
+    problem = difference(value, back)
     if problem:
         raise UnsupportedValueError(
             f"a {type(value).__name__} cannot be stored as Scout type 'tsv' without change: a cache hit would give "
@@ -384,28 +394,8 @@ def _ends_with_newline(value: Any) -> bool:
 
 # ------------------------------------------------------------------------------------------------- contract
 def handed(value: Any, back: Any) -> Any:
-    """The value to hand on: the original when it is its load to the last element's type (no copy), else the load."""
-    try:
-        if _identical(value, back):
-            return value
-    except Exception:  # noqa: BLE001 - an __eq__ that refuses (numpy arrays): the load is the safe answer
-        pass
-    return back
-
-
-def _identical(a: Any, b: Any) -> bool:
-    """Equal, and of the same types all the way down: [0.1, 2] is not [0.1, 2.0], though Python says ==."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(_identical(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict):
-        return len(a) == len(b) and all(
-            _identical(ka, kb) and _identical(va, vb) for (ka, va), (kb, vb) in zip(a.items(), b.items())
-        )
-    if isinstance(a, float):
-        return struct.pack(">d", a) == struct.pack(">d", b)  # -0.0 is not 0.0; a NaN is itself
-    return bool(a == b)
+    """The value to hand on: the original when its load is indistinguishable from it (no copy), else the load."""
+    return value if difference(value, back) is None else back
 
 
 def require_roundtrip(value: Any, back: Any, stype: str) -> None:
@@ -421,7 +411,7 @@ def _contract_problem(value: Any, back: Any, stype: str) -> str | None:
         raw = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else bytes(value)
         if back == raw or back == raw + b"\n":  # the newline Ruby appends to binary results
             return None
-    if _same(value, back):
+    if lossless(value, back):
         return None
     shown = f"{type(value).__name__} {value!r:.80}"
     return (
@@ -454,30 +444,32 @@ _FIXES = {
 }
 
 
-def _same(a: Any, b: Any) -> bool:
-    """``a`` as a stored value of its type would come back as ``b``: equal, with lossless representation changes."""
+def lossless(a: Any, b: Any) -> bool:
+    """Whether ``b`` (a load of ``a``) is ``a`` up to a documented lossless change of representation: a tuple as a
+    list, ``bytearray``/``memoryview``/``str`` as ``bytes``, a Symbol or Path as ``str``, an ``int`` as the float
+    that holds it exactly, a numpy scalar as its Python value.  Anything else must be indistinguishable
+    (:func:`scout_persist.equality.difference`)."""
     if isinstance(a, (bytes, bytearray, memoryview)) and isinstance(b, bytes):
         return bytes(a) == b
     if isinstance(a, str) and isinstance(b, bytes):
         return a.encode("utf-8", "surrogateescape") == b
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
-    if isinstance(a, float) and isinstance(b, float):
-        return a == b or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, float) and isinstance(b, float):  # by the bits: -0.0 is not 0.0; NaN is NaN
+        return (a == b and math.copysign(1.0, a) == math.copysign(1.0, b)) or (math.isnan(a) and math.isnan(b))
     if isinstance(a, int) and isinstance(b, float):
         return float(a) == b and int(b) == a
     if isinstance(a, (Symbol, pathlib.PurePath)) and type(b) is str:
         return os.fspath(a) == b if isinstance(a, pathlib.PurePath) else str(a) == b
     if isinstance(a, (list, tuple)) and isinstance(b, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict) and isinstance(b, dict):
-        if len(a) != len(b):
-            return False
-        key_types = {k: type(k) for k in b}
-        return all(k in b and type(k) is key_types[k] and _same(v, b[k]) for k, v in a.items())
+        return len(a) == len(b) and all(lossless(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):  # keys exactly, in their order
+        return len(a) == len(b) and all(
+            difference(ka, kb) is None and lossless(va, vb) for (ka, va), (kb, vb) in zip(a.items(), b.items())
+        )
     if type(a).__module__.split(".")[0] == "numpy" and hasattr(a, "item") and getattr(a, "shape", None) == ():
-        return _same(a.item(), b)
-    return type(a) is type(b) and a == b
+        return lossless(a.item(), b)
+    return difference(a, b) is None  # anything else must come back indistinguishable (a datetime keeps its tzinfo)
 
 
 __all__ = [
@@ -489,6 +481,7 @@ __all__ = [
     "handed",
     "info_type",
     "is_pickled",
+    "lossless",
     "pickle_allowed",
     "read",
     "record_of",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import hmac
+import io
 import json
 import os
 import pathlib
@@ -383,7 +384,8 @@ def load_yaml(text: str, where: str = "") -> Any:
     _YAML = _YAML or _yaml_classes()
     try:
         return yaml.load(text, Loader=_YAML[1])  # noqa: S506 (a SafeLoader subclass)
-    except yaml.YAMLError as exc:
+    # PyYAML's constructors fail with plain errors on text its scanner accepted (a UTC offset with seconds)
+    except (yaml.YAMLError, ValueError, TypeError, AttributeError, OverflowError) as exc:
         raise CorruptPayloadError(f"{where} should hold YAML (type yaml) but does not: {exc}") from exc
 
 
@@ -394,9 +396,22 @@ def _key_bytes(key: bytes | str | None) -> bytes | None:
     return key.encode("utf-8") if isinstance(key, str) else bytes(key)
 
 
-def _pickle_parts(value: Any) -> tuple[list[memoryview], list[int]]:
-    """The pickle stream and its out-of-band buffers (zero-copy views of contiguous array data), and the bytes per
-    item of each (1 for the stream; 8 for float64 data), which lets the codec shuffle fixed-width data."""
+class _Pickler(pickle.Pickler):
+    """Protocol 5 with out-of-band buffers, noting whether the value holds anything but the builtin data types whose
+    pickle is exact (None, bool, int, float, str, bytes, and dicts, lists, tuples, sets of them): the C pickler asks
+    ``reducer_override`` about every other object, and only about those."""
+
+    builtin_only = True
+
+    def reducer_override(self, obj: Any) -> Any:
+        self.builtin_only = False
+        return NotImplemented
+
+
+def _pickle_parts(value: Any) -> tuple[list[memoryview], list[int], bool]:
+    """The pickle stream and its out-of-band buffers (zero-copy views of contiguous array data), the bytes per item
+    of each (1 for the stream; 8 for float64 data), which lets the codec shuffle fixed-width data, and whether the
+    value is builtin data only (its unpickled copy is indistinguishable from it)."""
     buffers: list[memoryview] = []
     itemsizes: list[int] = [1]
 
@@ -409,14 +424,16 @@ def _pickle_parts(value: Any) -> tuple[list[memoryview], list[int]]:
             itemsizes.append(typed.itemsize)
         return False
 
+    stream = io.BytesIO()
+    pickler = _Pickler(stream, protocol=5, buffer_callback=out_of_band)
     try:
-        head = pickle.dumps(value, protocol=5, buffer_callback=out_of_band)
+        pickler.dump(value)
     except (pickle.PicklingError, TypeError, AttributeError) as exc:
         raise UnsupportedValueError(
             f"{value.__class__.__name__} value cannot be pickled ({exc}); return a picklable value "
             "(module-level classes, no open files, locks or lambdas)"
         ) from exc
-    return [memoryview(head), *buffers], itemsizes
+    return [stream.getbuffer(), *buffers], itemsizes, pickler.builtin_only and not buffers
 
 
 def dump_pickle_with_record(
@@ -428,9 +445,37 @@ def dump_pickle_with_record(
 
     ``bind`` (the store key of the entry, e.g. the job's key) is covered by the HMAC with the payload, so a signed
     payload copied to another entry does not verify there."""
+    parts, itemsizes, _ = _pickle_parts(value)
+    return _envelope(parts, itemsizes, spec, hmac_key, bind)
+
+
+def dump_pickle_handing_on(
+    value: Any, spec: str | None = None, hmac_key: bytes | str | None = None, bind: str | None = None
+) -> tuple[bytes, dict[str, Any], Any]:
+    """:func:`dump_pickle_with_record`, and the value a load of those bytes gives back: the value itself when it is
+    builtin data only, else the pickle stream just written, unpickled in memory with its out-of-band buffers (no
+    decompression, no copy of array data: its arrays share the value's memory, read-only where the value's are, as
+    loaded ones are).  A value whose pickle does not load back is refused: every cache hit would fail."""
+    parts, itemsizes, builtin_only = _pickle_parts(value)
+    stored, record = _envelope(parts, itemsizes, spec, hmac_key, bind)
+    if builtin_only:  # dicts, lists, numbers, text: pickle gives them back exactly, no need to unpickle
+        return stored, record, value
+    try:
+        back = pickle.loads(parts[0], buffers=parts[1:])  # noqa: S301 (the stream this call just made of the value)
+    except Exception as exc:  # whatever a __reduce__ or __setstate__ raises
+        raise UnsupportedValueError(
+            f"a {value.__class__.__name__} value pickles but does not unpickle ({type(exc).__name__}: {exc}), so "
+            "every cache hit would fail; give its class a __reduce__ or __getstate__/__setstate__ that round trip"
+        ) from exc
+    return stored, record, back
+
+
+def _envelope(
+    parts: list[memoryview], itemsizes: list[int], spec: str | None, hmac_key: bytes | str | None, bind: str | None
+) -> tuple[bytes, dict[str, Any]]:
+    """The version 3 envelope of a pickle stream and its out-of-band buffers, and its record."""
     from .codecs import CHECKSUM_SIZE, checksum_algorithm, encode_parts, new_checksum
 
-    parts, itemsizes = _pickle_parts(value)
     encoded = encode_parts(parts, itemsizes, spec)
     algorithm = checksum_algorithm()
     header = json.dumps({"parts": encoded.header, "checksum": algorithm}, separators=(",", ":")).encode("utf-8")

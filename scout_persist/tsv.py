@@ -291,13 +291,4 @@ def as_pandas(value: Any, where: str) -> Any:
     )
 
 
-def difference(a: Any, b: Any) -> str | None:
-    """What differs between a frame and its load (None: equal with dtypes, index, names and attrs)."""
-    import pandas as pd
-
-    from .formats.parquet import difference as frames_difference
-
-    return frames_difference(pd, a, b)
-
-
-__all__ = ["ATTRS_KEY", "as_pandas", "cell_text", "difference", "dump_frame", "frame_of", "load_frame"]
+__all__ = ["ATTRS_KEY", "as_pandas", "cell_text", "dump_frame", "frame_of", "load_frame"]

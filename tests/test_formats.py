@@ -7,6 +7,7 @@ import json
 import mmap
 import subprocess
 import sys
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ import pyarrow as pa
 import pytest
 
 from scout_persist import payload
+from scout_persist.equality import difference
 from scout_persist.errors import (
     CorruptPayloadError,
     FormatVersionError,
@@ -189,7 +191,8 @@ def test_a_frame_parquet_would_change_is_refused_when_asked_and_pickled_when_cho
     ):
         payload.encode(lossy, None, key=KEY, format="parquet")
     enc = payload.encode(lossy, None, key=KEY)
-    assert enc.record["format"] == "pickle" and enc.value is lossy
+    assert enc.record["format"] == "pickle"
+    assert difference(lossy, enc.value) is None and difference(enc.value, _hit(enc)) is None
     mixed = pd.DataFrame({"m": [1, "a"]})
     with pytest.raises(UnsupportedValueError, match=r"cannot be stored as parquet.*one type.*format='pickle'"):
         payload.encode(mixed, None, key=KEY, format="parquet")
@@ -205,6 +208,9 @@ def test_a_frame_parquet_would_change_is_refused_when_asked_and_pickled_when_cho
         ("safetensors", {"a": "text"}, r"a dict cannot be stored as safetensors.*str -> numpy arrays"),
         ("json", {1, 2}, r"a set cannot be stored as json"),
         ("json", {"t": b"bytes"}, r"cannot be stored as json"),
+        ("json", {1: "int key"}, r"a dict \{1: 'int key'\} cannot be stored as json without change: a cache hit "),
+        ("json", [float("nan")], r"a list cannot be stored as json: float nan cannot be written as Scout JSON"),
+        ("json", {"s": "lone \ud800"}, r"a dict cannot be stored as json: 'utf-8' codec can't encode"),
     ],
 )
 def test_a_value_the_asked_format_cannot_hold_is_refused_with_the_fix(fmt, value, message):
@@ -388,20 +394,159 @@ def test_a_large_uncompressed_array_on_s3_is_streamed_into_its_own_buffer(s3_url
     assert isinstance(getattr(base, "obj", base), bytearray)
 
 
-def test_the_parquet_comparison_sees_every_difference():
-    from scout_persist.formats.parquet import difference
+class Unit(pa.ExtensionType):
+    """An Arrow extension type never registered: a load gives back its storage type."""
 
-    base = pd.DataFrame({"a": [1.0, np.nan], "s": ["x", "y"]}, index=pd.Index(["r1", "r2"], name="ID"))
-    assert difference(pd, base, base.copy()) is None  # NaN equals NaN
-    renamed = base.rename_axis("KEY")
-    assert difference(pd, base, renamed) == "index names ['KEY'] instead of ['ID']"
-    assert "column 'a': dtype float32" in difference(pd, base, base.astype({"a": "float32"}))
-    changed = base.copy()
-    changed.iloc[0, 0] = 1.0000000001
-    assert difference(pd, base, changed) == "column 'a': values differ"
-    tagged = base.copy()
-    tagged.attrs["unit"] = "mm"
-    assert difference(pd, base, tagged).startswith("attrs")
-    assert difference(pd, base, base.reset_index(drop=True)).startswith("index: a RangeIndex")
-    assert difference(pd, base["a"], base["a"].rename("b")) == "name 'b' instead of 'a'"
-    assert difference(pd, base, base["a"]) == "a Series instead of a DataFrame"
+    def __init__(self):
+        super().__init__(pa.float64(), "test.unit")
+
+    def __arrow_ext_serialize__(self):
+        return b""
+
+    @classmethod
+    def __arrow_ext_deserialize__(cls, storage_type, serialized):
+        return cls()
+
+
+def _hit(enc):
+    """What a cache hit decodes from the bytes ``enc`` stored."""
+    return payload.decode(bytes(payload.joined(enc.data)), enc.record, key=KEY)
+
+
+@pytest.mark.parametrize("layout", ["transpose", "fortran", "strided", "zero-size", "0-d"])
+@pytest.mark.parametrize("compression", ["none", "zstd:3"])
+def test_a_dict_of_arrays_in_any_layout_round_trips_exactly_as_safetensors(layout, compression):
+    """Trust issue #21: a transposed, Fortran-ordered or strided array in a dict of arrays was stored scrambled; the
+    first run handed on the right array, every cache hit a wrong one (and its checksum verified)."""
+    base = np.arange(24, dtype=np.float32).reshape(4, 6)
+    arrays = {
+        "transpose": base.T,
+        "fortran": np.asfortranarray(base),
+        "strided": base[::2, ::3],
+        "zero-size": np.zeros((0, 3), dtype=np.int16),
+        "0-d": np.array(2.5),
+    }
+    value = {"w": arrays[layout], "b": np.ones(3, dtype=np.float64)}
+    enc = payload.encode(value, None, key=KEY, compression=compression)
+    assert enc.record["format"] == "safetensors"
+    hit = _hit(enc)
+    assert np.array_equal(hit["w"], value["w"]) and hit["w"].shape == value["w"].shape
+    assert difference(enc.value, hit) is None  # the first run hands on what every hit gets
+    assert list(enc.value) == list(hit) == ["w", "b"]
+
+
+def test_parquet_never_changes_a_decimal_scale():
+    """Trust issue #21: Parquet stored Decimal('1.0') beside Decimal('1.23') in one decimal(3, 2) column, and hits
+    gave Decimal('1.00')."""
+    frame = pd.DataFrame({"d": [Decimal("1.0"), Decimal("1.23")]})
+    with pytest.raises(UnsupportedValueError, match=r"cannot be stored as parquet without change.*Decimal\('1.0'\)"):
+        payload.encode(frame, None, key=KEY, format="parquet")
+    enc = payload.encode(frame, None, key=KEY)  # chosen by type: the next format that holds it exactly
+    assert enc.record["format"] == "pickle"
+    assert difference(frame, _hit(enc)) is None and difference(enc.value, _hit(enc)) is None
+    same_scale = pd.DataFrame({"d": [Decimal("1.00"), Decimal("1.23")]})
+    enc = payload.encode(same_scale, None, key=KEY)
+    assert enc.record["format"] == "parquet" and difference(same_scale, _hit(enc)) is None
+
+
+def test_npy_hands_on_the_contiguous_writable_array_a_load_gives_back():
+    base = np.arange(24, dtype=np.float64).reshape(4, 6)
+    enc = payload.encode(base, None, key=KEY)
+    assert enc.value is base  # already what a load gives back: no copy
+    fortran = np.asfortranarray(base)
+    assert (
+        payload.encode(fortran, None, key=KEY).value is fortran
+        and _hit(payload.encode(fortran, None, key=KEY)).flags.f_contiguous
+    )
+    for view in (base[::2, ::3], base.T[::2], np.broadcast_to(np.arange(3), (2, 3))):
+        enc = payload.encode(view, None, key=KEY)
+        assert enc.value.flags.c_contiguous and enc.value.flags.writeable and np.array_equal(enc.value, view)
+        assert difference(enc.value, _hit(enc)) is None
+    frozen = np.frombuffer(base.tobytes(), dtype=np.float64)  # read-only
+    enc = payload.encode(frozen, None, key=KEY)
+    assert enc.value.flags.writeable and difference(enc.value, _hit(enc)) is None
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (np.zeros(2, dtype=np.dtype(float, metadata={"unit": "mm"})), r"npy does not keep dtype metadata"),
+        (np.zeros(2, dtype=[("\u0100", "i4")]), r"npy headers are ASCII, and the field names \['\u0100'\]"),
+        (np.ma.masked_array([1, 2], mask=[0, 1]), r"MaskedArray cannot be stored as npy.*not subclasses"),
+    ],
+)
+def test_arrays_npy_would_change_are_refused_when_asked_and_pickled_when_chosen(value, message):
+    with pytest.raises(UnsupportedValueError, match=message):
+        payload.encode(value, None, key=KEY, format="npy")
+    enc = payload.encode(value, None, key=KEY)
+    assert enc.record["format"] == "pickle" and difference(value, enc.value) is None
+    assert difference(enc.value, _hit(enc)) is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"__metadata__": np.zeros(2)},  # the safetensors header's own entry
+        {"x": np.zeros(2, dtype=np.longdouble)},
+        {"x": np.zeros(2, dtype=np.complex64)},
+        {"x": np.zeros(2, dtype="M8[D]")},
+    ],
+)
+def test_dicts_safetensors_cannot_hold_stay_pickles(value):
+    assert payload.encode(value, None, key=KEY).record["format"] == "pickle"
+    with pytest.raises(UnsupportedValueError, match="cannot be stored as safetensors"):
+        payload.encode(value, None, key=KEY, format="safetensors")
+
+
+def test_safetensors_hands_on_arrays_already_c_contiguous_without_a_copy():
+    value = {"w": np.ones((2, 3), dtype=np.float32), "frozen": np.frombuffer(b"\x01\x02", dtype=np.uint8)}
+    enc = payload.encode(value, None, key=KEY)
+    assert enc.value["w"] is value["w"]
+    assert enc.value["frozen"].flags.writeable and difference(enc.value, _hit(enc)) is None
+
+
+@pytest.mark.parametrize(
+    "frame, message",
+    [
+        (pd.DataFrame({1: [1], "1": [2]}), r"column names \[1\] cannot be stored as parquet: Parquet column names"),
+        (pd.DataFrame({"a": [1]}, index=pd.Index([5], name=0)), r"\(index\.names\[0\]: type int != str\)"),
+        (pd.Series([], name=0, dtype="int64", index=pd.Index([], dtype="int64", name="0")).to_frame(name="0"), None),
+        (
+            pd.DataFrame({"a": np.array([1, 2], dtype=object)}),
+            r"without change: a cache hit would give back a different value \(\['a'\]\.dtype: object != int64\)",
+        ),
+        (
+            pd.DataFrame({"a": [1]}, index=pd.date_range("2026-01-01", periods=1)),
+            r"\(index\.freq: <Day> != None\)",
+        ),
+        (pd.DataFrame({"a": pd.Categorical([1, 2])}), r"\(\['a'\]\.dtype: category != int64\)"),
+        (pd.DataFrame({"a": [1]}).set_flags(allows_duplicate_labels=False), r"allows_duplicate_labels: False"),
+        (pd.DataFrame({"a": [1]}).pipe(lambda d: d.attrs.update(t=(1, 2)) or d), r"attrs\['t'\]: type tuple != list"),
+    ],
+)
+def test_frames_parquet_would_change_are_refused_with_the_difference(frame, message):
+    if message is None:  # a column and an index of one name: stored, and loads back
+        enc = payload.encode(frame, None, key=KEY, format="parquet")
+        assert difference(frame, _hit(enc)) is None
+        return
+    with pytest.raises(UnsupportedValueError, match=message):
+        payload.encode(frame, None, key=KEY, format="parquet")
+    enc = payload.encode(frame, None, key=KEY)
+    assert enc.record["format"] == "pickle" and difference(enc.value, _hit(enc)) is None
+
+
+def test_a_frame_pyarrow_cannot_read_back_is_refused():
+    series = pd.Series([], name=0, dtype="int64", index=pd.Index([], dtype="int64", name=0))  # two fields "0"
+    with pytest.raises(UnsupportedValueError, match=r"the file written does not load back \(ArrowInvalid"):
+        payload.encode(series, None, key=KEY, format="parquet")
+
+
+def test_arrow_tables_with_nan_are_arrow_and_unreadable_extension_types_are_refused():
+    table = pa.table({"f": [1.0, float("nan"), -0.0]})
+    enc = payload.encode(table, None, key=KEY)
+    assert enc.record["format"] == "arrow" and difference(enc.value, _hit(enc)) is None  # was a pickle: NaN != NaN
+
+    odd = pa.table({"x": pa.ExtensionArray.from_storage(Unit(), pa.array([1.0]))})
+    with pytest.raises(UnsupportedValueError, match=r"schema\['x'\]\.type: extension<test\.unit.*!= double"):
+        payload.encode(odd, None, key=KEY, format="arrow")
+    assert payload.encode(odd, None, key=KEY).record["format"] == "pickle"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+import zoneinfo
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -191,3 +193,71 @@ def test_persist_binary_never_unpickles_and_returns_the_same_value_first_and_lat
     assert persist("nums", "json", lambda: None, store=str(tmp_path)) == [1, 2]
     with pytest.raises(UnsupportedValueError, match="type='text'"):
         persist("pad", "string", lambda: "  x  ", store=str(tmp_path))
+
+
+class _Cached:
+    """Pickles without its cache, as many classes do: a hit gets it without."""
+
+    def __init__(self, n):
+        self.n = n
+        self.cache = {"warm": True}
+
+    def __getstate__(self):
+        return {"n": self.n, "cache": {}}
+
+
+class _Unloadable:
+    def __reduce__(self):
+        return (_Unloadable._refuse, ())
+
+    @staticmethod
+    def _refuse():
+        raise RuntimeError("cannot be rebuilt")
+
+
+def test_a_pickle_hands_on_what_a_load_of_it_gives_back():
+    from scout_persist.equality import difference
+
+    value = {"obj": _Cached(3), "t": (1, 2.5)}
+    enc = payload.encode(value, None, key=KEY)
+    assert enc.record["format"] == "pickle"
+    hit = payload.decode(enc.data, enc.record, key=KEY)
+    assert enc.value["obj"].cache == {} == hit["obj"].cache  # the first run too: no warm cache only it has
+    assert difference(enc.value, hit) is None
+
+
+def test_builtin_data_is_handed_on_as_itself_without_unpickling():
+    value = {"set": {1, 2}, "t": (1, -0.0, math.nan), "b": b"x", "nested": [{"k": None}]}
+    enc = payload.encode(value, None, key=KEY)
+    assert enc.record["format"] == "pickle" and enc.value is value  # pickle gives builtin data back exactly
+    from scout_persist.equality import difference
+
+    assert difference(value, payload.decode(enc.data, enc.record, key=KEY)) is None
+    with_object = {"obj": _Cached(1)}
+    assert payload.encode(with_object, None, key=KEY).value is not with_object  # unpickled: what a hit gets
+
+
+def test_a_value_whose_pickle_does_not_load_back_is_refused():
+    with pytest.raises(
+        UnsupportedValueError, match=r"_Unloadable value pickles but does not unpickle.*cannot be rebuilt"
+    ):
+        payload.encode(_Unloadable(), None, key=KEY)
+
+
+def test_a_datetime_yaml_would_change_is_refused():
+    madrid = dt.datetime(2026, 1, 1, tzinfo=zoneinfo.ZoneInfo("Europe/Madrid"))
+    with pytest.raises(UnsupportedValueError, match=r"cannot be stored as Scout type 'yaml' without change"):
+        payload.encode({"t": madrid}, "yaml", key=KEY)  # YAML keeps the offset, not the zone
+    lmt = dt.datetime(1924, 1, 1, tzinfo=zoneinfo.ZoneInfo("Asia/Qostanay"))  # UTC+04:14:28
+    with pytest.raises(UnsupportedValueError, match=r"'yaml': the bytes written for it do not load back"):
+        payload.encode([lmt], "yaml", key=KEY)
+    utc = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    assert payload.encode({"t": utc}, "yaml", key=KEY).value == {"t": utc}
+
+
+def test_negative_zero_keeps_its_sign_in_every_scout_type_that_holds_floats():
+    for scout_type in ("float", "json", "yaml", "marshal", "float_array"):
+        value = [-0.0] if scout_type.endswith("array") else -0.0
+        enc = payload.encode(value, scout_type, key=KEY)
+        back = payload.decode(enc.data, enc.record, key=KEY)
+        assert math.copysign(1.0, back[0] if isinstance(back, list) else back) == -1.0, scout_type

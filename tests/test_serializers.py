@@ -626,3 +626,8 @@ def test_large_decoded_arrays_are_private_memory_across_fork(monkeypatch):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert loaded[0] == 0 and np.array_equal(loaded, a)
+
+
+def test_yaml_text_pyyaml_scans_but_cannot_build_is_corrupt_not_a_crash():
+    with pytest.raises(CorruptPayloadError, match="should hold YAML"):
+        S.load(b"---\n- !!timestamp '1924-01-01 00:00:00+04:14:28'\n", "yaml")

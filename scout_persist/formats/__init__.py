@@ -17,9 +17,14 @@ format         chosen for                       bytes                           
 
 Everything else is a pickle (:mod:`scout_persist.payload`), under the HMAC rules and ``SCOUT_PERSIST_ALLOW_PICKLE``.
 
-The contract of every format: ``decode(encode(v))`` equals ``v`` (same type, dtypes, shape, index, names), or
-``encode`` refuses with :class:`UnsupportedValueError` naming the value, the rule and the fix; ``encode`` returns the
-value a later decode gives back, which the first run hands on.
+The contract of every format: ``encode`` returns, as :attr:`Stored.value`, a value indistinguishable
+(:func:`scout_persist.equality.difference`) from what a later ``decode`` of its bytes gives back, and the first run
+hands that value on; it differs from the value given only by a lossless change the format documents (NPY and
+safetensors hand on a C-contiguous writable copy of a strided or read-only array, safetensors of any array not
+C-contiguous).  A value the format cannot hold exactly is refused with :class:`UnsupportedValueError` naming the
+value, the rule and the fix (chosen by type, it is then pickled).  Formats whose load is cheap to compare (Parquet,
+Arrow, JSON) decode once and compare; NPY and safetensors hold by construction (the arrays written are the arrays
+handed on), so a large array is never decoded twice.  docs/formats.md has the rule of each format.
 """
 
 from __future__ import annotations

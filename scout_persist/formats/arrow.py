@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import codecs
+from ..equality import difference
 from ..errors import CorruptPayloadError, UnsupportedValueError
 from . import Format, Stored, compression, loaded
 
@@ -53,11 +54,12 @@ class Arrow(Format):
             "stored_size": data.size,
             "checksum": codecs.checksum(data),
         }
-        back = self.decode(data, record, where)
-        if not back.equals(value, check_metadata=True):
+        problem = difference(value, self.decode(data, record, where))
+        if problem:
             raise UnsupportedValueError(
-                "a pyarrow.Table cannot be stored as arrow without change (an extension type this process cannot "
-                "read back?); register the extension type, or declare format='pickle'"
+                f"a pyarrow.Table cannot be stored as arrow without change: a cache hit would give back a different "
+                f"table ({problem}; an extension type this process cannot read back?); register the extension type, "
+                "or declare format='pickle'"
             )
         return Stored(data, record, value)
 

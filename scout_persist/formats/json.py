@@ -28,15 +28,17 @@ class Json(Format):
     def encode(self, value: Any, spec: str | None, where: str) -> Stored:
         from .. import payload, serializers
 
+        fix = "return JSON data (dict with str keys, list, str, int, float, bool, None), or declare format='pickle'"
         try:
             data = serializers.dump(value, "json")
-            back = serializers.load(data, "json")
-            payload.require_roundtrip(value, back, "json")
-        except UnsupportedValueError as exc:
+        except (UnsupportedValueError, UnicodeEncodeError) as exc:
+            raise UnsupportedValueError(f"a {type(value).__name__} cannot be stored as json: {exc}; {fix}") from exc
+        back = serializers.load(data, "json")
+        if not payload.lossless(value, back):
             raise UnsupportedValueError(
-                f"a {type(value).__name__} cannot be stored as json: {exc}; return JSON data (dict with str keys, "
-                "list, str, int, float, bool, None), or declare format='pickle'"
-            ) from exc
+                f"a {type(value).__name__} {value!r:.80} cannot be stored as json without change: a cache hit would "
+                f"give {type(back).__name__} {back!r:.80}; {fix}"
+            )
         record = {
             "codec": "none",
             "level": None,

@@ -1,5 +1,12 @@
 """``npy``: a numpy array as NPY.
 
+NPY holds C- or Fortran-ordered data: a C- or Fortran-contiguous array comes back in its own layout; a strided view
+(``a[::2]``, a transpose of a 3-d array) is stored as, and handed on as, its C-contiguous copy, and a read-only array
+as its writable copy: loads are writable, so the first run hands on what every load gives back.  Arrays of Python
+objects (``dtype=object``, or structured dtypes holding them) are not NPY data: chosen by type they are pickled,
+asked for they are refused; so are subclasses (masked arrays, ``np.matrix``, memory maps), which NPY would turn
+into plain arrays.
+
 Uncompressed (``compression="none"``) the result file *is* a ``.npy`` file (``numpy.load(path)`` reads it); on a
 local disk it is read as a private memory map, verified, and the array is a view of that map: no copy, writable
 (copy on write: the file never changes).  Compressed, the payload is the codec's encoding of the array's bytes and
@@ -47,6 +54,34 @@ def _parse_header(np: Any, header: bytes, where: str) -> tuple[tuple[Any, ...], 
     return shape, fortran, dtype
 
 
+def _refusal(np: Any, value: Any) -> str | None:
+    """Why NPY cannot hold ``value`` exactly (None: it can)."""
+    if type(value) is not np.ndarray:
+        return (
+            "npy holds numpy.ndarray values (not subclasses such as masked arrays, which it would turn into plain "
+            "arrays); convert it with numpy.asarray(...)"
+        )
+    if value.dtype.hasobject:
+        return "npy holds arrays without Python objects (dtype=object); convert it to a numeric or str dtype"
+    if value.dtype.metadata is not None:
+        return "npy does not keep dtype metadata; drop it (arr.astype(arr.dtype.str))"
+    names = _field_names(value.dtype)
+    if not all(n.isascii() for n in names):  # the NPY header this reader and numpy < 2 agree on is Latin-1 text
+        return f"npy headers are ASCII, and the field names {[n for n in names if not n.isascii()]!r:.60} are not"
+    return None
+
+
+def _field_names(dtype: Any) -> list[str]:
+    """Every field name of a structured dtype, nested ones included (titles too: the header holds them)."""
+    if dtype.fields is None:
+        return _field_names(dtype.subdtype[0]) if dtype.subdtype else []
+    names: list[str] = []
+    for name, spec in dtype.fields.items():
+        names.append(str(name))
+        names.extend(_field_names(spec[0]))
+    return names
+
+
 class Npy(Format):
     name = "npy"
     version = 1
@@ -54,20 +89,22 @@ class Npy(Format):
 
     def can_encode(self, value: Any) -> bool:
         np = loaded("numpy")
-        return np is not None and type(value) is np.ndarray and not value.dtype.hasobject
+        return np is not None and _refusal(np, value) is None
 
     def encode(self, value: Any, spec: str | None, where: str) -> Stored:
         from ..errors import UnsupportedValueError
 
         np = self.require("numpy", "storing an array", where)
-        if not self.can_encode(value):
+        why = _refusal(np, value)
+        if why is not None:
             raise UnsupportedValueError(
-                f"a {type(value).__name__} cannot be stored as npy: npy holds numpy.ndarray values without Python "
-                "objects (dtype=object); convert it with numpy.asarray(...) or declare format='pickle'"
+                f"a {type(value).__name__} cannot be stored as npy: {why}; or declare format='pickle'"
             )
         arr = value
         if not (arr.flags.c_contiguous or arr.flags.f_contiguous):
-            arr = np.ascontiguousarray(arr)  # a strided view: its elements are gathered once
+            arr = np.ascontiguousarray(arr)  # a strided view: its elements are gathered once, in C order
+        elif not arr.flags.writeable:
+            arr = arr.copy(order="K")  # a load is writable: so is what the first run hands on
         fortran = arr.flags.f_contiguous and not arr.flags.c_contiguous
         header = _header(np, arr)
         body = memoryview((arr.T if fortran else arr).reshape(-1).view(np.uint8))
@@ -84,8 +121,9 @@ class Npy(Format):
             record.update(
                 codec=crec["codec"], level=crec["level"], stored_size=len(data), checksum=codecs.checksum(data)
             )
-        # the decode of these bytes is an equal array of the same dtype and shape: hand on the value itself
-        return Stored(data, record, value)
+        # a load gives back this array's dtype, shape, values and layout, writable: hand on this very array (the
+        # value itself when it is contiguous and writable already)
+        return Stored(data, record, arr)
 
     def _header_of(self, record: Mapping[str, Any], where: str) -> bytes:
         try:

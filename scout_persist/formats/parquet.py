@@ -2,10 +2,11 @@
 
 Parquet compresses its own column chunks, so the compression spec goes inside the file (``zstd:3`` -> Parquet
 zstd level 3, ``none`` -> uncompressed) and the stored bytes are a plain ``.parquet`` file any tool reads.
-Encoding decodes the bytes once and compares them with the value (``pandas.testing``, exact: values, dtypes, index
-type and names, column type, flags, ``attrs``): a frame Parquet cannot hold exactly (mixed-type object columns,
-non-string column names, a ``DatetimeIndex`` with a ``freq``, ...) is refused, so what the first run hands on equals
-what every cached run gets.
+Encoding decodes the bytes once and compares them with the value (:func:`scout_persist.equality.difference`: class,
+values to the bit, dtypes, index and its dtype, columns and their name, categories and their order, element types of
+object columns, ``attrs``, flags, ``freq``, tz): a frame Parquet cannot hold exactly (mixed-type object columns,
+non-string column names, a ``DatetimeIndex`` with a ``freq``, Decimals of several scales in one column, ``attrs``
+that are not JSON data, ...) is refused, so what the first run hands on equals what every cached run gets.
 
 Record: ``{"format": "parquet", "version": 1, "codec": "none", "compression": "zstd:3", "kind": "frame"|"series",
 "series_name", "stored_size", "checksum"}``.
@@ -14,10 +15,12 @@ Record: ``{"format": "parquet", "version": 1, "codec": "none", "compression": "z
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 from .. import codecs
+from ..equality import difference
 from ..errors import UnsupportedValueError
 from . import Format, Stored, compression, loaded
 
@@ -52,13 +55,21 @@ class Parquet(Format):
                 )
             record.update(kind="series", series_name=name)
             frame = value.to_frame(name=SERIES_COLUMN if name is None else str(name))
+        elif not isinstance(value.columns, pd.MultiIndex) and not all(type(c) is str for c in value.columns):
+            raise UnsupportedValueError(
+                f"a DataFrame with column names {[c for c in value.columns if type(c) is not str]!r:.60} cannot be "
+                "stored as parquet: Parquet column names are text, and a cache hit would give back str names; "
+                "rename them (df.columns = df.columns.astype(str)), or declare format='pickle'"
+            )
         codec, level = compression(spec)
         options: dict[str, Any] = (
             {"compression": None} if codec == "none" else {"compression": codec, "compression_level": level}
         )
         buf = io.BytesIO()
         try:
-            frame.to_parquet(buf, engine="pyarrow", index=None, **options)
+            with warnings.catch_warnings():  # "... will be converted to string": the comparison below decides
+                warnings.simplefilter("ignore", UserWarning)
+                frame.to_parquet(buf, engine="pyarrow", index=None, **options)
         except Exception as exc:  # pyarrow's ArrowTypeError/ArrowInvalid, pandas' ValueError
             raise UnsupportedValueError(
                 f"a {type(value).__name__} cannot be stored as parquet ({type(exc).__name__}: {exc}); give every "
@@ -73,15 +84,22 @@ class Parquet(Format):
             stored_size=data.nbytes,
             checksum=codecs.checksum(data),
         )
-        back = self._frame(data, record, where)
-        problem = difference(pd, value, back)
+        try:
+            back = self._frame(data, record, where)
+        except Exception as exc:  # pyarrow refuses its own file (e.g. a column and an index of one name)
+            raise UnsupportedValueError(
+                f"a {type(value).__name__} cannot be stored as parquet: the file written does not load back "
+                f"({type(exc).__name__}: {exc!s:.120}); give the index and the columns distinct str names, or declare "
+                "format='pickle'"
+            ) from exc
+        problem = difference(value, back)
         if problem:
             raise UnsupportedValueError(
                 f"a {type(value).__name__} cannot be stored as parquet without change: a cache hit would give "
                 f"back a different value ({problem}); convert the columns (e.g. df.astype(...)), or declare "
                 "format='pickle'"
             )
-        del back  # equal, exactly: the value itself is handed on (no second frame kept alive)
+        del back  # indistinguishable: the value itself is handed on (no second frame kept alive)
         return Stored(data, record, value)
 
     def _frame(self, data: Any, record: Mapping[str, Any], where: str) -> Any:
@@ -103,55 +121,6 @@ class Parquet(Format):
             raise CorruptPayloadError(
                 f"{where}: the Parquet payload does not load ({type(exc).__name__}: {exc})"
             ) from exc
-
-
-def difference(pd: Any, a: Any, b: Any) -> str | None:
-    """What differs between ``a`` and its load ``b`` (None: equal, with dtypes, index and column types, names, freq,
-    flags and attrs).  Column by column with vectorised ``equals`` (NaN equal to NaN), exact: no tolerance."""
-    if type(a) is not type(b):
-        return f"a {type(b).__name__} instead of a {type(a).__name__}"
-    problem = _index_difference(a.index, b.index, "index")
-    if problem:
-        return problem
-    if a.attrs != b.attrs:
-        return f"attrs {b.attrs!r:.80} instead of {a.attrs!r:.80}"
-    if a.flags.allows_duplicate_labels != b.flags.allows_duplicate_labels:
-        return "flags.allows_duplicate_labels differs"
-    if type(a) is pd.Series:
-        if a.name != b.name and not (a.name is None and b.name is None):
-            return f"name {b.name!r:.60} instead of {a.name!r:.60}"
-        return _values_difference(a, b, "values")
-    problem = _index_difference(a.columns, b.columns, "columns")
-    if problem:
-        return problem
-    for i in range(a.shape[1]):
-        problem = _values_difference(a.iloc[:, i], b.iloc[:, i], f"column {a.columns[i]!r:.60}")
-        if problem:
-            return problem
-    return None
-
-
-def _index_difference(a: Any, b: Any, what: str) -> str | None:
-    if type(a) is not type(b):
-        return f"{what}: a {type(b).__name__} instead of a {type(a).__name__}"
-    if list(a.names) != list(b.names):
-        return f"{what} names {list(b.names)!r:.80} instead of {list(a.names)!r:.80}"
-    dtypes = (list(a.dtypes), list(b.dtypes)) if a.nlevels > 1 else ([a.dtype], [b.dtype])
-    if dtypes[0] != dtypes[1]:
-        return f"{what} dtype {dtypes[1]} instead of {dtypes[0]}"
-    if getattr(a, "freq", None) != getattr(b, "freq", None):
-        return f"{what} freq {getattr(b, 'freq', None)} instead of {getattr(a, 'freq', None)}"
-    if not a.equals(b):
-        return f"{what} values differ"
-    return None
-
-
-def _values_difference(a: Any, b: Any, what: str) -> str | None:
-    if a.dtype != b.dtype:
-        return f"{what}: dtype {b.dtype} instead of {a.dtype}"
-    if not a.reset_index(drop=True).equals(b.reset_index(drop=True)):
-        return f"{what}: values differ"
-    return None
 
 
 FORMAT = Parquet()
