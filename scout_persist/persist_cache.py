@@ -232,8 +232,8 @@ def _stored(value: Any, type: str | None, loc: Location) -> tuple[bytes, Any, di
 
     if type == serializers.PICKLE:
         payload.require_pickle_allowed("store", f"{loc.url} (a {value.__class__.__name__})")
-        data, prec = serializers.dump_pickle_with_record(value, bind=loc.key)
-        return data, value, {"format": payload.PICKLE, **{k: v for k, v in prec.items() if k != "serializer"}}
+        data, prec, back = serializers.dump_pickle_handing_on(value, bind=loc.key)  # a hit's value, also the 1st time
+        return data, back, {"format": payload.PICKLE, **{k: v for k, v in prec.items() if k != "serializer"}}
     data = serializers.dump(value, type)
     stype = "binary" if type in (None, "") else str(type)
     back = serializers.load(data, stype, path=loc.url)
