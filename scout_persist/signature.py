@@ -30,9 +30,12 @@ import sysconfig
 import threading
 import types
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import UnsupportedValueError
+
+if TYPE_CHECKING:
+    from .store import Store
 
 SIGNATURE_VERSION = 3  # 3: dicts by their order, numpy scalars by dtype, NaN by its bits, the user's helpers
 PARTS = ("inputs", "dependencies", "code", "version")
@@ -571,16 +574,22 @@ def _is_simple_constant(value: Any, depth: int = 0) -> bool:
 
 
 # ----------------------------------------------------------------------------------------------- signatures
-def dependency_token(key: str, info: Mapping[str, Any] | None) -> str:
+def dependency_token(key: str, info: Mapping[str, Any] | None, store: Store | None = None) -> str:
     """How a dependency enters its dependents' signature: its job key and the checksum of its result bytes.
 
-    Jobs without a recorded checksum (Ruby's own) count by their ``end`` time, so a Ruby rerun of them is seen.
+    Jobs without a recorded checksum (Ruby's own) count by the digest of their result bytes in ``store``
+    (:func:`scout_persist.result_token.ruby_result_token`), so a Ruby rerun that changes them is seen and a
+    rewrite of their ``.info`` timing fields is not; without ``store``, by their ``end`` time (older callers).
     """
     from .payload import record_of
 
     record = record_of(info or {}) if info else None
     if record is not None:
         content = record.get("checksum") or record.get("format") or "none"
+    elif store is not None:
+        from .result_token import ruby_result_token
+
+        content = ruby_result_token(store, key, info)
     else:
         content = "legacy:" + str((info or {}).get("end") or "")
     return f"{key}={content}"

@@ -413,3 +413,27 @@ def test_s3_sigkilled_holder_is_recovered(s3_url):
     assert lock.acquire(timeout=10)  # 30 s lease: only the dead pid explains this
     assert parse_lock(store.get(KEY))["pid"] == str(os.getpid())
     lock.release()
+
+
+# -- what winning a lock says about its previous holder (scout_persist.handover) ---------------------------------
+def test_winning_a_free_or_released_lock_breaks_nothing(store):
+    lock = Lock(store, KEY)
+    assert lock.acquire(timeout=0) and lock.broken is None  # free
+    waiter = Lock(store, KEY)
+    threading.Timer(0.3, lock.release).start()
+    assert waiter.acquire(timeout=10)
+    assert waiter.broken is None  # released by a live holder: its work ended normally
+    waiter.release()
+
+
+def test_winning_a_dead_holders_lock_records_the_entry_it_broke(store):
+    holder = run_py(HOLD, store.url, KEY)
+    assert holder.stdout.readline().strip() == "held"
+    holder.kill()
+    holder.wait()
+    lock = Lock(store, KEY)
+    assert lock.acquire(timeout=10)
+    assert lock.broken is not None and lock.broken["pid"] == str(holder.pid)
+    lock.release()
+    assert lock.acquire(timeout=0) and lock.broken is None  # each acquire says what it did
+    lock.release()

@@ -218,22 +218,22 @@ def _dependency(run_id: str, url: str | None, plain: Any = ()) -> tuple[str, lis
     plan = plans.for_run(run_id)
     if isinstance(plan, plans.RunPlan):
         inherited = [n for n in plan.identity.non_default_inputs if n not in plan.fixed]
-        token = plan.token or signature.dependency_token(
-            plan.job_key, read_info(settings.store_for(url), plan.job_key + ".info")
-        )
+        store = settings.store_for(url)
+        token = plan.token or signature.dependency_token(plan.job_key, read_info(store, plan.job_key + ".info"), store)
         return plan.job_key, inherited, token
     if isinstance(plan, BaseException):
         raise ScoutKeyError(f"upstream task run {run_id} has no Scout job key ({plan})") from plan
     key = _key_from_api(run_id)
     if key is None:
         return None
-    info = read_info(settings.store_for(url), key + ".info")
+    store = settings.store_for(url)
+    info = read_info(store, key + ".info")
     if not info or not info.get("workflow"):
         return None
     record = info.get("prefect") or {}
     fixed_names = set(record.get("fixed_inputs") or ())
     inherited = [n for n in info.get("non_default_inputs") or [] if n not in fixed_names]
-    return key, inherited, signature.dependency_token(key, info)
+    return key, inherited, signature.dependency_token(key, info, store)
 
 
 def _key_from_api(run_id: str, wait: float = 30.0) -> str | None:
