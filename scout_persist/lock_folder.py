@@ -11,7 +11,7 @@ Ruby locks there.
 :func:`ruby_lock_folder` is Ruby's resolution for a working directory and ``$HOME``.  :func:`extra_lock_folder`
 says when a Python process must lock there too: when Ruby shares the store's jobs (the root is ``~/.scout``, the
 working directory, or ``/tmp/scout``: the roots of Ruby's job maps) and a Ruby process started with this process's
-working directory and ``$HOME`` would lock elsewhere than ``<root>/tmp/persist_locks``.  The job lease then holds
+working directory and ``$HOME`` now would lock elsewhere than ``<root>/tmp/persist_locks``.  The job lease then holds
 both locks (:class:`scout_persist.lease.LockFileLease`), so it excludes Python processes through the root's and
 that Ruby through its own.  A Ruby process started from another folder that has ``./tmp/persist_locks`` cannot be
 seen from here: docs/reliability.md, "Ruby and Python at the same time".
@@ -19,9 +19,9 @@ seen from here: docs/reliability.md, "Ruby and Python at the same time".
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
+import threading
 
 from .layout import LOCK_DIR, find
 
@@ -43,15 +43,13 @@ def ruby_lock_folder(cwd: str | None = None, home: str | None = None) -> str:
 
 def extra_lock_folder(root: str, cwd: str | None = None, home: str | None = None) -> str | None:
     """The folder where a Ruby process started here would lock the jobs of the local store ``root``, when that is
-    not ``<root>/tmp/persist_locks`` and Ruby shares those jobs; None when the root's own folder is the one."""
-    cwd = os.getcwd() if cwd is None else cwd
+    not ``<root>/tmp/persist_locks`` and Ruby shares those jobs; None when the root's own folder is the one.
+
+    Resolved at each call (a few ``stat`` calls), as a Ruby process started now would resolve it: Ruby resolves it
+    once per process, so a folder created later changes what later processes of either side use."""
+    cwd = os.path.realpath(os.getcwd() if cwd is None else cwd)
     home = os.environ.get("HOME", "") if home is None else home
-    return _extra(os.path.realpath(root), os.path.realpath(cwd), home)
-
-
-@functools.lru_cache(maxsize=64)
-def _extra(root: str, cwd: str, home: str) -> str | None:
-    # Once per (root, folder, HOME) and process, as Ruby resolves it once per process.
+    root = os.path.realpath(root)
     shared = {cwd, os.path.realpath(os.path.join(home, ".scout")) if home else "", _TMP_ROOT}
     if root not in shared:
         return None
@@ -59,15 +57,23 @@ def _extra(root: str, cwd: str, home: str) -> str | None:
     ours = os.path.realpath(os.path.join(root, LOCK_DIR))
     if ruby == ours:
         return None
-    log.warning(
-        "Ruby Scout started from %s (HOME %s) locks jobs in %s, not in %s: this process takes both locks of each job "
-        "so that it excludes that Ruby as well as the other Python processes (see docs/reliability.md)",
-        cwd,
-        home,
-        ruby,
-        ours,
-    )
+    with _guard:
+        first = (root, cwd, ruby) not in _warned
+        _warned.add((root, cwd, ruby))
+    if first:
+        log.warning(
+            "Ruby Scout started from %s (HOME %s) locks jobs in %s, not in %s: this process takes both locks of "
+            "each job, so that it excludes that Ruby as well as the other Python processes (docs/reliability.md)",
+            cwd,
+            home,
+            ruby,
+            ours,
+        )
     return ruby
+
+
+_warned: set[tuple[str, str, str]] = set()
+_guard = threading.Lock()
 
 
 __all__ = ["extra_lock_folder", "ruby_lock_folder"]
