@@ -131,12 +131,16 @@ def _read(store: Store, key: str) -> dict[str, Any] | None:
 def _writer_state(info: dict[str, Any]) -> str:
     """``alive``/``stopped``/``dead``/``unknown`` for the process that wrote ``info`` (its pid and host)."""
     from .lease import holder_lines
+    from .liveness import pid_reused
     from .locks import holder_state
 
     lines = holder_lines(info)
     if not lines.get("pid") or not lines.get("host"):
         return "unknown"
-    return holder_state(lines)
+    state = holder_state(lines)
+    if state == "alive" and pid_reused(int(lines["pid"]), info):
+        return "dead"  # its pid now belongs to a process started after the job was issued
+    return state
 
 
 __all__ = ["GRACE", "Handover", "marked_done_by_another", "ruby_run_in_progress", "settle_handover"]

@@ -136,3 +136,19 @@ def test_a_python_start_that_another_process_marked_done_is_not_a_finished_job()
     finished = dict(started, payload={"format": "scout", "type": "string", "checksum": "sha256:aa"})
     assert marked_done_by_another(finished) is None
     assert marked_done_by_another({"status": "done", "pid": 3}) is None  # Ruby's own job
+
+
+def test_a_ruby_writer_whose_pid_now_belongs_to_a_newer_process_is_gone(store):
+    import os
+
+    from scout_persist.info import hostname
+
+    info = InfoFile(store, KEY)  # issued long before the process that now has its pid (this one) started
+    info.setup(
+        task_name="work", workflow="Race", pid=os.getpid(), pid_hostname=hostname(), issued="2000-01-01 00:00:00 +0000"
+    )
+    info.start()
+    lease = LockFileLease(store, KEY)
+    assert lease.acquire(timeout=0)
+    assert settle_handover(lease, grace=60).outcome == handover.GONE  # at once: no 60 s wait
+    lease.release()
