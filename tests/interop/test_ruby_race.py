@@ -224,11 +224,12 @@ def arena(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Arena]:
 def _print_table() -> None:
     if not TABLE:
         return
-    print("\n\nscenario | trials | jobs | completed bodies | jobs run twice | killed | load (machine)")
+    print("\n\nscenario | trials | jobs | completed bodies | jobs run twice | killed | take-over | load (machine)")
     for row in TABLE:
+        took = f"{row['seconds']} s" if "seconds" in row else "-"
         print(
             f"{row['scenario']} | {row['trials']} | {row['jobs']} | {row['completed']} | {row['double']} | "
-            f"{row.get('killed', 0)} | {row['load']}"
+            f"{row.get('killed', 0)} | {took} | {row['load']}"
         )
     out = os.environ.get("SCOUT_RACE_TABLE")
     if out:
@@ -246,27 +247,16 @@ def spec(task: str, ident: str, offset: float = 0.0) -> dict[str, Any]:
 
 
 def run_trial(
-    arena: Arena,
-    ruby_jobs: list[dict[str, Any]],
-    py_jobs: list[dict[str, Any]],
-    duration: float = DURATION,
-    py: Side | None = None,
-    kill: Any = None,
+    arena: Arena, ruby_jobs: list[dict[str, Any]], py_jobs: list[dict[str, Any]], duration: float = DURATION
 ) -> tuple[list[Any], dict[str, Any]]:
-    """Both sides start their jobs at t0 + offset; returns Ruby's exits (in order) and the plug-in's results.
-
-    ``kill(arena, forked_pids)`` runs once both sides were sent their jobs (to kill -9 a side mid-run)."""
-    py = py or arena.py
+    """Both sides start their jobs at t0 + offset; returns Ruby's exits (in order) and the plug-in's results."""
     t0 = time.time() + MARGIN
     if ruby_jobs:
         arena.ruby.send({"cmd": "run", "t0": t0, "jobs": ruby_jobs, "duration": duration})
     if py_jobs:
-        py.send({"cmd": "run", "t0": t0, "jobs": py_jobs, "duration": duration})
-    forked = arena.ruby.reply("forked")["pids"] if ruby_jobs else []
-    if kill is not None:
-        kill(arena, forked)
+        arena.py.send({"cmd": "run", "t0": t0, "jobs": py_jobs, "duration": duration})
     ended = arena.ruby.reply("run")["ended"] if ruby_jobs else []
-    results = py.reply("run")["results"] if py_jobs and py.proc.poll() is None else {}
+    results = arena.py.reply("run")["results"] if py_jobs else {}
     return ended, results
 
 
@@ -340,63 +330,56 @@ def test_each_job_runs_once_when_both_sides_race(arena: Arena, first: str, patte
     check_loads(arena, jobs)
 
 
+def wait_for_bodies(arena: Arena, side: str, jobs: list[str], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while sum(arena.executions()[(side, job, "start")] for job in jobs) < len(jobs):
+        assert time.monotonic() < deadline, f"the {side} bodies of {jobs} did not start within {timeout:.0f}s"
+        time.sleep(0.05)
+
+
 def test_kill_9_of_the_ruby_holder_mid_run(arena: Arena) -> None:
-    """Ruby's processes are killed while their bodies run; the plug-in, waiting on their locks, takes over."""
+    """Ruby's processes are killed while their bodies run and the plug-in waits on their locks; it takes over."""
     names = ids("kill_ruby", 5)
+    jobs = [f"work/{n}" for n in names]
     before = arena.executions()
-
-    def kill(arena: Arena, forked: list[Any]) -> None:
-        pids = dict(forked)
-        deadline = time.monotonic() + 60
-        while sum(arena.executions()[("ruby", f"work/{n}", "start")] for n in names) < len(names):
-            assert time.monotonic() < deadline, "the Ruby bodies did not start"
-            time.sleep(0.05)
-        for n in names:
-            os.kill(pids[f"work/{n}"], signal.SIGKILL)
-
-    started = time.monotonic()
-    ended, results = run_trial(
-        arena, [spec("work", n) for n in names], [spec("work", n, 0.2) for n in names], duration=2.0, kill=kill
-    )
-    took = time.monotonic() - started
+    arena.ruby.send({"cmd": "run", "t0": time.time(), "jobs": [spec("work", n) for n in names], "duration": 60})
+    pids = dict(arena.ruby.reply("forked")["pids"])
+    wait_for_bodies(arena, "ruby", jobs)
+    arena.py.send({"cmd": "run", "t0": time.time(), "jobs": [spec("work", n) for n in names], "duration": DURATION})
+    time.sleep(2.0)  # the plug-in's tasks reach the locks Ruby holds
+    killed = time.monotonic()
+    for job in jobs:
+        os.kill(pids[job], signal.SIGKILL)
+    ended = arena.ruby.reply("run")["ended"]
+    results = arena.py.reply("run")["results"]
+    took = time.monotonic() - killed
     assert [e[1]["signal"] for e in ended] == [signal.SIGKILL] * len(names)
     assert results == {f"work/{n}": f"v:{n}" for n in names}
-    jobs = [f"work/{n}" for n in names]
     record(arena, "kill -9 of Ruby mid-run", 1, jobs, before, killed=len(names))
-    TABLE[-1]["seconds"] = round(took - MARGIN, 1)
+    TABLE[-1]["seconds"] = round(took, 1)
     check_loads(arena, jobs)
 
 
 def test_kill_9_of_the_python_holder_mid_run(arena: Arena) -> None:
-    """The plug-in's process is killed while its bodies run; Ruby, waiting on its locks, takes over once they go
-    stale by Ruby's own rule (30 s without a touch)."""
+    """The plug-in's process is killed while its bodies run and Ruby waits on its locks; Ruby takes over once they
+    go stale by Ruby's own rule (30 s without a touch)."""
     names = ids("kill_py", 3)
+    jobs = [f"work/{n}" for n in names]
     victim = arena.python_side("python-victim")
     before = arena.executions()
-    took: dict[str, float] = {}
-
-    def kill(arena: Arena, forked: list[Any]) -> None:
-        deadline = time.monotonic() + 90
-        while sum(arena.executions()[("py", f"work/{n}", "start")] for n in names) < len(names):
-            assert time.monotonic() < deadline, "the plug-in's bodies did not start"
-            time.sleep(0.05)
-        victim.proc.send_signal(signal.SIGKILL)
-        victim.proc.wait()
-        took["killed"] = time.monotonic()
-
-    ended, _ = run_trial(
-        arena,
-        [spec("work", n, 0.5) for n in names],
-        [spec("work", n) for n in names],
-        duration=3.0,
-        py=victim,
-        kill=kill,
-    )
-    took["ruby done"] = time.monotonic()
+    victim.send({"cmd": "run", "t0": time.time(), "jobs": [spec("work", n) for n in names], "duration": 120})
+    wait_for_bodies(arena, "py", jobs)
+    arena.ruby.send({"cmd": "run", "t0": time.time(), "jobs": [spec("work", n) for n in names], "duration": DURATION})
+    arena.ruby.reply("forked")
+    time.sleep(2.0)  # Ruby's processes reach the locks the plug-in holds
+    victim.proc.send_signal(signal.SIGKILL)
+    victim.proc.wait()
+    killed = time.monotonic()
+    ended = arena.ruby.reply("run")["ended"]
+    took = time.monotonic() - killed
     assert [e for e in ended if e[1]["exit"] != 0] == [], ended
-    jobs = [f"work/{n}" for n in names]
     record(arena, "kill -9 of Python mid-run", 1, jobs, before, killed=len(names))
-    TABLE[-1]["seconds"] = round(took["ruby done"] - took["killed"], 1)
+    TABLE[-1]["seconds"] = round(took, 1)
     check_loads(arena, jobs)
 
 
