@@ -24,7 +24,7 @@ import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import signature
 from .codeidentity import CodeIdentity, identify
@@ -32,6 +32,9 @@ from .errors import ScoutPersistError, UnsupportedValueError
 from .rubydigest import digest_str
 from .rubyvalues import Step
 from .workflow import Input, JobIdentity, job_identity
+
+if TYPE_CHECKING:
+    from .store import Store
 
 JOBNAME_MARK = "scout:jobname"
 
@@ -69,13 +72,16 @@ class Upstream:
     inherited: tuple[str, ...] = ()
 
 
-def upstream_from_info(key: str, info: Mapping[str, Any] | None, fixed: Sequence[str] = ()) -> Upstream:
-    """An upstream job read from its ``.info``: inputs fixed by the caller are not inherited by dependents."""
+def upstream_from_info(
+    key: str, info: Mapping[str, Any] | None, fixed: Sequence[str] = (), store: Store | None = None
+) -> Upstream:
+    """An upstream job read from its ``.info`` (in ``store``: a Ruby job counts by its result bytes): inputs fixed
+    by the caller are not inherited by dependents."""
     info = info or {}
     record = info.get("prefect") if isinstance(info.get("prefect"), Mapping) else {}
     fixed_names = set(fixed) | set((record or {}).get("fixed_inputs") or ())
     inherited = tuple(n for n in info.get("non_default_inputs") or [] if n not in fixed_names)
-    return Upstream(key, signature.dependency_token(key, info), inherited)
+    return Upstream(key, signature.dependency_token(key, info, store), inherited)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import posixpath
 import threading
 import time
 import uuid
@@ -103,21 +104,47 @@ class JobLease:
 
 
 class LockFileLease(JobLease):
-    """Ruby's job lock file: acquired before anything is written, checked before every write."""
+    """Ruby's job lock file: acquired before anything is written, checked before every write.
+
+    Where a Ruby process started from this working directory would lock the job elsewhere than the root's
+    ``tmp/persist_locks`` (:func:`scout_persist.lock_folder.extra_lock_folder`), that lock is taken too, after the
+    root's (one order for every Python process: no deadlock; Ruby takes only its own)."""
 
     def __init__(self, store: Store, job_key: str, lease: float = 30.0, refresh: float = 2.0) -> None:
         self.store, self.job_key, self.lease = store, job_key, lease
-        self.lock = Lock(store, lock_key_for(store.path(job_key)), lease=lease, refresh=refresh)
+        path = store.path(job_key)
+        self.lock = Lock(store, lock_key_for(path), lease=lease, refresh=refresh)
+        self.ruby_lock: Lock | None = None
+        if store.is_local:
+            from .lock_folder import extra_lock_folder
+
+            folder = extra_lock_folder(store.root)
+            if folder is not None:
+                name = posixpath.basename(lock_key_for(path))
+                self.ruby_lock = Lock(Store(folder), name, lease=lease, refresh=refresh)
         self.token = ""
 
     def acquire(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
         if not self.lock.acquire(timeout=timeout):
             return False
+        if self.ruby_lock is not None:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not self.ruby_lock.acquire(timeout=left):
+                self.lock.release()
+                return False
         self.token = self.lock.token or ""
         return True
 
+    @property
+    def broken(self) -> dict[str, str] | None:
+        """The stale entry winning it broke (its holder died holding the lock), None when it was free or released."""
+        return self.lock.broken or (self.ruby_lock.broken if self.ruby_lock is not None else None)
+
     def check(self) -> None:
         self.lock.check()
+        if self.ruby_lock is not None:
+            self.ruby_lock.check()
 
     def put_info(self, data: bytes, durable: bool = True) -> None:
         self.check()
@@ -128,11 +155,13 @@ class LockFileLease(JobLease):
         self.store.put(key, data)
 
     def release(self) -> None:
+        if self.ruby_lock is not None:
+            self.ruby_lock.release()
         self.lock.release()
 
     @property
     def held(self) -> bool:
-        return self.lock.held
+        return self.lock.held and (self.ruby_lock is None or self.ruby_lock.held)
 
 
 class InfoLease(JobLease):

@@ -62,9 +62,7 @@ def job_liveness(
         return Liveness(DEAD, f"its pid {pid} is not running on this host ({host}), or is now another process")
     if state == "alive":
         assert pid is not None  # holder_state was asked
-        started = _process_start(pid)
-        issued = _issued(info.get("issued"))
-        if started is not None and issued is not None and started > issued + _ISSUED_SLACK:
+        if pid_reused(pid, info):
             return Liveness(
                 DEAD,
                 f"its pid {pid} on this host ({host}) is now another process, started after the "
@@ -110,6 +108,14 @@ def lock_liveness(store: Store, key: str, lease: float = LOCK_LEASE, written_by:
     if stale:
         return Liveness(DEAD, f"its job lock is stale: {stale}")
     return Liveness(ALIVE, f"its job lock is held by host {holder.get('host', '?')} pid {holder.get('pid', '?')}")
+
+
+def pid_reused(pid: int, info: dict[str, Any]) -> bool:
+    """Whether the running process ``pid`` of this host started after the job of ``info`` was issued: then it is
+    another process that got the writer's pid, not the writer."""
+    started = _process_start(pid)
+    issued = _issued(info.get("issued"))
+    return started is not None and issued is not None and started > issued + _ISSUED_SLACK
 
 
 def _where(host: Any, pid: int | None) -> str:

@@ -308,6 +308,9 @@ class Lock:
         self._seq = 0
         self._state = threading.Lock()
         self.last_holder: dict[str, str] | None = None
+        # The entry the last acquire broke (its holder died or stopped renewing), None when it found the lock free
+        # or released: a broken holder may have left its work half done (scout_persist.handover).
+        self.broken: dict[str, str] | None = None
 
     def __repr__(self) -> str:
         return f"Lock({self.store.url!r}, {self.key!r}, held={self.held})"
@@ -338,13 +341,17 @@ class Lock:
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = poll
         watch = Watch()
+        self.broken = None
+        just_broke: dict[str, str] | None = None
         while True:
             token = uuid.uuid4().hex
             raw = self._content(token)
             created, version = self._create(raw)
             if created:
+                self.broken = just_broke
                 self._won(token, version)
                 return True
+            just_broke = None  # someone else took it after our break: that holder's release is what we follow
             seen = self._read()
             if seen is None:
                 continue  # released between our create and our read: try again at once
@@ -357,6 +364,7 @@ class Lock:
             age = seen.age if seen.age is not None else self.store.age(self.key)
             reason = stale_reason(info, self.lease, age, unchanged, self._me())
             if reason and self._break(seen):
+                just_broke = info
                 continue  # we removed the stale entry: try again at once
             if deadline is not None:
                 left = deadline - time.monotonic()

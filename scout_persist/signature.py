@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .codeidentity import CodeIdentity, changed_components, code_identity, identify
 from .valuedigest import DIGESTIBLE, file_content_digest, hasher, value_digest
+
+if TYPE_CHECKING:
+    from .store import Store
 
 # 4: values by everything a computation sees (order, masks, pandas labels by type, float bits, folders recursively,
 # files whole), code identity by named components (library objects by version), dependencies by their whole record
@@ -35,11 +38,13 @@ PARTS = ("inputs", "dependencies", "code", "version", "declared")
 
 
 # ----------------------------------------------------------------------------------------------- signatures
-def dependency_token(key: str, info: Mapping[str, Any] | None) -> str:
+def dependency_token(key: str, info: Mapping[str, Any] | None, store: Store | None = None) -> str:
     """How a dependency enters its dependents' signature: its job key and what its loaded value is made of — the
     whole payload record (checksum of the bytes, format, dtype, shape, flags, codec) and the ``.files/`` manifest.
 
-    Jobs without a record (Ruby's own) count by their ``end`` time, so a Ruby rerun of them is seen.
+    Jobs without a record (Ruby's own) count by the digest of their result bytes in ``store``
+    (:func:`scout_persist.result_token.ruby_result_token`), so a Ruby rerun that changes them is seen and a rewrite
+    of their ``.info`` timing fields is not; without ``store``, by their ``end`` time (older callers).
     """
     from .payload import record_of
 
@@ -50,6 +55,10 @@ def dependency_token(key: str, info: Mapping[str, Any] | None) -> str:
         h.update(json.dumps(record, sort_keys=True, default=str).encode())
         h.update(b"\0files:" + json.dumps(files, sort_keys=True, default=str).encode())
         content = "r:" + h.hexdigest()
+    elif store is not None:
+        from .result_token import ruby_result_token
+
+        content = ruby_result_token(store, key, info)
     else:
         content = "legacy:" + str((info or {}).get("end") or "")
     return f"{key}={content}"

@@ -14,6 +14,7 @@ import pytest
 
 from scout_persist.cli import main
 from scout_persist.info import dumps_info, hostname, ruby_time
+from scout_persist.store import Store
 
 BLUEBERRY = "var/jobs/Baking/bake_muffin_tray/Blueberry muffin_9aff92f61c19901acf7966542a2f3a2f"
 CHAIN = "var/jobs/DepCases/chain/chain_3c1417e9aa4886ec1db13351da3fd99d"
@@ -292,6 +293,7 @@ def test_why_damaged_result_and_undecided_dependency(root, capsys):
             sig.dependency_token(
                 "var/jobs/DepCases/base/chain_e0415ca5244b665e3e7b7d876ba1f3d9",
                 json.loads((base.parent / (base.name + ".info")).read_bytes()),
+                Store(str(root)),
             )
         ],
         "code",

@@ -413,3 +413,78 @@ def test_s3_sigkilled_holder_is_recovered(s3_url):
     assert lock.acquire(timeout=10)  # 30 s lease: only the dead pid explains this
     assert parse_lock(store.get(KEY))["pid"] == str(os.getpid())
     lock.release()
+
+
+# -- what winning a lock says about its previous holder (scout_persist.handover) ---------------------------------
+def test_winning_a_free_or_released_lock_breaks_nothing(store):
+    lock = Lock(store, KEY)
+    assert lock.acquire(timeout=0) and lock.broken is None  # free
+    waiter = Lock(store, KEY)
+    threading.Timer(0.3, lock.release).start()
+    assert waiter.acquire(timeout=10)
+    assert waiter.broken is None  # released by a live holder: its work ended normally
+    waiter.release()
+
+
+def test_winning_a_dead_holders_lock_records_the_entry_it_broke(store):
+    holder = run_py(HOLD, store.url, KEY)
+    assert holder.stdout.readline().strip() == "held"
+    holder.kill()
+    holder.wait()
+    lock = Lock(store, KEY)
+    assert lock.acquire(timeout=10)
+    assert lock.broken is not None and lock.broken["pid"] == str(holder.pid)
+    lock.release()
+    assert lock.acquire(timeout=0) and lock.broken is None  # each acquire says what it did
+    lock.release()
+
+
+# -- the lock folder Ruby resolves (scout_persist.lock_folder) ---------------------------------------------------
+def test_ruby_locks_in_the_working_directory_when_it_has_tmp_persist_locks(tmp_path):
+    from scout_persist.lock_folder import ruby_lock_folder
+
+    home, cwd = tmp_path / "home", tmp_path / "project"
+    cwd.mkdir()
+    (home / ".scout").mkdir(parents=True)
+    assert ruby_lock_folder(str(cwd), str(home)) == str(home / ".scout/tmp/persist_locks")  # Ruby's default
+    (cwd / "tmp/persist_locks").mkdir(parents=True)
+    assert ruby_lock_folder(str(cwd), str(home)) == str(cwd / "tmp/persist_locks")  # Path#find: current map first
+
+
+def test_a_second_lock_only_where_ruby_shares_the_root_and_locks_elsewhere(tmp_path):
+    from scout_persist.lock_folder import extra_lock_folder
+
+    home, cwd, other = tmp_path / "home", tmp_path / "project", tmp_path / "data"
+    for d in (home / ".scout", cwd, other):
+        d.mkdir(parents=True)
+    root = str(home / ".scout")
+    assert extra_lock_folder(root, str(cwd), str(home)) is None  # both lock in ~/.scout/tmp/persist_locks
+    (cwd / "tmp/persist_locks").mkdir(parents=True)
+    assert extra_lock_folder(root, str(cwd), str(home)) == str(cwd / "tmp/persist_locks")
+    assert extra_lock_folder(str(other), str(cwd), str(home)) is None  # Ruby does not reach this root's jobs
+    assert extra_lock_folder(str(cwd), str(cwd), str(home)) is None  # root = working directory: one folder
+
+
+def test_a_job_lease_takes_rubys_lock_too_when_the_folders_differ(tmp_path, monkeypatch):
+    from scout_persist.lease import LockFileLease
+
+    home, cwd = tmp_path / "home", tmp_path / "project"
+    (home / ".scout").mkdir(parents=True)
+    (cwd / "tmp/persist_locks").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(cwd)
+    store = Store(str(home / ".scout"))
+    key = "var/jobs/W/t/j"
+    name = lock_key_for(store.path(key)).rsplit("/", 1)[1]
+    ruby = Lock(Store(str(cwd / "tmp/persist_locks")), name)  # a Ruby process started from `project` holds it
+    assert ruby.acquire(timeout=0)
+    lease = LockFileLease(store, key)
+    assert not lease.acquire(timeout=0.3)  # excluded by Ruby's lock ...
+    assert not store.exists(lock_key_for(store.path(key)))  # ... and not left holding the root's lock
+    ruby.release()
+    assert lease.acquire(timeout=5) and lease.held
+    assert store.exists(lock_key_for(store.path(key))) and (cwd / "tmp/persist_locks" / name).exists()
+    other = LockFileLease(store, key)
+    assert not other.acquire(timeout=0.2)  # another Python process: excluded by the root's lock
+    lease.release()
+    assert not (cwd / "tmp/persist_locks" / name).exists() and not store.exists(lock_key_for(store.path(key)))

@@ -138,19 +138,19 @@ def _dependency(run_id: str, url: str | None, plain: Any = ()) -> Upstream | Non
     plan = plans.for_run(run_id)
     if isinstance(plan, plans.RunPlan):
         inherited = tuple(n for n in plan.identity.non_default_inputs if n not in plan.fixed)
-        token = plan.token or signature.dependency_token(
-            plan.job_key, read_info(settings.store_for(url), plan.job_key + ".info")
-        )
+        store = settings.store_for(url)
+        token = plan.token or signature.dependency_token(plan.job_key, read_info(store, plan.job_key + ".info"), store)
         return Upstream(plan.job_key, token, inherited)
     if isinstance(plan, BaseException):
         raise ScoutKeyError(f"upstream task run {run_id} has no Scout job key ({plan})") from plan
     key = _key_from_api(run_id)
     if key is None:
         return None
-    info = read_info(settings.store_for(url), key + ".info")
+    store = settings.store_for(url)
+    info = read_info(store, key + ".info")
     if not info or not info.get("workflow"):
         return None
-    return upstream_from_info(key, info)
+    return upstream_from_info(key, info, store=store)
 
 
 def _key_from_api(run_id: str, wait: float = 30.0) -> str | None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from scout_persist import payload
 from scout_persist.errors import CorruptPayloadError, KeyNotFound, ScoutPersistError, UntrustedPayloadError
+from scout_persist.handover import marked_done_by_another
 from scout_persist.info import hostname, loads_info
 from scout_persist.job import Job
 from scout_persist.locks import pid_alive
@@ -57,6 +58,9 @@ def why_not_usable(info: dict[str, Any], plan: plans.RunPlan | None) -> str | No
     status = info.get("status")
     if status != "done":
         return f"it is {_describe(status, info)}"
+    marked = marked_done_by_another(info)
+    if marked:
+        return marked
     if plan is None:
         return None
     stored = stored_signature(info)
@@ -104,7 +108,7 @@ def check(store: Store, job_key: str, plan: plans.RunPlan | None) -> plans.Verif
             raise CacheMiss(f"job {location!r}: {exc}: recompute") from exc
     touch(store, job_key)
     if plan is not None:
-        plan.token = dependency_token(job_key, info)
+        plan.token = dependency_token(job_key, info, store)
     return plans.Verified(info=info, data=data, value=value, owner=None if plan is None else id(plan))
 
 

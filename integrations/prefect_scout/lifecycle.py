@@ -85,7 +85,7 @@ def finish(plan: plans.RunPlan, writer: JobWriter, value: Any) -> Any:
             ) from exc
         raise
     plan.stored = True
-    plan.token = dependency_token(plan.job_key, writer.info.data)
+    plan.token = dependency_token(plan.job_key, writer.info.data, writer.store)
     plans.settle(plan)
     runs.job_finished(plan, "done")
     return writer.value

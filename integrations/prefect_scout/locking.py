@@ -17,6 +17,7 @@ import threading
 import time
 
 from scout_persist.errors import InfoFormatError, KeyNotFound, LockTimeout
+from scout_persist.handover import settle_handover
 from scout_persist.info import loads_info
 from scout_persist.lease import InfoLease, JobLease, LockFileLease, job_lease, wait_until
 from scout_persist.locks import stale_reason
@@ -71,6 +72,7 @@ class ScoutLockManager:
         assert isinstance(lease, LockFileLease)  # job_lease gives one of the two kinds
         if not self._acquire_lock_file(lease, deadline):
             return False
+        settle_handover(lease)  # a Ruby holder that just released it may still owe its .info 'done'
         plan.lease = lease
         return self._hold(key, holder, lease, True)
 

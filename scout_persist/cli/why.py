@@ -75,7 +75,7 @@ def _value_digest(value: Any) -> str:
 def signature_dependencies(ref: JobRef, info: dict[str, Any]) -> str:
     """The ``dependencies`` part recomputed from the dependencies' current ``.info`` (their result checksums)."""
     return sig.dependencies_digest(
-        [sig.dependency_token(dep.key, load_info(dep)) for dep in dependency_refs(ref, info)]
+        [sig.dependency_token(dep.key, load_info(dep), dep.store) for dep in dependency_refs(ref, info)]
     )
 
 
