@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any
 
+from . import payload
 from .errors import (
     CorruptPayloadError,
     InfoFormatError,
@@ -31,9 +32,11 @@ from .errors import (
 )
 from .files import MANIFEST_KEY
 from .info import NOINFO, InfoFile, decode_exception, loads_info, read_info
+from .job_status import job_status
 from .layout import JOBS_DIR, JOBS_MARK, SCOUT_ROOT_MARK, clean_name as _clean_name, extension_for, split_job_path
 from .rubyvalues import RubyException
 from .store import Store, check_key
+from .verdict import MISSING_RESULT, Expiry, Served, judge, judge_bytes
 
 if TYPE_CHECKING:
     from .files import JobFiles
@@ -200,7 +203,15 @@ class Job:
 
     @property
     def status(self) -> str:
-        """Info status as a string; ``""`` without an info file, ``noinfo`` when it cannot be read."""
+        """The status as Ruby's ``prov`` shows it (:mod:`scout_persist.job_status`): the recorded one, or ``missing``
+        (no ``.info``), ``noinfo`` / ``notfound`` (an unreadable or absent ``.info``, with / without a result),
+        ``unsync`` (``done`` without a result), ``aborted`` (running, but its writer is gone)."""
+        return job_status(self.store, self.key, self.info, self.store.exists(self.key))
+
+    @property
+    def recorded_status(self) -> str:
+        """The status the ``.info`` records, as Ruby's ``Step#status`` reads it: ``""`` without an info file,
+        ``noinfo`` when it cannot be read."""
         return str(self.info.get("status") or "")
 
     @property
@@ -350,7 +361,7 @@ class Job:
         done)."""
         from .files import manifest_of
 
-        return manifest_of(self.info) if self.status == "done" else None
+        return manifest_of(self.info) if self.recorded_status == "done" else None
 
     def open_file(self, name: str) -> IO[bytes]:
         """A binary reader of ``<job>.files/<name>``, from any store; a file listed in the job's ``.info`` is checked
@@ -415,11 +426,9 @@ class Job:
             if as_ != "pandas":
                 raise InvalidInputError(f"load(as_={as_!r}): the only conversion is as_='pandas'")
             return as_pandas(self.load(type, _retrying), self.path)
-        from . import payload
-
         info = self.info
-        status = self.status
-        record = self.payload_record()
+        status = self.recorded_status
+        record = payload.record_of(info)
         if status == "done" and record is not None and record.get("format") == "none":
             return None
         result = self._result_key()
@@ -449,32 +458,33 @@ class Job:
                 f"job {self.path!r} is in status {status!r}, not 'done': its result file is from an earlier run or "
                 "not complete; wait for the job to finish, or rerun it"
             )
-        try:
-            data = payload.read(self.store, result, record if result == self.key else None)
-        except KeyNotFound as exc:
-            raise JobNotFound(f"result of job {self.path!r} disappeared while loading") from exc
-        location = self.location(result)
-        try:
-            if type is not None and record is not None:
-                payload.verify(data, record, location)
-                record = None  # verified; decode by the type asked for
-            value = payload.decode(
-                data,
-                record,
-                key=self.key,
-                scout_type=type or info.get("type") or "binary",
-                location=location,
+        if status == "done":  # the hit rule, for a reader: no signature to compare, no expiry
+            verdict = judge(
+                self.store,
+                self.key,
+                info,
+                expiration=Expiry.IGNORED,
+                scout_type=type,
+                result_key=result,
                 relocate=self.relocate,
             )
-            _touch(self.store, result)
-            return value
-        except CorruptPayloadError:
+        else:  # no readable .info: the result read by the type asked for, as Ruby does
+            verdict = judge_bytes(
+                self.store, self.key, info, scout_type=type, result_key=result, relocate=self.relocate
+            )
+        if isinstance(verdict, Served):
+            return verdict.value
+        if verdict.has(MISSING_RESULT):
+            raise JobNotFound(f"result of job {self.path!r} disappeared while loading")
+        if isinstance(verdict.error, CorruptPayloadError) and not _retrying:
             # A writer may have replaced the result (and then its info) since our info was read: retry once
             # with the current info; a payload that fails its own, current record is corrupt.
             before = self._info
-            if _retrying or self.read_info(strict=self.strict) == before:
-                raise
-            return self.load(type, _retrying=True)
+            if self.read_info(strict=self.strict) != before:
+                return self.load(type, _retrying=True)
+        if verdict.error is not None:
+            raise verdict.error
+        raise JobNotFound(f"job {self.path!r}: {verdict.message}")
 
 
 def _job_exists(job: Job) -> bool:
@@ -483,12 +493,6 @@ def _job_exists(job: Job) -> bool:
         return job.store.exists(job.info_key) or job.store.exists(job.key)
     except (ScoutPersistError, OSError):
         return False
-
-
-def _touch(store: Store, key: str) -> None:
-    from .usage import touch
-
-    touch(store, key)
 
 
 class JobWriter:

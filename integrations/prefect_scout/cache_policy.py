@@ -83,13 +83,14 @@ class ScoutCachePolicy(CachePolicy):
         run_id = task_ctx.task_run.id if task_ctx and task_ctx.task_run else None
         try:
             plan = plan_run(task_ctx, inputs, flow_parameters, self.spec)
+            attempt = plans.TaskRunAttempt(plan)
         except Exception as exc:  # noqa: BLE001 - recorded for the task wrapper to raise (below)
             # Recorded, not raised: the task wrapper raises it as the run's failure (prefect_scout.task), so the user
             # reads it once.  Raised here, Prefect would log a second copy saying the result "will not be persisted".
             logger.debug("scout-persist: no Scout job key for task run %s: %s", run_id, exc)
             plans.remember(run_id, exc)
             return None
-        plans.remember(run_id, plan)
+        plans.remember(run_id, attempt)
         _show_job(task_ctx, plan.cache_key)
         return plan.cache_key
 
@@ -215,15 +216,16 @@ def _dependency(run_id: str, url: str | None, plain: Any = ()) -> tuple[str, lis
     """
     if run_id in plain:
         return None
-    plan = plans.for_run(run_id)
-    if isinstance(plan, plans.RunPlan):
+    found = plans.for_run(run_id)
+    if isinstance(found, plans.TaskRunAttempt):
+        plan = found.plan
         inherited = [n for n in plan.identity.non_default_inputs if n not in plan.fixed]
-        token = plan.token or signature.dependency_token(
+        token = found.token or signature.dependency_token(
             plan.job_key, read_info(settings.store_for(url), plan.job_key + ".info")
         )
         return plan.job_key, inherited, token
-    if isinstance(plan, BaseException):
-        raise ScoutKeyError(f"upstream task run {run_id} has no Scout job key ({plan})") from plan
+    if isinstance(found, BaseException):
+        raise ScoutKeyError(f"upstream task run {run_id} has no Scout job key ({found})") from found
     key = _key_from_api(run_id)
     if key is None:
         return None
@@ -302,7 +304,7 @@ def plan_run(
     inputs: Mapping[str, Any],
     flow_parameters: Mapping[str, Any],
     spec: ScoutSpec,
-) -> plans.RunPlan:
+) -> plans.Plan:
     """Compute the job, identity and signature of one task run (pure apart from dependency look-ups)."""
     task = task_ctx.task
     fn = getattr(task.fn, "__wrapped__", task.fn)
@@ -395,14 +397,14 @@ def plan_run(
         raise ScoutKeyError(str(exc)) from None
     cache_key = below_jobs(ident.key)
     flow_run_id = str(flow_ctx.flow_run.id) if flow_ctx and flow_ctx.flow_run else None
-    return plans.RunPlan(
+    return plans.Plan(
         cache_key=cache_key,
         job_key=ident.key,
         workflow=workflow,
         task=task_name,
         declared_type=spec.type,
         identity=ident,
-        dependencies=dep_keys,
+        dependencies=tuple(dep_keys),
         signature=sig,
         url=spec.url,
         task_run_id=str(task_ctx.task_run.id),

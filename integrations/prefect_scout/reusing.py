@@ -22,7 +22,7 @@ from prefect.context import FlowRunContext, TaskRunContext
 
 from scout_persist import runs as core
 from scout_persist.errors import InvalidInputError, KeyNotFound, ScoutPersistError
-from scout_persist.info import loads_info
+from scout_persist.info import read_info
 from scout_persist.job import Job
 from scout_persist.layout import below_jobs
 from scout_persist.signature import stored_signature
@@ -30,6 +30,9 @@ from scout_persist.workflow import JobIdentity
 
 from . import plans, runs, settings
 from .cache_policy import ScoutCachePolicy, ScoutSpec
+from .serializer import ScoutSerializer
+from .storage import ScoutInfoStorage
+from .task import saved_storage
 
 logger = logging.getLogger("prefect_scout")
 
@@ -72,21 +75,21 @@ class ReusePolicy(ScoutCachePolicy):
         )
         signature = stored_signature(info)
         flow_ctx = FlowRunContext.get()
-        plan = plans.RunPlan(
+        plan = plans.Plan(
             cache_key=below_jobs(found.key),
             job_key=found.key,
             workflow=str(info.get("workflow") or ""),
             task=str(info.get("task_name") or found.task),
             declared_type=None,
             identity=ident,
-            dependencies=[],
+            dependencies=(),
             signature=dict(signature) if signature else {},
             url=found.store_url,
             task_run_id=str(task_ctx.task_run.id),
             flow_run_id=str(flow_ctx.flow_run.id) if flow_ctx and flow_ctx.flow_run else None,
+            reuse=True,
         )
-        runs.mark_reuse_run(str(task_ctx.task_run.id))
-        plans.remember(task_ctx.task_run.id, plan)
+        plans.remember(task_ctx.task_run.id, plans.TaskRunAttempt(plan))
         return plan.cache_key
 
 
@@ -115,13 +118,12 @@ def reuse(run: str, task: str, *, name: str | None = None, url: str | None = Non
         raise ReuseError(f"{where}: {exc}") from exc
     job_store = settings.store_for(entry["store"]) if entry.get("store") else store
     key = str(entry["key"])
-    try:
-        info = loads_info(job_store.get(key + ".info"), job_store.where(key + ".info"))
-    except KeyNotFound as exc:
+    info = read_info(job_store, key + ".info")
+    if not info:
         raise ReuseError(
             f"{where}: job {job_store.where(key)!r} of that run is gone (cleaned or pruned); resume "
             f"the run to recompute it (scout-persist resume {source.run_id})"
-        ) from exc
+        )
     if info.get("status") != "done":
         raise ReuseError(
             f"{where}: job {job_store.where(key)!r} of that run is {info.get('status')!r}, not done, so it has no "
@@ -138,13 +140,12 @@ def reuse(run: str, task: str, *, name: str | None = None, url: str | None = Non
 
 
 def _task_for(found: _Reused, url: str | None) -> Task[..., Any]:
-    from .serializer import ScoutSerializer
-    from .task import saved_storage
-
     def reused_job(job: str) -> Any:
         return _cannot_serve(job, found.run_id, found.task)
 
-    policy = ReusePolicy(spec=ScoutSpec(url=found.store_url), key_storage=_info_storage(found.store_url), reused=found)
+    policy = ReusePolicy(
+        spec=ScoutSpec(url=found.store_url), key_storage=ScoutInfoStorage(url=found.store_url), reused=found
+    )
     return Task(
         fn=reused_job,
         name=f"reuse {found.task}",
@@ -154,12 +155,6 @@ def _task_for(found: _Reused, url: str | None) -> Task[..., Any]:
         persist_result=True,
         retries=0,
     )
-
-
-def _info_storage(url: str) -> Any:
-    from .storage import ScoutInfoStorage
-
-    return ScoutInfoStorage(url=url)
 
 
 def _record_lineage(found: _Reused, consumer: str) -> None:
