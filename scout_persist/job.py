@@ -33,7 +33,7 @@ from .errors import (
 from .files import MANIFEST_KEY
 from .info import NOINFO, InfoFile, decode_exception, loads_info, read_info
 from .job_status import job_status
-from .layout import JOBS_DIR, JOBS_MARK, SCOUT_ROOT_MARK, clean_name as _clean_name, extension_for, split_job_path
+from .layout import JOBS_DIR, JOBS_MARK, SCOUT_ROOT_MARK, clean_name as _clean_name, extension_for, split_location
 from .rubyvalues import RubyException
 from .store import Store, check_key
 from .verdict import MISSING_RESULT, Expiry, Served, judge, judge_bytes
@@ -70,17 +70,9 @@ class Job:
         for suffix in (".info", ".files"):
             if text.endswith(suffix):
                 text = text[: -len(suffix)]
-        if "://" in text:
-            protocol, _, rest = text.partition("://")
-            if rest.startswith(JOBS_DIR + "/"):
-                root_url, key = f"{protocol}://", rest
-            else:
-                root, key = split_job_path(rest)
-                root_url = f"{protocol}://{root}"
-        else:
+        if "://" not in text:
             text = os.path.abspath(os.path.expanduser(text))
-            root, key = split_job_path(text)
-            root_url = root
+        root_url, key = split_location(text, strict=True)
         self._init(Store(root_url, **storage_options), key, path_map, strict)
 
     def _init(self, store: Store, key: str, path_map: Mapping[str, str] | None, strict: bool) -> None:
@@ -289,17 +281,12 @@ class Job:
         Raises UnsafePathError when the tail would leave the root ('..' segments)."""
         if not isinstance(path, str) or not path:
             return None
-        if path.startswith(JOBS_DIR + "/"):
-            tail = path
+        if path.startswith(JOBS_DIR + "/") or JOBS_MARK in path:
+            tail = split_location(path, strict=True)[1]
+        elif SCOUT_ROOT_MARK in path:
+            tail = path[path.find(SCOUT_ROOT_MARK) + len(SCOUT_ROOT_MARK) :]
         else:
-            i = path.rfind(JOBS_MARK)
-            j = path.find(SCOUT_ROOT_MARK)
-            if i >= 0:
-                tail = path[i + 1 :]
-            elif j >= 0:
-                tail = path[j + len(SCOUT_ROOT_MARK) :]
-            else:
-                return None
+            return None
         if ".." in tail.split("/"):
             raise UnsafePathError(
                 f"path {path!r} stored in {self.location(self.info_key)!r} escapes the Scout root "

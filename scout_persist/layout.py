@@ -176,19 +176,6 @@ def lock_key_for(path: str, suffix: str = ".persist") -> str:
     return f"{LOCK_DIR}/{name}.lock"
 
 
-def split_job_path(path: str) -> tuple[str, str]:
-    """``(root, key)`` of an absolute job path or URL path: the root is everything before ``/var/jobs/``."""
-    i = path.rfind(JOBS_MARK)
-    if i < 0:
-        if path.startswith(JOBS_DIR + "/"):
-            return "", path
-        raise JobNotFound(
-            f"{path!r} is not under a Scout jobs directory (no '/{JOBS_DIR}/' segment); open jobs as "
-            "<root>/var/jobs/<Workflow>/<task>/<name>, or use Job.at(store, key)"
-        )
-    return path[:i] or "/", path[i + 1 :]
-
-
 def below_jobs(key: str) -> str:
     """The part of job key ``var/jobs/<Workflow>/<task>/<name>`` below ``var/jobs`` (the Prefect plug-in's cache
     key)."""
@@ -209,13 +196,27 @@ def job_key_below(relative: str) -> str | None:
     return f"{JOBS_DIR}/{relative}" if relative.count("/") >= 2 else None
 
 
-def split_location(location: str) -> tuple[str, str]:
-    """``(root, key)`` of an absolute path or URL: the root is what precedes ``/var/jobs/``, else the parent folder
-    (a persist entry, a file named on the command line)."""
-    i = location.rfind(JOBS_MARK)
+def split_location(location: str, *, strict: bool = False) -> tuple[str, str]:
+    """``(root, key)`` of an absolute path or URL: the root is what precedes ``/var/jobs/`` (a URL keeps its protocol:
+    ``memory://var/jobs/W/t/n`` is ``("memory://", "var/jobs/W/t/n")``; a relative ``var/jobs/...`` has root ``""``).
+    Elsewhere (a persist entry, a file named on the command line) the root is the parent folder, or, with ``strict``,
+    JobNotFound: the one (root, key) rule of job paths."""
+    protocol, sep, rest = location.partition("://")
+    if not sep:
+        protocol, rest = "", location
+    prefix = protocol + sep
+    if rest.startswith(JOBS_DIR + "/"):
+        return prefix, rest
+    i = rest.rfind(JOBS_MARK)
     if i >= 0:
-        return location[:i] or "/", location[i + 1 :]
-    return posixpath.dirname(location) or "/", posixpath.basename(location)
+        return prefix + (rest[:i] or "/"), rest[i + 1 :]
+    if strict:
+        raise JobNotFound(
+            f"{location!r} is not under a Scout jobs directory (no '/{JOBS_DIR}/' segment); open jobs as "
+            "<root>/var/jobs/<Workflow>/<task>/<name>, or use Job.at(store, key)"
+        )
+    parent = posixpath.dirname(rest)
+    return (prefix + parent) if parent else (prefix or "/"), posixpath.basename(rest)
 
 
 def persistence_path(
