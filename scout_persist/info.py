@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import CorruptPayloadError, InfoFormatError, KeyNotFound
 from .marshal import dump_exception, is_marshal, loads as marshal_loads
+from .process import hostname as machine_name
 from .rubyjson import dumps as json_dumps, parse_ruby_time, ruby_float, ruby_time  # noqa: F401  (public re-exports)
 from .rubyvalues import RubyException, Symbol
 
@@ -169,9 +170,7 @@ def decode_exception(blob: str, where: str = "") -> RubyException:
 
 
 def hostname() -> str:
-    """``pid_hostname`` as Ruby writes it: ``$HOSTNAME``, else the host name (see :func:`locks.hostname`)."""
-    from .locks import hostname as machine_name
-
+    """``pid_hostname`` as Ruby writes it: ``$HOSTNAME``, else the host name (see :func:`process.hostname`)."""
     return machine_name(env=True)
 
 

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any
 
 from . import payload
+from .codecs import checksum_algorithm, new_checksum
 from .errors import (
     CorruptPayloadError,
     InfoFormatError,
@@ -30,12 +31,15 @@ from .errors import (
     StorageError,
     UnsafePathError,
 )
-from .files import MANIFEST_KEY
+from .files import MANIFEST_KEY, JobFiles, manifest_of, verified_open
 from .info import NOINFO, InfoFile, decode_exception, loads_info, read_info
 from .job_status import job_status
 from .layout import JOBS_DIR, JOBS_MARK, SCOUT_ROOT_MARK, clean_name as _clean_name, extension_for, split_location
+from .lease import LEASE_KEY, lease_record, next_fence
+from .payload import record_of
 from .rubyvalues import RubyException
 from .store import Store, check_key
+from .tsv import as_pandas
 from .verdict import MISSING_RESULT, Expiry, Served, judge, judge_bytes
 
 if TYPE_CHECKING:
@@ -346,14 +350,12 @@ class Job:
     def files_manifest(self) -> dict[str, dict[str, Any]] | None:
         """``{name: {"file", "size", "checksum"}}`` of the files a done job of ours committed (None: Ruby's jobs, or not
         done)."""
-        from .files import manifest_of
 
         return manifest_of(self.info) if self.recorded_status == "done" else None
 
     def open_file(self, name: str) -> IO[bytes]:
         """A binary reader of ``<job>.files/<name>``, from any store; a file listed in the job's ``.info`` is checked
         against its size and checksum first (CorruptPayloadError when it differs); KeyNotFound when absent."""
-        from .files import verified_open
 
         where = self.file(name)
         rel = check_key(name)
@@ -391,7 +393,6 @@ class Job:
 
     def payload_record(self) -> dict[str, Any] | None:
         """How the result was stored (format, codec, sizes, checksum), from ``.info``; None for Ruby's jobs."""
-        from .payload import record_of
 
         return record_of(self.info)
 
@@ -408,8 +409,6 @@ class Job:
         DataFrame, a list of records (JSON) as a DataFrame; InvalidInputError for results pandas cannot hold.
         """
         if as_ is not None:
-            from .tsv import as_pandas
-
             if as_ != "pandas":
                 raise InvalidInputError(f"load(as_={as_!r}): the only conversion is as_='pandas'")
             return as_pandas(self.load(type, _retrying), self.path)
@@ -610,8 +609,6 @@ class JobWriter:
         """Status ``start``; with a lease, the holder and its fence go with it (after Ruby's keys)."""
         extra = {}
         if self.lease is not None:
-            from .lease import LEASE_KEY, lease_record, next_fence
-
             self.lease.fence = next_fence(self._previous_info())
             extra[LEASE_KEY] = lease_record(self.lease.token, self.lease.fence, self.lease.lease)
         self.info.start(**extra)
@@ -652,7 +649,6 @@ class JobWriter:
         later load gives back is :attr:`value`.  A value the type cannot hold raises UnsupportedValueError before
         anything is written; a failed write keeps the previous result and puts its ``.info`` back.
         """
-        from . import payload
 
         t = type or self.type
         if hasattr(value, "read") and not isinstance(value, (bytes, str)):
@@ -683,8 +679,6 @@ class JobWriter:
         """The job's file outputs (:class:`scout_persist.files.JobFiles`): staged while the job runs, published into
         ``<job>.files/`` by :meth:`done`, dropped by :meth:`error`."""
         if self._files is None:
-            from .files import JobFiles
-
             self._files = JobFiles(self.store, self.key)
         return self._files
 
@@ -705,8 +699,6 @@ class JobWriter:
 
     def _save_stream(self, stream: Any, scout_type: str) -> Encoded:
         """A returned stream is stored raw, whatever the type (Ruby §7.3); checksummed while it is written."""
-        from . import payload
-        from .codecs import checksum_algorithm, new_checksum
 
         hasher, size = new_checksum(), 0
         with self._writing():
@@ -761,7 +753,6 @@ class JobWriter:
 
     def _put_result(self, data: Any) -> None:
         """Write the result bytes (or parts); with a lease, fenced: refused once another holder took the job."""
-        from . import payload
 
         if self.lease is None:
             payload.write(self.store, self.key, data)
@@ -805,7 +796,6 @@ class JobWriter:
 
         Without a saved result (None, or nothing saved) a stale result file of an earlier run is removed first.
         """
-        from . import payload
 
         encoded = self._encoded
         if encoded is None or encoded.data is None:

@@ -28,7 +28,8 @@ from typing import Any
 from .errors import InfoFormatError, KeyNotFound, LeaseLost, LockTimeout
 from .info import InfoFile, dumps_info, loads_info
 from .layout import lock_key_for
-from .locks import Identity, Lock, Watch, describe_holder, renewals, stale_reason
+from .locks import Lock, Watch, describe_holder, renewals, stale_reason
+from .process import Identity, hostname
 from .store import ABSENT, Conflict, Store, Versioned
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,6 @@ def next_fence(previous_info: dict[str, Any] | None) -> int:
 
 def holder_lines(info: dict[str, Any]) -> dict[str, str]:
     """A running job's holder as a lock entry's lines (for :func:`scout_persist.locks.stale_reason`)."""
-    from .locks import hostname
-
     record = got if isinstance(got := info.get(LEASE_KEY), dict) else {}
     host = str(record.get("host") or info.get("pid_hostname") or "")
     lines = {

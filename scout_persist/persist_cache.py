@@ -17,12 +17,15 @@ import datetime
 import functools
 import inspect
 import logging
+import os
 import posixpath
 import re
 import time
+import warnings
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
+from . import payload, serializers
 from .errors import CorruptPayloadError, InvalidInputError, LeaseLost, UnsafePathError
 from .layout import PERSIST_DIR, lock_key_for, persistence_path
 from .locks import Lock
@@ -33,6 +36,40 @@ log = logging.getLogger(__name__)
 WORKFLOWS_DIR = "var/workflows"
 MEMORY_CACHE: dict[str, Any] = {}
 _NAME_RULE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+
+
+MAX_SIZE_ENV = "SCOUT_PERSIST_MAX_ENTRY_SIZE"
+
+
+class CacheSizeWarning(UserWarning):
+    """An output larger than ``SCOUT_PERSIST_MAX_ENTRY_SIZE`` was not cached."""
+
+
+def max_entry_size() -> int | None:
+    """``$SCOUT_PERSIST_MAX_ENTRY_SIZE`` in bytes (None: no limit); InvalidInputError naming it when unreadable."""
+    text = os.environ.get(MAX_SIZE_ENV, "").strip()
+    if not text:
+        return None
+    from .cli.selection import parse_size  # core->CLI: the settings module (another branch) takes parse_size over
+
+    try:
+        return parse_size(text)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"${MAX_SIZE_ENV}: {exc}") from None
+
+
+def too_large(size: int, where: str) -> bool:
+    """Whether an entry of ``size`` bytes exceeds the maximum entry size (and say so with a CacheSizeWarning)."""
+    limit = max_entry_size()
+    if limit is None or size <= limit:
+        return False
+    warnings.warn(
+        f"{where}: the output is {size} bytes, over ${MAX_SIZE_ENV}={os.environ.get(MAX_SIZE_ENV)} ({limit} bytes); "
+        "it was not cached (the value is returned as computed); raise the limit to cache it",
+        CacheSizeWarning,
+        stacklevel=3,
+    )
+    return True
 
 
 class Location:
@@ -120,7 +157,6 @@ def _needs_update(loc: Location, update: Any) -> bool:
 
 
 def _load(loc: Location, type: str | None) -> Any:
-    from . import payload, serializers
 
     if type == serializers.PICKLE:
         payload.require_pickle_allowed("load", loc.url)
@@ -144,7 +180,6 @@ def _stored_value(loc: Location, type: str | None, no_load: bool) -> tuple[bool,
 def _stored(value: Any, type: str | None, loc: Location) -> tuple[bytes, Any]:
     """``(bytes, value)``: what to store for ``value`` and the value a later load of it gives back, which the first
     call returns too (a value the type cannot hold is refused)."""
-    from . import payload, serializers
 
     if type == serializers.PICKLE:
         payload.require_pickle_allowed("store", f"{loc.url} (a {value.__class__.__name__})")
@@ -194,8 +229,6 @@ def _run(
         if value is None:
             return loc.url if no_load else None
         data, value = _stored(value, type, loc)
-        from .outputs import too_large
-
         if too_large(len(data), loc.url):
             return None if no_load else value  # over $SCOUT_PERSIST_MAX_ENTRY_SIZE: not cached
         if guard is not None:

@@ -9,14 +9,13 @@ from scout_persist.layout import (
     check_job_name,
     clean_name,
     extension_for,
-    find,
-    identify,
     job_key,
     job_key_below,
     mangle,
     persistence_path,
     split_location,
 )
+from scout_persist.resource import find, identify
 from scout_persist.rubydigest import digest
 
 

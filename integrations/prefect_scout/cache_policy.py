@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextvars
 import inspect
 import logging
+import time
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,7 +27,9 @@ from pathlib import PurePath
 from typing import Any
 
 from prefect.cache_policies import CachePolicy
+from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext, TaskRunContext
+from prefect.exceptions import ObjectNotFound
 
 from scout_persist import signature
 from scout_persist.errors import InvalidInputError, ScoutPersistError, UnsupportedValueError
@@ -244,10 +247,6 @@ def _key_from_api(run_id: str, wait: float = 30.0) -> str | None:
     The upstream run has finished, but the API may not have ingested its last state yet: wait up to ``wait``
     seconds for a final state.  None when the run is not a Scout job.
     """
-    import time
-
-    from prefect.client.orchestration import get_client
-    from prefect.exceptions import ObjectNotFound
 
     deadline = time.monotonic() + wait
     with get_client(sync_client=True) as client:

@@ -36,7 +36,7 @@ from prefect.context import FlowRunContext, TaskRunContext
 
 from scout_persist import runs as core
 from scout_persist.info import hostname as info_hostname
-from scout_persist.locks import Identity
+from scout_persist.process import Identity
 from scout_persist.signature import code_identity
 from scout_persist.store import Store
 

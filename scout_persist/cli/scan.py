@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import fnmatch
 import gc
+import marshal
 import os
 import re
+import signal
 import stat as _stat
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -519,7 +522,6 @@ def in_two_processes(
     if not _may_fork(store, dirs):
         yield dirs, work(dirs, progress)
         return
-    import marshal
 
     read_fd, write_fd = os.pipe()
     try:
@@ -561,8 +563,6 @@ def in_two_processes(
         if read_fd >= 0:
             os.close(read_fd)
         if not reaped:  # abandoned (an error, `ls | head`): the child's half is not wanted
-            import signal
-
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
 
@@ -575,7 +575,6 @@ def _may_fork(store: Store, dirs: list[tuple[str, str]]) -> bool:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return False
-    import threading
 
     if cpus < 2 or threading.active_count() != 1:
         return False

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import codecs
-from ..errors import CorruptPayloadError
+from ..errors import CorruptPayloadError, UnsupportedValueError
 from . import Format, Parts, Stored, compression, loaded, verify_whole
 
 
@@ -57,7 +57,6 @@ class Npy(Format):
         return np is not None and type(value) is np.ndarray and not value.dtype.hasobject
 
     def encode(self, value: Any, spec: str | None, where: str) -> Stored:
-        from ..errors import UnsupportedValueError
 
         np = self.require("numpy", "storing an array", where)
         if not self.can_encode(value):
