@@ -332,6 +332,17 @@ def job_lease(store: Store, job_key: str, lease: float = 30.0, refresh: float = 
     return LockFileLease(store, job_key, lease=lease, refresh=refresh)
 
 
+def job_busy(store: Store, job_key: str, lease: float = 30.0) -> bool:
+    """Whether a live holder computes job ``job_key`` now: its ``.info`` lease is held (stores with conditional
+    writes), or its lock file is held and not stale (elsewhere)."""
+    taken = job_lease(store, job_key, lease=lease)
+    if isinstance(taken, InfoLease):
+        return taken.busy_reason(taken.observe()) is not None
+    assert isinstance(taken, LockFileLease)  # job_lease gives one of the two kinds
+    holder = taken.lock.holder()
+    return holder is not None and stale_reason(holder, lease, store.age(taken.lock.key)) is None
+
+
 def wait_until(deadline: float | None, poll: float) -> bool:
     """Sleep one poll; False when ``deadline`` (monotonic) has passed."""
     if deadline is not None and time.monotonic() >= deadline:
@@ -345,6 +356,7 @@ __all__ = [
     "JobLease",
     "LockFileLease",
     "holder_lines",
+    "job_busy",
     "job_lease",
     "lease_record",
     "next_fence",

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import InvalidInputError, KeyNotFound, ScoutPersistError, UnsafePathError
-from .info import read_info
+from .info import hostname, read_info
 from .job import Job
 from .locks import holder_state
 from .process import Identity
@@ -275,6 +275,18 @@ def lease_left(record: dict[str, Any], age: float | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return None if age is None else max(lease - age, 0.0)
+
+
+def writer_fields() -> dict[str, Any]:
+    """Who writes a record: this process, as :func:`writer_gone_here` judges it (``host``, ``pid_hostname``,
+    ``pid``, ``identity``)."""
+    me = Identity.current()
+    return {
+        "host": me.host,
+        "pid_hostname": hostname(),
+        "pid": me.pid,
+        "identity": {"boot_id": me.boot_id, "pidns": me.pidns, "start": me.start},
+    }
 
 
 def _writer_alive_here(record: dict[str, Any]) -> bool:
@@ -795,4 +807,5 @@ __all__ = [
     "write_marker",
     "write_part",
     "write_record",
+    "writer_fields",
 ]

@@ -16,19 +16,17 @@ from collections.abc import Callable
 from typing import Any
 
 from scout_persist.errors import ScoutPersistError
-from scout_persist.job import JobWriter
 from scout_persist.verdict import PREFECT_KEY
 
 from . import plans, runs
 
 
-def start(run: plans.TaskRunAttempt) -> JobWriter:
-    """The writer of this run, its ``.info`` at ``start`` (the previous result stays until the new one commits);
-    ``job_files()`` writes through it while the body runs."""
+def start(run: plans.TaskRunAttempt) -> None:
+    """The run claims its job: ``.info`` at ``start`` (the previous result stays until the new one commits); its
+    writer stays on the attempt while the body runs (``job_files()`` writes through it)."""
     plans.drop_unplanned(run.key)  # what reads outside a run judged of the job no longer holds
-    writer = run.claim()
+    run.claim()
     runs.job_started(run)
-    return writer
 
 
 def finish(run: plans.TaskRunAttempt, value: Any) -> Any:

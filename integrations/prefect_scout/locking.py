@@ -18,8 +18,7 @@ import threading
 import time
 from typing import Protocol
 
-from scout_persist.lease import InfoLease, JobLease, LockFileLease, job_lease, wait_until
-from scout_persist.locks import stale_reason
+from scout_persist.lease import JobLease, LockFileLease, job_busy, job_lease, wait_until
 
 from . import plans, settings
 from .plans import NotAScoutKey, job_key
@@ -98,14 +97,9 @@ class ScoutLockManager:
             if (self.url, key) in _HELD:
                 return True
         try:
-            lease = self._lease(key)
+            return job_busy(settings.store_for(self.url), job_key(key), self.lease)
         except NotAScoutKey:
             return False  # Prefect's record of a failed run: no Scout job, no lease
-        if isinstance(lease, InfoLease):
-            return lease.busy_reason(lease.observe()) is not None
-        assert isinstance(lease, LockFileLease)  # job_lease gives one of the two kinds
-        holder = lease.lock.holder()
-        return holder is not None and stale_reason(holder, self.lease, lease.lock.store.age(lease.lock.key)) is None
 
     def is_lock_holder(self, key: str, holder: str) -> bool:
         with _GUARD:

@@ -21,11 +21,11 @@ from prefect import Task
 from prefect.context import FlowRunContext, TaskRunContext
 
 from scout_persist import runs as core
+from scout_persist.attempt import Attempt
 from scout_persist.errors import InvalidInputError, KeyNotFound, ScoutPersistError
-from scout_persist.info import read_info
-from scout_persist.job import Job
 from scout_persist.layout import below_jobs
 from scout_persist.signature import stored_signature
+from scout_persist.verdict import Expiry, Served
 from scout_persist.workflow import JobIdentity
 
 from . import plans, runs, settings
@@ -118,8 +118,9 @@ def reuse(run: str, task: str, *, name: str | None = None, url: str | None = Non
         raise ReuseError(f"{where}: {exc}") from exc
     job_store = settings.store_for(entry["store"]) if entry.get("store") else store
     key = str(entry["key"])
-    info = read_info(job_store, key + ".info")
-    if not info:
+    attempt = Attempt(job_store, key, expiration=Expiry.IGNORED)
+    info = attempt.observe()
+    if info is None:
         raise ReuseError(
             f"{where}: job {job_store.where(key)!r} of that run is gone (cleaned or pruned); resume "
             f"the run to recompute it (scout-persist resume {source.run_id})"
@@ -131,7 +132,10 @@ def reuse(run: str, task: str, *, name: str | None = None, url: str | None = Non
         )
     flow_ctx = FlowRunContext.get()
     if flow_ctx is None or flow_ctx.flow_run is None or TaskRunContext.get() is not None:
-        return Job.at(job_store, key).load()  # outside a flow body: the verified value, no lineage
+        verdict = attempt.verdict()  # outside a flow body: the verified value, no lineage
+        if isinstance(verdict, Served):
+            return verdict.value
+        return _cannot_serve(key, source.run_id, task)
     runs.begin(url)  # a run that reuses a job is recorded like one that runs a scout task
     found = _Reused(job_store.url, key, info, source.run_id, source.workflow, str(entry.get("task")))
     value = _task_for(found, url)(key)

@@ -35,8 +35,6 @@ from prefect import Task
 from prefect.context import FlowRunContext, TaskRunContext
 
 from scout_persist import runs as core
-from scout_persist.info import hostname as info_hostname
-from scout_persist.process import Identity
 from scout_persist.signature import code_identity
 from scout_persist.store import Store
 
@@ -384,7 +382,6 @@ def _new_recorder(ctx: Any, store: Store) -> Recorder:
     entrypoint, source_file, not_loadable = entrypoint_of(flow)
     flow_code, tasks, hashed = code_of(flow)
     plain, digests, not_json = core.record_parameters(dict(ctx.parameters or {}))
-    me = Identity.current()
     lease = core.lease_seconds()
     reasons = [r for r in (not_loadable, not_json) if r]
     started: Any = getattr(flow_run, "start_time", None) or getattr(ctx, "start_time", None)  # a datetime
@@ -402,10 +399,7 @@ def _new_recorder(ctx: Any, store: Store) -> Recorder:
         "parameter_digests": digests,
         "resumable": not reasons,
         "not_resumable": "; ".join(reasons) or None,
-        "host": me.host,
-        "pid_hostname": info_hostname(),
-        "pid": me.pid,
-        "identity": {"boot_id": me.boot_id, "pidns": me.pidns, "start": me.start},
+        **core.writer_fields(),
         "start": started.isoformat() if hasattr(started, "isoformat") else core.now_iso(),
         "end": None,
         "status": core.RUNNING,
