@@ -1,7 +1,7 @@
-"""``scout-persist clean`` and ``gc``: remove failed or old jobs, one job (and its dependencies or dependants),
-keep a store under a size limit.
+"""``scout-persist clean``: remove failed or old jobs, or one job (and its dependencies or dependants); and what it
+shares with ``gc`` (:mod:`scout_persist.cli.budget`): the protection of pinned jobs and the removal of one job.
 
-All keep every job reachable from a pinned job (``--pin JOB``, repeatable) or from a registry alias, never touch a
+Both keep every job reachable from a pinned job (``--pin JOB``, repeatable) or from a registry alias, never touch a
 job that is still running, and print what they remove; ``--dry-run`` prints without removing. A job is removed as
 a whole, under the lock its writers take (skipped when held): ``.info`` first (so no reader sees a done job without
 its result), then the result and ``.files/``. Nothing outside the store root of the jobs is ever removed.
