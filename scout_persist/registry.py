@@ -589,7 +589,7 @@ class Registry:
         records its path and signature. Logging the same job again returns its version unless ``force=True``."""
         if not _is_job(job):
             job = Job.at(job.store, job.key) if hasattr(job, "store") and hasattr(job, "key") else Job(job)
-        if job.status != "done":
+        if job.recorded_status != "done":
             raise InvalidInputError(
                 f"job {job.path!r} has status {job.status!r}; only done jobs can be published as artifacts "
                 "(run it to completion first)"

@@ -58,12 +58,14 @@ class ScoutLockManager:
     def acquire_lock(
         self, key: str, holder: str, acquire_timeout: float | None = None, hold_timeout: float | None = None
     ) -> bool:
+        run = plans.current(key)
         with _GUARD:
             mine = _HELD.get((self.url, key))
         if mine is not None and mine[0] == holder and (mine[1] is None or mine[1].held):
-            return True
+            if not (isinstance(mine[1], plans.TaskRunAttempt) and run is not None and mine[1] is not run):
+                return True
+            self.release_lock(key, holder)  # an earlier attempt of this holder (a retry): it lets go first
         timeout = acquire_timeout if acquire_timeout is not None else self.acquire_timeout
-        run = plans.current(key)
         holding: _Holding | None
         if run is not None and settings.root_url(run.plan.url) == settings.root_url(self.url):
             # the run's attempt: a pass when its .info says it serves, else its lease (see scout_persist.attempt)

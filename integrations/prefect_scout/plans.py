@@ -98,8 +98,9 @@ class TaskRunAttempt(Attempt):
         self.noted: set[tuple[str, bool]] = set()  # (status, reused) already in the run record
 
     def settle(self) -> None:
-        """The run ended: keep what dependents need (key, names, token), drop input values."""
+        """The run is served or computed: keep what dependents need (key, names, token), drop input values."""
         self.plan = replace(self.plan, identity=replace(self.plan.identity, inputs=[], provided_inputs={}))
+        self.setup = None
 
 
 _SUBMITTED = object()  # a task run a scout task of this process submitted, not yet planned

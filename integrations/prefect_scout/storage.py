@@ -151,7 +151,10 @@ class ScoutStorage(_ScoutBlock):
 
     def _read(self, path: str) -> bytes:
         attempt, run = self._attempt(str(path), metadata=False)
-        return hand_over(_served(attempt, run, hand=True).value)
+        token = hand_over(_served(attempt, run, hand=True).value)
+        if run is not None:
+            run.settle()  # served: its input values are no longer needed
+        return token
 
 
 class ScoutInfoStorage(_ScoutBlock):
