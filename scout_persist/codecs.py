@@ -29,6 +29,7 @@ import mmap
 import os
 import zlib
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from types import ModuleType
@@ -114,7 +115,7 @@ def _bytes_codec(spec: str | None) -> tuple[str, int | None]:
 # -- checksums ----------------------------------------------------------------------
 def _blake3() -> ModuleType | None:
     try:
-        import blake3
+        import blake3  # lazy: codec libraries load on first use, import scout_persist stays light
     except ImportError:
         return None
     return blake3
@@ -217,7 +218,7 @@ def detect(head: bytes | memoryview) -> str:
 
 
 def _compressor(level: int, size_hint: int) -> zstandard.ZstdCompressor:
-    import zstandard
+    import zstandard  # lazy: codec libraries load on first use, import scout_persist stays light
 
     threads = -1 if size_hint >= MULTITHREAD_MIN else 0
     return zstandard.ZstdCompressor(level=level, write_checksum=True, threads=threads)
@@ -292,7 +293,7 @@ def decompress_into(payload: bytes | memoryview, size: int, where: str = "") -> 
 
 
 def _zstd_decode_all(data: bytes | memoryview, where: str) -> bytes:
-    import zstandard
+    import zstandard  # lazy: codec libraries load on first use, import scout_persist stays light
 
     parts = []
     rest: bytes | memoryview = data
@@ -356,7 +357,7 @@ def _cores() -> int:
 
 def _blosc2() -> Any:  # the blosc2 module (no type stubs), or None
     try:
-        import blosc2
+        import blosc2  # optional (arrays extra): loaded for array payloads only
     except ImportError:
         return None
     return blosc2
@@ -424,7 +425,6 @@ def _run(jobs: Sequence[Callable[[], _T]], threads: int) -> list[_T]:
     """Call each job (a no-argument function) on up to ``threads`` threads; results in order."""
     if threads <= 1 or len(jobs) <= 1:
         return [job() for job in jobs]
-    from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=min(threads, len(jobs))) as pool:
         return list(pool.map(lambda job: job(), jobs))
@@ -489,7 +489,7 @@ def _chunk_encoder(codec: str, threads: int) -> Callable[[memoryview], bytes] | 
 
 
 def _zstd_frame(piece: memoryview, level: int) -> bytes:
-    import zstandard
+    import zstandard  # lazy: codec libraries load on first use, import scout_persist stays light
 
     return zstandard.ZstdCompressor(level=level, write_checksum=True).compress(piece)
 
@@ -591,7 +591,7 @@ def _new_buffer(size: int) -> bytearray | mmap.mmap:
 
 
 def _zstd_into(src: memoryview, dst: memoryview, where: str) -> None:
-    import zstandard
+    import zstandard  # lazy: codec libraries load on first use, import scout_persist stays light
 
     filled = 0
     try:
@@ -734,7 +734,7 @@ class _DecodingReader(io.RawIOBase):
         self.inner: zstandard.ZstdDecompressionReader | gzip.GzipFile | _StoredSource
         self.errors: tuple[type[Exception], ...]
         if self.codec == "zstd":
-            import zstandard
+            import zstandard  # lazy: codec libraries load on first use, import scout_persist stays light
 
             self.inner = zstandard.ZstdDecompressor().stream_reader(
                 cast("IO[bytes]", self.source),

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import errno
 import io
+import mmap
 import os
 import shutil
 import tempfile
@@ -40,6 +41,8 @@ from typing import IO, Any
 
 from .codecs import checksum, checksum_matches
 from .errors import CorruptPayloadError, InvalidInputError, UnsafePathError
+from .info import hostname
+from .process import pid_alive
 from .store import Store, check_key
 
 STAGE_DIR = "tmp/scout_persist/files"
@@ -50,14 +53,12 @@ STAGE_MAX_AGE = 7 * 86400.0  # a stage of another host is removed only when unto
 
 
 def _stage_prefix() -> str:
-    from .info import hostname
 
     return f"{hostname().replace('.', '_')}.{os.getpid()}."
 
 
 def _file_checksum(path: str) -> tuple[int, str]:
     """``(size, checksum)`` of a local file, hashed through a memory map (no copy), after an fsync."""
-    import mmap
 
     with open(path, "rb") as fh:
         os.fsync(fh.fileno())
@@ -264,8 +265,6 @@ def verified_open(store: Store, key: str, entry: Mapping[str, Any] | None, where
     if entry is None:
         return store.open(key)
     if store.is_local:
-        import mmap
-
         fh = store.open(key)
         try:
             size = os.fstat(fh.fileno()).st_size
@@ -304,8 +303,6 @@ def clean_stages(store: Store, older_than: float = STAGE_MAX_AGE) -> list[str]:
     for ``older_than`` seconds; returns their names."""
     if not store.is_local:
         return []
-    from .info import hostname
-    from .locks import pid_alive
 
     base = store.path(STAGE_DIR)
     try:

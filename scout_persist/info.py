@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import CorruptPayloadError, InfoFormatError, KeyNotFound
 from .marshal import dump_exception, is_marshal, loads as marshal_loads
+from .process import hostname as machine_name
 from .rubyjson import dumps as json_dumps, parse_ruby_time, ruby_float, ruby_time  # noqa: F401  (public re-exports)
 from .rubyvalues import RubyException, Symbol
 
@@ -84,18 +85,23 @@ def loads_info(data: bytes, where: str = "", strict: bool = False) -> dict[str, 
 
 def read_info(store: Store, key: str, strict: bool = False) -> dict[str, Any]:
     """The info of ``key`` (the ``.info`` key itself) in ``store``: missing -> ``{}``, as Ruby reads it."""
+    data = info_bytes(store, key)
+    return {} if data is None else loads_info(data, store.path(key), strict)
+
+
+def info_bytes(store: Store, key: str) -> bytes | None:
+    """The raw ``.info`` at ``key`` (the ``.info`` key itself); None when there is none."""
     try:
-        data = store.get(key)
+        return store.get(key)
     except KeyNotFound:
-        return {}
+        return None
     except OSError as exc:
         cause: BaseException | None = exc
         while cause is not None:  # the store may wrap the OSError in a StorageError
             if getattr(cause, "errno", None) == errno.ENAMETOOLONG:
-                return {}  # no file system can hold such a name, so the file does not exist (as in Ruby)
+                return None  # no file system can hold such a name, so the file does not exist (as in Ruby)
             cause = cause.__cause__
         raise
-    return loads_info(data, store.path(key), strict)
 
 
 def _plain(v: Any) -> Any:
@@ -164,9 +170,7 @@ def decode_exception(blob: str, where: str = "") -> RubyException:
 
 
 def hostname() -> str:
-    """``pid_hostname`` as Ruby writes it: ``$HOSTNAME``, else the host name (see :func:`locks.hostname`)."""
-    from .locks import hostname as machine_name
-
+    """``pid_hostname`` as Ruby writes it: ``$HOSTNAME``, else the host name (see :func:`process.hostname`)."""
     return machine_name(env=True)
 
 

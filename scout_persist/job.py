@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any
 
+from . import payload
+from .codecs import checksum_algorithm, new_checksum
 from .errors import (
     CorruptPayloadError,
     InfoFormatError,
@@ -29,11 +31,16 @@ from .errors import (
     StorageError,
     UnsafePathError,
 )
-from .files import MANIFEST_KEY
+from .files import MANIFEST_KEY, JobFiles, manifest_of, verified_open
 from .info import NOINFO, InfoFile, decode_exception, loads_info, read_info
-from .layout import JOBS_DIR, JOBS_MARK, SCOUT_ROOT_MARK, clean_name as _clean_name, extension_for, split_job_path
+from .job_status import job_status
+from .layout import JOBS_DIR, JOBS_MARK, SCOUT_ROOT_MARK, clean_name as _clean_name, extension_for, split_location
+from .lease import LEASE_KEY, lease_record, next_fence
+from .payload import record_of
 from .rubyvalues import RubyException
 from .store import Store, check_key
+from .tsv import as_pandas
+from .verdict import MISSING_RESULT, Expiry, Served, judge, judge_bytes
 
 if TYPE_CHECKING:
     from .files import JobFiles
@@ -67,17 +74,9 @@ class Job:
         for suffix in (".info", ".files"):
             if text.endswith(suffix):
                 text = text[: -len(suffix)]
-        if "://" in text:
-            protocol, _, rest = text.partition("://")
-            if rest.startswith(JOBS_DIR + "/"):
-                root_url, key = f"{protocol}://", rest
-            else:
-                root, key = split_job_path(rest)
-                root_url = f"{protocol}://{root}"
-        else:
+        if "://" not in text:
             text = os.path.abspath(os.path.expanduser(text))
-            root, key = split_job_path(text)
-            root_url = root
+        root_url, key = split_location(text, strict=True)
         self._init(Store(root_url, **storage_options), key, path_map, strict)
 
     def _init(self, store: Store, key: str, path_map: Mapping[str, str] | None, strict: bool) -> None:
@@ -200,7 +199,15 @@ class Job:
 
     @property
     def status(self) -> str:
-        """Info status as a string; ``""`` without an info file, ``noinfo`` when it cannot be read."""
+        """The status as Ruby's ``prov`` shows it (:mod:`scout_persist.job_status`): the recorded one, or ``missing``
+        (no ``.info``), ``noinfo`` / ``notfound`` (an unreadable or absent ``.info``, with / without a result),
+        ``unsync`` (``done`` without a result), ``aborted`` (running, but its writer is gone)."""
+        return job_status(self.store, self.key, self.info, self.store.exists(self.key))
+
+    @property
+    def recorded_status(self) -> str:
+        """The status the ``.info`` records, as Ruby's ``Step#status`` reads it: ``""`` without an info file,
+        ``noinfo`` when it cannot be read."""
         return str(self.info.get("status") or "")
 
     @property
@@ -278,17 +285,12 @@ class Job:
         Raises UnsafePathError when the tail would leave the root ('..' segments)."""
         if not isinstance(path, str) or not path:
             return None
-        if path.startswith(JOBS_DIR + "/"):
-            tail = path
+        if path.startswith(JOBS_DIR + "/") or JOBS_MARK in path:
+            tail = split_location(path, strict=True)[1]
+        elif SCOUT_ROOT_MARK in path:
+            tail = path[path.find(SCOUT_ROOT_MARK) + len(SCOUT_ROOT_MARK) :]
         else:
-            i = path.rfind(JOBS_MARK)
-            j = path.find(SCOUT_ROOT_MARK)
-            if i >= 0:
-                tail = path[i + 1 :]
-            elif j >= 0:
-                tail = path[j + len(SCOUT_ROOT_MARK) :]
-            else:
-                return None
+            return None
         if ".." in tail.split("/"):
             raise UnsafePathError(
                 f"path {path!r} stored in {self.location(self.info_key)!r} escapes the Scout root "
@@ -348,14 +350,12 @@ class Job:
     def files_manifest(self) -> dict[str, dict[str, Any]] | None:
         """``{name: {"file", "size", "checksum"}}`` of the files a done job of ours committed (None: Ruby's jobs, or not
         done)."""
-        from .files import manifest_of
 
-        return manifest_of(self.info) if self.status == "done" else None
+        return manifest_of(self.info) if self.recorded_status == "done" else None
 
     def open_file(self, name: str) -> IO[bytes]:
         """A binary reader of ``<job>.files/<name>``, from any store; a file listed in the job's ``.info`` is checked
         against its size and checksum first (CorruptPayloadError when it differs); KeyNotFound when absent."""
-        from .files import verified_open
 
         where = self.file(name)
         rel = check_key(name)
@@ -393,7 +393,6 @@ class Job:
 
     def payload_record(self) -> dict[str, Any] | None:
         """How the result was stored (format, codec, sizes, checksum), from ``.info``; None for Ruby's jobs."""
-        from .payload import record_of
 
         return record_of(self.info)
 
@@ -410,16 +409,12 @@ class Job:
         DataFrame, a list of records (JSON) as a DataFrame; InvalidInputError for results pandas cannot hold.
         """
         if as_ is not None:
-            from .tsv import as_pandas
-
             if as_ != "pandas":
                 raise InvalidInputError(f"load(as_={as_!r}): the only conversion is as_='pandas'")
             return as_pandas(self.load(type, _retrying), self.path)
-        from . import payload
-
         info = self.info
-        status = self.status
-        record = self.payload_record()
+        status = self.recorded_status
+        record = payload.record_of(info)
         if status == "done" and record is not None and record.get("format") == "none":
             return None
         result = self._result_key()
@@ -449,32 +444,33 @@ class Job:
                 f"job {self.path!r} is in status {status!r}, not 'done': its result file is from an earlier run or "
                 "not complete; wait for the job to finish, or rerun it"
             )
-        try:
-            data = payload.read(self.store, result, record if result == self.key else None)
-        except KeyNotFound as exc:
-            raise JobNotFound(f"result of job {self.path!r} disappeared while loading") from exc
-        location = self.location(result)
-        try:
-            if type is not None and record is not None:
-                payload.verify(data, record, location)
-                record = None  # verified; decode by the type asked for
-            value = payload.decode(
-                data,
-                record,
-                key=self.key,
-                scout_type=type or info.get("type") or "binary",
-                location=location,
+        if status == "done":  # the hit rule, for a reader: no signature to compare, no expiry
+            verdict = judge(
+                self.store,
+                self.key,
+                info,
+                expiration=Expiry.IGNORED,
+                scout_type=type,
+                result_key=result,
                 relocate=self.relocate,
             )
-            _touch(self.store, result)
-            return value
-        except CorruptPayloadError:
+        else:  # no readable .info: the result read by the type asked for, as Ruby does
+            verdict = judge_bytes(
+                self.store, self.key, info, scout_type=type, result_key=result, relocate=self.relocate
+            )
+        if isinstance(verdict, Served):
+            return verdict.value
+        if verdict.has(MISSING_RESULT):
+            raise JobNotFound(f"result of job {self.path!r} disappeared while loading")
+        if isinstance(verdict.error, CorruptPayloadError) and not _retrying:
             # A writer may have replaced the result (and then its info) since our info was read: retry once
             # with the current info; a payload that fails its own, current record is corrupt.
             before = self._info
-            if _retrying or self.read_info(strict=self.strict) == before:
-                raise
-            return self.load(type, _retrying=True)
+            if self.read_info(strict=self.strict) != before:
+                return self.load(type, _retrying=True)
+        if verdict.error is not None:
+            raise verdict.error
+        raise JobNotFound(f"job {self.path!r}: {verdict.message}")
 
 
 def _job_exists(job: Job) -> bool:
@@ -483,12 +479,6 @@ def _job_exists(job: Job) -> bool:
         return job.store.exists(job.info_key) or job.store.exists(job.key)
     except (ScoutPersistError, OSError):
         return False
-
-
-def _touch(store: Store, key: str) -> None:
-    from .usage import touch
-
-    touch(store, key)
 
 
 class JobWriter:
@@ -619,8 +609,6 @@ class JobWriter:
         """Status ``start``; with a lease, the holder and its fence go with it (after Ruby's keys)."""
         extra = {}
         if self.lease is not None:
-            from .lease import LEASE_KEY, lease_record, next_fence
-
             self.lease.fence = next_fence(self._previous_info())
             extra[LEASE_KEY] = lease_record(self.lease.token, self.lease.fence, self.lease.lease)
         self.info.start(**extra)
@@ -661,7 +649,6 @@ class JobWriter:
         later load gives back is :attr:`value`.  A value the type cannot hold raises UnsupportedValueError before
         anything is written; a failed write keeps the previous result and puts its ``.info`` back.
         """
-        from . import payload
 
         t = type or self.type
         if hasattr(value, "read") and not isinstance(value, (bytes, str)):
@@ -692,8 +679,6 @@ class JobWriter:
         """The job's file outputs (:class:`scout_persist.files.JobFiles`): staged while the job runs, published into
         ``<job>.files/`` by :meth:`done`, dropped by :meth:`error`."""
         if self._files is None:
-            from .files import JobFiles
-
             self._files = JobFiles(self.store, self.key)
         return self._files
 
@@ -714,8 +699,6 @@ class JobWriter:
 
     def _save_stream(self, stream: Any, scout_type: str) -> Encoded:
         """A returned stream is stored raw, whatever the type (Ruby §7.3); checksummed while it is written."""
-        from . import payload
-        from .codecs import checksum_algorithm, new_checksum
 
         hasher, size = new_checksum(), 0
         with self._writing():
@@ -770,7 +753,6 @@ class JobWriter:
 
     def _put_result(self, data: Any) -> None:
         """Write the result bytes (or parts); with a lease, fenced: refused once another holder took the job."""
-        from . import payload
 
         if self.lease is None:
             payload.write(self.store, self.key, data)
@@ -814,7 +796,6 @@ class JobWriter:
 
         Without a saved result (None, or nothing saved) a stale result file of an earlier run is removed first.
         """
-        from . import payload
 
         encoded = self._encoded
         if encoded is None or encoded.data is None:

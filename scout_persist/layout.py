@@ -1,16 +1,17 @@
 """Where Scout puts things, the one home of its key rules: job keys, the split of a job path into root and key, lock
-keys, extensions, ``identify`` (§4.4), persist cache names (§9), clean names (§10.3)."""
+keys, extensions, persist cache names (§9), clean names (§10.3).  (Ruby's ``identify`` and ``find`` of paths are in
+:mod:`scout_persist.resource`.)"""
 
 from __future__ import annotations
 
-import os
 import posixpath
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from .errors import JobNotFound, UnsafePathError
 from .rubydigest import digest, md5_hex
+from .store import check_key
 
 JOBS_DIR = "var/jobs"
 JOBS_MARK = "/" + JOBS_DIR + "/"  # what separates a root from a job key in a path or URL
@@ -18,80 +19,11 @@ SCOUT_ROOT_MARK = "/.scout/"
 PERSIST_DIR = "var/cache/persistence"
 LOCK_DIR = "tmp/persist_locks"
 MAX_NAME_BYTES = 255
-PKGDIR = "scout"
-
-# Ruby's Path.map_order without `current` (identify skips it), `workflow` (unset) and the install-specific
-# library maps; `default` is `user` again and changes nothing.
-DEFAULT_MAPS: tuple[tuple[str, str], ...] = (
-    ("user", "{HOME}/.{PKGDIR}/{TOPLEVEL}/{SUBPATH}"),
-    ("home", "{HOME}/{TOPLEVEL}/{PKGDIR}/{SUBPATH}"),
-    ("local", "/usr/local/{TOPLEVEL}/{PKGDIR}/{SUBPATH}"),
-    ("global", "/{TOPLEVEL}/{PKGDIR}/{SUBPATH}"),
-    ("usr", "/usr/{TOPLEVEL}/{PKGDIR}/{SUBPATH}"),
-    ("fast", "/fast/{TOPLEVEL}/{PKGDIR}/{SUBPATH}"),
-    ("cache", "/cache/{TOPLEVEL}/{PKGDIR}/{SUBPATH}"),
-    ("bulk", "/bulk/{TOPLEVEL}/{PKGDIR}/{SUBPATH}"),
-    ("tmp", "/tmp/{PKGDIR}/{TOPLEVEL}/{SUBPATH}"),
-)
 
 _TYPE_EXTENSIONS = {"tsv", "yaml", "marshal", "json"}
 _RUBY_SPACE = re.compile(r"[ \t\n\v\f\r]")
 SLASH_REPLACE = "\u00b7"
 MAX_FILE_LENGTH = 150
-
-
-def _map_regex(pattern: str) -> re.Pattern[str]:
-    """Ruby identify's regex: {TOPLEVEL} a segment, .{PKGDIR} a dotted segment, other /{X} optional segments."""
-    pieces: dict[str, str] = {}
-
-    def mark(piece: str) -> str:
-        key = f"\x00{len(pieces)}\x00"
-        pieces[key] = piece
-        return key
-
-    pat = pattern.replace("{TOPLEVEL}", mark("(?P<TOPLEVEL>[^/]+)"))
-    pat = re.sub(r"\.\{PKGDIR\}", lambda m: mark(r"\.(?P<PKGDIR>[^/]+)"), pat)
-    pat = re.sub(r"/\{([^}]+)\}", lambda m: mark(f"(?:/(?P<{m.group(1)}>[^/]+))?"), pat)
-    out = "".join(pieces.get(tok, re.escape(tok)) for tok in re.split(r"(\x00\d+\x00)", pat) if tok)
-    return re.compile("^" + out + r"(?:/(?P<REST>.+))?/?$")
-
-
-def identify(
-    path: str | os.PathLike[str], home: str | None = None, maps: Iterable[tuple[str, str]] | None = None
-) -> str:
-    """Ruby ``Resource.identify``: the logical path of ``path`` (``var/jobs/W/t/name``), or the path itself.
-
-    Unlocated paths come back unchanged; a path under no map keeps its absolute form with ``$HOME`` as ``~``.
-    """
-    p = os.fspath(path)
-    if not p.startswith(("/", "~/", "./")):
-        return p
-    home = os.environ.get("HOME", "") if home is None else home
-    home = home.rstrip("/") if home not in ("", "/") else home
-    if p.startswith("/"):
-        p = posixpath.normpath(p)
-        if p.startswith("//"):
-            p = "/" + p.lstrip("/")
-    if os.path.isdir(p) and not p.endswith("/"):
-        p += "/"
-    choices: list[str] = []
-    for _name, pattern in DEFAULT_MAPS if maps is None else maps:
-        pattern = pattern.replace("{HOME}", home, 1)
-        if "{" not in pattern:
-            continue
-        m = _map_regex(pattern).match(p)
-        if not m:
-            continue
-        groups = m.groupdict()
-        if "PKGDIR" in groups and groups["PKGDIR"] != PKGDIR:
-            continue
-        choices.append(
-            "/".join(groups[g] for g in ("TOPLEVEL", "SUBPATH", "PATH", "REST") if groups.get(g) is not None)
-        )
-    identified = min(choices, key=len) if choices else p
-    if home:
-        identified = re.sub("^" + re.escape(home) + "(/|$)", lambda m: "~" + m.group(1), identified, count=1)
-    return identified
 
 
 def extension_for(type: str | None, extension: str | None = None, dep_basename: str | None = None) -> str | None:
@@ -176,19 +108,6 @@ def lock_key_for(path: str, suffix: str = ".persist") -> str:
     return f"{LOCK_DIR}/{name}.lock"
 
 
-def split_job_path(path: str) -> tuple[str, str]:
-    """``(root, key)`` of an absolute job path or URL path: the root is everything before ``/var/jobs/``."""
-    i = path.rfind(JOBS_MARK)
-    if i < 0:
-        if path.startswith(JOBS_DIR + "/"):
-            return "", path
-        raise JobNotFound(
-            f"{path!r} is not under a Scout jobs directory (no '/{JOBS_DIR}/' segment); open jobs as "
-            "<root>/var/jobs/<Workflow>/<task>/<name>, or use Job.at(store, key)"
-        )
-    return path[:i] or "/", path[i + 1 :]
-
-
 def below_jobs(key: str) -> str:
     """The part of job key ``var/jobs/<Workflow>/<task>/<name>`` below ``var/jobs`` (the Prefect plug-in's cache
     key)."""
@@ -200,7 +119,6 @@ def below_jobs(key: str) -> str:
 def job_key_below(relative: str) -> str | None:
     """``var/jobs/<relative>`` when ``relative`` is ``<Workflow>/<task>/<name>`` inside the root, else None (the
     reverse of :func:`below_jobs`)."""
-    from .store import check_key
 
     try:
         relative = check_key(str(relative))
@@ -209,13 +127,27 @@ def job_key_below(relative: str) -> str | None:
     return f"{JOBS_DIR}/{relative}" if relative.count("/") >= 2 else None
 
 
-def split_location(location: str) -> tuple[str, str]:
-    """``(root, key)`` of an absolute path or URL: the root is what precedes ``/var/jobs/``, else the parent folder
-    (a persist entry, a file named on the command line)."""
-    i = location.rfind(JOBS_MARK)
+def split_location(location: str, *, strict: bool = False) -> tuple[str, str]:
+    """``(root, key)`` of an absolute path or URL: the root is what precedes ``/var/jobs/`` (a URL keeps its protocol:
+    ``memory://var/jobs/W/t/n`` is ``("memory://", "var/jobs/W/t/n")``; a relative ``var/jobs/...`` has root ``""``).
+    Elsewhere (a persist entry, a file named on the command line) the root is the parent folder, or, with ``strict``,
+    JobNotFound: the one (root, key) rule of job paths."""
+    protocol, sep, rest = location.partition("://")
+    if not sep:
+        protocol, rest = "", location
+    prefix = protocol + sep
+    if rest.startswith(JOBS_DIR + "/"):
+        return prefix, rest
+    i = rest.rfind(JOBS_MARK)
     if i >= 0:
-        return location[:i] or "/", location[i + 1 :]
-    return posixpath.dirname(location) or "/", posixpath.basename(location)
+        return prefix + (rest[:i] or "/"), rest[i + 1 :]
+    if strict:
+        raise JobNotFound(
+            f"{location!r} is not under a Scout jobs directory (no '/{JOBS_DIR}/' segment); open jobs as "
+            "<root>/var/jobs/<Workflow>/<task>/<name>, or use Job.at(store, key)"
+        )
+    parent = posixpath.dirname(rest)
+    return (prefix + parent) if parent else (prefix or "/"), posixpath.basename(rest)
 
 
 def persistence_path(
@@ -265,44 +197,3 @@ def clean_name(basename: str) -> str:
     """§10.3: the id of a re-read job, cut at the hash and at the first dot after the first character."""
     m = _CLEAN_RE.match(basename)
     return m.group(1) if m else basename
-
-
-_FIND_MAPS: tuple[str, ...] = (
-    "{PWD}/{TOPLEVEL}/{SUBPATH}",
-    "{HOME}/.{PKGDIR}/{TOPLEVEL}/{SUBPATH}",
-    "{HOME}/{TOPLEVEL}/{PKGDIR}/{SUBPATH}",
-    "/usr/local/{TOPLEVEL}/{PKGDIR}/{SUBPATH}",
-    "/{TOPLEVEL}/{PKGDIR}/{SUBPATH}",
-    "/usr/{TOPLEVEL}/{PKGDIR}/{SUBPATH}",
-    "/fast/{TOPLEVEL}/{PKGDIR}/{SUBPATH}",
-    "/cache/{TOPLEVEL}/{PKGDIR}/{SUBPATH}",
-    "/bulk/{TOPLEVEL}/{PKGDIR}/{SUBPATH}",
-)
-
-
-def _follow(pattern: str, path: str, cwd: str, home: str) -> str:
-    toplevel, _, subpath = path.partition("/")
-    out = (
-        pattern.replace("{PKGDIR}", PKGDIR, 1)
-        .replace("{HOME}", home, 1)
-        .replace("{PWD}", cwd, 1)
-        .replace("{TOPLEVEL}", toplevel, 1)
-        .replace("{SUBPATH}", subpath, 1)
-    )
-    return out[:-1] if not subpath and out.endswith("/") else out
-
-
-def find(path: str, cwd: str | None = None, home: str | None = None) -> str:
-    """Ruby ``Path#find`` (§1.1): a located path as is; a logical one through the maps (current dir first).
-
-    The first candidate that exists (or has a ``.gz``/``.bgz``/``.zip`` sibling) wins; else the ``user`` map.
-    """
-    if path.startswith(("/", "~/", "./")):
-        return path
-    cwd = cwd or os.getcwd()
-    home = os.environ.get("HOME", "") if home is None else home.rstrip("/")
-    candidates = [_follow(m, path, cwd, home) for m in _FIND_MAPS]
-    for c in candidates:
-        if any(os.path.exists(c + sfx) for sfx in ("", ".gz", ".bgz", ".zip")):
-            return c
-    return candidates[1]

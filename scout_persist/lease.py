@@ -29,7 +29,8 @@ from typing import Any
 from .errors import InfoFormatError, KeyNotFound, LeaseLost, LockTimeout
 from .info import InfoFile, dumps_info, loads_info
 from .layout import lock_key_for
-from .locks import Identity, Lock, Watch, describe_holder, renewals, stale_reason
+from .locks import Lock, Watch, describe_holder, renewals, stale_reason
+from .process import Identity, hostname
 from .store import ABSENT, Conflict, Store, Versioned
 
 log = logging.getLogger(__name__)
@@ -63,8 +64,6 @@ def next_fence(previous_info: dict[str, Any] | None) -> int:
 
 def holder_lines(info: dict[str, Any]) -> dict[str, str]:
     """A running job's holder as a lock entry's lines (for :func:`scout_persist.locks.stale_reason`)."""
-    from .locks import hostname
-
     record = got if isinstance(got := info.get(LEASE_KEY), dict) else {}
     host = str(record.get("host") or info.get("pid_hostname") or "")
     lines = {
@@ -362,6 +361,17 @@ def job_lease(store: Store, job_key: str, lease: float = 30.0, refresh: float = 
     return LockFileLease(store, job_key, lease=lease, refresh=refresh)
 
 
+def job_busy(store: Store, job_key: str, lease: float = 30.0) -> bool:
+    """Whether a live holder computes job ``job_key`` now: its ``.info`` lease is held (stores with conditional
+    writes), or its lock file is held and not stale (elsewhere)."""
+    taken = job_lease(store, job_key, lease=lease)
+    if isinstance(taken, InfoLease):
+        return taken.busy_reason(taken.observe()) is not None
+    assert isinstance(taken, LockFileLease)  # job_lease gives one of the two kinds
+    holder = taken.lock.holder()
+    return holder is not None and stale_reason(holder, lease, store.age(taken.lock.key)) is None
+
+
 def wait_until(deadline: float | None, poll: float) -> bool:
     """Sleep one poll; False when ``deadline`` (monotonic) has passed."""
     if deadline is not None and time.monotonic() >= deadline:
@@ -375,6 +385,7 @@ __all__ = [
     "JobLease",
     "LockFileLease",
     "holder_lines",
+    "job_busy",
     "job_lease",
     "lease_record",
     "next_fence",

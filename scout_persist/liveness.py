@@ -18,6 +18,10 @@ import datetime
 import os
 from typing import Any, NamedTuple
 
+from .errors import KeyNotFound
+from .layout import lock_key_for
+from .lease import holder_lines
+from .locks import holder_state, parse_lock, stale_reason
 from .store import Store
 
 # Statuses written while a process works on the job (SCOUT_FORMAT §6.5; `dependencies` is rbbt-util's).
@@ -50,8 +54,6 @@ def job_liveness(
     status = str((info or {}).get("status") or "")
     if status not in RUNNING_STATUSES:
         return Liveness(SETTLED, f"status {status or 'missing'!r} is not a running status")
-    from .lease import holder_lines
-    from .locks import holder_state
 
     assert info is not None  # the running status came from it
     pid = _pid(info.get("pid"))
@@ -78,8 +80,6 @@ def job_liveness(
 
 def info_lease_liveness(store: Store, key: str, lines: dict[str, Any], lease: float, written_by: str = "") -> Liveness:
     """Object stores: the job's ``.info`` is its lease; alive while renewed within a lease by the store's clock."""
-    from .errors import KeyNotFound
-    from .locks import stale_reason
 
     try:
         seen = store.get_versioned(key + ".info")
@@ -94,9 +94,6 @@ def info_lease_liveness(store: Store, key: str, lines: dict[str, Any], lease: fl
 def lock_liveness(store: Store, key: str, lease: float = LOCK_LEASE, written_by: str = "") -> Liveness:
     """``alive`` while somebody holds the Scout lock of job ``key`` (fresh, by :func:`locks.stale_reason`), else
     ``dead``: the half of :func:`job_liveness` that needs no ``.info`` (``clean`` asks it of ``done`` jobs too)."""
-    from .errors import KeyNotFound
-    from .layout import lock_key_for
-    from .locks import parse_lock, stale_reason
 
     lock_key = lock_key_for(store.path(key))
     try:

@@ -23,7 +23,8 @@ import logging
 import os
 import threading
 
-from .layout import LOCK_DIR, find
+from .layout import LOCK_DIR
+from .resource import find
 
 log = logging.getLogger(__name__)
 

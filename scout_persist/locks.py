@@ -26,25 +26,17 @@ before they commit (fencing).
 from __future__ import annotations
 
 import datetime
-import functools
 import hashlib
 import os
 import random
-import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .errors import InvalidInputError, KeyNotFound, LeaseLost, LockTimeout
+from .process import Identity, hostname, pid_alive, proc_stat
 from .store import ABSENT, Conflict, Store, Versioned, check_key
-
-
-def hostname(env: bool = False) -> str:
-    """This machine's name as Ruby writes it: the socket hostname in its locks; with ``env``, ``$HOSTNAME`` first
-    (Ruby's ``pid_hostname`` in ``.info``, the stripped output of ``hostname`` otherwise)."""
-    return (os.environ.get("HOSTNAME") if env else None) or socket.gethostname()
 
 
 def ruby_lock_time(t: float | None = None) -> str:
@@ -64,82 +56,6 @@ def parse_lock(raw: bytes) -> dict[str, str]:
     return out
 
 
-# ------------------------------------------------------------------------------------------- process identity
-@functools.lru_cache(maxsize=1)
-def _boot_id() -> str:
-    try:
-        with open("/proc/sys/kernel/random/boot_id") as fh:
-            return fh.read().strip()
-    except OSError:
-        return ""
-
-
-def _pid_namespace() -> str:
-    try:
-        return os.readlink("/proc/self/ns/pid")
-    except OSError:
-        return ""
-
-
-def _proc_stat(pid: int) -> tuple[str, str] | None:
-    """``(state, start time in clock ticks)`` of ``pid`` from /proc, None when there is no such process."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            fields = fh.read().rsplit(b")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return fields[0].decode(), fields[19].decode()
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who a process is across restarts: host, boot, pid namespace, pid and the process's start time."""
-
-    host: str
-    boot_id: str
-    pidns: str
-    pid: int
-    start: str
-
-    @classmethod
-    def current(cls) -> Identity:
-        pid = os.getpid()
-        known = _CURRENT.get(pid)  # by pid: a forked child is another process, with another start time
-        if known is None:
-            stat = _proc_stat(pid)
-            known = _CURRENT[pid] = cls(hostname(), _boot_id(), _pid_namespace(), pid, stat[1] if stat else "")
-        return known
-
-    @classmethod
-    def of(cls, info: dict[str, str]) -> Identity | None:
-        pid = info.get("pid", "")
-        if not pid.isdigit():
-            return None
-        return cls(
-            info.get("host", ""), info.get("boot_id", ""), info.get("pidns", ""), int(pid), info.get("start", "")
-        )
-
-    def lines(self) -> list[str]:
-        return [f"boot_id: {self.boot_id}", f"pidns: {self.pidns}", f"start: {self.start}"]
-
-
-_CURRENT: dict[int, Identity] = {}
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether ``pid`` runs on this host (zombies, i.e. killed but not yet reaped, count as dead)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    stat = _proc_stat(pid)
-    return stat is None or stat[0] not in ("Z", "X")
-
-
 def holder_state(info: dict[str, str], me: Identity | None = None) -> str:
     """What this machine can tell of the holder of a lock entry: ``alive`` (running), ``stopped`` (SIGSTOP),
     ``dead`` (gone, or its pid now belongs to another process), or ``unknown`` (another machine, or another pid
@@ -155,7 +71,7 @@ def holder_state(info: dict[str, str], me: Identity | None = None) -> str:
             return "unknown"  # another container on this machine: its pids are not ours to look at
     if not pid_alive(holder.pid):
         return "dead"
-    stat = _proc_stat(holder.pid)
+    stat = proc_stat(holder.pid)
     if holder.start and stat is not None and stat[1] != holder.start:
         return "dead"  # the pid was reused by another process
     if stat is not None and stat[0] in ("T", "t"):

@@ -8,6 +8,7 @@ stays a ``rubymarshal`` object.  Writing: the reverse for the values Scout store
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from .errors import CorruptPayloadError, UnsupportedValueError
@@ -24,7 +25,7 @@ def is_marshal(data: bytes) -> bool:
 def _reader_class() -> type[Any]:
     """rubymarshal's Reader plus what Scout data holds and it lacks: Hash with default (``}``), Hash/Array
     subclasses such as IndiferentHash (``C``) and Structs (``S``)."""
-    from rubymarshal.classes import RubyObject
+    from rubymarshal.classes import RubyObject  # lazy: only Ruby Marshal data needs it
     from rubymarshal.reader import Reader
 
     class ScoutReader(Reader):  # type: ignore[misc]  # rubymarshal has no type hints
@@ -67,7 +68,6 @@ _READER = None
 
 
 def _rm_loads(data: bytes) -> Any:
-    import io
 
     global _READER
     _READER = _READER or _reader_class()
@@ -99,7 +99,7 @@ def loads(data: bytes, where: str = "") -> Any:
 
 def to_python(obj: Any, _seen: dict[int, Any] | None = None) -> Any:
     """Map ``rubymarshal`` objects onto the Python stand-ins for Ruby values used across scout-persist."""
-    from rubymarshal.classes import RubyObject, RubyString, Symbol as RMSymbol
+    from rubymarshal.classes import RubyObject, RubyString, Symbol as RMSymbol  # lazy: only Ruby Marshal data needs it
 
     seen = {} if _seen is None else _seen
     if id(obj) in seen:
@@ -132,7 +132,7 @@ def to_python(obj: Any, _seen: dict[int, Any] | None = None) -> Any:
 
 def dumps(value: Any) -> bytes:
     """Ruby Marshal 4.8 of a Python value (str -> UTF-8 String, bytes -> binary String, Symbol -> Symbol, ...)."""
-    from rubymarshal.writer import writes
+    from rubymarshal.writer import writes  # lazy: only Ruby Marshal data needs it
 
     try:
         data: bytes = writes(_to_ruby(value))
@@ -145,7 +145,7 @@ def dumps(value: Any) -> bytes:
 
 
 def _to_ruby(value: Any) -> Any:
-    from rubymarshal.classes import Symbol as RMSymbol
+    from rubymarshal.classes import Symbol as RMSymbol  # lazy: only Ruby Marshal data needs it
 
     if isinstance(value, Symbol):
         return RMSymbol(str(value))
@@ -163,7 +163,7 @@ def _to_ruby(value: Any) -> Any:
 
 
 def _exception_object(exc: RubyException) -> Any:  # a rubymarshal RubyObject
-    from rubymarshal.classes import RubyObject, RubyString
+    from rubymarshal.classes import RubyObject, RubyString  # lazy: only Ruby Marshal data needs it
 
     bt = [RubyString(line, {"E": True}) for line in exc.backtrace]
     attrs: dict[str, Any] = {"mesg": RubyString(exc.message, {"E": True}), "bt": bt}
@@ -177,7 +177,7 @@ def _exception_object(exc: RubyException) -> Any:  # a rubymarshal RubyObject
 
 def dump_exception(exc: RubyException) -> bytes:
     """Marshal bytes of an exception shaped as Ruby 3.1 dumps one (mesg, bt, bt_locations)."""
-    from rubymarshal.writer import writes
+    from rubymarshal.writer import writes  # lazy: only Ruby Marshal data needs it
 
     data: bytes = writes(_exception_object(exc))
     return data

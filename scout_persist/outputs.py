@@ -22,55 +22,23 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import warnings
 from typing import Any
 
 from . import payload
 from .errors import CorruptPayloadError, InvalidInputError, KeyNotFound
+from .formats import nbytes
 from .info import dumps_info, loads_info
 from .layout import PERSIST_DIR
-from .persist_cache import Location, locate
+from .locks import Lock
+from .persist_cache import MAX_SIZE_ENV, CacheSizeWarning, Location, locate, max_entry_size, too_large
 from .rubyjson import ruby_time
 from .store import Store
 from .usage import touch
 
 log = logging.getLogger(__name__)
 
-MAX_SIZE_ENV = "SCOUT_PERSIST_MAX_ENTRY_SIZE"
 SIDECAR = ".info"
 MARK = "scout_persist.save"  # the sidecar's "writer": entries invalidate(None) and gc know as ours
-
-
-class CacheSizeWarning(UserWarning):
-    """An output larger than ``SCOUT_PERSIST_MAX_ENTRY_SIZE`` was not cached."""
-
-
-def max_entry_size() -> int | None:
-    """``$SCOUT_PERSIST_MAX_ENTRY_SIZE`` in bytes (None: no limit); InvalidInputError naming it when unreadable."""
-    text = os.environ.get(MAX_SIZE_ENV, "").strip()
-    if not text:
-        return None
-    from .cli.selection import parse_size
-
-    try:
-        return parse_size(text)
-    except InvalidInputError as exc:
-        raise InvalidInputError(f"${MAX_SIZE_ENV}: {exc}") from None
-
-
-def too_large(size: int, where: str) -> bool:
-    """Whether an entry of ``size`` bytes exceeds the maximum entry size (and say so with a CacheSizeWarning)."""
-    limit = max_entry_size()
-    if limit is None or size <= limit:
-        return False
-    warnings.warn(
-        f"{where}: the output is {size} bytes, over ${MAX_SIZE_ENV}={os.environ.get(MAX_SIZE_ENV)} ({limit} bytes); "
-        "it was not cached (the value is returned as computed); raise the limit to cache it",
-        CacheSizeWarning,
-        stacklevel=3,
-    )
-    return True
 
 
 def _location(key: str, store: Store | str | None) -> Location:
@@ -99,7 +67,6 @@ def save(
     ``"pickle"``; ``compression``: a codec spec (default ``$SCOUT_PERSIST_COMPRESSION``); ``pin``: gc never removes
     the entry.  An output over ``$SCOUT_PERSIST_MAX_ENTRY_SIZE`` is returned without being stored.
     """
-    from .locks import Lock
 
     loc = _location(key, store)
     where = loc.url
@@ -108,7 +75,6 @@ def save(
     )
     if encoded.data is None:
         raise InvalidInputError(f"save(None, {key!r}): None is not an output; invalidate({key!r}) removes an entry")
-    from .formats import nbytes
 
     if too_large(nbytes(encoded.data), where):
         return encoded.value

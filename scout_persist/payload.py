@@ -36,7 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import formats, serializers
+from . import formats, serializers, tsv
 from .codecs import checksum, checksum_matches
 from .equality import difference
 from .errors import (
@@ -192,7 +192,6 @@ def _is_pandas(value: Any) -> bool:
 
 def _encode_tsv_frame(value: Any, where: str) -> Encoded:
     """A DataFrame (or Series) as a Scout ``tsv`` result: Ruby's TSV bytes; the record keeps the dtypes."""
-    from . import tsv
 
     data, meta = tsv.dump_frame(value, where)
     record: dict[str, Any] = {
@@ -373,8 +372,6 @@ def ruby_type(record: Mapping[str, Any]) -> str | None:
 def _decode_scout(data: Any, record: Mapping[str, Any], location: str | None, relocate: Any) -> Any:
     stype = str(record.get("type") or "binary")
     if stype == "tsv" and isinstance(record.get("pandas"), Mapping):
-        from . import tsv
-
         return tsv.load_frame(bytes(data), record["pandas"], location or "<tsv>")
     ref = record.get("in_files")
     if ref is not None and stype in ("file", "file_array") and location:

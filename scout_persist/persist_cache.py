@@ -24,15 +24,22 @@ import datetime
 import functools
 import inspect
 import logging
+import os
 import posixpath
 import re
 import time
+import warnings
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
+from . import payload, serializers
+from .codecs import checksum
 from .errors import CorruptPayloadError, InfoFormatError, InvalidInputError, KeyNotFound, LeaseLost, UnsafePathError
+from .info import dumps_info, loads_info
 from .layout import PERSIST_DIR, lock_key_for, persistence_path
 from .locks import Lock
+from .rubyjson import ruby_time
+from .signature import code_identity, value_digest
 from .store import Store, check_key
 
 log = logging.getLogger(__name__)
@@ -56,6 +63,40 @@ _CALL_OPTIONS = (
     "repo",
 )
 _NAME_RULE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+
+
+MAX_SIZE_ENV = "SCOUT_PERSIST_MAX_ENTRY_SIZE"
+
+
+class CacheSizeWarning(UserWarning):
+    """An output larger than ``SCOUT_PERSIST_MAX_ENTRY_SIZE`` was not cached."""
+
+
+def max_entry_size() -> int | None:
+    """``$SCOUT_PERSIST_MAX_ENTRY_SIZE`` in bytes (None: no limit); InvalidInputError naming it when unreadable."""
+    text = os.environ.get(MAX_SIZE_ENV, "").strip()
+    if not text:
+        return None
+    from .cli.selection import parse_size  # core->CLI: the settings module (another branch) takes parse_size over
+
+    try:
+        return parse_size(text)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"${MAX_SIZE_ENV}: {exc}") from None
+
+
+def too_large(size: int, where: str) -> bool:
+    """Whether an entry of ``size`` bytes exceeds the maximum entry size (and say so with a CacheSizeWarning)."""
+    limit = max_entry_size()
+    if limit is None or size <= limit:
+        return False
+    warnings.warn(
+        f"{where}: the output is {size} bytes, over ${MAX_SIZE_ENV}={os.environ.get(MAX_SIZE_ENV)} ({limit} bytes); "
+        "it was not cached (the value is returned as computed); raise the limit to cache it",
+        CacheSizeWarning,
+        stacklevel=3,
+    )
+    return True
 
 
 class Location:
@@ -151,7 +192,6 @@ def entry_signature(name: Any, type: str | None, options: dict[str, Any], code: 
     """What an entry must have been computed from to be served: the digest of its name, type and naming options by
     value (:func:`scout_persist.signature.value_digest`, exact where Ruby's ``digest_str`` rounds and abbreviates),
     and the code identity of a decorated function (empty for a call with a function of its own)."""
-    from .signature import value_digest
 
     inputs = {"name": name, "type": type, "options": options}
     return {"inputs": value_digest(inputs, f"the options of persist({name!r})"), "code": code or ""}
@@ -165,8 +205,6 @@ def _checked(loc: Location, signature: dict[str, str]) -> bytes | None:
     """The verified bytes of an entry we wrote for ``signature``; None for an entry without a sidecar (Ruby's
     rules); :class:`_Stale` when the sidecar is for other inputs or code, or for other
     bytes (a write cut between sidecar and entry, or an entry rewritten by a writer that keeps no sidecar)."""
-    from . import payload
-    from .info import loads_info
 
     try:
         raw = loc.store.get(loc.sidecar)
@@ -194,7 +232,6 @@ def _checked(loc: Location, signature: dict[str, str]) -> bytes | None:
 
 
 def _load(loc: Location, type: str | None, data: bytes | None = None) -> Any:
-    from . import payload, serializers
 
     if type == serializers.PICKLE:
         payload.require_pickle_allowed("load", loc.url)
@@ -227,8 +264,6 @@ def _stored_value(loc: Location, type: str | None, no_load: bool, signature: dic
 def _stored(value: Any, type: str | None, loc: Location) -> tuple[bytes, Any, dict[str, Any]]:
     """``(bytes, value, payload record)``: what to store for ``value``, the value a later load of it gives back
     (which the first call returns too; a value the type cannot hold is refused), and the record of the bytes."""
-    from . import payload, serializers
-    from .codecs import checksum
 
     if type == serializers.PICKLE:
         payload.require_pickle_allowed("store", f"{loc.url} (a {value.__class__.__name__})")
@@ -243,9 +278,6 @@ def _stored(value: Any, type: str | None, loc: Location) -> tuple[bytes, Any, di
 
 
 def _sidecar(name: Any, type: str | None, signature: dict[str, str], record: dict[str, Any]) -> bytes:
-    from . import payload
-    from .info import dumps_info
-    from .rubyjson import ruby_time
 
     return dumps_info(
         {
@@ -300,8 +332,6 @@ def _run(
         if value is None:
             return loc.url if no_load else None
         data, value, record = _stored(value, type, loc)
-        from .outputs import too_large
-
         if too_large(len(data), loc.url):
             return None if no_load else value  # over $SCOUT_PERSIST_MAX_ENTRY_SIZE: not cached
         if guard is not None:
@@ -443,8 +473,6 @@ def _decorated(
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from .signature import code_identity
-
         # the function's code is part of the entry's signature: an edited function does not get its old values
         return _call(entry_name, type, lambda: func(*args, **kwargs), call_options(args, kwargs), code_identity(func))
 

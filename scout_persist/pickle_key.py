@@ -81,7 +81,7 @@ def key_file() -> str:
 @functools.lru_cache(maxsize=1)
 def _account_home() -> str:
     try:
-        import pwd
+        import pwd  # POSIX only
 
         return pwd.getpwuid(os.getuid()).pw_dir
     except (ImportError, KeyError):  # no pwd module (Windows) or an uid without an account

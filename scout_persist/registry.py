@@ -30,11 +30,14 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import io
 import json
+import logging
 import os
 import random
 import re
 import socket
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -50,7 +53,8 @@ from .errors import (
     StorageError,
     UnsafePathError,
 )
-from .runs import current_run
+from .job import Job
+from .run_context import current_run
 from .store import RETRIES, RETRY_BASE_DELAY, Store, check_key, is_transient
 
 MANIFEST_FORMAT = "scout-persist-artifact/1"
@@ -185,7 +189,6 @@ def _file_sources(path: str, prefix: str = "") -> list[Source]:
 
 
 def _bytes_source(name: str, data: bytes) -> Source:
-    import io
 
     return Source(name, lambda: io.BytesIO(data), f"<{len(data)} bytes for {name}>")
 
@@ -340,7 +343,6 @@ class ArtifactVersion:
         ``../x``, absolute names, NUL), and a folder that resolves through a symlink inside ``dest`` to somewhere
         else is refused. ``dest`` itself may be a link (it is the caller's choice). Each file is written under a
         fresh temporary name and renamed, so a link planted at a file's name is replaced, never written through."""
-        import tempfile
 
         dest = os.path.abspath(os.fspath(dest))
         entries = self.manifest["files"]
@@ -585,11 +587,9 @@ class Registry:
     ) -> ArtifactVersion:
         """Publish a done Scout job (result, ``.info``, ``.files/``; a Job, a JobWriter or a job path) whose metadata
         records its path and signature. Logging the same job again returns its version unless ``force=True``."""
-        from .job import Job
-
         if not _is_job(job):
             job = Job.at(job.store, job.key) if hasattr(job, "store") and hasattr(job, "key") else Job(job)
-        if job.status != "done":
+        if job.recorded_status != "done":
             raise InvalidInputError(
                 f"job {job.path!r} has status {job.status!r}; only done jobs can be published as artifacts "
                 "(run it to completion first)"
@@ -725,8 +725,6 @@ class Registry:
             }
             self.store.put(self._used_by_key(found.name, found.version, run.run_id), json.dumps(record).encode("utf-8"))
         except Exception as exc:  # noqa: BLE001 - lineage is best effort: the read itself succeeded
-            import logging
-
             logging.getLogger(__name__).warning(
                 "artifact %s: its use by run %s was not recorded (%s)", found.ref, run.run_id, exc
             )
@@ -793,8 +791,6 @@ def _note_logged(run: Any, version: ArtifactVersion, new: bool) -> None:
     try:
         run.note("artifact_logged", {"ref": version.ref, "digest": version.digest, "new": new})
     except Exception as exc:  # noqa: BLE001 - lineage is best effort: the version is published
-        import logging
-
         logging.getLogger(__name__).warning(
             "artifact %s: run %s could not record that it logged it (%s)", version.ref, run.run_id, exc
         )
@@ -864,8 +860,6 @@ def log_job(
     """Publish a done job (a Job, a JobWriter or a job path) as a version of ``name``, in one call.
 
     The registry is the job's own store unless ``store`` is given; logging the same job again returns its version."""
-    from .job import Job
-
     if not _is_job(job):
         job = Job.at(job.store, job.key) if hasattr(job, "store") and hasattr(job, "key") else Job(job)
     return _registry(store if store is not None else job.store, prefix).log_job(

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .errors import UnsupportedValueError
+from .resource import identify
 from .rubyvalues import ScoutPath, Symbol
 
 MAX_ARRAY_DIGEST_LENGTH = 100_000
@@ -148,8 +149,6 @@ def digest_str(obj: Any, *, cwd: str | None = None, home: str | None = None, str
     """
     step_path = getattr(obj, "scout_step_path", None)
     if step_path is not None:
-        from .layout import identify
-
         return "Step: " + identify(os.fspath(step_path), home=home)
     if isinstance(obj, Symbol):
         return str(obj)

@@ -30,14 +30,20 @@ import json
 import math
 import os
 import re
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import InvalidInputError, KeyNotFound, ScoutPersistError, UnsafePathError
+from .info import hostname, read_info
+from .job import Job
+from .locks import holder_state
+from .process import Identity
+from .registry import Registry
+from .run_context import CurrentRun, current_run, set_current_run_provider
+from .signature import PARTS, value_digest
 from .store import Store, Versioned, check_key
 
 RUNS_DIR = "var/runs"
@@ -197,8 +203,6 @@ def record_parameters(parameters: dict[str, Any]) -> tuple[dict[str, Any], dict[
 
     A parameter that is not plain JSON is kept by the digest of its value only (its type named), so a resume could
     not pass it again: the run is marked not resumable, and the reason says which parameter and what to do."""
-    from .signature import value_digest
-
     plain: dict[str, Any] = {}
     digests: dict[str, str] = {}
     for name, value in parameters.items():
@@ -274,9 +278,19 @@ def lease_left(record: dict[str, Any], age: float | None) -> float | None:
     return None if age is None else max(lease - age, 0.0)
 
 
-def _writer_alive_here(record: dict[str, Any]) -> bool:
-    from .locks import Identity, holder_state
+def writer_fields() -> dict[str, Any]:
+    """Who writes a record: this process, as :func:`writer_gone_here` judges it (``host``, ``pid_hostname``,
+    ``pid``, ``identity``)."""
+    me = Identity.current()
+    return {
+        "host": me.host,
+        "pid_hostname": hostname(),
+        "pid": me.pid,
+        "identity": {"boot_id": me.boot_id, "pidns": me.pidns, "start": me.start},
+    }
 
+
+def _writer_alive_here(record: dict[str, Any]) -> bool:
     ident = got if isinstance(got := record.get("identity"), dict) else {}
     lines = {"host": str(record.get("host") or ""), "pid": str(record.get("pid") or "")}
     for name in ("boot_id", "pidns", "start"):
@@ -290,8 +304,6 @@ def _writer_alive_here(record: dict[str, Any]) -> bool:
 def writer_gone_here(record: dict[str, Any]) -> bool:
     """Whether the record's writer ran on this machine and its process is gone (for messages only: the status still
     waits for the lease)."""
-    from .locks import Identity, holder_state
-
     ident = got if isinstance(got := record.get("identity"), dict) else {}
     lines = {"host": str(record.get("host") or ""), "pid": str(record.get("pid") or "")}
     for name in ("boot_id", "pidns", "start"):
@@ -591,7 +603,7 @@ def job_of(run: Run, task: str, name: str | None = None) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------- job content
 CONTENT = "content"  # a job entry's record of what the job held when the run computed or reused it
-SIGNATURE_PARTS = ("signature_version", "inputs", "dependencies", "code", "version")
+SIGNATURE_PARTS = ("signature_version", *PARTS)
 
 
 def job_content(token: str, key: str, signature: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -675,44 +687,6 @@ def delete_run(store: Store, run: Run) -> None:
     store.delete(run.dir, recursive=True)
 
 
-# ------------------------------------------------------------------------------------ the run in progress
-@dataclass
-class CurrentRun:
-    """The flow run this code runs in, as the plug-in tells the core (for lineage)."""
-
-    run_id: str
-    workflow: str
-    flow: str
-    store_url: str
-    note: Callable[[str, dict[str, Any]], None] = field(repr=False, default=lambda kind, data: None)
-
-
-_provider: Callable[[], CurrentRun | None] | None = None
-_provider_guard = threading.Lock()
-
-
-def set_current_run_provider(
-    provider: Callable[[], CurrentRun | None] | None,
-) -> Callable[[], CurrentRun | None] | None:
-    """Called by the Prefect plug-in: how the core learns which recorded run (if any) the caller is in.  Returns the
-    provider it replaces (to put it back)."""
-    global _provider
-    with _provider_guard:
-        previous, _provider = _provider, provider
-    return previous
-
-
-def current_run() -> CurrentRun | None:
-    """The recorded run the calling code runs in, or None (no plug-in, no flow, or no record)."""
-    provider = _provider
-    if provider is None:
-        return None
-    try:
-        return provider()
-    except Exception:  # noqa: BLE001 - lineage is best effort; never fail the caller's read or write
-        return None
-
-
 # ------------------------------------------------------------------------------------------------ pruning
 @dataclass
 class PrunePlan:
@@ -726,8 +700,6 @@ class PrunePlan:
 
 def _reachable(store: Store, keys: Iterable[str], limit: int = 1_000_000) -> set[str]:
     """``keys`` and every job of ``store`` they depend on, through their ``.info`` dependencies."""
-    from .job import Job
-
     seen: set[str] = set()
     todo = [k for k in keys if isinstance(k, str)]
     while todo and len(seen) < limit:
@@ -747,8 +719,6 @@ def _reachable(store: Store, keys: Iterable[str], limit: int = 1_000_000) -> set
 
 def registry_jobs(store: Store) -> set[str]:
     """Job keys published in the artifact registry of ``store`` (every live version, aliased or not)."""
-    from .registry import Registry
-
     registry = Registry(store)
     if not store.isdir(registry.prefix):
         return set()
@@ -845,14 +815,12 @@ def _writer_run(store: Store, key: str, listed_by: Run) -> str | None:
     """The run that wrote job ``key``: the flow run id its ``.info`` records at ``done``; for a job that never got
     there (error, aborted), ``listed_by`` when the ``.info`` names that run's process.  ``"?"``: no recorded run
     wrote it (a legacy Ruby job, a job of a run without record); None: the job is gone."""
-    from .info import loads_info
-
     try:
-        info = loads_info(store.get(key + ".info"), store.where(key + ".info"))
-    except KeyNotFound:
-        return None
+        info = read_info(store, key + ".info")
     except ScoutPersistError:
         return "?"
+    if not info:
+        return None
     run = writer_run_of(info)
     if run:
         return run
@@ -909,5 +877,6 @@ __all__ = [
     "write_marker",
     "write_part",
     "write_record",
+    "writer_fields",
     "writer_run_of",
 ]

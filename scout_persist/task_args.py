@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InvalidInputError
-from .layout import find
+from .resource import find
 from .rubytext import RUBY_WS
 from .rubyvalues import ScoutPath, Step
 from .workflow import Input, JobSpec, Workflow, format_input

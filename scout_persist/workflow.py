@@ -16,7 +16,8 @@ from typing import Any
 
 from . import rubytext
 from .errors import InvalidInputError
-from .layout import JOBS_DIR, check_job_name, extension_for, find, identify, job_key
+from .layout import JOBS_DIR, check_job_name, extension_for, job_key
+from .resource import find, identify
 from .rubydigest import (
     digest_str,
     is_located,
@@ -143,7 +144,7 @@ def deserialize(text: str, type: str, input_name: str = "?") -> Any:
             ) from exc
 
     def yaml_input(t: str) -> Any:
-        import yaml
+        import yaml  # lazy: only :yaml values need it
 
         return yaml.safe_load(t)
 
@@ -162,7 +163,7 @@ def _load_file(path: str, type: str, input_name: str) -> Any:
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)
     if type == "yaml":
-        import yaml
+        import yaml  # lazy: only :yaml values need it
 
         with open(path, encoding="utf-8") as fh:
             return yaml.safe_load(fh)

@@ -73,7 +73,7 @@ def test_addressing(tree):
 
 def test_missing_jobs(tree):
     job = Job(tree / "var/jobs/W/t/nothing")
-    assert job.status == "" and not job.done and job.info == {}
+    assert job.status == "missing" and job.recorded_status == "" and not job.done and job.info == {}
     with pytest.raises(JobNotFound, match="no result"):
         job.load()
     with pytest.raises(JobNotFound, match="not under a Scout jobs directory"):

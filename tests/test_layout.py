@@ -9,15 +9,13 @@ from scout_persist.layout import (
     check_job_name,
     clean_name,
     extension_for,
-    find,
-    identify,
     job_key,
     job_key_below,
     mangle,
     persistence_path,
-    split_job_path,
     split_location,
 )
+from scout_persist.resource import find, identify
 from scout_persist.rubydigest import digest
 
 
@@ -58,12 +56,15 @@ def test_clean_name_and_find(tmp_path):
 
 
 def test_a_job_path_splits_into_root_and_key_at_the_last_jobs_folder():
-    assert split_job_path("/h/u/.scout/var/jobs/W/t/n") == ("/h/u/.scout", "var/jobs/W/t/n")
-    assert split_job_path("bucket/x/var/jobs/var/jobs/W/t/n") == ("bucket/x/var/jobs", "var/jobs/W/t/n")
-    assert split_job_path("/var/jobs/W/t/n") == ("/", "var/jobs/W/t/n")
-    assert split_job_path("var/jobs/W/t/n") == ("", "var/jobs/W/t/n")
+    assert split_location("/h/u/.scout/var/jobs/W/t/n", strict=True) == ("/h/u/.scout", "var/jobs/W/t/n")
+    assert split_location("bucket/x/var/jobs/var/jobs/W/t/n", strict=True) == ("bucket/x/var/jobs", "var/jobs/W/t/n")
+    assert split_location("/var/jobs/W/t/n", strict=True) == ("/", "var/jobs/W/t/n")
+    assert split_location("var/jobs/W/t/n", strict=True) == ("", "var/jobs/W/t/n")
+    assert split_location("s3://bucket/x/var/jobs/W/t/n") == ("s3://bucket/x", "var/jobs/W/t/n")
+    assert split_location("memory://var/jobs/W/t/n") == ("memory://", "var/jobs/W/t/n")
+    assert split_location("s3://bucket/cache/entry") == ("s3://bucket/cache", "entry")
     with pytest.raises(JobNotFound, match=r"'/tmp/W/t/n' is not under a Scout jobs directory .*var/jobs"):
-        split_job_path("/tmp/W/t/n")
+        split_location("/tmp/W/t/n", strict=True)
     # a location that is not a job splits at its parent folder instead (command-line arguments, persist entries)
     assert split_location("/h/u/.scout/var/jobs/W/t/n") == ("/h/u/.scout", "var/jobs/W/t/n")
     assert split_location("/data/cache/entry") == ("/data/cache", "entry")

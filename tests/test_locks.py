@@ -13,14 +13,8 @@ import pytest
 
 from scout_persist.errors import InvalidInputError, LockTimeout, ScoutPersistError, UnsafePathError
 from scout_persist.layout import LOCK_DIR, lock_key_for
-from scout_persist.locks import (
-    Lock,
-    describe_holder,
-    hostname,
-    parse_lock,
-    pid_alive,
-    ruby_lock_time,
-)
+from scout_persist.locks import Lock, describe_holder, parse_lock, ruby_lock_time
+from scout_persist.process import hostname, pid_alive
 from scout_persist.store import Store
 
 PY = sys.executable

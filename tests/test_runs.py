@@ -146,7 +146,7 @@ def test_without_a_store_age_only_the_observer_clock_can_tell():
 
 
 def test_a_writer_this_machine_sees_running_is_never_crashed():
-    from scout_persist.locks import Identity
+    from scout_persist.process import Identity
 
     me = Identity.current()
     record = make_record(

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from .cache_policy import ScoutCachePolicy, ScoutKeyError, ScoutSpec, job_name
 from .files import job_files
-from .hits import CacheMiss
 from .locking import ScoutLockManager
 from .reusing import ReuseError, reuse
 from .serializer import ScoutSerializer
-from .storage import ScoutInfoStorage, ScoutStorage
+from .storage import CacheMiss, ScoutInfoStorage, ScoutStorage
 from .task import JobName, ScoutTask, fixed, scout_task
 
 __all__ = [

@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from prefect.cache_policies import CachePolicy
+from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext, TaskRunContext
+from prefect.exceptions import ObjectNotFound
 
 from scout_persist import signature
 from scout_persist.callplan import (
@@ -66,13 +69,14 @@ class ScoutCachePolicy(CachePolicy):
         run_id = task_ctx.task_run.id if task_ctx and task_ctx.task_run else None
         try:
             plan = plan_run(task_ctx, inputs, flow_parameters, self.spec)
+            attempt = plans.TaskRunAttempt(plan)
         except Exception as exc:  # noqa: BLE001 - recorded for the task wrapper to raise (below)
             # Recorded, not raised: the task wrapper raises it as the run's failure (prefect_scout.task), so the user
             # reads it once.  Raised here, Prefect would log a second copy saying the result "will not be persisted".
             logger.debug("scout-persist: no Scout job key for task run %s: %s", run_id, exc)
             plans.remember(run_id, exc)
             return None
-        plans.remember(run_id, plan)
+        plans.remember(run_id, attempt)
         _show_job(task_ctx, plan.cache_key)
         return plan.cache_key
 
@@ -135,14 +139,15 @@ def _dependency(run_id: str, url: str | None, plain: Any = ()) -> Upstream | Non
     value is then an ordinary input)."""
     if run_id in plain:
         return None
-    plan = plans.for_run(run_id)
-    if isinstance(plan, plans.RunPlan):
+    found = plans.for_run(run_id)
+    if isinstance(found, plans.TaskRunAttempt):
+        plan = found.plan
         inherited = tuple(n for n in plan.identity.non_default_inputs if n not in plan.fixed)
         store = settings.store_for(url)
-        token = plan.token or signature.dependency_token(plan.job_key, read_info(store, plan.job_key + ".info"), store)
+        token = found.token or signature.dependency_token(plan.job_key, read_info(store, plan.job_key + ".info"), store)
         return Upstream(plan.job_key, token, inherited)
-    if isinstance(plan, BaseException):
-        raise ScoutKeyError(f"upstream task run {run_id} has no Scout job key ({plan})") from plan
+    if isinstance(found, BaseException):
+        raise ScoutKeyError(f"upstream task run {run_id} has no Scout job key ({found})") from found
     key = _key_from_api(run_id)
     if key is None:
         return None
@@ -159,10 +164,6 @@ def _key_from_api(run_id: str, wait: float = 30.0) -> str | None:
     The upstream run has finished, but the API may not have ingested its last state yet: wait up to ``wait``
     seconds for a final state.  None when the run is not a Scout job.
     """
-    import time
-
-    from prefect.client.orchestration import get_client
-    from prefect.exceptions import ObjectNotFound
 
     deadline = time.monotonic() + wait
     with get_client(sync_client=True) as client:
@@ -194,7 +195,7 @@ def plan_run(
     inputs: Mapping[str, Any],
     flow_parameters: Mapping[str, Any],
     spec: ScoutSpec,
-) -> plans.RunPlan:
+) -> plans.Plan:
     """Compute the job, identity and signature of one task run (pure apart from dependency look-ups)."""
     task = task_ctx.task
     fn = getattr(task.fn, "__wrapped__", task.fn)
@@ -226,14 +227,14 @@ def plan_run(
     task_name = planned.task
     cache_key = below_jobs(ident.key)
     flow_run_id = str(flow_ctx.flow_run.id) if flow_ctx and flow_ctx.flow_run else None
-    return plans.RunPlan(
+    return plans.Plan(
         cache_key=cache_key,
         job_key=ident.key,
         workflow=workflow,
         task=task_name,
         declared_type=spec.type,
         identity=ident,
-        dependencies=dep_keys,
+        dependencies=tuple(dep_keys),
         signature=sig,
         url=spec.url,
         task_run_id=str(task_ctx.task_run.id),

@@ -18,6 +18,7 @@ publishes none of them.  ``Job(path).files()`` lists them, ``Job(path).open_file
 
 from __future__ import annotations
 
+from scout_persist import formats
 from scout_persist.errors import InvalidInputError
 from scout_persist.files import JobFiles
 
@@ -30,8 +31,8 @@ class NoScoutTask(InvalidInputError):
 
 def job_files() -> JobFiles:
     """The file outputs of the scout task run in progress (its job's ``.files/``, published on commit)."""
-    plan = plans.current()
-    writer = getattr(plan, "writer", None) if plan is not None else None
+    run = plans.current()
+    writer = run.writer if run is not None else None
     if writer is None:
         raise NoScoutTask(
             "job_files() was called outside the body of a running scout task: it hands out the files of the task's "
@@ -45,8 +46,6 @@ def check_format(format: str | None, scout_type: str | None, task: str) -> None:
     """InvalidInputError at decoration time for an unknown format, or one given with a Scout type."""
     if format is None:
         return
-    from scout_persist import formats
-
     if format != "pickle":
         try:
             formats.get(format)

@@ -1,11 +1,11 @@
-"""A scout task run's job lifecycle, through the core's one writer (:class:`scout_persist.job.JobWriter`).
+"""A scout task run's job lifecycle: the task wrapper's door to the run's attempt (:mod:`scout_persist.attempt`).
 
-``start`` (``.info`` reset with Ruby's keys, status ``start``, one write) -> the task body -> ``save`` (the result,
-atomically, after the round-trip contract of :mod:`scout_persist.payload`) -> ``done`` (the commit point) | ``error``.
-It all runs inside Prefect's transaction, under the job lock, before Prefect persists anything; so a value that cannot
-be stored, a bad setting or a storage failure fails the task run (Prefect's retries apply) and leaves the job in
-``error`` (or, when a rewrite could not store its result, the previously committed job as it was).  The value handed
-to downstream tasks is the value a cache hit would give them.
+``claim`` (the lease, then ``.info`` reset with Ruby's keys, status ``start``, one write) -> the task body ->
+``commit`` (the result, atomically, after the round-trip contract of :mod:`scout_persist.payload`, then ``done``: the
+commit point) | ``fail`` (``error``).  It all runs inside Prefect's transaction, under the job's lease, before Prefect
+persists anything; so a value that cannot be stored, a bad setting or a storage failure fails the task run (Prefect's
+retries apply) and leaves the job in ``error`` (or, when a rewrite could not store its result, the previously
+committed job as it was).  The value handed to downstream tasks is the value a cache hit would give them.
 """
 
 from __future__ import annotations
@@ -16,118 +16,74 @@ from collections.abc import Callable
 from typing import Any
 
 from scout_persist.errors import ScoutPersistError
-from scout_persist.job import READ_AT_SETUP, JobWriter
-from scout_persist.signature import dependency_token
+from scout_persist.verdict import PREFECT_KEY
 
-from . import plans, runs, settings
-from .hits import PREFECT_KEY
+from . import plans, runs
 
 
-def writer_for(plan: plans.RunPlan, lease: Any, previous: Any) -> JobWriter:
-    """The one writer of the plan's job; every write goes through ``lease`` (fenced) when given."""
-    return JobWriter(
-        settings.store_for(plan.url),
-        plan.job_key,
-        workflow=plan.workflow,
-        task=plan.task,
-        type=_info_type(plan),
-        previous_info=previous,
-        lease=lease,
-    )
+def start(run: plans.TaskRunAttempt) -> None:
+    """The run claims its job: ``.info`` at ``start`` (the previous result stays until the new one commits); its
+    writer stays on the attempt while the body runs (``job_files()`` writes through it)."""
+    plans.drop_unplanned(run.key)  # what reads outside a run judged of the job no longer holds
+    run.claim()
+    runs.job_started(run)
 
 
-def begin(plan: plans.RunPlan, writer: JobWriter) -> None:
-    """Reset the job's ``.info`` to Ruby's setup keys with status ``start``, in one write."""
-    ident = plan.identity
-    writer.begin(
-        inputs=list(ident.inputs),
-        input_names=ident.input_names,
-        provided_inputs=dict(ident.provided_inputs),
-        non_default_inputs=ident.non_default_inputs,
-        dependencies=[writer.location(k) for k in plan.dependencies],
-    )
-
-
-def start(plan: plans.RunPlan) -> JobWriter:
-    """The writer of this run, its ``.info`` at ``start`` (the previous result stays until the new one commits);
-    it stays on the plan while the body runs (``job_files()`` writes through it).
-
-    Where ``.info`` is the lease, the lock manager already wrote ``start`` when it acquired it."""
-    if plan.writer is not None:
-        runs.job_started(plan)
-        return plan.writer
-    previous: Any = plan.info_raw if plan.info_raw is not None else (None if plan.job_absent else READ_AT_SETUP)
-    plans.forget_reads(plan)
-    writer = writer_for(plan, plan.lease, previous)
-    begin(plan, writer)
-    plan.writer = writer
-    runs.job_started(plan)
-    return writer
-
-
-def finish(plan: plans.RunPlan, writer: JobWriter, value: Any) -> Any:
+def finish(run: plans.TaskRunAttempt, value: Any) -> Any:
     """Store ``value`` and commit the job; returns the value a cache hit would return.  Raises (after recording the
     failure) when the value cannot be stored."""
+    plan = run.plan
     try:
-        # compression=None: the codec reads $SCOUT_PERSIST_COMPRESSION itself and names it when it is wrong
-        writer.save(
-            value, "pickle" if plan.declared_type in (None, "", "pickle") else plan.declared_type, format=plan.format
-        )
-        writer.done(signature=plan.signature, **{PREFECT_KEY: _prefect_record(plan)})
+        # the codec reads $SCOUT_PERSIST_COMPRESSION itself and names it when it is wrong
+        handed = run.commit(value, format=plan.format, **{PREFECT_KEY: _prefect_record(run)})
     except BaseException as exc:
-        writer.error(exc)
-        plans.settle(plan)
-        runs.job_finished(plan, "error", exc)
+        run.settle()
+        runs.job_finished(run, "error", exc)
         if isinstance(exc, ScoutPersistError):
             raise type(exc)(
                 f"scout task {plan.workflow}#{plan.task}: its {type(value).__name__} result was not stored as job "
-                f"{writer.location(plan.job_key)!r}: {exc}"
+                f"{run.store.where(plan.job_key)!r}: {exc}"
             ) from exc
         raise
-    plan.stored = True
-    plan.token = dependency_token(plan.job_key, writer.info.data, writer.store)
-    plans.settle(plan)
-    runs.job_finished(plan, "done")
-    return writer.value
+    run.settle()
+    runs.job_finished(run, "done")
+    return handed
 
 
-def fail(plan: plans.RunPlan, writer: JobWriter, exc: BaseException) -> None:
+def fail(run: plans.TaskRunAttempt, exc: BaseException) -> None:
     """The body raised: ``.info`` gets ``error`` (class, message, backtrace); the result file is removed."""
-    writer.error(exc)
-    plans.settle(plan)
-    runs.job_finished(plan, "error", exc)
+    run.fail(exc)
+    run.settle()
+    runs.job_finished(run, "error", exc)
 
 
-def run(plan: plans.RunPlan, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    writer = start(plan)
+def run(attempt: plans.TaskRunAttempt, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    start(attempt)
     try:
         value = fn(*args, **kwargs)
     except BaseException as exc:
-        fail(plan, writer, exc)
+        fail(attempt, exc)
         raise
-    return finish(plan, writer, value)
+    return finish(attempt, value)
 
 
-async def arun(plan: plans.RunPlan, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    writer = await asyncio.to_thread(start, plan)
+async def arun(
+    attempt: plans.TaskRunAttempt, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    await asyncio.to_thread(start, attempt)
     try:
         value = await fn(*args, **kwargs)
     except BaseException as exc:
-        await asyncio.to_thread(fail, plan, writer, exc)
+        await asyncio.to_thread(fail, attempt, exc)
         raise
-    return await asyncio.to_thread(finish, plan, writer, value)
+    return await asyncio.to_thread(finish, attempt, value)
 
 
-def _info_type(plan: plans.RunPlan) -> str:
-    from scout_persist.payload import info_type
-
-    return info_type(plan.declared_type)
-
-
-def _prefect_record(plan: plans.RunPlan) -> dict[str, Any]:
+def _prefect_record(run: plans.TaskRunAttempt) -> dict[str, Any]:
+    plan = run.plan
     record: dict[str, Any] = {}
-    if plan.changed:
-        record["recomputed_because"] = list(plan.changed)
+    if run.changed:
+        record["recomputed_because"] = list(run.changed)
     if plan.fixed:
         record["fixed_inputs"] = list(plan.fixed)
     if plan.task_run_id:

@@ -1,41 +1,59 @@
-"""The plan of each scout task run in this process, and the verified reads a cache hit hands from Prefect's
-metadata read to its result read to the serializer.
+"""The one table of scout task runs in this process: ``{task run id: its attempt}``, and each run's immutable plan.
 
-Prefect's interfaces pass a task run, a key or bytes, never our objects: the cache policy files a :class:`RunPlan`
-under the task run id, and the task wrapper, storages, serializer and lock manager look it up here (and only here).
-A hit is verified once (``.info`` read, result bytes checked against its checksum and decoded, see
-:mod:`prefect_scout.hits`); the verified value is held under the job until Prefect's result read and the
-serializer take it, so the bytes decoded are exactly the bytes checked, in the same attempt.
+Prefect's interfaces pass a task run, a key or bytes, never our objects: the cache policy files a
+:class:`TaskRunAttempt` (a core :class:`~scout_persist.attempt.Attempt` with the run's :class:`Plan`) under the task
+run id, and each door (lock manager, storages, task wrapper, run records) looks it up here and calls one method of
+it.  Reads outside a planned run (a flow collecting a worker's result) use short-lived attempts held by job, so that
+Prefect's metadata read and result read see one attempt.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections import OrderedDict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from prefect.context import TaskRunContext
+
+from scout_persist.attempt import Attempt, JobSetup
+from scout_persist.errors import ScoutPersistError
+from scout_persist.layout import job_key_below
+from scout_persist.store import Store, check_key
+from scout_persist.verdict import Expiry
 from scout_persist.workflow import JobIdentity
 
-if TYPE_CHECKING:
-    from scout_persist.job import JobWriter
-    from scout_persist.lease import JobLease
+from . import settings
 
 MAX_ENTRIES = 50_000  # a long-lived worker must not grow without bound
-MAX_HELD = 64  # verified reads outside planned runs waiting for their result read
-HELD_TTL = 30.0  # seconds a verified read without a plan stays valid for the result read that follows it
-
-_guard = threading.Lock()
-_by_run: OrderedDict[str, RunPlan | BaseException] = OrderedDict()
-_scout_runs: OrderedDict[str, None] = OrderedDict()
+MAX_HELD = 64  # attempts of reads outside planned runs waiting for their result read
+HELD_TTL = 30.0  # seconds such an attempt stays valid for the result read that follows its metadata read
 
 
-@dataclass
-class RunPlan:
-    """One planned scout task run: where its job lives and what must match for a stored job to count."""
+class NotAScoutKey(ScoutPersistError, ValueError):
+    """A storage key that is not a Scout job path."""
+
+
+def job_key(key: str) -> str:
+    """The store key of the result file of cache key ``key`` (``Baking/whisk_eggs/Default``).
+
+    Anything that is not ``<Workflow>/<task>/<name>`` is refused: Prefect also uses random keys (the exception of a
+    failed run), and those have no place in ``var/jobs`` (the ``.info`` keeps the error).
+    """
+    found = job_key_below(check_key(str(key)))
+    if found is None:
+        raise NotAScoutKey(
+            f"{key!r} is not a Scout job key (<Workflow>/<task>/<name>); the scout storage keeps only task results "
+            "at their job path (a failed run's exception is in the job's .info)"
+        )
+    return found
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One planned scout task run: where its job lives, what names it and what must match for a stored job to serve."""
 
     cache_key: str  # <Workflow>/<task>/<name>[.ext], Prefect's cache and storage key
     job_key: str  # var/jobs/<cache_key>, the store key of the result file
@@ -43,182 +61,144 @@ class RunPlan:
     task: str
     declared_type: str | None  # the task's type= (None: any Python value, pickled)
     identity: JobIdentity
-    dependencies: list[str]  # job keys of the direct dependencies, in order
+    dependencies: tuple[str, ...]  # job keys of the direct dependencies, in order
     signature: dict[str, Any]
     url: str | None = None  # store root (None: $SCOUT_PERSIST_URL in this process)
     task_run_id: str | None = None
     flow_run_id: str | None = None
     fixed: tuple[str, ...] = ()  # inputs fixed by the caller (prefect_scout.fixed): not inherited by dependents
     expiration: timedelta | None = None  # the task's cache_expiration
-    changed: list[str] = field(default_factory=list)  # why the stored job did not count (signature parts, expired)
-    # The .info bytes read for this run's hit check (under the lock when it missed): the previous job a rewrite
-    # keeps until it commits.  job_absent: that read found no job.
-    info_raw: bytes | None = None
-    job_absent: bool = False
-    lock_pass: Any = None  # (lock manager, holder) when the lock was granted without a lock file (committed job)
-    # How dependents see this job once it is committed or verified: "<job key>=<checksum>".
-    token: str | None = None
-    stored: bool = False  # this run committed its job (Prefect's own writes that follow store nothing)
     format: str | None = None  # the task's format= (None: chosen by the value's type)
-    lease: JobLease | None = None  # the JobLease this run holds (None: a read, or not yet acquired)
-    verified: Any = None  # the hit check's Verified read of this attempt, until the result read takes it
-    handed: Any = None  # what the result read handed on, until the serializer takes its value
-    writer: JobWriter | None = (
-        None  # the run's JobWriter from its 'start' (which, where .info is the lease, acquired it) to its
-    )
-    # end; prefect_scout.job_files() hands out its files while the body runs
+    reuse: bool = False  # a run of reuse(): it serves another run's job, it is not one of this run's jobs
 
 
-def remember(run_id: Any, plan: RunPlan | BaseException) -> None:
-    with _guard:
-        _by_run[str(run_id)] = plan
-        _by_run.move_to_end(str(run_id))
-        while len(_by_run) > MAX_ENTRIES:
-            _by_run.popitem(last=False)
+class TaskRunAttempt(Attempt):
+    """The attempt of one planned task run: the core attempt, its plan, and what its run record noted."""
+
+    def __init__(self, plan: Plan) -> None:
+        ident = plan.identity
+        super().__init__(
+            settings.store_for(plan.url),
+            plan.job_key,
+            plan.signature,
+            plan.expiration if plan.expiration is not None else Expiry.RECORDED,
+            setup=JobSetup(
+                workflow=plan.workflow,
+                task=plan.task,
+                type=plan.declared_type,
+                inputs=ident.inputs,
+                input_names=ident.input_names,
+                provided_inputs=ident.provided_inputs,
+                non_default_inputs=ident.non_default_inputs,
+                dependencies=plan.dependencies,
+            ),
+        )
+        self.plan = plan
+        self.started: float | None = None  # when its body started (epoch seconds)
+        self.noted: set[tuple[str, bool]] = set()  # (status, reused) already in the run record
+
+    def settle(self) -> None:
+        """The run is served or computed: keep what dependents need (key, names, token), drop input values."""
+        self.plan = replace(self.plan, identity=replace(self.plan.identity, inputs=[], provided_inputs={}))
+        self.setup = None
 
 
-def for_run(run_id: Any) -> RunPlan | BaseException | None:
-    with _guard:
-        return _by_run.get(str(run_id))
+_SUBMITTED = object()  # a task run a scout task of this process submitted, not yet planned
+_guard = threading.Lock()
+_by_run: OrderedDict[str, Any] = OrderedDict()  # task run id -> TaskRunAttempt | BaseException | _SUBMITTED
+_unplanned: OrderedDict[tuple[str, str], tuple[Attempt, float]] = OrderedDict()
 
 
-def current(key: str | None = None) -> RunPlan | None:
-    """The plan of the task run in progress in this context (None outside one, or when it is for another key)."""
-    from prefect.context import TaskRunContext
-
-    ctx = TaskRunContext.get()
-    plan = for_run(ctx.task_run.id) if ctx and ctx.task_run else None
-    if isinstance(plan, RunPlan) and (key is None or plan.cache_key == key):
-        return plan
-    return None
+def remember(run_id: Any, entry: TaskRunAttempt | BaseException) -> None:
+    """File the attempt of task run ``run_id`` (or why it has none: raised by the task wrapper)."""
+    _put(str(run_id), entry)
 
 
 def mark_scout(run_id: Any) -> None:
     """Remember that task run ``run_id`` was submitted by a scout task of this process."""
     with _guard:
-        _scout_runs[str(run_id)] = None
-        while len(_scout_runs) > MAX_ENTRIES:
-            _scout_runs.popitem(last=False)
+        if str(run_id) in _by_run:
+            return
+    _put(str(run_id), _SUBMITTED)
+
+
+def _put(run_id: str, entry: Any) -> None:
+    with _guard:
+        _by_run[run_id] = entry
+        _by_run.move_to_end(run_id)
+        while len(_by_run) > MAX_ENTRIES:
+            _by_run.popitem(last=False)
+
+
+def for_run(run_id: Any) -> TaskRunAttempt | BaseException | None:
+    with _guard:
+        found = _by_run.get(str(run_id))
+    return None if found is _SUBMITTED else found
 
 
 def is_scout(run_id: Any) -> bool:
     """Whether this process knows ``run_id`` as a scout task run (submitted or planned here)."""
     with _guard:
-        return str(run_id) in _scout_runs or isinstance(_by_run.get(str(run_id)), RunPlan)
+        return isinstance(_by_run.get(str(run_id)), TaskRunAttempt) or _by_run.get(str(run_id)) is _SUBMITTED
 
 
-def forget_reads(plan: RunPlan) -> None:
-    """What this run read of its job no longer holds (the job is being written, or is read again under a lock)."""
-    plan.info_raw = None
-    plan.job_absent = False
-    plan.verified = None
-    drop_verified(None, plan.job_key)
+def current(key: str | None = None) -> TaskRunAttempt | None:
+    """The attempt of the task run in progress in this context (None outside one, or when it is for another key)."""
+    ctx = TaskRunContext.get()
+    found = for_run(ctx.task_run.id) if ctx and ctx.task_run else None
+    if isinstance(found, TaskRunAttempt) and (key is None or found.plan.cache_key == key):
+        return found
+    return None
 
 
-def settle(plan: RunPlan) -> None:
-    """The run ended: keep what dependents need (key, names, token), drop input values and reads."""
-    plan.info_raw = None
-    plan.writer = None
-    plan.identity = replace(plan.identity, inputs=[], provided_inputs={})
-
-
-# ------------------------------------------------------------------------------------------- verified reads
-@dataclass
-class Verified:
-    """A stored job checked for one read: its ``.info``, the result bytes, and their decoded value."""
-
-    info: dict[str, Any]
-    data: bytes  # what the result read returns (a unique placeholder for a job without a result file)
-    value: Any
-    owner: int | None  # id() of the plan that checked it, None for a read outside a planned run
-    at: float = field(default_factory=time.monotonic)
-    where: tuple[str, str] = ("", "")  # (store url, job key)
-
-
-# Reads outside a planned run (a flow collecting a worker's result): few, short-lived.  A planned run keeps its own
-# on its plan, so any number of concurrent hits never evict one another.
-_held: OrderedDict[tuple[str, str], Verified] = OrderedDict()
-_handed: OrderedDict[int, Verified] = OrderedDict()
-
-
-def placeholder() -> bytes:
-    """Unique bytes standing for "no result file" (a None result) on its way to the serializer."""
-    return f"scout-persist:none:{uuid.uuid4().hex}".encode()
-
-
-def hold(url: str, key: str, verified: Verified, plan: RunPlan | None = None) -> None:
-    verified.where = (url, key)
-    if plan is not None:
-        plan.verified = verified
-        return
+# ------------------------------------------------------------------------------ reads outside a planned run
+def unplanned(store: Store, key: str) -> Attempt:
+    """A new attempt to read job ``key`` outside a planned run (no signature, no expiry: the value is the job's),
+    held for the result read that follows the metadata read."""
+    attempt = Attempt(store, key, expiration=Expiry.IGNORED)
     with _guard:
-        _held[(url, key)] = verified
-        _held.move_to_end((url, key))
-        while len(_held) > MAX_HELD:
-            _held.popitem(last=False)
+        _unplanned[(store.url, key)] = (attempt, time.monotonic())
+        _unplanned.move_to_end((store.url, key))
+        while len(_unplanned) > MAX_HELD:
+            _unplanned.popitem(last=False)
+    return attempt
 
 
-def peek_verified(url: str, key: str, plan: RunPlan | None) -> Verified | None:
-    """The verified read of this job made by ``plan`` (or, outside a run, a recent one), without taking it."""
-    if plan is not None:
-        found = plan.verified
-        return found if found is not None and found.where == (url, key) and found.owner == id(plan) else None
+def take_unplanned(url: str, key: str) -> Attempt | None:
+    """The attempt a recent metadata read outside a planned run made for job ``key`` (taken: used once)."""
     with _guard:
-        found = _held.get((url, key))
-    if found is None:
+        found = _unplanned.pop((url, key), None)
+    if found is None or time.monotonic() - found[1] >= HELD_TTL:
         return None
-    return found if found.owner is None and time.monotonic() - found.at < HELD_TTL else None
+    return found[0]
 
 
-def take_verified(url: str, key: str, plan: RunPlan | None) -> Verified | None:
-    """Take the verified read for the result read; its bytes then lead the serializer to its value."""
-    found = peek_verified(url, key, plan)
-    if found is None:
-        return None
-    if plan is not None:
-        plan.verified = None
-    else:
-        with _guard:
-            if _held.get((url, key)) is found:
-                del _held[(url, key)]
-    hand(found, plan)
-    return found
-
-
-def hand(found: Verified, plan: RunPlan | None = None) -> None:
-    """Let the serializer find the value of ``found`` by the identity of the bytes the result read returns."""
-    if plan is not None:
-        plan.handed = found
-        return
+def drop_unplanned(key: str) -> None:
+    """Job ``key`` is being rewritten: what reads outside a run judged of it no longer holds."""
     with _guard:
-        _handed[id(found.data)] = found
-        while len(_handed) > MAX_HELD:
-            _handed.popitem(last=False)
-
-
-def value_for(data: Any) -> tuple[bool, Any]:
-    """``(True, value)`` when ``data`` is the very bytes object a verified result read handed out."""
-    plan = current()
-    if plan is not None and plan.handed is not None and plan.handed.data is data:
-        found, plan.handed = plan.handed, None
-        return True, found.value
-    with _guard:
-        found = _handed.get(id(data))
-        if found is None or found.data is not data:
-            return False, None
-        del _handed[id(data)]
-    return True, found.value
-
-
-def drop_verified(url: str | None, key: str) -> None:
-    with _guard:
-        for held_key in [k for k in _held if k[1] == key and (url is None or k[0] == url)]:
-            del _held[held_key]
+        for held in [k for k in _unplanned if k[1] == key]:
+            del _unplanned[held]
 
 
 def forget_all() -> None:
     """Drop every entry (tests)."""
     with _guard:
         _by_run.clear()
-        _held.clear()
-        _handed.clear()
+        _unplanned.clear()
+
+
+__all__ = [
+    "NotAScoutKey",
+    "Plan",
+    "TaskRunAttempt",
+    "current",
+    "drop_unplanned",
+    "for_run",
+    "forget_all",
+    "is_scout",
+    "job_key",
+    "mark_scout",
+    "remember",
+    "take_unplanned",
+    "unplanned",
+]

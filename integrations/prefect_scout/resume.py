@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from prefect.flows import Flow, load_flow_from_entrypoint
+
 from scout_persist import runs as core
 from scout_persist.errors import InvalidInputError
 
@@ -32,7 +34,6 @@ class Outcome:
 
 def load_flow(run: core.Run) -> Any:
     """The flow of ``run`` from its recorded entrypoint (``module:function``, else its source file)."""
-    from prefect.flows import Flow, load_flow_from_entrypoint
 
     record = run.record
     entrypoint, source = record.get("entrypoint"), record.get("source_file")
@@ -72,7 +73,6 @@ def load_flow(run: core.Run) -> Any:
 def _already_loaded(source: str | None, qualname: str) -> Any:
     """The flow when this process already runs the module of its source file (``resume`` called from the script
     that defines it): loading the file again would make a second copy of its scout tasks."""
-    from prefect.flows import Flow
 
     if not source:
         return None

@@ -28,15 +28,18 @@ from prefect import Task
 from prefect.context import FlowRunContext, TaskRunContext
 
 from scout_persist import runs as core
+from scout_persist.attempt import Attempt
 from scout_persist.errors import InvalidInputError, KeyNotFound, ScoutPersistError
-from scout_persist.info import loads_info
-from scout_persist.job import Job
 from scout_persist.layout import below_jobs
 from scout_persist.signature import dependency_token, stored_signature
+from scout_persist.verdict import Expiry, Served
 from scout_persist.workflow import JobIdentity
 
 from . import plans, runs, settings
 from .cache_policy import ScoutCachePolicy, ScoutSpec
+from .serializer import ScoutSerializer
+from .storage import ScoutInfoStorage
+from .task import saved_storage
 
 logger = logging.getLogger("prefect_scout")
 
@@ -53,7 +56,7 @@ class _Reused:
     run_id: str
     workflow: str
     task: str
-    plan: plans.RunPlan | None = None  # the plan of the reuse task run (its token: the content the hit verified)
+    attempt: plans.TaskRunAttempt | None = None  # the reuse task run's attempt (its token: what the hit verified)
 
 
 @dataclass
@@ -80,22 +83,22 @@ class ReusePolicy(ScoutCachePolicy):
         )
         signature = stored_signature(info)
         flow_ctx = FlowRunContext.get()
-        plan = plans.RunPlan(
+        plan = plans.Plan(
             cache_key=below_jobs(found.key),
             job_key=found.key,
             workflow=str(info.get("workflow") or ""),
             task=str(info.get("task_name") or found.task),
             declared_type=None,
             identity=ident,
-            dependencies=[],
+            dependencies=(),
             signature=dict(signature) if signature else {},
             url=found.store_url,
             task_run_id=str(task_ctx.task_run.id),
             flow_run_id=str(flow_ctx.flow_run.id) if flow_ctx and flow_ctx.flow_run else None,
+            reuse=True,
         )
-        runs.mark_reuse_run(str(task_ctx.task_run.id))
-        plans.remember(task_ctx.task_run.id, plan)
-        found.plan = plan
+        found.attempt = plans.TaskRunAttempt(plan)
+        plans.remember(task_ctx.task_run.id, found.attempt)
         return plan.cache_key
 
 
@@ -124,13 +127,13 @@ def reuse(run: str, task: str, *, name: str | None = None, url: str | None = Non
         raise ReuseError(f"{where}: {exc}") from exc
     job_store = settings.store_for(entry["store"]) if entry.get("store") else store
     key = str(entry["key"])
-    try:
-        info = loads_info(job_store.get(key + ".info"), job_store.where(key + ".info"))
-    except KeyNotFound as exc:
+    attempt = Attempt(job_store, key, expiration=Expiry.IGNORED)
+    info = attempt.observe()
+    if info is None:
         raise ReuseError(
             f"{where}: job {job_store.where(key)!r} of that run is gone (cleaned or pruned); resume "
             f"the run to recompute it (scout-persist resume {source.run_id})"
-        ) from exc
+        )
     if info.get("status") != "done":
         raise ReuseError(
             f"{where}: job {job_store.where(key)!r} of that run is {info.get('status')!r}, not done, so it has no "
@@ -139,10 +142,11 @@ def reuse(run: str, task: str, *, name: str | None = None, url: str | None = Non
     _require_unchanged(where, source, entry, info)
     flow_ctx = FlowRunContext.get()
     if flow_ctx is None or flow_ctx.flow_run is None or TaskRunContext.get() is not None:
-        job = Job.at(job_store, key)
-        value = job.load()  # outside a flow body: the verified value, no lineage
-        _require_unchanged(where, source, entry, job.info)  # the .info that load followed
-        return value
+        verdict = attempt.verdict()  # outside a flow body: the verified value, no lineage
+        if not isinstance(verdict, Served):
+            return _cannot_serve(key, source.run_id, task)
+        _require_unchanged(where, source, entry, dict(verdict.info))  # the .info the verdict followed
+        return verdict.value
     runs.begin(url)  # a run that reuses a job is recorded like one that runs a scout task
     found = _Reused(job_store.url, key, info, source.run_id, source.workflow, str(entry.get("task")))
     value = _task_for(found, url)(key)
@@ -164,14 +168,14 @@ def _require_unchanged(where: str, run: core.Run, entry: dict[str, Any], info: d
 
 def _require_verified(where: str, run: core.Run, entry: dict[str, Any], location: str, found: _Reused) -> None:
     """The content the hit check verified is the one checked before (a rewrite between the two reads is refused)."""
-    plan = found.plan
-    if plan is None or plan.token is None:
+    attempt = found.attempt
+    if attempt is None or attempt.token is None:
         raise ReuseError(
             f"{where}: job {location!r} was served without the scout hit check recording what it verified, so it "
             f"cannot be shown to be run {run.run_id}'s value; {_fixes(run, entry, found.info)}"
         )
     key = str(entry["key"])
-    served = core.job_content(plan.token, key, None)
+    served = core.job_content(attempt.token, key, None)
     recorded = entry.get(core.CONTENT)
     expected = (
         recorded if isinstance(recorded, dict) else core.job_content(dependency_token(key, found.info), key, None)
@@ -198,13 +202,12 @@ def _fixes(run: core.Run, entry: dict[str, Any], info: dict[str, Any]) -> str:
 
 
 def _task_for(found: _Reused, url: str | None) -> Task[..., Any]:
-    from .serializer import ScoutSerializer
-    from .task import saved_storage
-
     def reused_job(job: str) -> Any:
         return _cannot_serve(job, found.run_id, found.task)
 
-    policy = ReusePolicy(spec=ScoutSpec(url=found.store_url), key_storage=_info_storage(found.store_url), reused=found)
+    policy = ReusePolicy(
+        spec=ScoutSpec(url=found.store_url), key_storage=ScoutInfoStorage(url=found.store_url), reused=found
+    )
     return Task(
         fn=reused_job,
         name=f"reuse {found.task}",
@@ -214,12 +217,6 @@ def _task_for(found: _Reused, url: str | None) -> Task[..., Any]:
         persist_result=True,
         retries=0,
     )
-
-
-def _info_storage(url: str) -> Any:
-    from .storage import ScoutInfoStorage
-
-    return ScoutInfoStorage(url=url)
 
 
 def _record_lineage(found: _Reused, consumer: str) -> None:

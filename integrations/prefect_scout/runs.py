@@ -19,29 +19,32 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import datetime as dt
 import inspect
 import logging
 import os
 import threading
 import time
 import types
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from prefect import Task
+from prefect.context import FlowRunContext, TaskRunContext
+
 from scout_persist import runs as core
+from scout_persist.signature import code_identity
 from scout_persist.store import Store
 
 from . import plans, settings
+from .cache_policy import ScoutCachePolicy
 
 logger = logging.getLogger("prefect_scout")
 
 _guard = threading.Lock()
 _recorders: dict[str, Recorder] = {}  # flow run id -> the recorder of that run in this process
-_started: dict[str, float] = {}  # task run id -> when its body started (this process)
-_reuse_runs: dict[str, None] = {}  # task runs of reuse(): they serve another run's job, not one of this run
-_noted: dict[tuple[Any, ...], None] = {}  # (task run, job, status, reused) already recorded
-MAX_STARTED = 50_000
 
 
 @dataclass
@@ -218,8 +221,6 @@ class Recorder:
 def begin(url: str | None = None) -> None:
     """Start recording the current flow run in store ``url`` (None: ``$SCOUT_PERSIST_URL``), once; called when the
     flow's process binds a scout task call or reuses a job."""
-    from prefect.context import FlowRunContext
-
     ctx = FlowRunContext.get()
     if ctx is None or ctx.flow_run is None or ctx.flow is None or getattr(ctx, "detached", False):
         return
@@ -265,23 +266,17 @@ def recorder_for(run_id: str | None) -> Recorder | None:
         return _recorders.get(str(run_id))
 
 
-def job_started(plan: plans.RunPlan) -> None:
-    """The body of ``plan``'s task run starts (its job is being computed)."""
-    now = time.time()
-    if plan.task_run_id:
-        with _guard:
-            _started[plan.task_run_id] = now
-            while len(_started) > MAX_STARTED:
-                _started.pop(next(iter(_started)))
-    recorder = recorder_for(plan.flow_run_id)
+def job_started(run: plans.TaskRunAttempt) -> None:
+    """The body of ``run``'s task run starts (its job is being computed)."""
+    run.started = now = time.time()
+    recorder = recorder_for(run.plan.flow_run_id)
     if recorder is not None:  # other processes write only final statuses (one request per task)
-        recorder.note_job(_entry(plan, "start", recorder, started=now))
+        recorder.note_job(_entry(run, "start", recorder, started=now))
 
 
-def job_finished(plan: plans.RunPlan, status: str, error: BaseException | None = None) -> None:
-    """``plan``'s job was computed and committed (``done``) or failed (``error``)."""
-    with _guard:
-        started = _started.pop(plan.task_run_id or "", None)
+def job_finished(run: plans.TaskRunAttempt, status: str, error: BaseException | None = None) -> None:
+    """``run``'s job was computed and committed (``done``) or failed (``error``)."""
+    started, run.started = run.started, None
     ended = time.time()
     extra: dict[str, Any] = {"reused": False, "ended": _iso(ended)}
     if started is not None:
@@ -289,28 +284,18 @@ def job_finished(plan: plans.RunPlan, status: str, error: BaseException | None =
         extra["seconds"] = round(ended - started, 6)
     if error is not None:
         extra["error"] = f"{type(error).__name__}: {error}"[:2000]
-    _record(plan, status, extra)
+    _record(run, status, extra)
 
 
-def job_reused(plan: plans.RunPlan) -> None:
-    """``plan``'s task run was served by its stored job (a cache hit)."""
-    with _guard:
-        if plan.task_run_id in _reuse_runs:
-            return  # reuse(): recorded as what the run reused, not as one of its jobs
-    _record(plan, "done", {"reused": True, "ended": _iso(time.time())})
-
-
-def mark_reuse_run(task_run_id: str) -> None:
-    with _guard:
-        _reuse_runs[task_run_id] = None
-        while len(_reuse_runs) > MAX_STARTED:
-            _reuse_runs.pop(next(iter(_reuse_runs)))
+def job_reused(run: plans.TaskRunAttempt) -> None:
+    """``run``'s task run was served by its stored job (a cache hit)."""
+    if run.plan.reuse:
+        return  # reuse(): recorded as what the run reused, not as one of its jobs
+    _record(run, "done", {"reused": True, "ended": _iso(time.time())})
 
 
 def current() -> core.CurrentRun | None:
     """The recorded run the caller runs in (flow body, or a task of it in this or a worker process)."""
-    from prefect.context import FlowRunContext, TaskRunContext
-
     run_id = None
     task_ctx = TaskRunContext.get()
     if task_ctx is not None and task_ctx.task_run is not None:
@@ -331,40 +316,36 @@ def current() -> core.CurrentRun | None:
     workflow = flow_ctx.flow.name
 
     def note_elsewhere(kind: str, data: dict[str, Any]) -> None:
-        import uuid
-
         core.write_part(store, workflow, run_id, f"note-{uuid.uuid4().hex}", {"kind": kind, **data})
 
     return core.CurrentRun(run_id, workflow, workflow, store.url, note=note_elsewhere)
 
 
-def _record(plan: plans.RunPlan, status: str, extra: dict[str, Any]) -> None:
-    mark = (plan.task_run_id, plan.job_key, status, extra.get("reused"))
+def _record(run: plans.TaskRunAttempt, status: str, extra: dict[str, Any]) -> None:
+    mark = (status, bool(extra.get("reused")))
     with _guard:  # Prefect reads a hit's metadata twice: note it once
-        if mark in _noted:
+        if mark in run.noted:
             return
-        _noted[mark] = None
-        while len(_noted) > MAX_STARTED:
-            _noted.pop(next(iter(_noted)))
+        run.noted.add(mark)
+    plan = run.plan
     recorder = recorder_for(plan.flow_run_id)
     if recorder is not None:
         code = (plan.signature or {}).get("code")
         if code:
             recorder.note_code(f"{plan.workflow}#{plan.task}", str(code))
-        recorder.note_job(_entry(plan, status, recorder, **extra))
+        recorder.note_job(_entry(run, status, recorder, **extra))
         return
-    _record_elsewhere(plan, status, extra)
+    _record_elsewhere(run, status, extra)
 
 
-def _record_elsewhere(plan: plans.RunPlan, status: str, extra: dict[str, Any]) -> None:
+def _record_elsewhere(run: plans.TaskRunAttempt, status: str, extra: dict[str, Any]) -> None:
     """A worker process: the job's entry as one file of the run (one PUT)."""
-    from prefect.context import FlowRunContext
-
+    plan = run.plan
     ctx = FlowRunContext.get()
     if not plan.flow_run_id or not plan.task_run_id or ctx is None or ctx.flow is None:
         return
     store = settings.store_for(plan.url)  # the run's record is in the store of its scout tasks
-    entry = _entry(plan, status, None, **extra)
+    entry = _entry(run, status, None, **extra)
     code = (plan.signature or {}).get("code")
     if code:
         entry["code"] = str(code)
@@ -374,7 +355,8 @@ def _record_elsewhere(plan: plans.RunPlan, status: str, extra: dict[str, Any]) -
         logger.warning("scout-persist: job %s not recorded in run %s (%s)", plan.job_key, plan.flow_run_id, exc)
 
 
-def _entry(plan: plans.RunPlan, status: str, recorder: Recorder | None, **extra: Any) -> dict[str, Any]:
+def _entry(run: plans.TaskRunAttempt, status: str, recorder: Recorder | None, **extra: Any) -> dict[str, Any]:
+    plan = run.plan
     entry: dict[str, Any] = {
         "key": plan.job_key,
         "workflow": plan.workflow,
@@ -383,8 +365,8 @@ def _entry(plan: plans.RunPlan, status: str, recorder: Recorder | None, **extra:
         "task_run_id": plan.task_run_id,
         "dependencies": list(plan.dependencies),
     }
-    if status == "done" and plan.token:  # what the job holds, so a later reuse() can tell whether it still does
-        entry[core.CONTENT] = core.job_content(plan.token, plan.job_key, plan.signature or None)
+    if status == "done" and run.token:  # what the job holds, so a later reuse() can tell whether it still does
+        entry[core.CONTENT] = core.job_content(run.token, plan.job_key, plan.signature or None)
     root = settings.root_url(plan.url)
     if recorder is None or root != recorder.store.url:
         entry["store"] = root
@@ -395,21 +377,15 @@ def _entry(plan: plans.RunPlan, status: str, recorder: Recorder | None, **extra:
 
 
 def _iso(t: float) -> str:
-    import datetime as dt
-
     return dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
 # --------------------------------------------------------------------------------------------- the record
 def _new_recorder(ctx: Any, store: Store) -> Recorder:
-    from scout_persist.info import hostname as info_hostname
-    from scout_persist.locks import Identity
-
     flow, flow_run = ctx.flow, ctx.flow_run
     entrypoint, source_file, not_loadable = entrypoint_of(flow)
     flow_code, tasks, hashed = code_of(flow)
     plain, digests, not_json = core.record_parameters(dict(ctx.parameters or {}))
-    me = Identity.current()
     lease = core.lease_seconds()
     reasons = [r for r in (not_loadable, not_json) if r]
     started: Any = getattr(flow_run, "start_time", None) or getattr(ctx, "start_time", None)  # a datetime
@@ -427,10 +403,7 @@ def _new_recorder(ctx: Any, store: Store) -> Recorder:
         "parameter_digests": digests,
         "resumable": not reasons,
         "not_resumable": "; ".join(reasons) or None,
-        "host": me.host,
-        "pid_hostname": info_hostname(),
-        "pid": me.pid,
-        "identity": {"boot_id": me.boot_id, "pidns": me.pidns, "start": me.start},
+        **core.writer_fields(),
         "start": started.isoformat() if hasattr(started, "isoformat") else core.now_iso(),
         "end": None,
         "status": core.RUNNING,
@@ -484,8 +457,6 @@ def entrypoint_of(flow: Any) -> tuple[str | None, str | None, str | None]:
 def code_of(flow: Any) -> tuple[str, dict[str, str], str]:
     """``(flow code identity, {scout task: code identity}, hash of both)`` for the flow and the scout tasks its code
     names (directly, or through functions of its module that it calls)."""
-    from scout_persist.signature import code_identity
-
     fn = inspect.unwrap(flow.fn)
     flow_code = code_identity(fn)
     tasks: dict[str, str] = {}
@@ -497,8 +468,6 @@ def code_of(flow: Any) -> tuple[str, dict[str, str], str]:
 
 
 def _scout_tasks_named(fn: Any) -> list[Any]:
-    from .task import ScoutTask
-
     found: dict[int, Any] = {}
     seen: set[int] = set()
     todo = [fn]
@@ -510,7 +479,7 @@ def _scout_tasks_named(fn: Any) -> list[Any]:
         glob = getattr(f, "__globals__", {}) or {}
         for name in _names(f.__code__):
             value = glob.get(name)
-            if isinstance(value, ScoutTask):
+            if isinstance(value, Task) and isinstance(value.cache_policy, ScoutCachePolicy):  # a scout task
                 found[id(value)] = value
             elif isinstance(value, types.FunctionType) and value.__module__ == getattr(fn, "__module__", None):
                 todo.append(value)
@@ -559,9 +528,6 @@ def forget_all() -> None:
             recorder.closed = True
             recorder._wake.set()
         _recorders.clear()
-        _started.clear()
-        _reuse_runs.clear()
-        _noted.clear()
 
 
 __all__ = [

@@ -1,14 +1,19 @@
-"""The Prefect serializer of scout tasks: a thin door to what the task wrapper stored and the hit check verified.
+"""The Prefect serializer of scout tasks: a thin door to what the task wrapper stored and the hit rule served.
 
 The scout task wrapper stores a result itself (:mod:`prefect_scout.lifecycle`), so :meth:`ScoutSerializer.dumps`
-has nothing to encode.  On a cache hit the hit check (:mod:`prefect_scout.hits`) verified and decoded the
-stored bytes; :meth:`ScoutSerializer.loads` returns that decoded value for exactly those bytes.  Bytes that did not
-come through that check are refused, never decoded by a guess: whether to unpickle is decided by the job's ``.info``
-record, and Prefect keeps only a serializer's ``type`` in its API, so nothing here depends on a field.
+has nothing to encode.  On a cache hit the attempt's verdict (:mod:`scout_persist.verdict`) verified and decoded the
+stored bytes; the result read hands the value over as a small unique token (:func:`hand_over`) and
+:meth:`ScoutSerializer.loads` redeems it, once.  Anything else is refused, never decoded by a guess: whether to
+unpickle is decided by the job's ``.info`` record, and Prefect keeps only a serializer's ``type`` in its API, so
+nothing here depends on a field.
 """
 
 from __future__ import annotations
 
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any, Final, Literal
 
 from prefect.serializers import Serializer
@@ -16,10 +21,34 @@ from prefect.serializers import Serializer
 from scout_persist import payload
 from scout_persist.errors import CorruptPayloadError
 
-from . import plans
-
 SERIALIZER_TYPE: Final = "scout-persist"
 PICKLE = payload.PICKLE  # the serializer type of values stored with the Python serializer
+TOKEN_PREFIX = b"scout-persist:served:"
+MAX_TOKENS = 4096  # values handed over and not yet redeemed (each is redeemed right after its result read)
+
+_guard = threading.Lock()
+_served: OrderedDict[bytes, Any] = OrderedDict()
+
+
+def hand_over(value: Any) -> bytes:
+    """A token for ``value``, served by the hit rule: what the result read returns, redeemed once by
+    :meth:`ScoutSerializer.loads`."""
+    token = TOKEN_PREFIX + uuid.uuid4().hex.encode()
+    with _guard:
+        _served[token] = value
+        while len(_served) > MAX_TOKENS:
+            _served.popitem(last=False)
+    return token
+
+
+def redeem(blob: Any) -> tuple[bool, Any]:
+    """``(True, value)`` for a token :func:`hand_over` gave out and nobody redeemed yet, else ``(False, None)``."""
+    if not isinstance(blob, bytes) or not blob.startswith(TOKEN_PREFIX):
+        return False, None
+    with _guard:
+        if blob not in _served:
+            return False, None
+        return True, _served.pop(blob)
 
 
 class ScoutSerializer(Serializer):
@@ -34,7 +63,7 @@ class ScoutSerializer(Serializer):
         return b""
 
     def loads(self, blob: bytes) -> Any:
-        found, value = plans.value_for(blob)
+        found, value = redeem(blob)
         if found:
             return value
         raise CorruptPayloadError(
@@ -44,7 +73,7 @@ class ScoutSerializer(Serializer):
         )
 
 
-def scout_type_from_info(info: dict[str, Any]) -> str:
+def scout_type_from_info(info: Mapping[str, Any]) -> str:
     """How a stored job was written: ``pickle`` when its ``.info`` records one, else its Scout type."""
     record = payload.record_of(info)
     if record is not None and record.get("format") == PICKLE:
@@ -52,4 +81,4 @@ def scout_type_from_info(info: dict[str, Any]) -> str:
     return str(info.get("type") or "binary")
 
 
-__all__ = ["PICKLE", "SERIALIZER_TYPE", "ScoutSerializer", "scout_type_from_info"]
+__all__ = ["PICKLE", "SERIALIZER_TYPE", "ScoutSerializer", "hand_over", "redeem", "scout_type_from_info"]

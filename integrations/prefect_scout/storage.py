@@ -2,12 +2,13 @@
 
 Two blocks share one root (``url``; None means ``$SCOUT_PERSIST_URL`` read in the process that runs the task):
 
-* :class:`ScoutInfoStorage` (the cache policy's ``key_storage``): reading ``<key>`` is the hit check of
-  :mod:`prefect_scout.hits` on ``<root>/var/jobs/<key>``: it answers Prefect's metadata only for a job that can serve
-  the run, after verifying and decoding its result; anything else raises, which Prefect's ``exists()`` turns into a
-  recompute.  A hit is one ``.info`` read and one result read.
-* :class:`ScoutStorage` (the task's ``result_storage``): reading ``<key>`` hands over the bytes that check verified
-  (the serializer then returns their decoded value).
+* :class:`ScoutInfoStorage` (the cache policy's ``key_storage``): reading ``<key>`` is the verdict of the run's
+  attempt on ``<root>/var/jobs/<key>`` (the hit rule, :mod:`scout_persist.verdict`): it answers Prefect's metadata
+  only for a job that serves the run, after verifying and decoding its result; anything else raises, which
+  Prefect's ``exists()`` turns into a recompute.  Prefect's ``exists()`` and ``read()`` see one attempt: a hit is one
+  ``.info`` read and one result read.
+* :class:`ScoutStorage` (the task's ``result_storage``): reading ``<key>`` hands the served value over as a token
+  (the serializer redeems it).
 
 Writing through either block stores nothing: the scout task wrapper commits the job itself (payload, then ``.info``
 ``done``) before Prefect persists, so a failure to store fails the task (see :mod:`prefect_scout.lifecycle`).
@@ -19,37 +20,29 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import threading
 from typing import Any, ClassVar
 
 from prefect.filesystems import WritableFileSystem
 from pydantic import Field
 
+from scout_persist.attempt import Attempt
 from scout_persist.errors import KeyNotFound, ScoutPersistError
-from scout_persist.layout import job_key_below
-from scout_persist.store import Store, check_key
+from scout_persist.store import Store
+from scout_persist.verdict import ABSENT, CORRUPT, UNTRUSTED, Expiry, Served
 
-from . import hits, plans, runs, settings
-from .hits import CacheMiss
-from .serializer import SERIALIZER_TYPE, scout_type_from_info
+from . import plans, runs, settings
+from .plans import NotAScoutKey, TaskRunAttempt, job_key
+from .serializer import SERIALIZER_TYPE, hand_over, scout_type_from_info
+
+logger = logging.getLogger("prefect_scout")
+_warned_unsigned: set[str] = set()
+_warn_guard = threading.Lock()
 
 
-class NotAScoutKey(ScoutPersistError, ValueError):
-    """A storage key that is not a Scout job path."""
-
-
-def job_key(key: str) -> str:
-    """The store key of the result file of cache key ``key`` (``Baking/whisk_eggs/Default``).
-
-    Anything that is not ``<Workflow>/<task>/<name>`` is refused: Prefect also uses random keys (the exception of a
-    failed run), and those have no place in ``var/jobs`` (the ``.info`` keeps the error).
-    """
-    found = job_key_below(check_key(str(key)))
-    if found is None:
-        raise NotAScoutKey(
-            f"{key!r} is not a Scout job key (<Workflow>/<task>/<name>); the scout storage keeps only task results "
-            "at their job path (a failed run's exception is in the job's .info)"
-        )
-    return found
+class CacheMiss(ScoutPersistError, LookupError):
+    """A stored job exists but cannot serve as a cached result (not done, damaged, expired, another signature)."""
 
 
 def _in_event_loop() -> bool:
@@ -58,6 +51,37 @@ def _in_event_loop() -> bool:
     except RuntimeError:
         return False
     return True
+
+
+def _served(attempt: Attempt, run: TaskRunAttempt | None, hand: bool = False) -> Served:
+    """The attempt's verdict when it serves (``hand``: handed over, see :meth:`Attempt.serve`); else the miss
+    raised: KeyNotFound for no job, CacheMiss otherwise (damaged and untrusted results are logged)."""
+    verdict = attempt.serve() if hand else attempt.verdict()
+    if isinstance(verdict, Served):
+        return verdict
+    where = attempt.store.where(attempt.key)
+    if verdict.has(ABSENT):
+        raise KeyNotFound(f"no job {attempt.key!r} in {attempt.store.url!r}")
+    if verdict.has(UNTRUSTED):
+        _warn_untrusted(where, verdict.error, run)
+    elif verdict.has(CORRUPT):
+        logger.warning("scout-persist: stored job %s cannot be used (%s); recomputing it", where, verdict.error)
+    raise CacheMiss(f"job {where!r}: {verdict.message}: recompute") from verdict.error
+
+
+def _warn_untrusted(location: str, exc: BaseException | None, run: TaskRunAttempt | None) -> None:
+    flow_run = (run.plan.flow_run_id if run is not None else None) or "-"
+    with _warn_guard:
+        if flow_run in _warned_unsigned:
+            return
+        _warned_unsigned.add(flow_run)
+    logger.warning(
+        "scout-persist: %s (and possibly more jobs of this run) is a pickle that does not verify under "
+        "the pickle key; it is recomputed and rewritten signed. List them with "
+        "`scout-persist verify --unsigned`. (%s)",
+        location,
+        exc,
+    )
 
 
 class _ScoutBlock(WritableFileSystem):
@@ -89,41 +113,25 @@ class _ScoutBlock(WritableFileSystem):
     async def awrite_path(self, path: str, content: bytes) -> str:
         return await asyncio.to_thread(self._write, path, content)
 
-    def _verified(self, path: str) -> tuple[plans.Verified, plans.RunPlan | None]:
-        """The verified read of ``path`` for the run in progress: the one made earlier in this attempt, or a new one."""
+    def _attempt(self, path: str, metadata: bool) -> tuple[Attempt, TaskRunAttempt | None]:
+        """The attempt that reads ``path``: the planned run's own (its ``exists()`` and ``read()`` see one verdict),
+        else one for this read outside a planned run (the metadata read makes it, the result read takes it)."""
         key = job_key(path)
-        plan = plans.current(str(path))
-        if plan is not None and plan.job_key != key:
-            plan = None
         store = self._store()
-        # Within a planned run, Prefect's exists() and read() are one attempt: check once.  Outside one, every
-        # metadata read checks anew (its result read takes what it verified).
-        found = plans.peek_verified(store.url, key, plan) if plan is not None else None
-        if found is None:
-            found = self._check(store, key, plan)
-            plans.hold(store.url, key, found, plan)
-        return found, plan
-
-    def _check(self, store: Store, key: str, plan: plans.RunPlan | None) -> plans.Verified:
-        try:
-            return hits.check(store, key, plan)
-        except (CacheMiss, KeyNotFound):
-            if plan is None or plan.lock_pass is None:
-                raise
-        # The lock was granted without a lock file because the .info said done, yet the job cannot serve the run
-        # (damaged, replaced): take the real lock now, then look again (another holder may have fixed it).
-        plans.forget_reads(plan)
-        manager, holder = plan.lock_pass
-        manager.take_real_lock(plan.cache_key, holder)
-        return hits.check(store, key, plan)
+        run = plans.current(str(path))
+        if run is not None and run.key == key and run.store.url == store.url:
+            return run, run
+        if metadata:
+            return plans.unplanned(store, key), None
+        return plans.take_unplanned(store.url, key) or Attempt(store, key, expiration=Expiry.IGNORED), None
 
     def _write(self, path: str, content: bytes) -> str:
-        plan = plans.current(str(path))
+        run = plans.current(str(path))
         try:
             key = job_key(path)
         except NotAScoutKey:
             return str(path)  # Prefect's record of a failed run: the job's .info already holds the exception
-        if plan is None or not plan.stored:
+        if run is None or not run.committed:
             raise ScoutPersistError(
                 f"no scout task run of this process committed the job {key!r}; results reach the Scout store only "
                 "through @scout_task, which stores them itself before Prefect persists"
@@ -142,17 +150,11 @@ class ScoutStorage(_ScoutBlock):
     _description: ClassVar[str] = "Task results as Ruby Scout jobs (var/jobs layout) on any fsspec URL."
 
     def _read(self, path: str) -> bytes:
-        key = job_key(path)
-        plan = plans.current(str(path))
-        if plan is not None and plan.job_key != key:
-            plan = None
-        store = self._store()
-        found = plans.take_verified(store.url, key, plan)
-        if found is None:  # no metadata read came first in this attempt: check now
-            found = self._check(store, key, plan)
-            found.where = (store.url, key)
-            plans.hand(found, plan)
-        return found.data
+        attempt, run = self._attempt(str(path), metadata=False)
+        token = hand_over(_served(attempt, run, hand=True).value)
+        if run is not None:
+            run.settle()  # served: its input values are no longer needed
+        return token
 
 
 class ScoutInfoStorage(_ScoutBlock):
@@ -163,13 +165,14 @@ class ScoutInfoStorage(_ScoutBlock):
     _description: ClassVar[str] = "Result metadata from Scout .info sidecars (hits verified against their checksum)."
 
     def _read(self, path: str) -> bytes:
-        found, plan = self._verified(str(path))
-        if plan is not None:
-            runs.job_reused(plan)  # verified: the run is served by the stored job (noted before the result read)
+        attempt, run = self._attempt(str(path), metadata=True)
+        served = _served(attempt, run)
+        if run is not None:
+            runs.job_reused(run)  # served: the run is served by the stored job (noted before the result read)
         meta = {
             "storage_key": str(path),
             "expiration": None,  # checked by the hit check itself
-            "serializer": {"type": SERIALIZER_TYPE, "scout_type": scout_type_from_info(found.info)},
+            "serializer": {"type": SERIALIZER_TYPE, "scout_type": scout_type_from_info(served.info)},
             "storage_block_id": None,
         }
         return json.dumps(meta).encode()

@@ -21,6 +21,9 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any, cast
 
 from prefect import Task
+from prefect.context import FlowRunContext, TaskRunContext
+from prefect.futures import PrefectFuture
+from prefect.utilities.engine import get_state_for_result
 
 from scout_persist.callplan import JOBNAME_MARK, UpstreamRef
 from scout_persist.errors import ScoutPersistError
@@ -56,24 +59,22 @@ def saved_storage(url: str | None = None) -> ScoutStorage:
         return block
 
 
-def _current_plan(fn_name: str) -> plans.RunPlan:
-    from prefect.context import TaskRunContext
-
+def _current_attempt(fn_name: str) -> plans.TaskRunAttempt:
     ctx = TaskRunContext.get()
-    plan = plans.for_run(ctx.task_run.id) if ctx and ctx.task_run else None
-    if isinstance(plan, ScoutPersistError):
-        raise plan  # its message names the argument, the task and the fix: say it once, unwrapped
-    if isinstance(plan, BaseException):
+    found = plans.for_run(ctx.task_run.id) if ctx and ctx.task_run else None
+    if isinstance(found, ScoutPersistError):
+        raise found  # its message names the argument, the task and the fix: say it once, unwrapped
+    if isinstance(found, BaseException):
         raise ScoutKeyError(
             f"scout task {fn_name!r}: its Scout job key could not be computed, so its result would not persist "
-            f"as a Scout job ({type(plan).__name__}: {plan})"
-        ) from plan
-    if plan is None:
+            f"as a Scout job ({type(found).__name__}: {found})"
+        ) from found
+    if found is None:
         raise ScoutKeyError(
             f"scout task {fn_name!r} ran without a Scout job key: its cache policy was replaced or removed "
             "(do not pass cache_policy=, cache_key_fn= or result_storage_key= to a scout task)"
         )
-    return plan
+    return found
 
 
 def _wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -81,13 +82,13 @@ def _wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
 
         @functools.wraps(fn)
         async def run_async(*args: Any, **kwargs: Any) -> Any:
-            return await lifecycle.arun(_current_plan(fn.__name__), fn, args, kwargs)
+            return await lifecycle.arun(_current_attempt(fn.__name__), fn, args, kwargs)
 
         return run_async
 
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
-        return lifecycle.run(_current_plan(fn.__name__), fn, args, kwargs)
+        return lifecycle.run(_current_attempt(fn.__name__), fn, args, kwargs)
 
     return run
 
@@ -152,9 +153,6 @@ def _unfix(
 def _template(value: Any, found: list[str], depth: int = 0) -> Any:
     """``value`` with an :class:`UpstreamRef` in place of each future and each value Prefect links to a task run
     (collected in ``found``, in order); containers are rebuilt only where they hold one."""
-    from prefect.futures import PrefectFuture
-    from prefect.utilities.engine import get_state_for_result
-
     if isinstance(value, PrefectFuture):
         found.append(str(value.task_run_id))
         return UpstreamRef(found[-1])
@@ -232,8 +230,6 @@ class ScoutTask(Task[..., Any]):
         return bound
 
     def _claim(self) -> None:
-        from prefect.context import FlowRunContext
-
         spec: ScoutSpec = cast(ScoutCachePolicy, self.cache_policy).spec  # always ours (with_options refuses others)
         flow_ctx = FlowRunContext.get()
         workflow = spec.workflow or (flow_ctx.flow.name if flow_ctx and flow_ctx.flow else None)

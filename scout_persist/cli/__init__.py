@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from importlib import import_module
 
 from ..errors import ScoutPersistError
 
-COMMANDS = ("info", "prov", "write_info", "ls", "clean", "verify", "artifacts", "path", "runs", "resume")
+COMMANDS = ("info", "prov", "write_info", "ls", "clean", "budget", "verify", "artifacts", "path", "runs", "resume")
 # command word -> the module that defines it (only that module is imported for a normal run)
 MODULE_OF = {
     "info": "info",
@@ -21,7 +22,7 @@ MODULE_OF = {
     "write-info": "write_info",
     "ls": "ls",
     "clean": "clean",
-    "gc": "clean",
+    "gc": "budget",
     "verify": "verify",
     "artifacts": "artifacts",
     "path": "path",
@@ -31,7 +32,6 @@ MODULE_OF = {
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    from importlib import import_module
 
     parser = argparse.ArgumentParser(
         prog="scout-persist",

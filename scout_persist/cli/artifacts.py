@@ -12,7 +12,10 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError
+from ..registry import Registry, parse_ref
 from .output import emit, emit_json, warn
+from .selection import human_size
+from .target import resolve_root
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -57,8 +60,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def _registry(args: argparse.Namespace) -> Registry:
-    from ..registry import Registry
-    from .target import resolve_root
 
     return Registry(resolve_root(args.root), prefix=args.prefix)
 
@@ -87,7 +88,6 @@ def _summary(av: ArtifactVersion, aliases: dict[str, str]) -> dict[str, Any]:
 
 
 def run_ls(args: argparse.Namespace) -> int:
-    from .selection import human_size
 
     reg = _registry(args)
     if args.name:
@@ -131,7 +131,6 @@ def run_ls(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from .selection import human_size
 
     reg = _registry(args)
     av = reg.resolve(args.ref)
@@ -178,7 +177,6 @@ def run_get(args: argparse.Namespace) -> int:
 
 
 def _exact_version(reg: Registry, ref: str, what: str) -> tuple[str, str]:
-    from ..registry import parse_ref
 
     name, version = parse_ref(ref)
     if not (version.startswith("v") and version[1:].isdigit()):

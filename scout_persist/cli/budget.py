@@ -1,4 +1,5 @@
-"""``scout-persist gc --max-size``: keep a store under a size budget: aborted jobs, then least recently used first.
+"""``scout-persist gc``: ``--max-size`` keeps a store under a size budget: aborted jobs, then least recently used
+first; ``--uploads`` aborts incomplete multipart uploads (:mod:`scout_persist.cli.uploads`).
 
 The budget covers the selected jobs and, when no workflow/task/status filter narrows the selection, the persist
 cache (``var/cache/persistence``: ``scout_persist.save()`` outputs with their sidecars, ``persist()`` entries,
@@ -18,15 +19,47 @@ import stat
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import KeyNotFound
-from ..layout import PERSIST_DIR
+from ..errors import InvalidInputError, KeyNotFound
+from ..files import clean_stages
+from ..layout import PERSIST_DIR, lock_key_for
+from ..locks import Lock, describe_holder
 from ..store import Store
 from ..usage import last_used
+from .clean import RUNNING, add_common_options, protected, remove
 from .output import emit, warn
 from .scan import JobEntry, list_dir
-from .selection import human_size, parse_size, select
+from .selection import add_selection_options, human_size, parse_size, select
+from .uploads import add_option as add_uploads_option, run_gc_uploads
 
 SIDECAR = ".info"
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    g = sub.add_parser(
+        "gc",
+        help="remove aborted jobs (their writer is gone), then the least recently used jobs and "
+        "cache entries until the store fits a size limit",
+    )
+    add_selection_options(g)
+    g.add_argument(
+        "--max-size",
+        dest="max_size",
+        metavar="SIZE",
+        help="keep the selected jobs under SIZE in total (e.g. 500M, 20G); required unless --uploads",
+    )
+    add_uploads_option(g)
+    add_common_options(g)
+    g.set_defaults(run=run_gc)
+
+
+def run_gc(args: argparse.Namespace) -> int:
+    if args.uploads:
+        return run_gc_uploads(args)
+    if not args.max_size:
+        raise InvalidInputError(
+            "gc needs --max-size SIZE (e.g. 20G) to remove jobs, or --uploads to abort incomplete multipart uploads"
+        )
+    return run_gc_budget(args)  # aborted jobs, then least recently used first: jobs and persist-cache entries
 
 
 @dataclass
@@ -85,8 +118,6 @@ def cache_entries(store: Store) -> list[CacheEntry]:
 
 def remove_entry(entry: CacheEntry) -> bool:
     """Remove a cache entry unless a writer holds its persist lock; True when removed."""
-    from ..layout import lock_key_for
-    from ..locks import Lock, describe_holder
 
     lock = Lock(entry.store, lock_key_for(entry.key))
     if not lock.acquire(timeout=0):
@@ -102,8 +133,6 @@ def remove_entry(entry: CacheEntry) -> bool:
 
 def run_gc_budget(args: argparse.Namespace) -> int:
     """``gc --max-size SIZE``: remove least recently used jobs and cache entries until the store fits."""
-    from ..files import clean_stages
-    from .clean import RUNNING, protected, remove
 
     limit = parse_size(args.max_size)
     store, jobs = select(args, "gc")

@@ -1,7 +1,7 @@
-"""``scout-persist clean`` and ``gc``: remove failed or old jobs, one job (and its dependencies or dependants),
-keep a store under a size limit.
+"""``scout-persist clean``: remove failed or old jobs, or one job (and its dependencies or dependants); and what it
+shares with ``gc`` (:mod:`scout_persist.cli.budget`): the protection of pinned jobs and the removal of one job.
 
-All keep every job reachable from a pinned job (``--pin JOB``, repeatable) or from a registry alias, never touch a
+Both keep every job reachable from a pinned job (``--pin JOB``, repeatable) or from a registry alias, never touch a
 job that is still running, and print what they remove; ``--dry-run`` prints without removing. A job is removed as
 a whole, under the lock its writers take (skipped when held): ``.info`` first (so no reader sees a done job without
 its result), then the result and ``.files/``. Nothing outside the store root of the jobs is ever removed.
@@ -10,16 +10,19 @@ its result), then the result and ``.files/``. Nothing outside the store root of 
 from __future__ import annotations
 
 import argparse
+import os
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError, JobNotFound
-from ..layout import JOBS_DIR
+from ..layout import JOBS_DIR, JOBS_MARK, lock_key_for
+from ..liveness import job_liveness, lock_liveness
+from ..locks import Lock, describe_holder
+from ..registry import Registry
 from .jobs import dependency_refs, load_info, recursive_dependencies
 from .output import emit, warn
-from .scan import JobEntry
+from .scan import JobEntry, job_entry, scan
 from .selection import add_selection_options, human_size, select
 from .target import JobRef, resolve_job
-from .uploads import add_option as add_uploads_option, run_gc_uploads
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -51,27 +54,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         action="store_true",
         help="with JOB: also remove the jobs that depend on it, recursively (reads every .info)",
     )
-    _common(p)
+    add_common_options(p)
     p.set_defaults(run=run_clean)
 
-    g = sub.add_parser(
-        "gc",
-        help="remove aborted jobs (their writer is gone), then the least recently used jobs and "
-        "cache entries until the store fits a size limit",
-    )
-    add_selection_options(g)
-    g.add_argument(
-        "--max-size",
-        dest="max_size",
-        metavar="SIZE",
-        help="keep the selected jobs under SIZE in total (e.g. 500M, 20G); required unless --uploads",
-    )
-    add_uploads_option(g)
-    _common(g)
-    g.set_defaults(run=run_gc)
 
-
-def _common(p: argparse.ArgumentParser) -> None:
+def add_common_options(p: argparse.ArgumentParser) -> None:
+    """--dry-run, --pin, --no-registry: what clean and gc share."""
     p.add_argument("-n", "--dry-run", dest="dry_run", action="store_true", help="print what would go, remove nothing")
     p.add_argument(
         "--pin",
@@ -107,7 +95,6 @@ def registry_refs(store: Store) -> list[JobRef]:
     A version records its job in ``metadata["scout_job"]`` (``key``, ``path``); the job is looked up in this store
     by its key, else at its recorded path.
     """
-    from ..registry import Registry
 
     registry = Registry(store)
     if not store.isdir(registry.prefix):
@@ -136,15 +123,12 @@ def protected(args: argparse.Namespace, store: Store) -> set[str]:
 
 def job_lock(job: JobEntry) -> Lock:
     """The lock a writer of this job holds (the Prefect plug-in's and Ruby's key for the job's path)."""
-    from ..layout import lock_key_for
-    from ..locks import Lock
 
     return Lock(job.store, lock_key_for(job.store.path(job.key)))
 
 
 def remove(job: JobEntry) -> bool:
     """Remove the job unless a writer holds its lock or it started running since the scan; True when removed."""
-    from ..locks import describe_holder
 
     lock = job_lock(job)
     if not lock.acquire(timeout=0):
@@ -168,7 +152,6 @@ def remove(job: JobEntry) -> bool:
 
 def _writer_gone(job: JobEntry, info: dict[str, Any]) -> bool:
     """Whether the writer of a job in a running status is gone, judged while we hold the job's lock."""
-    from ..liveness import job_liveness
 
     return job_liveness(job.store, job.key, info, holding_lock=True).dead
 
@@ -213,9 +196,6 @@ def run_clean(args: argparse.Namespace) -> int:
 # -- one job ------------------------------------------------------------------------------------------
 def named_job(arg: str | None) -> JobRef | None:
     """The job named by clean's positional argument, or None when it names a Scout root."""
-    import os
-
-    from ..layout import JOBS_MARK
 
     if not arg:
         return None
@@ -231,7 +211,6 @@ def named_job(arg: str | None) -> JobRef | None:
 
 def clean_job(args: argparse.Namespace, ref: JobRef) -> int:
     """``clean JOB [--recursive] [--downstream]``: remove one job, its dependencies, its dependants."""
-    from .scan import job_entry
 
     given = [
         flag
@@ -294,7 +273,6 @@ def clean_job(args: argparse.Namespace, ref: JobRef) -> int:
 
 def _running(job: JobEntry) -> str | None:
     """Why ``job`` counts as running (a live writer per its .info, or its lock held), else None."""
-    from ..liveness import job_liveness, lock_liveness
 
     info = job.info if job.info_entry is not None else {}
     status = str(info.get("status") or "")
@@ -308,7 +286,6 @@ def _running(job: JobEntry) -> str | None:
 
 def dependencies_in_store(ref: JobRef) -> list[JobEntry]:
     """Every job ``ref`` depends on, recursively, that lives in its store (others are named and kept)."""
-    from .scan import job_entry
 
     def in_store(dep: JobRef) -> bool:
         if dep.store.url == ref.store.url and dep.key.startswith(JOBS_DIR + "/"):
@@ -322,7 +299,6 @@ def dependencies_in_store(ref: JobRef) -> list[JobEntry]:
 
 def dependants(store: Store, key: str) -> list[JobEntry]:
     """Every job of ``store`` that depends on ``key``, directly or not; the farthest first."""
-    from .scan import scan
 
     depends_on: dict[str, list[JobEntry]] = {}  # dependency key -> jobs that list it
     for job in scan(store):
@@ -341,15 +317,3 @@ def dependants(store: Store, key: str) -> list[JobEntry]:
                 out.append(job)
                 todo.append(job.key)
     return out[::-1]
-
-
-def run_gc(args: argparse.Namespace) -> int:
-    if args.uploads:
-        return run_gc_uploads(args)
-    if not args.max_size:
-        raise InvalidInputError(
-            "gc needs --max-size SIZE (e.g. 20G) to remove jobs, or --uploads to abort incomplete multipart uploads"
-        )
-    from .budget import run_gc_budget
-
-    return run_gc_budget(args)  # aborted jobs, then least recently used first: jobs and persist-cache entries

@@ -6,18 +6,18 @@ Options: -i, -ri, --json, --why.
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+import shlex
+from collections.abc import Iterable
+from typing import Any
 
 from ..info import NOINFO
+from ..job_status import status_and_reason
+from ..liveness import RUNNING_STATUSES
 from .fingerprint import color, fingerprint
-from .jobs import info_problem, load_info, not_a_job, own_inputs, recursive_inputs
+from .jobs import info_problem, load_info, not_a_job, own_inputs, recursive_inputs, result_exists
 from .output import emit, emit_json, use_color, warn
-from .target import resolve_job
-
-if TYPE_CHECKING:
-    from collections.abc import Iterable
-
-    from .target import JobRef
+from .target import JobRef, resolve_job
+from .why import explain
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -63,8 +63,6 @@ def run(args: argparse.Namespace) -> int:
         emit_json(info)
         return _damaged(ref, info)
     if args.why:
-        from .why import explain
-
         reused, lines = explain(ref, info, args.set, args.task_version)
         for line in lines:
             emit(line)
@@ -102,24 +100,19 @@ def _damaged(ref: JobRef, info: dict[str, Any]) -> int:
 
 def _dead_writer(ref: JobRef, info: dict[str, Any]) -> str | None:
     """``aborted`` (with a note on stderr) when the job's .info says it runs but its writer is gone, else None."""
-    from ..liveness import RUNNING_STATUSES
-    from .jobs import writer_liveness
-
     if str(info.get("status")) not in RUNNING_STATUSES:
         return None
-    live = writer_liveness(ref, info)
-    if not live.dead:
+    shown, gone = status_and_reason(ref.store, ref.key, info, result_exists(ref))
+    if gone is None:
         return None
     warn(
-        f"note: the .info of {ref.display!r} says status {info.get('status')!r}, but {live.reason}: the job "
-        f"will never finish and is shown as 'aborted'; `scout-persist clean {_quoted(ref.display)}` removes it"
+        f"note: the .info of {ref.display!r} says status {info.get('status')!r}, but {gone}: the job "
+        f"will never finish and is shown as {shown!r}; `scout-persist clean {_quoted(ref.display)}` removes it"
     )
-    return "aborted"
+    return shown
 
 
 def _quoted(path: str) -> str:
-    import shlex
-
     return shlex.quote(path)
 
 

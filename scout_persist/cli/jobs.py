@@ -1,30 +1,25 @@
 """What the CLI reads of a job: its ``.info``, whether the result exists, its mtime, its dependencies.
 
-Reading goes through ``scout_persist.info.read_info`` (Ruby JSON, Marshal fallback, ``noinfo`` on garbage); the
-derived statuses (``missing``, ``noinfo``, ``notfound``, ``unsync``) are Ruby ``prov``'s.
+Reading goes through the core's one ``.info`` reader (:mod:`scout_persist.info`: Ruby JSON, Marshal fallback,
+``noinfo`` on garbage); statuses are the core's (:mod:`scout_persist.job_status`, Ruby ``prov``'s).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..errors import KeyNotFound
-from ..info import loads_info
-from ..liveness import RUNNING_STATUSES, job_liveness
+from ..errors import InfoFormatError, InvalidInputError, JobNotFound, KeyNotFound
+from ..info import info_bytes, loads_info
+from ..job import Job
+from ..job_status import job_status
+from ..store import Store
 from .target import JobRef
-
-if TYPE_CHECKING:
-    from ..liveness import Liveness
-    from ..store import Store
 
 
 def load_info_bytes(ref: JobRef) -> bytes | None:
     """The raw ``.info`` of ``ref``; None when there is no info file."""
-    try:
-        return ref.store.get(ref.info_key)
-    except KeyNotFound:
-        return None
+    return info_bytes(ref.store, ref.info_key)
 
 
 def load_info(ref: JobRef) -> dict[str, Any] | None:
@@ -35,13 +30,11 @@ def load_info(ref: JobRef) -> dict[str, Any] | None:
 
 def not_a_job(ref: JobRef) -> Exception:
     """The error for a JOB argument that names no job: a workflow/task folder, a folder of jobs, or nothing."""
-    from ..errors import InvalidInputError, JobNotFound
-
     parts = ref.key.split("/")
     is_dir = ref.store.isdir(ref.key)
     if len(parts) < 5 and ref.key.startswith("var/jobs"):
         what = {2: "the jobs folder", 3: "a workflow folder", 4: "a task folder"}.get(len(parts), "a folder")
-        hint = "ls " + repr(ref.display.rsplit("/var/jobs", 1)[0])
+        hint = "ls " + repr(ref.root)
         if len(parts) >= 3:
             hint += f" -w {parts[2]!r}" + (f" -t {parts[3]!r}" if len(parts) >= 4 else "")
         return InvalidInputError(
@@ -61,8 +54,6 @@ def not_a_job(ref: JobRef) -> Exception:
 
 def info_problem(ref: JobRef) -> str | None:
     """Why the ``.info`` of ``ref`` cannot be read (the strict reader's message), or None when it can."""
-    from ..errors import InfoFormatError
-
     data = load_info_bytes(ref)
     if data is None:
         return None
@@ -84,41 +75,19 @@ def mtime(ref: JobRef) -> float | None:
         return None
 
 
-def derived_status(info: dict[str, Any] | None, exists: bool) -> str:
-    """Ruby ``prov``'s status: the info status, or ``missing``/``noinfo``/``notfound``/``unsync``."""
-    status = str((info or {}).get("status") or "missing")
-    if status == "missing" and exists:
-        status = "noinfo"
-    if status == "done" and not exists:
-        status = "unsync"
-    if status == "noinfo" and not exists:
-        status = "notfound"
-    return status
-
-
 def shown_status(where: JobRef | Store, info: dict[str, Any] | None, exists: bool, key: str | None = None) -> str:
-    """The status the CLI shows: :func:`derived_status`, and ``aborted`` for a running status whose writer is gone
-    (:func:`scout_persist.liveness.job_liveness`). ``where``: a JobRef, or a Store with ``key``."""
-    status = derived_status(info, exists)
-    if status in RUNNING_STATUSES and writer_liveness(where, info, key).dead:
-        return "aborted"
-    return status
-
-
-def writer_liveness(where: JobRef | Store, info: dict[str, Any] | None, key: str | None = None) -> Liveness:
-    """:func:`scout_persist.liveness.job_liveness` of a JobRef, or of ``key`` in a Store."""
+    """The status the CLI shows (:func:`scout_persist.job_status.job_status`, Ruby ``prov``'s). ``where``: a JobRef,
+    or a Store with ``key``."""
     if isinstance(where, JobRef):
-        return job_liveness(where.store, where.key, info)
+        return job_status(where.store, where.key, info, exists)
     assert key is not None  # a Store comes with the key
-    return job_liveness(where, key, info)
+    return job_status(where, key, info, exists)
 
 
 def dependency_refs(ref: JobRef, info: dict[str, Any] | None) -> list[JobRef]:
     """The direct dependencies recorded in ``info``, relocated onto the store of ``ref`` by ``Job.dependencies``."""
     if not (info or {}).get("dependencies"):
         return []
-    from ..job import Job
-
     return [JobRef(dep.store, dep.key) for dep in Job.at(ref.store, ref.key, info=info).dependencies]
 
 

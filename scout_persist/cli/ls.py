@@ -7,6 +7,7 @@ import time
 from typing import TYPE_CHECKING
 
 from .output import emit, emit_json, warn
+from .scan import in_two_processes, no_cyclic_gc, rows_in, task_dirs
 from .selection import add_selection_options, age_test, human_age, human_size, progress_bar, select, selected_root
 
 if TYPE_CHECKING:
@@ -70,7 +71,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _plain(args: argparse.Namespace) -> int:
     """Size, age and name of every job from the listing alone: the hot path of `ls` (no .info read)."""
-    from .scan import in_two_processes, no_cyclic_gc, rows_in, task_dirs
 
     store = selected_root(args)
     by_age = age_test(args)

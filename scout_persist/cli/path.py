@@ -12,9 +12,13 @@ import argparse
 import importlib
 import importlib.util
 import os
+import re
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidInputError
+from ..store import store_url
+from ..task_args import task_job
+from ..workflow import Workflow
 from .output import emit, emit_json
 
 if TYPE_CHECKING:
@@ -46,7 +50,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def workflows_in(spec: str) -> dict[str, Workflow]:
     """The Workflow objects a module (name, or path of a .py file) defines, by name."""
-    from ..workflow import Workflow
 
     if spec.endswith(".py") or os.sep in spec:
         if not os.path.isfile(spec):
@@ -78,7 +81,6 @@ def workflows_in(spec: str) -> dict[str, Workflow]:
 def resolver(workflows: dict[str, Workflow]) -> WorkflowResolver:
     """Map the workflow argument to a declared Workflow: its name, or a Ruby ``.rb`` file declaring it (the module
     that ``extend Workflow`` there), as ``scout workflow task`` accepts both."""
-    import re
 
     def resolve(arg: str) -> Workflow:
         name = arg
@@ -96,8 +98,6 @@ def resolver(workflows: dict[str, Workflow]) -> WorkflowResolver:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..store import store_url
-    from ..task_args import task_job
 
     argv = [a for a in args.task_argv if a != "--"]
     job = task_job(argv, resolver(workflows_in(args.module)), cwd=os.getcwd())

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import InvalidInputError
 from .fingerprint import fingerprint, status_color
+from .jobs import recursive_inputs
 from .provenance import Node, edges, walk
 
 FILL = {"red": "#f4a6a6", "green": "#b5e3a1", "yellow": "#f7e08f", "blue": "#a9c8f0", "cyan": "#a6e3e3"}
@@ -100,7 +101,6 @@ def distinct_names(nodes: list[Node], limit: int = LABEL_CHARS) -> dict[int, str
 
 def labels(root: Node, inputs: list[str] | None = None, info_fields: list[str] | None = None) -> dict[int, list[str]]:
     """The text lines of each box: workflow · task, the distinct name, [status], then name=value per input/field."""
-    from .jobs import recursive_inputs
 
     nodes = walk(root)
     names = distinct_names(nodes)
@@ -126,7 +126,7 @@ def plot(root: Node, filename: str, inputs: list[str] | None = None, info_fields
             f"plot file {filename!r} has extension {ext or '(none)'!r}; use one of {', '.join(FORMATS)}"
         )
     try:
-        import matplotlib
+        import matplotlib  # optional (plot extra)
         from matplotlib.figure import Figure
         from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch
     except ImportError as exc:  # pragma: no cover - matplotlib is the `plot` extra

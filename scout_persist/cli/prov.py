@@ -7,6 +7,7 @@ import sys
 
 from .jobs import not_a_job
 from .output import emit, emit_json, use_color
+from .plot import plot
 from .provenance import Reporter, build, to_dot, to_json
 from .target import resolve_job
 
@@ -52,8 +53,6 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(to_dot(root))
         return 0
     if args.plot:
-        from .plot import plot
-
         written = plot(
             root,
             args.plot,

@@ -7,6 +7,7 @@ The graph is also what ``--json``, ``--dot`` and ``--plot`` draw.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -169,7 +170,6 @@ class Reporter:
 
 
 def _uncolor(s: str) -> str:
-    import re
 
     return re.sub(r"\x1b\[[0-9;]*m", "", s)
 

@@ -15,13 +15,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import os
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, KeyNotFound
+from ..locks import Lock, describe_holder
+from ..runs import CRASHED, RESUME_LOCK, RESUMED_BY, RUNNING, judge, lease_left, list_runs, load_run, markers
+from .clean import remove
 from .output import emit, warn
+from .scan import job_entry
+from .target import resolve_root
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -56,8 +62,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..runs import load_run
-    from .target import resolve_root
 
     if args.incomplete and args.run_ref:
         raise InvalidInputError(f"resume takes a RUN or --incomplete, not both (got {args.run_ref!r} and --incomplete)")
@@ -78,8 +82,6 @@ def run(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------------ checks
 def _live_reason(store: Store, target: Run) -> str | None:
     """Why ``target`` counts as live now, else None (watches the record when the store does not tell its age)."""
-    from ..errors import KeyNotFound
-    from ..runs import RUNNING, judge, lease_left
 
     if target.status != RUNNING:
         return None
@@ -118,8 +120,6 @@ def _live_reason(store: Store, target: Run) -> str | None:
 @contextlib.contextmanager
 def _claimed(store: Store, target: Run, skip: bool) -> Iterator[bool]:
     """Hold the run's resume lock (an exclusive create): True when this process holds it."""
-    from ..locks import Lock, describe_holder
-    from ..runs import RESUME_LOCK
 
     lock = Lock(
         store,
@@ -159,7 +159,6 @@ def _root_env(store: Store) -> Iterator[None]:
 
 
 def _plugin() -> ModuleType:
-    import importlib
 
     try:  # by module name, so a plug-in that cannot import is reported even if its package was imported before
         plugin = importlib.import_module("prefect_scout.resume")
@@ -173,7 +172,6 @@ def _plugin() -> ModuleType:
 
 def _resume(args: argparse.Namespace, store: Store, target: Run, incomplete: bool = False) -> bool | None:
     """Resume ``target``; True when the new run completed, False when it failed, None when skipped."""
-    from ..runs import RESUMED_BY, markers
 
     live = _live_reason(store, target)
     if live:
@@ -218,8 +216,6 @@ def _resume(args: argparse.Namespace, store: Store, target: Run, incomplete: boo
 
 def _clean_from(store: Store, target: Run, task: str) -> None:
     """Remove the jobs of ``task`` in the run and every job of the run that depends on them."""
-    from .clean import remove
-    from .scan import job_entry
 
     jobs = [j for j in target.jobs() if isinstance(j.get("key"), str) and not j.get("store")]
     wf, _, plain = task.rpartition("#")
@@ -254,7 +250,6 @@ def _clean_from(store: Store, target: Run, task: str) -> None:
 
 
 def _incomplete(args: argparse.Namespace, store: Store) -> int:
-    from ..runs import CRASHED, RESUMED_BY, list_runs, markers
 
     candidates = [r for r in list_runs(store, args.workflow) if r.status == CRASHED]
     candidates = [r for r in candidates if not markers(store, r.workflow, r.run_id, RESUMED_BY)]

@@ -9,12 +9,31 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import sys
 import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError
+from ..runs import (
+    CRASHED,
+    RESUMED_BY,
+    REUSED_BY,
+    RUNNING,
+    STATUSES,
+    delete_run,
+    list_runs,
+    load_run,
+    markers,
+    plan_prune,
+    writer_gone_here,
+)
+from .clean import remove
 from .output import emit, emit_json, warn
+from .plot import plot
 from .progress import Progress
+from .provenance import Node, build
+from .scan import job_entry
+from .target import JobRef, resolve_root
 
 if TYPE_CHECKING:
     from ..runs import Run
@@ -93,14 +112,12 @@ class _SlowProgress(Progress):
 
 
 def _bar(args: argparse.Namespace) -> _SlowProgress:
-    import sys
 
     show = (getattr(args, "progress", False) or sys.stderr.isatty()) and not getattr(args, "no_progress", False)
     return _SlowProgress(0, "runs", enabled=show)
 
 
 def _store(args: argparse.Namespace) -> Store:
-    from .target import resolve_root
 
     return resolve_root(args.root)
 
@@ -124,7 +141,6 @@ def duration(seconds: float | None) -> str:
 
 
 def _statuses(text: str | None) -> set[str] | None:
-    from ..runs import STATUSES
 
     if not text:
         return None
@@ -136,7 +152,6 @@ def _statuses(text: str | None) -> set[str] | None:
 
 
 def _needs_parts(run: Run) -> bool:
-    from ..runs import CRASHED, RUNNING
 
     return run.status in (RUNNING, CRASHED) or run.record.get("task_runner") not in (None, "ThreadPoolTaskRunner")
 
@@ -160,7 +175,6 @@ def run_runs(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from ..runs import list_runs
 
     store = _store(args)
     wanted = _statuses(args.status)
@@ -195,7 +209,6 @@ def run_list(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------------- show
 def _lineage(store: Store, run: Run) -> dict[str, Any]:
-    from ..runs import RESUMED_BY, REUSED_BY, markers
 
     return {
         "resumed_by": markers(store, run.workflow, run.run_id, RESUMED_BY),
@@ -204,7 +217,6 @@ def _lineage(store: Store, run: Run) -> dict[str, Any]:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from ..runs import load_run, writer_gone_here
 
     store = _store(args)
     run = load_run(store, args.run_ref, args.workflow)
@@ -274,9 +286,6 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def _plot(store: Store, run: Run, filename: str) -> int:
-    from .plot import plot
-    from .provenance import Node, build
-    from .target import JobRef
 
     jobs = [j for j in run.jobs() if isinstance(j.get("key"), str)]
     if not jobs:
@@ -309,9 +318,6 @@ def _plot(store: Store, run: Run, filename: str) -> int:
 
 # --------------------------------------------------------------------------------------------------- prune
 def run_prune(args: argparse.Namespace) -> int:
-    from ..runs import delete_run, plan_prune
-    from .clean import remove
-    from .scan import job_entry
 
     store = _store(args)
     bar = _bar(args)

@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import fnmatch
 import gc
+import marshal
 import os
 import re
+import signal
 import stat as _stat
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from types import ModuleType
 from typing import Any
 
+from ..info import info_bytes, loads_info, read_info
+from ..job_status import derived_status, job_status
 from ..layout import JOBS_DIR
 from ..liveness import RUNNING_STATUSES
 from ..store import TEMP_PREFIX, Store
@@ -35,13 +39,6 @@ _S_ISDIR = _stat.S_ISDIR
 _Stats = dict[str, os.stat_result]  # name -> lstat (or its shape, on other stores)
 # (base, file_name, job_name, result, info, files, dir_fd): see _folder
 _FolderItem = tuple[str, str, str, os.stat_result | None, os.stat_result | None, os.stat_result | None, int | None]
-
-
-def _jobs() -> ModuleType:
-    """The module that reads .info files, imported when a status is needed: plain ``ls`` never loads it."""
-    from . import jobs
-
-    return jobs
 
 
 def _fake_stat(is_dir: bool, size: int, mtime: float | None) -> os.stat_result:
@@ -115,18 +112,18 @@ class JobEntry:
             if self.info_entry is None:
                 self._info = {}
             elif self._raw is not None:
-                self._info = _jobs().loads_info(self._raw, self.store.path(self.key + ".info"))
+                self._info = loads_info(self._raw, self.store.path(self.key + ".info"))
                 self._raw = None
             else:
-                self._info = _jobs().load_info(self.ref) or {}
+                self._info = read_info(self.store, self.key + ".info")
         return self._info
 
     @property
     def status(self) -> str:
         """The status ``ls``, ``info`` and ``prov`` show (derived statuses and dead jobs as ``aborted``)."""
         if self._status is None:
-            self._status = _jobs().shown_status(
-                self.store, self.info if self.info_entry else None, self.result is not None, self.key
+            self._status = job_status(
+                self.store, self.key, self.info if self.info_entry else None, self.result is not None
             )
         return self._status
 
@@ -337,7 +334,6 @@ def jobs_in(
     """
     if statuses and keep is None and store.capabilities.local_paths:
         return _local_jobs_by_status(store, workflow, task, statuses)
-    derived_status = _jobs().derived_status
     out: list[JobEntry] = []
     append = out.append
     for base, file_name, name, result, info, folder, dir_fd in _folder(store, workflow, task):
@@ -351,7 +347,7 @@ def jobs_in(
                 if dir_fd is not None:
                     raw = _read_at(dir_fd, file_name + ".info")
                 else:  # a remote store: one GET per .info
-                    raw = _jobs().load_info_bytes(job.ref)
+                    raw = info_bytes(store, job.key + ".info")
                 if raw is None:  # removed since the listing
                     job.info_entry = None
                 elif not status_may_match(raw, result is not None, statuses):
@@ -368,7 +364,6 @@ def _local_jobs_by_status(
 ) -> list[JobEntry]:
     """:func:`jobs_in` with a status filter on a local folder: the listing gives names and kinds only (no stat),
     every ``.info`` is read, and only the jobs that may match are stat'ed and looked at closely."""
-    derived_status = _jobs().derived_status
     base = f"{JOBS_DIR}/{workflow}/{task}" + (f"/{prefix}" if prefix else "")
     try:
         dir_fd = os.open(store.path(base), os.O_RDONLY | os.O_DIRECTORY)
@@ -527,7 +522,6 @@ def in_two_processes(
     if not _may_fork(store, dirs):
         yield dirs, work(dirs, progress)
         return
-    import marshal
 
     read_fd, write_fd = os.pipe()
     try:
@@ -569,8 +563,6 @@ def in_two_processes(
         if read_fd >= 0:
             os.close(read_fd)
         if not reaped:  # abandoned (an error, `ls | head`): the child's half is not wanted
-            import signal
-
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
 
@@ -583,7 +575,6 @@ def _may_fork(store: Store, dirs: list[tuple[str, str]]) -> bool:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return False
-    import threading
 
     if cpus < 2 or threading.active_count() != 1:
         return False

@@ -15,6 +15,7 @@ import time
 
 from ..errors import InvalidInputError
 from .output import emit, emit_json, warn
+from .target import resolve_root
 
 DEFAULT_HOURS = 24.0
 
@@ -52,7 +53,6 @@ def _age(seconds: float | None) -> str:
 
 
 def run_gc_uploads(args: argparse.Namespace) -> int:
-    from .target import resolve_root
 
     if getattr(args, "max_size", None):
         raise InvalidInputError(

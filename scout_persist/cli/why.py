@@ -1,6 +1,7 @@
 """``info --why``: would a flow reuse this job, and if not, what changed?
 
-The verdict follows the Prefect plug-in's hit rule (``prefect_scout.hits``), so ``--why`` never contradicts a flow:
+The verdict is the Prefect plug-in's own: the verdict of the job's attempt (:mod:`scout_persist.attempt`, the hit rule
+of :mod:`scout_persist.verdict`), so ``--why`` never contradicts a flow:
 
 * the job is reused when its ``.info`` says ``done``, its result can serve (no result at all for a task that
   returned None; else the bytes match the size and checksum ``.info`` records and, for a pickle, its HMAC verifies
@@ -20,13 +21,14 @@ The task's code is part of the signature too, but the CLI does not have the code
 
 from __future__ import annotations
 
-import datetime as _dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import payload, pickle_key, serializers, signature as sig
-from ..errors import InvalidInputError, ScoutPersistError, UnsupportedValueError
+from .. import signature as sig
+from ..attempt import Attempt
+from ..errors import InvalidInputError, UnsupportedValueError
+from ..verdict import MISSING_RESULT, STATUS, Served
 from .fingerprint import fingerprint
 from .jobs import dependency_refs, load_info, mtime, own_inputs, recursive_inputs, result_exists, shown_status
 from .provenance import MTIME_SLACK
@@ -80,50 +82,15 @@ def signature_dependencies(ref: JobRef, info: dict[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------------------------------- the hit rule
-def result_problem(ref: JobRef, info: dict[str, Any]) -> str | None:
-    """Why the stored job cannot serve a run as it is (the plug-in's hit check without a plan); None if it can."""
-    if info.get("status") != "done":
-        return f"status is {shown_status(ref, info, result_exists(ref))!r}, not 'done': the job runs again"
-    if _expired(info):
-        return "it expired (its cache_expiration has passed)"
-    record = payload.record_of(info)
-    if record is not None and record.get("format") == "none":
-        return None  # the task returned None: there is no result file to check
-    from ..errors import KeyNotFound
-    from ..job import Job
-
-    try:
-        data = ref.store.get(ref.key)
-    except KeyNotFound:
-        return "status is 'done' but its result file is missing: the job runs again"
-    job = Job.at(ref.store, ref.key)
-    where = job.location(ref.key)
-    try:
-        if record is None:  # a job Ruby wrote: it must load by Ruby's rules for its type
-            payload.decode(data, None, key=ref.key, scout_type=info.get("type"), location=where, relocate=job.relocate)
-        elif record.get("format") not in payload.FORMATS:
-            return f"its result format {record.get('format')!r} is unknown to this version of scout-persist"
-        else:
-            payload.verify(data, record, where)
-            if record.get("format") == payload.PICKLE:
-                if pickle_key.current() is not None:
-                    serializers.check_pickle_hmac(data, where, bind=ref.key)  # checked without unpickling
-            else:
-                payload.decode(data, record, key=ref.key, location=where, relocate=job.relocate)
-    except (ScoutPersistError, ValueError, TypeError) as exc:
-        return f"its result cannot be used ({exc})"
-    return None
-
-
-def _expired(info: dict[str, Any]) -> bool:
-    record = got if isinstance(got := info.get("prefect"), dict) else {}
-    recorded = record.get("expires")
-    if not isinstance(recorded, str):
-        return False
-    try:
-        return _dt.datetime.fromisoformat(recorded) <= _dt.datetime.now(_dt.timezone.utc)
-    except (TypeError, ValueError):
-        return True  # an expiry the plug-in cannot read: it does not trust the job past it
+def result_problem(ref: JobRef) -> str | None:
+    """Why the stored job cannot serve a run as it is: the verdict of its attempt (:mod:`scout_persist.attempt`,
+    the plug-in's hit rule) without an expected signature, its bytes checked but nothing unpickled; None if it can."""
+    verdict = Attempt(ref.store, ref.key).verdict(decode=False)
+    if isinstance(verdict, Served):
+        return None
+    if verdict.has(STATUS) or verdict.has(MISSING_RESULT):
+        return f"{verdict.message}: the job runs again"
+    return verdict.message
 
 
 @dataclass
@@ -154,7 +121,7 @@ def dependency_verdict(
     if info is None:
         verdict = Verdict("rerun", ["it has no .info"])
     else:
-        problem = result_problem(ref, info)
+        problem = result_problem(ref)
         stored = sig.stored_signature(info)
         if problem is None and stored is not None:
             problem = _signature_problem(ref, info, stored)
@@ -220,7 +187,7 @@ def explain(
     """
     given = parse_assignments(assignments)
     reasons: list[str] = []
-    problem = result_problem(ref, info)
+    problem = result_problem(ref)
     if problem is not None:
         reasons.append(problem)
     own = own_inputs(info)

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import JobNotFound
 from ..info import InfoFile, merge_value
+from ..lease import rewrite_info
 from .jobs import load_info, recursive_dependencies
 from .output import warn
 from .target import JobRef, resolve_job
@@ -45,7 +46,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def write(ref: JobRef, key: str, value: Any, force: bool) -> bool:
     """Apply Ruby's rule to one job, never over a concurrent writer (the job's lock, or a conditional write);
     True when its .info changed."""
-    from ..lease import rewrite_info
 
     def change(info: InfoFile) -> bool:
         if not force and key in info.data:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .. import codecs
+from .. import codecs, payload, serializers
 from ..errors import CorruptPayloadError, UnsupportedValueError
 from . import Format, Stored
 
@@ -26,7 +26,6 @@ class Json(Format):
         return False  # never chosen by itself: a dict could as well be a pickle the user expects back unchanged
 
     def encode(self, value: Any, spec: str | None, where: str) -> Stored:
-        from .. import payload, serializers
 
         fix = "return JSON data (dict with str keys, list, str, int, float, bool, None), or declare format='pickle'"
         try:
@@ -49,7 +48,6 @@ class Json(Format):
         return Stored(data, record, payload.handed(value, back))
 
     def decode(self, data: Any, record: Mapping[str, Any], where: str) -> Any:
-        from .. import serializers
 
         try:
             return serializers.load(bytes(data), "json")

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import codecs
-from ..errors import CorruptPayloadError
+from ..errors import CorruptPayloadError, UnsupportedValueError
 from . import Format, Parts, Stored, compression, loaded, verify_whole
 
 
@@ -92,7 +92,6 @@ class Npy(Format):
         return np is not None and _refusal(np, value) is None
 
     def encode(self, value: Any, spec: str | None, where: str) -> Stored:
-        from ..errors import UnsupportedValueError
 
         np = self.require("numpy", "storing an array", where)
         why = _refusal(np, value)

@@ -93,7 +93,7 @@ def store_url(url: str | None = None) -> str:
 
 
 def _check_protocols(value: str, what: str, fix: str) -> None:
-    from fsspec.registry import known_implementations, registry
+    from fsspec.registry import known_implementations, registry  # lazy: local stores never load fsspec
 
     for part in value.split("::"):
         proto, sep, rest = part.partition("://")

@@ -11,6 +11,7 @@ translates, retries and names once for every backend.  ``tests/`` runs the confo
 from __future__ import annotations
 
 import hashlib
+import os
 import posixpath
 import uuid
 from abc import ABC, abstractmethod
@@ -18,7 +19,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
-from ..errors import ScoutPersistError, StorageError
+from ..errors import InvalidInputError, ScoutPersistError, StorageError
 
 if TYPE_CHECKING:
     import mmap
@@ -75,9 +76,6 @@ def durability() -> str:
 
     Either way writes are atomic and every result is checksummed, so a power cut in ``fast`` mode can lose recent
     jobs (they are recomputed) but never serves a torn one."""
-    import os
-
-    from ..errors import InvalidInputError
 
     value = (os.environ.get(DURABILITY_VARIABLE) or "safe").strip().lower()
     if value not in ("safe", "fast"):

@@ -56,7 +56,7 @@ class StoreConformance:
     # -- side door ------------------------------------------------------------------
     def side_door(self, store: Store) -> tuple[Any, str]:
         """The storage of ``store`` without it: ``(fs, root)`` of a separate fsspec file system on its URL."""
-        import fsspec.core
+        import fsspec.core  # lazy: local stores never load fsspec
 
         fs, root = fsspec.core.url_to_fs(store.url, **store.storage_options)
         return fs, root

@@ -21,6 +21,10 @@ from ..errors import KeyNotFound, ScoutPersistError, StorageError, UnsafePathErr
 from . import faults
 from .addressing import URL_VARIABLE, check_key, store_url
 from .backend import TEMP_PREFIX, Backend, Capabilities, Upload, Versioned
+from .generic import FsspecBackend, protocols
+from .local import LocalBackend
+from .memory import MemoryBackend
+from .s3 import S3Backend
 
 if TYPE_CHECKING:
     import mmap
@@ -31,10 +35,8 @@ T = TypeVar("T")
 def open_backend(url: str, storage_options: dict[str, Any]) -> Backend:
     """The backend for a checked root URL: local folders without fsspec, else by the fsspec protocol."""
     if "://" not in url:
-        from .local import LocalBackend
-
         return LocalBackend(url, url)
-    import fsspec.core
+    import fsspec.core  # lazy: local stores never load fsspec
 
     try:
         fs, root = fsspec.core.url_to_fs(url, **storage_options)
@@ -43,20 +45,13 @@ def open_backend(url: str, storage_options: dict[str, Any]) -> Backend:
             f"cannot open store {url!r}: {exc}; install the fsspec backend for this protocol "
             "(e.g. pip install 'scout-persist[s3]' for s3://)"
         ) from exc
-    from .generic import FsspecBackend, protocols
 
     names = set(protocols(fs))
     if "file" in names:
-        from .local import LocalBackend
-
         return LocalBackend(url, root)
     if "memory" in names:
-        from .memory import MemoryBackend
-
         return MemoryBackend(url, root, fs)
     if names & {"s3", "s3a"}:
-        from .s3 import S3Backend
-
         return S3Backend(url, root, fs)
     return FsspecBackend(url, root, fs)
 

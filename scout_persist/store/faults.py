@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import errno
+import random
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -91,8 +93,6 @@ RETRY_BASE_DELAY = 0.1
 
 def retry(operation: Callable[[], T], attempts: int = RETRIES, base_delay: float | None = None) -> T:
     """Run ``operation``; on a transient error wait (exponential backoff with jitter) and try again."""
-    import random
-    import time
 
     for attempt in range(attempts):
         try:

@@ -10,6 +10,7 @@ resolved, must stay inside the real path of the root.  Only the components below
 from __future__ import annotations
 
 import errno
+import mmap
 import os
 import random
 import shutil
@@ -22,6 +23,7 @@ from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING
 
 from ..errors import UnsafePathError
+from ..process import pid_alive
 from .backend import TEMP_PREFIX, Backend, Capabilities, Versioned, durability, temp_name
 
 if TYPE_CHECKING:
@@ -201,8 +203,6 @@ class LocalBackend(Backend):
     @staticmethod
     def _sweep_temporaries(folder: str) -> None:
         """Delete ``.<host>_<pid>_*.lck`` temporaries left in ``folder`` by dead processes of this host."""
-        from ..locks import pid_alive
-
         prefix = f".{socket.gethostname()}_"
         try:
             names = os.listdir(folder)
@@ -219,7 +219,6 @@ class LocalBackend(Backend):
                     pass
 
     def map(self, key: str) -> mmap.mmap | bytearray:
-        import mmap
 
         with open(self.path(key), "rb") as fh:
             if os.fstat(fh.fileno()).st_size == 0:

@@ -4,6 +4,7 @@ conditional writes are a check-and-set under one lock (the versions mimic S3's E
 from __future__ import annotations
 
 import io
+import posixpath
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,7 +56,6 @@ class MemoryBackend(FsspecBackend):
             return True
 
     def prepare(self, key: str) -> None:
-        import posixpath
 
         self.fs.makedirs(posixpath.dirname(self.path(key)), exist_ok=True)
 

@@ -45,7 +45,7 @@ class S3Backend(FsspecBackend):
         return data
 
     def get_versioned(self, key: str) -> Versioned:
-        from fsspec.asyn import sync
+        from fsspec.asyn import sync  # lazy: local stores never load fsspec
 
         bucket, obj, _ = self.fs.split_path(self.path(key))
 

@@ -194,7 +194,8 @@ def test_key_errors_fail_the_task_loudly(scout_root, log, tmp_path, monkeypatch)
 
 
 def test_blocks_accept_sync_and_async_calls(scout_root):
-    from scout_persist.errors import KeyNotFound, ScoutPersistError
+    from prefect_scout import ScoutSerializer
+    from scout_persist.errors import CorruptPayloadError, KeyNotFound, ScoutPersistError
     from scout_persist.job import JobWriter
     from scout_persist.store import Store
 
@@ -203,8 +204,12 @@ def test_blocks_accept_sync_and_async_calls(scout_root):
     JobWriter(Store(str(scout_root)), "var/jobs/W/t/x", type="text").run(lambda: "abc")
     record = json.loads(meta.read_path("W/t/x", _sync=True))
     assert record["storage_key"] == "W/t/x" and record["serializer"]["scout_type"] == "text"
-    assert storage.read_path("W/t/x", _sync=True) == b"abc"
-    assert asyncio.run(storage.aread_path("W/t/x")) == b"abc"
+    # The result read hands the verified value over as a token the serializer redeems, once
+    token = storage.read_path("W/t/x", _sync=True)
+    assert ScoutSerializer().loads(token) == "abc"
+    with pytest.raises(CorruptPayloadError, match="without passing the scout hit check"):
+        ScoutSerializer().loads(token)
+    assert ScoutSerializer().loads(asyncio.run(storage.aread_path("W/t/x"))) == "abc"
     assert json.loads(asyncio.run(meta.aread_path("W/t/x")))["storage_key"] == "W/t/x"
     # Writes through the blocks store nothing: the scout task wrapper commits jobs itself.
     for write in (

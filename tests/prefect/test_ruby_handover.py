@@ -130,4 +130,4 @@ def test_a_dependent_of_a_ruby_job_survives_a_timing_rewrite_not_a_new_result(sc
     assert run_top("j3") == "top:v:other"
     assert bodies(log) == ["top j3", "top j3"]
     why = json.loads((scout_root / "var/jobs/Race/top/j3.info").read_text())["prefect"]["recomputed_because"]
-    assert "dependencies" in why  # (the value it received changed too: its argument is digested by value)
+    assert f"dependency {key}" in why  # (and the input it received: an argument is digested by its value too)

@@ -19,7 +19,7 @@ import pytest
 
 from scout_persist import runs as core
 from scout_persist.cli import main
-from scout_persist.signature import code_identity
+from scout_persist.signature import code_identity, dependency_token
 from scout_persist.store import Store
 
 PIPELINE = """
@@ -340,7 +340,7 @@ def test_reuse_refuses_a_job_a_later_run_rewrote_and_names_what_changed(scout_ro
     (r1,) = _runs_of(store, "Rewritten")
     load = _job(r1, "load")
     info = json.loads((scout_root / (load["key"] + ".info")).read_text())
-    assert load["content"]["result"] == info["payload"]["checksum"]  # the record keeps what each job held
+    assert load["content"]["result"] == dependency_token(load["key"], info).rpartition("=")[2]  # what it held
     assert set(load["content"]["signature"]) == set(core.SIGNATURE_PARTS)
     assert all("content" in j for j in r1.jobs())
     _, consumer = write_flow(CONSUMER, "runs_rewritten_consumer")
@@ -356,7 +356,7 @@ def test_reuse_refuses_a_job_a_later_run_rewrote_and_names_what_changed(scout_ro
             attempt()
         message = str(err.value)
         assert f"reuse(run='{r1.run_id}', task='load'): job '{load['key']}' changed since run {r1.run_id} " in message
-        assert "computed it: its result (checksum blake3:" in message and "signature code" in message
+        assert "computed it: its result (checksum r:" in message and "signature code" in message
         assert f"scout-persist resume {r1.run_id}" in message
         assert f"reuse the run that wrote the job now (reuse(run='{r2.run_id}', task='load'))" in message
     assert reuse_outside_a_flow(run=r2.run_id, task="load") == [1, 2, 3, 4]  # the newer run's own value
@@ -408,7 +408,7 @@ def test_reuse_refuses_a_job_rewritten_between_its_check_and_its_hit(scout_root,
 
     monkeypatch.setattr(reusing, "_require_unchanged", check_then_rewrite)
     _, consumer = write_flow(CONSUMER, "runs_raced_consumer")
-    with pytest.raises(ReuseError, match=r"was rewritten while it was being reused \(checksum blake3:\w+ recorded"):
+    with pytest.raises(ReuseError, match=r"was rewritten while it was being reused \(checksum r:\w+ recorded"):
         consumer.consumer(run.run_id)
     assert "count" not in bodies(log)
 
@@ -490,7 +490,7 @@ def test_jobs_finished_in_a_process_pool_are_recorded_one_file_each(scout_root, 
     assert sorted((j["task"], j["status"]) for j in run.jobs()) == [("square", "done")] * 3
     for job in run.jobs():  # a worker records what its job holds too
         info = json.loads(store.get(job["key"] + ".info"))
-        assert job["content"]["result"] == info["payload"]["checksum"]
+        assert job["content"]["result"] == dependency_token(job["key"], info).rpartition("=")[2]
     code, out, _ = cli(capsys, "runs", "--json")
     assert [len(r["jobs"]) for r in json.loads(out)] == [3]
 

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from prefect_scout import plans as runs
+from prefect_scout import plans
 from prefect_scout.task import ScoutTask
+from scout_persist import verdict as rule
 from scout_persist.cli import main as cli
 from test_fixture_paths import EXPRESSIBLE, LOC, RUBY, decode
 
@@ -71,6 +72,22 @@ def _groups(cases: list[dict]) -> list[list[dict]]:
 CASES = _covering_cases()
 GROUPS = _groups(CASES)
 TALLY = {"reused": 0, "rerun": 0, "undecided": 0, "jobs": set()}
+# the first words --why gives for a rerun -> the reason codes of the plug-in's own verdict that say the same
+WHY_TO_CODES = {
+    "would rerun: status is 'done' but its result file is missing": {rule.MISSING_RESULT},
+    "would rerun: status is": {rule.STATUS},
+    "would rerun: its result cannot be used": {rule.CORRUPT, rule.UNTRUSTED},
+    "would rerun: it expired": {rule.EXPIRED},
+    "would rerun: signature component": {rule.SIGNATURE},
+    "would rerun: its signature was computed by another version": {rule.SIGNATURE},
+}
+
+
+def _codes_of(line: str) -> set[str]:
+    for start, codes in WHY_TO_CODES.items():  # the most specific start first (dicts keep their order)
+        if line.startswith(start):
+            return codes
+    raise AssertionError(f"no reason code for --why's {line!r}")
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +145,15 @@ def test_why_agrees_with_the_flow(cases, tree, capsys, monkeypatch):
         return future
 
     monkeypatch.setattr(ScoutTask, "submit", recording)
+    plugin: dict[str, rule.Verdict] = {}  # task run id -> the first verdict of its attempt
+    judge = plans.TaskRunAttempt.verdict
+
+    def judging(self, *, decode=True):
+        found = judge(self, decode=decode)
+        plugin.setdefault(str(self.plan.task_run_id), found)
+        return found
+
+    monkeypatch.setattr(plans.TaskRunAttempt, "verdict", judging)
     jobs: dict[str, None] = {}
     for case in cases:
         _reached(tree, case["path"], jobs)
@@ -138,8 +164,9 @@ def test_why_agrees_with_the_flow(cases, tree, capsys, monkeypatch):
     compared = set()
     for future in submitted:
         future.wait()
-        plan = runs.for_run(future.task_run_id)
-        assert isinstance(plan, runs.RunPlan), plan
+        attempt = plans.for_run(future.task_run_id)
+        assert isinstance(attempt, plans.TaskRunAttempt), attempt
+        plan = attempt.plan
         if plan.job_key in compared:  # a job planned again in this flow: the first run is the one --why spoke of
             continue
         compared.add(plan.job_key)
@@ -151,6 +178,11 @@ def test_why_agrees_with_the_flow(cases, tree, capsys, monkeypatch):
             continue
         said_reused = rc == 0 and lines[0].startswith("would be reused")
         assert said_reused == cached, (plan.job_key, future.state.name, lines)
+        # the plug-in's own verdict (the attempt of that task run) says the same, for the same reason
+        verdict = plugin[str(future.task_run_id)]
+        assert isinstance(verdict, rule.Served) == said_reused, (plan.job_key, verdict, lines)
+        if not said_reused and plan.job_key in verdicts:
+            assert any(verdict.has(code) for code in _codes_of(lines[0])), (plan.job_key, verdict, lines)
         TALLY["reused" if cached else "rerun"] += 1
 
 

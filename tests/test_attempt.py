@@ -1,0 +1,299 @@
+"""The core attempt and the hit rule, without Prefect: each reason a stored job cannot serve, what a hit reads, the
+lease by capability (Ruby's lock file locally, ``.info`` itself where writes are conditional), claim, commit, fail;
+and ``info --why`` says what the attempt says on every fixture job."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from scout_persist import signature as sig
+from scout_persist.attempt import Attempt, JobSetup
+from scout_persist.cli.target import JobRef
+from scout_persist.cli.why import explain
+from scout_persist.errors import LockTimeout
+from scout_persist.info import InfoFile, dumps_info, loads_info
+from scout_persist.job import Job, JobWriter
+from scout_persist.layout import lock_key_for
+from scout_persist.locks import Lock
+from scout_persist.store import Store
+from scout_persist.verdict import (
+    ABSENT,
+    CLAIMED,
+    CORRUPT,
+    EXPIRED,
+    MISSING_RESULT,
+    NOT_LOADED,
+    STATUS,
+    UNTRUSTED,
+    Expiry,
+    Miss,
+    Served,
+    judge,
+)
+
+KEY = "var/jobs/W/square/Default"
+SIG = sig.compute({"x": 3}, [], "code of square", "1")
+SETUP = JobSetup("W", "square", "integer", inputs=[3], input_names=["x"])
+
+
+def committed(store: Store, value=9, signature=SIG, setup=SETUP, key=KEY) -> Attempt:
+    """An attempt that computed and committed ``value`` (the way the plug-in does), released."""
+    attempt = Attempt(store, key, signature, setup=setup)
+    assert attempt.acquire(timeout=10)
+    assert isinstance(attempt.verdict(), Miss)
+    assert attempt.commit(value) == value
+    attempt.release()
+    return attempt
+
+
+@pytest.fixture
+def store(tmp_path) -> Store:
+    return Store(str(tmp_path / "root"))
+
+
+@pytest.fixture
+def memory() -> Store:
+    return Store(f"memory://attempt-{uuid.uuid4().hex}")  # conditional writes: .info is the lease
+
+
+# -- the hit rule: each reason ------------------------------------------------------------------------------
+def test_a_committed_job_serves_its_value_record_and_token(store):
+    first = committed(store)
+    assert first.committed and first.token == sig.dependency_token(KEY, loads_info(store.get(KEY + ".info")))
+    verdict = Attempt(store, KEY, SIG).verdict()
+    assert isinstance(verdict, Served) and verdict.value == 9 and verdict.token == first.token
+    assert verdict.record is not None and verdict.record["checksum"].startswith(("blake3:", "sha256:"))
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "words"),
+    [
+        ("absent", ABSENT, "no job"),
+        ("error", STATUS, "status is 'error', not 'done'"),
+        ("version", "signature:version", "computed with another version"),
+        ("inputs", "signature:inputs", "computed with another input 'x'"),
+        ("recorded expiry", EXPIRED, "expired"),
+        ("result gone", MISSING_RESULT, "result file is missing"),
+        ("result damaged", CORRUPT, "checksum"),
+    ],
+)
+def test_each_reason_a_job_cannot_serve_has_its_code_and_sentence(store, change, code, words):
+    committed(store)
+    expected = SIG
+    if change == "absent":
+        store.delete(KEY + ".info")
+    elif change == "error":
+        InfoFile(store, KEY + ".info").error(RuntimeError("boom"))
+    elif change == "version":
+        expected = {**SIG, "version": "2"}
+    elif change == "inputs":
+        expected = sig.compute({"x": 4}, [], "code of square", "1")
+    elif change == "recorded expiry":
+        info = loads_info(store.get(KEY + ".info"))
+        info["prefect"] = {"expires": (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)).isoformat()}
+        store.put(KEY + ".info", dumps_info(info))
+    elif change == "result gone":
+        store.delete(KEY)
+    elif change == "result damaged":
+        store.put(KEY, b"8")  # same size, other bytes
+    verdict = Attempt(store, KEY, expected).verdict()
+    assert isinstance(verdict, Miss) and verdict.has(code) and words in verdict.message, verdict
+    if code.startswith("signature:"):  # what changed, named (the part, or the input by its name)
+        assert verdict.changed == [{"inputs": "input 'x'"}.get(part := code.split(":", 1)[1], part)]
+
+
+def test_a_task_expiration_counts_from_the_end_and_a_reader_ignores_expiry(store):
+    committed(store)
+    assert isinstance(Attempt(store, KEY, SIG, dt.timedelta(hours=1)).verdict(), Served)
+    late = Attempt(store, KEY, SIG, dt.timedelta(seconds=0)).verdict()
+    assert isinstance(late, Miss) and late.reasons == (EXPIRED,) and late.changed == ["expired"]
+    info = loads_info(store.get(KEY + ".info"))
+    info["prefect"] = {"expires": "not a time"}  # an expiry that cannot be read is not trusted
+    store.put(KEY + ".info", dumps_info(info))
+    assert Attempt(store, KEY, SIG).verdict().has(EXPIRED)
+    assert isinstance(Attempt(store, KEY, expiration=Expiry.IGNORED).verdict(), Served)
+    assert Job.at(store, KEY).load() == 9  # Job.load asks the same rule, as a reader
+
+
+def test_a_running_job_whose_writer_is_gone_is_aborted_in_the_verdict(store):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    info = InfoFile(store, KEY + ".info")
+    info.setup(task_name="square", workflow="W", type="integer", pid=dead.pid)
+    info.start()
+    verdict = Attempt(store, KEY).verdict()
+    assert isinstance(verdict, Miss) and verdict.reasons == (STATUS,) and verdict.status == "aborted"
+    assert f"pid {dead.pid}" in verdict.message and Job.at(store, KEY).status == "aborted"
+
+
+def test_an_unsigned_pickle_is_untrusted_and_never_unpickled(store, monkeypatch):
+    monkeypatch.setenv("SCOUT_PERSIST_HMAC_KEY", "the key it was written with, 32 bytes+")
+    committed(store, {"a": {1, 2}}, setup=JobSetup("W", "square", None))
+    assert Attempt(store, KEY, SIG).verdict().value == {"a": {1, 2}}
+    monkeypatch.setenv("SCOUT_PERSIST_HMAC_KEY", "another key, also thirty-two bytes long")
+    verdict = Attempt(store, KEY, SIG).verdict()
+    assert isinstance(verdict, Miss) and verdict.has(UNTRUSTED) and "HMAC" in str(verdict.error)
+    checked = Attempt(store, KEY, SIG).verdict(decode=False)  # what --why asks: the HMAC, nothing unpickled
+    assert isinstance(checked, Miss) and checked.has(UNTRUSTED)
+    monkeypatch.setenv("SCOUT_PERSIST_HMAC_KEY", "the key it was written with, 32 bytes+")
+    served = Attempt(store, KEY, SIG).verdict(decode=False)
+    assert isinstance(served, Served) and served.value is NOT_LOADED
+
+
+def test_a_ruby_job_serves_by_ruby_rules_whatever_signature_is_expected(relocated_jobs):
+    store = Store(str(relocated_jobs))
+    key = "var/jobs/Baking/whisk_eggs/Normal muffin"
+    verdict = Attempt(store, key, SIG).verdict()  # Ruby's jobs carry no signature: nothing to compare
+    assert isinstance(verdict, Served) and verdict.value == Job.at(store, key).load() and verdict.record is None
+    assert verdict.token.startswith(key + "=ruby:")  # by its result bytes (a timing rewrite is no change)
+
+
+# -- what a hit reads --------------------------------------------------------------------------------------
+def test_a_hit_is_one_info_read_and_one_result_read_without_a_lock(store, monkeypatch):
+    committed(store)
+    reads: list[str] = []
+    get = store.get
+    monkeypatch.setattr(store, "get", lambda key: reads.append(key) or get(key))
+    attempt = Attempt(store, KEY, SIG)
+    assert attempt.acquire(timeout=1) and attempt.passed and attempt.lease is None  # a pass: no lock file
+    assert attempt.verdict().value == 9 and attempt.verdict().value == 9  # judged once per attempt
+    assert reads == [KEY + ".info", KEY]
+    assert not store.exists(lock_key_for(store.path(KEY)))
+
+
+def test_a_pass_that_proves_wrong_takes_the_lock_and_looks_again(store):
+    committed(store)
+    store.put(KEY, b"8")  # damaged after the .info said done
+    attempt = Attempt(store, KEY, SIG, setup=SETUP)
+    assert attempt.acquire(timeout=1) and attempt.passed
+    verdict = attempt.verdict()
+    assert isinstance(verdict, Miss) and verdict.has(CORRUPT)
+    assert not attempt.passed and attempt.lease is not None and attempt.lease.held  # now under the job's lock
+    assert attempt.commit(9) == 9
+    attempt.release()
+    assert isinstance(Attempt(store, KEY, SIG).verdict(), Served)
+
+
+def test_a_ruby_job_is_judged_under_its_lock_on_local_disks(relocated_jobs):
+    store = Store(str(relocated_jobs))
+    attempt = Attempt(store, "var/jobs/Baking/whisk_eggs/Normal muffin")
+    assert attempt.acquire(timeout=1) and not attempt.passed and attempt.lease.held  # no signature: no pass
+    assert isinstance(attempt.verdict(), Served)
+    attempt.release()
+
+
+def test_the_lease_times_out_while_a_live_holder_has_it(store):
+    holder = Attempt(store, KEY, SIG, setup=SETUP)
+    assert holder.acquire(timeout=1)
+    waiter = Attempt(store, KEY, SIG, setup=SETUP)
+    assert not waiter.acquire(timeout=0.3)
+    holder.release()
+    assert waiter.acquire(timeout=1)
+    waiter.release()
+
+
+# -- claim, commit, fail -----------------------------------------------------------------------------------
+def test_claim_writes_start_fail_writes_error(store):
+    attempt = Attempt(store, KEY, SIG, setup=SETUP)
+    assert attempt.acquire(timeout=1)
+    writer = attempt.claim()
+    assert isinstance(writer, JobWriter) and attempt.claim() is writer
+    assert json.loads(store.get(KEY + ".info"))["status"] == "start"
+    assert attempt.verdict().reasons == (CLAIMED,)  # nothing stored serves an attempt that computes the job
+    attempt.fail(ValueError("no square today"))
+    attempt.release()
+    info = json.loads(store.get(KEY + ".info"))
+    assert info["status"] == "error" and not store.exists(KEY)
+    assert Job.at(store, KEY).exception.message == "no square today"
+
+
+def test_claim_without_a_lease_takes_it_and_without_a_setup_refuses(store):
+    attempt = Attempt(store, KEY, SIG, setup=SETUP)
+    attempt.claim()  # no acquire first (e.g. a run that skips the cache check): the lease is taken now
+    assert attempt.lease is not None and attempt.lease.held
+    attempt.fail(RuntimeError("stop"))
+    attempt.release()
+    with pytest.raises(Exception, match="JobSetup"):
+        Attempt(store, KEY, SIG).claim()
+
+
+def test_a_commit_records_the_signature_and_hands_on_what_a_hit_gives(store):
+    setup = JobSetup("W", "square", "float_array", inputs=[3], input_names=["x"], non_default_inputs=["x"])
+    attempt = committed(store, [1.5, 2], setup=setup)
+    info = json.loads(store.get(KEY + ".info"))
+    assert info["status"] == "done" and info["signature"] == SIG and info["type"] == "float_array"
+    assert (info["inputs"], info["input_names"], info["non_default_inputs"]) == ([3], ["x"], ["x"])
+    assert attempt.token == sig.dependency_token(KEY, info)
+    assert Attempt(store, KEY, SIG).verdict().value == [1.5, 2.0]
+
+
+def test_where_info_is_the_lease_acquiring_writes_start_and_excludes_others(memory):
+    first = Attempt(memory, KEY, SIG, setup=SETUP)
+    assert first.acquire(timeout=1) and first.writer is not None  # the conditional .info write is the lease
+    assert json.loads(memory.get(KEY + ".info"))["status"] == "start"
+    second = Attempt(memory, KEY, SIG, setup=SETUP)
+    assert not second.acquire(timeout=0.3)  # a live holder: wait, then give up
+    assert first.commit(9) == 9
+    first.release()
+    third = Attempt(memory, KEY, SIG)
+    assert third.acquire(timeout=1) and third.passed and third.verdict().value == 9
+
+
+def test_where_info_is_the_lease_an_abandoned_claim_becomes_aborted(memory):
+    attempt = Attempt(memory, KEY, SIG, setup=SETUP)
+    assert attempt.acquire(timeout=1)
+    attempt.release()  # the run ended without commit or fail
+    assert json.loads(memory.get(KEY + ".info"))["status"] == "aborted"
+
+
+def test_a_pass_that_proves_wrong_while_another_holds_the_lock_times_out(store):
+    committed(store)
+    store.put(KEY, b"8")
+    attempt = Attempt(store, KEY, SIG, setup=SETUP)
+    assert attempt.acquire(timeout=0.3) and attempt.passed
+    other = Lock(store, lock_key_for(store.path(KEY)))
+    assert other.acquire(timeout=1)  # another writer of the job (Ruby takes this same lock)
+    try:
+        with pytest.raises(LockTimeout, match=r"was not acquired within 0\.3s"):
+            attempt.verdict()
+    finally:
+        other.release()
+
+
+# -- --why says what the attempt says ----------------------------------------------------------------------
+def test_why_says_what_the_attempt_says_on_every_fixture_job(relocated_jobs, manifest):
+    store = Store(str(relocated_jobs))
+    compared = 0
+    for rel, step in manifest["steps"].items():
+        if rel.startswith("{INPUT_FILES}") or not os.path.exists(relocated_jobs / f"{rel}.info"):
+            continue
+        ref = JobRef(store, step["path"])
+        info = loads_info(store.get(ref.info_key))
+        reused, lines = explain(ref, info, [])
+        verdict = Attempt(store, ref.key).verdict(decode=False)
+        assert reused == isinstance(verdict, Served), (rel, lines, verdict)
+        if isinstance(verdict, Miss):
+            assert lines[0].startswith("would rerun: " + verdict.message), (rel, lines, verdict)
+        same = judge(store, ref.key, info, decode=False)  # the rule itself, on the .info --why read
+        assert type(same) is type(verdict)
+        compared += 1
+    assert compared >= 160, compared
+
+
+def test_the_verdict_and_job_load_agree_on_every_done_fixture_job(relocated_jobs, manifest):
+    store = Store(str(relocated_jobs))
+    for rel, step in manifest["steps"].items():
+        if step.get("status") != "done" or not step["result_file_exists"]:
+            continue
+        verdict = Attempt(store, step["path"], expiration=Expiry.IGNORED).verdict()
+        assert isinstance(verdict, Served), (rel, verdict)
+        loaded = Job(Path(relocated_jobs) / rel).load()
+        assert type(loaded) is type(verdict.value), rel
