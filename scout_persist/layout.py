@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from . import settings
 from .errors import JobNotFound, UnsafePathError
 from .rubydigest import digest, md5_hex
 
@@ -66,7 +67,7 @@ def identify(
     p = os.fspath(path)
     if not p.startswith(("/", "~/", "./")):
         return p
-    home = os.environ.get("HOME", "") if home is None else home
+    home = settings.home() if home is None else home
     home = home.rstrip("/") if home not in ("", "/") else home
     if p.startswith("/"):
         p = posixpath.normpath(p)
@@ -300,7 +301,7 @@ def find(path: str, cwd: str | None = None, home: str | None = None) -> str:
     if path.startswith(("/", "~/", "./")):
         return path
     cwd = cwd or os.getcwd()
-    home = os.environ.get("HOME", "") if home is None else home.rstrip("/")
+    home = settings.home() if home is None else home.rstrip("/")
     candidates = [_follow(m, path, cwd, home) for m in _FIND_MAPS]
     for c in candidates:
         if any(os.path.exists(c + sfx) for sfx in ("", ".gz", ".bgz", ".zip")):

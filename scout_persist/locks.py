@@ -37,6 +37,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from . import settings
 from .errors import InvalidInputError, KeyNotFound, LeaseLost, LockTimeout
 from .store import ABSENT, Conflict, Store, Versioned, check_key
 
@@ -44,7 +45,7 @@ from .store import ABSENT, Conflict, Store, Versioned, check_key
 def hostname(env: bool = False) -> str:
     """This machine's name as Ruby writes it: the socket hostname in its locks; with ``env``, ``$HOSTNAME`` first
     (Ruby's ``pid_hostname`` in ``.info``, the stripped output of ``hostname`` otherwise)."""
-    return (os.environ.get("HOSTNAME") if env else None) or socket.gethostname()
+    return (settings.hostname() if env else None) or socket.gethostname()
 
 
 def ruby_lock_time(t: float | None = None) -> str:

@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import warnings
 from typing import Any
 
-from . import payload
+from . import payload, settings
 from .errors import CorruptPayloadError, InvalidInputError, KeyNotFound
 from .info import dumps_info, loads_info
 from .layout import PERSIST_DIR
@@ -37,7 +36,7 @@ from .usage import touch
 
 log = logging.getLogger(__name__)
 
-MAX_SIZE_ENV = "SCOUT_PERSIST_MAX_ENTRY_SIZE"
+MAX_SIZE_ENV = settings.MAX_ENTRY_SIZE.name
 SIDECAR = ".info"
 MARK = "scout_persist.save"  # the sidecar's "writer": entries invalidate(None) and gc know as ours
 
@@ -48,15 +47,7 @@ class CacheSizeWarning(UserWarning):
 
 def max_entry_size() -> int | None:
     """``$SCOUT_PERSIST_MAX_ENTRY_SIZE`` in bytes (None: no limit); InvalidInputError naming it when unreadable."""
-    text = os.environ.get(MAX_SIZE_ENV, "").strip()
-    if not text:
-        return None
-    from .cli.selection import parse_size
-
-    try:
-        return parse_size(text)
-    except InvalidInputError as exc:
-        raise InvalidInputError(f"${MAX_SIZE_ENV}: {exc}") from None
+    return settings.max_entry_size()
 
 
 def too_large(size: int, where: str) -> bool:
@@ -65,7 +56,7 @@ def too_large(size: int, where: str) -> bool:
     if limit is None or size <= limit:
         return False
     warnings.warn(
-        f"{where}: the output is {size} bytes, over ${MAX_SIZE_ENV}={os.environ.get(MAX_SIZE_ENV)} ({limit} bytes); "
+        f"{where}: the output is {size} bytes, over ${MAX_SIZE_ENV}={settings.MAX_ENTRY_SIZE.raw()} ({limit} bytes); "
         "it was not cached (the value is returned as computed); raise the limit to cache it",
         CacheSizeWarning,
         stacklevel=3,

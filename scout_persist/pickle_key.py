@@ -17,6 +17,8 @@ import secrets
 import threading
 import uuid
 
+from . import settings
+
 HMAC_ENV = "SCOUT_PERSIST_HMAC_KEY"
 KEY_FILE_ENV = "SCOUT_PERSIST_HMAC_KEY_FILE"
 KEY_BYTES = 32
@@ -28,7 +30,7 @@ _by_path: dict[str, bytes | None] = {}
 
 def current() -> bytes | None:
     """The HMAC key for pickles here and now; None when no key can be read or made."""
-    env = os.environ.get(HMAC_ENV)
+    env = settings.hmac_key()
     if env:
         return env.encode("utf-8")
     path = key_file()
@@ -40,13 +42,13 @@ def current() -> bytes | None:
 
 def source() -> str:
     """Where :func:`current` takes the key from, for messages."""
-    if os.environ.get(HMAC_ENV):
+    if settings.hmac_key():
         return f"${HMAC_ENV}"
     return f"the key file {key_file()}" + ("" if current() is not None else " (unavailable: pickles are unsigned)")
 
 
 def key_file() -> str:
-    named = os.environ.get(KEY_FILE_ENV)
+    named = settings.hmac_key_file()
     if named:
         return os.path.abspath(os.path.expanduser(named))
     return os.path.join(_account_home(), ".config", "scout-persist", "pickle.key")

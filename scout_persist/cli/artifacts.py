@@ -87,7 +87,7 @@ def _summary(av: ArtifactVersion, aliases: dict[str, str]) -> dict[str, Any]:
 
 
 def run_ls(args: argparse.Namespace) -> int:
-    from .selection import human_size
+    from ..sizes import human_size
 
     reg = _registry(args)
     if args.name:
@@ -131,7 +131,7 @@ def run_ls(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from .selection import human_size
+    from ..sizes import human_size
 
     reg = _registry(args)
     av = reg.resolve(args.ref)

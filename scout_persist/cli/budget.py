@@ -20,11 +20,12 @@ from typing import Any
 
 from ..errors import KeyNotFound
 from ..layout import PERSIST_DIR
+from ..sizes import human_size, parse_size
 from ..store import Store
 from ..usage import last_used
 from .output import emit, warn
 from .scan import JobEntry, list_dir
-from .selection import human_size, parse_size, select
+from .selection import select
 
 SIDECAR = ".info"
 

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError, JobNotFound
 from ..layout import JOBS_DIR
+from ..sizes import human_size
 from .jobs import dependency_refs, load_info, recursive_dependencies
 from .output import emit, warn
 from .scan import JobEntry
-from .selection import add_selection_options, human_size, select
+from .selection import add_selection_options, select
 from .target import JobRef, resolve_job
 from .uploads import add_option as add_uploads_option, run_gc_uploads
 

@@ -6,8 +6,9 @@ import argparse
 import time
 from typing import TYPE_CHECKING
 
+from ..sizes import human_size
 from .output import emit, emit_json, warn
-from .selection import add_selection_options, age_test, human_age, human_size, progress_bar, select, selected_root
+from .selection import add_selection_options, age_test, human_age, progress_bar, select, selected_root
 
 if TYPE_CHECKING:
     from .progress import Progress

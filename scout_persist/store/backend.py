@@ -18,6 +18,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
+from .. import settings
 from ..errors import ScoutPersistError, StorageError
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ class Capabilities:
     names: tuple[str, ...] = field(default=())  # fsspec protocols, for messages
 
 
-DURABILITY_VARIABLE = "SCOUT_PERSIST_DURABILITY"
+DURABILITY_VARIABLE = settings.DURABILITY.name
 
 
 def durability() -> str:
@@ -75,17 +76,7 @@ def durability() -> str:
 
     Either way writes are atomic and every result is checksummed, so a power cut in ``fast`` mode can lose recent
     jobs (they are recomputed) but never serves a torn one."""
-    import os
-
-    from ..errors import InvalidInputError
-
-    value = (os.environ.get(DURABILITY_VARIABLE) or "safe").strip().lower()
-    if value not in ("safe", "fast"):
-        raise InvalidInputError(
-            f"{DURABILITY_VARIABLE}={value!r} is not a durability; use 'safe' (fsync every commit, the default) or "
-            "'fast' (no fsync: a power cut may lose recent jobs, which are then recomputed)"
-        )
-    return value
+    return settings.durability()
 
 
 def content_version(data: bytes) -> str:

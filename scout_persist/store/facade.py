@@ -10,13 +10,13 @@ timeouts) are retried with backoff.
 from __future__ import annotations
 
 import builtins
-import os
 import posixpath
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
+from .. import settings
 from ..errors import KeyNotFound, ScoutPersistError, StorageError, UnsafePathError
 from . import faults
 from .addressing import URL_VARIABLE, check_key, store_url
@@ -69,7 +69,7 @@ class Store:
         self.url = url.rstrip("/") or "/"
         self.storage_options = storage_options
         # Where the root came from, for messages: the environment variable when its value is this URL.
-        env = os.environ.get(URL_VARIABLE)
+        env = settings.store_url()
         self.origin = URL_VARIABLE if env and (given is None or given == env) else ""
         self.backend = open_backend(self.url, storage_options)
         self.root = self.backend.root
@@ -336,7 +336,7 @@ _SHARED_GUARD = threading.Lock()
 def shared_store(url: str | None = None, **storage_options: Any) -> Store:
     """One :class:`Store` per root and options in this process (file systems and their connections are costly to
     build).  ``None`` is the default root (``$SCOUT_PERSIST_URL``, else ``~/.scout``), resolved at each call."""
-    key = (url or None, None if url else os.environ.get(URL_VARIABLE), tuple(sorted(storage_options.items())))
+    key = (url or None, None if url else settings.store_url(), tuple(sorted(storage_options.items())))
     with _SHARED_GUARD:
         store = _SHARED.get(key)
         if store is None:
