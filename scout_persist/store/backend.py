@@ -228,5 +228,10 @@ class Backend(ABC):
     def prepare(self, key: str) -> None:
         """Make the parent folders a write of ``key`` needs (backends with real folders)."""
 
+    def explain(self, exc: BaseException) -> str | None:
+        """What ``exc`` means for a user of this backend and how to fix it (credentials, a missing bucket, an
+        endpoint out of reach), for the store's message; None when there is nothing to add."""
+        return None
+
     def describe(self) -> dict[str, Any]:
         return {"backend": type(self).__name__, "url": self.url, "capabilities": self.capabilities}

@@ -36,6 +36,10 @@ def open_backend(url: str, storage_options: dict[str, Any]) -> Backend:
         return LocalBackend(url, url)
     import fsspec.core
 
+    if url.startswith(("s3://", "s3a://")):
+        from .s3 import client_options
+
+        storage_options = client_options(storage_options)
     try:
         fs, root = fsspec.core.url_to_fs(url, **storage_options)
     except (ImportError, ValueError) as exc:
@@ -306,10 +310,16 @@ class Store:
                 f"{action} {self.where(key)!r} failed: a parent of {key!r} is an entry, not a folder; "
                 "choose a key that does not nest under an existing entry"
             )
+        hint = self.backend.explain(exc)  # credentials, a missing bucket, an endpoint out of reach
         if isinstance(exc, FileNotFoundError) and action in ("writing", "creating"):
-            return StorageError(f"{action} {self.where(key)!r} failed: its folder is missing on the backend ({exc})")
-        if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
+            fix = hint or f"create the store's root {self.url!r}, or point the store at a folder that exists"
+            return StorageError(
+                f"{action} {self.where(key)!r} failed: its folder is missing on the backend ({exc}); {fix}"
+            )
+        if isinstance(exc, (FileNotFoundError, NotADirectoryError)):  # (reads: a miss, whatever the reason)
             return KeyNotFound(f"no entry {key!r} in store {self.url!r} ({action} {self.where(key)!r})")
+        if hint:
+            return StorageError(f"{action} {self.where(key)!r} failed: {hint} ({type(exc).__name__}: {exc})")
         if isinstance(exc, IsADirectoryError) and action in ("writing", "creating"):
             return StorageError(f"{action} {self.where(key)!r} failed: {key!r} is a folder; delete it first")
         if isinstance(exc, OSError) and exc.errno in faults.DENIED and action in ("writing", "creating", "deleting"):
