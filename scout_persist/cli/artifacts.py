@@ -12,6 +12,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError
+from . import SUMMARIES
 from .output import emit, emit_json, warn
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("artifacts", help="list, show, download, alias, remove and verify registry artifacts")
+    p = sub.add_parser("artifacts", help=SUMMARIES["artifacts"])
     verbs = p.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InvalidInputError, JobNotFound
 from ..layout import JOBS_DIR
 from ..sizes import human_size
+from . import SUMMARIES
 from .jobs import dependency_refs, load_info, recursive_dependencies
 from .output import emit, warn
 from .scan import JobEntry
@@ -33,9 +34,7 @@ RUNNING = frozenset({"waiting", "queue", "setup", "start", "streaming", "depende
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "clean", help="remove error/aborted jobs, jobs older than N days, or one JOB (try --dry-run first)"
-    )
+    p = sub.add_parser("clean", help=SUMMARIES["clean"])
     add_selection_options(
         p,
         root_help="a Scout root (default $SCOUT_PERSIST_URL or ~/.scout), or one JOB to "
@@ -57,8 +56,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
     g = sub.add_parser(
         "gc",
-        help="remove aborted jobs (their writer is gone), then the least recently used jobs and "
-        "cache entries until the store fits a size limit",
+        help=SUMMARIES["gc"],
     )
     add_selection_options(g)
     g.add_argument(

@@ -7,6 +7,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ..sizes import human_size
+from . import SUMMARIES
 from .output import emit, emit_json, warn
 from .selection import add_selection_options, age_test, human_age, progress_bar, select, selected_root
 
@@ -17,7 +18,7 @@ _FLUSH_LINES = 4096  # lines per write of the long listings
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("ls", help="list the jobs of a store (reads .info only when a status is asked for)")
+    p = sub.add_parser("ls", help=SUMMARIES["ls"])
     add_selection_options(p)
     p.add_argument("-l", "--long", action="store_true", help="also show each job's status (reads every .info)")
     p.add_argument("--json", action="store_true", help="print a JSON list")

@@ -15,6 +15,7 @@ import os
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidInputError
+from . import SUMMARIES
 from .output import emit, emit_json
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "path",
-        help="the job path Ruby Scout's 'scout workflow task' gives these arguments",
+        help=SUMMARIES["path"],
         description=__doc__.split("\n\n")[0],
     )
     p.add_argument(

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidInputError
+from . import SUMMARIES
 from .output import emit, warn
 
 if TYPE_CHECKING:
@@ -33,9 +34,7 @@ WATCH_POLL = 1.0
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "resume", help="run a recorded flow run again (done jobs reused), or every crashed run with --incomplete"
-    )
+    p = sub.add_parser("resume", help=SUMMARIES["resume"])
     p.add_argument("run_ref", nargs="?", metavar="RUN", help="a run id (or a unique start of one)")
     p.add_argument(
         "--incomplete",

@@ -13,6 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError
+from . import SUMMARIES
 from .output import emit, emit_json, warn
 from .progress import Progress
 
@@ -25,7 +26,7 @@ SUPPRESS = argparse.SUPPRESS
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("runs", help="list the flow runs recorded in a store, newest first; runs show RUN; runs prune")
+    p = sub.add_parser("runs", help=SUMMARIES["runs"])
     _common(p)
     p.add_argument("-w", "--workflow", help="only the runs of this workflow (the flow's name)")
     p.add_argument(
