@@ -16,10 +16,12 @@ database migrations alone take about 20 s on a loaded 2-core machine, so a newco
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 from contextvars import ContextVar
 
-from scout_persist.store import Store, default_url, shared_store
+from scout_persist import settings as core_settings
+from scout_persist.store import Store, shared_store, store_url
 
 SERVER_STARTUP_SECONDS = 120
 STARTUP_SETTING = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
@@ -29,9 +31,20 @@ _run_root: ContextVar[str | None] = ContextVar("scout_run_root", default=None)
 
 
 def root_url(url: str | None = None) -> str:
-    """The store root: ``url`` when given, else the root of :func:`using_root`, else ``$SCOUT_PERSIST_URL``, else
-    ``~/.scout``."""
-    return url or _run_root.get() or default_url()
+    """The store root, checked and spelled as :attr:`Store.url` spells it: ``url`` when given, else the root of
+    :func:`using_root`, else ``$SCOUT_PERSIST_URL``, else ``~/.scout``.
+
+    A malformed root raises its InvalidInputError here, where a scout task is called in the flow, so the flow fails
+    with that message (rather than with each task failing and Prefect's "UnfinishedRun: Run is in PENDING state" for
+    the tasks downstream)."""
+    given = url or _run_root.get()
+    return _checked(given, None if given else core_settings.store_url())
+
+
+@functools.lru_cache(maxsize=256)
+def _checked(given: str | None, env: str | None) -> str:
+    # keyed on the environment's value too: None means $SCOUT_PERSIST_URL, which tests change at run time
+    return store_url(given).rstrip("/") or "/"
 
 
 def store_for(url: str | None = None) -> Store:

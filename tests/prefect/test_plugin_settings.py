@@ -77,3 +77,69 @@ def test_resume_with_root_writes_to_that_store_whatever_the_variable_says(tmp_pa
     assert len(runs) == 2 and any(r.run_id != old.run_id for r in runs)
     assert not other.exists()  # nothing went to $SCOUT_PERSIST_URL
     assert log.read_text().split() == [str(first), str(other)]  # the resumed body ran, its environment untouched
+
+
+def _flow_module(tmp_path, name: str, source: str = FLOW):
+    path = tmp_path / f"{name}.py"
+    path.write_text(textwrap.dedent(source))
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SUBMITTED = """
+    from prefect import flow
+    from prefect_scout import scout_task
+
+    @scout_task(type="integer")
+    def one() -> int:
+        return 1
+
+    @scout_task(type="integer")
+    def plus(x: int) -> int:
+        return x + 1
+
+    @flow(name="Submitted")
+    def submitted():
+        return plus.submit(one.submit()).result()
+"""
+
+
+def test_a_malformed_root_fails_the_flow_with_its_own_message(tmp_path, monkeypatch):
+    from prefect.exceptions import UnfinishedRun
+
+    from scout_persist.errors import InvalidInputError
+
+    module = _flow_module(tmp_path, "submitted_flow", SUBMITTED)
+    monkeypatch.chdir(tmp_path)
+    for value, words in (("s3:/scout", "is missing the '//' after 's3:'"), (" /data/x", "starts with white space")):
+        monkeypatch.setenv("SCOUT_PERSIST_URL", value)
+        state = module.submitted(return_state=True)
+        assert state.is_failed()
+        try:
+            state.result()
+        except UnfinishedRun as exc:
+            raise AssertionError(f"Prefect's UnfinishedRun hid the message: {exc}") from exc
+        except InvalidInputError as exc:
+            assert f"SCOUT_PERSIST_URL={value!r} {words}" in str(exc)
+        else:
+            raise AssertionError("the flow completed on a malformed root")
+    assert sorted(os.listdir(tmp_path)) == ["submitted_flow.py"]  # no folder 's3:' nor ' '
+
+
+def test_a_root_spelled_with_a_trailing_slash_still_resumes_from_a_task(tmp_path, monkeypatch, capsys):
+    root, log = tmp_path / "scout", tmp_path / "bodies.log"
+    monkeypatch.setenv("SCOUT_PERSIST_URL", f"{root}/")
+    monkeypatch.setenv("ROOTED_LOG", str(log))
+    sys.modules["slash_flow"] = module = _flow_module(tmp_path, "slash_flow")
+    try:
+        assert module.rooted(5) == 10
+    finally:
+        sys.modules.pop("slash_flow", None)
+    (old,) = core.list_runs(Store(str(root)), "Rooted")
+    assert not [j for j in core.read_run(Store(str(root)), "Rooted", old.run_id).jobs() if j.get("store")]
+    code = main(["resume", old.run_id, "--from", "double"])
+    out, err = capsys.readouterr()
+    assert code == 0 and "removed var/jobs/Rooted/double/" in out, out + err
+    assert len(log.read_text().split()) == 2
