@@ -90,6 +90,17 @@ class _Feeder:
         module = type(value).__module__.split(".")[0]
         if module == "numpy":  # before float: numpy.float64 is a float, yet computes otherwise (x / 0, overflow)
             return self._numpy(value, depth)
+        if module == "datetime" and type(value).__name__ in ("date", "datetime", "time", "timedelta"):
+            # by type and exact value: microseconds, UTC offset, fold, and the zone by name (two zones of one offset
+            # differ across DST); a timedelta by its normalised (days, seconds, microseconds)
+            zone = getattr(value, "tzinfo", None)
+            exact = (
+                value.isoformat()
+                if hasattr(value, "isoformat")
+                else f"{value.days},{value.seconds},{value.microseconds}"
+            )
+            named = "" if zone is None else f"@{_qualname(type(zone))}:{getattr(zone, 'key', None) or zone}"
+            return self.token(b"d", f"{type(value).__name__}:{exact}:{getattr(value, 'fold', 0)}{named}".encode())
         if type(value) not in _PLAIN_TYPES and isinstance(value, _PLAIN_TYPES) and type(value).__name__ != "Symbol":
             self.token(b"t", _qualname(type(value)).encode())  # a subclass (OrderedDict, a str with methods)
         if isinstance(value, int):
