@@ -208,8 +208,7 @@ def run_rm(args: argparse.Namespace) -> int:
     name, version = _exact_version(reg, args.ref, "artifacts rm")
     av = reg.resolve(f"{name}:{version}")
     aliases = [a for a in _aliases_of(reg.aliases(name), version) if a != "latest"]
-    if not args.dry_run:
-        reg.remove_version(name, version, delete_aliases=args.delete_aliases)
+    reg.remove_version(name, version, delete_aliases=args.delete_aliases, dry_run=args.dry_run)  # refused alike
     if args.json:
         emit_json(
             {"ref": av.ref, "removed": not args.dry_run, "aliases_removed": aliases if args.delete_aliases else []}
