@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
             lines.clear()
     if lines:
         emit("\n".join(lines))
-    warn(f"{len(jobs)} jobs, {human_size(total)} in {store.url}")
+    warn(f"{len(jobs)} job{'' if len(jobs) == 1 else 's'}, {human_size(total)} in {store.url}")
     return 0
 
 
@@ -109,5 +109,5 @@ def _plain(args: argparse.Namespace) -> int:
                     bar.advance(len(dirs) - bar.done)
     finally:
         bar.close()
-    warn(f"{count} jobs, {human_size(total)} in {store.url}")
+    warn(f"{count} job{'' if count == 1 else 's'}, {human_size(total)} in {store.url}")
     return 0
