@@ -38,12 +38,14 @@ def root_url(url: str | None = None) -> str:
     with that message (rather than with each task failing and Prefect's "UnfinishedRun: Run is in PENDING state" for
     the tasks downstream)."""
     given = url or _run_root.get()
-    return _checked(given, None if given else core_settings.store_url())
+    env = None if given else core_settings.store_url()
+    return _checked(given, env, core_settings.home() if not (given or env) else "")
 
 
 @functools.lru_cache(maxsize=256)
-def _checked(given: str | None, env: str | None) -> str:
-    # keyed on the environment's value too: None means $SCOUT_PERSIST_URL, which tests change at run time
+def _checked(given: str | None, env: str | None, home: str) -> str:
+    # keyed on what the answer depends on: None means $SCOUT_PERSIST_URL, else ~/.scout under $HOME (both may change
+    # at run time, e.g. in tests)
     return store_url(given).rstrip("/") or "/"
 
 
