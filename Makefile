@@ -3,17 +3,23 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+INSTALL_LOG := $(VENV)/install.log
+# The demo shows the demo: Prefect's own INFO lines and its usage telemetry (which the server reports as an error on a
+# machine without network) stay off. The plug-in gives Prefect's first server the time it needs to start.
+DEMO_ENV := PREFECT_LOGGING_LEVEL=WARNING PREFECT_SERVER_ANALYTICS_ENABLED=false DO_NOT_TRACK=1
 
 .PHONY: demo lint test bench soak clean-venv
 
+# pip's output goes to $(INSTALL_LOG), shown only when the install fails
 $(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
-	touch $(STAMP)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "installing scout-persist and its development tools into $(VENV) (a minute or two; log: $(INSTALL_LOG))"
+	@$(PY) -m pip install --upgrade pip > $(INSTALL_LOG) 2>&1 || { cat $(INSTALL_LOG); exit 1; }
+	@$(PY) -m pip install -e '.[dev]' >> $(INSTALL_LOG) 2>&1 || { cat $(INSTALL_LOG); exit 1; }
+	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) docs/examples/baking_flow.py
+	@$(DEMO_ENV) $(PY) docs/examples/baking_flow.py
 
 # ruff and mypy are configured in pyproject.toml (mypy: strict for scout_persist, the plug-in checked too)
 lint: $(STAMP)

@@ -1,7 +1,7 @@
-"""CLI start-up: wall time of ``scout-persist info JOB`` (and prov, ls) vs ``python -c pass``, side by side.
+"""CLI start-up: wall time of ``scout-persist info JOB`` (and --help, prov, ls) vs ``python -c pass``, side by side.
 
 Each command runs REPEAT times in a fresh process on the Baking job of the Ruby fixtures; the median is reported.
-Target (issue 6): ``info`` under 0.3 s. ``run() -> dict`` is what bench/run.py calls.
+Targets: ``info`` under 0.3 s (issue 6), ``--help`` too (issue 25). ``run() -> dict`` is what bench/run.py calls.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ def run(repeat: int = 7) -> dict:
     exe = _exe()
     cases = {
         "python -c pass": [sys.executable, "-c", "pass"],
+        "--help": [exe, "--help"],
         "info": [exe, "info", "--nocolor", str(JOB)],
         "info -ri": [exe, "info", "--nocolor", "-ri", str(JOB)],
         "prov": [exe, "prov", "--nocolor", str(JOB)],
@@ -49,6 +50,7 @@ def run(repeat: int = 7) -> dict:
         "ratio_to_python": {k: v / base for k, v in seconds.items()},
         "info_target_s": TARGET_INFO,
         "info_ok": seconds["info"] < TARGET_INFO,
+        "help_ok": seconds["--help"] < TARGET_INFO,
     }
 
 
@@ -58,6 +60,7 @@ def main() -> None:
     for name, s in res["seconds"].items():
         print(f"{name:<30} {s:>9.3f} {res['ratio_to_python'][name]:>9.1f}")
     print(f"info target < {TARGET_INFO} s: {'OK' if res['info_ok'] else 'MISSED'}")
+    print(f"--help target < {TARGET_INFO} s: {'OK' if res['help_ok'] else 'MISSED'}")
 
 
 if __name__ == "__main__":

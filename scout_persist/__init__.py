@@ -11,6 +11,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from .errors import (  # public: listed in __all__ (through _ERRORS)
+    ClassNotImportable as ClassNotImportable,
     CorruptPayloadError as CorruptPayloadError,
     FormatVersionError as FormatVersionError,
     InfoFormatError as InfoFormatError,
@@ -68,6 +69,7 @@ _EXPORTS = {
 }
 
 _ERRORS = [
+    "ClassNotImportable",
     "CorruptPayloadError",
     "FormatVersionError",
     "InfoFormatError",

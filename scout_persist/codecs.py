@@ -35,6 +35,7 @@ from functools import partial
 from types import ModuleType
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, Protocol, TypeVar, cast
 
+from . import settings
 from .errors import CorruptPayloadError, InvalidInputError, MissingDependencyError
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ class Hasher(Protocol):
     def copy(self) -> Hasher: ...
 
 
-ENV_VAR = "SCOUT_PERSIST_COMPRESSION"
+ENV_VAR = settings.COMPRESSION.name
 DEFAULT_SPEC = "auto"
 SPEC_HELP = "'auto' (the default), 'zstd', 'zstd:<level 1-22>' (e.g. 'zstd:19') or 'none'"
 # What 'auto' gives bytes that are not fixed-width array data, and what it falls back to without Blosc2.
@@ -80,7 +81,7 @@ def parse_spec(spec: str | None = None) -> tuple[str, int | None]:
     """
     source = "compression spec"
     if spec is None:
-        spec = os.environ.get(ENV_VAR) or DEFAULT_SPEC
+        spec = settings.compression() or DEFAULT_SPEC
         source = f"${ENV_VAR}"
     if not isinstance(spec, str):
         raise InvalidInputError(f"{source} {spec!r} is a {type(spec).__name__}; use a string: {SPEC_HELP}")

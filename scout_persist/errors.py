@@ -64,6 +64,11 @@ class MissingDependencyError(ScoutPersistError, ImportError):
     """A stored payload needs an optional library that is not installed (the message names the install)."""
 
 
+class ClassNotImportable(ScoutPersistError, ImportError):
+    """A stored value names a class this process cannot import (e.g. one defined in a script run as ``__main__``):
+    the bytes are fine, the code is missing here; the message names the class and the fix."""
+
+
 class FormatVersionError(ScoutPersistError, ValueError):
     """A payload was written by a newer version of its format than this scout-persist reads."""
 

@@ -23,6 +23,7 @@ import logging
 import os
 import threading
 
+from . import settings
 from .layout import LOCK_DIR
 from .resource import find
 
@@ -38,7 +39,7 @@ def ruby_lock_folder(cwd: str | None = None, home: str | None = None) -> str:
     The install-specific library maps (``<scout-essentials>/tmp/persist_locks``, the calling script's
     ``<lib dir>/tmp/persist_locks``) are not searched."""
     cwd = os.getcwd() if cwd is None else cwd
-    home = os.environ.get("HOME", "") if home is None else home
+    home = settings.home() if home is None else home
     return os.path.normpath(find(LOCK_DIR, cwd=cwd, home=home))
 
 
@@ -49,7 +50,7 @@ def extra_lock_folder(root: str, cwd: str | None = None, home: str | None = None
     Resolved at each call (a few ``stat`` calls), as a Ruby process started now would resolve it: Ruby resolves it
     once per process, so a folder created later changes what later processes of either side use."""
     cwd = os.path.realpath(os.getcwd() if cwd is None else cwd)
-    home = os.environ.get("HOME", "") if home is None else home
+    home = settings.home() if home is None else home
     root = os.path.realpath(root)
     shared = {cwd, os.path.realpath(os.path.join(home, ".scout")) if home else "", _TMP_ROOT}
     if root not in shared:

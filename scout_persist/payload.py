@@ -36,7 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import formats, serializers, tsv
+from . import formats, serializers, settings, tsv
 from .codecs import checksum, checksum_matches
 from .equality import difference
 from .errors import (
@@ -72,7 +72,7 @@ class Encoded:
 
 def pickle_allowed() -> bool:
     """Whether pickles may be written and read here: ``$SCOUT_PERSIST_ALLOW_PICKLE`` is not ``0``/``false``/``no``."""
-    return os.environ.get(ALLOW_PICKLE_ENV, "").strip().lower() not in ("0", "false", "no", "off")
+    return settings.allow_pickle()
 
 
 def require_pickle_allowed(action: str, what: str) -> None:

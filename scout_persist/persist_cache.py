@@ -24,7 +24,6 @@ import datetime
 import functools
 import inspect
 import logging
-import os
 import posixpath
 import re
 import time
@@ -32,7 +31,7 @@ import warnings
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
-from . import payload, serializers
+from . import payload, serializers, settings
 from .codecs import checksum
 from .errors import CorruptPayloadError, InfoFormatError, InvalidInputError, KeyNotFound, LeaseLost, UnsafePathError
 from .info import dumps_info, loads_info
@@ -74,15 +73,7 @@ class CacheSizeWarning(UserWarning):
 
 def max_entry_size() -> int | None:
     """``$SCOUT_PERSIST_MAX_ENTRY_SIZE`` in bytes (None: no limit); InvalidInputError naming it when unreadable."""
-    text = os.environ.get(MAX_SIZE_ENV, "").strip()
-    if not text:
-        return None
-    from .cli.selection import parse_size  # core->CLI: the settings module (another branch) takes parse_size over
-
-    try:
-        return parse_size(text)
-    except InvalidInputError as exc:
-        raise InvalidInputError(f"${MAX_SIZE_ENV}: {exc}") from None
+    return settings.max_entry_size()
 
 
 def too_large(size: int, where: str) -> bool:
@@ -91,7 +82,7 @@ def too_large(size: int, where: str) -> bool:
     if limit is None or size <= limit:
         return False
     warnings.warn(
-        f"{where}: the output is {size} bytes, over ${MAX_SIZE_ENV}={os.environ.get(MAX_SIZE_ENV)} ({limit} bytes); "
+        f"{where}: the output is {size} bytes, over ${MAX_SIZE_ENV}={settings.MAX_ENTRY_SIZE.raw()} ({limit} bytes); "
         "it was not cached (the value is returned as computed); raise the limit to cache it",
         CacheSizeWarning,
         stacklevel=3,

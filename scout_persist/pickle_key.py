@@ -21,6 +21,7 @@ import stat
 import threading
 import uuid
 
+from . import settings
 from .errors import PickleKeyError
 
 HMAC_ENV = "SCOUT_PERSIST_HMAC_KEY"
@@ -45,14 +46,14 @@ def current() -> bytes:
 
 def source() -> str:
     """Where :func:`current` takes the key from, for messages (never raises)."""
-    if os.environ.get(HMAC_ENV):
+    if settings.hmac_key():
         return f"${HMAC_ENV}"
     return f"the key file {key_file()}"
 
 
 def env_key() -> bytes | None:
     """``$SCOUT_PERSIST_HMAC_KEY`` as a checked key; None when unset or empty (then the key file is used)."""
-    raw = os.environ.get(HMAC_ENV)
+    raw = settings.hmac_key()
     if not raw:
         return None
     key = raw.encode("utf-8", "surrogateescape")
@@ -72,7 +73,7 @@ def check_length(key: bytes, where: str, fix: str) -> None:
 
 def key_file() -> str:
     """The key file: ``$SCOUT_PERSIST_HMAC_KEY_FILE``, else ``~/.config/scout-persist/pickle.key`` of the account."""
-    named = os.environ.get(KEY_FILE_ENV)
+    named = settings.hmac_key_file()
     if named:
         return os.path.abspath(os.path.expanduser(named))
     return os.path.join(_account_home(), ".config", "scout-persist", "pickle.key")

@@ -9,11 +9,13 @@ import os
 import socket
 from dataclasses import dataclass
 
+from . import settings
+
 
 def hostname(env: bool = False) -> str:
     """This machine's name as Ruby writes it: the socket hostname in its locks; with ``env``, ``$HOSTNAME`` first
     (Ruby's ``pid_hostname`` in ``.info``, the stripped output of ``hostname`` otherwise)."""
-    return (os.environ.get("HOSTNAME") if env else None) or socket.gethostname()
+    return (settings.hostname() if env else None) or socket.gethostname()
 
 
 @functools.lru_cache(maxsize=1)

@@ -622,9 +622,10 @@ class Registry:
                 f"{source.where!r} changed while it was being logged; log it again once it is stable"
             )
 
-    def remove_version(self, name: str, version: str, *, delete_aliases: bool = False) -> None:
+    def remove_version(self, name: str, version: str, *, delete_aliases: bool = False, dry_run: bool = False) -> None:
         """Remove version ``vN`` of ``name``; its number is never given again. Refused while user aliases point at
-        it unless ``delete_aliases=True``. Content blobs stay (shared with other versions, content-addressed)."""
+        it unless ``delete_aliases=True``. Content blobs stay (shared with other versions, content-addressed).
+        ``dry_run``: every check, nothing removed."""
         if not isinstance(version, str) or not _VERSION.match(version):
             raise InvalidInputError(
                 f"artifact version {version!r} is not a version number; remove one version at a time: 'v3' "
@@ -638,6 +639,8 @@ class Registry:
                 f"first (scout-persist artifacts alias {name}:vN ALIAS) or remove them with the version "
                 "(delete_aliases=True, --delete-aliases)"
             )
+        if dry_run:
+            return
         # The marker first: a logger that no longer sees vN.json must already see vN.removed, or it could reuse N.
         marker = {
             "version": version,
@@ -820,7 +823,7 @@ def job_metadata(job: Any) -> dict[str, Any]:
         "status": info.get("status"),
         "type": info.get("type"),
         # the strong signature the Prefect plug-in records; Ruby jobs have none, their path hash is their identity
-        "signature": prefect.get("signature"),
+        "signature": info.get("signature") or prefect.get("signature"),  # (.info's own key; the plug-in's before)
         "info_sha256": info_sha,
     }
 

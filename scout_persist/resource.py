@@ -9,6 +9,8 @@ import posixpath
 import re
 from collections.abc import Iterable
 
+from . import settings
+
 PKGDIR = "scout"
 
 # Ruby's Path.map_order without `current` (identify skips it), `workflow` (unset) and the install-specific
@@ -52,7 +54,7 @@ def identify(
     p = os.fspath(path)
     if not p.startswith(("/", "~/", "./")):
         return p
-    home = os.environ.get("HOME", "") if home is None else home
+    home = settings.home() if home is None else home
     home = home.rstrip("/") if home not in ("", "/") else home
     if p.startswith("/"):
         p = posixpath.normpath(p)
@@ -113,7 +115,7 @@ def find(path: str, cwd: str | None = None, home: str | None = None) -> str:
     if path.startswith(("/", "~/", "./")):
         return path
     cwd = cwd or os.getcwd()
-    home = os.environ.get("HOME", "") if home is None else home.rstrip("/")
+    home = settings.home() if home is None else home.rstrip("/")
     candidates = [_follow(m, path, cwd, home) for m in _FIND_MAPS]
     for c in candidates:
         if any(os.path.exists(c + sfx) for sfx in ("", ".gz", ".bgz", ".zip")):

@@ -2,12 +2,15 @@
 
 Python values stand for Ruby values: ``str`` is a Ruby String, :class:`Symbol` a Ruby Symbol, ``None`` nil,
 ``list``/``tuple`` an Array, ``dict`` a Hash, :class:`pathlib.PurePath` a Scout Path, and anything with a
-``scout_step_path`` attribute (e.g. :class:`Step`) a Step.  Relative file names are resolved against ``cwd``
-(default: the current directory) and Step paths are identified with ``home`` (default ``$HOME``).
+``scout_step_path`` attribute (e.g. :class:`Step`) a Step.  Ruby tasks take dates and times as Strings, so a
+``datetime.date`` / ``datetime`` / ``time`` digests as its ISO 8601 string (``2026-03-04``: the job Ruby runs for
+``--when 2026-03-04``) and a ``timedelta`` as its number of seconds, a Float.  Relative file names are resolved
+against ``cwd`` (default: the current directory) and Step paths are identified with ``home`` (default ``$HOME``).
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import math
 import os
@@ -24,7 +27,7 @@ MAX_ARRAY_DIGEST_LENGTH = 100_000
 LARGE_FILE = 10_000_000
 SAMPLE = 3_000_000
 SUPPORTED = (
-    "str, Symbol, int, float, bool, None, list/tuple, dict, pathlib.Path, "
+    "str, Symbol, int, float, bool, None, list/tuple, dict, pathlib.Path, datetime date/datetime/time/timedelta, "
     "a Step (anything with a 'scout_step_path' attribute)"
 )
 
@@ -168,6 +171,10 @@ def digest_str(obj: Any, *, cwd: str | None = None, home: str | None = None, str
         return float_digest(obj)
     if isinstance(obj, pathlib.PurePath):
         return path_digest(str(obj), cwd, home)
+    if isinstance(obj, (datetime.date, datetime.time)):  # (datetime is a date) as Ruby's String of it
+        return obj.isoformat()
+    if isinstance(obj, datetime.timedelta):
+        return float_digest(obj.total_seconds())
     if isinstance(obj, (list, tuple)):
         n = len(obj)
         if n > MAX_ARRAY_DIGEST_LENGTH:

@@ -107,6 +107,10 @@ def _encode(v: Any, out: list[str], depth: int) -> None:
         out.append("]")
     elif isinstance(v, _dt.datetime):
         out.append(json.dumps(ruby_time(v)))
+    elif isinstance(v, (_dt.date, _dt.time)):  # as Ruby's Date / a time of day turn into JSON: their ISO string
+        out.append(json.dumps(v.isoformat()))
+    elif isinstance(v, _dt.timedelta):  # a duration as its number of seconds
+        out.append(ruby_float(v.total_seconds()))
     elif isinstance(v, (os.PathLike, pathlib.PurePath)):
         out.append(json.dumps(os.fspath(v), ensure_ascii=False))
     elif hasattr(v, "scout_step_path"):

@@ -28,7 +28,6 @@ import datetime as _dt
 import hashlib
 import json
 import math
-import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -36,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from . import settings
 from .errors import InvalidInputError, KeyNotFound, ScoutPersistError, UnsafePathError
 from .info import hostname, read_info
 from .job import Job
@@ -67,29 +67,15 @@ _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 # ------------------------------------------------------------------------------------------------ settings
-def _seconds_from_env(name: str, default: float, allow_zero: bool) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = float("nan")
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        least = ">= 0" if allow_zero else "> 0"
-        raise InvalidInputError(f"{name}={raw!r} is not a number of seconds {least}; e.g. {name}={default:g}")
-    return value
-
-
 def lease_seconds() -> float:
     """The run lease: ``$SCOUT_PERSIST_RUN_LEASE`` seconds (default 60); the record is renewed every third of it."""
-    return _seconds_from_env(LEASE_ENV, DEFAULT_LEASE, allow_zero=False)
+    return settings.run_lease()
 
 
 def flush_seconds() -> float:
     """Least time between two record writes for finished jobs: ``$SCOUT_PERSIST_RUN_FLUSH`` (default 1; 0 writes at
     every finished job)."""
-    return _seconds_from_env(FLUSH_ENV, DEFAULT_FLUSH, allow_zero=True)
+    return settings.run_flush()
 
 
 # ------------------------------------------------------------------------------------------------- keys

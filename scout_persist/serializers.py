@@ -27,8 +27,8 @@ import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import pickle_key, rubytext
-from .errors import CorruptPayloadError, UnsupportedValueError, UntrustedPayloadError
+from . import pickle_key, rubytext, unpickling
+from .errors import ClassNotImportable, CorruptPayloadError, UnsupportedValueError, UntrustedPayloadError
 from .rubyjson import dumps as json_dumps, ruby_float
 from .rubytext import RUBY_WS, split_lines
 from .rubyvalues import TSV, ScoutPath, Symbol
@@ -614,7 +614,9 @@ def _verify_hmac(key: bytes, mac: bytes, signed: list[Any], where: str, bind: st
 
 def _unpickle(head: Buffer, buffers: list[Any], where: str) -> Any:
     try:
-        return pickle.loads(head, buffers=buffers)  # noqa: S301 (trust rule above)
+        return unpickling.loads(head, buffers)  # (trust rule above)
+    except ClassNotImportable as exc:
+        raise ClassNotImportable(f"{where}: {exc}") from None
     except Exception as exc:
         raise CorruptPayloadError(f"{where}: the pickle does not load ({type(exc).__name__}: {exc})") from exc
 

@@ -111,11 +111,14 @@ def test_alias_moves_and_needs_a_version_number(root, capsys):
 
 def test_rm_dry_run_refusal_and_removal(root, capsys):
     reg = Registry(str(root))
-    rc, out, _ = run(capsys, "artifacts", "rm", "muffins:v1", "--root", str(root), "--dry-run")
-    assert rc == 0 and out.strip() == "would remove muffins:v1" and reg.versions("muffins") == ["v0", "v1"]
-    rc, _, err = run(capsys, "artifacts", "rm", "muffins:v1", "--root", str(root))
-    assert rc == 2 and "still has the aliases production" in err and "--delete-aliases" in err
+    for dry in (["--dry-run"], []):  # the dry run refuses what the real rm refuses (an alias points at it)
+        rc, out, err = run(capsys, "artifacts", "rm", "muffins:v1", "--root", str(root), *dry)
+        assert rc == 2 and out == "" and "still has the aliases production" in err and "--delete-aliases" in err
     assert reg.versions("muffins") == ["v0", "v1"]
+    rc, out, _ = run(capsys, "artifacts", "rm", "muffins:v1", "--root", str(root), "--dry-run", "--delete-aliases")
+    assert rc == 0 and out.strip() == "would remove muffins:v1 and its aliases production"
+    rc, out, _ = run(capsys, "artifacts", "rm", "muffins:v0", "--root", str(root), "--dry-run")
+    assert rc == 0 and out.strip() == "would remove muffins:v0" and reg.versions("muffins") == ["v0", "v1"]
     rc, out, _ = run(capsys, "artifacts", "rm", "muffins:v1", "--root", str(root), "--delete-aliases")
     assert rc == 0 and out.strip() == "removed muffins:v1 and its aliases production"
     assert reg.versions("muffins") == ["v0"] and "production" not in reg.aliases("muffins")
@@ -171,3 +174,19 @@ def test_the_cli_on_s3_in_a_real_process(s3_url, tmp_path):
     assert (tmp_path / "m" / "w.bin").read_bytes() == b"\x00\x01" * 100
     verify = subprocess.run(cli + ["artifacts", "verify"], env=env, capture_output=True, text=True, timeout=120)
     assert verify.returncode == 0 and "ok      model:v0" in verify.stdout
+
+
+def test_show_prints_the_signature_of_a_published_plug_in_job(tmp_path, capsys):
+    from scout_persist.job import JobWriter
+    from scout_persist.store import Store
+
+    store = Store(str(tmp_path / "root"))
+    w = JobWriter(store, "var/jobs/Wf/task/Default", workflow="Wf", task="task", type="json")
+    w.setup(inputs=[], input_names=[])
+    w.start()
+    w.save({"a": 1})
+    signature = {"signature_version": 3, "inputs": {}, "dependencies": "d", "code": "c", "version": ""}
+    job = w.done(signature=signature)  # where the plug-in records it: .info's own "signature"
+    Registry(store.url).log_job("model", job.path)
+    rc, out, _ = run(capsys, "artifacts", "show", "model:v0", "--root", store.url)
+    assert rc == 0 and "'signature': None" not in out and "'code': 'c'" in out, out

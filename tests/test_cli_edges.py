@@ -120,3 +120,47 @@ def test_ls_status_column_fits_forced_statuses(relocated_jobs, capsys):
     lines = out.splitlines()
     assert any(line.startswith("forced_status  ") for line in lines)
     assert len({line.index("Baking/") for line in lines}) == 1
+
+
+BLUEBERRY = "var/jobs/Baking/bake_muffin_tray/Blueberry muffin_9aff92f61c19901acf7966542a2f3a2f"
+
+
+def test_prov_plot_labels_carry_no_md5_even_for_a_job_alone_in_its_task(relocated_jobs, tmp_path, capsys):
+    svg = tmp_path / "baking.svg"
+    assert run(capsys, "prov", str(relocated_jobs / BLUEBERRY), "--plot", str(svg))[0] == 0
+    boxes = [t for t in svg_texts(svg) if t.startswith("Blueberry muffin")]
+    assert boxes == ["Blueberry muffin"] * 3, boxes  # whisk_eggs, prepare_batter, bake_muffin_tray
+    assert not [t for t in svg_texts(svg) if re.search(r"[0-9a-f]{5}…|…[0-9a-f]{5}", t)]
+
+
+def test_an_edge_across_rows_runs_in_a_lane_clear_of_every_box():
+    from scout_persist.cli.plot import route
+
+    box_w = 3.4
+    between = [-8.0, -4.0, 0.0, 4.0, 8.0]  # a full row of boxes between the two ends
+    points = route((0.0, 0.0), (4.0, -6.0), between, box_w, below_start=-1.0, above_end=-5.0)
+    assert points[0] == (0.0, 0.0) and points[-1] == (4.0, -6.0)
+    lane = points[2][0]
+    assert points[2][0] == points[3][0] and points[2][1] == -1.0 and points[3][1] == -5.0  # a vertical lane
+    assert all(abs(lane - x) > box_w / 2 for x in between), lane  # which no box of the rows on the way covers
+    assert route((0.0, 0.0), (1.0, -2.0), [], box_w) == [(0.0, 0.0), (1.0, -2.0)]  # adjacent rows: straight
+
+
+def test_a_wrapped_fan_in_routes_its_edges_around_the_lower_rows(tmp_path, capsys, monkeypatch):
+    from scout_persist.cli import plot as plot_module
+
+    routed: list[list[float]] = []
+    real = plot_module.route
+
+    def spy(start, end, between, box_w, **kw):
+        points = real(start, end, between, box_w, **kw)
+        if between:
+            lane = points[2][0]
+            assert all(abs(lane - x) > box_w / 2 for x in between), (lane, between)
+            routed.append(between)
+        return points
+
+    monkeypatch.setattr(plot_module, "route", spy)
+    job = _fan_in(tmp_path / "root", 30)
+    assert run(capsys, "prov", job, "--plot", str(tmp_path / "fan.png"))[0] == 0
+    assert routed  # the edges of the upper rows of the 30 loads were routed past the rows below them

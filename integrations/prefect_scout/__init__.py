@@ -1,7 +1,8 @@
 """Prefect 3 plug-in for scout-persist: task results persist as Scout jobs.
 
 ``from prefect_scout import scout_task, job_name`` (see docs/prefect.md).  Importing this package registers the
-storage blocks and the ``scout-persist`` serializer type with Prefect.
+storage blocks and the ``scout-persist`` serializer type with Prefect, and gives Prefect's ephemeral API server the
+time it needs to start on a slow machine (:func:`prefect_scout.settings.give_the_ephemeral_server_time`).
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ from .files import job_files
 from .locking import ScoutLockManager
 from .reusing import ReuseError, reuse
 from .serializer import ScoutSerializer
+from .settings import give_the_ephemeral_server_time
 from .storage import CacheMiss, ScoutInfoStorage, ScoutStorage
 from .task import JobName, ScoutTask, fixed, scout_task
+
+give_the_ephemeral_server_time()
 
 __all__ = [
     "CacheMiss",

@@ -3,11 +3,17 @@
 Used by ``scout-persist resume``; needs nothing but the store (a fresh ``PREFECT_HOME`` starts its own ephemeral
 API).  Done jobs are reused by the scout hit check; failed and not-started ones run.  The new run records
 ``resumed_from`` and marks the old one ``resumed_by``.
+
+The flow runs against the store the run was found in (given explicitly, whatever ``$SCOUT_PERSIST_URL`` says), and
+with the flow's own module standing in for ``__main__`` when stored values are unpickled: a run started as
+``python pipeline.py`` pickled its script's classes as ``__main__.RidgeModel``, which the resumed run finds in the
+module it loaded from ``pipeline.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import sys
 from collections.abc import Iterator
@@ -16,10 +22,10 @@ from typing import Any
 
 from prefect.flows import Flow, load_flow_from_entrypoint
 
-from scout_persist import runs as core
+from scout_persist import runs as core, unpickling
 from scout_persist.errors import InvalidInputError
 
-from . import runs
+from . import runs, settings
 
 
 @dataclass
@@ -105,6 +111,21 @@ def code_change(run: core.Run, flow: Any) -> str | None:
     return f"{what} changed (code hash {str(code.get('hash'))[:12]} recorded, {hashed[:12]} now)"
 
 
+def _check_workers_find(root: str, flow: Any, run: core.Run) -> None:
+    """Refuse a root other than ``$SCOUT_PERSIST_URL`` when the flow's tasks run in other processes: they find the
+    store through their own environment."""
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    runner = getattr(flow, "task_runner", None)
+    if runner is None or isinstance(runner, ThreadPoolTaskRunner) or settings.root_url(None) == root:
+        return
+    raise InvalidInputError(
+        f"run {run.run_id} is in store {root!r}, but flow {run.flow!r} runs its tasks with "
+        f"{type(runner).__name__}, whose worker processes find the store through $SCOUT_PERSIST_URL "
+        f"({settings.root_url(None)!r} here); set SCOUT_PERSIST_URL={root} and resume again"
+    )
+
+
 @contextlib.contextmanager
 def _in_folder(folder: str | None) -> Iterator[None]:
     before = os.getcwd()
@@ -125,10 +146,19 @@ def _in_folder(folder: str | None) -> Iterator[None]:
                 sys.path.remove(added)
 
 
-def run_flow(run: core.Run, flow: Any, from_task: str | None = None) -> Outcome:
-    """Call ``flow`` with the parameters of ``run`` (in the folder it ran in), as a resume of it."""
+def run_flow(run: core.Run, flow: Any, from_task: str | None = None, root: str | None = None) -> Outcome:
+    """Call ``flow`` with the parameters of ``run`` (in the folder it ran in), as a resume of it, its scout tasks
+    storing in ``root`` (None: ``$SCOUT_PERSIST_URL``) unless they name their own ``url=``."""
     params = dict(run.record.get("parameters") or {})
-    with _in_folder(run.record.get("cwd")), runs.resuming(run.workflow, run.run_id, from_task) as marker:
+    if root is not None:
+        _check_workers_find(root, flow, run)
+    module = sys.modules.get(getattr(inspect.unwrap(flow.fn), "__module__", "") or "")
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_in_folder(run.record.get("cwd")))
+        if root is not None:
+            stack.enter_context(settings.using_root(root))
+        stack.enter_context(unpickling.main_module(module))
+        marker = stack.enter_context(runs.resuming(run.workflow, run.run_id, from_task))
         state = flow(**params, return_state=True)
     return Outcome(
         marker.new_run_id,

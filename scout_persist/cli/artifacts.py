@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError
 from ..registry import Registry, parse_ref
+from ..sizes import human_size
+from . import SUMMARIES
 from .output import emit, emit_json, warn
-from .selection import human_size
 from .target import resolve_root
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("artifacts", help="list, show, download, alias, remove and verify registry artifacts")
+    p = sub.add_parser("artifacts", help=SUMMARIES["artifacts"])
     verbs = p.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True
 
@@ -205,8 +206,7 @@ def run_rm(args: argparse.Namespace) -> int:
     name, version = _exact_version(reg, args.ref, "artifacts rm")
     av = reg.resolve(f"{name}:{version}")
     aliases = [a for a in _aliases_of(reg.aliases(name), version) if a != "latest"]
-    if not args.dry_run:
-        reg.remove_version(name, version, delete_aliases=args.delete_aliases)
+    reg.remove_version(name, version, delete_aliases=args.delete_aliases, dry_run=args.dry_run)  # refused alike
     if args.json:
         emit_json(
             {"ref": av.ref, "removed": not args.dry_run, "aliases_removed": aliases if args.delete_aliases else []}

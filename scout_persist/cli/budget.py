@@ -23,23 +23,21 @@ from ..errors import InvalidInputError, KeyNotFound
 from ..files import clean_stages
 from ..layout import PERSIST_DIR, lock_key_for
 from ..locks import Lock, describe_holder
+from ..sizes import human_size, parse_size
 from ..store import Store
 from ..usage import last_used
+from . import SUMMARIES
 from .clean import RUNNING, add_common_options, protected, remove
 from .output import emit, warn
 from .scan import JobEntry, list_dir
-from .selection import add_selection_options, human_size, parse_size, select
+from .selection import add_selection_options, select
 from .uploads import add_option as add_uploads_option, run_gc_uploads
 
 SIDECAR = ".info"
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    g = sub.add_parser(
-        "gc",
-        help="remove aborted jobs (their writer is gone), then the least recently used jobs and "
-        "cache entries until the store fits a size limit",
-    )
+    g = sub.add_parser("gc", help=SUMMARIES["gc"])
     add_selection_options(g)
     g.add_argument(
         "--max-size",

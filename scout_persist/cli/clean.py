@@ -18,10 +18,12 @@ from ..layout import JOBS_DIR, JOBS_MARK, lock_key_for
 from ..liveness import job_liveness, lock_liveness
 from ..locks import Lock, describe_holder
 from ..registry import Registry
+from ..sizes import human_size
+from . import SUMMARIES
 from .jobs import dependency_refs, load_info, recursive_dependencies
 from .output import emit, warn
 from .scan import JobEntry, job_entry, scan
-from .selection import add_selection_options, human_size, select
+from .selection import add_selection_options, select
 from .target import JobRef, resolve_job
 
 if TYPE_CHECKING:
@@ -35,9 +37,7 @@ RUNNING = frozenset({"waiting", "queue", "setup", "start", "streaming", "depende
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "clean", help="remove error/aborted jobs, jobs older than N days, or one JOB (try --dry-run first)"
-    )
+    p = sub.add_parser("clean", help=SUMMARIES["clean"])
     add_selection_options(
         p,
         root_help="a Scout root (default $SCOUT_PERSIST_URL or ~/.scout), or one JOB to "

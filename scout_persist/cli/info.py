@@ -13,6 +13,7 @@ from typing import Any
 from ..info import NOINFO
 from ..job_status import status_and_reason
 from ..liveness import RUNNING_STATUSES
+from . import SUMMARIES
 from .fingerprint import color, fingerprint
 from .jobs import info_problem, load_info, not_a_job, own_inputs, recursive_inputs, result_exists
 from .output import emit, emit_json, use_color, warn
@@ -21,7 +22,7 @@ from .why import explain
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("info", help="show the .info of a job as Ruby's `scout workflow info` does")
+    p = sub.add_parser("info", help=SUMMARIES["info"])
     p.add_argument("job", help="job path, fsspec URL, or key under $SCOUT_PERSIST_URL (W/task/name)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("-i", "--inputs", action="store_true", help="print the task's own inputs, name = value")

@@ -6,9 +6,11 @@ import argparse
 import time
 from typing import TYPE_CHECKING
 
+from ..sizes import human_size
+from . import SUMMARIES
 from .output import emit, emit_json, warn
 from .scan import in_two_processes, no_cyclic_gc, rows_in, task_dirs
-from .selection import add_selection_options, age_test, human_age, human_size, progress_bar, select, selected_root
+from .selection import add_selection_options, age_test, human_age, progress_bar, select, selected_root
 
 if TYPE_CHECKING:
     from .progress import Progress
@@ -17,7 +19,7 @@ _FLUSH_LINES = 4096  # lines per write of the long listings
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("ls", help="list the jobs of a store (reads .info only when a status is asked for)")
+    p = sub.add_parser("ls", help=SUMMARIES["ls"])
     add_selection_options(p)
     p.add_argument("-l", "--long", action="store_true", help="also show each job's status (reads every .info)")
     p.add_argument("--json", action="store_true", help="print a JSON list")
@@ -65,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
             lines.clear()
     if lines:
         emit("\n".join(lines))
-    warn(f"{len(jobs)} jobs, {human_size(total)} in {store.url}")
+    warn(f"{len(jobs)} job{'' if len(jobs) == 1 else 's'}, {human_size(total)} in {store.url}")
     return 0
 
 
@@ -107,5 +109,5 @@ def _plain(args: argparse.Namespace) -> int:
                     bar.advance(len(dirs) - bar.done)
     finally:
         bar.close()
-    warn(f"{count} jobs, {human_size(total)} in {store.url}")
+    warn(f"{count} job{'' if count == 1 else 's'}, {human_size(total)} in {store.url}")
     return 0

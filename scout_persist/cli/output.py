@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Any
+
+from .. import settings
 
 
 def use_color(args: argparse.Namespace) -> bool:
     """Colour when writing to a terminal, like Ruby Scout; ``--nocolor`` / ``NO_COLOR`` turn it off, ``--color`` on."""
     if getattr(args, "color", False):
         return True
-    if getattr(args, "nocolor", False) or os.environ.get("NO_COLOR"):
+    if getattr(args, "nocolor", False) or settings.no_color():
         return False
     return sys.stdout.isatty()
 

@@ -19,6 +19,7 @@ from ..errors import InvalidInputError
 from ..store import store_url
 from ..task_args import task_job
 from ..workflow import Workflow
+from . import SUMMARIES
 from .output import emit, emit_json
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "path",
-        help="the job path Ruby Scout's 'scout workflow task' gives these arguments",
+        help=SUMMARIES["path"],
         description=__doc__.split("\n\n")[0],
     )
     p.add_argument(

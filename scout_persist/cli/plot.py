@@ -4,8 +4,9 @@ Layers: a job without dependencies sits in layer 0, any other one layer below it
 layer jobs are ordered by the mean position of their dependencies, to keep edges short. A layer wider than
 ``PER_ROW`` boxes wraps onto several rows, so a fan-in of 30 jobs is a block of boxes, not a 10 000-pixel strip.
 Boxes are filled with the status colour of ``prov`` (green done, red error/aborted, yellow waiting/setup, blue
-missing/cleaned, cyan other); the job asked for gets a thick border. Jobs of one task are labelled by the part of
-their names that differs (long ids share a prefix or a hash-free suffix), plus the inputs (``-i``) and info fields
+missing/cleaned, cyan other); the job asked for gets a thick border. An edge that spans rows runs through the gaps
+between them and down a lane clear of every box on its way, never through a box. Jobs are labelled by their names
+without ``_<md5>`` (the part that differs, for long ids of one task), plus the inputs (``-i``) and info fields
 (``-if``) asked for. The image never exceeds ``MAX_INCHES`` at ``DPI``: bigger graphs are drawn smaller.
 """
 
@@ -77,8 +78,8 @@ def distinct_names(nodes: list[Node], limit: int = LABEL_CHARS) -> dict[int, str
     for group in by_task.values():
         names = [n.name for n in group]
         clean = [m.group(1) + (m.group(2) or "") if (m := _HASHED.match(x)) else x for x in names]
-        if len(group) > 1 and len(set(clean)) == len(clean):
-            names = clean  # the hashes are not what tells these jobs apart
+        if len(set(clean)) == len(clean):
+            names = clean  # the hashes are not what tells these jobs apart (nor a job alone in its task)
         # character by character on purpose: the labels' common text, not a path
         prefix = os.path.commonprefix(names) if len(group) > 1 else ""  # noqa: RUF071
         suffix = os.path.commonprefix([x[::-1] for x in names])[::-1] if len(group) > 1 else ""  # noqa: RUF071
@@ -118,6 +119,34 @@ def labels(root: Node, inputs: list[str] | None = None, info_fields: list[str] |
     return out
 
 
+def route(
+    start: tuple[float, float],
+    end: tuple[float, float],
+    between: list[float],
+    box_w: float,
+    below_start: float | None = None,
+    above_end: float | None = None,
+    margin: float = 0.2,
+) -> list[tuple[float, float]]:
+    """The points of an edge from ``start`` (a box's bottom) to ``end`` (a box's top): straight between adjacent
+    rows; else down to the gap ``below_start``, across to a lane clear of the boxes centred at ``between`` (the rows
+    on the way), down that lane to the gap ``above_end``, and across to ``end``."""
+    x0, x1 = start[0], end[0]
+    if not between or below_start is None or above_end is None:
+        return [start, end]
+    taken = sorted((x - box_w / 2 - margin, x + box_w / 2 + margin) for x in between)
+    free: list[tuple[float, float]] = []
+    left = float("-inf")
+    for a, b in taken:
+        if a > left:
+            free.append((left, a))
+        left = max(left, b)
+    free.append((left, float("inf")))
+    want = (x0 + x1) / 2
+    lane = min((min(max(want, a), b) for a, b in free), key=lambda x: abs(x - want))
+    return [start, (x0, below_start), (lane, below_start), (lane, above_end), (x1, above_end), end]
+
+
 def plot(root: Node, filename: str, inputs: list[str] | None = None, info_fields: list[str] | None = None) -> str:
     """Write the graph of ``root`` to ``filename`` (.png, .svg or .pdf); returns the absolute file name."""
     ext = os.path.splitext(filename)[1].lower()
@@ -129,6 +158,7 @@ def plot(root: Node, filename: str, inputs: list[str] | None = None, info_fields
         import matplotlib  # optional (plot extra)
         from matplotlib.figure import Figure
         from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch
+        from matplotlib.path import Path as MplPath
     except ImportError as exc:  # pragma: no cover - matplotlib is the `plot` extra
         raise InvalidInputError("prov --plot needs matplotlib: pip install 'scout-persist[plot]'") from exc
 
@@ -157,13 +187,17 @@ def plot(root: Node, filename: str, inputs: list[str] | None = None, info_fields
     ax = fig.add_axes((0.0, 0.5 / fig_h, 1.0, span_y * scale / fig_h))
     ax.set_axis_off()
     centre: dict[int, tuple[float, float]] = {}
+    row_of: dict[int, int] = {}
+    row_y: list[float] = []
     y = 0.0
     for i, (row, new_layer) in enumerate(rows):
         if i:
             y -= box_h + (gap_layer if new_layer else gap_wrap)
+        row_y.append(y)
         for j, n in enumerate(row):
             x = (j - (len(row) - 1) / 2) * (box_w + gap_x)
             centre[id(n)] = (x, y)
+            row_of[id(n)] = i
             colour = FILL[status_color(n.shown_status)] if n.is_job else FILL["green"]
             ax.add_patch(
                 FancyBboxPatch(
@@ -179,12 +213,23 @@ def plot(root: Node, filename: str, inputs: list[str] | None = None, info_fields
             )
             ax.text(x, y, "\n".join(text[id(n)]), ha="center", va="center", fontsize=font, zorder=3)
     pairs = edges(root)
+    boxes_in_row: list[list[float]] = [[] for _ in rows]
+    for key, (bx, _) in centre.items():
+        boxes_in_row[row_of[key]].append(bx)
     for dep, node in pairs:
         (x0, y0), (x1, y1) = centre[id(dep)], centre[id(node)]
+        r0, r1 = row_of[id(dep)], row_of[id(node)]
+        points = route(
+            (x0, y0 - box_h / 2),
+            (x1, y1 + box_h / 2),
+            [x for r in range(r0 + 1, r1) for x in boxes_in_row[r]],
+            box_w,
+            below_start=(row_y[r0] + row_y[r0 + 1]) / 2 if r1 > r0 + 1 else None,
+            above_end=(row_y[r1 - 1] + row_y[r1]) / 2 if r1 > r0 + 1 else None,
+        )
         ax.add_patch(
             FancyArrowPatch(
-                (x0, y0 - box_h / 2),
-                (x1, y1 + box_h / 2),
+                path=MplPath(points),
                 arrowstyle="-|>",
                 mutation_scale=12 * scale / 0.8,
                 color="#444444",

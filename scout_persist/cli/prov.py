@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import SUMMARIES
 from .jobs import not_a_job
 from .output import emit, emit_json, use_color
 from .plot import plot
@@ -13,7 +14,7 @@ from .target import resolve_job
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("prov", help="show the provenance (dependency tree) of a job")
+    p = sub.add_parser("prov", help=SUMMARIES["prov"])
     p.add_argument("job", help="job path, fsspec URL, or key under $SCOUT_PERSIST_URL")
     p.add_argument("-i", "--inputs", default="", help="comma-separated inputs to append to each line")
     p.add_argument(

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
-import os
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING
 from ..errors import InvalidInputError, KeyNotFound
 from ..locks import Lock, describe_holder
 from ..runs import CRASHED, RESUME_LOCK, RESUMED_BY, RUNNING, judge, lease_left, list_runs, load_run, markers
+from . import SUMMARIES
 from .clean import remove
 from .output import emit, warn
 from .scan import job_entry
@@ -40,9 +40,7 @@ WATCH_POLL = 1.0
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "resume", help="run a recorded flow run again (done jobs reused), or every crashed run with --incomplete"
-    )
+    p = sub.add_parser("resume", help=SUMMARIES["resume"])
     p.add_argument("run_ref", nargs="?", metavar="RUN", help="a run id (or a unique start of one)")
     p.add_argument(
         "--incomplete",
@@ -144,20 +142,6 @@ def _claimed(store: Store, target: Run, skip: bool) -> Iterator[bool]:
         lock.release()
 
 
-@contextlib.contextmanager
-def _root_env(store: Store) -> Iterator[None]:
-    """The resumed flow writes to the store the run was found in."""
-    before = os.environ.get("SCOUT_PERSIST_URL")
-    os.environ["SCOUT_PERSIST_URL"] = store.url
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("SCOUT_PERSIST_URL", None)
-        else:
-            os.environ["SCOUT_PERSIST_URL"] = before
-
-
 def _plugin() -> ModuleType:
 
     try:  # by module name, so a plug-in that cannot import is reported even if its package was imported before
@@ -185,21 +169,20 @@ def _resume(args: argparse.Namespace, store: Store, target: Run, incomplete: boo
             warn(f"skipped: run {target.run_id} was resumed meanwhile")
             return None
         plugin = _plugin()
-        with _root_env(store):
-            flow = plugin.load_flow(target)
-            change = plugin.code_change(target, flow)
-            if change and not args.force:
-                raise InvalidInputError(
-                    f"run {target.run_id} of flow {target.flow} was made by other code: {change}; resuming would mix "
-                    "results of two versions of the flow. Resume with --force to run the current code (jobs whose "
-                    "task code changed are recomputed, the others reused), or restore the code of that run"
-                )
-            if change:
-                warn(f"resume --force: {change}; running the current code")
-            if args.from_task:
-                _clean_from(store, target, args.from_task)
-            emit(f"resuming run {target.run_id} of flow {target.flow} ({target.record.get('entrypoint')})")
-            outcome = plugin.run_flow(target, flow, args.from_task)
+        flow = plugin.load_flow(target)
+        change = plugin.code_change(target, flow)
+        if change and not args.force:
+            raise InvalidInputError(
+                f"run {target.run_id} of flow {target.flow} was made by other code: {change}; resuming would mix "
+                "results of two versions of the flow. Resume with --force to run the current code (jobs whose "
+                "task code changed are recomputed, the others reused), or restore the code of that run"
+            )
+        if change:
+            warn(f"resume --force: {change}; running the current code")
+        if args.from_task:
+            _clean_from(store, target, args.from_task)
+        emit(f"resuming run {target.run_id} of flow {target.flow} ({target.record.get('entrypoint')})")
+        outcome = plugin.run_flow(target, flow, args.from_task, root=store.url)  # the store the run was found in
     if outcome.run_id is None:
         warn(
             f"resume: the flow of run {target.run_id} ended {outcome.state_name} before it ran a scout task, so no "

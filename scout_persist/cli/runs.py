@@ -27,6 +27,7 @@ from ..runs import (
     plan_prune,
     writer_gone_here,
 )
+from . import SUMMARIES
 from .clean import remove
 from .output import emit, emit_json, warn
 from .plot import plot
@@ -44,7 +45,7 @@ SUPPRESS = argparse.SUPPRESS
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("runs", help="list the flow runs recorded in a store, newest first; runs show RUN; runs prune")
+    p = sub.add_parser("runs", help=SUMMARIES["runs"])
     _common(p)
     p.add_argument("-w", "--workflow", help="only the runs of this workflow (the flow's name)")
     p.add_argument(

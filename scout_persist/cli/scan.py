@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from .. import settings
 from ..info import info_bytes, loads_info, read_info
 from ..job_status import derived_status, job_status
 from ..layout import JOBS_DIR
@@ -497,7 +498,7 @@ def _unpack(store: Store, packed: tuple[Any, ...]) -> JobEntry:
     return job
 
 
-FORK_ENV = "SCOUT_PERSIST_SCAN_FORK"  # "0": never split a scan; "1": split whenever possible; unset: big listings
+FORK_ENV = settings.SCAN_FORK.name  # "0": never split a scan; "1": split whenever possible; unset: big listings
 _FORK_MIN_DIR_BYTES = 256 << 10  # task folders whose directory files total this much hold a few thousand entries
 
 
@@ -568,8 +569,8 @@ def in_two_processes(
 
 
 def _may_fork(store: Store, dirs: list[tuple[str, str]]) -> bool:
-    setting = os.environ.get(FORK_ENV, "")
-    if setting == "0" or len(dirs) < 2 or not store.capabilities.local_paths or not hasattr(os, "fork"):
+    setting = settings.scan_fork()
+    if setting is False or len(dirs) < 2 or not store.capabilities.local_paths or not hasattr(os, "fork"):
         return False
     try:
         cpus = len(os.sched_getaffinity(0))
@@ -578,7 +579,7 @@ def _may_fork(store: Store, dirs: list[tuple[str, str]]) -> bool:
 
     if cpus < 2 or threading.active_count() != 1:
         return False
-    if setting == "1":
+    if setting:
         return True
     if os.getloadavg()[0] >= cpus + 1:
         return False  # saturated: a second process only queues behind the others (measured slower at load 3-6 on 2)

@@ -1,4 +1,4 @@
-"""Options shared by ls, clean, gc and verify: which jobs (workflow/task globs, status, age) and how to show sizes."""
+"""Options shared by ls, clean, gc and verify: which jobs (workflow/task globs, status, age) and how to show ages."""
 
 from __future__ import annotations
 
@@ -15,18 +15,6 @@ from .progress import Progress
 from .scan import JobEntry, no_cyclic_gc, scan
 from .target import resolve_root
 
-_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
-
-
-def parse_size(text: str) -> int:
-    """``500M``, ``1.5G``, ``2048``, ``10GB`` -> bytes (powers of 1024)."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgtb]?)(?:i?b)?\s*", str(text).lower())
-    if not m:
-        raise InvalidInputError(
-            f"size {text!r} is not a number of bytes with an optional unit; write e.g. 2048, 500M, 1.5G or 2T"
-        )
-    return int(float(m.group(1)) * _UNITS[m.group(2)])
-
 
 def parse_days(text: str) -> float:
     """A number of days (``7``, ``0.5``) or ``<n>h`` / ``<n>m`` / ``<n>s`` -> days."""
@@ -35,17 +23,6 @@ def parse_days(text: str) -> float:
         raise InvalidInputError(f"age {text!r} is not a duration; write days (7, 0.5) or 12h, 30m, 45s")
     value = float(m.group(1))
     return value / {"": 1, "d": 1, "h": 24, "m": 1440, "s": 86400}[m.group(2)]
-
-
-def human_size(n: float) -> str:
-    if n < 1024:
-        return f"{n:.0f}B"
-    n /= 1024
-    for unit in ("K", "M", "G"):
-        if n < 1024:
-            return f"{n:.1f}{unit}"
-        n /= 1024
-    return f"{n:.1f}T"
 
 
 def human_age(seconds: float | None) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 from .. import formats, payload, pickle_key, serializers
 from ..codecs import THREADED_HASH_MIN, new_checksum
 from ..errors import CorruptPayloadError, InvalidInputError, KeyNotFound, UntrustedPayloadError
+from . import SUMMARIES
 from .jobs import load_info
 from .output import emit, emit_json, warn
 from .selection import add_selection_options, select
@@ -120,7 +121,7 @@ def unsigned_job(ref: JobRef) -> dict[str, Any] | None:
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("verify", help="recompute the checksums recorded in .info files and report mismatches")
+    p = sub.add_parser("verify", help=SUMMARIES["verify"])
     add_selection_options(p)
     p.add_argument("--json", action="store_true", help="print every check as JSON")
     p.add_argument(

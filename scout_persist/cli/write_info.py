@@ -15,6 +15,7 @@ from typing import Any
 from ..errors import JobNotFound
 from ..info import InfoFile, merge_value
 from ..lease import rewrite_info
+from . import SUMMARIES
 from .jobs import load_info, recursive_dependencies
 from .output import warn
 from .target import JobRef, resolve_job
@@ -23,7 +24,7 @@ DELETE_WORDS = ("DELETE", "nil")
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("write_info", aliases=["write-info"], help="add, update or remove a key of a job's .info")
+    p = sub.add_parser("write_info", aliases=["write-info"], help=SUMMARIES["write_info"])
     p.add_argument("job", help="job path, fsspec URL, or key under $SCOUT_PERSIST_URL")
     p.add_argument("key")
     p.add_argument("value", help="stored as a string; DELETE or nil stores null (and implies -f)")

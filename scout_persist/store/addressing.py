@@ -9,15 +9,16 @@ from __future__ import annotations
 import os
 import re
 
+from .. import settings
 from ..errors import InvalidInputError, StorageError, UnsafePathError
 
 DEFAULT_URL = "~/.scout"
-URL_VARIABLE = "SCOUT_PERSIST_URL"
+URL_VARIABLE = settings.URL.name
 
 
 def default_url() -> str:
     """The store root: ``SCOUT_PERSIST_URL`` or Scout's own user root ``~/.scout``."""
-    return os.environ.get(URL_VARIABLE) or DEFAULT_URL
+    return settings.store_url() or DEFAULT_URL
 
 
 # Protocols whose URL must name a bucket/container: s3://<bucket>/<prefix>
@@ -49,13 +50,14 @@ _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):(.*)", re.S)
 def store_url(url: str | None = None) -> str:
     """The root URL a :class:`Store` opens for ``url`` (None: ``$SCOUT_PERSIST_URL``, else ``~/.scout``), checked.
 
-    Refused, naming where the value came from and how to fix it: a ``$VAR`` left unexpanded, a URL without
-    ``//`` (``s3:/scout``, ``memory:/x``: they would silently become local folders named ``s3:``), a protocol
-    fsspec does not know, an object-store URL without a bucket (``s3://``), and a local root below a regular file.
+    Refused, naming where the value came from and how to fix it: white space around the value (it would become a
+    folder named ``' '``), a ``$VAR`` left unexpanded, a URL without ``//`` (``s3:/scout``, ``memory:/x``: they would
+    silently become local folders named ``s3:``), a protocol fsspec does not know (``S3://``: protocols are
+    lower-case), an object-store URL without a bucket (``s3://``), and a local root below a regular file.
     Local paths come back absolute.
     """
-    value = default_url() if url is None else url
-    env = os.environ.get(URL_VARIABLE)
+    env = settings.store_url()
+    value = (env or DEFAULT_URL) if url is None else url
     if url is None and not env:
         what = f"the default store root {value!r} ({URL_VARIABLE} is not set)"
         fix = f"set {URL_VARIABLE} to a folder or URL such as s3://my-bucket/scout"
@@ -67,6 +69,12 @@ def store_url(url: str | None = None) -> str:
         fix = "give a local folder or a URL such as s3://my-bucket/scout"
     if not isinstance(value, str) or not value.strip():
         raise InvalidInputError(f"{what} is empty; {fix}")
+    if value != value.strip():
+        where = "starts" if value[0].isspace() else "ends"
+        raise InvalidInputError(
+            f"{what} {where} with white space, which would become part of a folder or bucket name (a quoting "
+            f"mistake, e.g. a space after '='); write {value.strip()!r}"
+        )
     m = _UNEXPANDED.search(value)
     if m:
         raise InvalidInputError(
@@ -99,6 +107,11 @@ def _check_protocols(value: str, what: str, fix: str) -> None:
         proto, sep, rest = part.partition("://")
         proto = proto if sep else part
         if proto not in known_implementations and proto not in registry:
+            lower = proto.lower()
+            if lower != proto and (lower in known_implementations or lower in registry):
+                raise InvalidInputError(
+                    f"{what} uses protocol {proto!r}; fsspec protocols are lower-case: write {lower}://{rest}"
+                )
             raise StorageError(
                 f"{what} uses protocol {proto!r}, which fsspec does not know; use a local folder or a known "
                 f"protocol (s3://, gs://, az://, memory://, file://, ...); {fix}"

@@ -11,7 +11,6 @@ translates, retries and names once for every backend.  ``tests/`` runs the confo
 from __future__ import annotations
 
 import hashlib
-import os
 import posixpath
 import uuid
 from abc import ABC, abstractmethod
@@ -19,7 +18,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
-from ..errors import InvalidInputError, ScoutPersistError, StorageError
+from .. import settings
+from ..errors import ScoutPersistError, StorageError
 
 if TYPE_CHECKING:
     import mmap
@@ -68,7 +68,7 @@ class Capabilities:
     names: tuple[str, ...] = field(default=())  # fsspec protocols, for messages
 
 
-DURABILITY_VARIABLE = "SCOUT_PERSIST_DURABILITY"
+DURABILITY_VARIABLE = settings.DURABILITY.name
 
 
 def durability() -> str:
@@ -76,14 +76,7 @@ def durability() -> str:
 
     Either way writes are atomic and every result is checksummed, so a power cut in ``fast`` mode can lose recent
     jobs (they are recomputed) but never serves a torn one."""
-
-    value = (os.environ.get(DURABILITY_VARIABLE) or "safe").strip().lower()
-    if value not in ("safe", "fast"):
-        raise InvalidInputError(
-            f"{DURABILITY_VARIABLE}={value!r} is not a durability; use 'safe' (fsync every commit, the default) or "
-            "'fast' (no fsync: a power cut may lose recent jobs, which are then recomputed)"
-        )
-    return value
+    return settings.durability()
 
 
 def content_version(data: bytes) -> str:
@@ -234,6 +227,11 @@ class Backend(ABC):
 
     def prepare(self, key: str) -> None:
         """Make the parent folders a write of ``key`` needs (backends with real folders)."""
+
+    def explain(self, exc: BaseException) -> str | None:
+        """What ``exc`` means for a user of this backend and how to fix it (credentials, a missing bucket, an
+        endpoint out of reach), for the store's message; None when there is nothing to add."""
+        return None
 
     def describe(self) -> dict[str, Any]:
         return {"backend": type(self).__name__, "url": self.url, "capabilities": self.capabilities}

@@ -10,13 +10,13 @@ timeouts) are retried with backoff.
 from __future__ import annotations
 
 import builtins
-import os
 import posixpath
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
+from .. import settings
 from ..errors import KeyNotFound, ScoutPersistError, StorageError, UnsafePathError
 from . import faults
 from .addressing import URL_VARIABLE, check_key, store_url
@@ -38,6 +38,10 @@ def open_backend(url: str, storage_options: dict[str, Any]) -> Backend:
         return LocalBackend(url, url)
     import fsspec.core  # lazy: local stores never load fsspec
 
+    if url.startswith(("s3://", "s3a://")):
+        from .s3 import client_options
+
+        storage_options = client_options(storage_options)
     try:
         fs, root = fsspec.core.url_to_fs(url, **storage_options)
     except (ImportError, ValueError) as exc:
@@ -64,7 +68,7 @@ class Store:
         self.url = url.rstrip("/") or "/"
         self.storage_options = storage_options
         # Where the root came from, for messages: the environment variable when its value is this URL.
-        env = os.environ.get(URL_VARIABLE)
+        env = settings.store_url()
         self.origin = URL_VARIABLE if env and (given is None or given == env) else ""
         self.backend = open_backend(self.url, storage_options)
         self.root = self.backend.root
@@ -301,10 +305,16 @@ class Store:
                 f"{action} {self.where(key)!r} failed: a parent of {key!r} is an entry, not a folder; "
                 "choose a key that does not nest under an existing entry"
             )
+        hint = self.backend.explain(exc)  # credentials, a missing bucket, an endpoint out of reach
         if isinstance(exc, FileNotFoundError) and action in ("writing", "creating"):
-            return StorageError(f"{action} {self.where(key)!r} failed: its folder is missing on the backend ({exc})")
-        if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
+            fix = hint or f"create the store's root {self.url!r}, or point the store at a folder that exists"
+            return StorageError(
+                f"{action} {self.where(key)!r} failed: its folder is missing on the backend ({exc}); {fix}"
+            )
+        if isinstance(exc, (FileNotFoundError, NotADirectoryError)):  # (reads: a miss, whatever the reason)
             return KeyNotFound(f"no entry {key!r} in store {self.url!r} ({action} {self.where(key)!r})")
+        if hint:
+            return StorageError(f"{action} {self.where(key)!r} failed: {hint} ({type(exc).__name__}: {exc})")
         if isinstance(exc, IsADirectoryError) and action in ("writing", "creating"):
             return StorageError(f"{action} {self.where(key)!r} failed: {key!r} is a folder; delete it first")
         if isinstance(exc, OSError) and exc.errno in faults.DENIED and action in ("writing", "creating", "deleting"):
@@ -331,7 +341,7 @@ _SHARED_GUARD = threading.Lock()
 def shared_store(url: str | None = None, **storage_options: Any) -> Store:
     """One :class:`Store` per root and options in this process (file systems and their connections are costly to
     build).  ``None`` is the default root (``$SCOUT_PERSIST_URL``, else ``~/.scout``), resolved at each call."""
-    key = (url or None, None if url else os.environ.get(URL_VARIABLE), tuple(sorted(storage_options.items())))
+    key = (url or None, None if url else settings.store_url(), tuple(sorted(storage_options.items())))
     with _SHARED_GUARD:
         store = _SHARED.get(key)
         if store is None:

@@ -66,9 +66,43 @@ def precondition_failed(exc: BaseException) -> bool:
     )
 
 
+# A connection that could not even be opened (nothing listens, no route, a wrong host name): botocore and s3fs have
+# already retried it for seconds, so another round here only multiplies the wait (40 s before a down endpoint failed).
+_NOT_CONNECTED = frozenset(
+    {"EndpointConnectionError", "ConnectTimeoutError", "ClientConnectorError", "ProxyConnectionError"}
+)
+
+
+def never_connected(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an error it chains) says the endpoint could not be reached at all."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if any(cls.__name__ in _NOT_CONNECTED for cls in type(seen).__mro__):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def missing_credentials(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an error it chains) is botocore's NoCredentialsError / PartialCredentialsError."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if type(seen).__name__ in ("NoCredentialsError", "PartialCredentialsError"):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def is_transient(exc: BaseException) -> bool:
-    """A 5xx reply, a dropped connection or a timeout: worth another try. Not-found/exists/denied are not."""
+    """A 5xx reply, a dropped connection or a timeout: worth another try. Not-found/exists/denied are not, nor an
+    endpoint that could not be reached at all (the client library retried that already)."""
     if isinstance(exc, (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError)):
+        return False
+    if never_connected(exc):
         return False
     seen: BaseException | None = exc
     for _ in range(5):  # the error and the causes s3fs chains to it (botocore's ClientError)

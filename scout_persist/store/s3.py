@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from .backend import ABSENT, Capabilities, Conflict, Upload, Versioned
-from .faults import http_status, is_transient, precondition_failed, retry
+from .faults import http_status, is_transient, missing_credentials, never_connected, precondition_failed, retry
 from .generic import FsspecBackend
 
 if TYPE_CHECKING:
@@ -29,6 +29,38 @@ SINGLE_PUT_MAX = 8 << 20
 # put() sends a value already in memory as one PUT up to this size (where s3fs would switch to multipart).
 PUT_MULTIPART_MIN = 100 << 20
 AMBIGUITY_RETRIES = 4
+# botocore's own retries when the caller sets none: its default (legacy mode, 5 attempts with up to 8 s of backoff
+# between them) under the Store's own retries made a down endpoint fail after 40 s; the Store retries transient
+# errors itself, so botocore tries twice.
+BOTOCORE_RETRIES = {"max_attempts": 2, "mode": "standard"}
+
+
+def client_options(storage_options: dict[str, Any]) -> dict[str, Any]:
+    """``storage_options`` for s3fs, with :data:`BOTOCORE_RETRIES` unless the caller or fsspec's configuration
+    (``FSSPEC_S3_CONFIG_KWARGS``) set botocore's retries."""
+    import fsspec.config
+
+    configured = {
+        **(fsspec.config.conf.get("s3", {}).get("config_kwargs") or {}),
+        **(storage_options.get("config_kwargs") or {}),
+    }
+    if "retries" in configured:
+        return storage_options
+    return {**storage_options, "config_kwargs": {**configured, "retries": dict(BOTOCORE_RETRIES)}}
+
+
+def bucket_missing(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an error it chains) is S3's NoSuchBucket."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        response = getattr(seen, "response", None)
+        code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+        if code == "NoSuchBucket" or "bucket does not exist" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class S3Backend(FsspecBackend):
@@ -37,6 +69,36 @@ class S3Backend(FsspecBackend):
     def __init__(self, url: str, root: str, fs: Any) -> None:
         super().__init__(url, root, fs)
         self.capabilities = Capabilities(conditional_writes=True, multipart=True, remote=True, names=("s3",))
+
+    @property
+    def endpoint(self) -> str:
+        """The S3 endpoint this backend talks to, for messages."""
+        given = getattr(self.fs, "endpoint_url", None) or (getattr(self.fs, "client_kwargs", None) or {}).get(
+            "endpoint_url"
+        )
+        return str(given) if given else "AWS's own S3 endpoint (no endpoint_url / FSSPEC_S3_ENDPOINT_URL set)"
+
+    def explain(self, exc: BaseException) -> str | None:
+        if missing_credentials(exc):
+            return (
+                "no S3 credentials were found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or FSSPEC_S3_KEY and "
+                "FSSPEC_S3_SECRET), or AWS_PROFILE naming a profile of ~/.aws/credentials; a public bucket is read "
+                "with the storage option anon=True"
+            )
+        if never_connected(exc):
+            return (
+                f"the S3 endpoint {self.endpoint} could not be reached (nothing listens there, or no route to it); "
+                "check that the server runs and that FSSPEC_S3_ENDPOINT_URL (or the endpoint_url storage option) "
+                "names it"
+            )
+        if bucket_missing(exc):
+            bucket = self.root.split("/", 1)[0]
+            return (
+                f"the bucket {bucket!r} does not exist (or these credentials cannot see it); create it first "
+                f"(aws s3 mb s3://{bucket}, with --endpoint-url for an S3-compatible server), or point the store at "
+                "an existing bucket"
+            )
+        return None
 
     # -- reading ----------------------------------------------------------------------------------------------
     def get(self, key: str) -> bytes:
@@ -101,6 +163,8 @@ class S3Backend(FsspecBackend):
                     self.forget(key)
                 return str(reply["ETag"])
             except OSError as exc:
+                if bucket_missing(exc):
+                    raise  # not a failed precondition: no write can ever succeed (a lock would wait for ever)
                 refused = precondition_failed(exc)
                 if not refused and not is_transient(exc) and http_status(exc) != 409:
                     raise
