@@ -23,6 +23,7 @@ from . import payload
 from .equality import difference
 from .errors import ScoutPersistError
 from .lease import rewrite_info
+from .signature import dependency_token
 from .store import Store
 
 log = logging.getLogger("scout_persist.audit")
@@ -85,7 +86,6 @@ def warn(finding: Finding, where: str) -> None:
 def note(store: Store, job_key: str, checksum_token: str, finding: Finding) -> bool:
     """Add the finding to the job's ``.info`` (never over a concurrent writer, and only while the job is still the
     one that was audited: same content token); whether it was written."""
-    from .signature import dependency_token
 
     def change(info: Any) -> bool:
         data = info.data

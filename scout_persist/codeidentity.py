@@ -39,6 +39,7 @@ import threading
 import types
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from importlib import metadata
 from typing import Any
 
 from . import valuedigest
@@ -540,8 +541,6 @@ def distribution_version(top: str) -> str:
     if isinstance(version, str):
         return f"{top}=={version}"
     try:
-        from importlib import metadata
-
         dists = _packages_distributions().get(top) or []
         return ",".join(f"{d}=={metadata.version(d)}" for d in sorted(set(dists))) or f"{top}==?"
     except Exception:  # noqa: BLE001 - metadata of a broken install: named, never fatal
@@ -550,8 +549,6 @@ def distribution_version(top: str) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _packages_distributions() -> Mapping[str, list[str]]:
-    from importlib import metadata
-
     return metadata.packages_distributions()
 
 

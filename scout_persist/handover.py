@@ -29,6 +29,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import InfoFormatError, KeyNotFound
 from .info import InfoFile, loads_info
+from .lease import LEASE_KEY, holder_lines
+from .liveness import pid_reused
+from .locks import holder_state
+from .payload import record_of
 
 if TYPE_CHECKING:
     from .lease import LockFileLease
@@ -53,7 +57,6 @@ class Handover(NamedTuple):
 
 def ruby_run_in_progress(info: dict[str, Any] | None) -> bool:
     """Whether ``.info`` is a running Ruby job's: a running status and no plug-in lease record."""
-    from .lease import LEASE_KEY
 
     return info is not None and str(info.get("status")) in RUNNING and LEASE_KEY not in info
 
@@ -62,8 +65,6 @@ def marked_done_by_another(info: dict[str, Any]) -> str | None:
     """Why a ``done`` ``.info`` is not a finished job (None: it may be): the plug-in's ``start`` record (a ``lease``
     entry) without the ``payload`` record its ``done`` always writes is a running Python job that another process
     (a Ruby process's late ``merge_info``) marked ``done``."""
-    from .lease import LEASE_KEY
-    from .payload import record_of
 
     if info.get("status") == "done" and LEASE_KEY in info and record_of(info) is None:
         return "its .info is a running Python job's that another process marked 'done' (Ruby's late write)"
@@ -130,9 +131,6 @@ def _read(store: Store, key: str) -> dict[str, Any] | None:
 
 def _writer_state(info: dict[str, Any]) -> str:
     """``alive``/``stopped``/``dead``/``unknown`` for the process that wrote ``info`` (its pid and host)."""
-    from .lease import holder_lines
-    from .liveness import pid_reused
-    from .locks import holder_state
 
     lines = holder_lines(info)
     if not lines.get("pid") or not lines.get("host"):

@@ -29,6 +29,7 @@ from typing import Any
 from .errors import InfoFormatError, KeyNotFound, LeaseLost, LockTimeout
 from .info import InfoFile, dumps_info, loads_info
 from .layout import lock_key_for
+from .lock_folder import extra_lock_folder
 from .locks import Lock, Watch, describe_holder, renewals, stale_reason
 from .process import Identity, hostname
 from .store import ABSENT, Conflict, Store, Versioned
@@ -115,8 +116,6 @@ class LockFileLease(JobLease):
         self.lock = Lock(store, lock_key_for(path), lease=lease, refresh=refresh)
         self.ruby_lock: Lock | None = None
         if store.is_local:
-            from .lock_folder import extra_lock_folder
-
             folder = extra_lock_folder(store.root)
             if folder is not None:
                 name = posixpath.basename(lock_key_for(path))

@@ -28,14 +28,25 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import pickle_key, rubytext, unpickling
+from .codecs import (
+    CHECKSUM_SIZE,
+    checksum_algorithm,
+    checksum_matches,
+    decode_parts,
+    decompress,
+    decompress_into,
+    encode_parts,
+    new_checksum,
+)
 from .errors import ClassNotImportable, CorruptPayloadError, UnsupportedValueError, UntrustedPayloadError
+from .marshal import dumps as marshal_dumps, loads as marshal_loads
 from .rubyjson import dumps as json_dumps, ruby_float
 from .rubytext import RUBY_WS, split_lines
 from .rubyvalues import TSV, ScoutPath, Symbol
 
 SCALAR_TYPES = ("string", "select", "folder", "text", "integer", "float", "boolean", "file", "path")
 if TYPE_CHECKING:
-    import yaml
+    import yaml  # (a third of its import cost is C loaders only :yaml results need)
     from typing_extensions import Buffer
 
 KNOWN_TYPES = (*SCALAR_TYPES, "array", "json", "serializer", "yaml", "marshal", "binary", "tsv", "file_array", "pickle")
@@ -182,8 +193,6 @@ def dump(value: Any, type: str | None = "binary", **options: Any) -> bytes:
     if type == "yaml":
         return dump_yaml(value)
     if type == "marshal":
-        from .marshal import dumps as marshal_dumps
-
         return marshal_dumps(value)
     if type == "tsv":
         if not isinstance(value, TSV):
@@ -256,8 +265,6 @@ def load(
     if type == "binary":
         return data
     if type == "marshal":
-        from .marshal import loads as marshal_loads
-
         return marshal_loads(data, where)
     text = fix_utf8(data)
     if type == "json":
@@ -303,7 +310,7 @@ def _exists(p: str) -> bool:
 
 # --------------------------------------------------------------------------------------------------- YAML
 def _yaml_classes() -> tuple[type[yaml.SafeDumper], type[yaml.SafeLoader]]:
-    import yaml
+    import yaml  # (a third of its import cost is C loaders only :yaml results need)
 
     class Dumper(yaml.SafeDumper):
         pass
@@ -357,7 +364,7 @@ _YAML: tuple[type[yaml.SafeDumper], type[yaml.SafeLoader]] | None = None
 
 def dump_yaml(value: Any) -> bytes:
     """Psych-style YAML: ``---`` header, Symbols as ``:name``, null as an empty value, y/n/yes/on quoted."""
-    import yaml
+    import yaml  # (a third of its import cost is C loaders only :yaml results need)
 
     global _YAML
     _YAML = _YAML or _yaml_classes()
@@ -378,7 +385,7 @@ def dump_yaml(value: Any) -> bytes:
 
 
 def load_yaml(text: str, where: str = "") -> Any:
-    import yaml
+    import yaml  # (a third of its import cost is C loaders only :yaml results need)
 
     global _YAML
     _YAML = _YAML or _yaml_classes()
@@ -474,7 +481,6 @@ def _envelope(
     parts: list[memoryview], itemsizes: list[int], spec: str | None, hmac_key: bytes | str | None, bind: str | None
 ) -> tuple[bytes, dict[str, Any]]:
     """The version 3 envelope of a pickle stream and its out-of-band buffers, and its record."""
-    from .codecs import CHECKSUM_SIZE, checksum_algorithm, encode_parts, new_checksum
 
     encoded = encode_parts(parts, itemsizes, spec)
     algorithm = checksum_algorithm()
@@ -533,7 +539,6 @@ def load_pickle(
 ) -> Any:
     """Unpickle a payload of :func:`dump_pickle` after checking record, envelope and (when a key is set) HMAC,
     which must have been made for the same ``bind`` key."""
-    from .codecs import checksum_matches, decompress
 
     where = where or "<pickle payload>"
     verified = False  # the record's checksum covered every stored byte
@@ -623,7 +628,6 @@ def _unpickle(head: Buffer, buffers: list[Any], where: str) -> Any:
 
 def _unpack_parts(body: memoryview, where: str) -> tuple[memoryview, list[memoryview]]:
     """Decompress a version-2 body into one writable buffer; views of it are the pickle and its buffers."""
-    from .codecs import decompress_into
 
     try:
         (count,) = struct.unpack_from("<I", body)
@@ -653,7 +657,6 @@ def _open_v3(
     Order: the HMAC when a key is set (before anything else is parsed; it also proves the bytes intact), else the
     checksum trailer unless the record's checksum (``verified``) already covered every byte; then the record must
     name the codecs and size the header does."""
-    from .codecs import CHECKSUM_SIZE, decode_parts, new_checksum
 
     magic = len(PICKLE_MAGIC)
     mac_size = view[magic]

@@ -26,6 +26,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .codeidentity import CodeIdentity, changed_components, code_identity, identify
+from .payload import record_of
+from .result_token import ruby_result_token
 from .valuedigest import DIGESTIBLE, file_content_digest, hasher, value_digest
 
 if TYPE_CHECKING:
@@ -46,8 +48,6 @@ def dependency_token(key: str, info: Mapping[str, Any] | None, store: Store | No
     (:func:`scout_persist.result_token.ruby_result_token`), so a Ruby rerun that changes them is seen and a rewrite
     of their ``.info`` timing fields is not; without ``store``, by their ``end`` time (older callers).
     """
-    from .payload import record_of
-
     record = record_of(info or {}) if info else None
     if record is not None:
         files = (info or {}).get("files")
@@ -56,8 +56,6 @@ def dependency_token(key: str, info: Mapping[str, Any] | None, store: Store | No
         h.update(b"\0files:" + json.dumps(files, sort_keys=True, default=str).encode())
         content = "r:" + h.hexdigest()
     elif store is not None:
-        from .result_token import ruby_result_token
-
         content = ruby_result_token(store, key, info)
     else:
         content = "legacy:" + str((info or {}).get("end") or "")

@@ -20,7 +20,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .errors import UnsupportedValueError
+from .errors import InvalidInputError, MissingDependencyError, UnsupportedValueError
 from .rubyjson import ruby_float
 from .rubyvalues import TSV, Symbol
 from .serializers import dump_tsv, load_tsv
@@ -36,7 +36,7 @@ def _missing(v: Any) -> bool:
     if isinstance(v, float):
         return math.isnan(v)
     try:
-        import pandas as pd
+        import pandas as pd  # optional (frames extra)
 
         return v is pd.NA or v is pd.NaT
     except ImportError:  # pragma: no cover - callers hold pandas values
@@ -90,7 +90,7 @@ def _json_safe(value: Any, what: str, where: str) -> Any:
 
 def dump_frame(value: Any, where: str) -> tuple[bytes, dict[str, Any]]:
     """``(TSV bytes, record)`` of a DataFrame or Series; the record lets :func:`load_frame` restore the dtypes."""
-    import pandas as pd
+    import pandas as pd  # optional (frames extra)
 
     if type(value) is pd.Series:
         frame = value.to_frame(name=DEFAULT_FIELD if value.name is None else value.name)
@@ -173,8 +173,8 @@ def _list_item(x: Any, where: str) -> str:
 
 def _typed(values: list[str], dtype: str) -> Any:
     """TSV text cells as a column of ``dtype`` (the record's); unknown dtypes are left to pandas."""
-    import numpy as np
-    import pandas as pd
+    import numpy as np  # optional (arrays extra)
+    import pandas as pd  # optional (frames extra)
 
     try:
         target = pd.api.types.pandas_dtype(dtype)
@@ -199,7 +199,7 @@ def _typed(values: list[str], dtype: str) -> Any:
 
 def load_frame(data: bytes, meta: Mapping[str, Any], where: str) -> Any:
     """The DataFrame (or Series) of TSV ``data`` written by :func:`dump_frame` with its record ``meta``."""
-    import pandas as pd
+    import pandas as pd  # optional (frames extra)
 
     table = load_tsv(data.decode("utf-8", errors="ignore"))
     keys = list(table.data)
@@ -241,7 +241,7 @@ def load_frame(data: bytes, meta: Mapping[str, Any], where: str) -> Any:
 def frame_of(table: TSV) -> Any:
     """A Scout TSV (Ruby's, without a record) as a DataFrame: the keys are the index (named by the key field),
     each field a column of ``str`` (lists of ``str`` for ``double``/``flat``); type and options go to ``attrs``."""
-    import pandas as pd
+    import pandas as pd  # optional (frames extra)
 
     keys = list(table.data)
     index = pd.Index(keys, name=table.key_field)
@@ -263,10 +263,9 @@ def frame_of(table: TSV) -> Any:
 
 def as_pandas(value: Any, where: str) -> Any:
     """A loaded result as a pandas value (see ``Job.load(as_="pandas")``)."""
-    from .errors import InvalidInputError, MissingDependencyError
 
     try:
-        import pandas as pd
+        import pandas as pd  # optional (frames extra)
     except ImportError as exc:
         raise MissingDependencyError(
             f"{where}: load(as_='pandas') needs pandas, which is not installed; install it: pip install "

@@ -230,7 +230,7 @@ class Feeder:
 
     # ------------------------------------------------------------------------------------------------ numpy
     def _numpy(self, value: Any, depth: int) -> None:
-        import numpy as np
+        import numpy as np  # optional (arrays extra): only numpy values need it
 
         if isinstance(value, np.generic):
             if value.dtype.kind == "V":
@@ -247,7 +247,7 @@ class Feeder:
         return None
 
     def numpy_array(self, value: Any, depth: int) -> None:
-        import numpy as np
+        import numpy as np  # optional (arrays extra): only numpy values need it
 
         order = "F" if value.flags.f_contiguous and not value.flags.c_contiguous else "C"
         self.text(b"A", f"{qualname(type(value))}|{value.dtype.str}|{value.dtype.descr!r}|{value.shape}|{order}")
@@ -265,7 +265,7 @@ class Feeder:
 
     # ----------------------------------------------------------------------------------------------- pandas
     def _pandas(self, value: Any, depth: int) -> None:
-        import pandas as pd
+        import pandas as pd  # optional (frames extra): only pandas values need it
 
         if isinstance(value, pd.DataFrame):
             self.text(b"T", qualname(type(value)))
@@ -295,7 +295,7 @@ class Feeder:
         raise self.refuse(f"a pandas {type(value).__name__} value (pass a DataFrame, Series or Index)")
 
     def _pandas_index(self, index: Any, depth: int) -> None:
-        import pandas as pd
+        import pandas as pd  # optional (frames extra): only pandas values need it
 
         self.text(b"I", f"{qualname(type(index))}|{_dtype_text(index.dtype)}")
         self.feed(list(index.names), depth + 1)
@@ -312,8 +312,8 @@ class Feeder:
     def _pandas_array(self, array: Any, depth: int) -> None:
         """One column's values: numbers by their bits, objects one by one (with their types), categoricals by codes,
         categories and order, nullable arrays by data and mask, anything else item by item."""
-        import numpy as np
-        import pandas as pd
+        import numpy as np  # optional (arrays extra): only numpy values need it
+        import pandas as pd  # optional (frames extra): only pandas values need it
 
         self.text(b"pa", f"{qualname(type(array))}|{_dtype_text(array.dtype)}")
         if isinstance(array, pd.Categorical):
@@ -336,7 +336,7 @@ class Feeder:
 
 
 def np_array(values: Any) -> Any:
-    import numpy as np
+    import numpy as np  # optional (arrays extra): only numpy values need it
 
     return np.asarray(values)
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from prefect.flows import Flow, load_flow_from_entrypoint
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from scout_persist import runs as core, unpickling
 from scout_persist.errors import InvalidInputError
@@ -114,8 +115,6 @@ def code_change(run: core.Run, flow: Any) -> str | None:
 def _check_workers_find(root: str, flow: Any, run: core.Run) -> None:
     """Refuse a root other than ``$SCOUT_PERSIST_URL`` when the flow's tasks run in other processes: they find the
     store through their own environment."""
-    from prefect.task_runners import ThreadPoolTaskRunner
-
     runner = getattr(flow, "task_runner", None)
     if runner is None or isinstance(runner, ThreadPoolTaskRunner) or settings.root_url(None) == root:
         return

@@ -20,6 +20,9 @@ import functools
 from collections.abc import Iterator
 from contextvars import ContextVar
 
+import prefect.context
+from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
+
 from scout_persist import settings as core_settings
 from scout_persist.store import Store, shared_store, store_url
 
@@ -76,9 +79,7 @@ def give_the_ephemeral_server_time(seconds: int = SERVER_STARTUP_SECONDS) -> boo
     Applied to Prefect's process-wide settings (the context every flow and client falls back to), as a default:
     a value from the environment, a profile or a ``temporary_settings`` block already in force wins.
     """
-    import prefect.context
-    from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS as setting
-
+    setting = PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
     current = prefect.context.GLOBAL_SETTINGS_CONTEXT
     if "startup_timeout_seconds" in current.settings.server.ephemeral.model_fields_set:
         return False  # set by the user (environment, profile or prefect.toml)

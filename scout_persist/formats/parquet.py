@@ -21,7 +21,7 @@ from typing import Any
 
 from .. import codecs
 from ..equality import difference
-from ..errors import UnsupportedValueError
+from ..errors import CorruptPayloadError, UnsupportedValueError
 from . import Format, Stored, compression, loaded
 
 SERIES_COLUMN = "__series__"  # the column of a Series without a name
@@ -116,8 +116,6 @@ class Parquet(Format):
         try:
             return self._frame(data, record, where)
         except (OSError, ValueError) as exc:
-            from ..errors import CorruptPayloadError
-
             raise CorruptPayloadError(
                 f"{where}: the Parquet payload does not load ({type(exc).__name__}: {exc})"
             ) from exc

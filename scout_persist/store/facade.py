@@ -24,7 +24,7 @@ from .backend import TEMP_PREFIX, Backend, Capabilities, Upload, Versioned
 from .generic import FsspecBackend, protocols
 from .local import LocalBackend
 from .memory import MemoryBackend
-from .s3 import S3Backend
+from .s3 import S3Backend, client_options
 
 if TYPE_CHECKING:
     import mmap
@@ -39,8 +39,6 @@ def open_backend(url: str, storage_options: dict[str, Any]) -> Backend:
     import fsspec.core  # lazy: local stores never load fsspec
 
     if url.startswith(("s3://", "s3a://")):
-        from .s3 import client_options
-
         storage_options = client_options(storage_options)
     try:
         fs, root = fsspec.core.url_to_fs(url, **storage_options)

@@ -38,7 +38,7 @@ BOTOCORE_RETRIES = {"max_attempts": 2, "mode": "standard"}
 def client_options(storage_options: dict[str, Any]) -> dict[str, Any]:
     """``storage_options`` for s3fs, with :data:`BOTOCORE_RETRIES` unless the caller or fsspec's configuration
     (``FSSPEC_S3_CONFIG_KWARGS``) set botocore's retries."""
-    import fsspec.config
+    import fsspec.config  # lazy: local stores never load fsspec
 
     configured = {
         **(fsspec.config.conf.get("s3", {}).get("config_kwargs") or {}),
