@@ -3,12 +3,13 @@
 The users' own oracle in production: with ``SCOUT_PERSIST_AUDIT=<fraction>`` (or ``@scout_task(audit=...)``) that
 fraction of the hits is computed again; the fresh value, as a store of it would hand it on, is compared with the
 stored one under the strict equality (:mod:`scout_persist.equality`).  A mismatch means the signature missed what
-the value depends on (code it cannot follow, a nondeterministic task, an outside input): it is warned about loudly,
-noted in the job's ``.info`` (``audit``) and in the run record, and the run hands on the fresh value — never the
-stored one it contradicts.  ``SCOUT_PERSIST_AUDIT_REPLACE=1`` (``audit_replace=True``) also replaces the stored job.
+the value depends on (code it cannot follow, a nondeterministic task, an outside input): it is warned about loudly
+and noted in the job's ``.info`` (``audit``) and in the run record.  The run goes on as a hit (every process reads the
+same stored job); with ``SCOUT_PERSIST_AUDIT_REPLACE=1`` (``audit_replace=True``) the fresh value replaces the stored
+job instead, and the run hands it on.
 
-Which hits are audited is decided by a hash of the job and the flow run, not by chance: a rerun of the same run
-audits the same jobs.
+Which hits are audited is decided by a hash of the job and the flow run, not by chance: the same run audits the same
+jobs in every process that looks.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from . import payload
+from . import payload, settings
 from .equality import difference
-from .errors import ScoutPersistError
+from .errors import InvalidInputError, ScoutPersistError
 from .lease import rewrite_info
 from .signature import dependency_token
 from .store import Store
@@ -70,16 +71,32 @@ def compare(stored: Any, fresh: Any, *, scout_type: str | None, format: str | No
     return difference(stored, handed)
 
 
+def fraction(declared: float | None) -> float:
+    """The fraction of hits a task audits: its own ``audit=`` when given, else ``$SCOUT_PERSIST_AUDIT``."""
+    if declared is None:
+        return settings.audit_fraction()
+    if not 0 <= declared <= 1:
+        raise InvalidInputError(f"audit={declared!r}: a fraction of cache hits is a number from 0 to 1 (1: every hit)")
+    return float(declared)
+
+
+def replaces(declared: bool | None) -> bool:
+    """Whether a mismatch replaces the stored job: the task's ``audit_replace=``, else the environment's."""
+    return settings.audit_replace() if declared is None else bool(declared)
+
+
 def warn(finding: Finding, where: str) -> None:
     log.warning(
         "scout-persist AUDIT MISMATCH: task %s served job %s from the store, but computing it again gave another "
         "value (%s). Its signature misses something the value depends on (code it cannot follow, an outside input, "
-        "a task that is not deterministic): pin the task with version=, pass the outside input as an argument, or "
-        "mark the task cache_policy-free. %s",
+        "a task that is not deterministic): pass the outside input as an argument, pin the task with version= and "
+        "bump it on such changes, or do not cache a task that is not deterministic. %s",
         finding.task,
         where,
         finding.mismatch,
-        "The stored job was replaced." if finding.replaced else "The run hands on the fresh value.",
+        "The stored job was replaced by the fresh value."
+        if finding.replaced
+        else "The stored job stays (set SCOUT_PERSIST_AUDIT_REPLACE=1 to replace it).",
     )
 
 
@@ -101,4 +118,4 @@ def note(store: Store, job_key: str, checksum_token: str, finding: Finding) -> b
         return False
 
 
-__all__ = ["INFO_KEY", "Finding", "compare", "note", "selected", "warn"]
+__all__ = ["INFO_KEY", "Finding", "compare", "fraction", "note", "replaces", "selected", "warn"]

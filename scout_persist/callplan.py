@@ -60,6 +60,9 @@ class TaskDecl:
     # Ruby's ``:string`` rule: a str naming an existing file or folder is loaded / digested by its content.  Off, only
     # inputs typed as paths (Path annotations, types= path/file/folder/file_array) are read from disk.
     ruby_strings: bool = False
+    # audit mode (scout_persist.audit): the fraction of hits computed again and compared (None: $SCOUT_PERSIST_AUDIT)
+    audit: float | None = None
+    audit_replace: bool | None = None  # a mismatch replaces the stored job (None: $SCOUT_PERSIST_AUDIT_REPLACE)
 
 
 @dataclass(frozen=True)

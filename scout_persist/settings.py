@@ -69,6 +69,15 @@ RUN_FLUSH = Variable(
 SCAN_FORK = Variable(
     "SCOUT_PERSIST_SCAN_FORK", "", "1: ls/clean split big local scans over two processes always; 0: never"
 )
+AUDIT = Variable(
+    "SCOUT_PERSIST_AUDIT",
+    "0",
+    "fraction of cache hits (0 to 1) computed again and compared with the stored value; a mismatch is warned about "
+    "and recorded",
+)
+AUDIT_REPLACE = Variable(
+    "SCOUT_PERSIST_AUDIT_REPLACE", "0", "1: an audit mismatch also replaces the stored job with the fresh value"
+)
 NO_COLOR = Variable("NO_COLOR", "", "set (to anything): the CLI never colours its output (no-color.org)")
 HOME = Variable("HOME", "", "where Ruby's '~' points in paths recorded in .info files")
 HOSTNAME = Variable("HOSTNAME", "", "the host name Ruby records in .info (pid_hostname); else the socket's")
@@ -84,6 +93,8 @@ VARIABLES = (
     RUN_LEASE,
     RUN_FLUSH,
     SCAN_FORK,
+    AUDIT,
+    AUDIT_REPLACE,
     NO_COLOR,
     HOME,
     HOSTNAME,
@@ -217,7 +228,33 @@ def hostname() -> str | None:
     return HOSTNAME.raw()
 
 
+def audit_fraction() -> float:
+    """``$SCOUT_PERSIST_AUDIT``: the fraction of cache hits to audit (0: none, the default; 1: every hit)."""
+    raw = AUDIT.raw()
+    if raw is None:
+        return 0.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value <= 1:  # (NaN fails too)
+        raise InvalidInputError(
+            f"{AUDIT.name}={raw!r} is not a fraction of cache hits; it takes a number from 0 (no audit) to 1 (every "
+            "hit), e.g. 0.05 to compute one hit in twenty again"
+        )
+    return value
+
+
+def audit_replace() -> bool:
+    """``$SCOUT_PERSIST_AUDIT_REPLACE``: whether an audit mismatch replaces the stored job."""
+    return _switch(AUDIT_REPLACE, False, "unset it to only warn and record mismatches")
+
+
 __all__ = [
+    "AUDIT",
+    "AUDIT_REPLACE",
+    "audit_fraction",
+    "audit_replace",
     "ALLOW_PICKLE",
     "COMPRESSION",
     "DURABILITY",

@@ -28,7 +28,7 @@ from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext, TaskRunContext
 from prefect.exceptions import ObjectNotFound
 
-from scout_persist import signature
+from scout_persist import audit, signature
 from scout_persist.callplan import (
     ScoutKeyError,
     TaskDecl,
@@ -242,6 +242,8 @@ def plan_run(
         fixed=tuple(getattr(task, "_scout_fixed", ()) or ()),
         expiration=getattr(task, "cache_expiration", None),
         format=spec.format,
+        audit=audit.selected(audit.fraction(spec.audit), ident.key, flow_run_id or ""),
+        audit_replace=audit.replaces(spec.audit_replace),
     )
 
 

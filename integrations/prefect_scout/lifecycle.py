@@ -15,8 +15,9 @@ import datetime as _dt
 from collections.abc import Callable
 from typing import Any
 
+from scout_persist import audit
 from scout_persist.errors import ScoutPersistError
-from scout_persist.verdict import PREFECT_KEY
+from scout_persist.verdict import PREFECT_KEY, Served
 
 from . import plans, runs
 
@@ -58,6 +59,10 @@ def fail(run: plans.TaskRunAttempt, exc: BaseException) -> None:
 
 
 def run(attempt: plans.TaskRunAttempt, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if attempt.plan.audit:
+        served = attempt.verdict()  # the verdict the metadata read made (a miss: computed as any miss)
+        if isinstance(served, Served):
+            return _audited(attempt, served, fn(*args, **kwargs))
     start(attempt)
     try:
         value = fn(*args, **kwargs)
@@ -67,9 +72,40 @@ def run(attempt: plans.TaskRunAttempt, fn: Callable[..., Any], args: tuple[Any, 
     return finish(attempt, value)
 
 
+def _audited(run: plans.TaskRunAttempt, served: Served, fresh: Any) -> Any:
+    """Audit mode: a hit computed again; the fresh value compared with the stored one (scout_persist.audit).  A
+    mismatch is warned about and noted (``.info``, run record); with ``audit_replace`` the fresh value replaces the
+    job and is handed on, else the run goes on as the hit it is."""
+    plan = run.plan
+    mismatch = audit.compare(served.value, fresh, scout_type=plan.declared_type, format=plan.format, key=plan.job_key)
+    replaced = mismatch is not None and plan.audit_replace
+    finding = audit.Finding(plan.job_key, f"{plan.workflow}#{plan.task}", mismatch, replaced)
+    where = run.store.where(plan.job_key)
+    if mismatch is not None:
+        audit.warn(finding, where)
+    if replaced:
+        run.forget()
+        run.changed = ["audit"]
+        start(run)
+        handed = finish(run, fresh)
+    else:
+        if mismatch is not None:
+            audit.note(run.store, plan.job_key, served.token, finding)
+        run.audited, handed = finding, served.value
+        run.token = served.token
+        run.settle()
+    runs.job_audited(run, finding)
+    return handed
+
+
 async def arun(
     attempt: plans.TaskRunAttempt, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
+    if attempt.plan.audit:
+        served = await asyncio.to_thread(attempt.verdict)
+        if isinstance(served, Served):
+            fresh = await fn(*args, **kwargs)
+            return await asyncio.to_thread(_audited, attempt, served, fresh)
     await asyncio.to_thread(start, attempt)
     try:
         value = await fn(*args, **kwargs)

@@ -19,6 +19,7 @@ from typing import Any
 from prefect.context import TaskRunContext
 
 from scout_persist.attempt import Attempt, JobSetup
+from scout_persist.audit import Finding
 from scout_persist.errors import ScoutPersistError
 from scout_persist.layout import job_key_below
 from scout_persist.store import Store, check_key
@@ -70,6 +71,8 @@ class Plan:
     expiration: timedelta | None = None  # the task's cache_expiration
     format: str | None = None  # the task's format= (None: chosen by the value's type)
     reuse: bool = False  # a run of reuse(): it serves another run's job, it is not one of this run's jobs
+    audit: bool = False  # a hit of this run is computed again and compared (scout_persist.audit)
+    audit_replace: bool = False  # ... and a mismatch replaces the stored job
 
 
 class TaskRunAttempt(Attempt):
@@ -96,6 +99,7 @@ class TaskRunAttempt(Attempt):
         self.plan = plan
         self.started: float | None = None  # when its body started (epoch seconds)
         self.noted: set[tuple[str, bool]] = set()  # (status, reused) already in the run record
+        self.audited: Finding | None = None  # the audit of this run's hit, once made
 
     def settle(self) -> None:
         """The run is served or computed: keep what dependents need (key, names, token), drop input values."""

@@ -35,6 +35,7 @@ from prefect import Task
 from prefect.context import FlowRunContext, TaskRunContext
 
 from scout_persist import runs as core
+from scout_persist.audit import Finding
 from scout_persist.signature import code_identity
 from scout_persist.store import Store
 
@@ -292,6 +293,12 @@ def job_reused(run: plans.TaskRunAttempt) -> None:
     if run.plan.reuse:
         return  # reuse(): recorded as what the run reused, not as one of its jobs
     _record(run, "done", {"reused": True, "ended": _iso(time.time())})
+
+
+def job_audited(run: plans.TaskRunAttempt, finding: Finding) -> None:
+    """``run``'s hit was computed again and compared (audit mode): the finding joins the job's entry."""
+    status = {"reused": not finding.replaced, "ended": _iso(time.time()), "audit": finding.record()}
+    _record(run, "done", status)
 
 
 def current() -> core.CurrentRun | None:

@@ -131,7 +131,7 @@ class _ScoutBlock(WritableFileSystem):
             key = job_key(path)
         except NotAScoutKey:
             return str(path)  # Prefect's record of a failed run: the job's .info already holds the exception
-        if run is None or not run.committed:
+        if run is None or not (run.committed or run.audited is not None):
             raise ScoutPersistError(
                 f"no scout task run of this process committed the job {key!r}; results reach the Scout store only "
                 "through @scout_task, which stores them itself before Prefect persists"
@@ -167,6 +167,9 @@ class ScoutInfoStorage(_ScoutBlock):
     def _read(self, path: str) -> bytes:
         attempt, run = self._attempt(str(path), metadata=True)
         served = _served(attempt, run)
+        if run is not None and run.plan.audit and run.audited is None:
+            # audit mode: a hit computed again (the task wrapper compares it with this stored value)
+            raise CacheMiss(f"job {attempt.store.where(attempt.key)!r} serves, and is audited: computed again")
         if run is not None:
             runs.job_reused(run)  # served: the run is served by the stored job (noted before the result read)
         meta = {

@@ -25,6 +25,7 @@ from prefect.context import FlowRunContext, TaskRunContext
 from prefect.futures import PrefectFuture
 from prefect.utilities.engine import get_state_for_result
 
+from scout_persist import audit
 from scout_persist.callplan import JOBNAME_MARK, UpstreamRef
 from scout_persist.errors import ScoutPersistError
 
@@ -237,6 +238,10 @@ class ScoutTask(Task[..., Any]):
             fn = inspect.unwrap(self.fn)
             claim(settings.root_url(spec.url), workflow, spec.name or fn.__name__, fn)
         runs.begin(self.scout_url)  # the flow's process starts the run's record at its first scout task
+        # settings a task run reads, checked where the task is called: a bad value fails the flow with its own
+        # message, not with Prefect's "Run is in PENDING state" of the dependents of a task that could not plan
+        audit.fraction(spec.audit)
+        audit.replaces(spec.audit_replace)
 
     def _bind_call(
         self, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -293,6 +298,8 @@ def scout_task(
     lock_lease: float = 30.0,
     format: str | None = None,
     ruby_strings: bool = False,
+    audit: float | None = None,
+    audit_replace: bool | None = None,
     **task_options: Any,
 ) -> Any:
     """Turn ``fn`` into a Prefect task whose result persists as a Scout job.
@@ -309,7 +316,10 @@ def scout_task(
     and dicts): one naming an existing file or folder is loaded / digested by its content, as Ruby's
     ``Workflow#job`` does — for tasks that mirror a Ruby task and reuse its jobs.  By default only inputs typed as
     paths (``Path`` annotations, ``types=`` ``path``/``file``/``folder``/``file_array``) are read from disk, so a key
-    never depends on what the working directory happens to hold.  Other keywords go to ``prefect.task``.
+    never depends on what the working directory happens to hold.  ``audit`` (a fraction from 0 to 1; None:
+    ``$SCOUT_PERSIST_AUDIT``) computes that fraction of this task's cache hits again and compares them with the stored
+    value, warning about and recording a mismatch; ``audit_replace=True`` (None: ``$SCOUT_PERSIST_AUDIT_REPLACE``) then
+    replaces the stored job (docs/identity.md, "Audit mode").  Other keywords go to ``prefect.task``.
     """
     if fn is None:
         return functools.partial(
@@ -326,6 +336,8 @@ def scout_task(
             lock_lease=lock_lease,
             format=format,
             ruby_strings=ruby_strings,
+            audit=audit,
+            audit_replace=audit_replace,
             **task_options,
         )
     for forbidden in ("cache_policy", "cache_key_fn", "result_storage_key", "result_serializer", "result_storage"):
@@ -349,6 +361,8 @@ def scout_task(
         step_inputs=tuple(step_inputs),
         format=format,
         ruby_strings=bool(ruby_strings),
+        audit=audit,
+        audit_replace=audit_replace,
     )
     policy = ScoutCachePolicy(
         spec=spec,

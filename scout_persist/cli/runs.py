@@ -283,6 +283,18 @@ def run_show(args: argparse.Namespace) -> int:
         emit(f"    {j.get('status')!s:<7} {how:<6} {duration(j.get('seconds')):>7}  {j.get('task')!s:<20} {path}")
         if j.get("error"):
             emit(f"      {j['error']}")
+        checked = j.get("audit")
+        if isinstance(checked, dict):
+            mismatch = checked.get("mismatch")
+            verdict = (
+                "ok"
+                if mismatch is None
+                else f"MISMATCH: {mismatch}" + (" (replaced)" if checked.get("replaced") else "")
+            )
+            emit(f"      audit {verdict}")
+    mismatches = [j for j in jobs if isinstance(j.get("audit"), dict) and j["audit"].get("mismatch") is not None]
+    if mismatches:
+        emit(f"  audit       {len(mismatches)} mismatch(es): a stored value differs from what the code computes now")
     return 0
 
 
