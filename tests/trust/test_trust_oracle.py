@@ -3,20 +3,39 @@ original's store must give every task the value a cold run gives, or recompute i
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import oracle_driver
 import pytest
 
 
-@pytest.mark.parametrize("flow", oracle_driver.flow_names())
-def test_warm_equals_cold_under_every_edit(flow, tmp_path):
-    cells, results = oracle_driver.edit_cells(flow, tmp_path)
-    print(f"\n{flow}: {len(cells)} operators, {sum(c.sites for c in cells.values())} cells")
-    print(oracle_driver.matrix(list(cells.values())))
-    original = results[0]
-    assert not original["flow_error"] and not original["errors"], "the original flow must run through"
-    assert not original["failures"], f"a rerun over the first run's store differs: {original['failures']}"
-    failing = [f for c in cells.values() for f in c.failures]
+def test_warm_equals_cold_under_every_edit_of_every_flow(tmp_path):
+    """The matrix: every edit operator at (up to a few, or in `make soak` all) sites of every flow of the library,
+    each flow in a worker process (two at a time)."""
+    flows = oracle_driver.flow_names()
+    per_operator = None if os.environ.get("SCOUT_PERSIST_SOAK") else 6
+
+    def run(flow: str) -> tuple[str, dict, list]:
+        cells, results = oracle_driver.edit_cells(flow, tmp_path / flow, per_operator)
+        return flow, cells, results
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = list(pool.map(run, flows))
+    every = [cell for _, cells, _ in done for cell in cells.values()]
+    operators = {cell.operator for cell in every}
+    print(
+        f"\noracle: {len(operators)} edit operators x {len(flows)} flows = {len(every)} (flow, operator) cells, "
+        f"{sum(c.sites for c in every)} edited versions run warm and cold"
+    )
+    print(oracle_driver.matrix(every))
+    for flow, _, results in done:
+        original = results[0]
+        assert not original["flow_error"] and not original["errors"], f"{flow}: the original flow must run through"
+        assert not original["failures"], f"{flow}: a rerun over the first run's store differs: {original['failures']}"
+    failing = [f"{cell.flow}: {f}" for cell in every for f in cell.failures]
     assert not failing, "\n".join(failing[:40])
+    assert len(flows) >= 5 and len(operators) >= 40
 
 
 @pytest.mark.parametrize("flow", oracle_driver.flow_names())
