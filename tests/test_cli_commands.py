@@ -321,7 +321,7 @@ def test_why_signature_components(root, capsys):
     path = root / f"{CHAIN}.info"
     info = json.loads(path.read_bytes())
     info["signature"] = sig.compute({"factor": 3}, ["var/jobs/other/x=sha256:00"], "code", "1")
-    info["prefect"] = {"recomputed_because": ["code"]}
+    info["prefect"] = {"recomputed_because": ["code: pipeline.scale", "input 'factor'"]}
     path.write_bytes(dumps_info(info))
     rc, out, _ = run(capsys, "info", "--why", str(root / CHAIN), "-s", "factor=3", "--task-version", "1")
     assert "signature component 'inputs'" not in out  # the same value digests the same as the plug-in's
@@ -329,7 +329,8 @@ def test_why_signature_components(root, capsys):
     assert "signature component 'inputs' changes with the given inputs (factor)" in out
     assert "signature component 'dependencies' changed" in out
     assert "signature component 'version' changed: recorded '1', given '2'" in out
-    assert out.splitlines()[-1] == "note: the last run recomputed this job because its code changed"
+    last = out.splitlines()[-1]
+    assert last == "note: the last run recomputed this job because of what changed: code: pipeline.scale; input 'factor'"
     info["signature"] = {"inputs": "md5", "source": "s", "version": "1"}  # written by an older plug-in
     path.write_bytes(dumps_info(info))
     rc, out, _ = run(capsys, "info", "--why", str(root / CHAIN))

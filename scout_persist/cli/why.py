@@ -229,7 +229,7 @@ def explain(
     notes = _ruby_freshness(ref, info, memo)
     previous = (info.get("prefect") or {}).get("recomputed_because")
     if previous:
-        notes.append(f"note: the last run recomputed this job because its {', '.join(map(str, previous))} changed")
+        notes.append(f"note: the last run recomputed this job because of what changed: {'; '.join(map(str, previous))}")
     if reasons:
         return False, [f"{RERUN}: {r}" for r in reasons] + notes
     if pending:
