@@ -142,6 +142,7 @@ class _Walk:
         self.witnesses = _Witnesses()
         self.attrs_seen: set[tuple[int, str]] = set()
         self.active: set[int] = set()  # containers being described (a list that holds itself)
+        self.home: str | None = None  # the module of the walk's root (see label)
 
     # -------------------------------------------------------------------------------------------- components
     def component(self, obj: Any, name: str, build: Any, by_id: bool = True) -> str:
@@ -265,8 +266,13 @@ class _Walk:
         return "lib:" + _library_name(module)
 
     # ------------------------------------------------------------------------------------------- functions
+    def label(self, module: str | None) -> str:
+        """A module as components are named: the task's own module (``__main__`` when run as a script, its name when
+        loaded from an entry point or a worker) is the empty label, so its identity is the same either way."""
+        return "" if module in (self.home, "__main__", "__mp_main__", None) else str(module)
+
     def function(self, fn: types.FunctionType) -> str:
-        return self.component(fn, f"{fn.__module__}.{fn.__qualname__}", lambda h: self._function(h, fn))
+        return self.component(fn, f"{self.label(fn.__module__)}.{fn.__qualname__}", lambda h: self._function(h, fn))
 
     def _function(self, h: _Hash, fn: types.FunctionType) -> None:
         code = fn.__code__
@@ -309,10 +315,10 @@ class _Walk:
         if isinstance(value, (list, tuple)) and _built_from_a_set(module, name):
             described = "multiset:" + multiset_digest(value)  # ``list({...})``: its order is the process's hash seed
         else:
-            described = self.describe(value, f"{module}.{name}")
+            described = self.describe(value, f"{self.label(module)}.{name}")
         if not described.startswith(("ref:", "module:", "framework", "logger")):
             # a constant or library object: a part of its own, so a change names it and not its readers
-            return "part:" + self.named(f"{module}.{name}", described)
+            return "part:" + self.named(f"{self.label(module)}.{name}", described)
         if described.startswith("module:"):
             members = vars(value)
             parts = []
@@ -368,7 +374,7 @@ class _Walk:
 
     # --------------------------------------------------------------------------------------------- classes
     def klass(self, cls: type) -> str:
-        return self.component(cls, qualname(cls), lambda h: self._class(h, cls))
+        return self.component(cls, f"{self.label(cls.__module__)}.{cls.__qualname__}", lambda h: self._class(h, cls))
 
     def _class(self, h: _Hash, cls: type) -> None:
         for base in cls.__bases__:
@@ -639,6 +645,7 @@ def identify(fn: Any) -> CodeIdentity:
     if hit is not None and hit[0] is root and hit[2].unchanged():
         return hit[1]
     walk = _Walk()
+    walk.home = getattr(root, "__module__", None)
     name = walk.describe(root, getattr(root, "__qualname__", None) or qualname(type(root)))
     identity = walk.finish(name)
     with _guard:
@@ -694,6 +701,7 @@ def class_identity(cls: type) -> str | None:
     _in_progress.classes = busy
     try:
         walk = _Walk()
+        walk.home = cls.__module__
         identity = walk.finish(walk.klass(cls))
     finally:
         busy.discard(id(cls))
@@ -714,6 +722,7 @@ def code_value_identity(value: Any) -> str | None:
     _in_progress.values = busy
     try:
         walk = _Walk()
+        walk.home = getattr(value, "__module__", None)
         described = walk.describe(value, getattr(value, "__qualname__", None) or qualname(type(value)))
     finally:
         busy.discard(id(value))

@@ -136,7 +136,7 @@ def explain(stored: Mapping[str, Any] | None, current: Mapping[str, Any]) -> lis
             named += [f"dependency {k}" for k in keys] or ["dependencies"]
         elif part == "code":
             names = changed_components(stored.get("code_parts"), current.get("code_parts") or {})
-            named += [f"code: {n}" for n in names] or ["code"]
+            named += [f"code: {n.lstrip('.')}" for n in names] or ["code"]  # (".f": a function of the task's module)
         else:
             named.append(part)
     return named

@@ -156,9 +156,11 @@ class Feeder:
         raise self.refuse(f"a {qualname(cls)} value")
 
     def _user_class(self, cls: type, tag: bytes) -> None:
-        self.text(tag, qualname(cls))
         code = class_identity(cls)
-        if code is not None:
+        if code is None:
+            self.text(tag, qualname(cls))
+        else:  # the user's class: by its name and its code (its module is __main__ in a script, else its name)
+            self.text(tag, cls.__qualname__)
             self.text(b"K", code)
 
     def _container(self, value: Any, depth: int) -> None:

@@ -254,8 +254,16 @@ def test_a_change_is_named_by_its_component():
     two = sig.compute(
         {}, [], identify(_define("K = 2\ndef helper(x):\n    return x + K\ndef task(x):\n    return helper(x)\n"))
     )
-    assert sig.explain(one, two) == ["code: identity_case.K"]
+    assert sig.explain(one, two) == ["code: K"]  # (a name of the task's own module)
     three = sig.compute(
         {}, [], identify(_define("K = 1\ndef helper(x):\n    return x - K\ndef task(x):\n    return helper(x)\n"))
     )
-    assert sig.explain(one, three) == ["code: identity_case.helper"]
+    assert sig.explain(one, three) == ["code: helper"]
+
+
+def test_the_task_s_module_run_as_a_script_or_imported_has_one_identity():
+    """``python pipeline.py`` runs it as ``__main__``; a resume, a deployment or a worker imports it by its name."""
+    source = "K = 3\nclass C:\n    k = 2\ndef helper(x):\n    return x + K + C.k\ndef task(x):\n    return helper(x)\n"
+    as_script = identify(_define(source, module="__main__"))
+    imported = identify(_define(source, module="pipeline"))
+    assert as_script.digest == imported.digest and ".helper" in imported.parts
