@@ -330,7 +330,9 @@ def test_why_signature_components(root, capsys):
     assert "signature component 'dependencies' changed" in out
     assert "signature component 'version' changed: recorded '1', given '2'" in out
     last = out.splitlines()[-1]
-    assert last == "note: the last run recomputed this job because of what changed: code: pipeline.scale; input 'factor'"
+    assert (
+        last == "note: the last run recomputed this job because of what changed: code: pipeline.scale; input 'factor'"
+    )
     info["signature"] = {"inputs": "md5", "source": "s", "version": "1"}  # written by an older plug-in
     path.write_bytes(dumps_info(info))
     rc, out, _ = run(capsys, "info", "--why", str(root / CHAIN))
