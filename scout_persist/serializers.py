@@ -39,7 +39,7 @@ from .codecs import (
     new_checksum,
 )
 from .errors import ClassNotImportable, CorruptPayloadError, UnsupportedValueError, UntrustedPayloadError
-from .marshal import dumps as marshal_dumps, loads as marshal_loads
+from .ruby_marshal import dumps as marshal_dumps, loads as marshal_loads
 from .rubyjson import dumps as json_dumps, ruby_float
 from .rubytext import RUBY_WS, split_lines
 from .rubyvalues import TSV, ScoutPath, Symbol

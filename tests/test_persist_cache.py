@@ -108,7 +108,7 @@ def test_our_entries_have_rubys_bytes(store, ruby_root, manifest, ruby_fixtures)
     for entry in manifest["persist"]:
         value = ruby_value(entry["returned"], ruby_root.root, manifest, ruby_fixtures)
         if entry["type"] == "marshal":
-            from scout_persist.marshal import loads
+            from scout_persist.ruby_marshal import loads
 
             value = loads(ruby_root.get(entry["file"]))
         returned = run_entry(entry, lambda: value, store=store)
