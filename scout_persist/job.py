@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any
 
 from . import payload
-from .codecs import checksum_algorithm, new_checksum
+from .checksums import checksum_algorithm, new_checksum
 from .errors import (
     CorruptPayloadError,
     InfoFormatError,

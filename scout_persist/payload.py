@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import formats, serializers, settings, tsv
-from .codecs import checksum, checksum_matches
+from .checksums import checksum, checksum_matches
 from .equality import difference
 from .errors import (
     CorruptPayloadError,

@@ -32,7 +32,7 @@ from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from . import payload, serializers, settings
-from .codecs import checksum
+from .checksums import checksum
 from .errors import CorruptPayloadError, InfoFormatError, InvalidInputError, KeyNotFound, LeaseLost, UnsafePathError
 from .info import dumps_info, loads_info
 from .layout import PERSIST_DIR, lock_key_for, persistence_path

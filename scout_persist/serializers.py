@@ -5,11 +5,12 @@ text, integer, float, boolean, array, ``X_array``, json (and ``serializer``, whi
 (the default type), tsv, path, file, file_array.  ``load`` fixes two Ruby quirks on purpose: binary results come back
 as the raw bytes (Ruby drops bytes >= 0x80) and text reads drop invalid UTF-8 as Ruby does.
 
-Values with no Scout type use the ``pickle`` serializer: pickle protocol 5, its buffers encoded by
-:mod:`scout_persist.codecs` (Blosc2 for array data, zstd for the rest, by default), in a self-describing envelope with
-a checksum trailer and an HMAC-SHA256.  Trust rule: every pickle must carry a valid HMAC under the pickle key
-(:mod:`scout_persist.pickle_key`: ``$SCOUT_PERSIST_HMAC_KEY``, else this user's own key; or ``hmac_key=``) or it is
-refused with :class:`UntrustedPayloadError` before unpickling; a key that cannot be used is a :class:`PickleKeyError`.
+Values with no Scout type use the ``pickle`` serializer: pickle protocol 5, its buffers encoded as the parts of
+:mod:`scout_persist.envelope_parts` (Blosc2 for array data, zstd for the rest, by default), in a self-describing
+envelope with a checksum trailer and an HMAC-SHA256.  Trust rule: every pickle must carry a valid HMAC under the
+pickle key (:mod:`scout_persist.pickle_key`: ``$SCOUT_PERSIST_HMAC_KEY``, else this user's own key; or ``hmac_key=``)
+or it is refused with :class:`UntrustedPayloadError` before unpickling; a key that cannot be used is a
+:class:`PickleKeyError`.
 """
 
 from __future__ import annotations
@@ -28,21 +29,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import pickle_key, rubytext, unpickling
-from .codecs import (
-    CHECKSUM_SIZE,
-    checksum_algorithm,
-    checksum_matches,
-    decode_parts,
-    decompress,
-    decompress_into,
-    encode_parts,
-    new_checksum,
-)
+from .checksums import CHECKSUM_SIZE, checksum_algorithm, checksum_matches, new_checksum
+from .envelope_parts import decode_parts, encode_parts
 from .errors import ClassNotImportable, CorruptPayloadError, UnsupportedValueError, UntrustedPayloadError
 from .ruby_marshal import dumps as marshal_dumps, loads as marshal_loads
 from .rubyjson import dumps as json_dumps, ruby_float
 from .rubytext import RUBY_WS, split_lines
 from .rubyvalues import TSV, ScoutPath, Symbol
+from .zstd_codec import decompress, decompress_into
 
 SCALAR_TYPES = ("string", "select", "folder", "text", "integer", "float", "boolean", "file", "path")
 if TYPE_CHECKING:
@@ -55,9 +49,9 @@ PICKLE = "pickle"
 # 8 bytes of magic, then 1 byte HMAC length (0 or 32).  The parts are the pickle stream, then its out-of-band
 # buffers (array data, never copied into the pickle).
 # Version 3 (written now): <I header length, the header (UTF-8 JSON: {"parts": [{"codec", "size", "chunk",
-# "stored"}...], "checksum": algorithm}, see codecs.encode_parts), the stored chunks of every part back to back, a
-# 32-byte trailer (the checksum, in the header's algorithm, of every byte before it), then the HMAC of every byte
-# before it.  Versions 1 and 2 (read only): the HMAC, then the body; version 2's body is the part table (<I count,
+# "stored"}...], "checksum": algorithm}, see envelope_parts.encode_parts), the stored chunks of every part back to
+# back, a 32-byte trailer (the checksum, in the header's algorithm, of every byte before it), then the HMAC of every
+# byte before it.  Versions 1 and 2 (read only): the HMAC, then the body; version 2's body is the part table (<I count,
 # then <Q length of each part) and one zstd or plain payload of the parts back to back, version 1's the codec
 # payload of the whole pickle.
 PICKLE_MAGIC = b"SCOUTPY\x03"

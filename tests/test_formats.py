@@ -353,7 +353,7 @@ def _rerecorded(record: dict, **changes) -> dict:
 
 
 def test_records_that_do_not_describe_their_bytes_are_corrupt():
-    from scout_persist.codecs import checksum
+    from scout_persist.checksums import checksum
 
     enc = payload.encode({"w": np.ones(2, dtype=np.float32)}, None, key=KEY, compression="none")
     data = bytes(enc.data)

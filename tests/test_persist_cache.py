@@ -384,7 +384,7 @@ def test_an_edited_decorated_function_does_not_get_its_old_value(store):
 
 
 def test_the_sidecar_records_the_signature_and_the_bytes(store):
-    from scout_persist.codecs import checksum
+    from scout_persist.checksums import checksum
     from scout_persist.persist_cache import entry_signature
 
     persist("dose", "float", lambda: 20.08, store=store, other={"mg": 10.04})

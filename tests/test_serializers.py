@@ -10,7 +10,7 @@ from fractions import Fraction
 
 import pytest
 
-from scout_persist import codecs, pickle_key, serializers as S
+from scout_persist import blosc_codec, checksums, codec_spec, envelope_parts, pickle_key, serializers as S
 from scout_persist.errors import CorruptPayloadError, InvalidInputError, UnsupportedValueError, UntrustedPayloadError
 from scout_persist.pickle_key import HMAC_ENV
 from scout_persist.rubyvalues import ScoutPath, Symbol
@@ -19,7 +19,7 @@ from scout_persist.rubyvalues import ScoutPath, Symbol
 @pytest.fixture(autouse=True)
 def _small_arrays_take_the_blosc2_path(monkeypatch):
     """Test arrays are small: lower the size from which 'auto' uses Blosc2 (32 MiB) so that they exercise it."""
-    monkeypatch.setattr(codecs, "BLOSC2_MIN", 1 << 18)
+    monkeypatch.setattr(blosc_codec, "BLOSC2_MIN", 1 << 18)
 
 
 def test_every_fixture_result_loads_and_dumps_to_rubys_bytes(manifest, ruby_fixtures):
@@ -169,7 +169,7 @@ def test_pickle_round_trip_and_record(monkeypatch):
     assert data.startswith(S.PICKLE_MAGIC)
     assert record["serializer"] == "pickle" and record["codec"] == "zstd:3" and record["hmac"] is False
     assert record["stored_size"] == len(data) < record["size"]
-    assert record["checksum"] == codecs.checksum(data) and record["checksum"].startswith("blake3:")
+    assert record["checksum"] == checksums.checksum(data) and record["checksum"].startswith("blake3:")
     assert S.load(data, "pickle", record=record) == VALUE
     assert S.load(data, "binary", record=record) == VALUE  # the record, not the Ruby type, decides
     plain = S.dump_pickle(VALUE, "none")
@@ -204,7 +204,7 @@ def test_hmac_refusal_happens_before_unpickling(monkeypatch, tmp_path):
     """A hostile pickle with a forged-looking envelope never runs."""
     import pickle
 
-    from scout_persist.codecs import compress
+    from scout_persist.zstd_codec import compress
 
     marker = tmp_path / "pwned"
 
@@ -319,13 +319,13 @@ def test_auto_stores_arrays_with_blosc2_and_the_rest_with_zstd(monkeypatch):
     import numpy as np
 
     _without_a_key(monkeypatch)
-    monkeypatch.delenv(codecs.ENV_VAR, raising=False)
+    monkeypatch.delenv(codec_spec.ENV_VAR, raising=False)
     value = _array_value()
     data, record = S.dump_pickle_with_record(value)  # auto is the default
     assert data.startswith(S.PICKLE_MAGIC)
     # a short pickle stream and a 20-byte array (under 4 KiB), codes (blosc2), noise (barely shrinks): plain but codes
     assert record["codec"] == "none,blosc2:lz4:5:bitshuffle:8,none,none"
-    assert record["checksum"] == codecs.checksum(data) and record["stored_size"] == len(data)
+    assert record["checksum"] == checksums.checksum(data) and record["stored_size"] == len(data)
     arrays = value["codes"].nbytes + value["noise"].nbytes + value["small"].nbytes
     assert arrays < record["size"] < arrays + 2000  # the arrays' bytes and a short pickle stream
     zstd_size = len(S.dump_pickle(value, "zstd:3"))
@@ -369,15 +369,15 @@ def test_every_spec_round_trips_arrays_of_every_layout(spec, monkeypatch):
 
 def test_compression_variable_is_followed_and_a_bad_value_is_named(monkeypatch):
     _without_a_key(monkeypatch)
-    monkeypatch.setenv(codecs.ENV_VAR, "none")
+    monkeypatch.setenv(codec_spec.ENV_VAR, "none")
     data, record = S.dump_pickle_with_record(VALUE)
     assert record["codec"] == "none" and S.load_pickle(data, "E", record) == VALUE
-    monkeypatch.setenv(codecs.ENV_VAR, "zstd:19")
+    monkeypatch.setenv(codec_spec.ENV_VAR, "zstd:19")
     assert S.dump_pickle_with_record(VALUE)[1]["codec"] == "zstd:19"
-    monkeypatch.setenv(codecs.ENV_VAR, "blosc")
+    monkeypatch.setenv(codec_spec.ENV_VAR, "blosc")
     with pytest.raises(InvalidInputError) as err:
         S.dump_pickle_with_record(VALUE)
-    assert codecs.ENV_VAR in str(err.value) and "'blosc'" in str(err.value) and "'auto'" in str(err.value)
+    assert codec_spec.ENV_VAR in str(err.value) and "'blosc'" in str(err.value) and "'auto'" in str(err.value)
 
 
 def test_without_blosc2_writing_falls_back_to_zstd_and_reading_names_the_install(monkeypatch):
@@ -418,9 +418,9 @@ def _with_trailer(data) -> bytes:
     """An unsigned version-3 ``data`` with its checksum trailer recomputed, as anyone (no key needed) can."""
     data = bytes(data)
     assert data[len(S.PICKLE_MAGIC)] == 0, "signed envelopes end with their HMAC, not the trailer"
-    h = codecs.new_checksum("blake3")
-    h.update(data[: -codecs.CHECKSUM_SIZE])
-    return data[: -codecs.CHECKSUM_SIZE] + h.digest()
+    h = checksums.new_checksum("blake3")
+    h.update(data[: -checksums.CHECKSUM_SIZE])
+    return data[: -checksums.CHECKSUM_SIZE] + h.digest()
 
 
 @pytest.mark.parametrize("where", ["chunk", "trailer", "hmac", "header length"])
@@ -510,7 +510,7 @@ def test_a_wrong_record_is_corrupt(field, monkeypatch):
     if field == "other payload":
         wrong = other_record
     elif field == "checksum":
-        wrong["checksum"] = codecs.checksum(other)
+        wrong["checksum"] = checksums.checksum(other)
     elif field == "stored_size":
         wrong["stored_size"] += 1
     elif field == "codec":
@@ -586,7 +586,7 @@ def test_version_1_pickles_still_load(monkeypatch):
     _without_a_key(monkeypatch)  # version 1 envelopes of unsigned stores
     import pickle
 
-    from scout_persist.codecs import compress
+    from scout_persist.zstd_codec import compress
 
     body = compress(pickle.dumps({"legacy": True}, protocol=5), "zstd:3")
     assert S.load_pickle(S.PICKLE_MAGIC_V1 + bytes([0]) + body, "old") == {"legacy": True}
@@ -616,9 +616,9 @@ def test_large_decoded_arrays_are_private_memory_across_fork(monkeypatch):
     import numpy as np
 
     _without_a_key(monkeypatch)
-    a = np.arange(codecs.MAPPED_MIN, dtype=np.int64)
+    a = np.arange(envelope_parts.MAPPED_MIN, dtype=np.int64)
     loaded = S.load_pickle(S.dump_pickle(a, "auto"), "M")
-    assert loaded.nbytes >= codecs.MAPPED_MIN
+    assert loaded.nbytes >= envelope_parts.MAPPED_MIN
     pid = os.fork()
     if pid == 0:  # the child writes to its copy and leaves at once
         loaded[0] = -1

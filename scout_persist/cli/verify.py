@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .. import formats, payload, pickle_key, serializers
-from ..codecs import THREADED_HASH_MIN, new_checksum
+from ..checksums import THREADED_HASH_MIN, new_checksum
 from ..errors import CorruptPayloadError, InvalidInputError, KeyNotFound, UntrustedPayloadError
 from . import SUMMARIES
 from .jobs import load_info

@@ -35,7 +35,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..codecs import checksum_matches, parse_spec
+from ..checksums import checksum_matches
+from ..codec_spec import parse_spec
 from ..errors import CorruptPayloadError, FormatVersionError, InvalidInputError, MissingDependencyError
 
 # name -> module defining FORMAT (imported on first use: none of them imports its library at import time)

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .. import codecs, payload, serializers
+from .. import payload, serializers
+from ..checksums import checksum
 from ..errors import CorruptPayloadError, UnsupportedValueError
 from . import Format, Stored
 
@@ -43,7 +44,7 @@ class Json(Format):
             "level": None,
             "size": len(data),
             "stored_size": len(data),
-            "checksum": codecs.checksum(data),
+            "checksum": checksum(data),
         }
         return Stored(data, record, payload.handed(value, back))
 
