@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import payload, pickle_key, serializers
+from . import payload, pickle_envelope, pickle_key
 from .errors import CorruptPayloadError, KeyNotFound, UntrustedPayloadError
 from .handover import marked_done_by_another
 from .job_status import status_and_reason
@@ -214,7 +214,7 @@ def _value(
     if record.get("format") == payload.PICKLE:  # checked without unpickling anything
         payload.verify(data, record, where)
         if pickle_key.current() is not None:
-            serializers.check_pickle_hmac(data, where, bind=key)
+            pickle_envelope.check_pickle_hmac(data, where, bind=key)
         return NOT_LOADED
     payload.decode(data, record, key=key, location=where, relocate=relocate)
     return NOT_LOADED

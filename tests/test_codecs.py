@@ -576,7 +576,7 @@ def test_importing_the_codecs_loads_no_codec_library():
 
     code = (
         "import sys, scout_persist, scout_persist.checksums, scout_persist.zstd_codec, scout_persist.blosc_codec, "
-        "scout_persist.envelope_parts, scout_persist.serializers; "
+        "scout_persist.envelope_parts, scout_persist.pickle_envelope, scout_persist.scout_types; "
         "print(sorted(m for m in ('numpy', 'blosc2', 'blake3', 'zstandard') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .. import payload, serializers
+from .. import payload, scout_types
 from ..checksums import checksum
 from ..errors import CorruptPayloadError, UnsupportedValueError
 from . import Format, Stored
@@ -30,10 +30,10 @@ class Json(Format):
 
         fix = "return JSON data (dict with str keys, list, str, int, float, bool, None), or declare format='pickle'"
         try:
-            data = serializers.dump(value, "json")
+            data = scout_types.dump(value, "json")
         except (UnsupportedValueError, UnicodeEncodeError) as exc:
             raise UnsupportedValueError(f"a {type(value).__name__} cannot be stored as json: {exc}; {fix}") from exc
-        back = serializers.load(data, "json")
+        back = scout_types.load(data, "json")
         if not payload.lossless(value, back):
             raise UnsupportedValueError(
                 f"a {type(value).__name__} {value!r:.80} cannot be stored as json without change: a cache hit would "
@@ -51,7 +51,7 @@ class Json(Format):
     def decode(self, data: Any, record: Mapping[str, Any], where: str) -> Any:
 
         try:
-            return serializers.load(bytes(data), "json")
+            return scout_types.load(bytes(data), "json")
         except CorruptPayloadError as exc:
             raise CorruptPayloadError(f"{where}: {exc}") from exc
 
