@@ -303,7 +303,7 @@ def test_safetensors_missing_names_its_extra(monkeypatch):
 def test_importing_scout_persist_loads_no_optional_library():
     code = (
         "import sys, scout_persist, scout_persist.job, scout_persist.payload, scout_persist.formats, "
-        "scout_persist.outputs, scout_persist.files, scout_persist.tsv; "
+        "scout_persist.outputs, scout_persist.file_outputs, scout_persist.tsv; "
         "import scout_persist.formats.npy, scout_persist.formats.parquet, scout_persist.formats.arrow, "
         "scout_persist.formats.safetensors, scout_persist.formats.json_format; "
         "print(sorted({'numpy', 'pandas', 'pyarrow', 'safetensors', 'torch'} & set(sys.modules)))"

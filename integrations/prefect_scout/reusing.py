@@ -35,9 +35,9 @@ from scout_persist.signature import dependency_token, stored_signature
 from scout_persist.verdict import Expiry, Served
 from scout_persist.workflow import JobIdentity
 
-from . import plans, runs, settings
+from . import plans, run_recorder, settings
 from .cache_policy import ScoutCachePolicy, ScoutSpec
-from .serializer import ScoutSerializer
+from .result_serializer import ScoutSerializer
 from .storage import ScoutInfoStorage
 from .task import saved_storage
 
@@ -147,7 +147,7 @@ def reuse(run: str, task: str, *, name: str | None = None, url: str | None = Non
             return _cannot_serve(key, source.run_id, task)
         _require_unchanged(where, source, entry, dict(verdict.info))  # the .info the verdict followed
         return verdict.value
-    runs.begin(url)  # a run that reuses a job is recorded like one that runs a scout task
+    run_recorder.begin(url)  # a run that reuses a job is recorded like one that runs a scout task
     found = _Reused(job_store.url, key, info, source.run_id, source.workflow, str(entry.get("task")))
     value = _task_for(found, url)(key)
     _require_verified(where, source, entry, job_store.where(key), found)
@@ -220,7 +220,7 @@ def _task_for(found: _Reused, url: str | None) -> Task[..., Any]:
 
 
 def _record_lineage(found: _Reused, consumer: str) -> None:
-    recorder = runs.recorder_for(consumer)
+    recorder = run_recorder.recorder_for(consumer)
     data = {"run_id": found.run_id, "workflow": found.workflow, "task": found.task, "job": found.key}
     if recorder is not None:
         if found.key in recorder.noted_reuse:
@@ -229,7 +229,7 @@ def _record_lineage(found: _Reused, consumer: str) -> None:
         recorder.note("reused", data)
         workflow = recorder.workflow
     else:
-        current = runs.current()
+        current = run_recorder.current()
         if current is None:
             return
         current.note("reused", data)

@@ -32,9 +32,9 @@ from scout_persist.errors import KeyNotFound, ScoutPersistError
 from scout_persist.store import Store
 from scout_persist.verdict import ABSENT, CORRUPT, UNTRUSTED, Expiry, Served
 
-from . import plans, runs, settings
+from . import plans, run_recorder, settings
 from .plans import NotAScoutKey, TaskRunAttempt, job_key
-from .serializer import SERIALIZER_TYPE, hand_over, scout_type_from_info
+from .result_serializer import SERIALIZER_TYPE, hand_over, scout_type_from_info
 
 logger = logging.getLogger("prefect_scout")
 _warned_unsigned: set[str] = set()
@@ -171,7 +171,7 @@ class ScoutInfoStorage(_ScoutBlock):
             # audit mode: a hit computed again (the task wrapper compares it with this stored value)
             raise CacheMiss(f"job {attempt.store.where(attempt.key)!r} serves, and is audited: computed again")
         if run is not None:
-            runs.job_reused(run)  # served: the run is served by the stored job (noted before the result read)
+            run_recorder.job_reused(run)  # served: the run is served by the stored job (noted before the result read)
         meta = {
             "storage_key": str(path),
             "expiration": None,  # checked by the hit check itself

@@ -103,7 +103,7 @@ def only_run(store: Store, workflow: str | None = None) -> core.Run:
 
 # ----------------------------------------------------------------------------------------------- records
 def test_a_flow_run_is_recorded_with_its_code_parameters_and_jobs(scout_root, write_flow, log):
-    from prefect_scout import runs as plugin_runs
+    from prefect_scout import run_recorder as plugin_runs
 
     path, mod = write_flow(PIPELINE, "runs_recorded", offset=1000, flow="Recorded")
     assert mod.pipeline(4) == 1018
