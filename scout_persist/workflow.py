@@ -16,7 +16,7 @@ from typing import Any
 
 from . import rubytext
 from .errors import InvalidInputError
-from .layout import JOBS_DIR, check_job_name, extension_for, job_key
+from .layout import JOBS_DIR, check_job_name, extension_for, job_key_for
 from .resource import find, identify
 from .rubydigest import (
     digest_str,
@@ -351,7 +351,7 @@ def job_identity(
         name=name,
         hash=h,
         digest_str=full,
-        key=job_key(workflow, task, name, ext),
+        key=job_key_for(workflow, task, name, ext),
         inputs=inputs,
         input_names=[i.name for i in declared_inputs],
         non_default_inputs=non_default,

@@ -40,7 +40,7 @@ from scout_persist.callplan import (
 from scout_persist.codeidentity import warn_not_followed
 from scout_persist.errors import InvalidInputError
 from scout_persist.info import read_info
-from scout_persist.layout import below_jobs, job_key_below
+from scout_persist.layout import cache_key_of, job_key_of
 
 from . import plans, settings
 
@@ -187,7 +187,7 @@ def _key_from_api(run_id: str, wait: float = 30.0) -> str | None:
     kind = serializer.get("type") if isinstance(serializer, dict) else getattr(serializer, "type", None)
     if not storage_key or kind != "scout-persist":
         return None
-    return job_key_below(str(storage_key))
+    return job_key_of(str(storage_key))
 
 
 def plan_run(
@@ -225,7 +225,7 @@ def plan_run(
     sig = dict(planned.signature)
     dep_keys = list(planned.dependencies)
     task_name = planned.task
-    cache_key = below_jobs(ident.key)
+    cache_key = cache_key_of(ident.key)
     flow_run_id = str(flow_ctx.flow_run.id) if flow_ctx and flow_ctx.flow_run else None
     return plans.Plan(
         cache_key=cache_key,

@@ -30,7 +30,7 @@ from prefect.context import FlowRunContext, TaskRunContext
 from scout_persist import runs as core
 from scout_persist.attempt import Attempt
 from scout_persist.errors import InvalidInputError, KeyNotFound, ScoutPersistError
-from scout_persist.layout import below_jobs
+from scout_persist.layout import cache_key_of
 from scout_persist.signature import dependency_token, stored_signature
 from scout_persist.verdict import Expiry, Served
 from scout_persist.workflow import JobIdentity
@@ -84,7 +84,7 @@ class ReusePolicy(ScoutCachePolicy):
         signature = stored_signature(info)
         flow_ctx = FlowRunContext.get()
         plan = plans.Plan(
-            cache_key=below_jobs(found.key),
+            cache_key=cache_key_of(found.key),
             job_key=found.key,
             workflow=str(info.get("workflow") or ""),
             task=str(info.get("task_name") or found.task),

@@ -33,7 +33,7 @@ from scout_persist.store import Store
 from scout_persist.verdict import ABSENT, CORRUPT, UNTRUSTED, Expiry, Served
 
 from . import plans, run_recorder, settings
-from .plans import NotAScoutKey, TaskRunAttempt, job_key
+from .plans import NotAScoutKey, TaskRunAttempt, job_key_from_prefect
 from .result_serializer import SERIALIZER_TYPE, hand_over, scout_type_from_info
 
 logger = logging.getLogger("prefect_scout")
@@ -116,7 +116,7 @@ class _ScoutBlock(WritableFileSystem):
     def _attempt(self, path: str, metadata: bool) -> tuple[Attempt, TaskRunAttempt | None]:
         """The attempt that reads ``path``: the planned run's own (its ``exists()`` and ``read()`` see one verdict),
         else one for this read outside a planned run (the metadata read makes it, the result read takes it)."""
-        key = job_key(path)
+        key = job_key_from_prefect(path)
         store = self._store()
         run = plans.current(str(path))
         if run is not None and run.key == key and run.store.url == store.url:
@@ -128,7 +128,7 @@ class _ScoutBlock(WritableFileSystem):
     def _write(self, path: str, content: bytes) -> str:
         run = plans.current(str(path))
         try:
-            key = job_key(path)
+            key = job_key_from_prefect(path)
         except NotAScoutKey:
             return str(path)  # Prefect's record of a failed run: the job's .info already holds the exception
         if run is None or not (run.committed or run.audited is not None):
@@ -181,4 +181,4 @@ class ScoutInfoStorage(_ScoutBlock):
         return json.dumps(meta).encode()
 
 
-__all__ = ["CacheMiss", "NotAScoutKey", "ScoutInfoStorage", "ScoutStorage", "job_key"]
+__all__ = ["CacheMiss", "NotAScoutKey", "ScoutInfoStorage", "ScoutStorage", "job_key_from_prefect"]
