@@ -59,6 +59,14 @@ class Served:
     record: Mapping[str, Any] | None
     token: str
 
+    @property
+    def scout_type(self) -> str:
+        """How the job was written: ``pickle`` when its ``.info`` records a pickle, else its Scout type."""
+        record = payload.record_of(self.info)
+        if record is not None and record.get("format") == payload.PICKLE:
+            return payload.PICKLE
+        return str(self.info.get("type") or "binary")
+
 
 @dataclass(frozen=True)
 class Miss:

@@ -110,6 +110,23 @@ class JobIdentity:
     provided_inputs: dict[str, Any]
     extension: str | None = None
 
+    @classmethod
+    def of_stored(cls, key: str, info: Mapping[str, Any]) -> JobIdentity:
+        """The identity of the stored job at ``key`` as its ``.info`` tells it (its name is the key's last segment,
+        no hash; input names and non-default inputs as recorded): a job reused as it is, not planned again."""
+        name = key.rsplit("/", 1)[-1]
+        return cls(
+            id=name,
+            name=name,
+            hash=None,
+            digest_str="",
+            key=key,
+            inputs=[],
+            input_names=list(info.get("input_names") or []),
+            non_default_inputs=list(info.get("non_default_inputs") or []),
+            provided_inputs={},
+        )
+
 
 @dataclass
 class JobSpec(JobIdentity):

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 from scout_persist import audit
+from scout_persist.attempt import PREFECT_KEY, Served
 from scout_persist.errors import ScoutPersistError
-from scout_persist.verdict import PREFECT_KEY, Served
 
 from . import plans, run_recorder
 

@@ -18,13 +18,12 @@ from typing import Any
 
 from prefect.context import TaskRunContext
 
-from scout_persist.attempt import Attempt, JobSetup
+from scout_persist.attempt import Attempt, Expiry, JobSetup
 from scout_persist.audit import Finding
+from scout_persist.callplan import JobIdentity
 from scout_persist.errors import ScoutPersistError
 from scout_persist.layout import job_key_of
 from scout_persist.store import Store, check_key
-from scout_persist.verdict import Expiry
-from scout_persist.workflow import JobIdentity
 
 from . import settings
 

@@ -28,12 +28,11 @@ from prefect import Task
 from prefect.context import FlowRunContext, TaskRunContext
 
 from scout_persist import runs as core
-from scout_persist.attempt import Attempt
+from scout_persist.attempt import Attempt, Expiry, Served
+from scout_persist.callplan import JobIdentity
 from scout_persist.errors import InvalidInputError, KeyNotFound, ScoutPersistError
 from scout_persist.layout import cache_key_of
 from scout_persist.signature import dependency_token, stored_signature
-from scout_persist.verdict import Expiry, Served
-from scout_persist.workflow import JobIdentity
 
 from . import plans, run_recorder, settings
 from .cache_policy import ScoutCachePolicy, ScoutSpec
@@ -70,17 +69,7 @@ class ReusePolicy(ScoutCachePolicy):
     ) -> str | None:
         found: _Reused = self.reused
         info = found.info
-        ident = JobIdentity(
-            id=found.key.rsplit("/", 1)[-1],
-            name=found.key.rsplit("/", 1)[-1],
-            hash=None,
-            digest_str="",
-            key=found.key,
-            inputs=[],
-            input_names=list(info.get("input_names") or []),
-            non_default_inputs=list(info.get("non_default_inputs") or []),
-            provided_inputs={},
-        )
+        ident = JobIdentity.of_stored(found.key, info)
         signature = stored_signature(info)
         flow_ctx = FlowRunContext.get()
         plan = plans.Plan(

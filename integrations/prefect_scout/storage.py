@@ -27,14 +27,13 @@ from typing import Any, ClassVar
 from prefect.filesystems import WritableFileSystem
 from pydantic import Field
 
-from scout_persist.attempt import Attempt
+from scout_persist.attempt import ABSENT, CORRUPT, UNTRUSTED, Attempt, Expiry, Served
 from scout_persist.errors import KeyNotFound, ScoutPersistError
 from scout_persist.store import Store
-from scout_persist.verdict import ABSENT, CORRUPT, UNTRUSTED, Expiry, Served
 
 from . import plans, run_recorder, settings
 from .plans import NotAScoutKey, TaskRunAttempt, job_key_from_prefect
-from .result_serializer import SERIALIZER_TYPE, hand_over, scout_type_from_info
+from .result_serializer import SERIALIZER_TYPE, hand_over
 
 logger = logging.getLogger("prefect_scout")
 _warned_unsigned: set[str] = set()
@@ -175,7 +174,7 @@ class ScoutInfoStorage(_ScoutBlock):
         meta = {
             "storage_key": str(path),
             "expiration": None,  # checked by the hit check itself
-            "serializer": {"type": SERIALIZER_TYPE, "scout_type": scout_type_from_info(served.info)},
+            "serializer": {"type": SERIALIZER_TYPE, "scout_type": served.scout_type},
             "storage_block_id": None,
         }
         return json.dumps(meta).encode()

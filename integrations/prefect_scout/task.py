@@ -25,9 +25,9 @@ from prefect.context import FlowRunContext, TaskRunContext
 from prefect.futures import PrefectFuture
 from prefect.utilities.engine import get_state_for_result
 
-from scout_persist import audit, formats
-from scout_persist.callplan import JOBNAME_MARK, UpstreamRef
-from scout_persist.errors import InvalidInputError, ScoutPersistError
+from scout_persist import audit
+from scout_persist.callplan import JOBNAME_MARK, UpstreamRef, check_format
+from scout_persist.errors import ScoutPersistError
 
 from . import lifecycle, plans, run_recorder, settings
 from .cache_policy import ScoutCachePolicy, ScoutKeyError, ScoutSpec, current_job_name
@@ -280,22 +280,6 @@ class ScoutTask(Task[..., Any]):
         scout = cast(ScoutTask, new)
         scout.scout_url = self.scout_url
         return scout
-
-
-def check_format(format: str | None, scout_type: str | None, task: str) -> None:
-    """InvalidInputError at decoration time for an unknown format, or one given with a Scout type."""
-    if format is None:
-        return
-    if format != "pickle":
-        try:
-            formats.get(format)
-        except InvalidInputError as exc:
-            raise InvalidInputError(f"@scout_task {task!r}: {exc}") from None
-    if scout_type not in (None, "", "pickle", "binary"):
-        raise InvalidInputError(
-            f"@scout_task {task!r}: format={format!r} applies to results of any Python type (type=None); type="
-            f"{scout_type!r} is a Scout type whose bytes Ruby reads: drop format= or type="
-        )
 
 
 def scout_task(

@@ -18,10 +18,14 @@ killed run publishes none of them.  ``Job(path).files()`` lists them, ``Job(path
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from scout_persist.errors import InvalidInputError
-from scout_persist.file_outputs import JobFiles
 
 from . import plans
+
+if TYPE_CHECKING:
+    from scout_persist.file_outputs import JobFiles  # the type the running job's writer hands out
 
 
 class NoScoutTask(InvalidInputError):
