@@ -2,8 +2,8 @@
 
     python bench/bench_store_memory.py [--size-mb 1024] [--url URL] [--spec zstd:3]
 
-The payload goes through the streaming path every large result takes: ``codecs.compress_stream`` into
-``Store.writer`` (atomic), then ``Store.open`` + ``codecs.open_decompressed`` with the payload record checked.
+The payload goes through the streaming path every large result takes: ``zstd_codec.compress_stream`` into
+``Store.writer`` (atomic), then ``Store.open`` + ``zstd_codec.open_decompressed`` with the payload record checked.
 
 Two modes, each in a fresh child process so nothing else inflates its memory:
 
@@ -117,8 +117,8 @@ class _BufferReader:
 
 
 def _child(size_mb: int, url: str, spec: str, mode: str) -> dict:
-    from scout_persist.codecs import compress_stream, open_decompressed
     from scout_persist.store import Store
+    from scout_persist.zstd_codec import compress_stream, open_decompressed
 
     size = size_mb * MiB
     store = Store(url)

@@ -5,8 +5,8 @@ choice on new hardware: ``python bench/codec_choices.py [--size-mb 200] [--repea
 median of ``--repeat`` runs; the arrays are the large-result benchmark's array (int64 codes + noise) and a
 float64 array of random noise (the hard case).  Libraries that are not installed are skipped.
 
-It also measures where Blosc2 starts to pay for its import (``codecs.BLOSC2_MIN``): encode + decode time of the
-codes array through ``codecs.encode_parts``/``decode_parts`` with zstd:3 and with Blosc2, by size, next to the
+It also measures where Blosc2 starts to pay for its import (``blosc_codec.BLOSC2_MIN``): encode + decode time of the
+codes array through ``envelope_parts.encode_parts``/``decode_parts`` with zstd:3 and with Blosc2, by size, next to the
 time ``import blosc2`` takes in a fresh process (paid once by the writer's process and once by the reader's).
 """
 
@@ -137,24 +137,24 @@ def import_seconds(module: str, after: str = "numpy", repeat: int = 5) -> float:
 
 def breakeven(sizes=(4, 16, 32, 64, 128), repeat: int = 3) -> dict:
     from large_result import make_data
-    from scout_persist import codecs
+    from scout_persist import blosc_codec, envelope_parts
 
     out = {}
-    saved_min = codecs.BLOSC2_MIN
-    codecs.BLOSC2_MIN = 0
+    saved_min = blosc_codec.BLOSC2_MIN
+    blosc_codec.BLOSC2_MIN = 0
     try:
         for mb in sizes:
             a = make_data(mb)
             row = {}
             for spec in ("zstd:3", "auto"):
-                enc = codecs.encode_parts([a], [8], spec)
+                enc = envelope_parts.encode_parts([a], [8], spec)
                 payload = b"".join(enc.pieces)
-                row[spec] = _median(lambda: codecs.encode_parts([a], [8], spec), repeat) + _median(
-                    lambda: codecs.decode_parts(enc.header, payload, "x"), repeat
+                row[spec] = _median(lambda: envelope_parts.encode_parts([a], [8], spec), repeat) + _median(
+                    lambda: envelope_parts.decode_parts(enc.header, payload, "x"), repeat
                 )
             out[mb] = row
     finally:
-        codecs.BLOSC2_MIN = saved_min
+        blosc_codec.BLOSC2_MIN = saved_min
     return out
 
 

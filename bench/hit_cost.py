@@ -11,7 +11,7 @@ import time
 
 
 def run(n_jobs: int = 500) -> dict:
-    from prefect_scout.serializer import ScoutSerializer
+    from prefect_scout.result_serializer import ScoutSerializer
     from prefect_scout.storage import ScoutInfoStorage, ScoutStorage
     from scout_persist.job import JobWriter
     from scout_persist.store import Store

@@ -35,9 +35,9 @@ TARGET_SPEC = "auto"  # the codec the issue's large-array targets are set for
 
 def plugin_default_spec() -> str:
     """The codec the plug-in uses when nothing is configured (its 'scout' row is that scout[SPEC] row): the core's."""
-    from scout_persist import codecs
+    from scout_persist import codec_spec
 
-    return os.environ.get(codecs.ENV_VAR) or codecs.DEFAULT_SPEC
+    return os.environ.get(codec_spec.ENV_VAR) or codec_spec.DEFAULT_SPEC
 
 
 def large_systems(array: str) -> list[str]:

@@ -36,7 +36,9 @@ from .lease import InfoLease, JobLease, LockFileLease, job_lease, wait_until
 from .payload import PICKLE, info_type, is_pickled
 from .signature import dependency_token, stored_signature
 from .store import Conflict, Store
-from .verdict import CLAIMED, Expiry, Miss, Served, Verdict, judge, quick_miss
+
+# an attempt takes an Expiry and gives verdicts: their vocabulary comes with it (callers ask the attempt, not the rule)
+from .verdict import ABSENT, CLAIMED, CORRUPT, PREFECT_KEY, UNTRUSTED, Expiry, Miss, Served, Verdict, judge, quick_miss
 
 POLL = 0.25  # seconds between looks at a job another live holder computes
 
@@ -311,4 +313,16 @@ class Attempt:
         self.forget()
 
 
-__all__ = ["Attempt", "JobSetup"]
+__all__ = [
+    "ABSENT",
+    "CLAIMED",
+    "CORRUPT",
+    "PREFECT_KEY",
+    "UNTRUSTED",
+    "Attempt",
+    "Expiry",
+    "JobSetup",
+    "Miss",
+    "Served",
+    "Verdict",
+]

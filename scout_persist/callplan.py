@@ -26,12 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
-from . import signature
+from . import formats, signature
 from .codeidentity import CodeIdentity, identify
-from .errors import ScoutPersistError, UnsupportedValueError
+from .errors import InvalidInputError, ScoutPersistError, UnsupportedValueError
+from .info import read_info
 from .rubydigest import digest_str
 from .rubyvalues import Step
-from .workflow import Input, JobIdentity, job_identity
+from .workflow import Input, JobIdentity, job_identity  # JobIdentity: what a CallPlan names, for its callers
 
 if TYPE_CHECKING:
     from .store import Store
@@ -85,6 +86,21 @@ def upstream_from_info(
     fixed_names = set(fixed) | set((record or {}).get("fixed_inputs") or ())
     inherited = tuple(n for n in info.get("non_default_inputs") or [] if n not in fixed_names)
     return Upstream(key, signature.dependency_token(key, info, store), inherited)
+
+
+def upstream_at(store: Store, key: str) -> Upstream | None:
+    """The upstream job at ``key`` in ``store`` as its ``.info`` tells it now; None when no ``.info`` names a
+    workflow (not a Scout job)."""
+    info = read_info(store, key + ".info")
+    if not info or not info.get("workflow"):
+        return None
+    return upstream_from_info(key, info, store=store)
+
+
+def upstream_token(store: Store, key: str) -> str:
+    """The :func:`~scout_persist.signature.dependency_token` of the job at ``key`` in ``store``, from its ``.info`` as
+    it is now."""
+    return signature.dependency_token(key, read_info(store, key + ".info"), store)
 
 
 @dataclass(frozen=True)
@@ -227,6 +243,23 @@ def only_upstream(template: Any) -> bool:
     return isinstance(template, (list, tuple)) and bool(template) and all(isinstance(v, UpstreamRef) for v in template)
 
 
+def check_format(format: str | None, scout_type: str | None, task: str) -> None:
+    """InvalidInputError (at decoration time) for an unknown ``format``, or one given with a Scout type (whose bytes
+    Ruby reads); ``task`` names the task in the message."""
+    if format is None:
+        return
+    if format != "pickle":
+        try:
+            formats.get(format)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"@scout_task {task!r}: {exc}") from None
+    if scout_type not in (None, "", "pickle", "binary"):
+        raise InvalidInputError(
+            f"@scout_task {task!r}: format={format!r} applies to results of any Python type (type=None); type="
+            f"{scout_type!r} is a Scout type whose bytes Ruby reads: drop format= or type="
+        )
+
+
 # ------------------------------------------------------------------------------------------------- plan
 def plan_call(
     fn: Callable[..., Any],
@@ -356,10 +389,12 @@ def _fed_digest(value: Any, template: Any, jobs: Mapping[str, Upstream], where: 
 __all__ = [
     "JOBNAME_MARK",
     "CallPlan",
+    "JobIdentity",
     "ScoutKeyError",
     "TaskDecl",
     "Upstream",
     "UpstreamRef",
+    "check_format",
     "hints",
     "identity_value",
     "is_jobname",
@@ -367,5 +402,7 @@ __all__ = [
     "plan_call",
     "provided_value",
     "scout_type_of",
+    "upstream_at",
     "upstream_from_info",
+    "upstream_token",
 ]

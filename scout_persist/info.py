@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import CorruptPayloadError, InfoFormatError, KeyNotFound
-from .marshal import dump_exception, is_marshal, loads as marshal_loads
 from .process import hostname as machine_name
+from .ruby_marshal import dump_exception, is_marshal, loads as marshal_loads
 from .rubyjson import dumps as json_dumps, parse_ruby_time, ruby_float, ruby_time  # noqa: F401  (public re-exports)
 from .rubyvalues import RubyException, Symbol
 

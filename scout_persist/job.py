@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any
 
 from . import payload
-from .codecs import checksum_algorithm, new_checksum
+from .checksums import checksum_algorithm, new_checksum
 from .errors import (
     CorruptPayloadError,
     InfoFormatError,
@@ -31,7 +31,7 @@ from .errors import (
     StorageError,
     UnsafePathError,
 )
-from .files import MANIFEST_KEY, JobFiles, manifest_of, verified_open
+from .file_outputs import MANIFEST_KEY, JobFiles, manifest_of, verified_open
 from .info import NOINFO, InfoFile, decode_exception, loads_info, read_info
 from .job_status import job_status
 from .layout import JOBS_DIR, JOBS_MARK, SCOUT_ROOT_MARK, clean_name as _clean_name, extension_for, split_location
@@ -43,7 +43,7 @@ from .tsv import as_pandas
 from .verdict import MISSING_RESULT, Expiry, Served, judge, judge_bytes
 
 if TYPE_CHECKING:
-    from .files import JobFiles
+    from .file_outputs import JobFiles
     from .lease import JobLease
     from .payload import Encoded
 
@@ -676,8 +676,8 @@ class JobWriter:
 
     @property
     def files(self) -> JobFiles:
-        """The job's file outputs (:class:`scout_persist.files.JobFiles`): staged while the job runs, published into
-        ``<job>.files/`` by :meth:`done`, dropped by :meth:`error`."""
+        """The job's file outputs (:class:`scout_persist.file_outputs.JobFiles`): staged while the job runs, published
+        into ``<job>.files/`` by :meth:`done`, dropped by :meth:`error`."""
         if self._files is None:
             self._files = JobFiles(self.store, self.key)
         return self._files

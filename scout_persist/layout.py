@@ -1,6 +1,10 @@
 """Where Scout puts things, the one home of its key rules: job keys, the split of a job path into root and key, lock
 keys, extensions, persist cache names (§9), clean names (§10.3).  (Ruby's ``identify`` and ``find`` of paths are in
-:mod:`scout_persist.resource`.)"""
+:mod:`scout_persist.resource`.)
+
+Two keys name a job: its *job key*, the store key of its result file (``var/jobs/<Workflow>/<task>/<name>[.ext]``,
+built by :func:`job_key_for`), and its *cache key*, the part below ``var/jobs`` that the Prefect plug-in gives Prefect
+(:func:`cache_key_of`, and back: :func:`job_key_of`)."""
 
 from __future__ import annotations
 
@@ -51,8 +55,8 @@ def alias_extension(dep_basename: str) -> str | None:
     return ".".join(reversed(ext))
 
 
-def job_key(workflow: str, task: str, name: str, extension: str | None = None) -> str:
-    """``var/jobs/<Workflow>/<task>/<name>[.<ext>]``, a store key."""
+def job_key_for(workflow: str, task: str, name: str, extension: str | None = None) -> str:
+    """The job key (the store key of the job's result file) of a job: ``var/jobs/<Workflow>/<task>/<name>[.<ext>]``."""
     key = f"{JOBS_DIR}/{workflow}/{task}/{name}"
     return f"{key}.{extension}" if extension else key
 
@@ -108,20 +112,19 @@ def lock_key_for(path: str, suffix: str = ".persist") -> str:
     return f"{LOCK_DIR}/{name}.lock"
 
 
-def below_jobs(key: str) -> str:
-    """The part of job key ``var/jobs/<Workflow>/<task>/<name>`` below ``var/jobs`` (the Prefect plug-in's cache
-    key)."""
+def cache_key_of(key: str) -> str:
+    """The cache key of job key ``key`` (``var/jobs/<Workflow>/<task>/<name>``): the part below ``var/jobs``, the key
+    the Prefect plug-in gives Prefect (its cache, storage and lock key)."""
     if not key.startswith(JOBS_DIR + "/"):
         raise UnsafePathError(f"{key!r} is not a job key: job keys start with '{JOBS_DIR}/'")
     return key[len(JOBS_DIR) + 1 :]
 
 
-def job_key_below(relative: str) -> str | None:
-    """``var/jobs/<relative>`` when ``relative`` is ``<Workflow>/<task>/<name>`` inside the root, else None (the
-    reverse of :func:`below_jobs`)."""
-
+def job_key_of(cache_key: str) -> str | None:
+    """The job key ``var/jobs/<cache_key>`` when ``cache_key`` is ``<Workflow>/<task>/<name>`` inside the root, else
+    None (the reverse of :func:`cache_key_of`)."""
     try:
-        relative = check_key(str(relative))
+        relative = check_key(str(cache_key))
     except UnsafePathError:
         return None
     return f"{JOBS_DIR}/{relative}" if relative.count("/") >= 2 else None

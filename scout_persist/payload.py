@@ -36,8 +36,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import formats, serializers, settings, tsv
-from .codecs import checksum, checksum_matches
+from . import formats, pickle_envelope, scout_types, settings, tsv
+from .checksums import checksum, checksum_matches
 from .equality import difference
 from .errors import (
     CorruptPayloadError,
@@ -51,7 +51,7 @@ from .rubyvalues import Symbol
 log = logging.getLogger(__name__)
 
 RECORD_KEY = "payload"
-PICKLE = serializers.PICKLE
+PICKLE = pickle_envelope.PICKLE
 FORMATS = ("scout", "pickle", "none", *formats.names())
 ALLOW_PICKLE_ENV = "SCOUT_PERSIST_ALLOW_PICKLE"
 # Below this many bytes the parts of a payload are joined and stored with one put (one request on object stores).
@@ -153,7 +153,7 @@ def encode(
     if in_files is not None and stype in ("file", "file_array"):
         return _encode_in_files(in_files, stype, location or key)
     try:
-        data = serializers.dump(value, stype)
+        data = scout_types.dump(value, stype)
     except (UnsupportedValueError, UnicodeEncodeError) as exc:
         why = f"text Ruby reads is UTF-8, which cannot hold {exc}" if isinstance(exc, UnicodeEncodeError) else exc
         raise UnsupportedValueError(
@@ -175,7 +175,7 @@ def encode(
 
 def _encode_pickle(value: Any, key: str, compression: str | None, hmac_key: Any, where: str) -> Encoded:
     require_pickle_allowed("store", f"{where} (a {type(value).__name__})")
-    data, prec, back = serializers.dump_pickle_handing_on(value, compression, hmac_key, bind=key)
+    data, prec, back = pickle_envelope.dump_pickle_handing_on(value, compression, hmac_key, bind=key)
     record = {"format": PICKLE, **{k: v for k, v in prec.items() if k != "serializer"}}
     return Encoded(data, record, back)
 
@@ -305,7 +305,7 @@ def decode(
             raise CorruptPayloadError(f"{where}: no result bytes to decode")
         if scout_type == PICKLE:
             require_pickle_allowed("load", where)
-        return serializers.load(bytes(data), scout_type or "binary", path=location, relocate=relocate)
+        return scout_types.load(bytes(data), scout_type or "binary", path=location, relocate=relocate)
     fmt = record.get("format")
     if fmt == "none":
         return None
@@ -324,7 +324,7 @@ def decode(
         require_pickle_allowed("load", where)
     verify(data, record, where)
     if fmt == PICKLE:
-        return serializers.load_pickle(data, where, hmac_key=hmac_key, bind=key)
+        return pickle_envelope.load_pickle(data, where, hmac_key=hmac_key, bind=key)
     return _decode_scout(data, record, location, relocate)
 
 
@@ -377,7 +377,7 @@ def _decode_scout(data: Any, record: Mapping[str, Any], location: str | None, re
     if ref is not None and stype in ("file", "file_array") and location:
         paths = [f"{location}.files/{name}" for name in ([ref] if isinstance(ref, str) else ref)]
         return paths[0] if stype == "file" else paths
-    value = serializers.load(bytes(data), stype, path=location, relocate=relocate)
+    value = scout_types.load(bytes(data), stype, path=location, relocate=relocate)
     if stype == "binary" and record.get("newline") and value.endswith(b"\n"):
         value = value[:-1]
     return value

@@ -31,8 +31,8 @@ import warnings
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
-from . import payload, serializers, settings
-from .codecs import checksum
+from . import payload, pickle_envelope, scout_types, settings
+from .checksums import checksum
 from .errors import CorruptPayloadError, InfoFormatError, InvalidInputError, KeyNotFound, LeaseLost, UnsafePathError
 from .info import dumps_info, loads_info
 from .layout import PERSIST_DIR, lock_key_for, persistence_path
@@ -224,11 +224,11 @@ def _checked(loc: Location, signature: dict[str, str]) -> bytes | None:
 
 def _load(loc: Location, type: str | None, data: bytes | None = None) -> Any:
 
-    if type == serializers.PICKLE:
+    if type == pickle_envelope.PICKLE:
         payload.require_pickle_allowed("load", loc.url)
     # A pickle's HMAC (when a key is set) is bound to the entry it was written for.
     data = loc.store.get(loc.key) if data is None else data
-    return serializers.load(data, type, path=loc.url, bind=loc.key)
+    return scout_types.load(data, type, path=loc.url, bind=loc.key)
 
 
 def _stored_value(loc: Location, type: str | None, no_load: bool, signature: dict[str, str]) -> tuple[bool, Any]:
@@ -256,13 +256,14 @@ def _stored(value: Any, type: str | None, loc: Location) -> tuple[bytes, Any, di
     """``(bytes, value, payload record)``: what to store for ``value``, the value a later load of it gives back
     (which the first call returns too; a value the type cannot hold is refused), and the record of the bytes."""
 
-    if type == serializers.PICKLE:
+    if type == pickle_envelope.PICKLE:
         payload.require_pickle_allowed("store", f"{loc.url} (a {value.__class__.__name__})")
-        data, prec, back = serializers.dump_pickle_handing_on(value, bind=loc.key)  # a hit's value, also the 1st time
+        # the value a hit gives, also the first time
+        data, prec, back = pickle_envelope.dump_pickle_handing_on(value, bind=loc.key)
         return data, back, {"format": payload.PICKLE, **{k: v for k, v in prec.items() if k != "serializer"}}
-    data = serializers.dump(value, type)
+    data = scout_types.dump(value, type)
     stype = "binary" if type in (None, "") else str(type)
-    back = serializers.load(data, stype, path=loc.url)
+    back = scout_types.load(data, stype, path=loc.url)
     payload.require_roundtrip(value, back, "json" if stype == "serializer" else stype)
     record = {"format": "scout", "type": payload.info_type(stype), "stored_size": len(data), "checksum": checksum(data)}
     return data, payload.handed(value, back), record

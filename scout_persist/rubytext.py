@@ -1,6 +1,6 @@
 """Ruby's reading of plain text: ``String#to_i``/``to_f``, ``split("\\n")`` and ``Persist.deserialize``.
 
-Shared by input coercion (workflow) and result loading (serializers), which read text the same way.
+Shared by input coercion (workflow) and result loading (scout_types), which read text the same way.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Values are read when they are needed (a test or a long-running process may chang
 import.  A value that breaks its rule raises :class:`InvalidInputError` naming the variable, the value, the rule and
 the fix.  Three values have a grammar of their own and are checked by the concept that owns it, which names the
 variable in its message: the store root (:func:`scout_persist.store.store_url`), the codec spec
-(:func:`scout_persist.codecs.parse_spec`) and the HMAC key (:mod:`scout_persist.pickle_key`).
+(:func:`scout_persist.codec_spec.parse_spec`) and the HMAC key (:mod:`scout_persist.pickle_key`).
 
 :data:`VARIABLES` lists them all, with their defaults and meanings; the table in ``docs/getting-started.md`` is
 checked against it.  fsspec's own ``FSSPEC_<PROTOCOL>_<OPTION>`` variables (and AWS's ``AWS_*``) configure backends
@@ -157,7 +157,8 @@ def durability() -> str:
 
 # -- stored values ---------------------------------------------------------------------------------------------------
 def compression() -> str | None:
-    """``$SCOUT_PERSIST_COMPRESSION`` as set (None: the default); checked by :func:`scout_persist.codecs.parse_spec`."""
+    """``$SCOUT_PERSIST_COMPRESSION`` as set (None: the default); checked by
+    :func:`scout_persist.codec_spec.parse_spec`."""
     return COMPRESSION.raw()
 
 

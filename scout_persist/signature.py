@@ -25,7 +25,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .codeidentity import CodeIdentity, changed_components, code_identity, identify
+from .codeidentity import CodeIdentity, changed_components, code_identity, identify, warn_not_followed
 from .payload import record_of
 from .result_token import ruby_result_token
 from .valuedigest import DIGESTIBLE, file_content_digest, hasher, value_digest
@@ -169,4 +169,5 @@ __all__ = [
     "identify",
     "stored_signature",
     "value_digest",
+    "warn_not_followed",
 ]

@@ -23,7 +23,7 @@ from typing import Any
 from .errors import InvalidInputError, MissingDependencyError, UnsupportedValueError
 from .rubyjson import ruby_float
 from .rubyvalues import TSV, Symbol
-from .serializers import dump_tsv, load_tsv
+from .scout_types import dump_tsv, load_tsv
 
 ATTRS_KEY = "scout_tsv"  # df.attrs entry: {"type": "list", "options": {name: raw text}}
 DEFAULT_KEY_FIELD = "ID"

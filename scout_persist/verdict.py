@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import payload, pickle_key, serializers
+from . import payload, pickle_envelope, pickle_key
 from .errors import CorruptPayloadError, KeyNotFound, UntrustedPayloadError
 from .handover import marked_done_by_another
 from .job_status import status_and_reason
@@ -58,6 +58,14 @@ class Served:
     info: Mapping[str, Any]
     record: Mapping[str, Any] | None
     token: str
+
+    @property
+    def scout_type(self) -> str:
+        """How the job was written: ``pickle`` when its ``.info`` records a pickle, else its Scout type."""
+        record = payload.record_of(self.info)
+        if record is not None and record.get("format") == payload.PICKLE:
+            return payload.PICKLE
+        return str(self.info.get("type") or "binary")
 
 
 @dataclass(frozen=True)
@@ -214,7 +222,7 @@ def _value(
     if record.get("format") == payload.PICKLE:  # checked without unpickling anything
         payload.verify(data, record, where)
         if pickle_key.current() is not None:
-            serializers.check_pickle_hmac(data, where, bind=key)
+            pickle_envelope.check_pickle_hmac(data, where, bind=key)
         return NOT_LOADED
     payload.decode(data, record, key=key, location=where, relocate=relocate)
     return NOT_LOADED

@@ -16,7 +16,7 @@ from typing import Any
 
 from . import rubytext
 from .errors import InvalidInputError
-from .layout import JOBS_DIR, check_job_name, extension_for, job_key
+from .layout import JOBS_DIR, check_job_name, extension_for, job_key_for
 from .resource import find, identify
 from .rubydigest import (
     digest_str,
@@ -109,6 +109,23 @@ class JobIdentity:
     non_default_inputs: list[str]
     provided_inputs: dict[str, Any]
     extension: str | None = None
+
+    @classmethod
+    def of_stored(cls, key: str, info: Mapping[str, Any]) -> JobIdentity:
+        """The identity of the stored job at ``key`` as its ``.info`` tells it (its name is the key's last segment,
+        no hash; input names and non-default inputs as recorded): a job reused as it is, not planned again."""
+        name = key.rsplit("/", 1)[-1]
+        return cls(
+            id=name,
+            name=name,
+            hash=None,
+            digest_str="",
+            key=key,
+            inputs=[],
+            input_names=list(info.get("input_names") or []),
+            non_default_inputs=list(info.get("non_default_inputs") or []),
+            provided_inputs={},
+        )
 
 
 @dataclass
@@ -351,7 +368,7 @@ def job_identity(
         name=name,
         hash=h,
         digest_str=full,
-        key=job_key(workflow, task, name, ext),
+        key=job_key_for(workflow, task, name, ext),
         inputs=inputs,
         input_names=[i.name for i in declared_inputs],
         non_default_inputs=non_default,

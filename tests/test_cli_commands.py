@@ -276,7 +276,7 @@ def test_why_damaged_result_and_undecided_dependency(root, capsys):
     """A result that fails its checksum is rerun (the plug-in's hit check); a signed job whose dependency runs again
     is reused only if the dependency gives the same bytes, and --why says so instead of guessing."""
     from scout_persist import signature as sig
-    from scout_persist.codecs import checksum
+    from scout_persist.checksums import checksum
 
     base = root / "var/jobs/DepCases/base/chain_e0415ca5244b665e3e7b7d876ba1f3d9"
     plus = root / "var/jobs/DepCases/plus_one/chain_2f314573b8160c65765ffb42ddbd2958"

@@ -328,7 +328,7 @@ def test_plotting_a_run_without_jobs_says_so(root, capsys, tmp_path):
 
 def test_resume_without_the_plugin_names_the_extra(root, capsys, monkeypatch):
     runs.write_record(root, make_record("r-done"))
-    monkeypatch.setitem(__import__("sys").modules, "prefect_scout.resume", None)
+    monkeypatch.setitem(__import__("sys").modules, "prefect_scout.resuming", None)
     code, _, err = cli(capsys, "resume", "r-done")
     assert code == 2
     assert "resume runs the flow with Prefect and the prefect_scout plug-in, which do not import here" in err

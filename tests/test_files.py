@@ -1,4 +1,4 @@
-"""File outputs of a job (scout_persist.files through JobWriter.files and Job.files/open_file): staged, committed
+"""File outputs of a job (scout_persist.file_outputs through JobWriter.files and Job.files/open_file): staged, committed
 into <job>.files/ with the job, listed with checksums in .info, read back verified, on local disks and S3; failed and
 killed runs publish nothing."""
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from scout_persist.errors import CorruptPayloadError, InvalidInputError, KeyNotFound, UnsafePathError
-from scout_persist.files import STAGE_DIR, clean_stages
+from scout_persist.file_outputs import STAGE_DIR, clean_stages
 from scout_persist.job import Job, JobWriter
 from scout_persist.store import Store
 

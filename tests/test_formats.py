@@ -303,9 +303,9 @@ def test_safetensors_missing_names_its_extra(monkeypatch):
 def test_importing_scout_persist_loads_no_optional_library():
     code = (
         "import sys, scout_persist, scout_persist.job, scout_persist.payload, scout_persist.formats, "
-        "scout_persist.outputs, scout_persist.files, scout_persist.tsv; "
+        "scout_persist.outputs, scout_persist.file_outputs, scout_persist.tsv; "
         "import scout_persist.formats.npy, scout_persist.formats.parquet, scout_persist.formats.arrow, "
-        "scout_persist.formats.safetensors, scout_persist.formats.json; "
+        "scout_persist.formats.safetensors, scout_persist.formats.json_format; "
         "print(sorted({'numpy', 'pandas', 'pyarrow', 'safetensors', 'torch'} & set(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -353,7 +353,7 @@ def _rerecorded(record: dict, **changes) -> dict:
 
 
 def test_records_that_do_not_describe_their_bytes_are_corrupt():
-    from scout_persist.codecs import checksum
+    from scout_persist.checksums import checksum
 
     enc = payload.encode({"w": np.ones(2, dtype=np.float32)}, None, key=KEY, compression="none")
     data = bytes(enc.data)

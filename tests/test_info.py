@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from scout_persist import marshal
+from scout_persist import ruby_marshal
 from scout_persist.errors import InfoFormatError, UnsupportedValueError
 from scout_persist.info import (
     InfoFile,
@@ -126,14 +126,14 @@ def test_marshal_info_fallback_and_rbbt_legacy():
         "result_type": Symbol("integer"),
         "name": "Default",
     }
-    info = loads_info(marshal.dumps(legacy), "legacy.info", strict=True)
+    info = loads_info(ruby_marshal.dumps(legacy), "legacy.info", strict=True)
     assert info["status"] == "start" and info["pid"] == 4242
     assert info["input_names"] == ["n", "name"] and info["inputs"] == [3, "x"]
     assert info["type"] == "integer"
     assert info["dependencies"][0][-1] == "/home/u/.rbbt/var/jobs/W/base/Default"
     # a Scout-era Marshal info (the JSON serializer's fallback) keeps its values
     scout = {Symbol("status"): "done", Symbol("inputs"): [1.5, Symbol("a")]}
-    assert loads_info(marshal.dumps(scout), "m.info", strict=True) == {"status": "done", "inputs": [1.5, "a"]}
+    assert loads_info(ruby_marshal.dumps(scout), "m.info", strict=True) == {"status": "done", "inputs": [1.5, "a"]}
 
 
 def test_truncate_array():

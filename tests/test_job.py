@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from scout_persist import Job, marshal
+from scout_persist import Job, ruby_marshal
 from scout_persist.errors import (
     CorruptPayloadError,
     InfoFormatError,
@@ -100,7 +100,7 @@ def test_exception_blob_not_from_scout(tree):
     path = tree / (ERROR + ".info")
     info = json.loads(path.read_bytes())
     for blob in (
-        base64.encodebytes(marshal.dumps([1, Symbol("not_an_exception")])).decode(),
+        base64.encodebytes(ruby_marshal.dumps([1, Symbol("not_an_exception")])).decode(),
         base64.encodebytes(b"\x04\x08o:\x13ScoutException\x08:\tmesg").decode(),  # truncated
         base64.encodebytes(b"random bytes, not Marshal").decode(),
     ):
@@ -195,12 +195,13 @@ def test_rbbt_legacy_job(tmp_path):
     old = "/home/someone/.rbbt/var/jobs/Old/base/Default"
     store.put("var/jobs/Old/base/Default", b"7")
     store.put(
-        "var/jobs/Old/base/Default.info", marshal.dumps({"status": Symbol("done"), "result_type": Symbol("integer")})
+        "var/jobs/Old/base/Default.info",
+        ruby_marshal.dumps({"status": Symbol("done"), "result_type": Symbol("integer")}),
     )
     store.put("var/jobs/Old/top/Default", b"")
     store.put(
         "var/jobs/Old/top/Default.info",
-        marshal.dumps(
+        ruby_marshal.dumps(
             {
                 "status": Symbol("error"),
                 "pid": "99",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scout_persist import serializers
+from scout_persist import scout_types
 from scout_persist.errors import InfoFormatError, JobFailed, JobNotFound
 from scout_persist.info import truncate_array
 from scout_persist.job import Job
@@ -180,11 +180,11 @@ def test_every_persist_cache_entry_loads(ruby_fixtures, manifest):
     root = ruby_fixtures / "scout-jobs"
     for entry in manifest["persist"]:
         path = root / entry["file"]
-        value = serializers.load(path.read_bytes(), entry["type"], path=str(path))
+        value = scout_types.load(path.read_bytes(), entry["type"], path=str(path))
         want = ruby_value(entry["reloaded"], root, manifest, ruby_fixtures)
         assert same(value, want), (entry["case"], value, want)
         # and the bytes Ruby wrote are the bytes we write
-        assert serializers.dump(value, entry["type"]) == path.read_bytes(), entry["case"]
+        assert scout_types.dump(value, entry["type"]) == path.read_bytes(), entry["case"]
     print(f"loaded {len(manifest['persist'])} persist entries")
     assert len(manifest["persist"]) == 10
 

@@ -8,7 +8,7 @@ from fractions import Fraction
 
 import pytest
 
-from scout_persist import codecs
+from scout_persist import checksums
 from scout_persist.errors import CorruptPayloadError, JobFailed, JobNotFound, UnsafePathError, UnsupportedValueError
 from scout_persist.info import dumps_info
 from scout_persist.job import Job, JobWriter
@@ -181,7 +181,7 @@ def test_python_values_use_the_pickle_serializer(tmp_path):
     assert info["type"] == "binary"  # Ruby sees an opaque byte string, never a wrong value
     assert info["payload"]["format"] == "pickle" and info["payload"]["codec"] == record["codec"]
     assert info["payload"]["stored_size"] == store.size("var/jobs/W/t/Default")
-    assert info["payload"]["checksum"] == record["checksum"] == codecs.checksum(store.get("var/jobs/W/t/Default"))
+    assert info["payload"]["checksum"] == record["checksum"] == checksums.checksum(store.get("var/jobs/W/t/Default"))
     assert list(info).index("payload") < list(info).index("time_elapsed")
     assert job.load() == value
 

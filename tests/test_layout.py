@@ -5,12 +5,12 @@ import pytest
 from scout_persist.errors import JobNotFound, UnsafePathError
 from scout_persist.layout import (
     alias_extension,
-    below_jobs,
+    cache_key_of,
     check_job_name,
     clean_name,
     extension_for,
-    job_key,
-    job_key_below,
+    job_key_for,
+    job_key_of,
     mangle,
     persistence_path,
     split_location,
@@ -31,7 +31,7 @@ def test_extensions_and_keys():
     assert extension_for("json") == "json" and extension_for("text", "csv") == "csv" and extension_for("text") is None
     assert alias_extension("Default_x.tsv.gz") == "tsv.gz" and alias_extension("ab.tsv") == "ab.tsv"
     assert alias_extension("Default") is None
-    assert job_key("W", "t", "n", "json") == "var/jobs/W/t/n.json"
+    assert job_key_for("W", "t", "n", "json") == "var/jobs/W/t/n.json"
 
 
 @pytest.mark.parametrize("bad", ["../x", "a/../b", "/abs", "nul\0", ""])
@@ -72,11 +72,11 @@ def test_a_job_path_splits_into_root_and_key_at_the_last_jobs_folder():
 
 
 def test_the_cache_key_is_the_job_key_below_var_jobs_and_back():
-    key = job_key("Baking", "whisk_eggs", "Default")
-    assert below_jobs(key) == "Baking/whisk_eggs/Default"
-    assert job_key_below(below_jobs(key)) == key
+    key = job_key_for("Baking", "whisk_eggs", "Default")
+    assert cache_key_of(key) == "Baking/whisk_eggs/Default"
+    assert job_key_of(cache_key_of(key)) == key
     with pytest.raises(UnsafePathError, match=r"'tmp/x' is not a job key: job keys start with 'var/jobs/'"):
-        below_jobs("tmp/x")
-    assert job_key_below("Baking/whisk_eggs") is None  # not <Workflow>/<task>/<name>
-    assert job_key_below("../Baking/whisk_eggs/Default") is None  # would leave the root
-    assert job_key_below("6f1c0e2a-random-prefect-key") is None
+        cache_key_of("tmp/x")
+    assert job_key_of("Baking/whisk_eggs") is None  # not <Workflow>/<task>/<name>
+    assert job_key_of("../Baking/whisk_eggs/Default") is None  # would leave the root
+    assert job_key_of("6f1c0e2a-random-prefect-key") is None

@@ -9,7 +9,7 @@ import zoneinfo
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from scout_persist import payload, pickle_key, serializers
+from scout_persist import payload, pickle_envelope, pickle_key
 from scout_persist.errors import CorruptPayloadError, UnsupportedValueError, UntrustedPayloadError
 from scout_persist.job import Job, JobWriter
 from scout_persist.pickle_key import HMAC_ENV
@@ -153,7 +153,7 @@ def test_decode_verifies_size_and_checksum_before_decoding():
 
 
 def test_a_pickle_is_unpickled_only_when_the_record_says_so():
-    pickled = serializers.dump_pickle({"x": 1})
+    pickled = pickle_envelope.dump_pickle({"x": 1})
     as_binary = payload.encode(pickled, "binary", key=KEY)
     assert payload.decode(as_binary.data, as_binary.record, key=KEY) == pickled  # raw bytes, never run
     assert payload.decode(pickled, None, key=KEY, scout_type="binary") == pickled  # Ruby's job: raw bytes
@@ -185,7 +185,7 @@ def test_hmac_binds_a_pickle_to_its_job(tmp_path, monkeypatch):
 def test_persist_binary_never_unpickles_and_returns_the_same_value_first_and_later(tmp_path):
     from scout_persist.persist_cache import persist
 
-    pickled = serializers.dump_pickle({"x": 1})
+    pickled = pickle_envelope.dump_pickle({"x": 1})
     first = persist("download", "binary", lambda: pickled, store=str(tmp_path))
     later = persist("download", "binary", lambda: b"unused", store=str(tmp_path))
     assert first == later and isinstance(later, bytes) and later.startswith(pickled)

@@ -108,7 +108,7 @@ def test_our_entries_have_rubys_bytes(store, ruby_root, manifest, ruby_fixtures)
     for entry in manifest["persist"]:
         value = ruby_value(entry["returned"], ruby_root.root, manifest, ruby_fixtures)
         if entry["type"] == "marshal":
-            from scout_persist.marshal import loads
+            from scout_persist.ruby_marshal import loads
 
             value = loads(ruby_root.get(entry["file"]))
         returned = run_entry(entry, lambda: value, store=store)
@@ -384,7 +384,7 @@ def test_an_edited_decorated_function_does_not_get_its_old_value(store):
 
 
 def test_the_sidecar_records_the_signature_and_the_bytes(store):
-    from scout_persist.codecs import checksum
+    from scout_persist.checksums import checksum
     from scout_persist.persist_cache import entry_signature
 
     persist("dose", "float", lambda: 20.08, store=store, other={"mg": 10.04})

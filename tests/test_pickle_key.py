@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from scout_persist import pickle_key, serializers
+from scout_persist import pickle_envelope, pickle_key
 from scout_persist.errors import PickleKeyError, UntrustedPayloadError
 from scout_persist.info import dumps_info
 from scout_persist.job import Job, JobWriter
@@ -42,8 +42,8 @@ def key_file(tmp_path, monkeypatch):
 
 
 def test_the_accounts_key_is_made_once_private_and_signs_every_pickle(key_file):
-    data, record = serializers.dump_pickle_with_record({"x": 1}, "none")
-    assert record["hmac"] is True and serializers.load_pickle(data, "job") == {"x": 1}
+    data, record = pickle_envelope.dump_pickle_with_record({"x": 1}, "none")
+    assert record["hmac"] is True and pickle_envelope.load_pickle(data, "job") == {"x": 1}
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600 and len(key_file.read_bytes().strip()) == 64
     assert pickle_key.current() == key_file.read_bytes().strip()
     assert "key file" in pickle_key.source() and str(key_file) in pickle_key.source()
@@ -64,7 +64,7 @@ def test_a_planted_pickle_is_refused_before_it_runs(key_file, tmp_path, backend,
     JobWriter(store, key).run(lambda: {"rows": [1, 2]})
     marker = tmp_path / "pwned"
     for signer in (b"", b"the attacker's own key"):  # unsigned, or signed with a key that is not ours
-        data, record = serializers.dump_pickle_with_record(Planted(str(marker)), "none", hmac_key=signer, bind=key)
+        data, record = pickle_envelope.dump_pickle_with_record(Planted(str(marker)), "none", hmac_key=signer, bind=key)
         info = Job.at(store, key).info
         info["payload"] = {"format": "pickle", **{k: v for k, v in record.items() if k != "serializer"}}
         store.put(key, data)
@@ -78,13 +78,13 @@ TEAM_KEY = "a team key of 32 bytes or more, ok"
 
 
 def test_the_variable_overrides_the_file(key_file, monkeypatch):
-    signed_by_file = serializers.dump_pickle({"x": 1})
+    signed_by_file = pickle_envelope.dump_pickle({"x": 1})
     monkeypatch.setenv(pickle_key.HMAC_ENV, TEAM_KEY)
     assert pickle_key.current() == TEAM_KEY.encode() and pickle_key.source() == "$SCOUT_PERSIST_HMAC_KEY"
     with pytest.raises(UntrustedPayloadError, match="does not verify"):
-        serializers.load_pickle(signed_by_file, "job")
+        pickle_envelope.load_pickle(signed_by_file, "job")
     monkeypatch.setenv(pickle_key.HMAC_ENV, "")  # empty is unset: the key file again
-    assert serializers.load_pickle(signed_by_file, "job") == {"x": 1}
+    assert pickle_envelope.load_pickle(signed_by_file, "job") == {"x": 1}
 
 
 def test_a_key_file_made_elsewhere_that_is_private_and_long_enough_is_used(key_file):
@@ -199,11 +199,11 @@ def broken_key(request, key_file, monkeypatch):
 
 
 def test_a_key_that_cannot_be_used_is_an_error_on_write_and_on_read(broken_key, key_file, monkeypatch):
-    signed = serializers.dump_pickle({"x": 1})  # by the good key made on first use
+    signed = pickle_envelope.dump_pickle({"x": 1})  # by the good key made on first use
     _, make = broken_key
     key_file.unlink()
     named, fragments = make(key_file, monkeypatch)
-    for attempt in (lambda: serializers.dump_pickle({"x": 1}), lambda: serializers.load_pickle(signed, "job")):
+    for attempt in (lambda: pickle_envelope.dump_pickle({"x": 1}), lambda: pickle_envelope.load_pickle(signed, "job")):
         with pytest.raises(PickleKeyError) as err:
             attempt()
         assert isinstance(err.value, PermissionError) and named in str(err.value)
@@ -224,14 +224,16 @@ def test_a_planted_pickle_never_runs_while_the_key_cannot_be_used(broken_key, ke
     make(key_file, monkeypatch)
     marker = tmp_path / "pwned"
     for signer in (b"", b"the attacker's own key, long enough!"):
-        data, record = serializers.dump_pickle_with_record(Planted(str(marker)), "none", hmac_key=signer, bind=job_key)
+        data, record = pickle_envelope.dump_pickle_with_record(
+            Planted(str(marker)), "none", hmac_key=signer, bind=job_key
+        )
         info = Job.at(store, job_key).info
         info["payload"] = {"format": "pickle", **{k: v for k, v in record.items() if k != "serializer"}}
         store.put(job_key, data)
         store.put(job_key + ".info", dumps_info(info))
         with pytest.raises(PickleKeyError):
             Job.at(store, job_key).load()
-        store.put(loc.key, serializers.dump_pickle(Planted(str(marker)), hmac_key=signer, bind=loc.key))
+        store.put(loc.key, pickle_envelope.dump_pickle(Planted(str(marker)), hmac_key=signer, bind=loc.key))
         with pytest.raises(PickleKeyError):
             persist("planted entry", "pickle", lambda: {"rows": [3]}, store=store)
         assert not marker.exists()

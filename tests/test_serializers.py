@@ -10,7 +10,15 @@ from fractions import Fraction
 
 import pytest
 
-from scout_persist import codecs, pickle_key, serializers as S
+from scout_persist import (
+    blosc_codec,
+    checksums,
+    codec_spec,
+    envelope_parts,
+    pickle_envelope as P,
+    pickle_key,
+    scout_types as S,
+)
 from scout_persist.errors import CorruptPayloadError, InvalidInputError, UnsupportedValueError, UntrustedPayloadError
 from scout_persist.pickle_key import HMAC_ENV
 from scout_persist.rubyvalues import ScoutPath, Symbol
@@ -19,7 +27,7 @@ from scout_persist.rubyvalues import ScoutPath, Symbol
 @pytest.fixture(autouse=True)
 def _small_arrays_take_the_blosc2_path(monkeypatch):
     """Test arrays are small: lower the size from which 'auto' uses Blosc2 (32 MiB) so that they exercise it."""
-    monkeypatch.setattr(codecs, "BLOSC2_MIN", 1 << 18)
+    monkeypatch.setattr(blosc_codec, "BLOSC2_MIN", 1 << 18)
 
 
 def test_every_fixture_result_loads_and_dumps_to_rubys_bytes(manifest, ruby_fixtures):
@@ -165,21 +173,21 @@ VALUE = {"frac": Fraction(2, 7), "set": {1, 2}, "bytes": b"\x00" * 1000}
 
 def test_pickle_round_trip_and_record(monkeypatch):
     _without_a_key(monkeypatch)
-    data, record = S.dump_pickle_with_record(VALUE, "zstd:3")
-    assert data.startswith(S.PICKLE_MAGIC)
+    data, record = P.dump_pickle_with_record(VALUE, "zstd:3")
+    assert data.startswith(P.PICKLE_MAGIC)
     assert record["serializer"] == "pickle" and record["codec"] == "zstd:3" and record["hmac"] is False
     assert record["stored_size"] == len(data) < record["size"]
-    assert record["checksum"] == codecs.checksum(data) and record["checksum"].startswith("blake3:")
+    assert record["checksum"] == checksums.checksum(data) and record["checksum"].startswith("blake3:")
     assert S.load(data, "pickle", record=record) == VALUE
     assert S.load(data, "binary", record=record) == VALUE  # the record, not the Ruby type, decides
-    plain = S.dump_pickle(VALUE, "none")
+    plain = P.dump_pickle(VALUE, "none")
     assert S.load(plain, "pickle") == VALUE
 
 
 def test_hmac_trust_rule(monkeypatch):
     monkeypatch.setenv(HMAC_ENV, "s3cret team key of 32 bytes or more")
     signed = S.dump(VALUE, "pickle")
-    assert signed[len(S.PICKLE_MAGIC)] == 32
+    assert signed[len(P.PICKLE_MAGIC)] == 32
     assert S.load(signed, "pickle") == VALUE
     # another writer's key
     with pytest.raises(UntrustedPayloadError, match="does not verify"):
@@ -204,7 +212,7 @@ def test_hmac_refusal_happens_before_unpickling(monkeypatch, tmp_path):
     """A hostile pickle with a forged-looking envelope never runs."""
     import pickle
 
-    from scout_persist.codecs import compress
+    from scout_persist.zstd_codec import compress
 
     marker = tmp_path / "pwned"
 
@@ -213,7 +221,7 @@ def test_hmac_refusal_happens_before_unpickling(monkeypatch, tmp_path):
             return (open, (str(marker), "w"))
 
     body = compress(pickle.dumps(Evil(), protocol=5), "zstd:3")
-    forged = S.PICKLE_MAGIC + bytes([32]) + hmac.new(b"guess", body, hashlib.sha256).digest() + body
+    forged = P.PICKLE_MAGIC + bytes([32]) + hmac.new(b"guess", body, hashlib.sha256).digest() + body
     monkeypatch.setenv(HMAC_ENV, "the real team key, 32 bytes or more")
     with pytest.raises(UntrustedPayloadError):
         S.load(forged, "pickle")
@@ -222,7 +230,7 @@ def test_hmac_refusal_happens_before_unpickling(monkeypatch, tmp_path):
 
 def test_damaged_pickles(monkeypatch):
     _without_a_key(monkeypatch)
-    data, record = S.dump_pickle_with_record(VALUE)
+    data, record = P.dump_pickle_with_record(VALUE)
     with pytest.raises(CorruptPayloadError, match="checksum"):
         S.load(data[:-1] + bytes([data[-1] ^ 1]), "pickle", record=record)
     with pytest.raises(CorruptPayloadError, match="truncated"):
@@ -280,25 +288,25 @@ def test_version_2_payloads_written_by_the_previous_code_still_load(name, monkey
     """Golden files written by scout-persist 84ac831 (envelope v2, sha256 records), read as they are."""
     _without_a_key(monkeypatch)
     data, record = _golden(name)
-    assert data.startswith(S.PICKLE_MAGIC_V2) and record["checksum"].startswith("sha256:")
+    assert data.startswith(P.PICKLE_MAGIC_V2) and record["checksum"].startswith("sha256:")
     key = b"golden-key" if record["hmac"] else None
-    assert _same(S.load_pickle(data, name, record, hmac_key=key), _golden_value())
-    assert _same(S.load_pickle(data, name, hmac_key=key), _golden_value())  # without its record
+    assert _same(P.load_pickle(data, name, record, hmac_key=key), _golden_value())
+    assert _same(P.load_pickle(data, name, hmac_key=key), _golden_value())  # without its record
     assert _same(S.load(data, "binary", record=record, hmac_key=key), _golden_value())
-    value = S.load_pickle(data, name, record, hmac_key=key)
+    value = P.load_pickle(data, name, record, hmac_key=key)
     assert value["codes"].flags.writeable
     bad = data[:-1] + bytes([data[-1] ^ 1])
     with pytest.raises(CorruptPayloadError, match="checksum"):
-        S.load_pickle(bad, name, record, hmac_key=key)
+        P.load_pickle(bad, name, record, hmac_key=key)
     if record["hmac"]:
         with pytest.raises(UntrustedPayloadError):
-            S.load_pickle(data, name, record, hmac_key=b"another key")
+            P.load_pickle(data, name, record, hmac_key=b"another key")
 
 
 def test_version_1_golden_payload_still_loads(monkeypatch):
     _without_a_key(monkeypatch)
     data, _ = _golden("v1-zstd3")
-    assert S.load_pickle(data, "old") == {"legacy": True}
+    assert P.load_pickle(data, "old") == {"legacy": True}
 
 
 # -- pickle layout version 3: a codec per part, checksum trailer ---------------------------------------
@@ -319,18 +327,18 @@ def test_auto_stores_arrays_with_blosc2_and_the_rest_with_zstd(monkeypatch):
     import numpy as np
 
     _without_a_key(monkeypatch)
-    monkeypatch.delenv(codecs.ENV_VAR, raising=False)
+    monkeypatch.delenv(codec_spec.ENV_VAR, raising=False)
     value = _array_value()
-    data, record = S.dump_pickle_with_record(value)  # auto is the default
-    assert data.startswith(S.PICKLE_MAGIC)
+    data, record = P.dump_pickle_with_record(value)  # auto is the default
+    assert data.startswith(P.PICKLE_MAGIC)
     # a short pickle stream and a 20-byte array (under 4 KiB), codes (blosc2), noise (barely shrinks): plain but codes
     assert record["codec"] == "none,blosc2:lz4:5:bitshuffle:8,none,none"
-    assert record["checksum"] == codecs.checksum(data) and record["stored_size"] == len(data)
+    assert record["checksum"] == checksums.checksum(data) and record["stored_size"] == len(data)
     arrays = value["codes"].nbytes + value["noise"].nbytes + value["small"].nbytes
     assert arrays < record["size"] < arrays + 2000  # the arrays' bytes and a short pickle stream
-    zstd_size = len(S.dump_pickle(value, "zstd:3"))
+    zstd_size = len(P.dump_pickle(value, "zstd:3"))
     assert len(data) < zstd_size
-    for loaded in (S.load_pickle(data, "A", record), S.load_pickle(data, "A")):
+    for loaded in (P.load_pickle(data, "A", record), P.load_pickle(data, "A")):
         assert loaded["label"] == value["label"]
         for k in ("codes", "noise", "small"):
             assert loaded[k].dtype == value[k].dtype and np.array_equal(loaded[k], value[k])
@@ -355,9 +363,9 @@ def test_every_spec_round_trips_arrays_of_every_layout(spec, monkeypatch):
         np.array([], dtype=np.float64),
         bytearray(b"raw " * 70_000),
     ]
-    data, record = S.dump_pickle_with_record(value, spec)
+    data, record = P.dump_pickle_with_record(value, spec)
     assert all(c == spec for c in record["codec"].split(",")) or spec == "auto"
-    loaded = S.load_pickle(data, "L", record)
+    loaded = P.load_pickle(data, "L", record)
     for a, b in zip(value, loaded):
         assert type(a) is type(b)
         if isinstance(a, np.ndarray):
@@ -369,15 +377,15 @@ def test_every_spec_round_trips_arrays_of_every_layout(spec, monkeypatch):
 
 def test_compression_variable_is_followed_and_a_bad_value_is_named(monkeypatch):
     _without_a_key(monkeypatch)
-    monkeypatch.setenv(codecs.ENV_VAR, "none")
-    data, record = S.dump_pickle_with_record(VALUE)
-    assert record["codec"] == "none" and S.load_pickle(data, "E", record) == VALUE
-    monkeypatch.setenv(codecs.ENV_VAR, "zstd:19")
-    assert S.dump_pickle_with_record(VALUE)[1]["codec"] == "zstd:19"
-    monkeypatch.setenv(codecs.ENV_VAR, "blosc")
+    monkeypatch.setenv(codec_spec.ENV_VAR, "none")
+    data, record = P.dump_pickle_with_record(VALUE)
+    assert record["codec"] == "none" and P.load_pickle(data, "E", record) == VALUE
+    monkeypatch.setenv(codec_spec.ENV_VAR, "zstd:19")
+    assert P.dump_pickle_with_record(VALUE)[1]["codec"] == "zstd:19"
+    monkeypatch.setenv(codec_spec.ENV_VAR, "blosc")
     with pytest.raises(InvalidInputError) as err:
-        S.dump_pickle_with_record(VALUE)
-    assert codecs.ENV_VAR in str(err.value) and "'blosc'" in str(err.value) and "'auto'" in str(err.value)
+        P.dump_pickle_with_record(VALUE)
+    assert codec_spec.ENV_VAR in str(err.value) and "'blosc'" in str(err.value) and "'auto'" in str(err.value)
 
 
 def test_without_blosc2_writing_falls_back_to_zstd_and_reading_names_the_install(monkeypatch):
@@ -389,13 +397,13 @@ def test_without_blosc2_writing_falls_back_to_zstd_and_reading_names_the_install
 
     _without_a_key(monkeypatch)
     value = _array_value()
-    with_blosc2 = S.dump_pickle(value, "auto")
+    with_blosc2 = P.dump_pickle(value, "auto")
     monkeypatch.setitem(sys.modules, "blosc2", None)  # import blosc2 -> ImportError
-    data, record = S.dump_pickle_with_record(value, "auto")
+    data, record = P.dump_pickle_with_record(value, "auto")
     assert record["codec"] == "none,zstd:3,none,none"
-    assert np.array_equal(S.load_pickle(data, "F", record)["codes"], value["codes"])
+    assert np.array_equal(P.load_pickle(data, "F", record)["codes"], value["codes"])
     with pytest.raises(MissingDependencyError, match=r"pip install 'scout-persist\[arrays\]'") as err:
-        S.load_pickle(with_blosc2, "var/jobs/W/t/arrays")
+        P.load_pickle(with_blosc2, "var/jobs/W/t/arrays")
     assert "var/jobs/W/t/arrays" in str(err.value)
 
 
@@ -403,71 +411,71 @@ def test_without_blake3_the_envelope_and_record_use_sha256(monkeypatch):
     import sys
 
     _without_a_key(monkeypatch)
-    written = S.dump_pickle(VALUE, "zstd:3")
+    written = P.dump_pickle(VALUE, "zstd:3")
     monkeypatch.setitem(sys.modules, "blake3", None)
-    data, record = S.dump_pickle_with_record(VALUE, "zstd:3")
+    data, record = P.dump_pickle_with_record(VALUE, "zstd:3")
     assert record["checksum"] == "sha256:" + hashlib.sha256(data).hexdigest()
-    assert S.load_pickle(data, "S", record) == VALUE and S.load_pickle(data, "S") == VALUE
+    assert P.load_pickle(data, "S", record) == VALUE and P.load_pickle(data, "S") == VALUE
     from scout_persist.errors import MissingDependencyError
 
     with pytest.raises(MissingDependencyError, match="blake3"):
-        S.load_pickle(written, "S")
+        P.load_pickle(written, "S")
 
 
 def _with_trailer(data) -> bytes:
     """An unsigned version-3 ``data`` with its checksum trailer recomputed, as anyone (no key needed) can."""
     data = bytes(data)
-    assert data[len(S.PICKLE_MAGIC)] == 0, "signed envelopes end with their HMAC, not the trailer"
-    h = codecs.new_checksum("blake3")
-    h.update(data[: -codecs.CHECKSUM_SIZE])
-    return data[: -codecs.CHECKSUM_SIZE] + h.digest()
+    assert data[len(P.PICKLE_MAGIC)] == 0, "signed envelopes end with their HMAC, not the trailer"
+    h = checksums.new_checksum("blake3")
+    h.update(data[: -checksums.CHECKSUM_SIZE])
+    return data[: -checksums.CHECKSUM_SIZE] + h.digest()
 
 
 @pytest.mark.parametrize("where", ["chunk", "trailer", "hmac", "header length"])
 def test_version_3_hmac_signs_every_byte_and_is_checked_first(where, monkeypatch):
     monkeypatch.setenv(HMAC_ENV, "a team key of 32 bytes or more, ok")
-    data, record = S.dump_pickle_with_record(_array_value(), "auto")
+    data, record = P.dump_pickle_with_record(_array_value(), "auto")
     data = bytearray(data)
-    assert data[len(S.PICKLE_MAGIC)] == 32  # the HMAC is last: it signs the header, the chunks and the trailer
-    assert S.load_pickle(bytes(data), "K")["label"] == "x" * 100
+    assert data[len(P.PICKLE_MAGIC)] == 32  # the HMAC is last: it signs the header, the chunks and the trailer
+    assert P.load_pickle(bytes(data), "K")["label"] == "x" * 100
     at = {
         "chunk": len(data) // 2,
         "trailer": len(data) - 40,
         "hmac": len(data) - 1,
-        "header length": len(S.PICKLE_MAGIC) + 2,
+        "header length": len(P.PICKLE_MAGIC) + 2,
     }[where]
     data[at] ^= 0x20
     with pytest.raises(UntrustedPayloadError, match="does not verify"):  # not parsed before the HMAC passes
-        S.load_pickle(bytes(data), "K")
+        P.load_pickle(bytes(data), "K")
     _without_a_key(monkeypatch)
     with pytest.raises(CorruptPayloadError, match="checksum"):  # without a key: the record's checksum catches it
-        S.load_pickle(bytes(data), "K", record)
+        P.load_pickle(bytes(data), "K", record)
     if where == "hmac":  # without key nor record: the trailer covers the content, intact here
-        assert S.load_pickle(bytes(data), "K")["label"] == "x" * 100
+        assert P.load_pickle(bytes(data), "K")["label"] == "x" * 100
     else:
         with pytest.raises(CorruptPayloadError):  # the trailer (or the header) catches it
-            S.load_pickle(bytes(data), "K")
+            P.load_pickle(bytes(data), "K")
 
 
 def test_an_unsigned_version_3_payload_is_refused_when_a_key_is_set(monkeypatch):
     _without_a_key(monkeypatch)
-    data = S.dump_pickle({"a": 1})
+    data = P.dump_pickle({"a": 1})
     monkeypatch.setenv(HMAC_ENV, "a team key of 32 bytes or more, ok")
     with pytest.raises(UntrustedPayloadError, match="no HMAC"):
-        S.load_pickle(data, "N")
+        P.load_pickle(data, "N")
 
 
 def _damage(data: bytes, how: str) -> bytes:
     import struct
 
-    header_end = len(S.PICKLE_MAGIC) + 1 + 4 + struct.unpack_from("<I", data, len(S.PICKLE_MAGIC) + 1)[0]
+    header_end = len(P.PICKLE_MAGIC) + 1 + 4 + struct.unpack_from("<I", data, len(P.PICKLE_MAGIC) + 1)[0]
     flip = lambda b, i: b[:i] + bytes([b[i] ^ 0x04]) + b[i + 1 :]  # noqa: E731
     return {
         "truncated": lambda: data[:-100],
         "truncated to the header": lambda: data[:header_end],
         "extended": lambda: data + b"\0",
         "flip in magic": lambda: flip(data, 7),
-        "flip in HMAC length": lambda: flip(data, len(S.PICKLE_MAGIC)),
+        "flip in HMAC length": lambda: flip(data, len(P.PICKLE_MAGIC)),
         "flip in header": lambda: flip(data, header_end - 3),
         "flip in first chunk": lambda: flip(data, header_end + 20),
         "flip in middle": lambda: flip(data, len(data) // 2),
@@ -492,25 +500,25 @@ DAMAGE = [
 @pytest.mark.parametrize("how", DAMAGE)
 def test_damaged_version_3_payload_is_corrupt_with_and_without_its_record(spec, how, monkeypatch):
     _without_a_key(monkeypatch)
-    data, record = S.dump_pickle_with_record(_array_value(), spec)
+    data, record = P.dump_pickle_with_record(_array_value(), spec)
     bad = _damage(data, how)
     where = "var/jobs/W/t/damaged"
     with pytest.raises(CorruptPayloadError, match=where):
-        S.load_pickle(bad, where, record)
+        P.load_pickle(bad, where, record)
     with pytest.raises(CorruptPayloadError, match=where):
-        S.load_pickle(bad, where)
+        P.load_pickle(bad, where)
 
 
 @pytest.mark.parametrize("field", ["checksum", "stored_size", "codec", "size", "other payload"])
 def test_a_wrong_record_is_corrupt(field, monkeypatch):
     _without_a_key(monkeypatch)
-    data, record = S.dump_pickle_with_record(_array_value(), "auto")
-    other, other_record = S.dump_pickle_with_record({"other": 1}, "auto")
+    data, record = P.dump_pickle_with_record(_array_value(), "auto")
+    other, other_record = P.dump_pickle_with_record({"other": 1}, "auto")
     wrong = dict(record)
     if field == "other payload":
         wrong = other_record
     elif field == "checksum":
-        wrong["checksum"] = codecs.checksum(other)
+        wrong["checksum"] = checksums.checksum(other)
     elif field == "stored_size":
         wrong["stored_size"] += 1
     elif field == "codec":
@@ -518,20 +526,20 @@ def test_a_wrong_record_is_corrupt(field, monkeypatch):
     else:
         wrong["size"] += 8
     with pytest.raises(CorruptPayloadError, match="var/jobs/W/t/R"):
-        S.load_pickle(data, "var/jobs/W/t/R", wrong)
+        P.load_pickle(data, "var/jobs/W/t/R", wrong)
 
 
 def test_the_record_checksum_or_the_trailer_is_checked_never_the_bytes_taken_on_trust(monkeypatch):
     """A payload whose chunk bytes and trailer were both rewritten: the record still catches it."""
     _without_a_key(monkeypatch)
-    data, record = S.dump_pickle_with_record(list(range(1000)), "none")
+    data, record = P.dump_pickle_with_record(list(range(1000)), "none")
     changed = bytearray(data)
     i = changed.index(bytes([231, 3]))  # a pickled 999, BININT2
     changed[i] = 230
     rewritten = _with_trailer(changed)
-    assert S.load_pickle(rewritten, "T")[-1] == 998  # self-consistent without a record: it is what it says
+    assert P.load_pickle(rewritten, "T")[-1] == 998  # self-consistent without a record: it is what it says
     with pytest.raises(CorruptPayloadError, match="checksum"):
-        S.load_pickle(rewritten, "T", record)
+        P.load_pickle(rewritten, "T", record)
 
 
 def _with_header(data: bytes, edit) -> bytes:
@@ -539,7 +547,7 @@ def _with_header(data: bytes, edit) -> bytes:
     import json
     import struct
 
-    start = len(S.PICKLE_MAGIC) + 1
+    start = len(P.PICKLE_MAGIC) + 1
     (n,) = struct.unpack_from("<I", data, start)
     header = json.loads(data[start + 4 : start + 4 + n])
     header = edit(header) or header
@@ -563,9 +571,9 @@ def test_a_consistent_envelope_with_a_bad_header_is_corrupt(case, monkeypatch):
     """Even with a trailer that matches (someone rewrote it), a header this version cannot follow is refused."""
     _without_a_key(monkeypatch)
     edit, message = HEADER_EDITS[case]
-    forged = _with_header(S.dump_pickle({"a": 1}, "zstd:3"), edit)
+    forged = _with_header(P.dump_pickle({"a": 1}, "zstd:3"), edit)
     with pytest.raises(CorruptPayloadError, match=message) as err:
-        S.load_pickle(forged, "var/jobs/W/t/H")
+        P.load_pickle(forged, "var/jobs/W/t/H")
     assert "var/jobs/W/t/H" in str(err.value)
 
 
@@ -574,11 +582,11 @@ def test_arrays_travel_out_of_band_and_load_writable():
     import numpy as np
 
     a = np.arange(300_000, dtype=np.int64) % 1000
-    data, record = S.dump_pickle_with_record(a, "zstd:3")
-    assert data.startswith(S.PICKLE_MAGIC) and record["size"] >= a.nbytes
-    b = S.load_pickle(data, "var/jobs/W/t/arr", record)
+    data, record = P.dump_pickle_with_record(a, "zstd:3")
+    assert data.startswith(P.PICKLE_MAGIC) and record["size"] >= a.nbytes
+    b = P.load_pickle(data, "var/jobs/W/t/arr", record)
     assert np.array_equal(a, b) and b.flags.writeable
-    strided = S.load_pickle(S.dump_pickle(a[::3], "none"), "strided")  # not contiguous: pickled in-band
+    strided = P.load_pickle(P.dump_pickle(a[::3], "none"), "strided")  # not contiguous: pickled in-band
     assert np.array_equal(strided, a[::3])
 
 
@@ -586,10 +594,10 @@ def test_version_1_pickles_still_load(monkeypatch):
     _without_a_key(monkeypatch)  # version 1 envelopes of unsigned stores
     import pickle
 
-    from scout_persist.codecs import compress
+    from scout_persist.zstd_codec import compress
 
     body = compress(pickle.dumps({"legacy": True}, protocol=5), "zstd:3")
-    assert S.load_pickle(S.PICKLE_MAGIC_V1 + bytes([0]) + body, "old") == {"legacy": True}
+    assert P.load_pickle(P.PICKLE_MAGIC_V1 + bytes([0]) + body, "old") == {"legacy": True}
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "table"])
@@ -601,9 +609,9 @@ def test_damaged_version_2_payload_is_detected_without_a_record(damage, monkeypa
     elif damage == "flip":
         data[-30] ^= 0x10
     else:
-        data[len(S.PICKLE_MAGIC) + 1 + 4] ^= 0x01  # a part length in the table
+        data[len(P.PICKLE_MAGIC) + 1 + 4] ^= 0x01  # a part length in the table
     with pytest.raises(CorruptPayloadError) as err:
-        S.load_pickle(bytes(data), "var/jobs/W/t/damaged")
+        P.load_pickle(bytes(data), "var/jobs/W/t/damaged")
     assert "var/jobs/W/t/damaged" in str(err.value)
 
 
@@ -616,9 +624,9 @@ def test_large_decoded_arrays_are_private_memory_across_fork(monkeypatch):
     import numpy as np
 
     _without_a_key(monkeypatch)
-    a = np.arange(codecs.MAPPED_MIN, dtype=np.int64)
-    loaded = S.load_pickle(S.dump_pickle(a, "auto"), "M")
-    assert loaded.nbytes >= codecs.MAPPED_MIN
+    a = np.arange(envelope_parts.MAPPED_MIN, dtype=np.int64)
+    loaded = P.load_pickle(P.dump_pickle(a, "auto"), "M")
+    assert loaded.nbytes >= envelope_parts.MAPPED_MIN
     pid = os.fork()
     if pid == 0:  # the child writes to its copy and leaves at once
         loaded[0] = -1

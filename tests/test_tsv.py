@@ -13,7 +13,7 @@ from scout_persist import payload
 from scout_persist.errors import InvalidInputError, UnsupportedValueError
 from scout_persist.job import Job, JobWriter
 from scout_persist.rubyvalues import TSV
-from scout_persist.serializers import dump_tsv
+from scout_persist.scout_types import dump_tsv
 from scout_persist.store import Store
 from scout_persist.tsv import frame_of
 

@@ -8,13 +8,13 @@ time it needs to start on a slow machine (:func:`prefect_scout.settings.give_the
 from __future__ import annotations
 
 from .cache_policy import ScoutCachePolicy, ScoutKeyError, ScoutSpec, job_name
-from .files import job_files
 from .locking import ScoutLockManager
+from .result_serializer import ScoutSerializer
 from .reusing import ReuseError, reuse
-from .serializer import ScoutSerializer
 from .settings import give_the_ephemeral_server_time
 from .storage import CacheMiss, ScoutInfoStorage, ScoutStorage
 from .task import JobName, ScoutTask, fixed, scout_task
+from .task_files import job_files
 
 give_the_ephemeral_server_time()
 

@@ -35,12 +35,11 @@ from scout_persist.callplan import (
     Upstream,
     plan_call,
     scout_type_of,
-    upstream_from_info,
+    upstream_at,
+    upstream_token,
 )
-from scout_persist.codeidentity import warn_not_followed
 from scout_persist.errors import InvalidInputError
-from scout_persist.info import read_info
-from scout_persist.layout import below_jobs, job_key_below
+from scout_persist.layout import cache_key_of, job_key_of
 
 from . import plans, settings
 
@@ -144,18 +143,14 @@ def _dependency(run_id: str, url: str | None, plain: Any = ()) -> Upstream | Non
         plan = found.plan
         inherited = tuple(n for n in plan.identity.non_default_inputs if n not in plan.fixed)
         store = settings.store_for(url)
-        token = found.token or signature.dependency_token(plan.job_key, read_info(store, plan.job_key + ".info"), store)
+        token = found.token or upstream_token(store, plan.job_key)
         return Upstream(plan.job_key, token, inherited)
     if isinstance(found, BaseException):
         raise ScoutKeyError(f"upstream task run {run_id} has no Scout job key ({found})") from found
     key = _key_from_api(run_id)
     if key is None:
         return None
-    store = settings.store_for(url)
-    info = read_info(store, key + ".info")
-    if not info or not info.get("workflow"):
-        return None
-    return upstream_from_info(key, info, store=store)
+    return upstream_at(settings.store_for(url), key)
 
 
 def _key_from_api(run_id: str, wait: float = 30.0) -> str | None:
@@ -187,7 +182,7 @@ def _key_from_api(run_id: str, wait: float = 30.0) -> str | None:
     kind = serializer.get("type") if isinstance(serializer, dict) else getattr(serializer, "type", None)
     if not storage_key or kind != "scout-persist":
         return None
-    return job_key_below(str(storage_key))
+    return job_key_of(str(storage_key))
 
 
 def plan_run(
@@ -220,12 +215,12 @@ def plan_run(
         provided=flow_parameters,
         job_id=getattr(task, "_scout_job_name", None) or current_job_name(),
     )
-    warn_not_followed(f"{workflow}#{planned.task}", planned.code)
+    signature.warn_not_followed(f"{workflow}#{planned.task}", planned.code)
     ident = planned.identity
     sig = dict(planned.signature)
     dep_keys = list(planned.dependencies)
     task_name = planned.task
-    cache_key = below_jobs(ident.key)
+    cache_key = cache_key_of(ident.key)
     flow_run_id = str(flow_ctx.flow_run.id) if flow_ctx and flow_ctx.flow_run else None
     return plans.Plan(
         cache_key=cache_key,

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from typing import Any
 
 from scout_persist import audit
+from scout_persist.attempt import PREFECT_KEY, Served
 from scout_persist.errors import ScoutPersistError
-from scout_persist.verdict import PREFECT_KEY, Served
 
-from . import plans, runs
+from . import plans, run_recorder
 
 
 def start(run: plans.TaskRunAttempt) -> None:
@@ -27,7 +27,7 @@ def start(run: plans.TaskRunAttempt) -> None:
     writer stays on the attempt while the body runs (``job_files()`` writes through it)."""
     plans.drop_unplanned(run.key)  # what reads outside a run judged of the job no longer holds
     run.claim()
-    runs.job_started(run)
+    run_recorder.job_started(run)
 
 
 def finish(run: plans.TaskRunAttempt, value: Any) -> Any:
@@ -39,7 +39,7 @@ def finish(run: plans.TaskRunAttempt, value: Any) -> Any:
         handed = run.commit(value, format=plan.format, **{PREFECT_KEY: _prefect_record(run)})
     except BaseException as exc:
         run.settle()
-        runs.job_finished(run, "error", exc)
+        run_recorder.job_finished(run, "error", exc)
         if isinstance(exc, ScoutPersistError):
             raise type(exc)(
                 f"scout task {plan.workflow}#{plan.task}: its {type(value).__name__} result was not stored as job "
@@ -47,7 +47,7 @@ def finish(run: plans.TaskRunAttempt, value: Any) -> Any:
             ) from exc
         raise
     run.settle()
-    runs.job_finished(run, "done")
+    run_recorder.job_finished(run, "done")
     return handed
 
 
@@ -55,7 +55,7 @@ def fail(run: plans.TaskRunAttempt, exc: BaseException) -> None:
     """The body raised: ``.info`` gets ``error`` (class, message, backtrace); the result file is removed."""
     run.fail(exc)
     run.settle()
-    runs.job_finished(run, "error", exc)
+    run_recorder.job_finished(run, "error", exc)
 
 
 def run(attempt: plans.TaskRunAttempt, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -94,7 +94,7 @@ def _audited(run: plans.TaskRunAttempt, served: Served, fresh: Any) -> Any:
         run.audited, handed = finding, served.value
         run.token = served.token
         run.settle()
-    runs.job_audited(run, finding)
+    run_recorder.job_audited(run, finding)
     return handed
 
 

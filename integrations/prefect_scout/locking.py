@@ -21,7 +21,7 @@ from typing import Protocol
 from scout_persist.lease import JobLease, LockFileLease, job_busy, job_lease, wait_until
 
 from . import plans, settings
-from .plans import NotAScoutKey, job_key
+from .plans import NotAScoutKey, job_key_from_prefect
 
 
 class _Holding(Protocol):
@@ -53,7 +53,9 @@ class ScoutLockManager:
         return f"ScoutLockManager(url={self.url!r}, lease={self.lease}, refresh={self.refresh})"
 
     def _lease(self, key: str) -> JobLease:
-        return job_lease(settings.store_for(self.url), job_key(key), lease=self.lease, refresh=self.refresh)
+        return job_lease(
+            settings.store_for(self.url), job_key_from_prefect(key), lease=self.lease, refresh=self.refresh
+        )
 
     def acquire_lock(
         self, key: str, holder: str, acquire_timeout: float | None = None, hold_timeout: float | None = None
@@ -99,7 +101,7 @@ class ScoutLockManager:
             if (self.url, key) in _HELD:
                 return True
         try:
-            return job_busy(settings.store_for(self.url), job_key(key), self.lease)
+            return job_busy(settings.store_for(self.url), job_key_from_prefect(key), self.lease)
         except NotAScoutKey:
             return False  # Prefect's record of a failed run: no Scout job, no lease
 

@@ -18,13 +18,12 @@ from typing import Any
 
 from prefect.context import TaskRunContext
 
-from scout_persist.attempt import Attempt, JobSetup
+from scout_persist.attempt import Attempt, Expiry, JobSetup
 from scout_persist.audit import Finding
+from scout_persist.callplan import JobIdentity
 from scout_persist.errors import ScoutPersistError
-from scout_persist.layout import job_key_below
+from scout_persist.layout import job_key_of
 from scout_persist.store import Store, check_key
-from scout_persist.verdict import Expiry
-from scout_persist.workflow import JobIdentity
 
 from . import settings
 
@@ -37,13 +36,14 @@ class NotAScoutKey(ScoutPersistError, ValueError):
     """A storage key that is not a Scout job path."""
 
 
-def job_key(key: str) -> str:
-    """The store key of the result file of cache key ``key`` (``Baking/whisk_eggs/Default``).
+def job_key_from_prefect(key: str) -> str:
+    """The job key (the store key of the result file) named by the key Prefect passes (a cache, storage or lock key:
+    the cache key ``Baking/whisk_eggs/Default``).
 
     Anything that is not ``<Workflow>/<task>/<name>`` is refused: Prefect also uses random keys (the exception of a
     failed run), and those have no place in ``var/jobs`` (the ``.info`` keeps the error).
     """
-    found = job_key_below(check_key(str(key)))
+    found = job_key_of(check_key(str(key)))
     if found is None:
         raise NotAScoutKey(
             f"{key!r} is not a Scout job key (<Workflow>/<task>/<name>); the scout storage keeps only task results "
@@ -200,7 +200,7 @@ __all__ = [
     "for_run",
     "forget_all",
     "is_scout",
-    "job_key",
+    "job_key_from_prefect",
     "mark_scout",
     "remember",
     "take_unplanned",

@@ -28,16 +28,15 @@ from prefect import Task
 from prefect.context import FlowRunContext, TaskRunContext
 
 from scout_persist import runs as core
-from scout_persist.attempt import Attempt
+from scout_persist.attempt import Attempt, Expiry, Served
+from scout_persist.callplan import JobIdentity
 from scout_persist.errors import InvalidInputError, KeyNotFound, ScoutPersistError
-from scout_persist.layout import below_jobs
+from scout_persist.layout import cache_key_of
 from scout_persist.signature import dependency_token, stored_signature
-from scout_persist.verdict import Expiry, Served
-from scout_persist.workflow import JobIdentity
 
-from . import plans, runs, settings
+from . import plans, run_recorder, settings
 from .cache_policy import ScoutCachePolicy, ScoutSpec
-from .serializer import ScoutSerializer
+from .result_serializer import ScoutSerializer
 from .storage import ScoutInfoStorage
 from .task import saved_storage
 
@@ -70,21 +69,11 @@ class ReusePolicy(ScoutCachePolicy):
     ) -> str | None:
         found: _Reused = self.reused
         info = found.info
-        ident = JobIdentity(
-            id=found.key.rsplit("/", 1)[-1],
-            name=found.key.rsplit("/", 1)[-1],
-            hash=None,
-            digest_str="",
-            key=found.key,
-            inputs=[],
-            input_names=list(info.get("input_names") or []),
-            non_default_inputs=list(info.get("non_default_inputs") or []),
-            provided_inputs={},
-        )
+        ident = JobIdentity.of_stored(found.key, info)
         signature = stored_signature(info)
         flow_ctx = FlowRunContext.get()
         plan = plans.Plan(
-            cache_key=below_jobs(found.key),
+            cache_key=cache_key_of(found.key),
             job_key=found.key,
             workflow=str(info.get("workflow") or ""),
             task=str(info.get("task_name") or found.task),
@@ -147,7 +136,7 @@ def reuse(run: str, task: str, *, name: str | None = None, url: str | None = Non
             return _cannot_serve(key, source.run_id, task)
         _require_unchanged(where, source, entry, dict(verdict.info))  # the .info the verdict followed
         return verdict.value
-    runs.begin(url)  # a run that reuses a job is recorded like one that runs a scout task
+    run_recorder.begin(url)  # a run that reuses a job is recorded like one that runs a scout task
     found = _Reused(job_store.url, key, info, source.run_id, source.workflow, str(entry.get("task")))
     value = _task_for(found, url)(key)
     _require_verified(where, source, entry, job_store.where(key), found)
@@ -220,7 +209,7 @@ def _task_for(found: _Reused, url: str | None) -> Task[..., Any]:
 
 
 def _record_lineage(found: _Reused, consumer: str) -> None:
-    recorder = runs.recorder_for(consumer)
+    recorder = run_recorder.recorder_for(consumer)
     data = {"run_id": found.run_id, "workflow": found.workflow, "task": found.task, "job": found.key}
     if recorder is not None:
         if found.key in recorder.noted_reuse:
@@ -229,7 +218,7 @@ def _record_lineage(found: _Reused, consumer: str) -> None:
         recorder.note("reused", data)
         workflow = recorder.workflow
     else:
-        current = runs.current()
+        current = run_recorder.current()
         if current is None:
             return
         current.note("reused", data)

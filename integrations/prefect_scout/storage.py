@@ -27,14 +27,13 @@ from typing import Any, ClassVar
 from prefect.filesystems import WritableFileSystem
 from pydantic import Field
 
-from scout_persist.attempt import Attempt
+from scout_persist.attempt import ABSENT, CORRUPT, UNTRUSTED, Attempt, Expiry, Served
 from scout_persist.errors import KeyNotFound, ScoutPersistError
 from scout_persist.store import Store
-from scout_persist.verdict import ABSENT, CORRUPT, UNTRUSTED, Expiry, Served
 
-from . import plans, runs, settings
-from .plans import NotAScoutKey, TaskRunAttempt, job_key
-from .serializer import SERIALIZER_TYPE, hand_over, scout_type_from_info
+from . import plans, run_recorder, settings
+from .plans import NotAScoutKey, TaskRunAttempt, job_key_from_prefect
+from .result_serializer import SERIALIZER_TYPE, hand_over
 
 logger = logging.getLogger("prefect_scout")
 _warned_unsigned: set[str] = set()
@@ -116,7 +115,7 @@ class _ScoutBlock(WritableFileSystem):
     def _attempt(self, path: str, metadata: bool) -> tuple[Attempt, TaskRunAttempt | None]:
         """The attempt that reads ``path``: the planned run's own (its ``exists()`` and ``read()`` see one verdict),
         else one for this read outside a planned run (the metadata read makes it, the result read takes it)."""
-        key = job_key(path)
+        key = job_key_from_prefect(path)
         store = self._store()
         run = plans.current(str(path))
         if run is not None and run.key == key and run.store.url == store.url:
@@ -128,7 +127,7 @@ class _ScoutBlock(WritableFileSystem):
     def _write(self, path: str, content: bytes) -> str:
         run = plans.current(str(path))
         try:
-            key = job_key(path)
+            key = job_key_from_prefect(path)
         except NotAScoutKey:
             return str(path)  # Prefect's record of a failed run: the job's .info already holds the exception
         if run is None or not (run.committed or run.audited is not None):
@@ -171,14 +170,14 @@ class ScoutInfoStorage(_ScoutBlock):
             # audit mode: a hit computed again (the task wrapper compares it with this stored value)
             raise CacheMiss(f"job {attempt.store.where(attempt.key)!r} serves, and is audited: computed again")
         if run is not None:
-            runs.job_reused(run)  # served: the run is served by the stored job (noted before the result read)
+            run_recorder.job_reused(run)  # served: the run is served by the stored job (noted before the result read)
         meta = {
             "storage_key": str(path),
             "expiration": None,  # checked by the hit check itself
-            "serializer": {"type": SERIALIZER_TYPE, "scout_type": scout_type_from_info(served.info)},
+            "serializer": {"type": SERIALIZER_TYPE, "scout_type": served.scout_type},
             "storage_block_id": None,
         }
         return json.dumps(meta).encode()
 
 
-__all__ = ["CacheMiss", "NotAScoutKey", "ScoutInfoStorage", "ScoutStorage", "job_key"]
+__all__ = ["CacheMiss", "NotAScoutKey", "ScoutInfoStorage", "ScoutStorage", "job_key_from_prefect"]

@@ -26,14 +26,13 @@ from prefect.futures import PrefectFuture
 from prefect.utilities.engine import get_state_for_result
 
 from scout_persist import audit
-from scout_persist.callplan import JOBNAME_MARK, UpstreamRef
+from scout_persist.callplan import JOBNAME_MARK, UpstreamRef, check_format
 from scout_persist.errors import ScoutPersistError
 
-from . import lifecycle, plans, runs, settings
+from . import lifecycle, plans, run_recorder, settings
 from .cache_policy import ScoutCachePolicy, ScoutKeyError, ScoutSpec, current_job_name
-from .files import check_format
 from .locking import ScoutLockManager
-from .serializer import ScoutSerializer
+from .result_serializer import ScoutSerializer
 from .storage import ScoutInfoStorage, ScoutStorage
 
 JobName = Annotated[str | None, JOBNAME_MARK]
@@ -237,7 +236,7 @@ class ScoutTask(Task[..., Any]):
         if workflow:
             fn = inspect.unwrap(self.fn)
             claim(settings.root_url(spec.url), workflow, spec.name or fn.__name__, fn)
-        runs.begin(self.scout_url)  # the flow's process starts the run's record at its first scout task
+        run_recorder.begin(self.scout_url)  # the flow's process starts the run's record at its first scout task
         # settings a task run reads, checked where the task is called: a bad value fails the flow with its own
         # message, not with Prefect's "Run is in PENDING state" of the dependents of a task that could not plan
         audit.fraction(spec.audit)

@@ -7,7 +7,7 @@ Ruby's).  Entries go in order of their last use (:mod:`scout_persist.usage`: the
 local disks and the last write; failed jobs before finished ones of the same age) until the rest fits.  Never
 removed: jobs pinned with ``--pin`` or published in the artifact registry (and everything they depend on), running
 jobs, jobs or entries whose lock is held, and outputs saved with ``pin=True``.  Stages of file outputs left by killed
-runs are removed too (:func:`scout_persist.files.clean_stages`).
+runs are removed too (:func:`scout_persist.file_outputs.clean_stages`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidInputError, KeyNotFound
-from ..files import clean_stages
+from ..file_outputs import clean_stages
 from ..layout import PERSIST_DIR, lock_key_for
 from ..locks import Lock, describe_holder
 from ..sizes import human_size, parse_size

@@ -145,7 +145,7 @@ def _claimed(store: Store, target: Run, skip: bool) -> Iterator[bool]:
 def _plugin() -> ModuleType:
 
     try:  # by module name, so a plug-in that cannot import is reported even if its package was imported before
-        plugin = importlib.import_module("prefect_scout.resume")
+        plugin = importlib.import_module("prefect_scout.resuming")
     except ImportError as exc:
         raise InvalidInputError(
             f"resume runs the flow with Prefect and the prefect_scout plug-in, which do not "

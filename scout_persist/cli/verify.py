@@ -15,8 +15,8 @@ import argparse
 from collections.abc import Iterator
 from typing import Any
 
-from .. import formats, payload, pickle_key, serializers
-from ..codecs import THREADED_HASH_MIN, new_checksum
+from .. import formats, payload, pickle_envelope, pickle_key
+from ..checksums import THREADED_HASH_MIN, new_checksum
 from ..errors import CorruptPayloadError, InvalidInputError, KeyNotFound, UntrustedPayloadError
 from . import SUMMARIES
 from .jobs import load_info
@@ -112,7 +112,7 @@ def unsigned_job(ref: JobRef) -> dict[str, Any] | None:
     if pickle_key.current() is None:
         return None if record.get("hmac") else row
     try:
-        serializers.check_pickle_hmac(ref.store.get(ref.key), ref.display, bind=ref.key)
+        pickle_envelope.check_pickle_hmac(ref.store.get(ref.key), ref.display, bind=ref.key)
     except KeyNotFound:
         return None
     except (UntrustedPayloadError, CorruptPayloadError) as exc:

@@ -35,11 +35,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..codecs import checksum_matches, parse_spec
+from ..checksums import checksum_matches
+from ..codec_spec import parse_spec
 from ..errors import CorruptPayloadError, FormatVersionError, InvalidInputError, MissingDependencyError
 
 # name -> module defining FORMAT (imported on first use: none of them imports its library at import time)
-_MODULES = {"npy": "npy", "parquet": "parquet", "arrow": "arrow", "safetensors": "safetensors", "json": "json"}
+_MODULES = {"npy": "npy", "parquet": "parquet", "arrow": "arrow", "safetensors": "safetensors", "json": "json_format"}
 # tried in this order for a value of unknown format (json is never chosen by itself)
 AUTO = ("npy", "parquet", "arrow", "safetensors")
 EXTRAS = {"numpy": "arrays", "pandas": "frames", "pyarrow": "frames", "safetensors": "tensors", "torch": "tensors"}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .. import codecs
+from ..checksums import checksum
 from ..equality import difference
 from ..errors import CorruptPayloadError, UnsupportedValueError
 from . import Format, Stored, compression, loaded
@@ -52,7 +52,7 @@ class Arrow(Format):
             "rows": value.num_rows,
             "size": data.size,
             "stored_size": data.size,
-            "checksum": codecs.checksum(data),
+            "checksum": checksum(data),
         }
         problem = difference(value, self.decode(data, record, where))
         if problem:

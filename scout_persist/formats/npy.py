@@ -25,8 +25,9 @@ import io
 from collections.abc import Mapping
 from typing import Any
 
-from .. import codecs
+from ..checksums import checksum
 from ..errors import CorruptPayloadError, UnsupportedValueError
+from ..zstd_codec import compress_with_record, decompress_into
 from . import Format, Parts, Stored, compression, loaded, verify_whole
 
 
@@ -112,14 +113,10 @@ class Npy(Format):
         data: Parts | bytes
         if codec == "none":
             data = Parts((header, body))
-            record.update(
-                codec="none", level=None, stored_size=len(header) + body.nbytes, checksum=codecs.checksum(body)
-            )
+            record.update(codec="none", level=None, stored_size=len(header) + body.nbytes, checksum=checksum(body))
         else:
-            data, crec = codecs.compress_with_record(body, spec)
-            record.update(
-                codec=crec["codec"], level=crec["level"], stored_size=len(data), checksum=codecs.checksum(data)
-            )
+            data, crec = compress_with_record(body, spec)
+            record.update(codec=crec["codec"], level=crec["level"], stored_size=len(data), checksum=checksum(data))
         # a load gives back this array's dtype, shape, values and layout, writable: hand on this very array (the
         # value itself when it is contiguous and writable already)
         return Stored(data, record, arr)
@@ -152,7 +149,7 @@ class Npy(Format):
         if record.get("codec") == "none":
             body = memoryview(data)[len(header) :]
         else:
-            body = codecs.decompress_into(data, int(record.get("size") or 0), where)
+            body = decompress_into(data, int(record.get("size") or 0), where)
         if body.nbytes != count * dtype.itemsize:
             raise CorruptPayloadError(
                 f"{where}: {body.nbytes} bytes of array data where shape {shape} of {dtype} needs "

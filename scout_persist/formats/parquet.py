@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from .. import codecs
+from ..checksums import checksum
 from ..equality import difference
 from ..errors import CorruptPayloadError, UnsupportedValueError
 from . import Format, Stored, compression, loaded
@@ -82,7 +82,7 @@ class Parquet(Format):
             compression="none" if codec == "none" else f"{codec}:{level}",
             size=data.nbytes,
             stored_size=data.nbytes,
-            checksum=codecs.checksum(data),
+            checksum=checksum(data),
         )
         try:
             back = self._frame(data, record, where)

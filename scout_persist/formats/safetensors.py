@@ -18,8 +18,9 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from .. import codecs
+from ..checksums import checksum
 from ..errors import CorruptPayloadError, UnsupportedValueError
+from ..zstd_codec import compress_with_record, decompress
 from . import Format, Stored, compression, loaded
 
 _DTYPES = frozenset("bool int8 uint8 int16 uint16 int32 uint32 int64 uint64 float16 float32 float64".split())
@@ -93,9 +94,9 @@ class SafeTensors(Format):
             data = raw
             record.update(codec="none", level=None)
         else:
-            data, crec = codecs.compress_with_record(raw, spec)
+            data, crec = compress_with_record(raw, spec)
             record.update(codec=crec["codec"], level=crec["level"])
-        record.update(stored_size=len(data), checksum=codecs.checksum(data))
+        record.update(stored_size=len(data), checksum=checksum(data))
         return Stored(data, record, arrays)
 
     def decode(self, data: Any, record: Mapping[str, Any], where: str) -> Any:
@@ -105,7 +106,7 @@ class SafeTensors(Format):
         if framework == "torch" and "torch" not in sys.modules:
             self.require("torch", "reading tensors stored", where)
         lib = self.require(f"safetensors.{framework}", "reading arrays stored", where)
-        raw = bytes(data) if record.get("codec") == "none" else codecs.decompress(data, where)
+        raw = bytes(data) if record.get("codec") == "none" else decompress(data, where)
         try:
             tensors = lib.load(bytes(raw))
         except Exception as exc:

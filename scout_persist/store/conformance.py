@@ -25,8 +25,8 @@ from typing import Any, NoReturn
 
 import pytest
 
-from ..codecs import compress_stream, open_decompressed
 from ..errors import CorruptPayloadError, KeyNotFound, StorageError, UnsafePathError
+from ..zstd_codec import compress_stream, open_decompressed
 from . import ABSENT, SINGLE_PUT_MAX, Conflict, Store
 
 UNSAFE_KEYS = ["../escape", "a/../../escape", "/abs/key", "nul\x00key"]

@@ -103,7 +103,7 @@ def only_run(store: Store, workflow: str | None = None) -> core.Run:
 
 # ----------------------------------------------------------------------------------------------- records
 def test_a_flow_run_is_recorded_with_its_code_parameters_and_jobs(scout_root, write_flow, log):
-    from prefect_scout import runs as plugin_runs
+    from prefect_scout import run_recorder as plugin_runs
 
     path, mod = write_flow(PIPELINE, "runs_recorded", offset=1000, flow="Recorded")
     assert mod.pipeline(4) == 1018
@@ -389,7 +389,7 @@ def test_reuse_of_a_record_from_before_contents_trusts_only_jobs_its_run_wrote(s
 
 def test_reuse_refuses_a_job_rewritten_between_its_check_and_its_hit(scout_root, write_flow, log, monkeypatch):
     from prefect_scout import ReuseError, reusing
-    from scout_persist.codecs import checksum
+    from scout_persist.checksums import checksum
 
     _, producer = write_flow(PIPELINE, "runs_raced", offset=0, flow="Raced")
     assert producer.pipeline(2) == 3

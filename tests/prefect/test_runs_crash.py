@@ -143,7 +143,7 @@ def test_killed_flow_is_found_without_prefect_and_resumed_without_recomputing(cr
 def test_two_restorers_racing_resume_a_crashed_run_once(tmp_path):
     from prefect.settings import PREFECT_API_URL
 
-    from prefect_scout.runs import code_of
+    from prefect_scout.run_recorder import code_of
 
     root = tmp_path / "scout"
     store = Store(str(root))

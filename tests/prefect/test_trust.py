@@ -446,7 +446,7 @@ class _Planted:
 
 def test_a_planted_pickle_is_never_unpickled_and_the_job_is_recomputed(scout_root, tmp_path, monkeypatch):
     """Someone who can write to the store (not read our key) replaces a pickled result and fixes its record."""
-    from scout_persist import serializers
+    from scout_persist import pickle_envelope
     from scout_persist.info import dumps_info
 
     monkeypatch.delenv("SCOUT_PERSIST_HMAC_KEY", raising=False)  # the default: the account's own key
@@ -458,7 +458,7 @@ def test_a_planted_pickle_is_never_unpickled_and_the_job_is_recomputed(scout_roo
     assert module.tamper_flow()[1] == {"rows": list(range(50))} and _ran(log) == 2
     (info_path,) = (scout_root / "var/jobs/Tamper/pickled").glob("*.info")
     key = str(info_path.relative_to(scout_root))[: -len(".info")]
-    data, record = serializers.dump_pickle_with_record(_Planted(str(marker)), "none", hmac_key=b"", bind=key)
+    data, record = pickle_envelope.dump_pickle_with_record(_Planted(str(marker)), "none", hmac_key=b"", bind=key)
     info = json.loads(info_path.read_text())
     info["payload"] = {"format": "pickle", **{k: v for k, v in record.items() if k != "serializer"}}
     (scout_root / key).write_bytes(data)
@@ -472,7 +472,7 @@ def test_a_planted_pickle_never_runs_in_a_flow_while_the_key_cannot_be_used(stat
     """The key breaks after a run (a key file made too open, emptied, replaced by a folder...): the next run fails
     with the key's error (the hit check cannot verify the stored pickle, the recomputed value cannot be signed), the
     pickle planted meanwhile is never unpickled, and nothing is stored unsigned."""
-    from scout_persist import pickle_key, serializers
+    from scout_persist import pickle_envelope, pickle_key
     from scout_persist.errors import PickleKeyError
     from scout_persist.info import dumps_info
 
@@ -487,7 +487,7 @@ def test_a_planted_pickle_never_runs_in_a_flow_while_the_key_cannot_be_used(stat
     assert module.tamper_flow()[1] == {"rows": list(range(50))} and _ran(log) == 2  # signed by the key made now
     (info_path,) = (scout_root / "var/jobs/Tamper/pickled").glob("*.info")
     key = str(info_path.relative_to(scout_root))[: -len(".info")]
-    data, record = serializers.dump_pickle_with_record(_Planted(str(marker)), "none", hmac_key=b"", bind=key)
+    data, record = pickle_envelope.dump_pickle_with_record(_Planted(str(marker)), "none", hmac_key=b"", bind=key)
     info = json.loads(info_path.read_text())
     info["payload"] = {"format": "pickle", **{k: v for k, v in record.items() if k != "serializer"}}
     (scout_root / key).write_bytes(data)

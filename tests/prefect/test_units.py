@@ -29,9 +29,9 @@ def test_collection_entry_point_registers_blocks_and_serializer():
 def test_serializer_decodes_only_bytes_the_hit_check_verified():
     """No stored byte is decoded (let alone unpickled) by a guess: bytes reaching the serializer any other way than
     through the hit check (checksum against the job's .info) are refused, whatever they look like."""
-    from scout_persist import serializers
+    from scout_persist import pickle_envelope
 
-    pickled = serializers.dump_pickle({"x": {1, 2}})
+    pickled = pickle_envelope.dump_pickle({"x": {1, 2}})
     for scout_type in (None, "pickle", "json", "binary"):
         for blob in (pickled, b"42", b"Whisking eggs"):
             with pytest.raises(CorruptPayloadError, match="without passing the scout hit check"):

@@ -10,8 +10,8 @@ import pytest
 
 from scout_persist.errors import UntrustedPayloadError
 from scout_persist.persist_cache import persist
+from scout_persist.pickle_envelope import dump_pickle, load_pickle
 from scout_persist.pickle_key import HMAC_ENV
-from scout_persist.serializers import dump_pickle, load_pickle
 
 PROCESSES = 8
 

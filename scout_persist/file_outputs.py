@@ -39,7 +39,7 @@ import uuid
 from collections.abc import Mapping
 from typing import IO, Any
 
-from .codecs import checksum, checksum_matches
+from .checksums import checksum, checksum_matches
 from .errors import CorruptPayloadError, InvalidInputError, UnsafePathError
 from .info import hostname
 from .process import pid_alive

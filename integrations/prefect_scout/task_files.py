@@ -1,4 +1,4 @@
-"""``job_files()``: inside a scout task, the job's file outputs; and the check of ``@scout_task(format=...)``.
+"""``job_files()``: inside a scout task, the job's file outputs.
 
 ::
 
@@ -12,17 +12,20 @@
         return files.path("table.tsv")      # a type="file" result points into <job>.files/
 
 The files are staged while the body runs and published into ``<job>.files/`` when the job commits, on every
-backend (see :mod:`scout_persist.files` for what holds on local disks and on object stores); a failed or killed run
-publishes none of them.  ``Job(path).files()`` lists them, ``Job(path).open_file(name)`` reads them back.
+backend (see :mod:`scout_persist.file_outputs` for what holds on local disks and on object stores); a failed or
+killed run publishes none of them.  ``Job(path).files()`` lists them, ``Job(path).open_file(name)`` reads them back.
 """
 
 from __future__ import annotations
 
-from scout_persist import formats
+from typing import TYPE_CHECKING
+
 from scout_persist.errors import InvalidInputError
-from scout_persist.files import JobFiles
 
 from . import plans
+
+if TYPE_CHECKING:
+    from scout_persist.file_outputs import JobFiles  # the type the running job's writer hands out
 
 
 class NoScoutTask(InvalidInputError):
@@ -42,20 +45,4 @@ def job_files() -> JobFiles:
     return files
 
 
-def check_format(format: str | None, scout_type: str | None, task: str) -> None:
-    """InvalidInputError at decoration time for an unknown format, or one given with a Scout type."""
-    if format is None:
-        return
-    if format != "pickle":
-        try:
-            formats.get(format)
-        except InvalidInputError as exc:
-            raise InvalidInputError(f"@scout_task {task!r}: {exc}") from None
-    if scout_type not in (None, "", "pickle", "binary"):
-        raise InvalidInputError(
-            f"@scout_task {task!r}: format={format!r} applies to results of any Python type (type=None); type="
-            f"{scout_type!r} is a Scout type whose bytes Ruby reads: drop format= or type="
-        )
-
-
-__all__ = ["NoScoutTask", "check_format", "job_files"]
+__all__ = ["NoScoutTask", "job_files"]

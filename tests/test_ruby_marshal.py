@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from scout_persist import marshal as M
+from scout_persist import ruby_marshal as M
 from scout_persist.errors import CorruptPayloadError, UnsupportedValueError
 from scout_persist.rubyvalues import Symbol
 

@@ -26,7 +26,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from scout_persist import runs as core, unpickling
 from scout_persist.errors import InvalidInputError
 
-from . import runs, settings
+from . import run_recorder, settings
 
 
 @dataclass
@@ -98,7 +98,7 @@ def _already_loaded(source: str | None, qualname: str) -> Any:
 def code_change(run: core.Run, flow: Any) -> str | None:
     """What changed in the flow's code since ``run`` (None: the same code hash)."""
     code = got if isinstance(got := run.record.get("code"), dict) else {}
-    flow_code, tasks, hashed = runs.code_of(flow)
+    flow_code, tasks, hashed = run_recorder.code_of(flow)
     if hashed == code.get("hash"):
         return None
     parts = []
@@ -157,7 +157,7 @@ def run_flow(run: core.Run, flow: Any, from_task: str | None = None, root: str |
         if root is not None:
             stack.enter_context(settings.using_root(root))
         stack.enter_context(unpickling.main_module(module))
-        marker = stack.enter_context(runs.resuming(run.workflow, run.run_id, from_task))
+        marker = stack.enter_context(run_recorder.resuming(run.workflow, run.run_id, from_task))
         state = flow(**params, return_state=True)
     return Outcome(
         marker.new_run_id,

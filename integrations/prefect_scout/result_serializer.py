@@ -13,16 +13,13 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
 from typing import Any, Final, Literal
 
 from prefect.serializers import Serializer
 
-from scout_persist import payload
 from scout_persist.errors import CorruptPayloadError
 
 SERIALIZER_TYPE: Final = "scout-persist"
-PICKLE = payload.PICKLE  # the serializer type of values stored with the Python serializer
 TOKEN_PREFIX = b"scout-persist:served:"
 MAX_TOKENS = 4096  # values handed over and not yet redeemed (each is redeemed right after its result read)
 
@@ -73,12 +70,4 @@ class ScoutSerializer(Serializer):
         )
 
 
-def scout_type_from_info(info: Mapping[str, Any]) -> str:
-    """How a stored job was written: ``pickle`` when its ``.info`` records one, else its Scout type."""
-    record = payload.record_of(info)
-    if record is not None and record.get("format") == PICKLE:
-        return PICKLE
-    return str(info.get("type") or "binary")
-
-
-__all__ = ["PICKLE", "SERIALIZER_TYPE", "ScoutSerializer", "hand_over", "redeem", "scout_type_from_info"]
+__all__ = ["SERIALIZER_TYPE", "ScoutSerializer", "hand_over", "redeem"]

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .. import codecs, payload, serializers
+from .. import payload, scout_types
+from ..checksums import checksum
 from ..errors import CorruptPayloadError, UnsupportedValueError
 from . import Format, Stored
 
@@ -29,10 +30,10 @@ class Json(Format):
 
         fix = "return JSON data (dict with str keys, list, str, int, float, bool, None), or declare format='pickle'"
         try:
-            data = serializers.dump(value, "json")
+            data = scout_types.dump(value, "json")
         except (UnsupportedValueError, UnicodeEncodeError) as exc:
             raise UnsupportedValueError(f"a {type(value).__name__} cannot be stored as json: {exc}; {fix}") from exc
-        back = serializers.load(data, "json")
+        back = scout_types.load(data, "json")
         if not payload.lossless(value, back):
             raise UnsupportedValueError(
                 f"a {type(value).__name__} {value!r:.80} cannot be stored as json without change: a cache hit would "
@@ -43,14 +44,14 @@ class Json(Format):
             "level": None,
             "size": len(data),
             "stored_size": len(data),
-            "checksum": codecs.checksum(data),
+            "checksum": checksum(data),
         }
         return Stored(data, record, payload.handed(value, back))
 
     def decode(self, data: Any, record: Mapping[str, Any], where: str) -> Any:
 
         try:
-            return serializers.load(bytes(data), "json")
+            return scout_types.load(bytes(data), "json")
         except CorruptPayloadError as exc:
             raise CorruptPayloadError(f"{where}: {exc}") from exc
 
