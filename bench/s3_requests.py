@@ -2,9 +2,9 @@
 
 A moto S3 server runs on 127.0.0.1; a counting proxy sits in front of it (the one the reliability tests use
 to inject faults). A flow with one scout task runs twice in this process: the first run saves, the second
-hits the cache. Every request the plug-in makes for the job in each run is counted and listed. Then a flow of 50
-tasks runs twice, batched (the default) and unbatched (SCOUT_PERSIST_RUN_FLUSH=0): the requests of its run record
-(var/runs) per task.
+hits the cache (asserted: the second run writes nothing). Every request the plug-in makes for the job in each run
+is counted and listed. Then a flow of 50 tasks runs twice, batched (the default) and unbatched
+(SCOUT_PERSIST_RUN_FLUSH=0): the requests of its run record (var/runs) per task.
 """
 
 from __future__ import annotations
@@ -77,6 +77,9 @@ def run() -> dict:
         start = len(proxy.log)
         assert one_task() == 42
         counts[phase] = [line for line in proxy.log[start:] if not is_record(line)]  # the job's own requests
+    writes = [line for line in counts["hit"] if not line.startswith(("GET", "HEAD"))]
+    if writes:  # a hit reads; a run that writes the job recomputed it
+        raise RuntimeError(f"the second run was not a cache hit: it wrote {writes}")
     n = 50
     record = {}
     for flush in ("1", "0"):  # batched (the default), then one write per finished task
