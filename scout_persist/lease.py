@@ -29,7 +29,7 @@ from .errors import InfoFormatError, KeyNotFound, LeaseLost, LockTimeout
 from .info import InfoFile, dumps_info, loads_info
 from .layout import lock_key_for
 from .locks import Identity, Lock, Watch, describe_holder, renewals, stale_reason
-from .store import ABSENT, Conflict, Store, Versioned
+from .store import ABSENT, Conflict, Store, Sync, Versioned
 
 log = logging.getLogger(__name__)
 LEASE_KEY = "lease"
@@ -88,7 +88,7 @@ class JobLease:
     def put_info(self, data: bytes, durable: bool = True) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def put_result(self, key: str, data: bytes) -> None:  # pragma: no cover - interface
+    def put_result(self, key: str, data: bytes, durable: bool | Sync = True) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
     def check(self) -> None:  # pragma: no cover - interface
@@ -123,9 +123,9 @@ class LockFileLease(JobLease):
         self.check()
         self.store.put(self.job_key + ".info", data, durable=durable)
 
-    def put_result(self, key: str, data: bytes) -> None:
+    def put_result(self, key: str, data: bytes, durable: bool | Sync = True) -> None:
         self.check()
-        self.store.put(key, data)
+        self.store.put(key, data, durable=durable)
 
     def release(self) -> None:
         self.lock.release()
@@ -200,7 +200,7 @@ class InfoLease(JobLease):
             if not _running(data):
                 self._stop.set()  # done, error or aborted: nothing left to renew
 
-    def put_result(self, key: str, data: bytes) -> None:
+    def put_result(self, key: str, data: bytes, durable: bool | Sync = True) -> None:
         """Write the result only while this holder's lease stands: conditional on the result's version at the
         acquisition (absent for a new job), so a holder that was taken over cannot overwrite the new holder's."""
         if self.version is None or self.lost:

@@ -26,7 +26,7 @@ from typing import Any
 from .errors import CorruptPayloadError, InvalidInputError, LeaseLost, UnsafePathError
 from .layout import PERSIST_DIR, lock_key_for, persistence_path
 from .locks import Lock
-from .store import Store, check_key
+from .store import Store, Sync, check_key
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +200,9 @@ def _run(
             return None if no_load else value  # over $SCOUT_PERSIST_MAX_ENTRY_SIZE: not cached
         if guard is not None:
             _fence(guard, loc)
-        loc.store.put(loc.key, data)
+        # an entry is read as it is (no checksum for Scout types): its bytes are synced before its name; the name
+        # is not (a cache: a crash that loses it means a recompute; docs/reliability.md, "Durability")
+        loc.store.put(loc.key, data, durable=Sync.DATA)
         return loc.url if no_load else value
     finally:
         if guard is not None:
