@@ -734,7 +734,7 @@ class JobWriter:
 
         hasher, size = new_checksum(), 0
         with self._writing():
-            with self.store.writer(self.key) as fh:
+            with self.store.writer(self.key, durable=Sync.DATA) as fh:  # raw bytes Ruby reads (see _sync_for)
                 while chunk := stream.read(1 << 20):
                     chunk = chunk if isinstance(chunk, bytes) else chunk.encode("utf-8")
                     hasher.update(chunk)
@@ -807,7 +807,7 @@ class JobWriter:
         rel = check_key(name, self.location(self.key + ".files"))
         if not rel:
             raise UnsafePathError(f"empty file name for the files directory of job {self.key!r}")
-        self.store.put(f"{self.key}.files/{rel}", bytes(data))
+        self.store.put(f"{self.key}.files/{rel}", bytes(data), durable=Sync.DATA)  # Ruby reads them as they are
         return self.location(f"{self.key}.files/{rel}")
 
     def file(self, name: str) -> str:

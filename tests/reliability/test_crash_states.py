@@ -10,8 +10,9 @@ was not synced, the state on the disk.  Each state is written at the save's own 
 - a job: the plug-in's hit check in core terms (``.info`` read once, ``done``, the result read and decoded by its
   record), ``Job(...).load()``, ``Job.status``, Ruby's rule (a result file that exists is read as it is: its bytes,
   and those of every file in ``<job>.files/``, must be the old or the new ones), the job's files through its
-  ``.info``, the liveness ``ls``/``clean`` judge it by (a job left in a running status must be judged dead), and a
-  recompute (the lease taken, the job rewritten, then read back);
+  ``.info``, the liveness ``ls``/``clean`` judge it by (a job left in a running status must be judged dead, and
+  ``scout-persist clean`` must remove it: run once per crash point, it costs 20 ms), and a recompute (the lease
+  taken, the job rewritten, then read back: what ``resume`` and the plug-in's next run do);
 - a persist() entry: ``persist()`` itself, and its bytes as Ruby reads them;
 - a registry version: every listed version resolves and reads back verified; logging again works;
 - a run record: ``read_run`` and ``list_runs``.
@@ -24,6 +25,8 @@ without it must have a violating state (else the fsync is habit, not evidence, a
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import pickle
 import shutil
@@ -31,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +42,9 @@ import pytest
 
 from crash_model import CrashModel, State, Trace
 from crash_saves import ARTIFACT, ENTRY, JOB, RUN, WORKLOADS, Workload, save_job
-from scout_persist import payload
+from fs_trace import tracing
+from scout_persist import payload, persist, runs
+from scout_persist.cli import main as cli_main
 from scout_persist.errors import (
     CorruptPayloadError,
     InfoFormatError,
@@ -49,7 +55,9 @@ from scout_persist.errors import (
 from scout_persist.info import loads_info
 from scout_persist.job import Job
 from scout_persist.liveness import RUNNING_STATUSES, job_liveness
-from scout_persist.store import Store
+from scout_persist.persist_cache import locate
+from scout_persist.registry import Registry
+from scout_persist.store import Store, Sync
 
 HERE = Path(__file__).parent
 MISSES = (JobNotFound, KeyNotFound, CorruptPayloadError, InfoFormatError, UntrustedPayloadError)
@@ -95,6 +103,7 @@ class Verdict:
     def __init__(self) -> None:
         self.outcomes: set[str] = set()
         self.problems: list[str] = []
+        self.cleaned = False
 
     def saw(self, reader: str, got: Any, w: Workload, old: Any = None, new: Any = None) -> None:
         old = w.old if old is None else old
@@ -135,6 +144,18 @@ def read(reader: str, verdict: Verdict, fn: Callable[[], Any], w: Workload) -> N
     verdict.saw(reader, got, w)
 
 
+@dataclass(frozen=True)
+class Case:
+    """One state to read back: the workload ``w``, the ``root`` it is written at, the files before the save
+    (``initial``) and after it (``left``); ``clean``: also run ``scout-persist clean`` on a job left running."""
+
+    w: Workload
+    root: str
+    initial: dict[str, bytes]
+    left: dict[str, bytes]
+    clean: bool = False
+
+
 def hit_check(store: Store) -> Any:
     """The plug-in's hit verdict in core terms: ``.info`` read once, ``done``, the result read by its record and
     decoded (verified); a miss otherwise."""
@@ -149,7 +170,8 @@ def hit_check(store: Store) -> Any:
     )
 
 
-def check_job(w: Workload, root: str, initial: dict[str, bytes], left: dict[str, bytes], verdict: Verdict) -> None:
+def check_job(case: Case, verdict: Verdict) -> None:
+    w, root, initial, left = case.w, case.root, case.initial, case.left
     store = Store(root)
     job = Job(os.path.join(root, JOB))
     read("hit check", verdict, lambda: hit_check(store), w)
@@ -199,6 +221,9 @@ def check_job(w: Workload, root: str, initial: dict[str, bytes], left: dict[str,
         else:
             if not alive.dead:
                 verdict.problems.append(f"a job left {status!r} by the crash is judged {alive.state}: {alive.reason}")
+        if case.clean:
+            verdict.cleaned = True
+            clean(root, verdict)
     recovered = "recomputed " + (w.type or "value")
     try:
         save_job(Store(root), recovered, w.type, {}, timeout=0.5)
@@ -210,10 +235,8 @@ def check_job(w: Workload, root: str, initial: dict[str, bytes], left: dict[str,
             verdict.problems.append(f"the recomputed job loads {_short(after)}")
 
 
-def check_persist(w: Workload, root: str, initial: dict[str, bytes], left: dict[str, bytes], verdict: Verdict) -> None:
-    from scout_persist import persist
-    from scout_persist.persist_cache import locate
-
+def check_persist(case: Case, verdict: Verdict) -> None:
+    w, root, initial, left = case.w, case.root, case.initial, case.left
     key = locate(ENTRY, store=root).key
     path = os.path.join(root, key)
     if os.path.isfile(path):
@@ -232,9 +255,8 @@ def check_persist(w: Workload, root: str, initial: dict[str, bytes], left: dict[
         verdict.saw("persist()", got, w)
 
 
-def check_registry(w: Workload, root: str, initial: dict[str, bytes], left: dict[str, bytes], verdict: Verdict) -> None:
-    from scout_persist.registry import Registry
-
+def check_registry(case: Case, verdict: Verdict) -> None:
+    w, root = case.w, case.root
     registry = Registry(Store(root))
     try:
         versions = registry.versions(ARTIFACT)
@@ -259,9 +281,8 @@ def check_registry(w: Workload, root: str, initial: dict[str, bytes], left: dict
         verdict.failed("logging the artifact again", exc)
 
 
-def check_run(w: Workload, root: str, initial: dict[str, bytes], left: dict[str, bytes], verdict: Verdict) -> None:
-    from scout_persist import runs
-
+def check_run(case: Case, verdict: Verdict) -> None:
+    w, root = case.w, case.root
     store = Store(root)
     try:
         runs.list_runs(store)
@@ -270,6 +291,16 @@ def check_run(w: Workload, root: str, initial: dict[str, bytes], left: dict[str,
         verdict.failed("reading the run record", exc)
         return
     verdict.saw("read_run", run.record.get("status"), w)
+
+
+def clean(root: str, verdict: Verdict) -> None:
+    """``scout-persist clean ROOT`` (error and aborted jobs): a job the crash left running is removed."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli_main(["clean", root])
+    status = Job(os.path.join(root, JOB)).status
+    if code != 0 or status:
+        verdict.problems.append(f"scout-persist clean exited {code}, the job is {status!r}: {err.getvalue()[-300:]}")
 
 
 CHECKS = {"job": check_job, "persist": check_persist, "registry": check_registry, "run": check_run}
@@ -281,13 +312,17 @@ class Reader:
     def __init__(self, w: Workload, trace: Trace, left: dict[str, bytes], root: str) -> None:
         self.w, self.trace, self.left, self.root = w, trace, left, root
         self.cache: dict[State, Verdict] = {}
+        self.cleaned: set[int] = set()  # crash points at which `clean` ran on a job left running (once each)
 
     def verdict(self, state: State) -> Verdict:
         found = self.cache.get(state)
         if found is None:
             state.materialise(self.root)
             found = Verdict()
-            CHECKS[self.w.kind](self.w, self.root, self.trace.initial_files, self.left, found)
+            case = Case(self.w, self.root, self.trace.initial_files, self.left, state.crash_point not in self.cleaned)
+            CHECKS[self.w.kind](case, found)
+            if found.cleaned:
+                self.cleaned.add(state.crash_point)
             self.cache[state] = found
         return found
 
@@ -355,3 +390,38 @@ def test_every_fsync_is_needed(recorded, readers, name, capsys):
         if not bad:
             habits.append(what)
     assert habits == [], f"fsyncs no crash state needs (make them go): {habits}"
+
+
+def test_the_local_store_syncs_each_kind_of_write_as_asked(tmp_path, monkeypatch):
+    """The levels the evidence above chose, as the local store carries them out: nothing for ``NONE``, the bytes for
+    ``DATA``, the bytes then the folder for ``ALL`` (and the folders on the way that this process made), nothing at
+    all under ``SCOUT_PERSIST_DURABILITY=fast``."""
+    root = tmp_path / "root"
+    root.mkdir()
+    store = Store(str(root))
+    with tracing(str(root)) as rec:
+        store.put("a/b/none", b"1", durable=Sync.NONE)
+        store.put("a/b/data", b"2", durable=Sync.DATA)
+        store.put("c/d/all", b"3", durable=Sync.ALL)  # c and c/d are new: their names are synced in their parents
+        store.put("c/d/again", b"4", durable=True)  # known on the disk now: only the folder of the new name
+        assert store.create("a/b/created", b"5")  # exclusive create, durable by default: also its folder's chain
+        with store.writer("a/b/streamed", durable=Sync.DATA) as fh:
+            fh.write(b"6")
+        monkeypatch.setenv("SCOUT_PERSIST_DURABILITY", "fast")
+        store.put("c/d/fast", b"7", durable=Sync.ALL)
+    content = {op[1]: op[3] for op in rec.ops if op[0] == "write"}  # file id -> its bytes (one write each)
+    synced = [("fsync", content[op[1]]) if op[0] == "fsync" else op for op in rec.ops if op[0].startswith("fsync")]
+    assert synced == [
+        ("fsync", b"2"),
+        ("fsync", b"3"),
+        ("fsync_dir", "c/d"),
+        ("fsync_dir", "c"),
+        ("fsync_dir", "."),
+        ("fsync", b"4"),
+        ("fsync_dir", "c/d"),
+        ("fsync", b"5"),
+        ("fsync_dir", "a/b"),
+        ("fsync_dir", "a"),
+        ("fsync_dir", "."),
+        ("fsync", b"6"),
+    ]
