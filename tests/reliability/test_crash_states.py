@@ -59,6 +59,8 @@ from scout_persist.persist_cache import locate
 from scout_persist.registry import Registry
 from scout_persist.store import Store, Sync
 
+pytestmark = pytest.mark.slow  # about 40 s on 2 busy cores
+
 HERE = Path(__file__).parent
 MISSES = (JobNotFound, KeyNotFound, CorruptPayloadError, InfoFormatError, UntrustedPayloadError)
 RECOMPUTED = "recomputed after the crash"
@@ -105,12 +107,10 @@ class Verdict:
         self.problems: list[str] = []
         self.cleaned = False
 
-    def saw(self, reader: str, got: Any, w: Workload, old: Any = None, new: Any = None) -> None:
-        old = w.old if old is None else old
-        new = w.new if new is None else new
-        if w.old is not None and got == old:
+    def saw(self, reader: str, got: Any, w: Workload) -> None:
+        if w.old is not None and got == w.old:
             self.outcomes.add("old")
-        elif got == new:
+        elif got == w.new:
             self.outcomes.add("new")
         else:
             self.problems.append(f"{reader} returned a wrong value: {_short(got)}")
