@@ -211,13 +211,7 @@ class CrashModel:
         """Everything issued on the disk: the files and folders the workload left (checked against the real tree)."""
         content = {fid: self.trace.initial_files[rel] for rel, fid in self.trace.initial_ids.items()}
         for op in self.trace.ops:
-            if op[0] == "write":
-                _, fid, offset, data = op
-                buf = bytearray(content.get(fid, b"").ljust(offset, b"\0"))
-                buf[offset : offset + len(data)] = data
-                content[fid] = bytes(buf)
-            elif op[0] == "truncate":
-                content[op[1]] = content.get(op[1], b"")[: op[2]].ljust(op[2], b"\0")
+            _write(content, op)
         dirs, files = _walk(self.final_names)
         return {path: content.get(fid, b"") for path, fid in files}, set(dirs)
 
@@ -235,16 +229,8 @@ class CrashModel:
             if k > 0:
                 op = ops[k - 1]
                 kind = op[0]
-                if kind == "write":
-                    _, fid, offset, data = op
-                    old = content.get(fid, b"")
-                    buf = bytearray(old.ljust(offset, b"\0"))
-                    buf[offset : offset + len(data)] = data
-                    content[fid] = bytes(buf)
-                elif kind == "truncate":
-                    _, fid, size = op
-                    content[fid] = content.get(fid, b"")[:size].ljust(size, b"\0")
-                elif kind == "create":
+                _write(content, op)
+                if kind == "create":
                     content.setdefault(op[2], b"")
                 elif kind == "fsync":
                     synced[op[1]] = content.get(op[1], b"")
@@ -291,6 +277,18 @@ class CrashModel:
                     elif k == len(ops) and state not in final:  # also a state of the finished save: say so once
                         final.add(state)
                         yield state
+
+
+def _write(content: dict[int, bytes], op: tuple[Any, ...]) -> None:
+    """Apply a data operation (write, truncate) to the files' contents; others change none."""
+    if op[0] == "write":
+        _, fid, offset, data = op
+        buf = bytearray(content.get(fid, b"").ljust(offset, b"\0"))
+        buf[offset : offset + len(data)] = data
+        content[fid] = bytes(buf)
+    elif op[0] == "truncate":
+        _, fid, size = op
+        content[fid] = content.get(fid, b"")[:size].ljust(size, b"\0")
 
 
 def _variants(unsynced: list[int], content: dict[int, bytes], synced: dict[int, bytes]) -> Iterator[tuple[dict, str]]:

@@ -62,10 +62,8 @@ class Recorder:
         self.initial_files, self.initial_dirs = snapshot(self.root)
         self._ids: dict[tuple[int, int], int] = {}  # (st_dev, st_ino) of a live file -> its fid
         self._next = 0
-        for rel in self.initial_files:
-            self._id_of(os.path.join(self.root, rel))
         self.initial_ids = {rel: self._id_of(os.path.join(self.root, rel)) for rel in self.initial_files}
-        self._fds: dict[int, tuple[str, Any]] = {}  # open descriptor -> ("file", fid) | ("dir", rel)
+        self.fds: dict[int, tuple[str, Any]] = {}  # open descriptor -> ("file", fid) | ("dir", rel)
 
     # -- addressing ---------------------------------------------------------------------------------------------
     def rel(self, path: Any) -> str | None:
@@ -86,7 +84,7 @@ class Recorder:
             self._next += 1
         return self._ids[key]
 
-    def _forget_if_gone(self, key: tuple[int, int] | None, nlink_before: int) -> None:
+    def forget(self, key: tuple[int, int] | None, nlink_before: int) -> None:
         if key is not None and nlink_before <= 1:
             self._ids.pop(key, None)  # its last name is gone: the inode number may be given to a new file
 
@@ -106,11 +104,11 @@ class Recorder:
             fid = self._id_of(full)
             if truncated:
                 self.record("truncate", fid, 0)
-        self._fds[fd] = ("file", fid)
+        self.fds[fd] = ("file", fid)
         return fid
 
     def closed(self, fd: int) -> None:
-        self._fds.pop(fd, None)
+        self.fds.pop(fd, None)
 
     def described(self, fd: int) -> tuple[str, Any] | None:
         """What a descriptor opened elsewhere (a plain ``open(path, "rb")``) refers to below the root, if anything."""
@@ -228,7 +226,7 @@ class TracedOS:
         if rs is None or rd is None:
             raise AssertionError(f"{op} across the traced root is not modelled: {src!r} -> {dst!r}")
         if replaced is not None and replaced != _key(dst):
-            self._r._forget_if_gone(replaced, nlink)
+            self._r.forget(replaced, nlink)
         self._r.record(op, rs, rd)
 
     def rename(self, src: Any, dst: Any, *args: Any, **kw: Any) -> None:
@@ -248,7 +246,7 @@ class TracedOS:
         os.unlink(path, *args, **kw)
         rel = self._r.rel(path)
         if rel is not None:
-            self._r._forget_if_gone(key, nlink)
+            self._r.forget(key, nlink)
             self._r.record("unlink", rel)
 
     remove = unlink
@@ -260,7 +258,7 @@ class TracedOS:
         rel = self._r.rel(path)
         if rel is not None:
             if stat.S_ISDIR(os.fstat(fd).st_mode):
-                self._r._fds[fd] = ("dir", rel)
+                self._r.fds[fd] = ("dir", rel)
             elif flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC):
                 self._r.opened(path, existed, bool(flags & os.O_TRUNC) and existed, fd)
         return fd
@@ -271,7 +269,7 @@ class TracedOS:
 
     def fdopen(self, fd: int, mode: str = "r", *args: Any, **kw: Any) -> Any:
         real = os.fdopen(fd, mode, *args, **kw)
-        entry = self._r._fds.get(fd)
+        entry = self._r.fds.get(fd)
         if entry is not None and entry[0] == "file" and _writes(mode):
             return TracedFile(real, self._r, entry[1])
         return real
@@ -279,7 +277,7 @@ class TracedOS:
     def fsync(self, fd: Any) -> None:
         fd = fd if isinstance(fd, int) else fd.fileno()
         os.fsync(fd)
-        entry = self._r._fds.get(fd) or self._r.described(fd)
+        entry = self._r.fds.get(fd) or self._r.described(fd)
         if entry is not None:
             self._r.record("fsync" if entry[0] == "file" else "fsync_dir", entry[1])
 
