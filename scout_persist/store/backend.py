@@ -107,8 +107,8 @@ def durability() -> str:
     value = (os.environ.get(DURABILITY_VARIABLE) or "safe").strip().lower()
     if value not in ("safe", "fast"):
         raise InvalidInputError(
-            f"{DURABILITY_VARIABLE}={value!r} is not a durability; use 'safe' (fsync every commit, the default) or "
-            "'fast' (no fsync: a power cut may lose recent jobs, which are then recomputed)"
+            f"{DURABILITY_VARIABLE}={value!r} is not a durability; use 'safe' (each write synced as its kind needs, "
+            "the default) or 'fast' (no fsync: a power cut may lose recent jobs, which are then recomputed)"
         )
     return value
 
