@@ -30,8 +30,9 @@ lint: $(STAMP)
 test: lint
 	$(PY) -m pytest -q
 
+# BENCH_ARGS: e.g. "--only cached_tasks.first_run_vs_prefect --repeat 3" (bench/run.py --help)
 bench: $(STAMP)
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 soak: $(STAMP)
 	SCOUT_PERSIST_SOAK=1 $(PY) -m pytest -q tests/reliability

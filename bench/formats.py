@@ -36,6 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from child_env import child_env
+from prepared import IGNORED, Prepared, assert_hit, produce
 
 ARRAY_SYSTEMS = ("npy", "npy-plain", "pickle", "joblib")
 REPEATS = 3
@@ -109,17 +110,10 @@ def _dir_bytes(path: Path) -> int:
 
 
 # -- child side ----------------------------------------------------------------------------------
-class _Missing:
-    """The value of a load child: a task body that runs there (a cache miss) fails the benchmark."""
-
-
-# Not None: a module-level None is a constant of the task's code identity, a computed value is not, so the persist
-# and load children would compute different code identities.
-_VALUE: object = _Missing()
-
-
-def produce(size: int):
-    return _VALUE
+# The value is built before timing and handed to the task body as an argument every system ignores (see
+# bench/prepared.py: module data the body read would be part of the task's code identity, another value in each
+# child); the body counts its calls, so the load phase asserts it was a hit.
+_PREPARED = Prepared()
 
 
 def _touch_frame(df) -> int:
@@ -127,14 +121,13 @@ def _touch_frame(df) -> int:
 
 
 def _array_child(system: str, phase: str, work: Path, size_mb: int):
-    global _VALUE
     if phase == "persist":
-        _VALUE = make_array(size_mb)
+        _PREPARED.value = make_array(size_mb)
     if system == "joblib":
         import joblib
 
-        cached = joblib.Memory(work / "joblib", verbose=0).cache(produce)
-        return lambda: cached(size_mb)
+        cached = joblib.Memory(work / "joblib", verbose=0).cache(produce, ignore=[IGNORED])
+        return lambda: cached(size_mb, _PREPARED)
     import scout_persist
     import scout_persist.formats.npy  # imports before timing, as joblib's are
     import scout_persist.outputs
@@ -142,31 +135,32 @@ def _array_child(system: str, phase: str, work: Path, size_mb: int):
     scout_persist.exists("bench_array")  # the store (fsspec) is set up before timing
     options = {"npy": {}, "npy-plain": {"compression": "none"}, "pickle": {"format": "pickle"}}[system]
     if phase == "persist":
-        return lambda: scout_persist.save(_VALUE, "bench_array", **options)
+        return lambda: scout_persist.save(_PREPARED.value, "bench_array", **options)
     return lambda: scout_persist.load("bench_array")
 
 
 def _frame_child(system: str, phase: str, work: Path, rows: int):
-    global _VALUE
     import numpy as np  # noqa: F401 - loaded before timing in every child
     import pandas as pd  # noqa: F401
     import pyarrow.parquet  # noqa: F401 - pandas' str columns load pyarrow in every system
 
     if phase == "persist":
-        _VALUE = make_frame(rows)
+        _PREPARED.value = make_frame(rows)
     from prefect import flow, task
     from prefect.cache_policies import INPUTS, TASK_SOURCE
 
     if system == "prefect":
-        step = task(persist_result=True, cache_policy=INPUTS + TASK_SOURCE, name="frame")(produce)
+        step = task(persist_result=True, cache_policy=(INPUTS - IGNORED) + TASK_SOURCE, name="frame")(produce)
     else:
         from prefect_scout import scout_task
 
-        step = scout_task(workflow="BenchFrame", name="frame", format="pickle" if system == "pickle" else None)(produce)
+        step = scout_task(
+            workflow="BenchFrame", name="frame", format="pickle" if system == "pickle" else None, ignore=[IGNORED]
+        )(produce)
 
     @flow(name="BenchFrame", persist_result=False)
     def frame_flow(size: int):
-        return _touch_frame(step(size))
+        return _touch_frame(step(size, _PREPARED))
 
     flow(name="warm")(lambda: 1)()  # the ephemeral API starts before timing
     return lambda: (None, frame_flow(rows))
@@ -192,6 +186,8 @@ def child(kind: str, system: str, phase: str, workdir: str, size: int) -> dict:
         seconds = time.perf_counter() - t
         anon = _anon_mb() - anon_before  # while the loaded value is alive
         del value
+    if phase == "load":  # a task body that ran in a load child was a miss (save/load systems have no body)
+        assert_hit(_PREPARED, f"{kind} {system}")
     return {"seconds": seconds, "peak_mb": _peak_mb() - before, "anon_mb": anon, "checksum": checksum}
 
 

@@ -16,8 +16,11 @@ so that start-up state, page cache effects and peak memory are comparable:
 - ``scout``:   the same task declared with ``prefect_scout.scout_task`` (our storage, serializer,
                cache policy).  ``scout[SPEC]`` runs it with ``SCOUT_PERSIST_COMPRESSION=SPEC``
                (``zstd:3``, ``auto``, ``none``).
-- ``persist[SPEC]``: ``scout_persist.persist(type="pickle")`` as a decorator, no Prefect: the peer of
+- ``persist[SPEC]``: ``scout_persist.persist(name, "pickle", fn)``, no Prefect: the peer of
                ``joblib.Memory(...).cache`` (it also takes a lock and fsyncs, which joblib does not).
+
+The array is built before timing and handed to the task body as an ignored argument (``bench/prepared.py``); the
+load phase of every cached system asserts that the body did not run (a hit, not a recompute).
 - ``orchestration``: the same flow with persistence off; its time is what Prefect costs with no
                persistence at all, subtracted to compare persistence layers with the floor.
 
@@ -39,10 +42,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import types
 from pathlib import Path
 
 from child_env import child_env
+from prepared import IGNORED, Prepared, assert_hit, produce
 
 SYSTEMS = ("floor", "joblib", "orchestration", "prefect", "scout")
 SPECS = ("zstd:3", "auto", "none")  # the codecs compared side by side
@@ -79,15 +82,9 @@ def _dir_bytes(path: Path) -> int:
 
 
 # -- child side -------------------------------------------------------------------------------
-# The value every system persists, built before timing starts. A holder object, not a module global the body reads:
-# a task's code identity includes the plain data it reads (None in the load phase), and the body must be the same
-# code in both phases.
-_PREPARED = types.SimpleNamespace(value=None)
-
-
-def produce(size_mb: int):
-    """The 'task body': returns the prepared array (None if called when a cache hit was expected)."""
-    return _PREPARED.value
+# The value every system persists is built before timing starts and handed to the task body as an argument each
+# system ignores (bench/prepared.py); the body counts its calls, so the load phase asserts it was a hit.
+_PREPARED = Prepared()
 
 
 def _prefect_flow(system: str):
@@ -97,17 +94,17 @@ def _prefect_flow(system: str):
     if system == "scout":
         from prefect_scout import scout_task
 
-        step = scout_task(workflow="Bench", name="large_result")(produce)
+        step = scout_task(workflow="Bench", name="large_result", ignore=[IGNORED])(produce)
     elif system == "orchestration":
         from prefect.cache_policies import NO_CACHE
 
         step = task(persist_result=False, cache_policy=NO_CACHE, name="large_result")(produce)
     else:
-        step = task(persist_result=True, cache_policy=INPUTS + TASK_SOURCE, name="large_result")(produce)
+        step = task(persist_result=True, cache_policy=(INPUTS - IGNORED) + TASK_SOURCE, name="large_result")(produce)
 
     @flow(name="Bench", persist_result=False)
     def bench_flow(size: int):
-        return float(step(size).sum())
+        return float(step(size, _PREPARED).sum())
 
     def warm():
         return 1
@@ -140,13 +137,16 @@ def child(system: str, phase: str, workdir: str, size_mb: int, array: str = "cod
     elif system == "joblib":
         import joblib
 
-        cached = joblib.Memory(work / "joblib", verbose=0).cache(produce)
-        run = lambda: float(cached(size_mb).sum())  # noqa: E731
+        cached = joblib.Memory(work / "joblib", verbose=0).cache(produce, ignore=[IGNORED])
+        run = lambda: float(cached(size_mb, _PREPARED).sum())  # noqa: E731
     elif system == "persist":
         from scout_persist import persist
 
-        cached = persist("large_result", "pickle", store=str(work / "scout"))(produce)
-        run = lambda: float(cached(size_mb).sum())  # noqa: E731
+        def run():  # persist() keys an entry by its name (and other=), never by the function's code or arguments
+            value = persist(
+                "large_result", "pickle", lambda: produce(size_mb, _PREPARED), store=str(work / "scout"), other=size_mb
+            )
+            return float(value.sum())
     else:
         raise SystemExit(f"unknown system {system!r}; expected one of {SYSTEMS}, persist, scout[SPEC] or persist[SPEC]")
     with _heartbeats_off():
@@ -156,6 +156,8 @@ def child(system: str, phase: str, workdir: str, size_mb: int, array: str = "cod
         checksum = run()
         seconds = time.perf_counter() - t
         cpu = _cpu_s() - cpu
+    if phase == "load" and system != "orchestration":  # the flow without persistence recomputes by design
+        assert_hit(_PREPARED, f"large result, {system}")
     return {"seconds": seconds, "cpu_s": cpu, "peak_mb": _peak_mb() - before, "checksum": checksum}
 
 

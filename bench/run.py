@@ -4,8 +4,10 @@ Each line compares systems measured side by side in this run (never against numb
 Options: ``--size-mb`` (large result, default 200), ``--tasks`` (cached run, default 500), ``--store-mb``
 (streaming memory check, default 1024), ``--ls-jobs`` (ls vs find, default 100 000), ``--runs`` (runs vs
 find -exec cat, default 10 000 records), ``--json FILE`` to keep the raw numbers and every table line under a
-stable name, ``--only STEP`` (repeatable) to run some benchmarks only, ``--repeat N`` to run each large-result
-system N times (interleaved) and report medians: on a shared machine single runs swing by 2x or more.
+stable name, ``--only STEP|ROW`` (repeatable) to run some benchmarks only, or only what one row of the table needs
+(its key: ``--only large_result.auto.layer_vs_joblib`` runs the three systems that row compares), ``--repeat N`` to
+run the noisy measures (large results, cached tasks, hit cost) N times, interleaved, and report medians: on a shared
+machine single runs swing by 2x or more.  The table ends with issue 24's target rows and the machine's load.
 """
 
 from __future__ import annotations
@@ -45,8 +47,8 @@ def large_systems(array: str) -> list[str]:
     return base + [f"scout[{s}]" for s in CODEC_SPECS] + [f"persist[{s}]" for s in CODEC_SPECS]
 
 
-def run_large(size_mb: int, array: str, repeat: int = 1) -> dict:
-    results = large_result.run(size_mb, systems=large_systems(array), array=array, repeat=repeat)
+def run_large(size_mb: int, array: str, repeat: int = 1, systems: list[str] | None = None) -> dict:
+    results = large_result.run(size_mb, systems=systems or large_systems(array), array=array, repeat=repeat)
     default = f"scout[{plugin_default_spec()}]"
     if array == "codes" and default in results:
         results["scout"] = dict(results[default], same_run_as=default)
@@ -65,7 +67,9 @@ def codec_rows(raw: dict) -> list[dict]:
         big = raw.get(key)
         if not big:
             continue
-        joblib, base, prefect = big["joblib"], big["orchestration"], big.get("prefect")
+        joblib, base, prefect = big.get("joblib"), big.get("orchestration"), big.get("prefect")
+        if not joblib or not base:
+            continue
         jl = joblib["persist_s"] + joblib["load_s"]
         for spec in CODEC_SPECS:
             plug, core = big.get(f"scout[{spec}]"), big.get(f"persist[{spec}]")
@@ -231,114 +235,124 @@ def named_rows(raw: dict) -> list[tuple[str, str, str, str, str, str]]:
 
 
 def _large_rows(raw: dict, add) -> None:
+    """The large-result lines whose systems ran (``--only ROW`` runs only the systems of that row)."""
     big = raw["large_result"]
-    ours, prefect, floor, joblib = big["scout"], big["prefect"], big["floor"], big["joblib"]
-    base = big["orchestration"]  # the same flow without persistence: Prefect's own cost
+    ours, prefect, floor, joblib = (big.get(k) for k in ("scout", "prefect", "floor", "joblib"))
+    base = big.get("orchestration")  # the same flow without persistence: Prefect's own cost
 
     def layer(r):  # persist + load time of the persistence layer alone
         return _layer(r, base)
 
-    add(
-        "large result: persist time",
-        "Prefect default",
-        ours["persist_s"] / prefect["persist_s"],
-        0.4,
-        key="large_result.persist_vs_prefect",
-    )
-    add(
-        "large result: cache-hit load time",
-        "Prefect default",
-        ours["load_s"] / prefect["load_s"],
-        0.2,
-        key="large_result.hit_vs_prefect",
-    )
-    add(
-        "large result: bytes on disk",
-        "Prefect default",
-        ours["bytes"] / prefect["bytes"],
-        0.1,
-        key="large_result.bytes_vs_prefect",
-    )
-    add(
-        "large result: peak memory (persist)",
-        "Prefect default",
-        ours["peak_persist_mb"] / max(prefect["peak_persist_mb"], 1e-9),
-        0.5,
-        key="large_result.peak_persist_vs_prefect",
-    )
-    add(
-        "large result: peak memory (load)",
-        "Prefect default",
-        ours["peak_load_mb"] / max(prefect["peak_load_mb"], 1e-9),
-        0.5,
-        key="large_result.peak_load_vs_prefect",
-    )
-    add(
-        "large result: persist + load, layer only*",
-        "floor (pickle to file)",
-        layer(ours) / (floor["persist_s"] + floor["load_s"]),
-        1.5,
-        key="large_result.layer_vs_floor",
-    )
-    add(
-        "large result: persist + load, layer only*",
-        "Prefect default",
-        layer(ours) / layer(prefect),
-        None,
-        key="large_result.layer_vs_prefect_layer",
-    )
-    add(
-        "large result: persist + load time",
-        "joblib.Memory",
-        (ours["persist_s"] + ours["load_s"]) / (joblib["persist_s"] + joblib["load_s"]),
-        None,
-        key="large_result.flow_vs_joblib",
-    )
-    add(
-        "large result: bytes on disk",
-        "joblib.Memory",
-        ours["bytes"] / joblib["bytes"],
-        None,
-        key="large_result.bytes_vs_joblib",
-    )
+    def both(r):
+        return r["persist_s"] + r["load_s"]
+
+    if ours and prefect:
+        add(
+            "large result: persist time",
+            "Prefect default",
+            ours["persist_s"] / prefect["persist_s"],
+            0.4,
+            key="large_result.persist_vs_prefect",
+        )
+        add(
+            "large result: cache-hit load time",
+            "Prefect default",
+            ours["load_s"] / prefect["load_s"],
+            0.2,
+            key="large_result.hit_vs_prefect",
+        )
+        add(
+            "large result: bytes on disk",
+            "Prefect default",
+            ours["bytes"] / prefect["bytes"],
+            0.1,
+            key="large_result.bytes_vs_prefect",
+        )
+        add(
+            "large result: peak memory (persist)",
+            "Prefect default",
+            ours["peak_persist_mb"] / max(prefect["peak_persist_mb"], 1e-9),
+            0.5,
+            key="large_result.peak_persist_vs_prefect",
+        )
+        add(
+            "large result: peak memory (load)",
+            "Prefect default",
+            ours["peak_load_mb"] / max(prefect["peak_load_mb"], 1e-9),
+            0.5,
+            key="large_result.peak_load_vs_prefect",
+        )
+    if ours and base and floor:
+        add(
+            "large result: persist + load, layer only*",
+            "floor (pickle to file)",
+            layer(ours) / both(floor),
+            1.5,
+            key="large_result.layer_vs_floor",
+        )
+    if ours and base and prefect:
+        add(
+            "large result: persist + load, layer only*",
+            "Prefect default",
+            layer(ours) / layer(prefect),
+            None,
+            key="large_result.layer_vs_prefect_layer",
+        )
+    if ours and joblib:
+        add(
+            "large result: persist + load time",
+            "joblib.Memory",
+            both(ours) / both(joblib),
+            None,
+            key="large_result.flow_vs_joblib",
+        )
+        add(
+            "large result: bytes on disk",
+            "joblib.Memory",
+            ours["bytes"] / joblib["bytes"],
+            None,
+            key="large_result.bytes_vs_joblib",
+        )
     # The issue's large-array targets, for the codec they are set for (codes array; noise rows below the table)
-    for row in codec_rows(raw):
-        if row["array"] != "codes" or row["codec"] != TARGET_SPEC:
-            continue
-        k = f"large_result.{TARGET_SPEC}"
+    k = f"large_result.{TARGET_SPEC}"
+    plug, core = big.get(f"scout[{TARGET_SPEC}]"), big.get(f"persist[{TARGET_SPEC}]")
+    if plug and base and joblib:
         add(
             f"large result, {TARGET_SPEC}: persist + load, layer only*",
             "joblib.Memory",
-            row["plugin_layer_vs_joblib"],
+            layer(plug) / both(joblib),
             1.0,
             key=f"{k}.layer_vs_joblib",
         )
+    if core and joblib:
         add(
             f"large result, {TARGET_SPEC}: persist() persist + load",
             "joblib.Memory",
-            row["persist_fn_vs_joblib"],
+            both(core) / both(joblib),
             1.0,
             key=f"{k}.persist_fn_vs_joblib",
         )
+    if plug and joblib:
         add(
             f"large result, {TARGET_SPEC}: bytes on disk",
             "joblib.Memory",
-            row["bytes_vs_joblib"],
+            plug["bytes"] / joblib["bytes"],
             0.1,
             key=f"{k}.bytes_vs_joblib",
         )
+    if plug and prefect:
         add(
             f"large result, {TARGET_SPEC}: cache-hit load time",
             "Prefect default",
-            row["hit_vs_prefect"],
+            plug["load_s"] / prefect["load_s"],
             0.15,
             key=f"{k}.hit_vs_prefect",
         )
-        plug = big[f"scout[{TARGET_SPEC}]"]
+    if plug and base and floor:
         add(
             f"large result, {TARGET_SPEC}: persist + load, layer only*",
             "floor (pickle to file)",
-            layer(plug) / (floor["persist_s"] + floor["load_s"]),
+            layer(plug) / both(floor),
             1.5,
             key=f"{k}.layer_vs_floor",
         )
@@ -427,6 +441,83 @@ STEPS = (
     "store",
 )
 
+# The target rows of issue 24, in its table's order: (row key, the issue's words). ``--only ROW`` runs what that row
+# needs; for a large-result row only the systems it compares (LARGE_ROW_SYSTEMS), so a developer can iterate on one.
+ISSUE_ROWS = (
+    (f"large_result.{TARGET_SPEC}.layer_vs_joblib", "200 MiB array persist + load, plug-in layer only, vs joblib"),
+    (f"large_result.{TARGET_SPEC}.persist_fn_vs_joblib", "same through persist() (no Prefect), vs joblib"),
+    (f"large_result.{TARGET_SPEC}.bytes_vs_joblib", "bytes on disk vs joblib.Memory (plug-in)"),
+    (f"large_result.{TARGET_SPEC}.layer_vs_floor", "layer only vs the floor (pickle to a file)"),
+    (f"large_result.{TARGET_SPEC}.hit_vs_prefect", "cache-hit load vs Prefect default"),
+    ("cached_tasks.first_run_vs_prefect", "500 small tasks, first run vs Prefect default"),
+    ("cached_tasks.cached_vs_prefect", "500 small tasks, cached run vs Prefect default"),
+    ("s3.requests_per_save", "S3 requests per save of a new job"),
+)
+_PLUGIN, _CORE = f"scout[{TARGET_SPEC}]", f"persist[{TARGET_SPEC}]"
+LARGE_ROW_SYSTEMS = {
+    f"large_result.{TARGET_SPEC}.layer_vs_joblib": (_PLUGIN, "orchestration", "joblib"),
+    f"large_result.{TARGET_SPEC}.persist_fn_vs_joblib": (_CORE, "joblib"),
+    f"large_result.{TARGET_SPEC}.bytes_vs_joblib": (_PLUGIN, "joblib"),
+    f"large_result.{TARGET_SPEC}.layer_vs_floor": (_PLUGIN, "orchestration", "floor"),
+    f"large_result.{TARGET_SPEC}.hit_vs_prefect": (_PLUGIN, "prefect"),
+}
+# Every other row key belongs to one step, named by the key's first part; that whole step runs for it.
+_STEP_OF_PREFIX = {
+    "large_result": "large_result",
+    "formats": "formats",
+    "cached_tasks": "cached_tasks",
+    "hit_cost": "hit_cost",
+    "s3": "s3_requests",
+    "ls": "ls",
+    "cli": "cli",
+    "runs": "runs",
+    "store": "store",
+}
+
+
+def selection(only: list[str] | None) -> tuple[set[str], list[str] | None]:
+    """The steps ``--only`` asks for, and the large-result systems (None: all of them).  Each value is a step name or
+    a row key of the table (``--json`` lists them; the issue's rows are ISSUE_ROWS)."""
+    if not only:
+        return set(STEPS), None
+    steps: set[str] = set()
+    systems: set[str] = set()
+    whole_large = False
+    for item in only:
+        if item in STEPS:
+            steps.add(item)
+            whole_large = whole_large or item == "large_result"
+        elif item in LARGE_ROW_SYSTEMS:
+            steps.add("large_result")
+            systems.update(LARGE_ROW_SYSTEMS[item])
+        elif item.partition(".")[0] in _STEP_OF_PREFIX and "." in item:
+            steps.add(_STEP_OF_PREFIX[item.partition(".")[0]])
+            whole_large = whole_large or item.startswith("large_result.")
+        else:
+            raise SystemExit(
+                f"--only {item!r} is neither a step ({', '.join(STEPS)}) nor a row key of the table "
+                f"(e.g. {', '.join(k for k, _ in ISSUE_ROWS[:3])}, ...; `--json FILE` lists every key)"
+            )
+    return steps, None if whole_large or not systems else sorted(systems)
+
+
+def print_issue_rows(raw: dict) -> None:
+    """Issue 24's target rows as measured in this run (those that ran)."""
+    measured = {r[0]: r for r in named_rows(raw)}
+    sizes = {"200 MiB": f"{raw['size_mb']} MiB", "500 small": f"{raw['tasks']} small"}  # this run's sizes
+    lines = []
+    for key, words in ISSUE_ROWS:
+        if key in measured:
+            for said, now in sizes.items():
+                words = words.replace(said, now)
+            lines.append((words, measured[key][4], measured[key][3], measured[key][5]))
+    if not lines:
+        return
+    width = max(len(w) for w, *_ in lines)
+    print(f"\nissue 24 rows (median of {raw.get('repeat', 1)} where noisy):")
+    for words, target, value, verdict in lines:
+        print(f"  {words:<{width}}  {target:>9}  {value:>7}  {verdict}")
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -437,19 +528,29 @@ def main(argv=None) -> int:
     parser.add_argument("--ls-jobs", dest="ls_jobs", type=int, default=100_000, help="jobs in the ls benchmark store")
     parser.add_argument("--runs", type=int, default=10_000, help="run records in the runs benchmark store")
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--only", action="append", choices=STEPS, help="run this benchmark only (repeatable)")
     parser.add_argument(
-        "--repeat", type=int, default=1, help="large results: runs per system, interleaved; the table shows medians"
+        "--only",
+        action="append",
+        metavar="STEP|ROW",
+        help=f"run this step ({', '.join(STEPS)}) or what this table row needs (its key, e.g. "
+        f"{ISSUE_ROWS[0][0]}) only; repeatable",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="the noisy rows (large results, cached tasks, hit cost): runs per system, interleaved; medians shown",
     )
     args = parser.parse_args(argv)
+    steps_wanted, large_systems_wanted = selection(args.only)
     started = time.perf_counter()
     raw: dict = {"size_mb": args.size_mb, "tasks": args.tasks, "repeat": args.repeat}
     steps = [
-        ("large_result", lambda: run_large(args.size_mb, "codes", args.repeat)),
+        ("large_result", lambda: run_large(args.size_mb, "codes", args.repeat, large_systems_wanted)),
         ("large_result_noise", lambda: run_large(args.size_mb, "noise", args.repeat)),
         ("formats", lambda: formats_bench.run(args.size_mb, args.rows)),
-        ("cached_tasks", lambda: cached_tasks.run(args.tasks)),
-        ("hit_cost", lambda: hit_cost.run(args.tasks)),
+        ("cached_tasks", lambda: cached_tasks.run(args.tasks, repeat=args.repeat)),
+        ("hit_cost", lambda: hit_cost.run(args.tasks, repeat=args.repeat)),
         ("s3_requests", s3_requests.run),
         ("ls", lambda: bench_ls.run(args.ls_jobs)),
         ("cli", bench_cli_startup.run),
@@ -457,14 +558,15 @@ def main(argv=None) -> int:
         ("store", lambda: bench_store_memory.run(args.store_mb)),
     ]
     for name, step in steps:
-        if args.only and name not in args.only:
+        if name not in steps_wanted:
             continue
         t = time.perf_counter()
         print(f"[bench] {name} ...", file=sys.stderr, flush=True)
         raw[name] = step()
         print(f"[bench] {name} done in {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
     print_table(raw)
-    print(f"\nwhole run: {time.perf_counter() - started:.0f} s")
+    print_issue_rows(raw)
+    print(f"\nwhole run: {time.perf_counter() - started:.0f} s, load average {_load()}")
     if args.json:
         raw["table"] = [
             dict(zip(("name", "measure", "compared_with", "value", "target", "verdict"), r)) for r in named_rows(raw)
@@ -472,6 +574,14 @@ def main(argv=None) -> int:
         raw["codecs"] = codec_rows(raw)
         args.json.write_text(json.dumps(raw, indent=2, default=str))
     return 0
+
+
+def _load() -> str:
+    """The 1, 5 and 15 minute load averages: how busy the (shared) machine was while this ran."""
+    try:
+        return " / ".join(f"{x:.1f}" for x in os.getloadavg()) + f" on {os.cpu_count()} cores"
+    except OSError:
+        return "unknown"
 
 
 if __name__ == "__main__":

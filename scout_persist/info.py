@@ -247,8 +247,10 @@ class InfoFile:
     # -- writing ----------------------------------------------------------------
     def save(self) -> None:
         data = dumps_info(self.data)
-        # setup/start are not commit points: a crash that loses them leaves the job to be recomputed anyway
-        durable = self.data.get("status") not in ("setup", "start")
+        # A run's own writes (setup, start, done, error) are not synced: a crash that loses or tears one leaves the
+        # job unreadable or in a running status, i.e. recomputed (docs/reliability.md, "Durability").  An edit of an
+        # existing .info (the CLI's write_info) is a user's and is.
+        durable = not self._in_run
         if self._put is not None:
             self._put(data, durable)
         else:

@@ -38,7 +38,7 @@ from .layout import JOBS_DIR, JOBS_MARK, SCOUT_ROOT_MARK, clean_name as _clean_n
 from .lease import LEASE_KEY, lease_record, next_fence
 from .payload import record_of
 from .rubyvalues import RubyException
-from .store import Store, check_key
+from .store import Store, Sync, check_key
 from .tsv import as_pandas
 from .verdict import MISSING_RESULT, Expiry, Served, judge, judge_bytes
 
@@ -427,8 +427,13 @@ class Job:
             what = f"{exc.class_name}: {exc.message}" if exc else (info.get("messages") or ["no exception"])[-1]
             raise JobFailed(f"job {self.path!r} ended in status {status!r} ({what}); it has no result")
         if result is None:
-            if status == "done":
-                return None
+            if status == "done" and record is None:
+                return None  # Ruby's done without a result: the task returned nothing
+            if status == "done" and record is not None:  # ours recorded the bytes it stored: lost, not None
+                raise JobNotFound(
+                    f"job {self.path!r} is done but its result file is missing (its .info records "
+                    f"{record.get('stored_size', '?')} bytes of {record.get('format')!r}); rerun it"
+                )
             raise JobNotFound(f"job {self.path!r} has no result file (status {status or 'missing'!r}); run it first")
         if status == NOINFO and type is None:
             raise InfoFormatError(
@@ -471,6 +476,14 @@ class Job:
         if verdict.error is not None:
             raise verdict.error
         raise JobNotFound(f"job {self.path!r}: {verdict.message}")
+
+
+def _sync_for(record: Mapping[str, Any]) -> Sync:
+    """How much of a result of ``record`` is synced: a job is a cache entry (a crash that loses it means a recompute),
+    so never its name; its bytes when Ruby reads them as they are (a Scout type or JSON: no checksum), so that no name
+    leads to torn bytes; pickles and typed formats, opaque to Ruby and checked against their ``.info`` record by every
+    reader of ours (torn = a miss), not at all.  docs/reliability.md, "Durability: what is fsynced and why"."""
+    return Sync.DATA if payload.ruby_type(record) != "binary" else Sync.NONE
 
 
 def _job_exists(job: Job) -> bool:
@@ -670,7 +683,7 @@ class JobWriter:
         )
         if encoded.data is not None:
             with self._writing():
-                self._put_result(encoded.data)
+                self._put_result(encoded.data, _sync_for(encoded.record))
         self._encoded = encoded
         return dict(encoded.record)
 
@@ -702,7 +715,7 @@ class JobWriter:
 
         hasher, size = new_checksum(), 0
         with self._writing():
-            with self.store.writer(self.key) as fh:
+            with self.store.writer(self.key, durable=Sync.DATA) as fh:  # raw bytes Ruby reads (see _sync_for)
                 while chunk := stream.read(1 << 20):
                     chunk = chunk if isinstance(chunk, bytes) else chunk.encode("utf-8")
                     hasher.update(chunk)
@@ -751,18 +764,20 @@ class JobWriter:
         self._restored = True
         return "the previous result and its .info were kept"
 
-    def _put_result(self, data: Any) -> None:
-        """Write the result bytes (or parts); with a lease, fenced: refused once another holder took the job."""
+    def _put_result(self, data: Any, durable: Sync = Sync.DATA) -> None:
+        """Write the result bytes (or parts); with a lease, fenced: refused once another holder took the job.
+        ``durable``: what of it is synced (see :func:`_sync_for`)."""
 
-        if self.lease is None:
-            payload.write(self.store, self.key, data)
-        elif payload.streams(data):
-            with self.store.writer(self.key) as fh:  # too large to join: a multipart upload is not conditional,
-                for part in data:  # so the lease is checked right before it completes
+        if payload.streams(data):
+            with self.store.writer(self.key, durable=durable) as fh:  # too large to join: a multipart upload is
+                for part in data:  # not conditional, so the lease is checked right before it completes
                     fh.write(part)
-                self.lease.check()
+                if self.lease is not None:
+                    self.lease.check()
+        elif self.lease is None:
+            self.store.put(self.key, payload.joined(data), durable=durable)
         else:
-            self.lease.put_result(self.key, payload.joined(data))
+            self.lease.put_result(self.key, payload.joined(data), durable=durable)
 
     def write_file(self, name: str, data: bytes) -> str:
         """Write ``<job>.files/<name>`` atomically; returns its location.
@@ -772,7 +787,7 @@ class JobWriter:
         rel = check_key(name, self.location(self.key + ".files"))
         if not rel:
             raise UnsafePathError(f"empty file name for the files directory of job {self.key!r}")
-        self.store.put(f"{self.key}.files/{rel}", bytes(data))
+        self.store.put(f"{self.key}.files/{rel}", bytes(data), durable=Sync.DATA)  # Ruby reads them as they are
         return self.location(f"{self.key}.files/{rel}")
 
     def file(self, name: str) -> str:

@@ -32,7 +32,7 @@ from .layout import lock_key_for
 from .lock_folder import extra_lock_folder
 from .locks import Lock, Watch, describe_holder, renewals, stale_reason
 from .process import Identity, hostname
-from .store import ABSENT, Conflict, Store, Versioned
+from .store import ABSENT, Conflict, Store, Sync, Versioned
 
 log = logging.getLogger(__name__)
 LEASE_KEY = "lease"
@@ -89,7 +89,7 @@ class JobLease:
     def put_info(self, data: bytes, durable: bool = True) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def put_result(self, key: str, data: bytes) -> None:  # pragma: no cover - interface
+    def put_result(self, key: str, data: bytes, durable: bool | Sync = True) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
     def check(self) -> None:  # pragma: no cover - interface
@@ -148,9 +148,9 @@ class LockFileLease(JobLease):
         self.check()
         self.store.put(self.job_key + ".info", data, durable=durable)
 
-    def put_result(self, key: str, data: bytes) -> None:
+    def put_result(self, key: str, data: bytes, durable: bool | Sync = True) -> None:
         self.check()
-        self.store.put(key, data)
+        self.store.put(key, data, durable=durable)
 
     def release(self) -> None:
         if self.ruby_lock is not None:
@@ -227,7 +227,7 @@ class InfoLease(JobLease):
             if not _running(data):
                 self._stop.set()  # done, error or aborted: nothing left to renew
 
-    def put_result(self, key: str, data: bytes) -> None:
+    def put_result(self, key: str, data: bytes, durable: bool | Sync = True) -> None:
         """Write the result only while this holder's lease stands: conditional on the result's version at the
         acquisition (absent for a new job), so a holder that was taken over cannot overwrite the new holder's."""
         if self.version is None or self.lost:

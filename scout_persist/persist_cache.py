@@ -39,7 +39,7 @@ from .layout import PERSIST_DIR, lock_key_for, persistence_path
 from .locks import Lock
 from .rubyjson import ruby_time
 from .signature import code_identity, value_digest
-from .store import Store, check_key
+from .store import Store, Sync, check_key
 
 log = logging.getLogger(__name__)
 
@@ -329,9 +329,11 @@ def _run(
         if guard is not None:
             _fence(guard, loc)
         # The sidecar first: it names the bytes that follow, so an entry cut between the two writes is a miss (its
-        # checksum differs), and no entry of ours is ever without the sidecar that vouches for it.
-        loc.store.put(loc.sidecar, _sidecar(name, type, signature, record))
-        loc.store.put(loc.key, data)
+        # checksum differs).  A sidecar a crash tears is a miss too, and one it loses leaves the entry this very
+        # computation wrote, so it is not synced (the crash-state test finds no state that needs it).  The entry is
+        # read as it is: its bytes are synced before its name (docs/reliability.md, "Durability")
+        loc.store.put(loc.sidecar, _sidecar(name, type, signature, record), durable=Sync.NONE)
+        loc.store.put(loc.key, data, durable=Sync.DATA)
         return loc.url if no_load else value
     finally:
         if guard is not None:

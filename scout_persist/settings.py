@@ -58,7 +58,9 @@ MAX_ENTRY_SIZE = Variable(
     "SCOUT_PERSIST_MAX_ENTRY_SIZE", "", "save()/persist() outputs larger than this (500M, 2G) are not cached"
 )
 DURABILITY = Variable(
-    "SCOUT_PERSIST_DURABILITY", "safe", "safe: commits are flushed to the disk (fsync); fast: left to the OS"
+    "SCOUT_PERSIST_DURABILITY",
+    "safe",
+    "safe: each write synced as its kind needs (docs/reliability.md, Durability); fast: no fsync, left to the OS",
 )
 RUN_LEASE = Variable(
     "SCOUT_PERSIST_RUN_LEASE", "60", "seconds a run may go without renewing its record before it counts as crashed"
@@ -149,7 +151,8 @@ def durability() -> str:
     value = (raw or DURABILITY.default).strip().lower()
     if value not in ("safe", "fast"):
         raise InvalidInputError(
-            f"{DURABILITY.name}={raw!r} is not a durability; use 'safe' (fsync every commit, the default) or "
+            f"{DURABILITY.name}={raw!r} is not a durability; use 'safe' (each write synced as its kind needs, the "
+            "default) or "
             "'fast' (no fsync: a power cut may lose recent jobs, which are then recomputed)"
         )
     return value

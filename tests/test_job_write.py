@@ -304,7 +304,7 @@ def test_a_failed_payload_write_names_the_job_and_keeps_the_old_result(tmp_path,
         raise OSError(28, "No space left on device")
 
     real_put = store.put
-    monkeypatch.setattr(store, "put", lambda k, d: full_disk() if k == key else real_put(k, d))
+    monkeypatch.setattr(store, "put", lambda k, d, **kw: full_disk() if k == key else real_put(k, d, **kw))
     with pytest.raises(StorageError, match=r"W/t/Default.*No space left.*previous result and its \.info were kept"):
         w.save("new")
     w.error(RuntimeError("the caller records the failure"))  # a no-op: the committed job stays as it was
@@ -320,7 +320,7 @@ def test_a_failed_rewrite_that_cannot_restore_says_so(tmp_path, monkeypatch):
     key = "var/jobs/W/t/Default"
     JobWriter(store, key, type="text").run(lambda: "old")
     w = JobWriter(store, key, type="text").begin()
-    monkeypatch.setattr(store, "put", lambda *_a: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+    monkeypatch.setattr(store, "put", lambda *_a, **_k: (_ for _ in ()).throw(OSError(28, "No space left on device")))
     with pytest.raises(StorageError, match=r"previous result file is kept, but restoring its \.info failed too"):
         w.save("new")
     monkeypatch.undo()

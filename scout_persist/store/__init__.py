@@ -10,7 +10,7 @@ backend it has: callers choose by :attr:`Store.capabilities`.
 from __future__ import annotations
 
 from .addressing import DEFAULT_URL, URL_VARIABLE, check_key, default_url, store_url
-from .backend import ABSENT, TEMP_PREFIX, Backend, Capabilities, Conflict, Upload, Versioned
+from .backend import ABSENT, TEMP_PREFIX, Backend, Capabilities, Conflict, Sync, Upload, Versioned
 from .facade import Store, shared_store
 from .faults import RETRIES, RETRY_BASE_DELAY, is_transient
 from .s3 import SINGLE_PUT_MAX
@@ -27,6 +27,7 @@ __all__ = [
     "Capabilities",
     "Conflict",
     "Store",
+    "Sync",
     "Upload",
     "Versioned",
     "check_key",

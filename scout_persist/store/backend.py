@@ -10,6 +10,7 @@ translates, retries and names once for every backend.  ``tests/`` runs the confo
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import posixpath
 import uuid
@@ -68,14 +69,38 @@ class Capabilities:
     names: tuple[str, ...] = field(default=())  # fsspec protocols, for messages
 
 
+class Sync(str, enum.Enum):
+    """What of a write must be on the disk (fsync) before it returns, on stores where that is a choice (local disks;
+    an object store's PUT is durable when it returns).  Writers pass it as ``durable=``: ``True`` is ``ALL``,
+    ``False`` is ``NONE``.  Which kind of write needs which, and the crash-state evidence for it, is in
+    docs/reliability.md ("Durability: what is fsynced and why")."""
+
+    NONE = "none"  # a power cut may lose the write, or leave its name on empty or torn bytes: for bytes every
+    #                reader checks (a checksum in .info) or a write that only says work is under way
+    DATA = "data"  # the bytes reach the disk before the name does: no name ever leads to torn bytes (the write
+    #                itself may be lost): for bytes read as they are (Ruby's readers) that can be recomputed
+    ALL = "all"  # DATA, and the name (with any folder made for it) is on the disk when the write returns: for what
+    #              cannot be recomputed (registry versions, run records)
+
+    @classmethod
+    def of(cls, durable: bool | Sync) -> Sync:
+        """The level a writer asked for, as this process's durability (:func:`durability`) allows it."""
+        if durability() == "fast":
+            return cls.NONE
+        if isinstance(durable, Sync):
+            return durable
+        return cls.ALL if durable else cls.NONE
+
+
 DURABILITY_VARIABLE = settings.DURABILITY.name
 
 
 def durability() -> str:
-    """``safe`` (default): commits are flushed to the disk (fsync) before they count; ``fast``: left to the OS.
+    """``safe`` (default): writes are synced as their kind needs (:class:`Sync`); ``fast``: nothing is, it is left to
+    the OS.
 
     Either way writes are atomic and every result is checksummed, so a power cut in ``fast`` mode can lose recent
-    jobs (they are recomputed) but never serves a torn one."""
+    jobs (they are recomputed) but never serves a torn one to our readers (Ruby's, which check nothing, may)."""
     return settings.durability()
 
 
@@ -162,15 +187,15 @@ class Backend(ABC):
 
     # -- writing ----------------------------------------------------------------------------------------------
     @abstractmethod
-    def put(self, key: str, data: bytes, durable: bool = True) -> None:
-        """Store ``data`` atomically: readers see the old value or the whole new one.  ``durable``: on the disk
-        before this returns (where the backend can be asked to, and :func:`durability` is ``safe``)."""
+    def put(self, key: str, data: bytes, durable: bool | Sync = True) -> None:
+        """Store ``data`` atomically: readers see the old value or the whole new one.  ``durable``: what must be on
+        the disk before this returns (:class:`Sync`; True: all of it), where the backend can be asked to."""
 
     @abstractmethod
-    def writer(self, key: str, durable: bool = True) -> AbstractContextManager[IO[bytes]]:
+    def writer(self, key: str, durable: bool | Sync = True) -> AbstractContextManager[IO[bytes]]:
         """A streaming writer whose content appears at ``key`` atomically when its block ends without error."""
 
-    def create(self, key: str, data: bytes, durable: bool = True) -> bool:
+    def create(self, key: str, data: bytes, durable: bool | Sync = True) -> bool:
         """Exclusive create; True when this call created the entry.  Backends with conditional writes get it as
         :meth:`put_if` with the entry required absent (which recognises a lost reply of its own create)."""
         try:

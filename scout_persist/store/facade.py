@@ -20,7 +20,7 @@ from .. import settings
 from ..errors import KeyNotFound, ScoutPersistError, StorageError, UnsafePathError
 from . import faults
 from .addressing import URL_VARIABLE, check_key, store_url
-from .backend import TEMP_PREFIX, Backend, Capabilities, Upload, Versioned
+from .backend import TEMP_PREFIX, Backend, Capabilities, Sync, Upload, Versioned
 from .generic import FsspecBackend, protocols
 from .local import LocalBackend
 from .memory import MemoryBackend
@@ -188,12 +188,13 @@ class Store:
         return self._call(prefix, "sizing", lambda k: self.backend.tree_size(k))
 
     # -- writing ------------------------------------------------------------
-    def put(self, key: str, data: bytes, *, durable: bool = True) -> None:
-        """Store ``data`` atomically: readers see the old value or the whole new one.  ``durable=False``: no need to
-        flush it to the disk first (a write that is not a commit point, e.g. a job's ``start``)."""
+    def put(self, key: str, data: bytes, *, durable: bool | Sync = True) -> None:
+        """Store ``data`` atomically: readers see the old value or the whole new one.  ``durable``: what of it must
+        be on the disk when this returns (:class:`~.backend.Sync`: True, the default, is all of it; False, none: a
+        write a crash may lose, e.g. a job's ``start``)."""
         self._write(key, "writing", lambda k: self.backend.put(k, data, durable))
 
-    def create(self, key: str, data: bytes, *, durable: bool = True) -> bool:
+    def create(self, key: str, data: bytes, *, durable: bool | Sync = True) -> bool:
         """Exclusive create: store ``data`` only if ``key`` is absent; True when this call created it.
 
         Local: Ruby lockfile's hard-link protocol (never a partial entry); memory and S3: a conditional write
@@ -221,7 +222,7 @@ class Store:
         self._call(key, "deleting", lambda k: self.backend.delete(k, recursive))
 
     @contextmanager
-    def writer(self, key: str, *, durable: bool = True) -> Iterator[IO[bytes]]:
+    def writer(self, key: str, *, durable: bool | Sync = True) -> Iterator[IO[bytes]]:
         """A streaming writer: the content appears at ``key`` atomically when the block ends without error.
 
         If the block raises, nothing is published and the old value (if any) stays. Memory use is bounded on

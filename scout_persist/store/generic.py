@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from typing import IO, Any
 
 from ..errors import StorageError
-from .backend import Backend, Capabilities, temp_name
+from .backend import Backend, Capabilities, Sync, temp_name
 
 
 def protocols(fs: Any) -> tuple[str, ...]:
@@ -94,12 +94,12 @@ class FsspecBackend(Backend):
             return 0
 
     # -- writing ----------------------------------------------------------------------------------------------
-    def put(self, key: str, data: bytes, durable: bool = True) -> None:
+    def put(self, key: str, data: bytes, durable: bool | Sync = True) -> None:
         with self.writer(key) as fh:
             fh.write(data)
 
     @contextmanager
-    def writer(self, key: str, durable: bool = True) -> Iterator[IO[bytes]]:
+    def writer(self, key: str, durable: bool | Sync = True) -> Iterator[IO[bytes]]:
         """Write a temporary key, move it over the entry on success."""
         path = self.path(key)
         tmp = temp_name(path)
@@ -116,7 +116,7 @@ class FsspecBackend(Backend):
         finally:
             self.forget(key)
 
-    def create(self, key: str, data: bytes, durable: bool = True) -> bool:
+    def create(self, key: str, data: bytes, durable: bool | Sync = True) -> bool:
         path = self.path(key)
         try:
             with self.fs.open(path, "xb") as fh:

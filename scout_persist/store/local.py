@@ -24,7 +24,7 @@ from typing import IO, TYPE_CHECKING
 
 from ..errors import UnsafePathError
 from ..process import pid_alive
-from .backend import TEMP_PREFIX, Backend, Capabilities, Versioned, durability, temp_name
+from .backend import TEMP_PREFIX, Backend, Capabilities, Sync, Versioned, temp_name
 
 if TYPE_CHECKING:
     import mmap
@@ -38,6 +38,8 @@ class LocalBackend(Backend):
         super().__init__(url, root)
         self.boundary = self.root  # child backends keep the parent's boundary: their writes stay inside it too
         self._real_boundary: str | None = None
+        # Folders this process made whose own name is not yet on the disk (see _sync_names); shared with children.
+        self._unsynced_folders: set[str] = set()
 
     # -- reading ----------------------------------------------------------------------------------------------
     def get(self, key: str) -> bytes:
@@ -135,19 +137,24 @@ class LocalBackend(Backend):
         return now - modified
 
     # -- writing ----------------------------------------------------------------------------------------------
-    def put(self, key: str, data: bytes, durable: bool = True) -> None:
+    def put(self, key: str, data: bytes, durable: bool | Sync = True) -> None:
         with self.writer(key, durable) as fh:
             fh.write(data)
 
     @contextmanager
-    def writer(self, key: str, durable: bool = True) -> Iterator[IO[bytes]]:
+    def writer(self, key: str, durable: bool | Sync = True) -> Iterator[IO[bytes]]:
+        """A temporary name, then ``rename(2)``.  :class:`Sync` ``DATA``: the bytes are fsynced before the rename, so
+        no name ever leads to unsynced bytes; ``ALL`` (True): and the folder after it, so the new name survives a
+        power cut once this returns; ``NONE`` (False): neither, a crash may lose the write or leave its name on an
+        empty or torn file.  docs/reliability.md ("Durability: what is fsynced and why") has the evidence for each
+        kind of write (tests/reliability/test_crash_states.py)."""
         path = self.path(key)
         tmp = temp_name(path)
-        sync = durable and durability() == "safe"
+        sync = Sync.of(durable)
         try:
             with open(tmp, "wb") as fh:
                 yield fh
-                if sync:
+                if sync is not Sync.NONE:
                     fh.flush()
                     os.fsync(fh.fileno())
             os.replace(tmp, path)
@@ -157,13 +164,16 @@ class LocalBackend(Backend):
             except FileNotFoundError:
                 pass
             raise
+        if sync is Sync.ALL:
+            self._sync_names(os.path.dirname(path))
 
-    def create(self, key: str, data: bytes, durable: bool = True) -> bool:
+    def create(self, key: str, data: bytes, durable: bool | Sync = True) -> bool:
         """Ruby lockfile's protocol, so Ruby and Python processes exclude each other: a complete temporary
         ``.<host>_<pid>_<program>_<sec>_<usec>_<rand>.lck`` beside the name, hard-linked to it (readers never see a
         partial entry); O_EXCL where hard links are unsupported."""
         path = self.path(key)
         folder = os.path.dirname(path)
+        sync = Sync.of(durable)
         self._sweep_temporaries(folder)
         now = time.time()
         program = os.path.basename(sys.argv[0] or "python") or "python"
@@ -176,7 +186,7 @@ class LocalBackend(Backend):
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-                if durable and durability() == "safe":
+                if sync is not Sync.NONE:
                     fh.flush()
                     os.fsync(fh.fileno())
             try:
@@ -192,8 +202,16 @@ class LocalBackend(Backend):
                     return False
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(data)
+                    if sync is not Sync.NONE:
+                        fh.flush()
+                        os.fsync(fh.fileno())
+                if sync is Sync.ALL:
+                    self._sync_names(folder)
                 return True
-            return os.stat(tmp).st_ino == os.stat(path).st_ino
+            created = os.stat(tmp).st_ino == os.stat(path).st_ino
+            if created and sync is Sync.ALL:
+                self._sync_names(folder)
+            return created
         finally:
             try:
                 os.unlink(tmp)
@@ -244,7 +262,30 @@ class LocalBackend(Backend):
             pass
 
     def prepare(self, key: str) -> None:
-        os.makedirs(os.path.dirname(self.path(key)), exist_ok=True)
+        folder = os.path.dirname(self.path(key))
+        if os.path.isdir(folder):
+            return
+        missing = []
+        head = folder
+        while head and head != os.path.dirname(head) and not os.path.isdir(head):
+            missing.append(head)
+            head = os.path.dirname(head)
+        os.makedirs(folder, exist_ok=True)
+        self._unsynced_folders.update(missing)
+
+    def _sync_names(self, folder: str) -> None:
+        """Put the names in ``folder`` on the disk (fsync it), and the names of the folders leading to it that this
+        process made and has not synced yet (each in its parent): a new name is durable only once its folder is."""
+        chain = [folder]
+        while chain[-1] in self._unsynced_folders:
+            chain.append(os.path.dirname(chain[-1]))
+        for path in chain:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        self._unsynced_folders.difference_update(chain)
 
     # -- safety -----------------------------------------------------------------------------------------------
     def check_write(self, key: str, action: str) -> None:

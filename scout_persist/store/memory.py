@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
-from .backend import ABSENT, Capabilities, Conflict, content_version
+from .backend import ABSENT, Capabilities, Conflict, Sync, content_version
 from .generic import FsspecBackend
 
 _GUARD = threading.Lock()  # memory:// is shared by every store of the process
@@ -27,11 +27,11 @@ class MemoryBackend(FsspecBackend):
         # memory:// hands every reader the same shared buffer; give each its own position.
         return io.BytesIO(self.fs.cat_file(self.path(key)))
 
-    def put(self, key: str, data: bytes, durable: bool = True) -> None:
+    def put(self, key: str, data: bytes, durable: bool | Sync = True) -> None:
         self.fs.pipe_file(self.path(key), bytes(data))
 
     @contextmanager
-    def writer(self, key: str, durable: bool = True) -> Iterator[IO[bytes]]:
+    def writer(self, key: str, durable: bool | Sync = True) -> Iterator[IO[bytes]]:
         buffer = io.BytesIO()
         yield buffer
         self.fs.pipe_file(self.path(key), buffer.getvalue())

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any, cast
 
-from .backend import ABSENT, Capabilities, Conflict, Upload, Versioned
+from .backend import ABSENT, Capabilities, Conflict, Sync, Upload, Versioned
 from .faults import http_status, is_transient, missing_credentials, never_connected, precondition_failed, retry
 from .generic import FsspecBackend
 
@@ -132,7 +132,7 @@ class S3Backend(FsspecBackend):
         return Versioned(bytes(data), str(reply["ETag"]), age)
 
     # -- writing ----------------------------------------------------------------------------------------------
-    def put(self, key: str, data: bytes, durable: bool = True) -> None:
+    def put(self, key: str, data: bytes, durable: bool | Sync = True) -> None:
         if len(data) >= PUT_MULTIPART_MIN:
             # The writer's multipart upload is aborted on every failure path (s3fs's own multipart pipe_file aborts
             # on Exception only, not on KeyboardInterrupt/SystemExit).
@@ -145,7 +145,7 @@ class S3Backend(FsspecBackend):
             self.forget(key)
 
     @contextmanager
-    def writer(self, key: str, durable: bool = True) -> Iterator[IO[bytes]]:
+    def writer(self, key: str, durable: bool | Sync = True) -> Iterator[IO[bytes]]:
         with _ObjectWriter(self, key).session() as fh:
             yield fh
 
