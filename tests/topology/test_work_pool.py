@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from conftest import SOAK
-from workpool import Lab, expected_jobs, load_measurements, scout_tags
+from workpool import FINAL as FINAL_STATES, Lab, expected_jobs, load_measurements, scout_tags
 
 pytestmark = pytest.mark.timeout(1800)
 
@@ -21,11 +21,10 @@ N_RUNS = 30 if SOAK else 10
 
 @pytest.fixture
 def lab(tmp_path, prefect_server, api, topology_s3, patience, request):
-    """A fresh pool, deployment, bucket and two workers (``limit`` flow runs each: the test's ``lab_limit`` mark)."""
-    mark = request.node.get_closest_marker("lab_limit")
+    """A fresh pool, deployment, bucket and two workers, each running up to 4 flow runs at once (or ``param``)."""
     name = f"lab-{uuid.uuid4().hex[:8]}"
     api.create_process_pool(name)
-    team = Lab(tmp_path, prefect_server, api, topology_s3, patience, name, limit=mark.args[0] if mark else 4)
+    team = Lab(tmp_path, prefect_server, api, topology_s3, patience, name, limit=getattr(request, "param", 4))
     team.deploy()
     try:
         for who in "ab":
@@ -97,3 +96,94 @@ def test_concurrent_runs_compute_each_job_once_across_workers_and_the_api_shows_
     cached_runs = lab.patience.wait_for(cached, "the cached runs' task runs recorded", nominal=120)
     assert {r.state.name for r in cached_runs} == {"Cached"}
     assert {scout_tags(r)[0] for r in cached_runs} <= done
+
+
+def test_a_worker_killed_mid_run_is_seen_crashed_from_a_third_process_and_resumed_without_recomputing(lab):
+    params = {"samples": [f"k{i}" for i in range(1, 13 if SOAK else 9)], "gain": 3.0, "pause": 0.5}
+    run_id = lab.launch(params)
+    wanted = expected_jobs([params])
+
+    def midway() -> bool:
+        states = lab.api.states([run_id])
+        assert states.get(run_id) not in ("COMPLETED", "FAILED", "CRASHED"), "the run ended before it could be killed"
+        return len(lab.bodies()) >= len(wanted) // 3
+
+    lab.patience.wait_for(midway, "a third of the run's jobs done", nominal=120, progress=lambda: len(lab.bodies()),
+                          alive=lab.workers.values())
+    (who,) = {w for _, _, w, _ in lab.bodies()}
+    killed = lab.workers[who].kill_tree()  # the worker and its flow run process: a host gone, no handler runs
+    assert len(killed) >= 2, killed
+    store = lab.store()
+    at_kill = {k: store.get(k) for k in store.list("var/jobs/Measurements") if k.endswith(".info")}
+    done_at_kill = {k: raw for k, raw in at_kill.items() if json.loads(raw)["status"] == "done"}
+    bodies_at_kill = lab.body_counts()
+    assert 0 < len(done_at_kill) < len(wanted)
+
+    # An operator's shell (a third process: the store's URL in its environment, no Prefect database) sees it crashed
+    def crashed() -> dict | None:
+        listed = lab.cli("runs", "--status", "crashed", "--json")
+        assert listed.returncode == 0, listed.stderr
+        return next((r for r in json.loads(listed.stdout) if r["run_id"] == str(run_id)), None)
+
+    run = lab.patience.wait_for(crashed, "the killed run listed as crashed (its lease lapsed)", nominal=90, poll=1.0)
+    assert run["flow"] == "Measurements" and run["recorded_status"] == "running", run
+    assert "past its lease" in run["status_reason"]
+
+    # ... and resumes it there, talking to the same Prefect server; done jobs are reused, the rest computed
+    resumed = lab.cli("resume", "--incomplete", nominal=300, PREFECT_API_URL=lab.server.url,
+                      PREFECT_HOME=str(lab.folder / "ops-home"))
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"run {run_id} of flow Measurements crashed" in resumed.stdout
+
+    reference = load_measurements(lab.source / "measurements.py", "measurements_resume")
+    (result,) = list(lab.results.iterdir())  # the killed run wrote none; the resumed run's
+    assert json.loads(result.read_text()) == reference.expected(params["samples"], params["gain"])
+    counts = lab.body_counts()
+    assert set(counts) == wanted
+    # Computed again: at most the bodies that had finished but whose job was not yet committed at the kill (the
+    # instant between a body's end and its `done`), usually none; every job committed before the kill was reused.
+    again = {job for job, n in counts.items() if n > 1}
+    assert again <= set(bodies_at_kill) and max(counts.values()) <= 2, counts
+    assert len(again) <= sum(bodies_at_kill.values()) - len(done_at_kill), (again, len(done_at_kill))
+    infos = {k: json.loads(store.get(k)) for k in store.list("var/jobs/Measurements") if k.endswith(".info")}
+    assert len(infos) == len(wanted) and {i["status"] for i in infos.values()} == {"done"}
+    assert {k: store.get(k) for k in done_at_kill} == done_at_kill  # reused as they were, not rewritten
+
+
+@pytest.mark.parametrize("lab", [1], indirect=True)  # one run per worker: a run launched now goes to the idle one
+def test_a_code_change_deployed_while_a_worker_runs_the_old_code_serves_neither_a_wrong_value(lab):
+    params = {"samples": ["c1", "c2", "c3"], "gain": 1.5}
+    checkout = lab.source / "measurements.py"
+    v1 = load_measurements(checkout, "measurements_v1")
+    old = lab.launch({**params, "pause": lab.patience.seconds(4.0)})  # slow: it is still running when v2 lands
+
+    def calibrated() -> bool:
+        assert lab.api.states([old]).get(old) not in FINAL_STATES, "the old run ended before the change landed"
+        return {t for t, _, _, _ in lab.bodies()} >= {"load", "calibrate"}
+
+    lab.patience.wait_for(calibrated, "the old code's calibrations committed", nominal=120, alive=lab.workers.values())
+    (old_worker,) = {w for _, _, w, _ in lab.bodies()}
+
+    # The developer edits the checkout and deploys again (the docs' local-source workflow): same deployment name
+    text = checkout.read_text()
+    assert "OFFSET = 0.0 " in text
+    checkout.write_text(text.replace("OFFSET = 0.0 ", "OFFSET = 0.125 "))  # (a new size too: no stale .pyc)
+    lab.deploy()
+    v2 = load_measurements(checkout, "measurements_v2")
+    new = lab.launch(params)
+    assert lab.api.states([old])[old] == "RUNNING", "the old run must still be running when the new code runs"
+    lab.wait_final([old, new], nominal=180)
+
+    want_old, want_new = v1.expected(params["samples"], 1.5), v2.expected(params["samples"], 1.5)
+    assert want_old != want_new
+    assert lab.result(old) == want_old  # the old code was served only what the old code computes
+    assert lab.result(new) == want_new  # and the new code only what the new code computes
+    by_worker = {w for _, _, w, _ in lab.bodies()}
+    assert by_worker == {"a", "b"} and old_worker in by_worker, "the new code ran on the other worker"
+    counts = lab.body_counts()
+    assert all(counts[("load", s)] == 1 for s in params["samples"]), counts  # load's code did not change: reused
+    assert all(counts[("calibrate", f"{s}@1.5")] == 2 for s in params["samples"]), counts  # calibrate's did
+
+    later = lab.launch(params)  # the new code again, on whichever worker: the new code's values
+    lab.wait_final([later])
+    assert lab.result(later) == want_new
