@@ -6,16 +6,11 @@ and a moto S3 server, both on 127.0.0.1 with ports chosen by the OS.  Workers, p
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import pytest
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE)]  # topology.py, workpool.py
-
-SOAK = os.environ.get("SCOUT_PERSIST_SOAK") == "1"
 
 
 def pytest_collection_modifyitems(items):
@@ -50,7 +45,7 @@ def patience(prefect_server):
 
 @pytest.fixture(scope="package")
 def topology_s3():
-    """A moto S3 server of the topology's own (never reset by other tests): ``.url``, ``.create_bucket()``, ``.env()``."""
+    """The topology's own moto S3 server (no other test resets it): ``.url``, ``.create_bucket()``, ``.env()``."""
     import logging
 
     from s3_server import S3Server
@@ -67,3 +62,14 @@ def api(prefect_server):
     from workpool import Api
 
     return Api(prefect_server.url)
+
+
+@pytest.fixture
+def say(capsys):
+    """Print a line of the scenario's account (what ran where, the counts) past pytest's capture."""
+
+    def print_line(text: str) -> None:
+        with capsys.disabled():
+            print(f"\n[topology] {text}", end="")
+
+    return print_line

@@ -6,11 +6,13 @@ and resumed by an operator; the API shows each task run's job; a code change dep
 from __future__ import annotations
 
 import json
+import time
 import uuid
+from collections import Counter
 
 import pytest
 
-from conftest import SOAK
+from topology import SOAK
 from workpool import FINAL as FINAL_STATES, Lab, expected_jobs, load_measurements, scout_tags
 
 pytestmark = pytest.mark.timeout(1800)
@@ -42,10 +44,12 @@ def overlapping(n: int) -> list[dict]:
     ]
 
 
-def test_concurrent_runs_compute_each_job_once_across_workers_and_the_api_shows_every_job(lab, api):
+def test_concurrent_runs_compute_each_job_once_across_workers_and_the_api_shows_every_job(lab, say):
     params = overlapping(N_RUNS)
+    started = time.monotonic()
     ids = [lab.launch(p) for p in params]  # all at once: both workers pick them up
     lab.wait_final(ids, nominal=180)
+    first_s = time.monotonic() - started
 
     reference = load_measurements(lab.source / "measurements.py", "measurements_v1")
     for run_id, p in zip(ids, params):
@@ -81,8 +85,10 @@ def test_concurrent_runs_compute_each_job_once_across_workers_and_the_api_shows_
     # Later runs of the same parameters, launched together: every task run is Cached, no body runs
     again_params = params if SOAK else params[:4]
     before = len(lab.bodies())
+    started = time.monotonic()
     again = [lab.launch(p) for p in again_params]
     lab.wait_final(again, nominal=180)
+    again_s = time.monotonic() - started
     assert len(lab.bodies()) == before, lab.bodies()[before:]
     for run_id, p in zip(again, again_params):
         assert lab.result(run_id) == reference.expected(p["samples"], p["gain"])
@@ -96,9 +102,16 @@ def test_concurrent_runs_compute_each_job_once_across_workers_and_the_api_shows_
     cached_runs = lab.patience.wait_for(cached, "the cached runs' task runs recorded", nominal=120)
     assert {r.state.name for r in cached_runs} == {"Cached"}
     assert {scout_tags(r)[0] for r in cached_runs} <= done
+    runs_by = Counter(frozenset(w for _, _, w, pid in lab.bodies() if pid == p) for p in {b[3] for b in lab.bodies()})
+    say(
+        f"work pool: {len(ids)} runs launched at once, {len(runs)} task runs, {len(wanted)} distinct jobs, each body "
+        f"once ({dict(sorted(Counter(w for _, _, w, _ in lab.bodies()).items()))} by worker, "
+        f"{sum(runs_by.values())} flow run processes computed) in {first_s:.0f}s; {len(again)} later runs: "
+        f"{len(cached_runs)} task runs all Cached, 0 bodies, {again_s:.0f}s; {len(done)} scout: tags = {len(done)} jobs"
+    )
 
 
-def test_a_worker_killed_mid_run_is_seen_crashed_from_a_third_process_and_resumed_without_recomputing(lab):
+def test_a_worker_killed_mid_run_is_seen_crashed_from_a_third_process_and_resumed_without_recomputing(lab, say):
     params = {"samples": [f"k{i}" for i in range(1, 13 if SOAK else 9)], "gain": 3.0, "pause": 0.5}
     run_id = lab.launch(params)
     wanted = expected_jobs([params])
@@ -108,8 +121,13 @@ def test_a_worker_killed_mid_run_is_seen_crashed_from_a_third_process_and_resume
         assert states.get(run_id) not in ("COMPLETED", "FAILED", "CRASHED"), "the run ended before it could be killed"
         return len(lab.bodies()) >= len(wanted) // 3
 
-    lab.patience.wait_for(midway, "a third of the run's jobs done", nominal=120, progress=lambda: len(lab.bodies()),
-                          alive=lab.workers.values())
+    lab.patience.wait_for(
+        midway,
+        "a third of the run's jobs done",
+        nominal=120,
+        progress=lambda: len(lab.bodies()),
+        alive=lab.workers.values(),
+    )
     (who,) = {w for _, _, w, _ in lab.bodies()}
     killed = lab.workers[who].kill_tree()  # the worker and its flow run process: a host gone, no handler runs
     assert len(killed) >= 2, killed
@@ -130,8 +148,9 @@ def test_a_worker_killed_mid_run_is_seen_crashed_from_a_third_process_and_resume
     assert "past its lease" in run["status_reason"]
 
     # ... and resumes it there, talking to the same Prefect server; done jobs are reused, the rest computed
-    resumed = lab.cli("resume", "--incomplete", nominal=300, PREFECT_API_URL=lab.server.url,
-                      PREFECT_HOME=str(lab.folder / "ops-home"))
+    resumed = lab.cli(
+        "resume", "--incomplete", nominal=300, PREFECT_API_URL=lab.server.url, PREFECT_HOME=str(lab.folder / "ops-home")
+    )
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert f"run {run_id} of flow Measurements crashed" in resumed.stdout
 
@@ -148,10 +167,17 @@ def test_a_worker_killed_mid_run_is_seen_crashed_from_a_third_process_and_resume
     infos = {k: json.loads(store.get(k)) for k in store.list("var/jobs/Measurements") if k.endswith(".info")}
     assert len(infos) == len(wanted) and {i["status"] for i in infos.values()} == {"done"}
     assert {k: store.get(k) for k in done_at_kill} == done_at_kill  # reused as they were, not rewritten
+    taken_over = sum(1 for i in infos.values() if i.get("lease", {}).get("fence", 1) > 1)
+    say(
+        f"crash: worker-{who} and its flow run process SIGKILLed with {len(done_at_kill)}/{len(wanted)} jobs done; "
+        f"`runs` from an operator's shell: crashed ({run['status_reason']}); `resume --incomplete` there: "
+        f"{len(wanted) - len(done_at_kill)} jobs computed ({taken_over} taken over from the dead holder), "
+        f"{len(done_at_kill)} reused untouched, bodies run twice: {len(again)}"
+    )
 
 
 @pytest.mark.parametrize("lab", [1], indirect=True)  # one run per worker: a run launched now goes to the idle one
-def test_a_code_change_deployed_while_a_worker_runs_the_old_code_serves_neither_a_wrong_value(lab):
+def test_a_code_change_deployed_while_a_worker_runs_the_old_code_serves_neither_a_wrong_value(lab, say):
     params = {"samples": ["c1", "c2", "c3"], "gain": 1.5}
     checkout = lab.source / "measurements.py"
     v1 = load_measurements(checkout, "measurements_v1")
@@ -187,3 +213,7 @@ def test_a_code_change_deployed_while_a_worker_runs_the_old_code_serves_neither_
     later = lab.launch(params)  # the new code again, on whichever worker: the new code's values
     lab.wait_final([later])
     assert lab.result(later) == want_new
+    say(
+        f"code change: old run on worker-{old_worker} (OFFSET 0.0), new code deployed mid-run and run on the other "
+        f"worker (OFFSET 0.125): each served its own code's values; bodies {dict(sorted(counts.items()))}"
+    )

@@ -26,6 +26,7 @@ import psutil
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE / "project"  # the team's code: flows deployed from it, workers import it
 REPO = HERE.parents[1]
+SOAK = os.environ.get("SCOUT_PERSIST_SOAK") == "1"  # make soak: the long variants
 NOMINAL_SERVER_START = 20.0  # seconds a fresh server takes on this machine class when it is not loaded
 # variables every process of the topology gets from its own environment, never from the test's
 OWN = ("PREFECT_", "SCOUT_PERSIST_", "FSSPEC_", "AWS_", "TOPO_", "DASK_")
@@ -233,13 +234,14 @@ class ProcessWorker(Service):
 
 
 class DaskScheduler(Service):
-    """``dask scheduler`` on 127.0.0.1 (port chosen by the OS); its address is read from its scheduler file."""
+    """``dask scheduler`` on 127.0.0.1 (port chosen by the OS); its address is read from its scheduler file.
+    Dask deserialises task graphs on the scheduler too, so it needs the project importable (``env``'s PYTHONPATH)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, env: dict[str, str]) -> None:
         self.scheduler_file = folder / "scheduler.json"
         argv = [_exe("dask"), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard"]
         argv += ["--scheduler-file", str(self.scheduler_file)]
-        super().__init__("dask-scheduler", folder, argv, base_env())
+        super().__init__("dask-scheduler", folder, argv, base_env(**env))
 
     @property
     def address(self) -> str | None:

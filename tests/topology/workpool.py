@@ -122,7 +122,11 @@ class Lab:
 
     def storage_options(self) -> dict[str, str]:
         env = self.s3.env()
-        return {"endpoint_url": env["FSSPEC_S3_ENDPOINT_URL"], "key": env["FSSPEC_S3_KEY"], "secret": env["FSSPEC_S3_SECRET"]}
+        return {
+            "endpoint_url": env["FSSPEC_S3_ENDPOINT_URL"],
+            "key": env["FSSPEC_S3_KEY"],
+            "secret": env["FSSPEC_S3_SECRET"],
+        }
 
     def store(self) -> Any:
         from scout_persist.store import Store
@@ -133,14 +137,19 @@ class Lab:
     def deploy(self) -> str:
         """``flow.from_source(<checkout>, "measurements.py:measurements").deploy(...)`` from a developer's shell."""
         env = base_env(PREFECT_API_URL=self.server.url, PREFECT_HOME=str(self.folder / "developer-home"))
-        done = run_python([sys.executable, "-c", DEPLOY, str(self.source), self.name, self.name], env, self.folder,
-                          timeout=self.patience.seconds(180))
+        done = run_python(
+            [sys.executable, "-c", DEPLOY, str(self.source), self.name, self.name],
+            env,
+            self.folder,
+            timeout=self.patience.seconds(180),
+        )
         assert done.returncode == 0, f"deploy failed:\n{done.stdout}\n{done.stderr}"
         return done.stdout.strip().splitlines()[-1]
 
     def start_worker(self, who: str) -> ProcessWorker:
-        worker = ProcessWorker(f"worker-{who}", self.folder / f"worker-{who}", self.server.url, self.name,
-                               self.env(who), limit=self.limit)
+        worker = ProcessWorker(
+            f"worker-{who}", self.folder / f"worker-{who}", self.server.url, self.name, self.env(who), limit=self.limit
+        )
         self.workers[who] = worker.start()
         return worker
 
@@ -175,8 +184,9 @@ class Lab:
         def progress() -> tuple[int, int]:
             return len(self.bodies()), len(list(self.results.iterdir()))
 
-        states = self.patience.wait_for(final, f"{len(ids)} flow runs to end", nominal, progress,
-                                        poll=0.5, alive=self.workers.values())
+        states = self.patience.wait_for(
+            final, f"{len(ids)} flow runs to end", nominal, progress, poll=0.5, alive=self.workers.values()
+        )
         bad = {i: s for i, s in states.items() if s != "COMPLETED"}
         assert not bad, f"flow runs did not complete: {bad}\n" + self.worker_logs()
         return states
