@@ -10,6 +10,7 @@ import contextlib
 import json
 import shutil
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,6 +108,7 @@ class Lab:
         self.results.mkdir()
         self.deployment = f"Measurements/{name}"
         self.workers: dict[str, ProcessWorker] = {}
+        self.deploy_seconds = 0.0
 
     # -- the environment every process of the team gets (the only way the store reaches them) ----------------
     def env(self, who: str, **extra: str) -> dict[str, str]:
@@ -135,7 +137,9 @@ class Lab:
 
     # -- setting up ------------------------------------------------------------------------------------------
     def deploy(self) -> str:
-        """``flow.from_source(<checkout>, "measurements.py:measurements").deploy(...)`` from a developer's shell."""
+        """``flow.from_source(<checkout>, "measurements.py:measurements").deploy(...)`` from a developer's shell;
+        ``deploy_seconds`` says how long it took."""
+        began = time.monotonic()
         env = base_env(PREFECT_API_URL=self.server.url, PREFECT_HOME=str(self.folder / "developer-home"))
         done = run_python(
             [sys.executable, "-c", DEPLOY, str(self.source), self.name, self.name],
@@ -144,6 +148,7 @@ class Lab:
             timeout=self.patience.seconds(180),
         )
         assert done.returncode == 0, f"deploy failed:\n{done.stdout}\n{done.stderr}"
+        self.deploy_seconds = time.monotonic() - began
         return done.stdout.strip().splitlines()[-1]
 
     def start_worker(self, who: str) -> ProcessWorker:
@@ -192,7 +197,12 @@ class Lab:
         return states
 
     def result(self, flow_run_id: UUID) -> dict:
-        return json.loads((self.results / f"{flow_run_id}.json").read_text())
+        """What the flow run returned (what it was served)."""
+        return dict(json.loads((self.results / f"{flow_run_id}.json").read_text())["value"])
+
+    def ran_on(self, flow_run_id: UUID) -> str:
+        """The worker whose flow run process ran it (``ops`` for an operator's shell)."""
+        return str(json.loads((self.results / f"{flow_run_id}.json").read_text())["worker"])
 
     def bodies(self) -> list[tuple[str, str, str, str]]:
         """(task, what, worker, pid) of every task body that ran, in order."""

@@ -3,7 +3,8 @@
 Deployed from this folder as local source (``flow.from_source(<folder>, "measurements.py:measurements")``) and run
 by process workers; the store is whatever ``$SCOUT_PERSIST_URL`` names in the worker's environment.
 
-The flow writes what it returns to ``$TOPO_RESULTS/<flow run id>.json`` (when set): what each run was served.
+The flow writes what it returns to ``$TOPO_RESULTS/<flow run id>.json`` (when set), with the ``$TOPO_WORKER`` it ran
+on: what each run was served, and where.
 Every task body sleeps ``pause`` seconds (an ignored argument: it changes no job) and notes that it ran in the side
 log (``bodies.note``); the tests count those lines.
 """
@@ -68,7 +69,7 @@ def measurements(samples: list[str], gain: float = 1.0, pause: float = 0.0) -> d
         from prefect.runtime import flow_run
 
         with open(os.path.join(results, f"{flow_run.id}.json"), "w", encoding="utf-8") as fh:
-            json.dump(out, fh)
+            json.dump({"worker": os.environ.get("TOPO_WORKER"), "value": out}, fh)
     return out
 
 
