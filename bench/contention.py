@@ -214,9 +214,12 @@ def groups_of(n: int, overlap: int) -> tuple[list[int], int]:
     return [c % n_groups for c in range(n)], n_groups
 
 
-def run_case(endpoint: Endpoint, mode: str, n: int, jobs: int, overlap: int, work: float, poll: float) -> dict:
-    bucket = endpoint.create_bucket()
-    root = f"s3://{bucket}/bench"
+def run_case(
+    endpoint: Endpoint, mode: str, n: int, jobs: int, overlap: int, work: float, poll: float, root: str | None = None
+) -> dict:
+    """One run of ``n`` claimers over ``jobs`` jobs on a fresh bucket (or on ``root`` as it is)."""
+    fresh = root is None
+    root = root or f"s3://{endpoint.create_bucket()}/bench"
     groups, n_groups = groups_of(n, overlap)
     plan = json.dumps({"groups": groups, "n_groups": n_groups, "jobs": jobs})
     processes = 1 if mode == "threads" else min(n, MAX_PROCESSES)
@@ -255,7 +258,7 @@ def run_case(endpoint: Endpoint, mode: str, n: int, jobs: int, overlap: int, wor
         "by_method": dict(methods),
         "computed": sum(computed.values()),
         "duplicates": sum(c - 1 for c in computed.values() if c > 1),
-        "missing": jobs - len(computed),
+        "missing": jobs - len(computed) if fresh else 0,  # on a warm store nothing is left to compute
         "wrong_values": sum(len(o["wrong"]) for o in outs),
         "served": dict(counts),
         "errors": errors[:5],
@@ -310,6 +313,13 @@ def run(
     endpoint = Endpoint(latency_ms / 1000)
     rows = []
     try:
+        # one claimer alone: the cost of a save, then of a hit, with nobody in the way
+        root = f"s3://{endpoint.create_bucket()}/single"
+        for label in ("1 cold", "1 warm"):
+            row = run_case(endpoint, "threads", 1, min(jobs, 200), 1, work_ms / 1000, poll_ms / 1000, root)
+            row["mode"] = label
+            rows.append(row)
+            print(_line(row), flush=True)
         for n in sweep:
             for mode in ("threads", "processes"):
                 if mode == "processes" and n == 1:
@@ -375,6 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))
     bad = [r for r in out["rows"] if r["duplicates"] or r["missing"] or r["wrong_values"] or r["errors"]]
+    bad += [r for r in out["rows"] if r["mode"] == "1 warm" and r["served"].get("computed")]
     return 1 if bad else 0
 
 
