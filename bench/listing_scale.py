@@ -27,6 +27,17 @@ from urllib.parse import urlsplit
 
 HERE = Path(__file__).resolve().parent
 TESTS = HERE.parent / "tests"
+# the CLI in a child that reports its peak memory (its own and its forked scanner's) on stderr when it exits
+LAUNCH = (
+    "import atexit, resource, sys\n"
+    "def peak():\n"
+    "    own, kids = (resource.getrusage(w).ru_maxrss for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))\n"
+    "    print(f'PEAK_KB {max(own, kids)}', file=sys.stderr)\n"
+    "atexit.register(peak)\n"
+    "from scout_persist.cli import main\n"
+    "sys.argv = ['scout-persist', *sys.argv[1:]]\n"
+    "sys.exit(main())\n"
+)
 COMMANDS = {
     "ls": ["ls", "{root}", "--no-progress"],
     "ls -l": ["ls", "-l", "{root}", "--no-progress"],
@@ -87,7 +98,6 @@ def run(sizes: list[int] | None = None, commands: list[str] | None = None) -> di
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FSSPEC_", "SCOUT_PERSIST_URL"))}
     env.update(server.env())
     env["FSSPEC_S3_ENDPOINT_URL"] = proxy.url
-    exe = os.path.join(os.path.dirname(sys.executable), "scout-persist")
     rows = []
     try:
         for n in sizes or [10_000]:
@@ -101,18 +111,24 @@ def run(sizes: list[int] | None = None, commands: list[str] | None = None) -> di
                 start = len(proxy.log)
                 began = time.perf_counter()
                 done = subprocess.run(
-                    [exe, *(a.format(root=root) for a in argv)], env=env, capture_output=True, text=True, check=False
+                    [sys.executable, "-c", LAUNCH, *(a.format(root=root) for a in argv)],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=False,
                 )
                 seconds = time.perf_counter() - began
                 if done.returncode != 0:
                     raise RuntimeError(f"{name} failed: {done.stderr[-2000:]}")
                 counts = collections.Counter(kind(line) for line in proxy.log[start:])
+                peak = [int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("PEAK_KB ")]
                 row = {
                     "size": n,
                     "command": name,
                     "seconds": seconds,
                     "requests": sum(counts.values()),
                     "by_kind": dict(counts),
+                    "peak_mb": peak[-1] / 1024 if peak else None,
                     "generated_s": generated,
                 }
                 rows.append(row)
@@ -127,7 +143,7 @@ def _line(r: dict) -> str:
     k = r["by_kind"]
     return (
         f"{r['command']:<14} {r['size']:>8} {r['seconds']:>8.1f} {r['requests']:>9} {k.get('LIST', 0):>7} "
-        f"{k.get('GET', 0):>8} {k.get('HEAD', 0):>7}"
+        f"{k.get('GET', 0):>8} {k.get('HEAD', 0):>7} {r['peak_mb'] or 0:>8.0f}"
     )
 
 
@@ -137,7 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--commands", nargs="+", choices=list(COMMANDS), help="only these (default: all)")
     p.add_argument("--json", help="write the rows to this file")
     args = p.parse_args(argv)
-    print(f"{'command':<14} {'size':>8} {'s':>8} {'requests':>9} {'LIST':>7} {'GET':>8} {'HEAD':>7}", flush=True)
+    print(
+        f"{'command':<14} {'size':>8} {'s':>8} {'requests':>9} {'LIST':>7} {'GET':>8} {'HEAD':>7} {'peak MB':>8}",
+        flush=True,
+    )
     out = run(args.sizes, args.commands)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))

@@ -22,7 +22,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from bodies import note
 from prefect_scout import job_name, scout_task
 
-OFFSET = 0.0  # the calibration's offset: the tests deploy a code change by editing this line
+UNITS = "mV"  # the report's units: the tests deploy a code change by editing this line
 
 
 @scout_task(type="json", ignore=("pause",))
@@ -35,9 +35,9 @@ def load(sample: str, pause: float = 0.0) -> list[float]:
 
 @scout_task(type="json", ignore=("pause",))
 def calibrate(readings: list[float], sample: str, gain: float, pause: float = 0.0) -> list[float]:
-    """Readings times the instrument's gain, plus the calibration offset."""
+    """Readings times the instrument's gain."""
     note("calibrate", f"{sample}@{gain:g}", pause)
-    return [round(r * gain + OFFSET, 6) for r in readings]
+    return [round(r * gain, 6) for r in readings]
 
 
 @scout_task(type="json", ignore=("pause",))
@@ -49,7 +49,7 @@ def summarise(calibrated: list[float], sample: str, gain: float, pause: float = 
 @scout_task(type="json", ignore=("pause",))
 def report(summaries: list[dict[str, float]], samples: list[str], gain: float, pause: float = 0.0) -> dict:
     note("report", f"{'+'.join(samples)}@{gain:g}", pause)
-    return {"samples": samples, "gain": gain, "highest": max(s["max"] for s in summaries)}
+    return {"samples": samples, "gain": gain, "highest": max(s["max"] for s in summaries), "units": UNITS}
 
 
 @flow(name="Measurements", task_runner=ThreadPoolTaskRunner(max_workers=4))
