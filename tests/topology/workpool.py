@@ -233,6 +233,22 @@ def expected_jobs(runs: list[dict[str, Any]]) -> set[tuple[str, str]]:
     return jobs
 
 
+def job_of(info: dict[str, Any]) -> tuple[str, str]:
+    """The (task, what) of a Measurements job's ``.info``, as ``bodies.note`` names its body."""
+    inputs = dict(zip(info["input_names"], info["inputs"]))
+    task = info["task_name"]
+    if task == "load":
+        return task, inputs["sample"]
+    if task == "report":
+        return task, f"{'+'.join(inputs['samples'])}@{inputs['gain']:g}"
+    return task, f"{inputs['sample']}@{inputs['gain']:g}"
+
+
+def taken_over(info: dict[str, Any]) -> bool:
+    """Whether the job's lease was taken from an earlier holder (its fence is past the first acquisition)."""
+    return int(info.get("lease", {}).get("fence", 1)) > 1
+
+
 def load_measurements(path: Path, name: str) -> Any:
     """The Measurements module of a checkout, imported under its own name (for the values its code computes)."""
     import importlib.util
