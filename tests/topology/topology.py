@@ -25,7 +25,6 @@ import psutil
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE / "project"  # the team's code: flows deployed from it, workers import it
-REPO = HERE.parents[1]
 SOAK = os.environ.get("SCOUT_PERSIST_SOAK") == "1"  # make soak: the long variants
 NOMINAL_SERVER_START = 20.0  # seconds a fresh server takes on this machine class when it is not loaded
 # variables every process of the topology gets from its own environment, never from the test's
@@ -264,9 +263,7 @@ def _exe(name: str) -> str:
     return os.path.join(os.path.dirname(sys.executable), name)
 
 
-def run_python(
-    code_or_argv: str | list[str], env: dict[str, str], cwd: Path, timeout: float
-) -> subprocess.CompletedProcess[str]:
-    """A short-lived process (a deploy, a CLI call from an operator's shell): its output, never raising."""
-    argv = [sys.executable, "-c", code_or_argv] if isinstance(code_or_argv, str) else code_or_argv
+def run_python(argv: list[str], env: dict[str, str], cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    """A short-lived process (a deploy, a CLI call from an operator's shell): its output, never raising on its exit
+    code (the caller asserts it, with the output in the message)."""
     return subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
