@@ -35,7 +35,7 @@ bench: $(STAMP)
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 soak: $(STAMP)
-	SCOUT_PERSIST_SOAK=1 $(PY) -m pytest -q tests/reliability
+	SCOUT_PERSIST_SOAK=1 $(PY) -m pytest -q tests/reliability tests/topology
 
 clean-venv:
 	rm -rf $(VENV)

@@ -14,6 +14,8 @@ regular expression searched in the unquoted ``/bucket/key?query``). Actions:
 - ``drop_after_apply``: forward, then close the connection without answering (applied, reply lost).
 
 ``rule.hits`` counts the requests a rule acted on; ``times=None`` acts on every match.
+
+``latency`` (seconds, default 0) delays every request before it is forwarded: an endpoint far away.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import http.client
 import re
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
@@ -55,8 +58,9 @@ class Rule:
 
 
 class FaultyProxy:
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, latency: float = 0.0) -> None:
         parts = urlsplit(upstream)
+        self.latency = latency
         self.upstream = (parts.hostname, parts.port)
         self.port = 0
         self.requests = 0
@@ -149,6 +153,8 @@ class FaultyProxy:
                 if rule is not None and rule.action == "drop":
                     self._drop()
                     return
+                if proxy.latency:
+                    time.sleep(proxy.latency)
                 conn = http.client.HTTPConnection(*proxy.upstream, timeout=30)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "expect")}
                 conn.request(self.command, self.path, body=body, headers=headers)
