@@ -1,19 +1,18 @@
 """Four processes run the same 24-task flow at once on one store: every task body runs exactly once, and all four
-get the same correct results.  The children share one ``prefect server start`` on 127.0.0.1 (a free port)."""
+get the same correct results.  The children share the session's Prefect API server on 127.0.0.1."""
 
 from __future__ import annotations
 
 import collections
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from prefect.settings import PREFECT_API_URL
 
 import flows_for_ops
 
@@ -21,49 +20,10 @@ HERE = Path(__file__).resolve().parent
 N_PROCS = 4
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def prefect_server(tmp_path):
-    """One Prefect API server subprocess on loopback; yields its API URL and stops it afterwards."""
-    port = _free_port()
-    env = dict(os.environ)
-    env.pop("PREFECT_API_URL", None)
-    env.update(
-        PREFECT_HOME=str(tmp_path / "server-home"), PREFECT_UI_ENABLED="false", PREFECT_SERVER_ANALYTICS_ENABLED="false"
-    )
-    prefect = Path(sys.executable).with_name("prefect")
-    server = subprocess.Popen(
-        [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/api"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, "prefect server start exited"
-            try:
-                with urllib.request.urlopen(url + "/health", timeout=1) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "prefect server did not answer /health within 60 s"
-            time.sleep(0.2)
-        yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+def prefect_server() -> str:
+    """The session's Prefect API server (a real server process on 127.0.0.1); the children share it."""
+    return str(PREFECT_API_URL.value())
 
 
 @pytest.mark.timeout(180)

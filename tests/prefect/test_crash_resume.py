@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+from prefect.settings import PREFECT_API_URL
+
 import flows_for_ops
 from scout_persist.store import Store
 from scout_prefect_helpers import kill_group
@@ -22,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 def _child_env(tmp_path: Path, root: Path, log: Path, home: str) -> dict:
     env = dict(os.environ)
     env.update(SCOUT_PERSIST_URL=str(root), PREFECT_HOME=str(tmp_path / home), OPS_BODY_LOG=str(log))
-    env.pop("PREFECT_API_URL", None)  # the child starts its own ephemeral API
+    env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())  # the session's server: no ephemeral API to start
     env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
     return env
 

@@ -272,8 +272,10 @@ def test_a_scout_task_killed_mid_write_leaves_no_partial_files_folder(tmp_path):
 
     root, marker = tmp_path / "scout", tmp_path / "marker"
     here = Path(__file__).resolve().parent
+    from prefect.settings import PREFECT_API_URL
+
     env = dict(os.environ, SCOUT_PERSIST_URL=str(root), PREFECT_HOME=str(tmp_path / "home"))
-    env.pop("PREFECT_API_URL", None)
+    env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())  # the session's server: no ephemeral API to start
     child = subprocess.Popen(
         [sys.executable, str(here / "files_flow_child.py"), str(marker)],
         env=env,

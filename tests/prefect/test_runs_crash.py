@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from prefect.settings import PREFECT_API_URL
 
 import flows_for_ops
 from scout_persist import runs as core
@@ -38,7 +39,8 @@ def _env(root: str, log: Path, home: Path | None, **extra: str) -> dict:
         PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="240",
         **extra,
     )
-    env.pop("PREFECT_API_URL", None)  # each child starts its own ephemeral API in its own PREFECT_HOME
+    # every child talks to the session's Prefect server (a real one; starting an ephemeral API per child costs ~20 s)
+    env["PREFECT_API_URL"] = extra.get("PREFECT_API_URL") or str(PREFECT_API_URL.value())
     if home is not None:
         env["PREFECT_HOME"] = str(home)
     env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
@@ -141,7 +143,6 @@ def test_killed_flow_is_found_without_prefect_and_resumed_without_recomputing(cr
 
 @pytest.mark.timeout(600)
 def test_two_restorers_racing_resume_a_crashed_run_once(tmp_path):
-    from prefect.settings import PREFECT_API_URL
 
     from prefect_scout.run_recorder import code_of
 
