@@ -571,7 +571,7 @@ def _built_from_a_set(module: str, name: str) -> bool:
 def _set_built_names(filename: str) -> frozenset[str]:
     try:
         with open(filename, encoding="utf-8") as fh:
-            tree = ast.parse(fh.read())
+            tree = _parse(fh.read())
     except (OSError, SyntaxError, ValueError):
         return frozenset()
     names: set[str] = set()
@@ -584,6 +584,20 @@ def _set_built_names(filename: str) -> frozenset[str]:
             continue
         names.update(t.id for t in targets if isinstance(t, ast.Name))
     return frozenset(names)
+
+
+_parse_lock = threading.Lock()
+
+
+def _parse(text: str) -> ast.Module:
+    """``ast.parse``, one thread at a time: CPython 3.11's parser keeps a recursion depth shared by threads, and two
+    parses at once (tasks of a thread runner) fail with "AST constructor recursion depth mismatch" (gh-106905).  A
+    parse in another library's thread can still trip it, so a failed check is parsed again."""
+    with _parse_lock:
+        try:
+            return ast.parse(text)
+        except SystemError:
+            return ast.parse(text)
 
 
 def _hashed_order(expr: ast.AST) -> bool:

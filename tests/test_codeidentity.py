@@ -3,6 +3,7 @@ edits that change nothing a task computes as pairs that must not."""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import subprocess
 import sys
@@ -11,16 +12,33 @@ import types
 
 import pytest
 
-from scout_persist import signature as sig
+from scout_persist import codeidentity, signature as sig
 from scout_persist.codeidentity import identify
 
 np = pytest.importorskip("numpy")
+
+
+_REPLACED: dict[str, types.ModuleType | None] = {}  # modules _define replaced, as they were before the test
+
+
+@pytest.fixture(autouse=True)
+def _put_back_replaced_modules():
+    """A defined module (``__main__`` too) must not outlive its test: multiprocessing's spawn re-imports
+    ``sys.modules["__main__"].__file__`` in every child a later test starts."""
+    yield
+    for name, module in _REPLACED.items():
+        if module is None:
+            sys.modules.pop(name, None)
+        else:
+            sys.modules[name] = module
+    _REPLACED.clear()
 
 
 def _define(source: str, module: str = "identity_case", name: str = "task"):
     """``source`` as the module ``module`` of a user's file (a new module object each time)."""
     made = types.ModuleType(module)
     made.__file__ = f"/virtual/{module.replace('.', '/')}.py"
+    _REPLACED.setdefault(module, sys.modules.get(module))
     sys.modules[module] = made
     exec(compile(textwrap.dedent(source), made.__file__, "exec"), made.__dict__)  # noqa: S102 - the test's source
     return made.__dict__[name]
@@ -267,3 +285,21 @@ def test_the_task_s_module_run_as_a_script_or_imported_has_one_identity():
     as_script = identify(_define(source, module="__main__"))
     imported = identify(_define(source, module="pipeline"))
     assert as_script.digest == imported.digest and ".helper" in imported.parts
+
+
+def test_a_parse_tripped_by_another_threads_ast_use_is_parsed_again(monkeypatch, tmp_path):
+    """CPython 3.11 (gh-106905): a parse racing another thread's can fail its recursion-depth check; the module's
+    set-built names must still be read, or the identity of its lists would depend on the hash seed."""
+    real, failures = ast.parse, []
+
+    def flaky(text, *args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise SystemError("AST constructor recursion depth mismatch (before=27, after=22)")
+        return real(text, *args, **kwargs)
+
+    source = tmp_path / "set_built_case.py"
+    source.write_text('ORDER = list({"a", "b", "c"})\nPLAIN = [1, 2]\n')
+    monkeypatch.setattr(ast, "parse", flaky)
+    assert codeidentity._set_built_names(str(source)) == frozenset({"ORDER"})
+    assert failures == [1]

@@ -24,9 +24,9 @@ from scout_persist.store import Store
 
 HERE = Path(__file__).parent
 SOAK = bool(os.environ.get("SCOUT_PERSIST_SOAK"))
-MIN_WRITES = 2000 if SOAK else 200
+MIN_WRITES = 2000 if SOAK else 100  # make test: a sample (the crash-state test enumerates every state)
 JOBS = 24
-MIN_KILLS = 200 if SOAK else 25
+MIN_KILLS = 200 if SOAK else 12
 
 
 def violations_in(store: Store) -> list[str]:
@@ -74,7 +74,8 @@ def hammer(
     thread = threading.Thread(target=reader, daemon=True)
     thread.start()
     writes = kills = 0
-    deadline = time.monotonic() + (1800 if SOAK else 150)
+    # a safety net only: a busy machine makes the sample slower, never smaller
+    deadline = time.monotonic() + (1800 if SOAK else 270)  # under the 300 s test timeout
     try:
         while (writes < MIN_WRITES or kills < min_kills) and time.monotonic() < deadline:
             first = rng.randrange(0, JOBS - 8)
@@ -133,7 +134,7 @@ def test_kill9_during_persist_writes(tmp_path):
     texts = [expected_text(i).encode() for i in range(PERSIST_ENTRIES)]
     rng = random.Random(3)
     kills, torn = 0, []
-    while kills < (100 if SOAK else 25):
+    while kills < (100 if SOAK else 12):
         proc = subprocess.Popen(
             [sys.executable, str(HERE / "crash_persister.py"), url, str(PERSIST_ENTRIES)],
             stdout=subprocess.PIPE,

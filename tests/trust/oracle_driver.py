@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,9 +55,13 @@ def run_child(job: dict, seed: str = "0", timeout: float = 600) -> list[dict]:
     return json.loads(done.stdout)
 
 
-def edit_cells(flow: str, work: Path, per_operator: int | None = 6) -> tuple[dict[str, Cell], list[dict]]:
-    """Every operator's sites in ``flow`` (at most ``per_operator`` each, spread over the file), run warm vs cold."""
-    files = flow_files(flow)
+# CPython 3.11's ast module is not thread-safe ("AST constructor recursion depth mismatch" when two threads parse
+# or unparse at once): the matrix runs flows on two threads, so their edits are made one flow at a time.
+_AST_LOCK = threading.Lock()
+
+
+def _edited_variants(files: dict[str, str], per_operator: int | None) -> tuple[list[dict], dict[str, tuple[str, bool]]]:
+    """The original and one variant per chosen edit site and per neutral source edit, with (operator, neutral)."""
     by_operator: dict[str, list] = defaultdict(list)
     for site in oracle_edits.sites(files):
         by_operator[site.operator].append(site)
@@ -73,6 +78,13 @@ def edit_cells(flow: str, work: Path, per_operator: int | None = 6) -> tuple[dic
         vid = f"{operator}#{n}"
         variants.append({"id": vid, "files": edited})
         meta[vid] = (operator, True)
+    return variants, meta
+
+
+def edit_cells(flow: str, work: Path, per_operator: int | None = 6) -> tuple[dict[str, Cell], list[dict]]:
+    """Every operator's sites in ``flow`` (at most ``per_operator`` each, spread over the file), run warm vs cold."""
+    with _AST_LOCK:
+        variants, meta = _edited_variants(flow_files(flow), per_operator)
     results = run_child({"flow": flow, "work": str(work), "variants": variants})
     baseline = {(f["call"], f["why"]) for f in results[0]["failures"]}  # reported once, by the original's rerun
     cells: dict[str, Cell] = {}
