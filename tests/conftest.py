@@ -17,6 +17,19 @@ from ruby_data import RUBY_FIXTURES
 os.environ.setdefault("SCOUT_PERSIST_HMAC_KEY_FILE", os.path.join(tempfile.mkdtemp(prefix="scout-key-"), "pickle.key"))
 
 
+@pytest.hookimpl(trylast=True)  # after the folders' own hooks have added their markers
+def pytest_collection_modifyitems(items):
+    """Files marked ``slow`` run first, the longest (``slow(seconds=...)``, default 60) first of all: under
+    ``pytest -n`` (make test) each file goes to a worker in this order, and a long file started last would keep the
+    whole suite waiting for it."""
+
+    def expected_seconds(item: pytest.Item) -> float:
+        slow = item.get_closest_marker("slow")
+        return slow.kwargs.get("seconds", 60) if slow else 0
+
+    items.sort(key=expected_seconds, reverse=True)
+
+
 @pytest.fixture(scope="session")
 def ruby_fixtures() -> Path:
     """The fixture folder written by the real Ruby Scout (read-only: copy before writing)."""

@@ -19,6 +19,8 @@ from scout_persist.cli import main
 from scout_persist.store import Store
 from test_trust import _load_module
 
+pytestmark = pytest.mark.slow  # one of the longest files: scheduled first (tests/conftest.py)
+
 FLOW = """
     import os
     from prefect import flow

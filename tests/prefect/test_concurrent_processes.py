@@ -16,6 +16,8 @@ from prefect.settings import PREFECT_API_URL
 
 import flows_for_ops
 
+pytestmark = pytest.mark.slow  # one of the longest files: scheduled first (tests/conftest.py)
+
 HERE = Path(__file__).resolve().parent
 N_PROCS = 4
 

@@ -12,11 +12,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from prefect.settings import PREFECT_API_URL
 
 import flows_for_ops
 from scout_persist.store import Store
 from scout_prefect_helpers import kill_group
+
+pytestmark = pytest.mark.slow  # one of the longest files: scheduled first (tests/conftest.py)
 
 HERE = Path(__file__).resolve().parent
 

@@ -17,6 +17,8 @@ import flows_for_ops
 from scout_persist.store import Store
 from scout_prefect_helpers import ran
 
+pytestmark = pytest.mark.slow  # one of the longest files: scheduled first (tests/conftest.py)
+
 HERE = Path(__file__).resolve().parent
 EXAMPLES = HERE.parents[1] / "docs" / "examples"
 

@@ -14,6 +14,8 @@ import pytest
 from scout_persist.job import Job
 from scout_persist.store import Store
 
+pytestmark = pytest.mark.slow  # one of the longest files: scheduled first (tests/conftest.py)
+
 TASKS = """
     import json, os
     import numpy as np

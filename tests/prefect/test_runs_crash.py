@@ -24,6 +24,8 @@ from scout_persist.job import Job
 from scout_persist.store import Store
 from scout_prefect_helpers import kill_group
 
+pytestmark = pytest.mark.slow  # one of the longest files: scheduled first (tests/conftest.py)
+
 HERE = Path(__file__).resolve().parent
 LEASE = 15  # seconds: short enough to wait for, long enough for `runs` to see the run before it lapses
 CLI = [sys.executable, "-c", "import sys; from scout_persist.cli import main; sys.exit(main())"]

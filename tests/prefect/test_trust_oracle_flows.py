@@ -22,6 +22,8 @@ from test_trust import RUNNERS, _load_module, dask_address, runner_for  # noqa: 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "trust"))
 from oracle_strict import difference
 
+pytestmark = pytest.mark.slow  # one of the longest files: scheduled first (tests/conftest.py)
+
 SOURCE = """
     import functools
     import os

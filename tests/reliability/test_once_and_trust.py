@@ -13,6 +13,8 @@ from scout_persist.persist_cache import persist
 from scout_persist.pickle_envelope import dump_pickle, load_pickle
 from scout_persist.pickle_key import HMAC_ENV
 
+pytestmark = pytest.mark.slow  # one of the longest files: scheduled first (tests/conftest.py)
+
 PROCESSES = 8
 
 

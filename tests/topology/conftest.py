@@ -17,7 +17,7 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if HERE in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.s3)
-            item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.slow(seconds=300))  # the longest files: scheduled first
 
 
 @pytest.fixture(scope="package")

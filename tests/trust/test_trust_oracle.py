@@ -9,6 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import oracle_driver
 import pytest
 
+pytestmark = pytest.mark.slow  # one of the longest files: scheduled first (tests/conftest.py)
+
 
 def test_warm_equals_cold_under_every_edit_of_every_flow(tmp_path):
     """The matrix: every edit operator at (up to a few, or in `make soak` all) sites of every flow of the library,
