@@ -33,8 +33,11 @@ class _Holding(Protocol):
     def release(self) -> None: ...
 
 
-# Holdings of this process, shared by every manager instance (Prefect copies policies and result stores).
-_HELD: dict[tuple[str | None, str], tuple[str, _Holding | None]] = {}  # None: a store whose .info is the lease
+# Holdings of this process by (store, key, holder), shared by every manager instance (Prefect copies policies and
+# result stores); None: a store whose .info is the lease.  Keyed by holder too: two task runs of one job in one
+# process (a thread runner) may both be granted (the second as a pass once the first has committed), and the first
+# one's release must find its own lease, or the lease stays held, renewed, by a process that forgot it.
+_HELD: dict[tuple[str | None, str, str], _Holding | None] = {}
 _GUARD = threading.Lock()
 
 
@@ -62,9 +65,10 @@ class ScoutLockManager:
     ) -> bool:
         run = plans.current(key)
         with _GUARD:
-            mine = _HELD.get((self.url, key))
-        if mine is not None and mine[0] == holder and (mine[1] is None or mine[1].held):
-            if not (isinstance(mine[1], plans.TaskRunAttempt) and run is not None and mine[1] is not run):
+            held = (self.url, key, holder) in _HELD
+            mine = _HELD.get((self.url, key, holder))
+        if held and (mine is None or mine.held):
+            if not (isinstance(mine, plans.TaskRunAttempt) and run is not None and mine is not run):
                 return True
             self.release_lock(key, holder)  # an earlier attempt of this holder (a retry): it lets go first
         timeout = acquire_timeout if acquire_timeout is not None else self.acquire_timeout
@@ -76,7 +80,7 @@ class ScoutLockManager:
             granted, holding = self._plain(key, timeout)
         if granted:
             with _GUARD:
-                _HELD[(self.url, key)] = (holder, holding)
+                _HELD[(self.url, key, holder)] = holding
         return granted
 
     def _plain(self, key: str, timeout: float | None) -> tuple[bool, _Holding | None]:
@@ -89,16 +93,15 @@ class ScoutLockManager:
 
     def release_lock(self, key: str, holder: str) -> None:
         with _GUARD:
-            mine = _HELD.get((self.url, key))
-            if mine is None or mine[0] != holder:
+            if (self.url, key, holder) not in _HELD:
                 return
-            del _HELD[(self.url, key)]
-        if mine[1] is not None:
-            mine[1].release()
+            mine = _HELD.pop((self.url, key, holder))
+        if mine is not None:
+            mine.release()
 
     def is_locked(self, key: str) -> bool:
         with _GUARD:
-            if (self.url, key) in _HELD:
+            if any(held[:2] == (self.url, key) for held in _HELD):
                 return True
         try:
             return job_busy(settings.store_for(self.url), job_key_from_prefect(key), self.lease)
@@ -107,8 +110,9 @@ class ScoutLockManager:
 
     def is_lock_holder(self, key: str, holder: str) -> bool:
         with _GUARD:
-            mine = _HELD.get((self.url, key))
-        return mine is not None and mine[0] == holder and (mine[1] is None or mine[1].held)
+            held = (self.url, key, holder) in _HELD
+            mine = _HELD.get((self.url, key, holder))
+        return held and (mine is None or mine.held)
 
     def wait_for_lock(self, key: str, timeout: float | None = None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout

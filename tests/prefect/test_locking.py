@@ -7,12 +7,14 @@ import subprocess
 import sys
 import threading
 import time
+from types import SimpleNamespace
 
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from prefect_scout import ScoutLockManager, scout_task
+from prefect_scout import ScoutLockManager, plans, scout_task
 from scout_persist.layout import lock_key_for
+from scout_persist.lease import LockFileLease
 from scout_persist.store import Store
 
 
@@ -83,3 +85,45 @@ def test_lock_manager_protocol_and_dead_holder(scout_root):
     assert manager.acquire_lock(key, "me", acquire_timeout=10)
     assert time.monotonic() - t0 < 5
     manager.release_lock(key, "me")
+
+
+class _Run:
+    """A planned run's attempt as the lock manager sees it: with a lease (a miss) or a pass (``lease=None``)."""
+
+    def __init__(self, lease: LockFileLease | None) -> None:
+        self.plan = SimpleNamespace(url=None)
+        self.lease, self.held = lease, False
+
+    def acquire(self, lease: float, refresh: float, timeout: float | None) -> bool:
+        self.held = self.lease.acquire(timeout=timeout) if self.lease else True  # a pass goes on (Attempt.held)
+        return self.held
+
+    def release(self) -> None:
+        if self.lease and self.held:
+            self.lease.release()
+        self.held = False
+
+
+def test_a_pass_granted_while_the_first_run_holds_the_lease_does_not_leak_that_lease(scout_root, monkeypatch):
+    """Two task runs of one job in one process (a thread runner): the first holds the lease and commits, the second
+    is granted a pass before the first lets go. The first one's release must release its lease: before, the pass
+    took its place in the manager's table, the release found a stranger and did nothing, and the leaked lease, kept
+    fresh by this live process, made every later run of the job wait for ever."""
+    key = "Locks/slow_square/Default"
+    store = Store(str(scout_root))
+    lease = LockFileLease(store, "var/jobs/" + key, lease=5.0, refresh=1.0)
+    manager = ScoutLockManager(lease=5.0, refresh=1.0)
+    first, second = _Run(lease), _Run(None)
+    monkeypatch.setattr(plans, "current", lambda key=None: first)
+    assert manager.acquire_lock(key, "host:1:thread-a")
+    monkeypatch.setattr(plans, "current", lambda key=None: second)
+    assert manager.acquire_lock(key, "host:1:thread-b")  # a pass: the job is done by now
+    assert manager.is_lock_holder(key, "host:1:thread-a") and manager.is_lock_holder(key, "host:1:thread-b")
+    manager.release_lock(key, "host:1:thread-a")
+    assert not first.held and not store.exists(lock_key_for(store.path("var/jobs/" + key)))
+    assert manager.is_locked(key)  # the pass of thread-b is still in the table
+    manager.release_lock(key, "host:1:thread-b")
+    monkeypatch.setattr(plans, "current", lambda key=None: None)
+    assert not manager.is_locked(key)
+    assert manager.acquire_lock(key, "host:1:thread-c", acquire_timeout=1)  # the job's lease is free
+    manager.release_lock(key, "host:1:thread-c")
