@@ -177,8 +177,8 @@ def encode_parts(
         part["stored"][j] = len(frame)
         out.pieces[k] = frame
     if digest is not None:
-        for piece in out.pieces[hashed:]:
-            digest.update(piece)
+        for waited in out.pieces[hashed:]:
+            digest.update(waited)
     return out
 
 
