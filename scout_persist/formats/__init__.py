@@ -8,10 +8,10 @@ cheap type test that never imports an optional library the value's own module di
 =============  ===============================  =================================  ==============================
 format         chosen for                       bytes                              needs
 =============  ===============================  =================================  ==============================
-``npy``        ``numpy.ndarray`` (no objects)   NPY (compressed: the codec's)      numpy
+``npy``        ``numpy.ndarray`` (no objects)   NPY (compressed: envelope parts)   numpy
 ``parquet``    ``pandas.DataFrame`` / Series    Parquet, index and dtypes kept     pandas + pyarrow (``frames``)
 ``arrow``      ``pyarrow.Table``                Arrow IPC file                     pyarrow (``frames``)
-``safetensors`` dict of str -> numpy arrays     safetensors (torch when installed) safetensors (``tensors``)
+``safetensors`` dict of str -> numpy arrays     safetensors (compressed: parts)    safetensors (``tensors``)
 ``json``       only when asked (``format=``)    Scout JSON (Ruby reads it)         -
 =============  ===============================  =================================  ==============================
 
