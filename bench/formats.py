@@ -36,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from child_env import child_env
-from prepared import IGNORED, Prepared, assert_hit, produce
+from prepared import IGNORED, Prepared, assert_hit, handover, produce
 
 ARRAY_SYSTEMS = ("npy", "npy-plain", "pickle", "joblib")
 REPEATS = 3
@@ -114,6 +114,7 @@ def _dir_bytes(path: Path) -> int:
 # bench/prepared.py: module data the body read would be part of the task's code identity, another value in each
 # child); the body counts its calls, so the load phase asserts it was a hit.
 _PREPARED = Prepared()
+_HANDOVER = handover(_PREPARED)  # what the flows read (not opened by the run record's code identity)
 
 
 def _touch_frame(df) -> int:
@@ -160,7 +161,7 @@ def _frame_child(system: str, phase: str, work: Path, rows: int):
 
     @flow(name="BenchFrame", persist_result=False)
     def frame_flow(size: int):
-        return _touch_frame(step(size, _PREPARED))
+        return _touch_frame(step(size, _HANDOVER.prepared))
 
     flow(name="warm")(lambda: 1)()  # the ephemeral API starts before timing
     return lambda: (None, frame_flow(rows))

@@ -6,9 +6,16 @@ persist child and another in the load child, and the load would miss.  It travel
 system is told to ignore (``@scout_task(ignore=[IGNORED])``, Prefect's ``INPUTS - IGNORED``, joblib's
 ``ignore=[IGNORED]``, ``persist(fn=...)``, which keys by name only), and the body counts its calls in it, so the
 load phase asserts it was a cache hit (:func:`assert_hit`) instead of timing a recompute.
+
+The flow that calls the task reads the prepared value too, and the plug-in's run record digests the flow's code
+identity, module data included: a flow reads it through :func:`handover`, a library object that identity counts by
+its type only, so that the run record does not hash the prepared value (200 MiB in a persist child, None in a load
+child), a cost of the harness's hand-over that the same flow without persistence never pays.
 """
 
 from __future__ import annotations
+
+import types
 
 IGNORED = "prepared"  # the name of the ignored argument of :func:`produce`
 
@@ -21,6 +28,12 @@ class Prepared:
     def __init__(self, value: object = None) -> None:
         self.value = value
         self.calls = 0
+
+
+def handover(prepared: Prepared) -> types.SimpleNamespace:
+    """What a flow reads to hand ``prepared`` to its task (``handover(p).prepared``): a library object, which code
+    identity does not open (the value inside is not module data of the flow's)."""
+    return types.SimpleNamespace(prepared=prepared)
 
 
 class CacheMissInLoad(RuntimeError):

@@ -1,5 +1,6 @@
 """Blosc2 for fixed-width array data (an optional dependency, the ``arrays`` extra): when it pays, how a chunk is
-encoded (bit-shuffle by item size, then LZ4, on all cores) and decoded into its buffer."""
+encoded (bit-shuffle by item size, then LZ4, on all cores) and decoded into its buffer.  Every array payload uses it
+through :mod:`scout_persist.envelope_parts`: NPY results, safetensors arrays, a pickle's out-of-band buffers."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from .checksums import corrupt_payload
 ARRAYS_EXTRA = "pip install 'scout-persist[arrays]'"
 # Blosc2 chunks (each encoded on all cores by Blosc2's own threads; one call holds < 2 GiB).
 BLOSC2_CHUNK = 16 << 20
-# Smaller array buffers use zstd: importing Blosc2 costs ~0.05 s in a Prefect process and ~0.16 s in a bare one, on
-# the writer's side and again on the reader's, which is more than its speed saves on less than ~32 MiB (measured on
-# fresh processes, bench/large_result.py with a smaller size).
+# Smaller array buffers use zstd frames: importing Blosc2 costs 0.05-0.17 s in a Prefect process and 0.16-0.31 s in
+# a bare one, on the writer's side and again on the reader's, which is more than its speed saves on less than ~32
+# MiB (bench/codec_choices.py: encode + decode of the codes array, zstd:3 frames minus Blosc2, saves 0.14 s at 16
+# MiB, 0.18 s at 32 MiB, 0.41 s at 64 MiB; 2 busy cores, 2026-12-08).
 BLOSC2_MIN = 32 << 20
 # Inside Blosc2, after the bit-shuffle: LZ4 encodes 1.7-2.9x faster than zstd level 1 and decodes ~2x faster, for
 # 0-5% more bytes on numeric arrays (bench/codec_choices.py); the bitshuffle HDF5 filter makes the same choice.

@@ -16,7 +16,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import blosc_codec
-from .checksums import corrupt_payload, flat_view
+from .checksums import Hasher, corrupt_payload, flat_view
 from .codec_spec import AUTO_ZSTD_LEVEL, parse_spec
 from .errors import MissingDependencyError
 from .zstd_codec import zstd_frame, zstd_into
@@ -124,11 +124,16 @@ def _run(jobs: Sequence[Callable[[], _T]], threads: int) -> list[_T]:
 
 
 def encode_parts(
-    buffers: Sequence[Buffer], itemsizes: Sequence[int] | None = None, spec: str | None = None
+    buffers: Sequence[Buffer],
+    itemsizes: Sequence[int] | None = None,
+    spec: str | None = None,
+    digest: Hasher | None = None,
 ) -> EncodedParts:
     """Encode ``buffers`` (any contiguous buffers; read in place, never copied) by ``spec`` (see
     :func:`part_codec`; ``None`` reads ``$SCOUT_PERSIST_COMPRESSION``). ``itemsizes`` are the bytes per item of
-    each buffer (8 for float64 array data; 1, the default, for opaque bytes).
+    each buffer (8 for float64 array data; 1, the default, for opaque bytes).  ``digest`` (a checksum hasher) is
+    fed the stored chunks in order, each as it is made while no earlier one is still being encoded: the checksum
+    of the stored bytes costs no pass of its own over them.
 
     Under ``auto`` a part whose first chunk shrinks by less than a tenth is stored plain instead (recorded as
     ``none``): random-looking data costs encode and decode time for next to no space."""
@@ -138,6 +143,7 @@ def encode_parts(
     out = EncodedParts()
     # (part, chunk index, piece index, job): frames encoded on all cores at the end
     zstd_jobs: list[tuple[dict[str, Any], int, int, Callable[[], bytes]]] = []
+    hashed = 0  # pieces fed to digest so far (the rest wait for the zstd frames before them)
     for buffer, itemsize in zip(buffers, itemsizes):
         view = flat_view(buffer)
         size = view.nbytes
@@ -164,9 +170,15 @@ def encode_parts(
                 stored = encode(piece)
             part["stored"].append(len(stored))
             out.pieces.append(stored)
+            if digest is not None and not zstd_jobs:
+                digest.update(stored)
+                hashed += 1
     for (part, j, k, _), frame in zip(zstd_jobs, _run([job for *_, job in zstd_jobs], threads)):
         part["stored"][j] = len(frame)
         out.pieces[k] = frame
+    if digest is not None:
+        for waited in out.pieces[hashed:]:
+            digest.update(waited)
     return out
 
 
@@ -209,9 +221,13 @@ def _check_header(header: Any, payload_size: int, where: str) -> list[tuple[tupl
     return parts
 
 
-def decode_parts(header: Any, payload: Buffer, where: str = "") -> list[memoryview]:
+def decode_parts(
+    header: Any, payload: Buffer, where: str = "", into: Sequence[Buffer | None] | None = None
+) -> list[memoryview]:
     """The plain bytes of each part described by ``header`` (from :func:`encode_parts`) whose stored chunks are
-    ``payload``, each in a new writable buffer of its own (aligned for array data).
+    ``payload``, each in a new writable buffer of its own (aligned for array data), or decoded straight into the
+    buffer ``into`` gives for it (a writable contiguous buffer of exactly the part's size, e.g. ``np.empty``'s; None
+    for a new one): no copy afterwards.
 
     A header that does not match the payload, a chunk that does not decode to its recorded size, or a zstd frame
     whose content checksum fails raises CorruptPayloadError naming ``where``; a part that needs Blosc2 without
@@ -219,12 +235,15 @@ def decode_parts(header: Any, payload: Buffer, where: str = "") -> list[memoryvi
     """
     stored_bytes = flat_view(payload)
     parts = _check_header(header, stored_bytes.nbytes, where)
+    targets = list(into) if into is not None else [None] * len(parts)
+    if len(targets) != len(parts):
+        raise corrupt_payload(where, f"{len(parts)} parts are stored where {len(targets)} were expected")
     outs: list[memoryview] = []
     zstd_jobs: list[Callable[[], None]] = []
     blosc2_jobs: list[tuple[memoryview, memoryview, str]] = []
     pos = 0
-    for parsed, codec, size, chunk, stored in parts:
-        out = memoryview(_new_buffer(size))
+    for (parsed, codec, size, chunk, stored), target in zip(parts, targets):
+        out = memoryview(_new_buffer(size)) if target is None else _destination(target, size, where)
         outs.append(out)
         for j, n in enumerate(stored):
             src, dst = stored_bytes[pos : pos + n], out[j * chunk : min((j + 1) * chunk, size)]
@@ -247,6 +266,17 @@ def decode_parts(header: Any, payload: Buffer, where: str = "") -> list[memoryvi
             blosc_codec.decode_into(blosc2, src, dst, threads, where)
     _run(zstd_jobs, _cores())
     return outs
+
+
+def _destination(target: Buffer, size: int, where: str) -> memoryview:
+    """``target`` as a flat writable view of exactly ``size`` bytes; CorruptPayloadError when the stored part has
+    another size than the value it decodes into (its record says so)."""
+    view = flat_view(target)
+    if view.readonly:
+        raise ValueError("decode_parts writes into its destination buffers: pass writable ones")
+    if view.nbytes != size:
+        raise corrupt_payload(where, f"a part holds {size} plain bytes where {view.nbytes} were recorded")
+    return view
 
 
 def _new_buffer(size: int) -> bytearray | mmap.mmap:

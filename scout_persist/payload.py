@@ -54,8 +54,7 @@ RECORD_KEY = "payload"
 PICKLE = pickle_envelope.PICKLE
 FORMATS = ("scout", "pickle", "none", *formats.names())
 ALLOW_PICKLE_ENV = "SCOUT_PERSIST_ALLOW_PICKLE"
-# Below this many bytes the parts of a payload are joined and stored with one put (one request on object stores).
-JOIN_MAX = 8 << 20
+JOIN_MAX = formats.JOIN_MAX
 # .info keys of the record of jobs written before the record had its own key
 _LEGACY_PICKLE_KEYS = ("pickle_protocol", "codec", "level", "size", "stored_size", "checksum", "hmac")
 

@@ -8,10 +8,10 @@ cheap type test that never imports an optional library the value's own module di
 =============  ===============================  =================================  ==============================
 format         chosen for                       bytes                              needs
 =============  ===============================  =================================  ==============================
-``npy``        ``numpy.ndarray`` (no objects)   NPY (compressed: the codec's)      numpy
+``npy``        ``numpy.ndarray`` (no objects)   NPY (compressed: envelope parts)   numpy
 ``parquet``    ``pandas.DataFrame`` / Series    Parquet, index and dtypes kept     pandas + pyarrow (``frames``)
 ``arrow``      ``pyarrow.Table``                Arrow IPC file                     pyarrow (``frames``)
-``safetensors`` dict of str -> numpy arrays     safetensors (torch when installed) safetensors (``tensors``)
+``safetensors`` dict of str -> numpy arrays     safetensors (compressed: parts)    safetensors (``tensors``)
 ``json``       only when asked (``format=``)    Scout JSON (Ruby reads it)         -
 =============  ===============================  =================================  ==============================
 
@@ -45,6 +45,8 @@ _MODULES = {"npy": "npy", "parquet": "parquet", "arrow": "arrow", "safetensors":
 AUTO = ("npy", "parquet", "arrow", "safetensors")
 EXTRAS = {"numpy": "arrays", "pandas": "frames", "pyarrow": "frames", "safetensors": "tensors", "torch": "tensors"}
 AUTO_ZSTD_LEVEL = 3  # what 'auto' compression means for the formats that compress inside their own bytes
+# Below this many bytes the parts of a payload are joined and stored with one put (one request on object stores).
+JOIN_MAX = 8 << 20
 
 
 @dataclass
@@ -63,6 +65,15 @@ class Parts(tuple[bytes | memoryview, ...]):
     @property
     def nbytes(self) -> int:
         return sum(memoryview(p).nbytes for p in self)
+
+
+def stored_pieces(pieces: list[bytes | memoryview]) -> bytes | Parts:
+    """Encoded chunks as a format's ``data``: joined when small (one buffer, one put), else :class:`Parts` written
+    back to back (never joined in memory)."""
+    if len(pieces) == 1 and isinstance(pieces[0], bytes):
+        return pieces[0]
+    parts = Parts(pieces)
+    return b"".join(parts) if parts.nbytes <= JOIN_MAX else parts
 
 
 def nbytes(data: Any) -> int:
@@ -199,5 +210,6 @@ __all__ = [
     "loaded",
     "names",
     "nbytes",
+    "stored_pieces",
     "verify_whole",
 ]

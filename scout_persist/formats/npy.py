@@ -9,13 +9,22 @@ into plain arrays.
 
 Uncompressed (``compression="none"``) the result file *is* a ``.npy`` file (``numpy.load(path)`` reads it); on a
 local disk it is read as a private memory map, verified, and the array is a view of that map: no copy, writable
-(copy on write: the file never changes).  Compressed, the payload is the codec's encoding of the array's bytes and
-the NPY header is kept in the record; it decodes into one new buffer that only the array uses.
+(copy on write: the file never changes).  ``auto`` stores the same plain file for an array that does not compress
+(less than 4 KiB, or a first chunk that shrinks by less than a tenth: random data).
 
-Record: ``{"format": "npy", "version": 1, "codec": "none"|"zstd", "level", "header": <NPY header, base64>,
-"size": <array bytes>, "stored_size", "checksum"}``.  Uncompressed, the file starts with exactly the recorded
-header and the checksum covers the bytes after it (so the array's memory is hashed in place, never joined to
-its header in memory); compressed, the checksum covers the whole payload.
+Compressed (version 2), the payload is the array's bytes as the chunks of one part of
+:mod:`scout_persist.envelope_parts`, encoded on all cores: under ``auto``, Blosc2 (a bit-shuffle by item size, then
+its codec) for arrays of Blosc2's break-even size or more, independent zstd:3 frames below it (Blosc2 is imported
+only then); ``zstd:<level>`` frames when asked.  The NPY header stays in the record.  A load makes the array with
+``numpy.empty`` and decodes the chunks straight into its memory: the array owns its data, nothing is copied after.
+
+Record: ``{"format": "npy", "version": 1|2, "header": <NPY header, base64>, "size": <array bytes>, "codec",
+"stored_size", "checksum"}``; version 1 plain: ``"codec": "none"``, the file starts with exactly the recorded header
+and the checksum covers the bytes after it (so the array's memory is hashed in place, never joined to its header
+in memory); version 2: ``"codec"`` names the part's codec with its parameters (``blosc2:lz4:5:bitshuffle:8``,
+``zstd:3``), ``"parts"`` is the envelope-parts header of the one part (codec, size, chunk, stored size of each
+chunk), and the checksum covers the stored chunks, hashed as they are encoded.  Version 1 compressed records
+(``"codec": "zstd"``, one zstd frame of the array's bytes, written before version 2) still load.
 """
 
 from __future__ import annotations
@@ -25,10 +34,15 @@ import io
 from collections.abc import Mapping
 from typing import Any
 
-from ..checksums import checksum
+from ..checksums import checksum_algorithm, new_checksum
+from ..codec_spec import parse_spec
+from ..envelope_parts import decode_parts, encode_parts
 from ..errors import CorruptPayloadError, UnsupportedValueError
-from ..zstd_codec import compress_with_record, decompress_into
-from . import Format, Parts, Stored, compression, loaded, verify_whole
+from ..zstd_codec import zstd_into
+from . import Format, Parts, Stored, loaded, nbytes, stored_pieces, verify_whole
+
+PLAIN_VERSION = 1  # the plain .npy file (and, read only, one zstd frame of the array's bytes)
+PARTS_VERSION = 2  # the array's bytes as the chunks of one envelope part
 
 
 def _header(np: Any, arr: Any) -> bytes:
@@ -83,9 +97,16 @@ def _field_names(dtype: Any) -> list[str]:
     return names
 
 
+def _count(shape: tuple[Any, ...]) -> int:
+    count = 1
+    for n in shape:
+        count *= int(n)
+    return count
+
+
 class Npy(Format):
     name = "npy"
-    version = 1
+    version = PARTS_VERSION
     libraries = ("numpy",)
 
     def can_encode(self, value: Any) -> bool:
@@ -108,15 +129,19 @@ class Npy(Format):
         fortran = arr.flags.f_contiguous and not arr.flags.c_contiguous
         header = _header(np, arr)
         body = memoryview((arr.T if fortran else arr).reshape(-1).view(np.uint8))
-        codec, _level = compression(spec)
         record: dict[str, Any] = {"header": base64.b64encode(header).decode("ascii"), "size": body.nbytes}
-        data: Parts | bytes
-        if codec == "none":
+        digest = new_checksum(size_hint=body.nbytes)
+        parts = None if parse_spec(spec)[0] == "none" else encode_parts([body], [arr.dtype.itemsize], spec, digest)
+        data: bytes | Parts
+        if parts is None or parts.codec == "none":  # asked for, or nothing to gain: the plain .npy file
+            if parts is None:
+                digest.update(body)  # (the plain part's pieces are the body: hashed already)
             data = Parts((header, body))
-            record.update(codec="none", level=None, stored_size=len(header) + body.nbytes, checksum=checksum(body))
+            record.update(version=PLAIN_VERSION, codec="none", level=None, stored_size=len(header) + body.nbytes)
         else:
-            data, crec = compress_with_record(body, spec)
-            record.update(codec=crec["codec"], level=crec["level"], stored_size=len(data), checksum=checksum(data))
+            data = stored_pieces(parts.pieces)
+            record.update(version=PARTS_VERSION, codec=parts.codec, parts=parts.header, stored_size=nbytes(data))
+        record["checksum"] = f"{checksum_algorithm()}:{digest.hexdigest()}"
         # a load gives back this array's dtype, shape, values and layout, writable: hand on this very array (the
         # value itself when it is contiguous and writable already)
         return Stored(data, record, arr)
@@ -143,22 +168,34 @@ class Npy(Format):
         np = self.require("numpy", "reading an array stored", where)
         header = self._header_of(record, where)
         shape, fortran, dtype = _parse_header(np, header, where)
-        count = 1
-        for n in shape:
-            count *= int(n)
+        order = "F" if fortran else "C"
         if record.get("codec") == "none":
             body = memoryview(data)[len(header) :]
-        else:
-            body = decompress_into(data, int(record.get("size") or 0), where)
-        if body.nbytes != count * dtype.itemsize:
+            count = _count(shape)
+            if body.nbytes != count * dtype.itemsize:
+                raise CorruptPayloadError(
+                    f"{where}: {body.nbytes} bytes of array data where shape {shape} of {dtype} needs "
+                    f"{count * dtype.itemsize}"
+                )
+            flat = np.frombuffer(body, dtype=dtype, count=count) if count else np.empty(0, dtype=dtype)
+            arr = flat.reshape(shape, order=order)
+            if not arr.flags.writeable:  # bytes handed in by a caller: the array must be as writable as the original
+                arr = arr.copy(order=order)
+            return arr
+        if dtype.hasobject:  # never written (refused by encode): raw bytes are no Python objects
+            raise CorruptPayloadError(f"{where}: its .info records an NPY header of Python objects ({dtype})")
+        # compressed: the array is made first and its own memory is the decoder's destination
+        arr = np.empty(shape, dtype=dtype, order=order)
+        dst = memoryview((arr.T if fortran else arr).reshape(-1).view(np.uint8))
+        if record.get("size") != dst.nbytes:
             raise CorruptPayloadError(
-                f"{where}: {body.nbytes} bytes of array data where shape {shape} of {dtype} needs "
-                f"{count * dtype.itemsize}"
+                f"{where}: its .info records {record.get('size')!r} bytes of array data where shape {shape} of "
+                f"{dtype} needs {dst.nbytes}"
             )
-        flat = np.frombuffer(body, dtype=dtype, count=count) if count else np.empty(0, dtype=dtype)
-        arr = flat.reshape(shape, order="F" if fortran else "C")
-        if not arr.flags.writeable:  # bytes handed in by a caller: the array must be as writable as the original
-            arr = arr.copy(order="F" if fortran else "C")
+        if "parts" in record:
+            decode_parts(record["parts"], data, where, into=[dst])
+        else:  # version 1: one zstd frame
+            zstd_into(memoryview(data), dst, where)
         return arr
 
     def maps(self, record: Mapping[str, Any]) -> bool:

@@ -10,10 +10,12 @@ lossless change (docs/formats.md).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import pathlib
 from decimal import Decimal
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -22,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
-from scout_persist import formats, payload
+from scout_persist import blosc_codec, envelope_parts, formats, payload
 from scout_persist.equality import difference
 from scout_persist.errors import InvalidInputError, UnsupportedValueError
 from scout_persist.rubyvalues import TSV, Symbol
@@ -196,6 +198,28 @@ def test_dicts_of_arrays(value, compression):
 )
 def test_nested_values_holding_arrays(value, compression):
     _every_format(value, compression)
+
+
+@contextlib.contextmanager
+def _array_codecs_for_every_array() -> Any:
+    """``auto``'s array path for arrays of every size and content: Blosc2 (fixed-width items of 2-255 bytes) or zstd
+    frames, never the plain fallback; the drawn arrays are far below Blosc2's break-even size and do not shrink."""
+    with (
+        mock.patch.object(blosc_codec, "BLOSC2_MIN", 0),
+        mock.patch.object(envelope_parts, "AUTO_MIN", 0),
+        mock.patch.object(envelope_parts, "INCOMPRESSIBLE", float("inf")),
+    ):
+        yield
+
+
+@SETTINGS
+@given(value=st.one_of(arrays(), masked_arrays(), dicts_of_arrays, st.lists(arrays(numeric_dtypes), max_size=3)))
+def test_arrays_through_the_array_codecs_in_every_layout_and_dtype(value):
+    """Issue 24: NPY, safetensors and the pickle's buffers as Blosc2 / zstd-frame parts decoded into numpy.empty."""
+    with _array_codecs_for_every_array():
+        chosen = _every_format(value, "auto")
+    if formats.get("npy").can_encode(value):
+        assert chosen[None] == chosen["npy"] == "npy"
 
 
 # ------------------------------------------------------------------------------------------------ pandas
