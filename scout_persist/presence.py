@@ -3,36 +3,68 @@ lease acquisition where the ``.info`` is the lease (stores with conditional writ
 
 A job expected absent is created outright: the conditional create of its ``start`` *is* the lookup, and a refused
 create hands back the ``.info`` its store read (a new job costs 3 requests, no read before them).  A job expected to
-exist is read first: a hit stays one ``.info`` read and one result read, and writes nothing.  Expected to exist: a job
-whose ``.info`` this process has seen or written; for a job it knows nothing of, what the last such job turned out to
-be on the same store (a cached run keeps finding its jobs, a new one keeps missing); the first job of a store, absent.
+exist is read first: a hit stays one ``.info`` read and one result read, and writes nothing.
+
+Expected to exist: a job whose ``.info`` this process has seen or written; else what the last job looked up in the
+same folder (one task's jobs) turned out to be, when this process knew nothing of it either: a cached run keeps
+finding its jobs, a new one keeps missing.  The first such look in a folder is the probe, expecting absent; looks of
+the same folder that come while the probe's answer is on its way (a mapped task's runs start together) wait for it,
+up to :data:`PROBE_WAIT` seconds, rather than guess.
 
 A hint only: a wrong guess costs one request (a refused create, or a read that finds nothing), never a wrong answer.
 """
 
 from __future__ import annotations
 
+import posixpath
 import threading
+import time
 from collections import OrderedDict
+from dataclasses import dataclass, field
 
 MAX_KNOWN = 10_000  # jobs remembered per process (a long-lived worker must not grow without bound)
+MAX_FOLDERS = 1_000
+PROBE_WAIT = 2.0  # seconds a look waits for the answer to its folder's probe (one request, two after a refusal)
+
+
+@dataclass
+class _Folder:
+    found: bool | None = None  # whether the last job looked up here, unknown before, had a .info (None: no answer yet)
+    probe: threading.Event = field(default_factory=threading.Event)  # set when the probe's answer comes
+    probing_since: float | None = None  # monotonic time the probe started (None: no probe on its way)
+
 
 _guard = threading.Lock()
 _known: OrderedDict[tuple[str, str], None] = OrderedDict()  # (store url, job key): its .info was seen or written
-_unknown_found: dict[str, bool] = {}  # store url -> whether the last job looked up that was not known had a .info
+_folders: OrderedDict[tuple[str, str], _Folder] = OrderedDict()  # (store url, folder of the job key)
 
 
 def expected(url: str, key: str) -> bool:
-    """Whether job ``key`` of the store at ``url`` is expected to have a ``.info``."""
+    """Whether job ``key`` of the store at ``url`` is expected to have a ``.info`` (may wait for the answer to the
+    probe of its folder, see the module)."""
     with _guard:
-        return (url, key) in _known or _unknown_found.get(url, False)
+        if (url, key) in _known:
+            return True
+        folder = _folder(url, key)
+        if folder.found is not None:
+            return folder.found
+        now = time.monotonic()
+        if folder.probing_since is None or now - folder.probing_since > PROBE_WAIT:
+            folder.probing_since = now  # this look is the probe (or replaces one that never answered)
+            return False
+        waited_for, left = folder.probe, PROBE_WAIT - (now - folder.probing_since)
+    waited_for.wait(left)
+    with _guard:
+        return bool(folder.found)
 
 
 def looked(url: str, key: str, found: bool) -> None:
     """A look at job ``key``'s ``.info`` (a read, or a conditional create's answer) found it, or found nothing."""
     with _guard:
         if (url, key) not in _known:
-            _unknown_found[url] = found
+            folder = _folder(url, key)
+            folder.found, folder.probing_since = found, None
+            folder.probe.set()
         if found:
             _remember(url, key)
         else:
@@ -46,10 +78,10 @@ def wrote(url: str, key: str) -> None:
 
 
 def forget_all() -> None:
-    """Forget everything seen: the next job of every store is expected absent (tests: a process new to the store)."""
+    """Forget everything seen: as a process new to every store (tests, benchmarks)."""
     with _guard:
         _known.clear()
-        _unknown_found.clear()
+        _folders.clear()
 
 
 def _remember(url: str, key: str) -> None:
@@ -59,4 +91,15 @@ def _remember(url: str, key: str) -> None:
         _known.popitem(last=False)
 
 
-__all__ = ["MAX_KNOWN", "expected", "forget_all", "looked", "wrote"]
+def _folder(url: str, key: str) -> _Folder:
+    name = (url, posixpath.dirname(key))
+    folder = _folders.get(name)
+    if folder is None:
+        folder = _folders[name] = _Folder()
+        while len(_folders) > MAX_FOLDERS:
+            _folders.popitem(last=False)
+    _folders.move_to_end(name)
+    return folder
+
+
+__all__ = ["MAX_KNOWN", "PROBE_WAIT", "expected", "forget_all", "looked", "wrote"]
