@@ -1,7 +1,8 @@
 """S3 requests of a scout task, counted by a proxy in front of moto: a new job is three PUTs (the .info itself is the
 lease, and its conditional create is the lookup), a hit two GETs (after a refused create in a process that cannot know
-the job exists: once per task, however many runs map it); a hit whose result file vanished takes the lease and recomputes once.
-The run record (var/runs) adds one PUT when the run starts, one when it ends, and at most one per finished task."""
+the job exists: once per task, however many runs map it); a hit whose result file vanished takes the lease and
+recomputes once.  The run record (var/runs) adds one PUT when the run starts, one when it ends, and at most one per
+finished task."""
 
 from __future__ import annotations
 
