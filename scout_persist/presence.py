@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 MAX_KNOWN = 10_000  # jobs remembered per process (a long-lived worker must not grow without bound)
 MAX_FOLDERS = 1_000
-PROBE_WAIT = 2.0  # seconds a look waits for the answer to its folder's probe (one request, two after a refusal)
+PROBE_WAIT = 5.0  # seconds a look waits for the answer to its folder's probe (one request, two after a refusal)
 
 
 @dataclass
