@@ -24,7 +24,7 @@ from scout_persist.info import InfoFile, dumps_info, loads_info
 from scout_persist.job import Job, JobWriter
 from scout_persist.layout import lock_key_for
 from scout_persist.locks import Lock
-from scout_persist.store import Store
+from scout_persist.store import Conflict, Store
 from scout_persist.verdict import (
     ABSENT,
     CLAIMED,
@@ -267,6 +267,26 @@ def test_a_pass_that_proves_wrong_while_another_holds_the_lock_times_out(store):
             attempt.verdict()
     finally:
         other.release()
+
+
+def test_a_refused_create_whose_store_did_not_read_the_entry_is_followed_by_a_read(memory, monkeypatch):
+    committed(memory)
+    presence.forget_all()  # a process new to the store: it creates first
+    put_if = memory.backend.put_if
+
+    def refusing_blind(key, data, expect):  # a backend whose refusal says nothing of the entry (allowed)
+        try:
+            return put_if(key, data, expect)
+        except Conflict as exc:
+            raise Conflict(str(exc)) from exc
+
+    monkeypatch.setattr(memory.backend, "put_if", refusing_blind)
+    reads: list[str] = []
+    get_versioned = memory.get_versioned
+    monkeypatch.setattr(memory, "get_versioned", lambda key: reads.append(key) or get_versioned(key))
+    attempt = Attempt(memory, KEY, SIG, setup=SETUP)
+    assert attempt.acquire(timeout=1) and attempt.passed and attempt.verdict().value == 9
+    assert reads == [KEY + ".info"]  # the attempt read it itself
 
 
 # -- S3: each request of an attempt, counted by a proxy in front of the moto server -------------------------
