@@ -204,7 +204,8 @@ class Attempt:
 
         A job this process expects to be new (:mod:`scout_persist.presence`) is not read first: the create of its
         ``start`` (``If-None-Match: *``) is the lookup, and a refused create hands back what the store read."""
-        creating = self.setup is not None and not presence.expected(self.store.url, self.key)
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        creating = self.setup is not None and not presence.expected(self.store.url, self.key, wait=left)
         info = None if creating else self._observe_through(lease)
         while True:
             if not self._no_pass and info is not None and self._may_serve(info):

@@ -39,9 +39,9 @@ _known: OrderedDict[tuple[str, str], None] = OrderedDict()  # (store url, job ke
 _folders: OrderedDict[tuple[str, str], _Folder] = OrderedDict()  # (store url, folder of the job key)
 
 
-def expected(url: str, key: str) -> bool:
-    """Whether job ``key`` of the store at ``url`` is expected to have a ``.info`` (may wait for the answer to the
-    probe of its folder, see the module)."""
+def expected(url: str, key: str, wait: float | None = None) -> bool:
+    """Whether job ``key`` of the store at ``url`` is expected to have a ``.info``; may wait for the answer to the
+    probe of its folder (see the module), at most ``wait`` seconds when given (the caller's own deadline)."""
     with _guard:
         if (url, key) in _known:
             return True
@@ -53,7 +53,7 @@ def expected(url: str, key: str) -> bool:
             folder.probing_since = now  # this look is the probe (or replaces one that never answered)
             return False
         waited_for, left = folder.probe, PROBE_WAIT - (now - folder.probing_since)
-    waited_for.wait(left)
+    waited_for.wait(left if wait is None else min(left, wait))
     with _guard:
         return bool(folder.found)
 

@@ -85,6 +85,13 @@ def test_a_probe_that_never_answers_holds_its_folder_up_only_for_probe_wait(url,
     assert time.monotonic() - t0 < 0.2
 
 
+def test_a_look_with_a_deadline_waits_for_the_probe_no_longer_than_it(url):
+    assert not presence.expected(url, f"{FOLDER}/first")  # the probe, still on its way
+    t0 = time.monotonic()
+    assert not presence.expected(url, f"{FOLDER}/a", wait=0.2)
+    assert time.monotonic() - t0 < 1.0
+
+
 def test_what_is_remembered_is_bounded(url, monkeypatch):
     monkeypatch.setattr(presence, "MAX_KNOWN", 3)
     monkeypatch.setattr(presence, "MAX_FOLDERS", 2)
