@@ -143,6 +143,33 @@ def named_rows(raw: dict) -> list[tuple[str, str, str, str, str, str]]:
         s3 = raw["s3_requests"]
         add("S3 requests per cache hit", "count", s3["hit"]["requests"], 2, "{:.0f}", key="s3.requests_per_hit")
         add("S3 requests per save", "count", s3["save"]["requests"], 3, "{:.0f}", key="s3.requests_per_save")
+        if "hit_new_process" in s3:
+            add(
+                "S3 requests per hit, process new to the store",
+                "count (a refused create first)",
+                s3["hit_new_process"]["requests"],
+                None,
+                "{:.0f}",
+                key="s3.requests_per_hit_new_process",
+            )
+        jobs = s3.get("jobs_per_task")
+        if jobs:
+            add(
+                f"S3 requests per task, {jobs['tasks']} new jobs",
+                "count",
+                jobs["new_jobs"],
+                3,
+                "{:.2f}",
+                key="s3.requests_per_task_new_jobs",
+            )
+            add(
+                f"S3 requests per task, {jobs['tasks']} hits, process new to the store",
+                "count",
+                jobs["cached_new_process"],
+                None,
+                "{:.2f}",
+                key="s3.requests_per_task_cached_new_process",
+            )
         per_task = s3.get("run_record")
         if per_task:
             n = per_task["tasks"]

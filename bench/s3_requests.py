@@ -3,8 +3,11 @@
 A moto S3 server runs on 127.0.0.1; a counting proxy sits in front of it (the one the reliability tests use
 to inject faults). A flow with one scout task runs twice in this process: the first run saves, the second
 hits the cache (asserted: the second run writes nothing). Every request the plug-in makes for the job in each run
-is counted and listed. Then a flow of 50 tasks runs twice, batched (the default) and unbatched
-(SCOUT_PERSIST_RUN_FLUSH=0): the requests of its run record (var/runs) per task.
+is counted and listed, with the status it got. A third run hits in what stands for a process new to the store (this
+process's presence hints forgotten, scout_persist.presence): it cannot know the job exists, so its conditional create
+is refused (412, nothing written) before the hit's two reads. Then a flow of 50 tasks runs twice, batched (the
+default) and unbatched (SCOUT_PERSIST_RUN_FLUSH=0): the requests of its run record (var/runs) per task, and of its
+jobs per task (the first run saves 50 new jobs; the second, again as a process new to the store, hits them all).
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ def measure() -> dict:
     from prefect import flow
 
     from prefect_scout import scout_task
+    from scout_persist import presence
 
     @scout_task(workflow="Bench", type="integer")
     def answer(x: int = 41) -> int:
@@ -89,26 +93,39 @@ def measure() -> dict:
     def is_record(line: str) -> bool:
         return "/var/runs/" in line.split(" ")[1]
 
+    def jobs_only(start: int) -> list[str]:
+        """The job's own requests since ``start``, each with the status it got ("412 PUT ...": refused, wrote
+        nothing)."""
+        return [line for line in proxy.answered(start) if not is_record(line.split(" ", 1)[1])]
+
     counts = {}
-    for phase in ("save", "hit"):
+    for phase in ("save", "hit", "hit_new_process"):
+        if phase == "hit_new_process":
+            presence.forget_all()  # what a process that never looked at this store knows
         start = len(proxy.log)
         assert one_task() == 42
-        counts[phase] = [line for line in proxy.log[start:] if not is_record(line)]  # the job's own requests
-    writes = [line for line in counts["hit"] if not line.startswith(("GET", "HEAD"))]
-    if writes:  # a hit reads; a run that writes the job recomputed it
-        raise RuntimeError(f"the second run was not a cache hit: it wrote {writes}")
+        counts[phase] = jobs_only(start)
+    for phase in ("hit", "hit_new_process"):
+        writes = [line for line in counts[phase] if not line.startswith(("200 GET", "200 HEAD", "412 PUT"))]
+        if writes:  # a hit reads; a run that writes the job recomputed it
+            raise RuntimeError(f"the {phase} run was not a cache hit: it wrote {writes}")
     n = 50
     record = {}
+    per_task = {}
     for flush in ("1", "0"):  # batched (the default), then one write per finished task
         os.environ["SCOUT_PERSIST_RUN_FLUSH"] = flush
+        if flush == "0":
+            presence.forget_all()  # the cached run: in a process new to the store
         start = len(proxy.log)
         assert many(n, flush) == [i + 1000 for i in range(n)]
         record[flush] = [line for line in proxy.log[start:] if is_record(line)]
+        per_task["new_jobs" if flush == "1" else "cached_new_process"] = len(jobs_only(start)) / n
     os.environ.pop("SCOUT_PERSIST_RUN_FLUSH")
     proxy.stop()
     server.stop()
     shutil.rmtree(tmp, ignore_errors=True)
     out = {phase: {"requests": len(lines), "detail": lines} for phase, lines in counts.items()}
+    out["jobs_per_task"] = {"tasks": n, **per_task}
     out["run_record"] = {
         "tasks": n,
         "per_task_batched": len(record["1"]) / n,

@@ -12,12 +12,13 @@ exactly-once can use it the same way::
             attempt.release()
 
 Leases follow the store's capability (:mod:`scout_persist.lease`): where writes can be conditional the job's ``.info``
-is the lease, and taking it *is* writing ``start`` conditionally on the version observed; elsewhere it is Ruby's job
-lock file, taken before the job is read for the verdict, and ``start`` follows when the run computes.  A job whose
-``.info`` alone says it serves is granted without a lease (a pass: that one ``.info`` read is the verdict's; on local
-disks only for jobs carrying a signature, Ruby's own are judged under their lock); when its bytes then fail, the
-verdict takes the lease and looks again.  Every write of a holder is fenced: a holder that was taken over cannot
-commit over the newer one.
+is the lease, and taking it *is* writing ``start`` conditionally on the version observed (for a job this process
+expects to be new, :mod:`scout_persist.presence`, nothing is observed first: the create is the lookup, and a refused
+one hands back the ``.info`` the store read); elsewhere it is Ruby's job lock file, taken before the job is read for
+the verdict, and ``start`` follows when the run computes.  A job whose ``.info`` alone says it serves is granted
+without a lease (a pass: that one ``.info`` read is the verdict's; on local disks only for jobs carrying a signature,
+Ruby's own are judged under their lock); when its bytes then fail, the verdict takes the lease and looks again.
+Every write of a holder is fenced: a holder that was taken over cannot commit over the newer one.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import presence
 from .errors import InvalidInputError, KeyNotFound, LockTimeout
 from .handover import settle_handover
 from .info import loads_info
@@ -198,8 +200,13 @@ class Attempt:
 
     def _take_info(self, lease: InfoLease, deadline: float | None) -> bool:
         """Observe the ``.info`` through the lease: it serves -> a pass; a live run holds it -> wait; else take it by
-        writing ``start`` conditionally on what was observed (another taker first -> observe again)."""
-        info = self._observe_through(lease)
+        writing ``start`` conditionally on what was observed (another taker first -> observe again).
+
+        A job this process expects to be new (:mod:`scout_persist.presence`) is not read first: the create of its
+        ``start`` (``If-None-Match: *``) is the lookup, and a refused create hands back what the store read."""
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        creating = self.setup is not None and not presence.expected(self.store.url, self.key, wait=left)
+        info = None if creating else self._observe_through(lease)
         while True:
             if not self._no_pass and info is not None and self._may_serve(info):
                 self.passed = True
@@ -211,14 +218,20 @@ class Attempt:
                 continue
             try:
                 self._start(lease, lease.seen.data if lease.seen else None)  # the conditional write: the acquisition
-            except Conflict:
-                info = self._observe_through(lease)  # another taker was first
+            except Conflict as exc:
+                info = self._observe_through(lease, exc)  # there is a job (another taker may have been first)
                 continue
+            if creating and lease.seen is None:
+                presence.looked(self.store.url, self.key, found=False)  # the create was the lookup: a new job
+                self._keep(None, None)
+            presence.wrote(self.store.url, self.key)
             return True
 
-    def _observe_through(self, lease: InfoLease) -> dict[str, Any] | None:
-        info = lease.observe()
+    def _observe_through(self, lease: InfoLease, refused: Conflict | None = None) -> dict[str, Any] | None:
+        """The ``.info`` read through the lease (or as the store read it back when it ``refused`` the acquisition)."""
+        info = lease.observe(refused)
         self._keep(lease.seen.data if lease.seen else None, info)
+        presence.looked(self.store.url, self.key, found=lease.seen is not None)
         return info
 
     def _retake(self) -> None:

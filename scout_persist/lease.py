@@ -5,7 +5,9 @@
   ``If-None-Match: *`` for a new job, ``If-Match: <version seen>`` over an old, failed or abandoned one — is the
   acquisition; every later ``.info`` write of the holder (renewals, ``done``, ``error``) is conditional on the
   version it last wrote, and so is its result write; a holder whose lease was taken over finds its writes refused.
-  A save is the hit check's ``.info`` GET plus three PUTs (acquisition, result, ``done``); a hit two GETs.
+  A new job is three PUTs (acquisition, result, ``done``): its acquisition, ``If-None-Match: *`` sent before any
+  read, is the lookup (a refused one hands back the ``.info`` the store read); a hit is two GETs (``.info``, result)
+  when the job is expected to exist (:mod:`scout_persist.presence`).
 * Local disks and other stores: Ruby's own job lock file (``tmp/persist_locks/<mangle(path.persist)>.lock``, see
   :mod:`scout_persist.locks`), so Ruby and Python processes sharing a tree exclude each other; every write of the
   holder first checks that the lock entry is still its own.
@@ -165,8 +167,9 @@ class LockFileLease(JobLease):
 class InfoLease(JobLease):
     """The job's ``.info`` as the lease (stores with conditional writes).
 
-    :meth:`observe` reads it; the first :meth:`put_info` is the acquisition (conditional on what was observed);
-    later ones, the renewals and the result write are conditional on what this holder last wrote.
+    :meth:`observe` reads it; the first :meth:`put_info` is the acquisition (conditional on what was observed, or
+    ``If-None-Match: *`` when nothing was: the create that is the lookup of a job expected new); later ones, the
+    renewals and the result write are conditional on what this holder last wrote.
     """
 
     def __init__(self, store: Store, job_key: str, lease: float = 30.0, refresh: float = 10.0) -> None:
@@ -183,12 +186,17 @@ class InfoLease(JobLease):
         self._watch = Watch()
 
     # -- observing ---------------------------------------------------------------------------------------
-    def observe(self) -> dict[str, Any] | None:
-        """Read the ``.info`` (one GET) as the version the acquisition will be conditional on; its content."""
-        try:
-            self.seen = self.store.get_versioned(self.info_key)
-        except KeyNotFound:
-            self.seen = None
+    def observe(self, refused: Conflict | None = None) -> dict[str, Any] | None:
+        """Read the ``.info`` (one GET) as the version the acquisition will be conditional on; its content.  After
+        an acquisition ``refused`` by a store that read the ``.info`` back (S3), what it read, with no request."""
+        if refused is not None and refused.read:
+            self.seen = refused.current
+        else:
+            try:
+                self.seen = self.store.get_versioned(self.info_key)
+            except KeyNotFound:
+                self.seen = None
+        if self.seen is None:
             return None
         try:
             return loads_info(self.seen.data, self.store.where(self.info_key), strict=True)

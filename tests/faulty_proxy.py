@@ -16,6 +16,9 @@ regular expression searched in the unquoted ``/bucket/key?query``). Actions:
 ``rule.hits`` counts the requests a rule acted on; ``times=None`` acts on every match.
 
 ``latency`` (seconds, default 0) delays every request before it is forwarded: an endpoint far away.
+
+``log`` lists every request (``"METHOD /path?query"``) in order; ``answered(start)`` the same with the status each
+got (a conditional write refused with 412 is a request that wrote nothing).
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ class FaultyProxy:
         self.requests = 0
         self.injected = 0
         self.log: list[str] = []  # "METHOD /path?query" of every request, in order
+        self.replies: list[int | None] = []  # the HTTP status answered to each request of the log (None: none yet)
         self._failures: list[int] = []
         self.rules: list[Rule] = []
         self._lock = threading.Lock()
@@ -112,14 +116,25 @@ class FaultyProxy:
                     return rule
         return None
 
-    def _take_failure(self, line: str = "") -> int | None:
+    def _take_failure(self, line: str = "") -> tuple[int, int | None]:
+        """The request's place in the log, and the status of a queued failure to answer it with (None: none)."""
         with self._lock:
             self.requests += 1
             self.log.append(line)
+            self.replies.append(None)
             if self._failures:
                 self.injected += 1
-                return self._failures.pop(0)
-        return None
+                return len(self.log) - 1, self._failures.pop(0)
+        return len(self.log) - 1, None
+
+    def _replied(self, index: int, status: int) -> None:
+        with self._lock:
+            self.replies[index] = status
+
+    def answered(self, start: int = 0) -> list[str]:
+        """``"STATUS METHOD /path?query"`` of the requests from ``start`` on (``-`` for a request not answered)."""
+        with self._lock:
+            return [f"{status or '-'} {line}" for line, status in zip(self.log[start:], self.replies[start:])]
 
     def start(self) -> FaultyProxy:
         proxy = self
@@ -143,12 +158,13 @@ class FaultyProxy:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
-                status = proxy._take_failure(f"{self.command} {self.path}")
+                index, status = proxy._take_failure(f"{self.command} {self.path}")
                 rule = proxy._take_rule(self.command, self.path) if status is None else None
                 if rule is not None and rule.action == "fail":
                     status = rule.status
                 if status is not None:
                     self._error(status)
+                    proxy._replied(index, status)
                     return
                 if rule is not None and rule.action == "drop":
                     self._drop()
@@ -163,10 +179,12 @@ class FaultyProxy:
                 conn.close()
                 if rule is not None and rule.action == "fail_after_apply":
                     self._error(rule.status)
+                    proxy._replied(index, rule.status)
                     return
                 if rule is not None and rule.action == "drop_after_apply":
                     self._drop()
                     return
+                proxy._replied(index, resp.status)
                 self.send_response(resp.status)
                 for k, v in resp.getheaders():
                     if k.lower() not in ("transfer-encoding", "connection", "content-length"):

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from scout_persist import signature as sig
+from faulty_proxy import FaultyProxy
+from scout_persist import presence, signature as sig
 from scout_persist.attempt import Attempt, JobSetup
 from scout_persist.cli.target import JobRef
 from scout_persist.cli.why import explain
@@ -23,7 +24,7 @@ from scout_persist.info import InfoFile, dumps_info, loads_info
 from scout_persist.job import Job, JobWriter
 from scout_persist.layout import lock_key_for
 from scout_persist.locks import Lock
-from scout_persist.store import Store
+from scout_persist.store import Conflict, Store
 from scout_persist.verdict import (
     ABSENT,
     CLAIMED,
@@ -266,6 +267,158 @@ def test_a_pass_that_proves_wrong_while_another_holds_the_lock_times_out(store):
             attempt.verdict()
     finally:
         other.release()
+
+
+def test_a_refused_create_whose_store_did_not_read_the_entry_is_followed_by_a_read(memory, monkeypatch):
+    committed(memory)
+    presence.forget_all()  # a process new to the store: it creates first
+    put_if = memory.backend.put_if
+
+    def refusing_blind(key, data, expect):  # a backend whose refusal says nothing of the entry (allowed)
+        try:
+            return put_if(key, data, expect)
+        except Conflict as exc:
+            raise Conflict(str(exc)) from exc
+
+    monkeypatch.setattr(memory.backend, "put_if", refusing_blind)
+    reads: list[str] = []
+    get_versioned = memory.get_versioned
+    monkeypatch.setattr(memory, "get_versioned", lambda key: reads.append(key) or get_versioned(key))
+    attempt = Attempt(memory, KEY, SIG, setup=SETUP)
+    assert attempt.acquire(timeout=1) and attempt.passed and attempt.verdict().value == 9
+    assert reads == [KEY + ".info"]  # the attempt read it itself
+
+
+# -- S3: each request of an attempt, counted by a proxy in front of the moto server -------------------------
+DEAD_HOLDER = """
+import os, sys
+from scout_persist.attempt import Attempt, JobSetup
+from scout_persist.store import Store
+attempt = Attempt(Store(sys.argv[1]), sys.argv[2], setup=JobSetup("W", "square", "integer"))
+assert attempt.acquire(timeout=30) and attempt.writer is not None
+os._exit(0)  # dies holding the lease: its .info stays `start`
+"""
+
+
+@pytest.fixture
+def s3(s3_url, s3_endpoint):
+    """An S3 store whose every request goes through a counting proxy (botocore tries once: one request, one line),
+    seen by a process that has never looked at it."""
+    presence.forget_all()
+    proxy = FaultyProxy(s3_endpoint).start()
+    yield Store(s3_url, endpoint_url=proxy.url, config_kwargs={"retries": {"max_attempts": 1}}), proxy
+    proxy.stop()
+
+
+def _requests(proxy: FaultyProxy, start: int) -> list[str]:
+    """``STATUS METHOD name`` of each request since ``start`` (``name``: the object's last path part)."""
+    out = []
+    for line in proxy.answered(start):
+        status, method, target = line.split(" ", 2)
+        out.append(f"{status} {method} {target.split('?')[0].rsplit('/', 1)[1]}")
+    return out
+
+
+NEW_JOB = ["200 PUT Default.info", "200 PUT Default", "200 PUT Default.info"]  # create start, result, done
+HIT = ["200 GET Default.info", "200 GET Default"]
+
+
+@pytest.mark.s3
+def test_on_s3_a_new_job_is_three_puts_and_a_hit_two_gets(s3):
+    store, proxy = s3
+    committed(store)  # the create of `start` is the lookup: nothing read before it
+    assert _requests(proxy, 0) == NEW_JOB
+    info = json.loads(store.get(KEY + ".info"))
+    assert info["status"] == "done" and info["lease"]["fence"] == 1
+    start = len(proxy.log)
+    hit = Attempt(store, KEY, SIG, setup=SETUP)
+    assert hit.acquire(timeout=1) and hit.passed and hit.verdict().value == 9
+    assert _requests(proxy, start) == HIT  # a job this process saw: read first, nothing written
+
+
+@pytest.mark.s3
+def test_on_s3_a_process_new_to_the_store_hits_after_a_refused_create(s3):
+    store, proxy = s3
+    committed(store)
+    before = store.get(KEY + ".info")
+    presence.forget_all()  # another process, which cannot know the job exists
+    start = len(proxy.log)
+    hit = Attempt(store, KEY, SIG, setup=SETUP)
+    assert hit.acquire(timeout=1) and hit.passed and hit.verdict().value == 9
+    # the refused create (412: nothing written) and the .info as S3 read it back, then the result
+    assert _requests(proxy, start) == ["412 PUT Default.info", *HIT]
+    assert store.get(KEY + ".info") == before
+    presence.forget_all()
+    start = len(proxy.log)
+    reader = Attempt(store, KEY, SIG)  # no setup: it cannot create the job, so it reads first
+    assert reader.acquire(timeout=1) and reader.verdict().value == 9
+    assert _requests(proxy, start) == HIT
+
+
+@pytest.mark.s3
+def test_on_s3_a_create_refused_by_a_live_holder_waits_for_it_then_hits(s3):
+    store, proxy = s3
+    holder = Attempt(store, KEY, SIG, setup=SETUP)
+    assert holder.acquire(timeout=1)
+    presence.forget_all()
+    start = len(proxy.log)
+    waiter = Attempt(store, KEY, SIG, setup=SETUP)
+    assert not waiter.acquire(timeout=0.6)  # refused, then polls the holder's .info, and gives up
+    seen = _requests(proxy, start)
+    assert seen[:2] == ["412 PUT Default.info", "200 GET Default.info"] and len(seen) >= 3
+    assert set(seen[2:]) == {"200 GET Default.info"}  # polls read; nothing written over the holder
+    assert json.loads(store.get(KEY + ".info"))["status"] == "start"
+    assert holder.commit(9) == 9
+    holder.release()
+    start = len(proxy.log)
+    assert waiter.acquire(timeout=5) and waiter.passed and waiter.verdict().value == 9
+    assert _requests(proxy, start) == HIT
+
+
+@pytest.mark.s3
+def test_on_s3_an_expired_lease_is_taken_over_after_the_refused_create(s3, s3_url):
+    store, proxy = s3
+    subprocess.run([sys.executable, "-c", DEAD_HOLDER, s3_url, KEY], check=True, timeout=120)
+    assert json.loads(store.get(KEY + ".info"))["status"] == "start"
+    start = len(proxy.log)
+    taker = Attempt(store, KEY, SIG, setup=SETUP)
+    assert taker.acquire(timeout=10) and taker.writer is not None
+    assert taker.commit(9) == 9
+    taker.release()
+    assert _requests(proxy, start) == [
+        "412 PUT Default.info",  # the create: a job is there
+        "200 GET Default.info",  # as S3 read it back: `start`, its holder dead
+        "200 PUT Default.info",  # taken over: If-Match on that version
+        "404 GET Default",  # the dead holder may have left a result: its version, for the fenced result write
+        "200 PUT Default",
+        "200 PUT Default.info",
+    ]
+    info = json.loads(store.get(KEY + ".info"))
+    assert info["status"] == "done" and info["lease"]["fence"] == 2
+
+
+@pytest.mark.s3
+def test_on_s3_a_refused_create_that_then_finds_nothing_creates_again(s3):
+    store, proxy = s3
+    proxy.add_rule("fail", method="PUT", path=r"Default\.info", status=412)  # refused, and gone when read back
+    committed(store)
+    assert _requests(proxy, 0) == ["412 PUT Default.info", "404 GET Default.info", *NEW_JOB]
+    assert json.loads(store.get(KEY + ".info"))["lease"]["fence"] == 1
+
+
+@pytest.mark.s3
+@pytest.mark.parametrize("action", ["fail_after_apply", "drop_after_apply"])
+def test_on_s3_a_create_whose_reply_is_lost_is_recognised_as_the_acquisition(s3, action):
+    store, proxy = s3
+    rule = proxy.add_rule(action, method="PUT", path=r"Default\.info")
+    committed(store)
+    assert rule.hits == 1
+    seen = _requests(proxy, 0)
+    # (s3fs may send the PUT again, which S3 refuses: the entry is there); read back, it is its own bytes
+    assert seen[0].endswith("PUT Default.info") and "200 GET Default.info" in seen and seen[-2:] == NEW_JOB[1:]
+    assert not any(line.startswith("200 PUT Default.info") for line in seen[:-1])  # never written twice
+    info = json.loads(store.get(KEY + ".info"))
+    assert info["status"] == "done" and info["lease"]["fence"] == 1
 
 
 # -- --why says what the attempt says ----------------------------------------------------------------------

@@ -9,13 +9,14 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 
 import pytest
 
 from faulty_proxy import FaultyProxy
 from scout_persist import store as store_module
 from scout_persist.errors import StorageError
-from scout_persist.store import TEMP_PREFIX, Store, default_url, faults as store_faults
+from scout_persist.store import ABSENT, TEMP_PREFIX, Conflict, Store, default_url, faults as store_faults
 
 RACE_SCRIPT = r"""
 import json, sys
@@ -167,6 +168,19 @@ def test_s3_exclusive_create_is_a_conditional_put(s3_url, s3_endpoint):
         client.put_object(Bucket=bucket, Key=f"{root}/lock", Body=b"theirs", IfNoneMatch="*")
     assert "PreconditionFailed" in str(err.value)
     assert store.get("lock") == b"mine"
+
+
+@pytest.mark.parametrize("where", ["memory", pytest.param("s3", marks=pytest.mark.s3)])
+def test_a_refused_conditional_write_hands_back_what_the_store_read(where, request):
+    """S3 reads a refused entry back anyway (to tell a lost reply of its own write), memory:// has it at hand: the
+    Conflict carries it, so a refused lease acquisition costs no second read."""
+    url = request.getfixturevalue("s3_url") if where == "s3" else f"memory://refused-{uuid.uuid4().hex}"
+    store = Store(url)
+    version = store.put_if("var/jobs/W/t/Default.info", b"theirs", ABSENT)
+    with pytest.raises(Conflict) as refused:
+        store.put_if("var/jobs/W/t/Default.info", b"mine", ABSENT)
+    assert refused.value.read and refused.value.current is not None
+    assert (refused.value.current.data, refused.value.current.version) == (b"theirs", version)
 
 
 @pytest.mark.s3

@@ -31,7 +31,16 @@ ABSENT = None  # put_if(..., expect=ABSENT): the entry must not exist
 
 
 class Conflict(ScoutPersistError, FileExistsError):
-    """A conditional write or delete found the entry changed (or present / absent) since it was read."""
+    """A conditional write or delete found the entry changed (or present / absent) since it was read.
+
+    ``read``: the backend read the entry when it refused the write (S3 reads it back anyway, to tell a lost reply of
+    its own write; memory:// has it at hand); ``current`` is then what it found (None: absent by then), so the caller
+    need not read it again."""
+
+    def __init__(self, message: str, *, current: Versioned | None = None, read: bool = False) -> None:
+        super().__init__(message)
+        self.current = current
+        self.read = read
 
 
 @dataclass(frozen=True)

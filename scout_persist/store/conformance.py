@@ -92,6 +92,21 @@ class StoreConformance:
         assert not store.delete_if("cond", first) and store.delete_if("cond", second)
         assert not store.exists("cond")
 
+    def test_a_refused_conditional_write_that_read_the_entry_tells_what_it_found(self, store: Store) -> None:
+        if not store.capabilities.conditional_writes:
+            pytest.skip("this backend declares no conditional writes (leases there use lock files)")
+        version = store.put_if("cond", b"one", ABSENT)
+        with pytest.raises(Conflict) as refused:
+            store.put_if("cond", b"two", ABSENT)
+        if refused.value.read:  # optional: what the backend read when refusing spares the caller a read
+            found = refused.value.current
+            assert found is not None and (found.data, found.version) == (b"one", version)
+        store.delete("cond")
+        with pytest.raises(Conflict) as refused:
+            store.put_if("cond", b"three", version)  # gone since
+        assert not refused.value.read or refused.value.current is None
+        assert not store.exists("cond")
+
     # -- put / get ------------------------------------------------------------------
     def test_put_get_roundtrip(self, store: Store) -> None:
         store.put("var/jobs/W/t/Default", b"hello\n")

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
-from .backend import ABSENT, Capabilities, Conflict, Sync, content_version
+from .backend import ABSENT, Capabilities, Conflict, Sync, Versioned, content_version
 from .generic import FsspecBackend
 
 _GUARD = threading.Lock()  # memory:// is shared by every store of the process
@@ -42,7 +42,9 @@ class MemoryBackend(FsspecBackend):
             current = self.fs.cat_file(path) if self.fs.exists(path) else None
             if (current is None) != (expect is ABSENT) or (current is not None and content_version(current) != expect):
                 wanted = "absent" if expect is ABSENT else f"at version {expect}"
-                raise Conflict(f"{self.url}/{key!r} is no longer {wanted}: another writer changed it first")
+                found = None if current is None else Versioned(current, content_version(current), None)
+                message = f"{self.url}/{key!r} is no longer {wanted}: another writer changed it first"
+                raise Conflict(message, current=found, read=True)
             self.prepare(key)
             self.fs.pipe_file(path, bytes(data))
             return content_version(bytes(data))

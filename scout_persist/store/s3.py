@@ -151,7 +151,8 @@ class S3Backend(FsspecBackend):
 
     def put_if(self, key: str, data: bytes, expect: str | None) -> str:
         """Idempotent under ambiguous replies: after a 5xx or a dropped connection (or a client-side retry that
-        meets the entry its first try wrote) the entry is read back; our own bytes there mean success."""
+        meets the entry its first try wrote) the entry is read back; our own bytes there mean success.  A refusal
+        (412) is read back too, and the Conflict carries what was found (the caller's lookup, no second GET)."""
         data = bytes(data)
         bucket, obj, _ = self.fs.split_path(self.path(key))
         condition = {"IfNoneMatch": "*"} if expect is ABSENT else {"IfMatch": expect}
@@ -177,7 +178,9 @@ class S3Backend(FsspecBackend):
                 if refused or (seen is None) != (expect is ABSENT) or (seen is not None and seen.version != expect):
                     wanted = "absent" if expect is ABSENT else f"at version {expect}"
                     raise Conflict(
-                        f"{self.url}/{key!r} is no longer {wanted}: another writer changed it first"
+                        f"{self.url}/{key!r} is no longer {wanted}: another writer changed it first",
+                        current=seen,
+                        read=True,
                     ) from exc
                 if attempt == AMBIGUITY_RETRIES - 1:
                     raise

@@ -1,6 +1,8 @@
-"""S3 requests of a scout task, counted by a proxy in front of moto: a save is the .info GET and three PUTs (the
-.info itself is the lease), a hit two GETs; a hit whose result file vanished takes the lease and recomputes once.
-The run record (var/runs) adds one PUT when the run starts, one when it ends, and at most one per finished task."""
+"""S3 requests of a scout task, counted by a proxy in front of moto: a new job is three PUTs (the .info itself is the
+lease, and its conditional create is the lookup), a hit two GETs (after a refused create in a process that cannot know
+the job exists: once per task, however many runs map it); a hit whose result file vanished takes the lease and
+recomputes once.  The run record (var/runs) adds one PUT when the run starts, one when it ends, and at most one per
+finished task."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import pytest
 from prefect import flow
 
 from prefect_scout import scout_task
+from scout_persist import presence
 from scout_persist.runs import list_runs
 from scout_persist.store import Store
 
@@ -62,21 +65,46 @@ def _run(proxy: FaultyProxy, x: int, log: Path) -> list[str]:
     return [line for line in lines if not _is_run_record(line)]
 
 
-def test_hit_is_two_gets_and_takes_no_lock(proxied_root, tmp_path):
+def _answered(proxy: FaultyProxy, start: int) -> list[str]:
+    """``STATUS METHOD`` and whether the object is the ``.info``, for each job request since ``start``."""
+    out = []
+    for line in proxy.answered(start):
+        status, method, target = line.split(" ", 2)
+        if "/var/runs/" not in target:
+            out.append(f"{status} {method} {'info' if target.split('?')[0].endswith('.info') else 'result'}")
+    return out
+
+
+def test_a_new_job_is_three_puts_and_a_hit_two_gets_without_a_lock(proxied_root, tmp_path):
     url, proxy = proxied_root
     log = Path(os.environ["BODY_LOG"])
+    start = len(proxy.log)
     saved = _run(proxy, 1, log)
-    # .info GET (404), .info PUT start (If-None-Match: the lease), result PUT (If-None-Match), .info PUT done
-    # (If-Match): no lock file on S3
-    assert [line.split(" ")[0] for line in saved] == ["GET", "PUT", "PUT", "PUT"], saved
-    assert [line.split(" ")[1].split("?")[0].endswith(".info") for line in saved] == [True, True, False, True]
+    # .info PUT start (If-None-Match: *, the lease, and the lookup: nothing read before it), result PUT
+    # (If-None-Match), .info PUT done (If-Match): no lock file on S3
+    assert _answered(proxy, start) == ["200 PUT info", "200 PUT result", "200 PUT info"], saved
     assert "persist_locks" not in "".join(saved)
+    start = len(proxy.log)
     hit = _run(proxy, 1, log)
-    assert [line.split(" ")[0] for line in hit] == ["GET", "GET"], hit
-    assert hit[0].split("?")[0].endswith(".info") and "persist_locks" not in "".join(hit)
+    assert _answered(proxy, start) == ["200 GET info", "200 GET result"], hit  # a job this process saw
+    assert "persist_locks" not in "".join(hit)
     assert log.read_text().splitlines() == ["ran"]
     store = Store(url)
     assert not list(store.list("tmp/persist_locks"))
+
+
+def test_a_hit_in_a_process_new_to_the_store_follows_a_refused_create(proxied_root):
+    url, proxy = proxied_root
+    log = Path(os.environ["BODY_LOG"])
+    _run(proxy, 3, log)
+    [info_key] = [k for k in Store(url).list("var/jobs/Requests") if k.endswith(".info")]
+    before = Store(url).get(info_key)
+    presence.forget_all()  # what a new process knows of the store: nothing
+    start = len(proxy.log)
+    _run(proxy, 3, log)
+    # the create refused (412, nothing written), the .info as S3 read it back (done: a hit), the result
+    assert _answered(proxy, start) == ["412 PUT info", "200 GET info", "200 GET result"]
+    assert Store(url).get(info_key) == before and log.read_text().splitlines() == ["ran"]
 
 
 def test_done_job_without_result_file_recomputes_under_the_lock(proxied_root, tmp_path):
@@ -104,6 +132,24 @@ def ten_times(i: int) -> int:
 @flow(name="Requests", persist_result=False)
 def many_tasks(n: int) -> list[int]:
     return [f.result() for f in [ten_times.submit(i) for i in range(n)]]
+
+
+def test_mapped_tasks_in_a_process_new_to_the_store_probe_once(proxied_root):
+    """New jobs: 3 requests each; cached, in a process that knows nothing of them: the first run's create is refused,
+    the others, which waited for that answer, read first: 2 each."""
+    url, proxy = proxied_root
+    n = 12
+    presence.forget_all()
+    start = len(proxy.log)
+    assert many_tasks(n) == [i * 10 + 1000 for i in range(n)]
+    new = _answered(proxy, start)
+    assert len(new) == 3 * n and sorted(set(new)) == ["200 PUT info", "200 PUT result"], new
+    presence.forget_all()
+    start = len(proxy.log)
+    assert many_tasks(n) == [i * 10 + 1000 for i in range(n)]
+    cached = _answered(proxy, start)
+    assert cached.count("412 PUT info") == 1 and len(cached) == 2 * n + 1, cached
+    assert sorted(set(cached)) == ["200 GET info", "200 GET result", "412 PUT info"]
 
 
 @pytest.mark.parametrize("flush", ["0", "1"])

@@ -13,6 +13,8 @@ import time
 import pytest
 
 from faulty_proxy import FaultyProxy
+from scout_persist import presence
+from scout_persist.attempt import Attempt, JobSetup
 from scout_persist.errors import LeaseLost
 from scout_persist.job import Job, JobWriter
 from scout_persist.lease import InfoLease, LockFileLease, job_lease
@@ -96,6 +98,62 @@ def test_a_holder_stopped_past_its_lease_cannot_commit_over_the_new_holder(where
     assert job.status == "done" and job.load() == {"by": "second"}
     info = json.loads(store.get(KEY + ".info"))
     assert info["lease"]["fence"] == 2  # the first acquisition was fence 1
+
+
+SLOW_ATTEMPT = """
+    import sys
+    from scout_persist.attempt import Attempt, JobSetup
+    from scout_persist.errors import LeaseLost
+    from scout_persist.store import Store
+    url, key, lease_s = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    attempt = Attempt(Store(url), key, setup=JobSetup("Fence", "work", "json"))
+    assert attempt.acquire(lease=lease_s, refresh=0.2, timeout=30)  # new to the store: the create is the lookup
+    print("started", flush=True)
+    input()  # stopped while "computing"; continues when the test writes a line
+    try:
+        attempt.commit({"by": "first"})
+        print("committed", flush=True)
+    except LeaseLost as exc:
+        print("refused:", exc, flush=True)
+    attempt.release()
+"""
+
+
+@pytest.mark.s3
+def test_an_attempt_whose_create_was_the_lookup_is_fenced_after_a_takeover(s3_url, s3_endpoint):
+    """The plug-in's path on S3: both holders acquire through an attempt that creates ``start`` before reading
+    anything (new to the store); the second is refused, reads the stopped holder's ``start`` back, waits out its
+    lease and takes the job over; the first, resumed, cannot commit over it."""
+    first = subprocess.Popen(
+        [PY, "-c", textwrap.dedent(SLOW_ATTEMPT), s3_url, KEY, "1.0"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert first.stdout.readline().strip() == "started"
+    first.send_signal(signal.SIGSTOP)
+    proxy = FaultyProxy(s3_endpoint).start()
+    try:
+        presence.forget_all()
+        store = Store(s3_url, endpoint_url=proxy.url)
+        second = Attempt(store, KEY, setup=JobSetup("Fence", "work", "json"))
+        t0 = time.monotonic()
+        assert second.acquire(lease=1.0, refresh=0.2, timeout=30)
+        assert time.monotonic() - t0 >= 0.9  # it waited for the stopped holder's lease to end
+        assert proxy.answered()[0].startswith("412 PUT ") and proxy.log[1].startswith("GET ")
+        assert second.commit({"by": "second"}) == {"by": "second"}
+        second.release()
+    finally:
+        first.send_signal(signal.SIGCONT)
+        proxy.stop()
+    first.stdin.write("go\n")
+    first.stdin.flush()
+    line = first.stdout.readline()
+    assert line.startswith("refused:") and "taken over" in line, line
+    assert first.wait(timeout=30) == 0
+    job = Job.at(Store(s3_url), KEY)
+    assert job.status == "done" and job.load() == {"by": "second"}
+    assert json.loads(Store(s3_url).get(KEY + ".info"))["lease"]["fence"] == 2
 
 
 @pytest.mark.s3
