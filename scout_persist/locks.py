@@ -119,14 +119,20 @@ class _Renewer:
         self._due: dict[int, tuple[float, _Renewable]] = {}
         self._cond = threading.Condition()
         self._pid = 0
+        self._wakes_at = 0.0  # when the thread wakes by itself (monotonic): a lock due later needs no wake-up
 
     def add(self, lock: _Renewable) -> None:
         with self._cond:
-            self._due[id(lock)] = (time.monotonic() + lock.refresh, lock)
+            at = time.monotonic() + lock.refresh
+            self._due[id(lock)] = (at, lock)
             if self._pid != os.getpid():  # first use, or a forked child: the parent's thread is not ours
                 self._pid = os.getpid()
+                self._wakes_at = 0.0
                 threading.Thread(target=self._loop, name="scout lock renewer", daemon=True).start()
-            self._cond.notify()
+            elif at < self._wakes_at:
+                # Waking the thread costs a switch per lock (hundreds a second for small tasks, each a wait for the
+                # GIL on a busy machine); it is woken only when it would otherwise sleep past this lock's renewal.
+                self._cond.notify()
 
     def remove(self, lock: _Renewable) -> None:
         with self._cond:
@@ -140,8 +146,10 @@ class _Renewer:
                 for lock in due:
                     self._due[id(lock)] = (now + lock.refresh, lock)
                 if not due:
-                    wait = min((at for at, _ in self._due.values()), default=now + 60.0) - now
-                    self._cond.wait(timeout=max(wait, 0.001))
+                    wait = max(min((at for at, _ in self._due.values()), default=now + 60.0) - now, 0.001)
+                    self._wakes_at = now + wait
+                    self._cond.wait(timeout=wait)
+                    self._wakes_at = 0.0  # awake: a lock added now is seen by the next pass
                     continue
             for lock in due:
                 lock._renew_tick()

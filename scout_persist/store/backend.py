@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import posixpath
-import uuid
+import random
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -113,7 +113,9 @@ def temp_name(path: str) -> str:
     folder, name = posixpath.split(path)
     # Keep the name under the 255-byte file-name limit of common file systems.
     tail = name.encode()[:200].decode(errors="ignore")
-    return posixpath.join(folder, f"{TEMP_PREFIX}{uuid.uuid4().hex}.{tail}")
+    # 128 random bits from the process's generator (seeded from the OS, reseeded in forked children): unique like a
+    # uuid4, without a getrandom(2) call per write
+    return posixpath.join(folder, f"{TEMP_PREFIX}{random.getrandbits(128):032x}.{tail}")
 
 
 class Backend(ABC):
