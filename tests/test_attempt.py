@@ -161,7 +161,7 @@ def test_a_hit_is_one_info_read_and_one_result_read_without_a_lock(store, monkey
     committed(store)
     reads: list[str] = []
     get = store.get
-    monkeypatch.setattr(store, "get", lambda key: reads.append(key) or get(key))
+    monkeypatch.setattr(store, "get", lambda key, **kw: reads.append(key) or get(key, **kw))
     attempt = Attempt(store, KEY, SIG)
     assert attempt.acquire(timeout=1) and attempt.passed and attempt.lease is None  # a pass: no lock file
     assert attempt.verdict().value == 9 and attempt.verdict().value == 9  # judged once per attempt

@@ -160,6 +160,11 @@ class Backend(ABC):
         data = self.get(key)
         return Versioned(data, content_version(data), None)
 
+    def get_used(self, key: str, every: float) -> bytes:
+        """``get``, recording a use of the entry when its last one is older than ``every`` seconds, where the
+        backend keeps access times (local disks); elsewhere a plain ``get``."""
+        return self.get(key)
+
     @abstractmethod
     def open(self, key: str) -> IO[bytes]: ...
 
