@@ -276,7 +276,7 @@ class Lock:
         self.broken = None
         just_broke: dict[str, str] | None = None
         while True:
-            token = uuid.uuid4().hex
+            token = f"{random.getrandbits(128):032x}"  # unique like a uuid4, without a getrandom(2) per lock
             raw = self._content(token)
             created, version = self._create(raw)
             if created:
