@@ -31,7 +31,7 @@ from typing import Any
 
 from . import presence
 from .errors import InvalidInputError, KeyNotFound, LockTimeout
-from .handover import settle_handover
+from .handover import SETTLED, settle_handover
 from .info import loads_info
 from .job import READ_AT_SETUP, Job, JobWriter
 from .lease import InfoLease, JobLease, LockFileLease, job_lease, wait_until
@@ -193,9 +193,12 @@ class Attempt:
         assert isinstance(taken, LockFileLease)  # job_lease gives one of the two kinds
         if not taken.acquire(timeout=None if deadline is None else max(0.0, deadline - time.monotonic())):
             return False
-        settle_handover(taken)  # a Ruby holder that just released it may still owe its .info 'done'
+        self.forget()
+        info = self.observe()  # judged again under the lock: this one read serves the handover and the verdict
+        handover = settle_handover(taken, info=info, read=False)  # a Ruby holder may still owe its .info 'done'
+        if handover.outcome != SETTLED or handover.waited:
+            self.forget()  # the .info changed (or may have) while the handover was settled: read it again
         self.lease = taken
-        self.forget()  # judged again under the lock
         return True
 
     def _take_info(self, lease: InfoLease, deadline: float | None) -> bool:

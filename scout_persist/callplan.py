@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
+import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from . import formats, signature
 from .codeidentity import CodeIdentity, identify
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     from .store import Store
 
 JOBNAME_MARK = "scout:jobname"
+T = TypeVar("T")
 
 
 class ScoutKeyError(ScoutPersistError, ValueError):
@@ -144,10 +147,59 @@ _NAMED_TYPES = {
 
 def hints(fn: Any) -> dict[str, Any]:
     """The parameter annotations of ``fn``, resolved where they can be."""
+    made_of = _made_of(fn)
+    if made_of is not None and not any(isinstance(a, str) for a in fn.__annotations__.values()):
+        # no name to resolve: the hints are what the annotations are, made once per version of the function
+        return dict(_kept(_hints, fn, made_of, lambda: _resolve_hints(fn)))
+    return _resolve_hints(fn)
+
+
+def _resolve_hints(fn: Any) -> dict[str, Any]:
     try:
         return typing.get_type_hints(fn, include_extras=True)
     except Exception:  # noqa: BLE001 - hints that do not resolve: the raw annotations
         return dict(getattr(fn, "__annotations__", {}) or {})
+
+
+def call_signature(fn: Callable[..., Any]) -> inspect.Signature:
+    """``inspect.signature(fn)``, made once per version of a plain function (a new code object, defaults,
+    annotations, ``__signature__`` or ``__wrapped__`` make it again): a task's calls all ask for it."""
+    made_of = _made_of(fn)
+    if made_of is None:
+        return inspect.signature(fn)
+    return _kept(_signatures, fn, made_of, lambda: inspect.signature(fn))
+
+
+def _made_of(fn: Any) -> tuple[Any, ...] | None:
+    """What ``inspect.signature`` and ``typing.get_type_hints`` read of a plain function (None: not one)."""
+    if not isinstance(fn, types.FunctionType):
+        return None
+    return (
+        fn.__code__,
+        fn.__defaults__,
+        fn.__dict__.get("__signature__"),
+        fn.__dict__.get("__wrapped__"),
+        *itertools.chain.from_iterable((fn.__kwdefaults__ or {}).items()),
+        None,
+        *itertools.chain.from_iterable(fn.__annotations__.items()),
+    )
+
+
+def _kept(table: dict[int, tuple[Any, Any, Any]], fn: Any, made_of: tuple[Any, ...], make: Callable[[], T]) -> T:
+    found = table.get(id(fn))
+    # the very same objects (never ==: a default may be an array, whose == is no answer)
+    if found is not None and found[0] is fn and len(found[1]) == len(made_of):
+        if all(a is b for a, b in zip(found[1], made_of)):
+            return cast(T, found[2])
+    value = make()
+    if len(table) >= 4096:  # a process that makes functions without end must not grow without bound
+        table.clear()
+    table[id(fn)] = (fn, made_of, value)  # the function itself is kept: its id cannot be reused meanwhile
+    return value
+
+
+_signatures: dict[int, tuple[Any, Any, Any]] = {}
+_hints: dict[int, tuple[Any, Any, Any]] = {}
 
 
 def is_jobname(hint: Any) -> bool:
@@ -291,7 +343,7 @@ def plan_call(
     dep_nd: list[str] = []
     tokens: list[str] = []
     digests: dict[str, str] = {}
-    for pname, param in inspect.signature(fn).parameters.items():
+    for pname, param in call_signature(fn).parameters.items():
         if pname in ignore:
             continue
         hint = annotations.get(pname, param.annotation)
@@ -394,6 +446,7 @@ __all__ = [
     "TaskDecl",
     "Upstream",
     "UpstreamRef",
+    "call_signature",
     "check_format",
     "hints",
     "identity_value",

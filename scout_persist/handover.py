@@ -72,14 +72,23 @@ def marked_done_by_another(info: dict[str, Any]) -> str | None:
 
 
 def settle_handover(
-    lease: LockFileLease, grace: float = GRACE, poll: float = 0.01, broke: bool | None = None
+    lease: LockFileLease,
+    grace: float = GRACE,
+    poll: float = 0.01,
+    broke: bool | None = None,
+    *,
+    info: dict[str, Any] | None = None,
+    read: bool = True,
 ) -> Handover:
     """Right after ``lease`` was won, settle what its previous Ruby holder still owes (see the module docstring).
 
-    ``broke``: whether winning it broke a stale lock (default: what the lease's lock recorded)."""
+    ``broke``: whether winning it broke a stale lock (default: what the lease's lock recorded); ``read=False``:
+    ``info`` is the job's ``.info`` as the caller has just read it under the lease (None: there is none), not read
+    again."""
     store, key = lease.store, lease.job_key
     started = time.monotonic()
-    info = _read(store, key)
+    if read:
+        info = _read(store, key)
     if not ruby_run_in_progress(info):
         return Handover(SETTLED, 0.0, "no Ruby run in progress")
     assert info is not None  # ruby_run_in_progress

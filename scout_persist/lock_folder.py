@@ -47,14 +47,19 @@ def extra_lock_folder(root: str, cwd: str | None = None, home: str | None = None
     """The folder where a Ruby process started here would lock the jobs of the local store ``root``, when that is
     not ``<root>/tmp/persist_locks`` and Ruby shares those jobs; None when the root's own folder is the one.
 
-    Resolved at each call (a few ``stat`` calls), as a Ruby process started now would resolve it: Ruby resolves it
-    once per process, so a folder created later changes what later processes of either side use."""
-    cwd = os.path.realpath(os.getcwd() if cwd is None else cwd)
+    Where Ruby shares the jobs, resolved at each call (a few ``stat`` calls), as a Ruby process started now would
+    resolve it: Ruby resolves it once per process, so a folder created later changes what later processes of either
+    side use.  Whether Ruby shares them at all (the root is one of its roots) is decided once per root, working
+    directory and ``$HOME`` in a process: a job lease asks for every job."""
+    cwd = os.getcwd() if cwd is None else cwd
     home = settings.home() if home is None else home
-    root = os.path.realpath(root)
-    shared = {cwd, os.path.realpath(os.path.join(home, ".scout")) if home else "", _TMP_ROOT}
-    if root not in shared:
+    asked = (root, cwd, home)
+    shared = _shared.get(asked)
+    if shared is None:
+        shared = _shared[asked] = _ruby_shares(root, cwd, home)
+    if not shared:
         return None
+    cwd, root = os.path.realpath(cwd), os.path.realpath(root)
     ruby = os.path.realpath(ruby_lock_folder(cwd, home))
     ours = os.path.realpath(os.path.join(root, LOCK_DIR))
     if ruby == ours:
@@ -74,8 +79,15 @@ def extra_lock_folder(root: str, cwd: str | None = None, home: str | None = None
     return ruby
 
 
+def _ruby_shares(root: str, cwd: str, home: str) -> bool:
+    """Whether the store ``root`` is one of the roots of Ruby's job maps for a process in ``cwd`` with ``home``."""
+    shared = {os.path.realpath(cwd), os.path.realpath(os.path.join(home, ".scout")) if home else "", _TMP_ROOT}
+    return os.path.realpath(root) in shared
+
+
 _warned: set[tuple[str, str, str]] = set()
 _guard = threading.Lock()
+_shared: dict[tuple[str, str, str], bool] = {}  # (root, working directory, $HOME) -> whether Ruby shares the root
 
 
 __all__ = ["extra_lock_folder", "ruby_lock_folder"]

@@ -38,6 +38,13 @@ from .errors import InvalidInputError, KeyNotFound, LeaseLost, LockTimeout
 from .process import Identity, hostname, pid_alive, proc_stat
 from .store import ABSENT, Conflict, Store, Versioned, check_key
 
+# Seconds (at most a tenth of the lease) after winning a lock on a local disk during which its holder takes the entry
+# for its own without reading it back (check, release).  Nobody may break it that soon: on this host a live holder is
+# never broken and a stopped one only once its entry is a lease old; elsewhere, only once its entry is a lease old by
+# the store's clock, and a new entry is as young as it gets.  A write this soon after the win is as safe as a read of
+# the entry followed by the write; a small task commits inside it and never reads its lock back.
+FRESH = 0.5
+
 
 def ruby_lock_time(t: float | None = None) -> str:
     """Ruby lockfile's time stamp: local time, microseconds right-padded with '0' (its quirk)."""
@@ -119,14 +126,20 @@ class _Renewer:
         self._due: dict[int, tuple[float, _Renewable]] = {}
         self._cond = threading.Condition()
         self._pid = 0
+        self._wakes_at = 0.0  # when the thread wakes by itself (monotonic): a lock due later needs no wake-up
 
     def add(self, lock: _Renewable) -> None:
         with self._cond:
-            self._due[id(lock)] = (time.monotonic() + lock.refresh, lock)
+            at = time.monotonic() + lock.refresh
+            self._due[id(lock)] = (at, lock)
             if self._pid != os.getpid():  # first use, or a forked child: the parent's thread is not ours
                 self._pid = os.getpid()
+                self._wakes_at = 0.0
                 threading.Thread(target=self._loop, name="scout lock renewer", daemon=True).start()
-            self._cond.notify()
+            elif at < self._wakes_at:
+                # Waking the thread costs a switch per lock (hundreds a second for small tasks, each a wait for the
+                # GIL on a busy machine); it is woken only when it would otherwise sleep past this lock's renewal.
+                self._cond.notify()
 
     def remove(self, lock: _Renewable) -> None:
         with self._cond:
@@ -140,8 +153,10 @@ class _Renewer:
                 for lock in due:
                     self._due[id(lock)] = (now + lock.refresh, lock)
                 if not due:
-                    wait = min((at for at, _ in self._due.values()), default=now + 60.0) - now
-                    self._cond.wait(timeout=max(wait, 0.001))
+                    wait = max(min((at for at, _ in self._due.values()), default=now + 60.0) - now, 0.001)
+                    self._wakes_at = now + wait
+                    self._cond.wait(timeout=wait)
+                    self._wakes_at = 0.0  # awake: a lock added now is seen by the next pass
                     continue
             for lock in due:
                 lock._renew_tick()
@@ -222,6 +237,7 @@ class Lock:
         self._version: str | None = None  # what we last wrote (object stores: the ETag; local: inode)
         self._lost = False
         self._seq = 0
+        self._fresh_until = 0.0  # monotonic time until which the entry is ours without a look (see FRESH)
         self._state = threading.Lock()
         self.last_holder: dict[str, str] | None = None
         # The entry the last acquire broke (its holder died or stopped renewing), None when it found the lock free
@@ -260,6 +276,8 @@ class Lock:
         self.broken = None
         just_broke: dict[str, str] | None = None
         while True:
+            # from the OS, never from `random`: a flow that calls random.seed(0) would give every process the same
+            # tokens, and a holder that reads its own token in the entry takes the lock for its own
             token = uuid.uuid4().hex
             raw = self._content(token)
             created, version = self._create(raw)
@@ -295,6 +313,8 @@ class Lock:
         """Raise :class:`LeaseLost` unless the entry is still ours (call before committing: fencing)."""
         if self._token is None:
             raise LeaseLost(f"lock {self.key!r} in {self.store.url!r} is not held by this process")
+        if not self._lost and time.monotonic() < self._fresh_until:
+            return  # created by this holder moments ago: nobody may break it yet (FRESH)
         seen = self._read()
         if self._lost or seen is None or parse_lock(seen.data).get("token") != self._token:
             with self._state:
@@ -316,6 +336,9 @@ class Lock:
             return
         if self.store.conditional_writes and version is not None:
             self.store.delete_if(self.key, version)  # never someone else's entry
+            return
+        if time.monotonic() < self._fresh_until:
+            self.store.delete(self.key)  # still ours for sure (FRESH)
             return
         seen = self._read()
         if seen is not None and parse_lock(seen.data).get("token") == token:
@@ -370,8 +393,10 @@ class Lock:
             return False, None
 
     def _won(self, token: str, version: str | None) -> None:
+        fresh = min(FRESH, self.lease / 10) if self.store.is_local else 0.0
         with self._state:
             self._token, self._version, self._lost = token, version, False
+            self._fresh_until = time.monotonic() + fresh
         self._start_refresher()
 
     def _read(self, key: str | None = None) -> Versioned | None:

@@ -33,7 +33,6 @@ from .locks import Lock
 from .persist_cache import MAX_SIZE_ENV, CacheSizeWarning, Location, locate, max_entry_size, too_large
 from .rubyjson import ruby_time
 from .store import Store
-from .usage import touch
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +111,7 @@ def load(key: str, *, store: Store | str | None = None, hmac_key: bytes | str | 
         info = _read_sidecar(loc)
         record = payload.record_of(info)
         try:
-            data = payload.read(loc.store, loc.key, record)
+            data = payload.read(loc.store, loc.key, record, use=True)
         except KeyNotFound:
             if attempt:
                 raise KeyNotFound(f"saved output {loc.url!r} lost its payload; save it again") from None
@@ -124,7 +123,6 @@ def load(key: str, *, store: Store | str | None = None, hmac_key: bytes | str | 
             if attempt or _read_sidecar(loc) == info:
                 raise
             continue
-        touch(loc.store, loc.key)
         return value
     raise AssertionError("unreachable")
 

@@ -36,7 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import formats, pickle_envelope, scout_types, settings, tsv
+from . import formats, pickle_envelope, scout_types, settings, tsv, usage
 from .checksums import checksum, checksum_matches
 from .equality import difference
 from .errors import (
@@ -245,10 +245,11 @@ def write(store: Any, key: str, data: Any) -> None:
     store.put(key, joined(data))
 
 
-def read(store: Any, key: str, record: Mapping[str, Any] | None = None) -> Any:
+def read(store: Any, key: str, record: Mapping[str, Any] | None = None, *, use: bool = False) -> Any:
     """The stored bytes of the result at ``key``, as :func:`decode` wants them for ``record``: a private memory map
     of a local file when the format decodes in place (uncompressed NPY and Arrow: zero copy), a writable buffer
-    when the value is built on the payload's own memory, else bytes.  KeyNotFound when absent."""
+    when the value is built on the payload's own memory, else bytes.  KeyNotFound when absent.  ``use``: the read
+    is a use of the entry (:mod:`scout_persist.usage`), recorded on the file read where it is read whole."""
     fmt = None
     if record is not None:
         try:
@@ -258,10 +259,15 @@ def read(store: Any, key: str, record: Mapping[str, Any] | None = None) -> Any:
     if fmt is not None and record is not None and fmt.maps(record):
         mapped = store.map(key)
         if mapped is not None:
+            if use:
+                usage.touch(store, key)
             return mapped
     if fmt is not None and record is not None and fmt.writable(record):
-        return _read_writable(store, key, int(record.get("stored_size") or 0))
-    return store.get(key)
+        data = _read_writable(store, key, int(record.get("stored_size") or 0))
+        if use:
+            usage.touch(store, key)
+        return data
+    return usage.read_used(store, key) if use else store.get(key)
 
 
 def _read_writable(store: Any, key: str, size: int) -> Any:

@@ -14,8 +14,14 @@ from . import settings
 
 def hostname(env: bool = False) -> str:
     """This machine's name as Ruby writes it: the socket hostname in its locks; with ``env``, ``$HOSTNAME`` first
-    (Ruby's ``pid_hostname`` in ``.info``, the stripped output of ``hostname`` otherwise)."""
-    return (settings.hostname() if env else None) or socket.gethostname()
+    (Ruby's ``pid_hostname`` in ``.info``, the stripped output of ``hostname`` otherwise).  The socket hostname is
+    asked once per process (every job's lock and ``.info`` name it; one name throughout keeps its locks its own)."""
+    return (settings.hostname() if env else None) or _socket_hostname()
+
+
+@functools.lru_cache(maxsize=1)
+def _socket_hostname() -> str:
+    return socket.gethostname()
 
 
 @functools.lru_cache(maxsize=1)

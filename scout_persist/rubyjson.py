@@ -60,6 +60,16 @@ def dumps(value: Any) -> str:
     return "".join(out)
 
 
+# JSON text of a str, raw UTF-8 (``json.dumps(s, ensure_ascii=False)`` without building an encoder per call)
+_string = json.encoder.encode_basestring  # (the C function where there is one)
+_SCALARS: dict[type, Any] = {  # the JSON text of a value of exactly this type (subclasses take the long way)
+    str: _string,
+    int: int.__repr__,
+    bool: lambda v: "true" if v else "false",
+    type(None): lambda v: "null",
+}
+
+
 def _key(k: Any) -> str:
     if isinstance(k, str):
         return str(k)
@@ -77,6 +87,37 @@ def _key(k: Any) -> str:
 def _encode(v: Any, out: list[str], depth: int) -> None:
     if depth > 200:
         raise UnsupportedValueError("value nests more than 200 levels (or contains itself); Ruby's JSON refuses it")
+    scalar = _SCALARS.get(type(v))
+    if scalar is not None:
+        out.append(scalar(v))
+    elif type(v) is dict:
+        if not v:
+            out.append("{}")
+            return
+        sep = "{"
+        for k, item in v.items():
+            out.append(sep)
+            out.append(_string(k) if type(k) is str else _string(_key(k)))
+            out.append(":")
+            _encode(item, out, depth + 1)
+            sep = ","
+        out.append("}")
+    elif type(v) is list:
+        if not v:
+            out.append("[]")
+            return
+        sep = "["
+        for item in v:
+            out.append(sep)
+            _encode(item, out, depth + 1)
+            sep = ","
+        out.append("]")
+    else:
+        _encode_other(v, out, depth)
+
+
+def _encode_other(v: Any, out: list[str], depth: int) -> None:
+    """Every other value: subclasses of the plain types, floats, times, paths, steps."""
     if v is None:
         out.append("null")
     elif v is True:
@@ -84,7 +125,7 @@ def _encode(v: Any, out: list[str], depth: int) -> None:
     elif v is False:
         out.append("false")
     elif isinstance(v, str):
-        out.append(json.dumps(str(v), ensure_ascii=False))
+        out.append(_string(str(v)))
     elif isinstance(v, int):
         out.append(str(int(v)))
     elif isinstance(v, float):
@@ -94,7 +135,7 @@ def _encode(v: Any, out: list[str], depth: int) -> None:
         for i, (k, item) in enumerate(v.items()):
             if i:
                 out.append(",")
-            out.append(json.dumps(_key(k), ensure_ascii=False))
+            out.append(_string(_key(k)))
             out.append(":")
             _encode(item, out, depth + 1)
         out.append("}")
@@ -112,9 +153,9 @@ def _encode(v: Any, out: list[str], depth: int) -> None:
     elif isinstance(v, _dt.timedelta):  # a duration as its number of seconds
         out.append(ruby_float(v.total_seconds()))
     elif isinstance(v, (os.PathLike, pathlib.PurePath)):
-        out.append(json.dumps(os.fspath(v), ensure_ascii=False))
+        out.append(_string(os.fspath(v)))
     elif hasattr(v, "scout_step_path"):
-        out.append(json.dumps(str(getattr(v, "path", None) or v.scout_step_path), ensure_ascii=False))
+        out.append(_string(str(getattr(v, "path", None) or v.scout_step_path)))
     else:
         raise UnsupportedValueError(
             f"{type(v).__name__} value {v!r:.80} has no Scout JSON form; JSON holds str, int, float, bool, None, "

@@ -21,6 +21,7 @@ A change of hashing bumps :data:`SIGNATURE_VERSION`; a stored signature of anoth
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -86,7 +87,7 @@ def compute(
         "dependencies": dependencies_digest(dependencies),
         "code": identity.digest if identity is not None else code,
         "version": "" if version is None else str(version),
-        "declared": value_digest(dict(sorted((declared or {}).items()))),
+        "declared": _declared_digest(declared or {}),
     }
     for name in made:
         signature["inputs"].setdefault(name, made[name])
@@ -95,6 +96,18 @@ def compute(
     if dependencies:
         signature["dependency_tokens"] = list(dependencies)
     return signature
+
+
+def _declared_digest(declared: Mapping[str, Any]) -> str:
+    items = tuple(sorted(declared.items()))
+    if all(type(k) is str and (v is None or type(v) is str) for k, v in items):
+        return _digest_of_items(items)  # the same few names for every call of a task: digested once per process
+    return value_digest(dict(items))
+
+
+@functools.lru_cache(maxsize=1024)
+def _digest_of_items(items: tuple[tuple[str, Any], ...]) -> str:
+    return value_digest(dict(items))
 
 
 def dependencies_digest(tokens: Sequence[str]) -> str:

@@ -23,7 +23,6 @@ from .job_status import status_and_reason
 from .rubyjson import parse_ruby_time
 from .signature import changed_parts, dependency_token, explain, stored_signature
 from .store import Store
-from .usage import touch
 
 PREFECT_KEY = "prefect"  # the .info key of the plug-in's own record (expiry, why it was recomputed, run ids)
 
@@ -181,7 +180,7 @@ def judge_bytes(
     result = result_key or key
     where = f"{store.url.rstrip('/')}/{result}"
     try:
-        data = payload.read(store, result, record if result == key else None)
+        data = payload.read(store, result, record if result == key else None, use=decode)  # a use: gc's LRU order
     except KeyNotFound:
         return Miss((MISSING_RESULT,), "status is 'done' but its result file is missing", status="unsync")
     try:
@@ -190,8 +189,6 @@ def judge_bytes(
         return Miss((UNTRUSTED,), f"its result cannot be used ({exc})", error=exc)
     except (CorruptPayloadError, ValueError, TypeError, ImportError) as exc:  # ImportError: a codec missing here
         return Miss((CORRUPT,), f"its result cannot be used ({exc})", error=exc)
-    if decode:
-        touch(store, result)  # a use: the least recently used go first (scout-persist gc --max-size)
     return Served(value, info, record, token)
 
 

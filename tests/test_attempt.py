@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import fs_ops
 from faulty_proxy import FaultyProxy
 from scout_persist import presence, signature as sig
 from scout_persist.attempt import Attempt, JobSetup
@@ -162,7 +163,7 @@ def test_a_hit_is_one_info_read_and_one_result_read_without_a_lock(store, monkey
     committed(store)
     reads: list[str] = []
     get = store.get
-    monkeypatch.setattr(store, "get", lambda key: reads.append(key) or get(key))
+    monkeypatch.setattr(store, "get", lambda key, **kw: reads.append(key) or get(key, **kw))
     attempt = Attempt(store, KEY, SIG)
     assert attempt.acquire(timeout=1) and attempt.passed and attempt.lease is None  # a pass: no lock file
     assert attempt.verdict().value == 9 and attempt.verdict().value == 9  # judged once per attempt
@@ -450,3 +451,81 @@ def test_the_verdict_and_job_load_agree_on_every_done_fixture_job(relocated_jobs
         assert isinstance(verdict, Served), (rel, verdict)
         loaded = Job(Path(relocated_jobs) / rel).load()
         assert type(loaded) is type(verdict.value), rel
+
+
+# -- what a job costs in file-system operations (local disks) --------------------------------------------------------
+def _named(store: Store, ops: list, key: str) -> list[tuple[str, str]]:
+    """``ops`` (tests/fs_ops.py) with each path named by what it is for job ``key``."""
+    folder, base = store.path(key).rsplit("/", 1)
+    lock = store.path(lock_key_for(store.path(key)))
+    out = []
+    for op, path in ops:
+        path = str(path)
+        name = (
+            "info" if path == store.path(key) + ".info"
+            else "result" if path == store.path(key)
+            else "info temp" if path.startswith(folder + "/.tmp_mv.") and path.endswith(base + ".info")
+            else "result temp" if path.startswith(folder + "/.tmp_mv.") and path.endswith(base)
+            else "lock" if path == lock
+            else "lock temp" if path.startswith(lock.rsplit("/", 1)[0] + "/.") and path.endswith(".lck")
+            else "pickle key" if path.endswith("pickle.key")
+            else "cwd" if op == "getcwd"
+            else path
+        )  # fmt: skip
+        out.append((op, name))
+    return out
+
+
+NEW_JOB_OPS = [
+    ("open", "info"),  # the pass check: no job
+    ("getcwd", "cwd"),  # where a Ruby process started here would lock (scout_persist.lock_folder)
+    ("open", "lock temp"),  # Ruby's lock protocol: a complete temporary entry, hard-linked to the lock's name
+    ("link", "lock temp"),
+    ("unlink", "lock temp"),
+    ("open", "info"),  # under the lock: still no job (this one read serves the handover and the verdict)
+    ("open", "info temp"),  # start
+    ("replace", "info temp"),
+    ("stat", "pickle key"),  # checked at every use (scout_persist.pickle_key)
+    ("open", "result temp"),  # the result, unsynced: a pickle every reader checks against .info
+    ("replace", "result temp"),
+    ("open", "info temp"),  # done: the commit point
+    ("replace", "info temp"),
+    ("unlink", "lock"),  # released without reading it back: won moments ago (locks.FRESH)
+]
+
+
+def test_a_new_job_costs_its_three_writes_a_lock_and_two_looks_at_its_info(store):
+    setup = JobSetup("W", "square", None, inputs=[3], input_names=["x"])  # any Python value: a pickle
+    committed(store, 4, setup=setup, key=KEY + "_first")  # folders made, lock folder swept, key made: steady state
+    with fs_ops.counting() as ops:
+        committed(store, 9, setup=setup)
+    assert _named(store, ops, KEY) == NEW_JOB_OPS
+
+
+def test_a_hit_is_one_info_read_and_one_result_read_on_disk_and_nothing_else(store):
+    committed(store)  # a Scout type (integer): no pickle key to check
+    with fs_ops.counting() as ops:
+        attempt = Attempt(store, KEY, SIG)
+        assert attempt.acquire(timeout=1) and attempt.verdict().value == 9
+        attempt.release()
+    assert _named(store, ops, KEY) == [("open", "info"), ("open", "result")]
+    pickled = JobSetup("W", "square", None, inputs=[3], input_names=["x"])
+    committed(store, {"a": [1.5]}, setup=pickled, key=KEY + "_pickled")
+    with fs_ops.counting() as ops:
+        attempt = Attempt(store, KEY + "_pickled", SIG)
+        assert attempt.acquire(timeout=1) and attempt.verdict().value == {"a": [1.5]}
+    assert _named(store, ops, KEY + "_pickled") == [("open", "info"), ("open", "result"), ("stat", "pickle key")]
+
+
+def test_a_hit_records_its_use_at_most_once_an_hour_on_the_file_it_read(store):
+    committed(store)
+    path = store.path(KEY)
+    os.utime(path, (1_000_000, 1_000_000))  # last used long ago
+    with fs_ops.counting() as ops:
+        assert Attempt(store, KEY, SIG).verdict().value == 9
+    st = os.stat(path)
+    assert st.st_mtime == 1_000_000 and st.st_atime > 1_000_000  # a use recorded; the time Ruby compares kept
+    assert [op for op, _ in ops] == ["open", "open", "utime"]  # on the open file: no second lookup
+    with fs_ops.counting() as ops:
+        assert Attempt(store, KEY, SIG).verdict().value == 9
+    assert [op for op, _ in ops] == ["open", "open"]  # used a moment ago: nothing to record

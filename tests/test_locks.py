@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from scout_persist.errors import InvalidInputError, LockTimeout, ScoutPersistError, UnsafePathError
+from scout_persist.errors import InvalidInputError, LeaseLost, LockTimeout, ScoutPersistError, UnsafePathError
 from scout_persist.layout import LOCK_DIR, lock_key_for
-from scout_persist.locks import Lock, describe_holder, parse_lock, ruby_lock_time
+from scout_persist.locks import FRESH, Lock, describe_holder, parse_lock, ruby_lock_time
 from scout_persist.process import hostname, pid_alive
 from scout_persist.store import Store
 
@@ -482,3 +482,46 @@ def test_a_job_lease_takes_rubys_lock_too_when_the_folders_differ(tmp_path, monk
     assert not other.acquire(timeout=0.2)  # another Python process: excluded by the root's lock
     lease.release()
     assert not (cwd / "tmp/persist_locks" / name).exists() and not store.exists(lock_key_for(store.path(key)))
+
+
+def test_a_lock_won_moments_ago_is_its_holders_without_reading_it_back(tmp_path, monkeypatch):
+    store = Store(str(tmp_path / "root"))
+    reads: list[str] = []
+    get_versioned = store.get_versioned
+    monkeypatch.setattr(store, "get_versioned", lambda key: reads.append(key) or get_versioned(key))
+    lock = Lock(store, KEY, lease=5.0, refresh=1.0)
+    assert lock.acquire(timeout=0)
+    lock.check()  # nobody may break an entry as young as this (locks.FRESH): no read
+    assert reads == []
+    time.sleep(min(FRESH, 5.0 / 10) + 0.05)
+    lock.check()  # past the window: the entry is read and its token compared
+    assert reads == [KEY]
+    store.delete(KEY)  # taken from it since (only a break of a lease-old entry does that in the protocol)
+    with pytest.raises(LeaseLost, match="taken over"):
+        lock.check()
+    lock.release()
+    fresh = Lock(store, KEY, lease=5.0, refresh=1.0)
+    assert fresh.acquire(timeout=0)
+    reads.clear()
+    fresh.release()  # released at once: deleted without a look
+    assert reads == [] and not store.exists(KEY)
+
+
+def test_temporary_names_and_lock_tokens_do_not_follow_a_users_random_seed(tmp_path):
+    """Research flows call random.seed(0): two such processes must still draw different temporary names and lock
+    tokens, or one's rename publishes the other's half-written file and a holder takes another's lock for its own."""
+    code = (
+        "import random, sys; from scout_persist.store import Store; from scout_persist.store.backend import temp_name;"
+        "from scout_persist.locks import Lock; random.seed(0); lock = Lock(Store(sys.argv[1]), sys.argv[2], lease=5);"
+        "assert lock.acquire(5); print(temp_name('var/x'), lock._token); lock.release()"
+    )
+    drawn = [
+        subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path), f"tmp/persist_locks/job{i}.lock"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        for i in range(2)
+    ]
+    assert drawn[0][0] != drawn[1][0] and drawn[0][1] != drawn[1][1]

@@ -93,6 +93,7 @@ class Recorder:
     _wake: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _warned: bool = False
+    _told: bool = False  # the thread was woken for the notes not yet written (see _soon)
 
     @property
     def run_id(self) -> str:
@@ -145,8 +146,12 @@ class Recorder:
     def _soon(self) -> None:
         if self.flush <= 0:
             self.write()  # no batching asked for: every note is written before it returns
-        else:
-            self._wake.set()
+            return
+        with self._lock:
+            if self._told:
+                return  # the thread already knows a write is due: waking it per note would cost a switch per task
+            self._told = True
+        self._wake.set()
 
     # -- writing ----------------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
@@ -158,7 +163,7 @@ class Recorder:
             lease = dict(record["lease"])
             lease["seq"] = self.writes + 1
             record["lease"] = lease
-            self.dirty = False
+            self.dirty = self._told = False
             return record
 
     def write(self) -> None:

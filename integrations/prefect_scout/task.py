@@ -26,7 +26,7 @@ from prefect.futures import PrefectFuture
 from prefect.utilities.engine import get_state_for_result
 
 from scout_persist import audit
-from scout_persist.callplan import JOBNAME_MARK, UpstreamRef, check_format
+from scout_persist.callplan import JOBNAME_MARK, UpstreamRef, call_signature, check_format
 from scout_persist.errors import ScoutPersistError
 
 from . import lifecycle, plans, run_recorder, settings
@@ -133,7 +133,7 @@ def _unfix(
     args: tuple[Any, ...], kwargs: dict[str, Any], fn: Callable[..., Any]
 ) -> tuple[tuple[Any, ...], dict[str, Any], set[str]]:
     names: set[str] = set()
-    params = list(inspect.signature(fn).parameters)
+    params = list(call_signature(fn).parameters)
     new_args = []
     for i, a in enumerate(args):
         if isinstance(a, fixed):
@@ -184,7 +184,7 @@ def upstream_runs(
     runs; a template is the argument as passed with an :class:`UpstreamRef` where each upstream value goes."""
     call_kwargs = {k: v for k, v in kwargs.items() if k not in _CALL_OPTIONS}
     try:
-        bound = inspect.signature(fn).bind_partial(*args, **call_kwargs)
+        bound = call_signature(fn).bind_partial(*args, **call_kwargs)
     except TypeError:
         return {}, {}  # Prefect reports the bad call itself
     found: dict[str, list[str]] = {}

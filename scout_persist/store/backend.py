@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import os
 import posixpath
-import uuid
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -122,7 +122,9 @@ def temp_name(path: str) -> str:
     folder, name = posixpath.split(path)
     # Keep the name under the 255-byte file-name limit of common file systems.
     tail = name.encode()[:200].decode(errors="ignore")
-    return posixpath.join(folder, f"{TEMP_PREFIX}{uuid.uuid4().hex}.{tail}")
+    # 128 bits from the OS, never from `random`: a flow that calls random.seed(0) would give two processes the same
+    # temporary names, and one's rename would publish the other's half-written file
+    return posixpath.join(folder, f"{TEMP_PREFIX}{os.urandom(16).hex()}.{tail}")
 
 
 class Backend(ABC):
@@ -166,6 +168,11 @@ class Backend(ABC):
     def get_versioned(self, key: str) -> Versioned:
         data = self.get(key)
         return Versioned(data, content_version(data), None)
+
+    def get_used(self, key: str, every: float) -> bytes:
+        """``get``, recording a use of the entry when its last one is older than ``every`` seconds, where the
+        backend keeps access times (local disks); elsewhere a plain ``get``."""
+        return self.get(key)
 
     @abstractmethod
     def open(self, key: str) -> IO[bytes]: ...

@@ -127,8 +127,12 @@ class Store:
         return self.backend.path(key)
 
     # -- reading ------------------------------------------------------------
-    def get(self, key: str) -> bytes:
-        """The whole value stored under ``key``; KeyNotFound when absent."""
+    def get(self, key: str, *, use: float | None = None) -> bytes:
+        """The whole value stored under ``key``; KeyNotFound when absent.  ``use``: the read is a use of the entry,
+        recorded where the backend keeps access times (local disks) when its last one is older than ``use`` seconds
+        (:mod:`scout_persist.usage`)."""
+        if use is not None:
+            return self._call(key, "reading", lambda k: self.backend.get_used(k, use))
         return self._call(key, "reading", lambda k: self.backend.get(k))
 
     def get_versioned(self, key: str) -> Versioned:

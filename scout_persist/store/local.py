@@ -14,20 +14,29 @@ import mmap
 import os
 import random
 import shutil
-import socket
 import stat
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, TypeVar
 
 from ..errors import UnsafePathError
-from ..process import pid_alive
+from ..process import hostname, pid_alive
 from .backend import TEMP_PREFIX, Backend, Capabilities, Sync, Versioned, temp_name
 
 if TYPE_CHECKING:
     import mmap
+
+T = TypeVar("T")
+
+
+# Seconds between two sweeps of one folder's dead lock temporaries by a process (a listing per lock taken is what
+# a small task would otherwise pay; a crash between writing one and unlinking it is rare, and its file is inert).
+SWEEP_EVERY = 60.0
+# Seconds a folder check_write found safe (there, no link out of the root on the way) is taken as still safe: the
+# lstat of each folder below the root, and the isdir of prepare, are paid once per folder and second, not per write.
+FOLDER_CHECK_TTL = 1.0
 
 
 class LocalBackend(Backend):
@@ -40,16 +49,19 @@ class LocalBackend(Backend):
         self._real_boundary: str | None = None
         # Folders this process made whose own name is not yet on the disk (see _sync_names); shared with children.
         self._unsynced_folders: set[str] = set()
+        self._swept: dict[str, float] = {}  # lock folder -> when create() last swept dead temporaries from it
+        # folder -> when check_write last found it a real folder inside the boundary (monotonic); shared with children
+        self._checked_folders: dict[str, float] = {}
 
     # -- reading ----------------------------------------------------------------------------------------------
     def get(self, key: str) -> bytes:
-        with open(self.path(key), "rb") as fh:
-            return fh.read()
+        return _read_whole(self.path(key))[0]
+
+    def get_used(self, key: str, every: float) -> bytes:
+        return _read_whole(self.path(key), use=every)[0]
 
     def get_versioned(self, key: str) -> Versioned:
-        path = self.path(key)
-        data = self.get(key)
-        st = os.stat(path)
+        data, st = _read_whole(self.path(key))  # the version of the very file read (one open, no second lookup)
         return Versioned(data, f"{st.st_ino}-{st.st_mtime_ns}-{st.st_size}", None)  # age: ask age(), it writes
 
     def open(self, key: str) -> IO[bytes]:
@@ -138,8 +150,29 @@ class LocalBackend(Backend):
 
     # -- writing ----------------------------------------------------------------------------------------------
     def put(self, key: str, data: bytes, durable: bool | Sync = True) -> None:
-        with self.writer(key, durable) as fh:
-            fh.write(data)
+        """As :meth:`writer` (a temporary name, then ``rename(2)``), in the fewest system calls: a buffered file
+        object costs three more per write (fstat, ioctl, lseek), each a chance for another thread to take the GIL."""
+        path = self.path(key)
+        tmp = temp_name(path)
+        sync = Sync.of(durable)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = self._in_folder(key, lambda: os.open(tmp, flags, 0o666))
+            try:
+                _write_all(fd, data)
+                if sync is not Sync.NONE:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+        if sync is Sync.ALL:
+            self._sync_names(os.path.dirname(path))
 
     @contextmanager
     def writer(self, key: str, durable: bool | Sync = True) -> Iterator[IO[bytes]]:
@@ -152,7 +185,7 @@ class LocalBackend(Backend):
         tmp = temp_name(path)
         sync = Sync.of(durable)
         try:
-            with open(tmp, "wb") as fh:
+            with self._in_folder(key, lambda: open(tmp, "wb")) as fh:
                 yield fh
                 if sync is not Sync.NONE:
                     fh.flush()
@@ -174,21 +207,24 @@ class LocalBackend(Backend):
         path = self.path(key)
         folder = os.path.dirname(path)
         sync = Sync.of(durable)
-        self._sweep_temporaries(folder)
         now = time.time()
+        if now - self._swept.get(folder, 0.0) >= SWEEP_EVERY:
+            self._sweep_temporaries(folder)
+            self._swept[folder] = now
         program = os.path.basename(sys.argv[0] or "python") or "python"
         tmp = os.path.join(
             folder,
-            f".{socket.gethostname()}_{os.getpid()}_{program}_{int(now)}_"
+            f".{hostname()}_{os.getpid()}_{program}_{int(now)}_"
             f"{int(now * 1e6) % 1000000}_{random.randrange(1 << 30)}.lck",
         )
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = self._in_folder(key, lambda: os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
+            try:
+                _write_all(fd, data)
                 if sync is not Sync.NONE:
-                    fh.flush()
-                    os.fsync(fh.fileno())
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
             try:
                 os.link(tmp, path)
             except FileExistsError:
@@ -208,20 +244,32 @@ class LocalBackend(Backend):
                 if sync is Sync.ALL:
                     self._sync_names(folder)
                 return True
-            created = os.stat(tmp).st_ino == os.stat(path).st_ino
-            if created and sync is Sync.ALL:
+            # link(2) returned: the name is ours (a lost reply shows as EEXIST above; the lock reads the entry back)
+            if sync is Sync.ALL:
                 self._sync_names(folder)
-            return created
+            return True
         finally:
             try:
                 os.unlink(tmp)
             except FileNotFoundError:
                 pass
 
+    def _in_folder(self, key: str, make: Callable[[], T]) -> T:
+        """``make()`` a new file in the folder of ``key``; when that folder, taken as checked and present, is gone
+        (removed by another process since), it is checked and made again and ``make()`` retried once."""
+        try:
+            return make()
+        except FileNotFoundError:
+            if self._checked_folders.pop(os.path.dirname(self.path(key)), None) is None:
+                raise
+        self.check_write(key, "writing")
+        self.prepare(key)
+        return make()
+
     @staticmethod
     def _sweep_temporaries(folder: str) -> None:
         """Delete ``.<host>_<pid>_*.lck`` temporaries left in ``folder`` by dead processes of this host."""
-        prefix = f".{socket.gethostname()}_"
+        prefix = f".{hostname()}_"
         try:
             names = os.listdir(folder)
         except FileNotFoundError:
@@ -250,19 +298,25 @@ class LocalBackend(Backend):
     def delete(self, key: str, recursive: bool = False) -> None:
         path = self.path(key)
         try:
-            if os.path.islink(path):
-                os.unlink(path)  # the link itself, never what it points at
-            elif os.path.isdir(path):
-                if not recursive:
-                    raise IsADirectoryError(errno.EISDIR, "is a folder", path)
-                shutil.rmtree(path)
-            else:
-                os.unlink(path)
+            os.unlink(path)  # a file, or a link itself (never what it points at): one call for the usual case
+            return
+        except FileNotFoundError:
+            return
+        except (IsADirectoryError, PermissionError):  # a folder (Linux says EISDIR, BSDs EPERM) or a real refusal
+            if os.path.islink(path) or not os.path.isdir(path):
+                raise
+        if not recursive:
+            raise IsADirectoryError(errno.EISDIR, "is a folder", path)
+        try:
+            shutil.rmtree(path)
         except FileNotFoundError:
             pass
 
     def prepare(self, key: str) -> None:
         folder = os.path.dirname(self.path(key))
+        checked = self._checked_folders.get(folder)
+        if checked is not None and time.monotonic() - checked < FOLDER_CHECK_TTL:
+            return  # check_write just found it there (a write that finds it gone since makes it: _in_folder)
         if os.path.isdir(folder):
             return
         missing = []
@@ -290,6 +344,9 @@ class LocalBackend(Backend):
     # -- safety -----------------------------------------------------------------------------------------------
     def check_write(self, key: str, action: str) -> None:
         folder = os.path.dirname(self.path(key))
+        checked = self._checked_folders.get(folder)
+        if checked is not None and time.monotonic() - checked < FOLDER_CHECK_TTL:
+            return
         boundary = self.boundary.rstrip("/")
         if folder != boundary and not folder.startswith(boundary + "/"):
             raise UnsafePathError(f"{action} {self.url}/{key!r} refused: {folder!r} is not below the store root")
@@ -303,6 +360,8 @@ class LocalBackend(Backend):
             if stat.S_ISLNK(mode):
                 break  # a link below the root: judge where the whole folder really is
         else:
+            if current != boundary:  # every folder below the root was there, none of them a link: remember it
+                self._checked_folders[folder] = time.monotonic()
             return
         real = os.path.realpath(folder)
         root = self.real_root()
@@ -336,6 +395,45 @@ class LocalBackend(Backend):
             if os.path.isdir(real):  # cache once the root exists (a root created later may still become a link)
                 self._real_boundary = real
         return real
+
+
+def _read_whole(path: str, use: float | None = None) -> tuple[bytes, os.stat_result]:
+    """The bytes of the file at ``path`` and its ``fstat``, in as few system calls as the kernel allows (open, fstat,
+    read, close: a buffered ``open().read()`` makes nine, each one a chance for another thread to take the GIL).
+    ``use``: record a use (the access time, on the open file) when the last use or write is older than that."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
+        size = st.st_size
+        if not size:  # empty, or a file that does not tell its size
+            data = _read_rest(fd)
+        else:
+            data = os.read(fd, size + 1)
+            if len(data) != size:  # changed since the fstat: read to the end
+                data += _read_rest(fd)
+        if use is not None and time.time() - max(st.st_atime, st.st_mtime) >= use:
+            try:
+                os.utime(fd, ns=(time.time_ns(), st.st_mtime_ns))  # the modification time, which Ruby reads, kept
+            except OSError:
+                pass  # not ours to change (read-only store, another owner): the use goes unrecorded
+        return data, st
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data).cast("B")
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _read_rest(fd: int) -> bytes:
+    parts = []
+    while chunk := os.read(fd, 1 << 20):
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 __all__ = ["LocalBackend", "TEMP_PREFIX"]

@@ -6,7 +6,7 @@ below ``root`` is appended to :attr:`Recorder.ops` as a logical operation on pat
 
 - ``("mkdir", path)``, ``("rmdir", path)``
 - ``("create", path, fid)``: a new empty file, ``fid`` names its inode from now on
-- ``("write", fid, offset, bytes)``, ``("truncate", fid, size)``
+- ``("write", fid, offset, bytes)`` (a file object's write or ``os.write``), ``("truncate", fid, size)``
 - ``("fsync", fid)``, ``("fsync_dir", path)``
 - ``("rename", src, dst)`` (a file or a folder, replacing ``dst``), ``("link", src, dst)``, ``("unlink", path)``
 
@@ -266,6 +266,14 @@ class TracedOS:
     def close(self, fd: int) -> None:
         self._r.closed(fd)
         os.close(fd)
+
+    def write(self, fd: int, data: Any) -> int:
+        entry = self._r.fds.get(fd)
+        offset = os.lseek(fd, 0, os.SEEK_CUR) if entry is not None else 0
+        n = os.write(fd, data)
+        if entry is not None and entry[0] == "file":
+            self._r.record("write", entry[1], offset, bytes(memoryview(data).cast("B")[:n]))
+        return n
 
     def fdopen(self, fd: int, mode: str = "r", *args: Any, **kw: Any) -> Any:
         real = os.fdopen(fd, mode, *args, **kw)

@@ -18,6 +18,7 @@ from scout_persist.attempt import Attempt, JobSetup
 from scout_persist.errors import LeaseLost
 from scout_persist.job import Job, JobWriter
 from scout_persist.lease import InfoLease, LockFileLease, job_lease
+from scout_persist.locks import FRESH
 from scout_persist.store import Store
 
 PY = sys.executable
@@ -192,6 +193,7 @@ def test_a_lost_lock_file_refuses_the_local_commit(tmp_path):
     assert lease.acquire(timeout=0)
     w = JobWriter(store, KEY, type="json", lease=lease)
     w.begin()
+    time.sleep(FRESH + 0.1)  # a holder reads its entry back once nobody could have broken it yet (locks.FRESH)
     store.delete(lease.lock.key)  # another holder broke it (and may have taken it)
     with pytest.raises(LeaseLost, match="taken over"):
         w.save({"late": True})
