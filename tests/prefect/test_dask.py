@@ -33,7 +33,7 @@ def _dask_runner():
             "processes": True,
             "threads_per_worker": 1,
             "host": "127.0.0.1",
-            "dashboard_address": None,
+            "dashboard_address": "127.0.0.1:0",  # its HTTP server (health, metrics) on a free loopback port
         },
     )
 

@@ -30,7 +30,9 @@ def dask_address():
     pytest.importorskip("prefect_dask")
     from distributed import LocalCluster
 
-    cluster = LocalCluster(n_workers=1, processes=True, threads_per_worker=2, host="127.0.0.1", dashboard_address=None)
+    cluster = LocalCluster(
+        n_workers=1, processes=True, threads_per_worker=2, host="127.0.0.1", dashboard_address="127.0.0.1:0"
+    )
     yield cluster.scheduler_address
     cluster.close()
 
