@@ -6,12 +6,9 @@ and a moto S3 server, both on 127.0.0.1 with ports chosen by the OS.  Workers, p
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
-
-from workpool import Lab
 
 HERE = Path(__file__).resolve().parent
 
@@ -82,19 +79,3 @@ def say(capsys):
             print(f"\n[topology] {text}", end="")
 
     return print_line
-
-
-@pytest.fixture
-def lab(tmp_path, prefect_server, api, topology_s3, patience, request):
-    """A fresh pool, deployment, bucket and two workers, each running up to 4 flow runs at once (or ``param``)."""
-    name = f"lab-{uuid.uuid4().hex[:8]}"
-    api.create_process_pool(name)
-    team = Lab(tmp_path, prefect_server, api, topology_s3, patience, name, limit=getattr(request, "param", 4))
-    team.deploy()
-    try:
-        for who in "ab":
-            team.start_worker(who)
-        team.wait_workers_online()
-        yield team
-    finally:
-        team.stop()
