@@ -153,10 +153,9 @@ class LocalBackend(Backend):
         """As :meth:`writer` (a temporary name, then ``rename(2)``), in the fewest system calls: a buffered file
         object costs three more per write (fstat, ioctl, lseek), each a chance for another thread to take the GIL."""
         path = self.path(key)
-        tmp = temp_name(path)
         sync = Sync.of(durable)
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
-        try:
+        with self._replacing(path) as tmp:
             fd = self._in_folder(key, lambda: os.open(tmp, flags, 0o666))
             try:
                 _write_all(fd, data)
@@ -164,13 +163,6 @@ class LocalBackend(Backend):
                     os.fsync(fd)
             finally:
                 os.close(fd)
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
         if sync is Sync.ALL:
             self._sync_names(os.path.dirname(path))
 
@@ -182,14 +174,23 @@ class LocalBackend(Backend):
         empty or torn file.  docs/reliability.md ("Durability: what is fsynced and why") has the evidence for each
         kind of write (tests/reliability/test_crash_states.py)."""
         path = self.path(key)
-        tmp = temp_name(path)
         sync = Sync.of(durable)
-        try:
+        with self._replacing(path) as tmp:
             with self._in_folder(key, lambda: open(tmp, "wb")) as fh:
                 yield fh
                 if sync is not Sync.NONE:
                     fh.flush()
                     os.fsync(fh.fileno())
+        if sync is Sync.ALL:
+            self._sync_names(os.path.dirname(path))
+
+    @staticmethod
+    @contextmanager
+    def _replacing(path: str) -> Iterator[str]:
+        """A temporary name beside ``path``, renamed over it when the block ends; removed when the block fails."""
+        tmp = temp_name(path)
+        try:
+            yield tmp
             os.replace(tmp, path)
         except BaseException:
             try:
@@ -197,8 +198,6 @@ class LocalBackend(Backend):
             except FileNotFoundError:
                 pass
             raise
-        if sync is Sync.ALL:
-            self._sync_names(os.path.dirname(path))
 
     def create(self, key: str, data: bytes, durable: bool | Sync = True) -> bool:
         """Ruby lockfile's protocol, so Ruby and Python processes exclude each other: a complete temporary
